@@ -1,0 +1,12 @@
+"""EAS WBXML: `decode(bytes) -> Element`, `encode(Element) -> bytes`, and the XML form for people."""
+from ._table import VERSIONS, CodePage, Tag
+from .codec import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE, HEADER, decode, encode
+from .codepages import CODE_PAGES
+from .errors import WBXMLError
+from .tree import E, Element
+from .xml import from_xml, to_xml
+
+__all__ = [
+    "CODE_PAGES", "CodePage", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE", "E", "Element", "HEADER",
+    "Tag", "VERSIONS", "WBXMLError", "decode", "encode", "from_xml", "to_xml",
+]

@@ -1,0 +1,215 @@
+"""WBXML 1.3 as EAS uses it (MS-ASWBXML 2.1): decode bytes to an Element tree and back.
+
+EAS uses a strict subset of WBXML: header 03 01 6A 00 (version 1.3, no public id, UTF-8, empty
+string table), tag tokens with or without the content bit, SWITCH_PAGE, END, STR_I and OPAQUE.
+Everything else — attributes, string-table references, entities, extensions, processing
+instructions — never appears in a valid EAS document, so the decoder refuses it instead of guessing;
+a lenient decoder is how a server ends up silently misreading a phone.  Every refusal is a
+WBXMLError naming the byte offset; no other exception leaves `decode`, whatever the bytes.
+"""
+from __future__ import annotations
+
+from .errors import WBXMLError
+from .tables import DECODE, ENCODE
+from .tree import Element
+
+HEADER = b"\x03\x01\x6a\x00"
+
+SWITCH_PAGE, END, STR_I, OPAQUE = 0x00, 0x01, 0x03, 0xC3
+# Global tokens WBXML defines and EAS never uses (ENTITY, LITERAL*, EXT*, PI, STR_T).
+_REFUSED_GLOBALS = {
+    0x02: "ENTITY", 0x04: "LITERAL", 0x40: "EXT_I_0", 0x41: "EXT_I_1", 0x42: "EXT_I_2",
+    0x43: "PI", 0x44: "LITERAL_C", 0x80: "EXT_T_0", 0x81: "EXT_T_1", 0x82: "EXT_T_2",
+    0x83: "STR_T", 0x84: "LITERAL_A", 0xC0: "EXT_0", 0xC1: "EXT_1", 0xC2: "EXT_2", 0xC4: "LITERAL_AC",
+}
+
+# Bounds on what a decoder accepts.  The size bound is above Exchange's largest default request
+# (MaxDocumentDataSize, 10 MB SendMail) with room to spare; real documents nest about 12 deep.
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 64
+
+
+def _mb_u_int32(data: bytes, pos: int, n: int) -> tuple[int, int]:
+    """Read a WBXML multi-byte unsigned integer (at most 5 bytes, value < 2**32)."""
+    start = pos
+    value = 0
+    for _ in range(5):
+        if pos >= n:
+            raise WBXMLError("truncated multi-byte integer", start)
+        b = data[pos]
+        pos += 1
+        value = (value << 7) | (b & 0x7F)
+        if not b & 0x80:
+            if value > 0xFFFFFFFF:
+                raise WBXMLError("multi-byte integer exceeds 32 bits", start)
+            return value, pos
+    raise WBXMLError("multi-byte integer longer than 5 bytes", start)
+
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH) -> Element:
+    """Decode one EAS WBXML document into its root Element."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    elif not isinstance(data, bytes):
+        raise TypeError("decode() takes bytes")
+    n = len(data)
+    if n > max_size:
+        raise WBXMLError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
+    if n == 0:
+        raise WBXMLError("empty document", 0)
+    if data[0] != 0x03:
+        raise WBXMLError(f"WBXML version 0x{data[0]:02X}, EAS uses 0x03", 0)
+    public_id, pos = _mb_u_int32(data, 1, n)
+    if public_id != 0x01:
+        raise WBXMLError(f"public identifier {public_id}, EAS uses 1 (unknown)", 1)
+    charset_at = pos
+    charset, pos = _mb_u_int32(data, pos, n)
+    if charset != 106:
+        raise WBXMLError(f"charset MIBenum {charset}, EAS uses 106 (UTF-8)", charset_at)
+    strtbl_at = pos
+    strtbl, pos = _mb_u_int32(data, pos, n)
+    if strtbl != 0:
+        raise WBXMLError("string table present; EAS documents carry none", strtbl_at)
+
+    page = 0
+    slots = DECODE[0]
+    stack: list[Element] = []
+    root: Element | None = None
+    while True:
+        if pos >= n:
+            raise WBXMLError("truncated document: missing END" if root else "truncated document: no root element", pos)
+        b = data[pos]
+        if b == END:
+            if not stack:
+                raise WBXMLError("END with no open element", pos)
+            closed = stack.pop()
+            if closed.value is None and not closed.children:
+                closed.explicit_end = True
+            pos += 1
+            if not stack:
+                break
+        elif b == STR_I or b == OPAQUE:
+            if not stack:
+                raise WBXMLError("content outside the root element", pos)
+            at = pos
+            if b == STR_I:
+                end = data.find(b"\x00", pos + 1)
+                if end < 0:
+                    raise WBXMLError("unterminated inline string", at)
+                try:
+                    value: str | bytes = data[pos + 1:end].decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
+                pos = end + 1
+            else:
+                length, pos = _mb_u_int32(data, pos + 1, n)
+                if pos + length > n:
+                    raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
+                value = data[pos:pos + length]
+                pos += length
+            el = stack[-1]
+            if el.children:
+                raise WBXMLError(f"<{el.tag}> mixes text and elements", at)
+            if el.value is None:
+                el.value = value
+            elif type(el.value) is type(value):
+                el.value += value  # consecutive strings are one value
+            else:
+                raise WBXMLError(f"<{el.tag}> mixes inline string and OPAQUE", at)
+        elif b == SWITCH_PAGE:
+            if pos + 1 >= n:
+                raise WBXMLError("truncated SWITCH_PAGE", pos)
+            new = data[pos + 1]
+            found = DECODE.get(new)
+            if found is None:
+                raise WBXMLError(f"unknown code page {new}", pos + 1)
+            page, slots = new, found
+            pos += 2
+        elif b in _REFUSED_GLOBALS:
+            raise WBXMLError(f"global token {_REFUSED_GLOBALS[b]} is not used by EAS", pos)
+        else:
+            if b & 0x80:
+                raise WBXMLError("attributes are not used by EAS", pos)
+            tag = slots[b & 0x3F]
+            if tag is None:
+                raise WBXMLError(f"unknown token 0x{b & 0x3F:02X} in code page {page}", pos)
+            el = Element(tag)
+            if stack:
+                parent = stack[-1]
+                if parent.value is not None:
+                    raise WBXMLError(f"<{parent.tag}> mixes text and elements", pos)
+                parent.children.append(el)
+            elif root is not None:
+                raise WBXMLError("a second root element", pos)
+            else:
+                root = el
+            pos += 1
+            if b & 0x40:
+                if len(stack) >= max_depth:
+                    raise WBXMLError(f"nesting deeper than {max_depth}", pos - 1)
+                stack.append(el)
+            elif not stack:
+                break
+    if pos != n:
+        raise WBXMLError(f"{n - pos} bytes after the root element", pos)
+    return root
+
+
+def _mb_bytes(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def encode(root: Element) -> bytes:
+    """Encode an Element tree; a SWITCH_PAGE is written only where the page changes."""
+    out = bytearray(HEADER)
+    page = 0
+    # Iterative walk: ("open", el) visits an element, None closes the last opened one.
+    todo: list[Element | None] = [root]
+    while todo:
+        el = todo.pop()
+        if el is None:
+            out.append(END)
+            continue
+        try:
+            el_page, token = ENCODE[el.tag]
+        except KeyError:
+            raise WBXMLError(f"no code page defines <{el.tag}>") from None
+        except TypeError:
+            raise WBXMLError(f"not an element: {el!r}") from None
+        if el_page != page:
+            out += bytes((SWITCH_PAGE, el_page))
+            page = el_page
+        value = el.value
+        if value is None and not el.children:
+            if el.explicit_end:
+                out += bytes((token | 0x40, END))
+            else:
+                out.append(token)
+            continue
+        out.append(token | 0x40)
+        if value is not None:
+            if el.children:
+                raise WBXMLError(f"<{el.tag}> holds both a value and child elements")
+            if isinstance(value, str):
+                raw = value.encode("utf-8")
+                if b"\x00" in raw:
+                    raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
+                out.append(STR_I)
+                out += raw
+                out.append(0)
+            elif isinstance(value, (bytes, bytearray)):
+                out.append(OPAQUE)
+                out += _mb_bytes(len(value))
+                out += value
+            else:
+                raise WBXMLError(f"<{el.tag}> value must be str or bytes, not {type(value).__name__}")
+            out.append(END)
+        else:
+            todo.append(None)
+            todo.extend(reversed(el.children))
+    return bytes(out)
