@@ -1,0 +1,58 @@
+"""From a parsed request line and a body to a Response: command lookup, body decoding, root check.
+
+Malformed input gets MS-ASHTTP's answer here (400 for a body that is not the command's WBXML, 501
+for a command the server does not implement), never an exception to the server.
+"""
+from __future__ import annotations
+
+import logging
+
+from . import commands
+from .context import CommandContext
+from .response import Response
+from .wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode
+
+log = logging.getLogger("easlab.eas")
+
+WBXML_TYPES = ("application/vnd.ms-sync.wbxml", "application/vnd.ms-sync")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+def parse_body(command: commands.Command, body: bytes, content_type: str | None, max_size: int = DEFAULT_MAX_SIZE):
+    """The request as the handler takes it; raises BadRequest."""
+    if not body:
+        return None
+    if command.body == "none":
+        raise BadRequest(400, f"{command.name} takes no body")
+    mime_type = (content_type or "").split(";")[0].strip().lower()
+    if command.body == "mime" and mime_type == "message/rfc822":
+        return body
+    if mime_type and mime_type not in WBXML_TYPES:
+        raise BadRequest(400, f"Content-Type {mime_type} is not WBXML")
+    try:
+        tree = decode(body, max_size=max_size)
+    except WBXMLError as exc:
+        raise BadRequest(400, f"body is not valid WBXML: {exc}") from None
+    if tree.tag != command.root:
+        raise BadRequest(400, f"root element <{tree.tag}> is not <{command.root}>")
+    return tree
+
+
+async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -> Response:
+    line = ctx.request
+    command = commands.REGISTRY.get(line.command)
+    if command is None or not command.supports(line.protocol_version):
+        log.warning("%s %s: command %r not implemented for %s", ctx.user, line.device_id, line.command, line.protocol_version)
+        return Response(501)
+    try:
+        request = parse_body(command, body, content_type)
+    except BadRequest as exc:
+        log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
+        return Response(exc.status)
+    return await command.handler(ctx, request)

@@ -1,0 +1,88 @@
+"""The /Microsoft-Server-ActiveSync endpoint: HTTP in, `eas.dispatch` in the middle, HTTP out."""
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+
+from eas import commands, versions
+from eas.context import CommandContext
+from eas.dispatch import dispatch
+from eas.request import RequestError, parse_request_line
+from eas.response import WBXML_CONTENT_TYPE, Response
+from eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
+
+log = logging.getLogger("easlab.http")
+
+SERVER_VERSION = "16.1"  # MS-Server-ActiveSync: the Exchange build family we emulate
+PROTOCOL_VERSIONS = ",".join(versions.SUPPORTED)
+
+
+def _capability_headers() -> dict[str, str]:
+    return {
+        "MS-Server-ActiveSync": SERVER_VERSION,
+        "MS-ASProtocolVersions": PROTOCOL_VERSIONS,
+        "MS-ASProtocolCommands": ",".join(commands.advertised()),
+    }
+
+
+def _unauthorized() -> HTTPResponse:
+    return HTTPResponse(status_code=401, headers={"WWW-Authenticate": 'Basic realm="easlab"'})
+
+
+async def _identity(request: Request):
+    auth = request.app.state.authenticator
+    identity = await run_in_threadpool(auth.authenticate, request.headers.get("authorization"))
+    if identity is None:
+        log.info("401 for %s %s from %s", request.method, request.url.path, request.client.host if request.client else "?")
+    return identity
+
+
+def to_http(response: Response) -> HTTPResponse:
+    headers = {"Cache-Control": "private", "MS-Server-ActiveSync": SERVER_VERSION, **response.headers}
+    body = response.body
+    if isinstance(body, Element):
+        return HTTPResponse(encode(body), status_code=response.status, headers=headers, media_type=WBXML_CONTENT_TYPE)
+    if body:
+        return HTTPResponse(body, status_code=response.status, headers=headers, media_type=response.content_type)
+    return HTTPResponse(b"", status_code=response.status, headers=headers)
+
+
+async def endpoint(request: Request) -> HTTPResponse:
+    if request.method == "OPTIONS":
+        if await _identity(request) is None:
+            return _unauthorized()
+        return HTTPResponse(b"", headers={**_capability_headers(), "Allow": "OPTIONS,POST", "Public": "OPTIONS,POST"})
+    if request.method != "POST":
+        return HTTPResponse(b"", status_code=501, headers={"Allow": "OPTIONS,POST"})
+
+    identity = await _identity(request)
+    if identity is None:
+        return _unauthorized()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        line = parse_request_line(request.url.query, headers)
+    except RequestError as exc:
+        log.warning("%s: %s %s (%s)", identity.name, exc.http_status, exc.reason, request.url.query[:200])
+        extra = {"MS-ASProtocolVersions": PROTOCOL_VERSIONS} if "version" in exc.reason else {}
+        return HTTPResponse(b"", status_code=exc.http_status, headers=extra)
+
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > DEFAULT_MAX_SIZE:
+        log.warning("%s %s: body of %s bytes refused", identity.name, line.command, length)
+        return HTTPResponse(b"", status_code=413)
+    body = await request.body()
+    ctx = CommandContext(
+        request=line,
+        user=identity.name,
+        address=identity.address,
+        store=request.app.state.store,
+    )
+    try:
+        response = await dispatch(ctx, body, request.headers.get("content-type"))
+    except Exception:  # a bug must not become a traceback on the wire
+        log.exception("%s %s %s failed", identity.name, line.device_id, line.command)
+        return HTTPResponse(b"", status_code=500)
+    return to_http(response)

@@ -1,0 +1,94 @@
+"""HTTP Basic authentication of EAS clients against the user table.
+
+Phones send the login as NAME, NAME@DOMAIN or DOMAIN\\NAME, in any case; all three name the same
+user.  Argon2 verification is deliberately slow, and a phone authenticates on every request (a
+held Ping every few minutes, thousands of devices), so a successful verification is remembered
+for a while under a key derived from the stored hash and the password: changing the password
+changes the hash and so forgets it.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from storage import Database
+from storage.passwords import verify_password
+from storage.users import get_user
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: int
+    name: str
+    address: str
+    display_name: str
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    login, sep, password = raw.partition(":")
+    return (login, password) if sep else None
+
+
+def login_name(login: str, domain: str) -> str | None:
+    """The user name a login refers to, or None if it names another domain."""
+    login = login.strip().lower()
+    domain = domain.lower()
+    if "\\" in login:
+        netbios, _, name = login.partition("\\")
+        # DOMAIN\NAME: the NetBIOS name is the first label of the DNS domain, or the domain itself.
+        if netbios not in (domain, domain.split(".")[0]):
+            return None
+        return name
+    if "@" in login:
+        name, _, at = login.rpartition("@")
+        return name if at == domain else None
+    return login
+
+
+class Authenticator:
+    def __init__(self, db: Database, domain: str, cache_seconds: float = 300.0, cache_size: int = 10000):
+        self.db = db
+        self.domain = domain
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        self._verified: OrderedDict[bytes, float] = OrderedDict()
+
+    def _cache_key(self, password_hash: str, password: str) -> bytes:
+        return hashlib.sha256(password_hash.encode() + b"\0" + password.encode()).digest()
+
+    def authenticate(self, header: str | None) -> Identity | None:
+        """Blocking (database and argon2): call it from a worker thread."""
+        creds = parse_basic(header)
+        if creds is None:
+            return None
+        name = login_name(creds[0], self.domain)
+        if not name:
+            return None
+        with self.db.session() as session:
+            user = get_user(session, name)
+        if user is None:
+            return None
+        key = self._cache_key(user.password_hash, creds[1])
+        now = time.monotonic()
+        expires = self._verified.get(key)
+        if expires is None or expires < now:
+            if not verify_password(creds[1], user.password_hash):
+                return None
+            self._verified[key] = now + self.cache_seconds
+            self._verified.move_to_end(key)
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return Identity(user.id, user.name, f"{user.name}@{self.domain}", user.display_name)

@@ -1,0 +1,156 @@
+"""The `easlab` command."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from .config import Settings
+
+
+def _settings(**overrides) -> Settings:
+    settings = Settings.from_env()
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    return settings
+
+
+def _db(db_url: str | None):
+    from storage import Database
+
+    db = Database(_settings(db_url=db_url).db_url)
+    db.create_all()
+    return db
+
+
+db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """easlab: an Exchange ActiveSync server emulator for labs and tests."""
+
+
+@main.command()
+@click.option("--host", envvar="EASLAB_HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", envvar="EASLAB_PORT", default=8080, show_default=True, type=int, help="HTTP port (0: any free port).")
+@db_option
+@click.option("--domain", envvar="EASLAB_DOMAIN", default="easlab.test", show_default=True, help="Mail domain of the users.")
+@click.option("--public-url", envvar="EASLAB_PUBLIC_URL", default=None, help="URL phones and mail links use to reach this server.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host, port, db_url, domain, public_url, log_level) -> None:
+    """Start the server."""
+    from .runner import run
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url)
+    run(settings)
+
+
+@main.group()
+def user() -> None:
+    """Manage users (mailboxes)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--display-name", default="")
+@db_option
+def user_add(name, password, display_name, db_url) -> None:
+    """Create user NAME; its address is NAME@DOMAIN."""
+    from storage.users import UserError, add_user
+
+    db = _db(db_url)
+    try:
+        with db.session() as session:
+            created = add_user(session, name, password, display_name)
+            click.echo(f"added {created.name} ({created.display_name})")
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def user_list(as_json, db_url) -> None:
+    """List users."""
+    from storage.users import list_users
+
+    domain = _settings().domain
+    with _db(db_url).session() as session:
+        rows = [
+            {"name": u.name, "address": f"{u.name}@{domain}", "display_name": u.display_name,
+             "created_at": u.created_at.isoformat(timespec="seconds")}
+            for u in list_users(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['address']:<36} {row['display_name']}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@db_option
+def user_passwd(name, password, db_url) -> None:
+    """Set the password of user NAME."""
+    from storage.users import UserError, set_password
+
+    try:
+        with _db(db_url).session() as session:
+            set_password(session, name, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {name.lower()} changed")
+
+
+@main.group()
+def wbxml() -> None:
+    """Convert EAS WBXML to XML and back (like libwbxml's wbxml2xml / xml2wbxml).
+
+    OPAQUE data (MIME, bodies, conversation ids) appears in the XML as base64 inside an element
+    marked opaque="base64".
+    """
+
+
+def _read(path: str | None) -> bytes:
+    if path in (None, "-"):
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@wbxml.command("decode")
+@click.argument("file", required=False)
+def wbxml_decode(file) -> None:
+    """Print FILE (or stdin) as XML."""
+    from eas.wbxml import WBXMLError, decode, to_xml
+
+    try:
+        click.echo(to_xml(decode(_read(file))), nl=False)
+    except WBXMLError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@wbxml.command("encode")
+@click.argument("file", required=False)
+def wbxml_encode(file) -> None:
+    """Write FILE (or stdin), XML as `decode` prints it, as WBXML to stdout."""
+    from eas.wbxml import WBXMLError, encode, from_xml
+
+    try:
+        data = encode(from_xml(_read(file)))
+    except WBXMLError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Queries on users."""
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from .models import User
+from .passwords import hash_password
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class UserError(ValueError):
+    pass
+
+
+def normalise_name(name: str) -> str:
+    name = name.strip().lower()
+    if not NAME_RE.match(name):
+        raise UserError(f"user name {name!r}: use 1-64 of a-z, 0-9, '.', '_' and '-'")
+    return name
+
+
+def get_user(session: Session, name: str) -> User | None:
+    return session.exec(select(User).where(User.name == name.strip().lower())).first()
+
+
+def add_user(session: Session, name: str, password: str, display_name: str = "") -> User:
+    name = normalise_name(name)
+    if not password:
+        raise UserError("a password is required")
+    if get_user(session, name) is not None:
+        raise UserError(f"user {name} exists")
+    user = User(name=name, display_name=display_name or name, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, name: str, password: str) -> User:
+    user = get_user(session, name)
+    if user is None:
+        raise UserError(f"no user {name}")
+    if not password:
+        raise UserError("a password is required")
+    user.password_hash = hash_password(password)
+    session.add(user)
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(User.name)))

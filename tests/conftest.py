@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh SQLite store per test, the app in-process over httpx.ASGITransport."""
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.config import Settings
+from storage import Database
+from storage.users import add_user
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'easlab.db'}")
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(db_url=f"sqlite:///{tmp_path / 'easlab.db'}", domain="easlab.test")
+
+
+@pytest.fixture
+def app(settings, db):
+    with db.session() as session:
+        add_user(session, "alice", "secret", "Alice Example")
+        add_user(session, "bob", "hunter2", "Bob Example")
+    return create_app(settings, db)
+
+
+def basic(login: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+@pytest.fixture
+async def client(app):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def stand_in():
+    """Register a stand-in command handler for one test; the real one comes back afterwards."""
+    from eas import commands
+
+    saved: dict = {}
+
+    def install(name, handler, root):
+        saved.setdefault(name, commands.REGISTRY.get(name))
+        commands.register(commands.Command(name, handler, root=root))
+
+    yield install
+    for name, previous in saved.items():
+        if previous is None:
+            commands.REGISTRY.pop(name, None)
+        else:
+            commands.REGISTRY[name] = previous

@@ -1,0 +1,85 @@
+import pytest
+
+from eas import commands
+from eas.context import CommandContext
+from eas.dispatch import dispatch
+from eas.request import RequestLine
+from eas.response import Response, common_status
+from eas.wbxml import E, encode
+
+
+@pytest.fixture
+def echo_command(stand_in):
+    """A stand-in command registered for the test only: records its request tree."""
+    seen = []
+
+    async def handler(ctx, request):
+        seen.append(request)
+        return Response(200, E("FolderHierarchy:FolderSync", E("FolderHierarchy:Status", 1)))
+
+    stand_in("FolderSync", handler, "FolderHierarchy:FolderSync")
+    return seen
+
+
+def ctx(command="FolderSync", version="14.1"):
+    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test")
+
+
+WBXML = "application/vnd.ms-sync.wbxml"
+
+
+@pytest.mark.anyio
+async def test_dispatch_decodes_and_calls_handler(echo_command):
+    tree = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
+    response = await dispatch(ctx(), encode(tree), WBXML)
+    assert response.status == 200
+    assert echo_command == [tree]
+
+
+@pytest.mark.anyio
+async def test_empty_body_reaches_handler_as_none(echo_command):
+    await dispatch(ctx(), b"", None)
+    assert echo_command == [None]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"garbage", WBXML),
+        (b"\x03\x01\x6a\x00\x45", WBXML),  # truncated
+        (encode(E("AirSync:Sync")), WBXML),  # another command's root
+        (encode(E("FolderHierarchy:FolderSync")), "text/plain"),
+    ],
+)
+async def test_bad_bodies_get_400(echo_command, body, content_type, caplog):
+    response = await dispatch(ctx(), body, content_type)
+    assert response.status == 400
+    assert echo_command == []
+    assert any("FolderSync" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_unknown_command_501():
+    assert (await dispatch(ctx("Frobnicate"), b"", None)).status == 501
+
+
+def test_command_version_window():
+    async def h(ctx, req):
+        return Response()
+
+    cmd = commands.Command("GetAttachment", h, root=None, until="12.1", body="none")
+    assert cmd.supports("2.5") and cmd.supports("12.1")
+    assert not cmd.supports("14.0")
+    find = commands.Command("Find", h, root="Find:Find", since="16.1")
+    assert find.supports("16.1") and not find.supports("16.0")
+
+
+def test_common_status_in_body_for_14_and_http_before():
+    r = common_status(142, "14.1", "FolderHierarchy:FolderSync")
+    assert r.status == 200
+    assert encode(r.body) == bytes.fromhex("03016a00 0007 56 4c 03 313432 00 01 01")
+    assert common_status(142, "12.1", "FolderHierarchy:FolderSync").status == 449
+    assert common_status(126, "12.1", "AirSync:Sync").status == 403
+    assert common_status(137, "2.5", "AirSync:Sync").status == 501
+    assert common_status(177, "12.1", "AirSync:Sync").status == 400

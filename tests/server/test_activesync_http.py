@@ -1,0 +1,115 @@
+"""The EAS endpoint in-process: authentication, OPTIONS, request-line and body errors."""
+import logging
+
+import pytest
+
+from eas import commands
+from eas.response import Response
+from eas.wbxml import E, decode, encode
+from tests.conftest import basic
+
+pytestmark = pytest.mark.anyio
+EAS = "/Microsoft-Server-ActiveSync"
+Q = "?Cmd=FolderSync&User=alice&DeviceId=dev1&DeviceType=iPhone"
+WBXML = {"Content-Type": "application/vnd.ms-sync.wbxml", "MS-ASProtocolVersion": "14.1"}
+
+
+@pytest.fixture
+def whoami(stand_in):
+    """A stand-in FolderSync that answers with the authenticated user, to see whose mailbox a
+    request acts on."""
+
+    async def handler(ctx, request):
+        return Response(200, E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", ctx.user)))
+
+    stand_in("FolderSync", handler, "FolderHierarchy:FolderSync")
+
+
+async def test_options_lists_versions_and_commands(client, whoami):
+    r = await client.options(EAS, headers={"Authorization": basic("alice", "secret")})
+    assert r.status_code == 200
+    assert r.headers["MS-ASProtocolVersions"] == "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
+    assert r.headers["MS-ASProtocolCommands"] == ",".join(commands.advertised())
+    assert "FolderSync" in r.headers["MS-ASProtocolCommands"].split(",")
+    assert "MS-Server-ActiveSync" in r.headers
+
+
+async def test_options_needs_authentication(client):
+    r = await client.options(EAS)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("login", ["alice", "ALICE", "alice@easlab.test", "Alice@EASLAB.TEST", "easlab\\alice", "EASLAB.TEST\\Alice"])
+async def test_three_login_forms_any_case(client, whoami, login):
+    body = encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0")))
+    r = await client.post(EAS + Q, content=body, headers={**WBXML, "Authorization": basic(login, "secret")})
+    assert r.status_code == 200
+    assert decode(r.content).text("FolderHierarchy:SyncKey") == "alice"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, basic("alice", "wrong"), basic("alice@other.test", "secret"), basic("other\\alice", "secret"),
+     basic("nobody", "secret"), "Bearer abc", "Basic !!!", basic("", "")],
+)
+async def test_bad_credentials_401(client, whoami, authorization):
+    headers = dict(WBXML)
+    if authorization:
+        headers["Authorization"] = authorization
+    r = await client.post(EAS + Q, content=b"", headers=headers)
+    assert r.status_code == 401
+    assert "WWW-Authenticate" in r.headers
+
+
+async def test_user_parameter_never_selects_another_mailbox(client, whoami):
+    body = encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0")))
+    q = "?Cmd=FolderSync&User=bob&DeviceId=dev1&DeviceType=iPhone"
+    r = await client.post(EAS + q, content=body, headers={**WBXML, "Authorization": basic("alice", "secret")})
+    assert decode(r.content).text("FolderHierarchy:SyncKey") == "alice"
+
+
+async def test_password_change_takes_effect_despite_cache(client, whoami, db):
+    from storage.users import set_password
+
+    headers = {**WBXML, "Authorization": basic("alice", "secret")}
+    assert (await client.post(EAS + Q, content=b"", headers=headers)).status_code == 200
+    with db.session() as s:
+        set_password(s, "alice", "new-secret")
+    assert (await client.post(EAS + Q, content=b"", headers=headers)).status_code == 401
+
+
+async def test_garbage_body_400_and_logged(client, whoami, caplog):
+    caplog.set_level(logging.WARNING)
+    r = await client.post(EAS + Q, content=b"\x03\x01\x6a\x00\x56\x99garbage", headers={**WBXML, "Authorization": basic("alice", "secret")})
+    assert r.status_code == 400
+    assert r.content == b""
+    assert any("not valid WBXML" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_unsupported_version_400_with_versions_header(client, whoami):
+    r = await client.post(EAS + Q, content=b"", headers={"MS-ASProtocolVersion": "13.0", "Authorization": basic("alice", "secret")})
+    assert r.status_code == 400
+    assert r.headers["MS-ASProtocolVersions"] == "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
+
+
+async def test_unknown_command_501(client):
+    q = "?Cmd=Frobnicate&User=alice&DeviceId=dev1&DeviceType=iPhone"
+    r = await client.post(EAS + q, content=b"", headers={**WBXML, "Authorization": basic("alice", "secret")})
+    assert r.status_code == 501
+
+
+async def test_get_is_not_part_of_the_protocol(client):
+    r = await client.get(EAS, headers={"Authorization": basic("alice", "secret")})
+    assert r.status_code == 501
+
+
+async def test_handler_bug_is_500_without_traceback(client, caplog, stand_in):
+    async def broken(ctx, request):
+        raise RuntimeError("boom")
+
+    stand_in("FolderSync", broken, "FolderHierarchy:FolderSync")
+    r = await client.post(EAS + Q, content=b"", headers={**WBXML, "Authorization": basic("alice", "secret")})
+    assert r.status_code == 500
+    assert b"boom" not in r.content and b"Traceback" not in r.content
+    assert any("failed" in rec.getMessage() for rec in caplog.records)

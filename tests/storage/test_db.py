@@ -1,0 +1,66 @@
+import os
+
+import pytest
+from sqlalchemy import text
+
+from storage import Database
+from storage.db import normalise_url
+from storage.passwords import verify_password
+from storage.users import UserError, add_user, get_user, list_users, set_password
+
+
+def test_sqlite_file_in_wal_mode(tmp_path):
+    db = Database(str(tmp_path / "x.db"))  # a bare path means a SQLite file
+    db.create_all()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert (tmp_path / "x.db").exists()
+
+
+def test_urls_people_type():
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_users_hashed_and_case_insensitive(db):
+    with db.session() as s:
+        add_user(s, "Carol", "pw1", "Carol C")
+    with db.session() as s:
+        user = get_user(s, "CAROL")
+        assert user.name == "carol"
+        assert user.password_hash.startswith("$argon2id$")
+        assert "pw1" not in user.password_hash
+        assert verify_password("pw1", user.password_hash)
+        assert not verify_password("pw2", user.password_hash)
+        with pytest.raises(UserError):
+            add_user(s, "carol", "x")
+        with pytest.raises(UserError):
+            add_user(s, "bad name", "x")
+
+
+def test_failed_transaction_leaves_nothing(db):
+    with pytest.raises(RuntimeError):
+        with db.session() as s:
+            add_user(s, "dave", "pw")
+            raise RuntimeError("half-way")
+    with db.session() as s:
+        assert get_user(s, "dave") is None
+
+
+def test_postgresql_url_works():
+    url = os.environ.get("EASLAB_TEST_PG_URL")
+    assert url, "EASLAB_TEST_PG_URL is not set: run the suite through .ci/run, which starts PostgreSQL"
+    db = Database(url)
+    assert db.dialect == "postgresql"
+    db.create_all()
+    with db.engine.begin() as conn:
+        conn.execute(text('DELETE FROM "user"'))
+    with db.session() as s:
+        add_user(s, "erin", "pw")
+    with db.session() as s:
+        set_password(s, "ERIN", "pw2")
+    with db.session() as s:
+        assert [u.name for u in list_users(s)] == ["erin"]
+        assert verify_password("pw2", get_user(s, "erin").password_hash)
+    db.dispose()
