@@ -1,10 +1,19 @@
 """What a command handler knows about the request it serves."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .request import RequestLine
+
+
+@dataclass
+class Limits:
+    """Server-side bounds a command enforces; Exchange's defaults (MS-ASCMD 2.2.3.79, 3.1.5.10)."""
+
+    heartbeat_min: int = 60
+    heartbeat_max: int = 3540
+    ping_max_folders: int = 300
 
 
 @dataclass
@@ -13,6 +22,7 @@ class CommandContext:
     user: str  # the authenticated user's login name; requests act on this mailbox only
     address: str  # the user's SMTP address
     store: Any = None  # the server's implementation of the store interface the commands declare
+    limits: Limits = field(default_factory=lambda: Limits())
 
     @property
     def version(self) -> str:

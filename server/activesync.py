@@ -79,6 +79,7 @@ async def endpoint(request: Request) -> HTTPResponse:
         user=identity.name,
         address=identity.address,
         store=request.app.state.store,
+        limits=request.app.state.limits,
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))

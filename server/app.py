@@ -7,11 +7,14 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from eas import commands
+from eas.context import Limits
 from storage import Database
 
 from . import activesync
 from .auth import Authenticator
 from .config import Settings
+from .push import PushHub
+from .store import MailStore
 
 log = logging.getLogger("easlab")
 
@@ -28,5 +31,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = db
     app.state.authenticator = Authenticator(db, settings.domain)
-    app.state.store = None  # the mailbox store arrives with the mail-flow commands
+    app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
+    app.state.hub = PushHub()
+    app.state.store = MailStore(db, app.state.hub, settings.domain)
     return app

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 
 from storage.db import default_url
 
+# The largest message SMTP accepts: 35 MB as Exchange counts it (35,840 KB = 35 * 1024 * 1024
+# bytes), Exchange Online's default mailbox MaxSendSize.  (Its default MaxReceiveSize is 36 MB and
+# on-premises Exchange's organization-wide default is 10 MB; EASLAB_MAX_MESSAGE_SIZE changes it.)
+DEFAULT_MAX_MESSAGE_SIZE = 36_700_160
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -19,6 +24,11 @@ class Settings:
     db_url: str = field(default_factory=default_url)
     domain: str = "easlab.test"
     public_url: str | None = None
+    heartbeat_min: int = 60  # Ping/Sync heartbeat bounds (Exchange: 60..3540 s)
+    heartbeat_max: int = 3540
+    smtp_host: str | None = None  # None: the same address as `host`
+    smtp_port: int = 2525  # 0: any free port
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # bytes of SMTP DATA; 552 above it
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,6 +38,9 @@ class Settings:
             db_url=os.environ.get("EASLAB_DB") or default_url(),
             domain=os.environ.get("EASLAB_DOMAIN", "easlab.test"),
             public_url=os.environ.get("EASLAB_PUBLIC_URL") or None,
+            smtp_host=os.environ.get("EASLAB_SMTP_HOST") or None,
+            smtp_port=_env_int("EASLAB_SMTP_PORT", 2525),
+            max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
         )
 
     @property
@@ -36,6 +49,10 @@ class Settings:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def smtp_bind_host(self) -> str:
+        return self.smtp_host or self.host
 
     @property
     def eas_url(self) -> str:

@@ -1,8 +1,17 @@
-"""The tables.  Names follow Exchange's where it has one (a mailbox's user, a device partnership)."""
+"""The tables.  Names follow Exchange's and MS-AS*'s where they have one.
+
+Change tracking: every folder has a counter (`Folder.change_seq`); each change to an item takes
+the next value and appends one `ItemChange` row (add, change, delete) — the change log, with
+deletes as tombstones.  An incremental Sync reads the log rows after the device's position, so its
+cost follows the number of changes, never the folder's size.  The hierarchy works the same way
+per user (`User.hierarchy_seq`, `Folder.created_seq`/`modified_seq`, deleted folders kept as
+tombstones).
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -17,3 +26,113 @@ class User(SQLModel, table=True):
     display_name: str = Field(default="", max_length=256)
     password_hash: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow)
+    hierarchy_seq: int = 0  # last value handed to a folder change of this user
+
+
+class Folder(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "server_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    server_id: str = Field(max_length=64)  # the EAS ServerId / CollectionId
+    parent_id: str = Field(default="0", max_length=64)  # "0" = mailbox root
+    display_name: str = Field(max_length=256)
+    type: int  # MS-ASCMD FolderHierarchy Type: 2 Inbox, 3 Drafts, ... 12 user mail
+    created_seq: int = 0
+    modified_seq: int = 0
+    deleted: bool = False
+    change_seq: int = 0  # last value handed to a change of an item in this folder
+
+
+class Item(SQLModel, table=True):
+    """A mail item: the RFC 5322 message as received plus the properties EAS serves."""
+
+    __table_args__ = (
+        UniqueConstraint("folder_id", "server_id"),
+        Index("ix_item_folder_received", "folder_id", "date_received"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    folder_id: int = Field(foreign_key="folder.id", index=True)
+    server_id: str = Field(max_length=64)  # "<collection>:<n>", unique in its folder
+    message_class: str = Field(default="IPM.Note", max_length=128)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    sender: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    cc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reply_to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    display_to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    thread_topic: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    date_received: datetime = Field(default_factory=utcnow)
+    importance: int = 1
+    read: bool = False
+    flag_status: int = 0  # 0 cleared, 1 complete, 2 active
+    flag_type: str = Field(default="", max_length=128)
+    internet_cpid: int = 65001
+    conversation_id: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    conversation_index: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    attachments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    size: int = 0
+    created_seq: int = 0
+    modified_seq: int = 0
+
+
+class ItemChange(SQLModel, table=True):
+    """The change log of a folder.  `item_id` survives the item: a delete is a tombstone."""
+
+    __table_args__ = (Index("ix_change_folder_seq", "folder_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    folder_id: int = Field(foreign_key="folder.id")
+    seq: int
+    item_id: int
+    server_id: str = Field(max_length=64)
+    kind: str = Field(max_length=8)  # "add" | "change" | "delete"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Device(SQLModel, table=True):
+    """A device partnership: one (user, DeviceId) pair."""
+
+    __table_args__ = (UniqueConstraint("user_id", "device_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    device_id: str = Field(max_length=64)
+    device_type: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=512)
+    protocol_version: str = Field(default="", max_length=8)
+    first_sync: datetime = Field(default_factory=utcnow)
+    last_sync: datetime = Field(default_factory=utcnow)
+    hierarchy_key: str = Field(default="", max_length=64)
+    hierarchy_prev_key: str = Field(default="", max_length=64)
+    hierarchy_seq: int = 0  # the user's hierarchy_seq the current key stands for
+    hierarchy_prev_seq: int = 0
+    # The last full Sync and Ping requests, for empty and Partial requests (MS-ASCMD 2.2.3.134,
+    # 2.2.3.107): WBXML bytes.
+    cached_sync: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    ping_heartbeat: int = 0
+    ping_folders: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON
+
+
+class SyncState(SQLModel, table=True):
+    """Where one device stands in one collection: the current and the previous SyncKey.
+
+    `seq` is the position in the folder's change log the current key stands for.  While the
+    first full download runs (`initial_cursor` set), items with created_seq <= `snapshot_seq` are
+    paged out by id, and the log is read from `snapshot_seq` once they are done.  `last_response`
+    is the response that handed out the current key, replayed if the device sends the previous
+    key again (its answer was lost).
+    """
+
+    __table_args__ = (UniqueConstraint("device_pk", "collection_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_pk: int = Field(foreign_key="device.id", index=True)
+    collection_id: str = Field(max_length=64)
+    sync_key: str = Field(max_length=64)
+    prev_key: str = Field(default="", max_length=64)
+    seq: int = 0
+    snapshot_seq: int = 0
+    initial_cursor: int | None = None
+    window_start: datetime | None = None
+    options: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))

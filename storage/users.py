@@ -5,6 +5,7 @@ import re
 
 from sqlmodel import Session, select
 
+from .mailbox import ensure_mailbox
 from .models import User
 from .passwords import hash_password
 
@@ -35,6 +36,7 @@ def add_user(session: Session, name: str, password: str, display_name: str = "")
     user = User(name=name, display_name=display_name or name, password_hash=hash_password(password))
     session.add(user)
     session.flush()
+    ensure_mailbox(session, user)
     return user
 
 

@@ -1,0 +1,61 @@
+"""GetItemEstimate (MS-ASCMD 2.2.1.9): how many changes a Sync of each collection would bring."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import versions
+from ..context import CommandContext
+from ..response import Response
+from ..wbxml import E, Element
+from . import Command, register
+
+NS = "GetItemEstimate"
+
+
+@dataclass
+class EstimateRequest:
+    collection_id: str
+    sync_key: str | None
+    filter_type: int | None = None
+    class_name: str | None = None
+
+
+def parse(tree: Element, version: str) -> list[EstimateRequest]:
+    out = []
+    collections = tree.find(f"{NS}:Collections")
+    for c in collections.findall(f"{NS}:Collection") if collections is not None else []:
+        if versions.at_least(version, "14.0"):
+            options = c.find("AirSync:Options")
+            ftype = options.text("AirSync:FilterType") if options is not None else None
+            cls = options.text("AirSync:Class") if options is not None else None
+        else:
+            ftype = c.text("AirSync:FilterType")
+            cls = c.text(f"{NS}:Class")
+        out.append(EstimateRequest(
+            collection_id=c.text(f"{NS}:CollectionId") or "",
+            sync_key=c.text("AirSync:SyncKey"),
+            filter_type=int(ftype) if ftype and ftype.isdigit() else None,
+            class_name=cls,
+        ))
+    return out
+
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    if tree is None:
+        return Response(400)
+    requests = parse(tree, ctx.version)
+    if not requests:
+        return Response(200, E(f"{NS}:GetItemEstimate", E(f"{NS}:Status", 2)))
+    responses = []
+    for req in requests:
+        est = await ctx.store.estimate(ctx, req)
+        parts = [E(f"{NS}:Status", est.status)]
+        if est.status == 1:
+            parts.append(E(f"{NS}:Collection", E(f"{NS}:CollectionId", est.collection_id), E(f"{NS}:Estimate", est.estimate)))
+        else:
+            parts.append(E(f"{NS}:Collection", E(f"{NS}:CollectionId", est.collection_id)))
+        responses.append(E(f"{NS}:Response", *parts))
+    return Response(200, E(f"{NS}:GetItemEstimate", *responses))
+
+
+register(Command("GetItemEstimate", handle, root=f"{NS}:GetItemEstimate"))

@@ -1,0 +1,77 @@
+"""Ping (MS-ASCMD 2.2.1.13): hold the request until a watched folder gets new items.
+
+The hold is one await on the server's push hub; the heartbeat is its timeout.  The device's last
+interval and folder list are kept so an empty Ping (no body) repeats them.
+"""
+from __future__ import annotations
+
+import json
+
+from ..context import CommandContext
+from ..response import Response
+from ..wbxml import E, Element
+from . import Command, register
+
+NS = "Ping"
+EXPIRED, CHANGES, MISSING, SYNTAX, BAD_INTERVAL, TOO_MANY, HIERARCHY, SERVER_ERROR = 1, 2, 3, 4, 5, 6, 7, 8
+CLASSES = {"Email", "Calendar", "Contacts", "Tasks", "Notes", "SMS"}
+
+
+def _answer(status: int, *extra: Element) -> Response:
+    return Response(200, E(f"{NS}:Ping", E(f"{NS}:Status", status), *extra))
+
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    store = ctx.store
+    cached_raw = await store.cached_request(ctx, "ping")
+    cached = json.loads(cached_raw) if cached_raw else None
+    heartbeat = cached["heartbeat"] if cached else None
+    folders = [tuple(f) for f in cached["folders"]] if cached else None
+    if tree is not None:
+        hb = tree.text(f"{NS}:HeartbeatInterval")
+        folders_el = tree.find(f"{NS}:Folders")
+        if hb is None and folders_el is None:
+            return _answer(MISSING)
+        if hb is not None:
+            if not hb.isdigit():
+                return _answer(SYNTAX)
+            heartbeat = int(hb)
+        if folders_el is not None:
+            folders = []
+            for f in folders_el.findall(f"{NS}:Folder"):
+                fid, cls = f.text(f"{NS}:Id"), f.text(f"{NS}:Class")
+                if not fid or cls not in CLASSES or any(fid == known for known, _ in folders):
+                    return _answer(SYNTAX)
+                folders.append((fid, cls))
+    if heartbeat is None or not folders:
+        return _answer(MISSING)
+    limits = ctx.limits
+    if not limits.heartbeat_min <= heartbeat <= limits.heartbeat_max:
+        bound = limits.heartbeat_min if heartbeat < limits.heartbeat_min else limits.heartbeat_max
+        return _answer(BAD_INTERVAL, E(f"{NS}:HeartbeatInterval", bound))
+    if len(folders) > limits.ping_max_folders:
+        return _answer(TOO_MANY, E(f"{NS}:MaxFolders", limits.ping_max_folders))
+    if tree is not None:
+        await store.cache_request(ctx, "ping", json.dumps({"heartbeat": heartbeat, "folders": folders}).encode())
+
+    ids = [fid for fid, _ in folders]
+    check = await store.pending_adds(ctx, ids)
+    if check.status == HIERARCHY:
+        return _answer(HIERARCHY)
+    if check.changed:
+        return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
+    wake = await store.wait(ctx, check.watch, heartbeat)
+    if wake is None or wake.superseded:
+        return _answer(EXPIRED)
+    if wake.hierarchy:
+        return _answer(HIERARCHY)
+    if wake.policy:
+        # Let the device make its next request, which meets the new policy (MS-ASPROV 3.2.5.1).
+        return _answer(EXPIRED)
+    changed = [fid for fid, handle in zip(ids, check.watch) if handle in wake.folders]
+    if not changed:
+        return _answer(EXPIRED)
+    return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
+
+
+register(Command("Ping", handle, root=f"{NS}:Ping"))

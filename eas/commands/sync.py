@@ -1,0 +1,328 @@
+"""Sync (MS-ASCMD 2.2.1.21): items of one or more collections, both ways.
+
+This module turns the request tree into a typed SyncRequest, asks the store to run each
+collection, holds the request when Wait/HeartbeatInterval ask for it and nothing is pending, and
+renders the response.  The store runs the SyncKey state machine (eas.synckey) inside its
+transaction and calls `render_collection` there, so the exact answer it hands out can be kept
+for a device that resends its previous key.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .. import versions
+from ..context import CommandContext
+from ..email import BodyOptions, BodyPreference, application_data
+from ..response import Response
+from ..store import CollectionOutcome
+from ..wbxml import E, Element, WBXMLError, decode, encode
+from . import Command, register
+
+NS = "AirSync"
+DEFAULT_WINDOW = 100
+MAX_WINDOW = 512
+# MS-ASCMD 2.2.3.79 / 2.2.3.182: Exchange's default bounds.
+HEARTBEAT_MIN, HEARTBEAT_MAX = 60, 3540
+WAIT_MIN, WAIT_MAX = 1, 59
+# FilterType (MS-ASCMD 2.2.3.68): days back for email/calendar; 0 = everything.
+FILTER_DAYS = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
+EMAIL_FILTERS = {0, 1, 2, 3, 4, 5}
+
+STATUS_SUCCESS = 1
+STATUS_INVALID_KEY = 3
+STATUS_PROTOCOL_ERROR = 4
+STATUS_SERVER_ERROR = 5
+STATUS_CONVERSION_ERROR = 6
+STATUS_NOT_FOUND = 8
+STATUS_HIERARCHY_CHANGED = 12
+STATUS_INCOMPLETE = 13
+STATUS_BAD_INTERVAL = 14
+
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, reason: str, limit: int | None = None):
+        self.status = status
+        self.reason = reason
+        self.limit = limit
+        super().__init__(reason)
+
+
+@dataclass
+class SyncOptions:
+    class_name: str | None = None
+    filter_type: int = 0
+    conflict: int = 1  # server wins
+    mime_support: int = 0
+    mime_truncation: int | None = None
+    truncation: int | None = None
+    body_preferences: list[BodyPreference] = field(default_factory=list)
+
+    def body(self) -> BodyOptions:
+        return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> SyncOptions:
+        data = json.loads(raw or "{}")
+        prefs = [BodyPreference(**p) for p in data.pop("body_preferences", [])]
+        return cls(body_preferences=prefs, **data)
+
+
+@dataclass
+class ClientCommand:
+    kind: str  # Add | Change | Delete | Fetch
+    server_id: str | None = None
+    client_id: str | None = None
+    data: Element | None = None
+
+
+@dataclass
+class CollectionRequest:
+    collection_id: str
+    sync_key: str
+    class_name: str | None = None
+    deletes_as_moves: bool = True
+    get_changes: bool = True
+    window_size: int = DEFAULT_WINDOW
+    conversation_mode: bool = False
+    options: SyncOptions | None = None  # None: keep the stored ones
+    commands: list[ClientCommand] = field(default_factory=list)
+
+
+@dataclass
+class SyncRequest:
+    collections: list[CollectionRequest]
+    wait: int | None = None  # seconds, from Wait (minutes) or HeartbeatInterval
+    window_size: int | None = None
+    partial: bool = False
+
+
+def _int(el: Element | None, default: int | None = None) -> int | None:
+    if el is None:
+        return default
+    if el.value is None or el.value == "":
+        return default
+    try:
+        return int(el.value)
+    except (TypeError, ValueError):
+        raise ProtocolError(STATUS_PROTOCOL_ERROR, f"<{el.tag}> is not a number") from None
+
+
+def _window(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_WINDOW
+    return MAX_WINDOW if value <= 0 or value > MAX_WINDOW else value
+
+
+def _bool(el: Element | None, default: bool) -> bool:
+    if el is None:
+        return default
+    return el.value in (None, "", "1")  # an empty boolean element means 1 (MS-ASDTYPE 2.1)
+
+
+def _options(el: Element) -> SyncOptions:
+    opts = SyncOptions(class_name=el.text(f"{NS}:Class"))
+    opts.filter_type = _int(el.find(f"{NS}:FilterType"), 0)
+    opts.conflict = _int(el.find(f"{NS}:Conflict"), 1)
+    opts.mime_support = _int(el.find(f"{NS}:MIMESupport"), 0)
+    opts.mime_truncation = _int(el.find(f"{NS}:MIMETruncation"))
+    opts.truncation = _int(el.find(f"{NS}:Truncation"))
+    seen = set()
+    for pref in el.findall("AirSyncBase:BodyPreference"):
+        ptype = _int(pref.find("AirSyncBase:Type"))
+        if ptype not in (1, 2, 3, 4) or ptype in seen:
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"BodyPreference Type {ptype}")
+        seen.add(ptype)
+        opts.body_preferences.append(BodyPreference(
+            type=ptype,
+            truncation_size=_int(pref.find("AirSyncBase:TruncationSize")),
+            all_or_none=_bool(pref.find("AirSyncBase:AllOrNone"), False),
+            preview=_int(pref.find("AirSyncBase:Preview")),
+        ))
+    return opts
+
+
+def _collection(el: Element) -> CollectionRequest:
+    names = [c.name for c in el.children]
+    # MS-ASCMD 2.2.3.29.2: SyncKey comes before CollectionId; a client that swaps them is wrong.
+    if "SyncKey" not in names or "CollectionId" not in names or names.index("SyncKey") > names.index("CollectionId"):
+        raise ProtocolError(STATUS_PROTOCOL_ERROR, "Collection needs SyncKey then CollectionId")
+    req = CollectionRequest(collection_id=el.text(f"{NS}:CollectionId") or "", sync_key=el.text(f"{NS}:SyncKey") or "")
+    req.class_name = el.text(f"{NS}:Class")
+    req.deletes_as_moves = _bool(el.find(f"{NS}:DeletesAsMoves"), True)
+    get_changes = el.find(f"{NS}:GetChanges")
+    if get_changes is None:
+        req.get_changes = req.sync_key != "0"
+    else:
+        req.get_changes = _bool(get_changes, True)
+        if req.get_changes and req.sync_key == "0":
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, "GetChanges with SyncKey 0")
+    req.window_size = _window(_int(el.find(f"{NS}:WindowSize")))
+    req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
+    options = el.findall(f"{NS}:Options")
+    if options:
+        req.options = _options(options[0])
+        if req.options.filter_type not in EMAIL_FILTERS and (req.class_name or req.options.class_name or "Email") == "Email":
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"FilterType {req.options.filter_type} is not valid for Email")
+    commands = el.find(f"{NS}:Commands")
+    for cmd in commands.children if commands is not None else []:
+        if cmd.name not in ("Add", "Change", "Delete", "Fetch"):
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"unknown command {cmd.name}")
+        req.commands.append(ClientCommand(
+            kind=cmd.name,
+            server_id=cmd.text(f"{NS}:ServerId"),
+            client_id=cmd.text(f"{NS}:ClientId"),
+            data=cmd.find(f"{NS}:ApplicationData"),
+        ))
+    return req
+
+
+def parse(tree: Element, version: str) -> SyncRequest:
+    collections_el = tree.find(f"{NS}:Collections")
+    collections = [_collection(c) for c in collections_el.findall(f"{NS}:Collection")] if collections_el is not None else []
+    wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
+    if wait_el is not None and hb_el is not None:
+        raise ProtocolError(STATUS_PROTOCOL_ERROR, "Wait and HeartbeatInterval together")
+    request = SyncRequest(collections, window_size=_int(tree.find(f"{NS}:WindowSize")), partial=tree.find(f"{NS}:Partial") is not None)
+    if wait_el is not None:
+        minutes = _int(wait_el)
+        if minutes is None or not WAIT_MIN <= minutes <= WAIT_MAX:
+            limit = WAIT_MIN if (minutes or 0) < WAIT_MIN else WAIT_MAX
+            raise ProtocolError(STATUS_BAD_INTERVAL, f"Wait {minutes}", limit=limit)
+        request.wait = minutes * 60
+    if hb_el is not None:
+        seconds = _int(hb_el)
+        if seconds is None or not HEARTBEAT_MIN <= seconds <= HEARTBEAT_MAX:
+            limit = HEARTBEAT_MIN if (seconds or 0) < HEARTBEAT_MIN else HEARTBEAT_MAX
+            raise ProtocolError(STATUS_BAD_INTERVAL, f"HeartbeatInterval {seconds}", limit=limit)
+        request.wait = seconds
+    return request
+
+
+def merge_partial(tree: Element, cached: Element) -> Element:
+    """A Partial Sync lists only some collections; the others come from the cached request."""
+    new = tree.find(f"{NS}:Collections")
+    merged = list(new.children) if new is not None else []
+    listed = {c.text(f"{NS}:CollectionId") for c in merged}
+    old = cached.find(f"{NS}:Collections")
+    for c in old.children if old is not None else []:
+        if c.text(f"{NS}:CollectionId") not in listed:
+            merged.append(c)
+    rest = [c for c in tree.children if c.name not in ("Collections", "Partial")]
+    if not any(c.name in ("Wait", "HeartbeatInterval") for c in rest):
+        rest += [c for c in cached.children if c.name in ("Wait", "HeartbeatInterval")]
+    return E(f"{NS}:Sync", E(f"{NS}:Collections", *merged), *rest)
+
+
+# -- response ---------------------------------------------------------------------------------
+def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None) -> Element:
+    """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
+    MoreAvailable Commands — the order Z-Push-family servers use with every known client."""
+    body = (options or SyncOptions()).body()
+    children: list[Element | None] = []
+    if class_name and not versions.at_least(version, "14.0"):
+        children.append(E(f"{NS}:Class", class_name))
+    if outcome.sync_key is not None:
+        children.append(E(f"{NS}:SyncKey", outcome.sync_key))
+    children.append(E(f"{NS}:CollectionId", outcome.collection_id))
+    children.append(E(f"{NS}:Status", outcome.status))
+    if outcome.responses:
+        rows = []
+        for r in outcome.responses:
+            parts: list[Element | None] = []
+            if r.kind == "Add":
+                parts = [E(f"{NS}:ClientId", r.client_id), E(f"{NS}:ServerId", r.server_id) if r.server_id else None, E(f"{NS}:Status", r.status)]
+            elif r.kind == "Fetch":
+                parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
+                if r.item is not None:
+                    parts.append(application_data(r.item, body, version))
+            else:
+                parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
+            rows.append(E(f"{NS}:{r.kind}", *parts))
+        children.append(E(f"{NS}:Responses", *rows))
+    if outcome.more_available:
+        children.append(E(f"{NS}:MoreAvailable"))
+    if outcome.changes:
+        cmds = []
+        for ch in outcome.changes:
+            if ch.kind in ("Add", "Change") and ch.item is not None:
+                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id), application_data(ch.item, body, version)))
+            else:
+                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id)))
+        children.append(E(f"{NS}:Commands", *cmds))
+    return E(f"{NS}:Collection", *children)
+
+
+def _global(status: int, limit: int | None = None) -> Response:
+    return Response(200, E(f"{NS}:Sync", E(f"{NS}:Status", status), E(f"{NS}:Limit", limit) if limit is not None else None))
+
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    store = ctx.store
+    if tree is None:
+        cached = await store.cached_request(ctx, "sync")
+        if not cached:
+            return _global(STATUS_INCOMPLETE)
+        tree = decode(cached)
+    elif tree.find(f"{NS}:Partial") is not None:
+        cached = await store.cached_request(ctx, "sync")
+        if not cached:
+            return _global(STATUS_INCOMPLETE)
+        try:
+            tree = merge_partial(tree, decode(cached))
+        except WBXMLError:
+            return _global(STATUS_INCOMPLETE)
+        await store.cache_request(ctx, "sync", encode(tree))
+    elif tree.find(f"{NS}:Collections") is not None:
+        await store.cache_request(ctx, "sync", encode(tree))
+    try:
+        request = parse(tree, ctx.version)
+    except ProtocolError as exc:
+        return _global(exc.status, exc.limit)
+    if not request.collections:
+        return _global(STATUS_PROTOCOL_ERROR)
+
+    while True:
+        outcomes = await _run(ctx, request)
+        quiet = all(o.unchanged for o in outcomes)
+        if not (quiet and request.wait):
+            break
+        watch = [h for o in outcomes for h in o.watch]
+        wake = await store.wait(ctx, watch, request.wait)
+        if wake is None or wake.superseded or wake.policy or wake.hierarchy:
+            break
+        request.wait = None  # woken by a change: answer it now
+    if quiet and versions.at_least(ctx.version, "12.1"):
+        return Response(200)  # the empty Sync response: nothing changed, keep your keys
+    elements = [o.rendered for o in outcomes]
+    return Response(200, E(f"{NS}:Sync", E(f"{NS}:Collections", *elements)))
+
+
+async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutcome]:
+    budget = request.window_size if request.window_size else None
+    if budget is not None:
+        budget = _window(budget)
+    outcomes = []
+    for coll in request.collections:
+        if budget is not None:
+            coll.window_size = max(0, min(coll.window_size, budget))
+        version = ctx.version
+
+        def render(outcome: CollectionOutcome, coll=coll) -> Element:
+            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
+
+        outcome = await ctx.store.sync_collection(ctx, coll, render)
+        if outcome.replay is not None:
+            outcome.rendered = outcome.replay
+        elif outcome.rendered is None:
+            outcome.rendered = render(outcome)
+        outcomes.append(outcome)
+        if budget is not None:
+            budget -= len(outcome.changes)
+    return outcomes
+
+
+register(Command("Sync", handle, root=f"{NS}:Sync"))

@@ -1,0 +1,162 @@
+"""The Email class on the wire (MS-ASEMAIL, MS-ASAIRS): an EmailItem as Sync ApplicationData.
+
+Body choice follows MS-ASAIRS 3.2.5.1: the client lists BodyPreferences; the server answers with
+one Body of a type it asked for, the item's native type when the client accepts it, converted
+otherwise; MIME only when MIMESupport asks for it.  Truncation counts bytes of the UTF-8 data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from . import versions
+from .mime import html_to_text, text_to_html
+from .store import EmailItem
+from .wbxml import E, Element
+
+# MS-ASCMD 2.2.3.175 / 2.2.3.103: 2.5 Truncation and MIMETruncation codes in characters.
+TRUNCATION = {0: 0, 1: 512, 2: 1024, 3: 2048, 4: 5120, 5: 10240, 6: 20480, 7: 51200, 8: 102400, 9: None}
+MIME_TRUNCATION = {0: 0, 1: 4096, 2: 5120, 3: 7168, 4: 10240, 5: 20480, 6: 51200, 7: 102400, 8: None}
+
+
+@dataclass(frozen=True)
+class BodyPreference:
+    type: int
+    truncation_size: int | None = None
+    all_or_none: bool = False
+    preview: int | None = None
+
+
+@dataclass
+class BodyOptions:
+    preferences: list[BodyPreference] = field(default_factory=list)
+    mime_support: int = 0  # 0 never, 1 S/MIME only, 2 always
+    mime_truncation: int | None = None  # code, 2.5-style
+    truncation: int | None = None  # code, 2.5 body
+
+
+def wire_datetime(value: datetime | None) -> str:
+    value = value or datetime.now(timezone.utc)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _truncate(data: bytes, limit: int | None) -> tuple[bytes, bool]:
+    if limit is None or len(data) <= limit:
+        return data, False
+    cut = data[:limit]
+    # Never split a UTF-8 sequence: drop a trailing partial character.
+    return cut.decode("utf-8", "ignore").encode("utf-8"), True
+
+
+def _native_type(item: EmailItem) -> int:
+    return 2 if item.body_html else 1
+
+
+def _wants_mime(item: EmailItem, options: BodyOptions) -> bool:
+    if options.mime_support == 2:
+        return True
+    return options.mime_support == 1 and item.message_class.startswith("IPM.Note.SMIME")
+
+
+def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
+    prefs = {p.type: p for p in options.preferences}
+    if 4 in prefs and _wants_mime(item, options):
+        return prefs[4]
+    native = _native_type(item)
+    if native in prefs:
+        return prefs[native]
+    for t in (1, 2):
+        if t in prefs:
+            return prefs[t]
+    return BodyPreference(type=native)
+
+
+def body_element(item: EmailItem, pref: BodyPreference, version: str) -> Element:
+    if pref.type == 4:
+        raw = item.mime
+    elif pref.type == 2:
+        raw = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
+    else:
+        raw = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
+    data, truncated = _truncate(raw, pref.truncation_size)
+    children = [E("AirSyncBase:Type", pref.type), E("AirSyncBase:EstimatedDataSize", len(raw))]
+    if truncated:
+        children.append(E("AirSyncBase:Truncated", 1))
+    if not (truncated and pref.all_or_none):
+        # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.
+        children.append(E("AirSyncBase:Data", data if pref.type == 4 else data.decode("utf-8")))
+    if pref.preview and versions.at_least(version, "14.0") and pref.type != 1:
+        text = item.body_text or html_to_text(item.body_html)
+        children.append(E("AirSyncBase:Preview", text[: pref.preview]))
+    return E("AirSyncBase:Body", *children)
+
+
+def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:
+    """2.5: email:Body with Truncation, or MIMEData when MIMESupport asks."""
+    if _wants_mime(item, options):
+        limit = MIME_TRUNCATION.get(options.mime_truncation if options.mime_truncation is not None else 8)
+        data, truncated = _truncate(item.mime, limit)
+        return [E("Email:MIMETruncated", 1 if truncated else 0), E("Email:MIMESize", len(item.mime)), E("Email:MIMEData", data.decode("utf-8", "replace"))]
+    text = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
+    limit = TRUNCATION.get(options.truncation if options.truncation is not None else 9)
+    data, truncated = _truncate(text, limit)
+    out = [E("Email:Body", data.decode("utf-8"))] if data or not truncated else []
+    if truncated:
+        out += [E("Email:BodyTruncated", 1), E("Email:BodySize", len(text))]
+    return out
+
+
+def application_data(item: EmailItem, options: BodyOptions, version: str) -> Element:
+    modern = versions.at_least(version, "12.0")
+    children: list[Element | None] = [
+        E("Email:To", item.to) if item.to else None,
+        E("Email:Cc", item.cc) if item.cc else None,
+        E("Email:From", item.sender) if item.sender else None,
+        E("Email:Subject", item.subject),
+        E("Email:ReplyTo", item.reply_to) if item.reply_to else None,
+        E("Email:DateReceived", wire_datetime(item.date_received)),
+        E("Email:DisplayTo", item.display_to) if item.display_to else None,
+        E("Email:ThreadTopic", item.thread_topic),
+        E("Email:Importance", item.importance),
+        E("Email:Read", 1 if item.read else 0),
+    ]
+    if modern:
+        if item.attachments:
+            children.append(E("AirSyncBase:Attachments", *[
+                E("AirSyncBase:Attachment",
+                  E("AirSyncBase:DisplayName", a.name),
+                  E("AirSyncBase:FileReference", a.file_reference),
+                  E("AirSyncBase:Method", a.method),
+                  E("AirSyncBase:EstimatedDataSize", a.size),
+                  E("AirSyncBase:ContentId", a.content_id) if a.content_id else None,
+                  E("AirSyncBase:IsInline", 1) if a.inline else None)
+                for a in item.attachments
+            ]))
+        children.append(body_element(item, choose_body(item, options), version))
+    else:
+        if item.attachments:
+            children.append(E("Email:Attachments", *[
+                E("Email:Attachment", E("Email:AttMethod", a.method), E("Email:AttSize", a.size),
+                  E("Email:DisplayName", a.name), E("Email:AttName", a.file_reference))
+                for a in item.attachments
+            ]))
+        children.extend(_legacy_body(item, options))
+    children.append(E("Email:MessageClass", item.message_class))
+    children.append(E("Email:InternetCPID", item.internet_cpid))
+    if modern:
+        if item.flag_status:
+            children.append(E("Email:Flag", E("Email:Status", item.flag_status),
+                              E("Email:FlagType", item.flag_type) if item.flag_type else None))
+        else:
+            children.append(E("Email:Flag"))
+        children.append(E("Email:ContentClass", "urn:content-classes:message"))
+        children.append(E("AirSyncBase:NativeBodyType", _native_type(item)))
+    if versions.at_least(version, "14.0"):
+        if item.conversation_id:
+            children.append(E("Email2:ConversationId", item.conversation_id))
+        if item.conversation_index:
+            children.append(E("Email2:ConversationIndex", item.conversation_index))
+    return E("AirSync:ApplicationData", *children)

@@ -1,0 +1,215 @@
+"""From an RFC 5322 message to the properties the Email class serves (MS-ASEMAIL 2.2.2).
+
+Parsing happens once, when a message is stored; Sync then reads columns, not MIME.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+# Windows code page ids for the charsets mail actually uses (email:InternetCPID).
+_CPID = {
+    "utf-8": 65001, "us-ascii": 20127, "iso-8859-1": 28591, "iso-8859-2": 28592, "iso-8859-15": 28605,
+    "windows-1250": 1250, "windows-1251": 1251, "windows-1252": 1252, "koi8-r": 20866,
+    "iso-2022-jp": 50220, "shift_jis": 932, "euc-jp": 51932, "gb2312": 936, "big5": 950,
+    "euc-kr": 51949, "utf-16": 1200,
+}
+_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass
+class Attachment:
+    index: int  # position among the message's attachment parts, the FileReference's tail
+    name: str
+    content_type: str
+    size: int
+    content_id: str = ""
+    inline: bool = False
+    method: int = 1  # 1 normal, 5 embedded message (MS-ASAIRS 2.2.2.31)
+
+
+@dataclass
+class ParsedMessage:
+    subject: str = ""
+    sender: str = ""
+    to: str = ""
+    cc: str = ""
+    reply_to: str = ""
+    display_to: str = ""
+    thread_topic: str = ""
+    date: datetime | None = None
+    importance: int = 1
+    message_class: str = "IPM.Note"
+    internet_cpid: int = 65001
+    body_text: str = ""
+    body_html: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    conversation_id: bytes = b""
+    conversation_index: bytes = b""
+    message_id: str = ""
+
+
+def format_addresses(value: str | None) -> str:
+    """An address list as Exchange writes it: `"Name" <a@b>, c@d`."""
+    if not value:
+        return ""
+    out = []
+    for name, addr in getaddresses([value]):
+        if not addr:
+            continue
+        out.append(f'"{name}" <{addr}>' if name else addr)
+    return ", ".join(out)
+
+
+def _display_names(value: str | None) -> str:
+    return ";".join(name or addr for name, addr in getaddresses([value or ""]) if addr)
+
+
+def _importance(msg: EmailMessage) -> int:
+    value = (msg.get("Importance") or "").strip().lower()
+    if value in ("high", "urgent"):
+        return 2
+    if value == "low":
+        return 0
+    priority = (msg.get("X-Priority") or "").strip()[:1]
+    if priority in ("1", "2"):
+        return 2
+    if priority in ("4", "5"):
+        return 0
+    return 1
+
+
+def _message_class(msg: EmailMessage) -> str:
+    ctype = msg.get_content_type()
+    if ctype == "multipart/signed" and "pkcs7-signature" in (msg.get_param("protocol") or ""):
+        return "IPM.Note.SMIME.MultipartSigned"
+    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        return "IPM.Note.SMIME"
+    return "IPM.Note"
+
+
+def _text(part: EmailMessage) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", "replace")
+
+
+def html_to_text(markup: str) -> str:
+    markup = re.sub(r"(?is)<(script|style).*?</\1>", "", markup)
+    markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>|</h\d>", "\n", markup)
+    return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip()
+
+
+def text_to_html(text: str) -> str:
+    return "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+
+
+def conversation_id(topic: str) -> bytes:
+    """Exchange derives ConversationId from the thread topic; 16 bytes, stable across replies."""
+    return hashlib.md5(topic.strip().lower().encode("utf-8")).digest()
+
+
+def conversation_index(cid: bytes, when: datetime) -> bytes:
+    """A 22-byte header block as in Thread-Index: reserved byte, FILETIME's high 5 bytes, GUID."""
+    filetime = int((when - datetime(1601, 1, 1, tzinfo=timezone.utc)).total_seconds() * 10_000_000)
+    return b"\x01" + struct.pack(">Q", filetime)[:5] + cid
+
+
+def parse_message(data: bytes) -> ParsedMessage:
+    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
+    out = ParsedMessage()
+
+    def header(name: str) -> str:
+        try:
+            value = msg.get(name)
+        except (ValueError, IndexError, TypeError, AttributeError):  # a header email cannot model
+            return ""
+        return str(value) if value is not None else ""
+
+    out.subject = header("Subject").replace("\r", "").replace("\n", " ")
+    out.sender = format_addresses(header("From"))
+    out.to = format_addresses(header("To"))
+    out.cc = format_addresses(header("Cc"))
+    out.reply_to = format_addresses(header("Reply-To"))
+    out.display_to = _display_names(header("To"))
+    out.thread_topic = _PREFIX.sub("", out.subject)
+    out.message_id = header("Message-ID").strip()
+    try:
+        out.date = parsedate_to_datetime(header("Date")) if header("Date") else None
+        if out.date is not None and out.date.tzinfo is None:
+            out.date = out.date.replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError, IndexError):
+        out.date = None
+    out.importance = _importance(msg)
+    out.message_class = _message_class(msg)
+    charset = (msg.get_content_charset() or "").lower()
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and part.get_content_charset():
+            charset = charset or part.get_content_charset().lower()
+    out.internet_cpid = _CPID.get(charset or "utf-8", 65001)
+
+    index = 0
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+        is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
+        if is_body and ctype == "text/plain" and not out.body_text:
+            out.body_text = _text(part)
+            continue
+        if is_body and ctype == "text/html" and not out.body_html:
+            out.body_html = _text(part)
+            continue
+        if is_body:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        if ctype == "message/rfc822":
+            payload = part.as_bytes()
+        cid = (part.get("Content-ID") or "").strip().strip("<>")
+        out.attachments.append(Attachment(
+            index=index,
+            name=filename or ("message.eml" if ctype == "message/rfc822" else f"attachment-{index + 1}"),
+            content_type=ctype,
+            size=len(payload),
+            content_id=cid,
+            inline=disposition == "inline" and bool(cid),
+            method=5 if ctype == "message/rfc822" else 1,
+        ))
+        index += 1
+    if not out.body_text and out.body_html:
+        out.body_text = html_to_text(out.body_html)
+    out.conversation_id = conversation_id(out.thread_topic)
+    out.conversation_index = conversation_index(out.conversation_id, out.date or datetime.now(timezone.utc))
+    return out
+
+
+def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None:
+    """The `index`-th attachment of a stored message, for ItemOperations/GetAttachment."""
+    msg = BytesParser(policy=policy.default).parsebytes(data)
+    parsed = parse_message(data)
+    if not 0 <= index < len(parsed.attachments):
+        return None
+    n = 0
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        if part.get_content_disposition() != "attachment" and not part.get_filename() and ctype in ("text/plain", "text/html"):
+            continue
+        if n == index:
+            payload = part.as_bytes() if ctype == "message/rfc822" else (part.get_payload(decode=True) or b"")
+            return parsed.attachments[index], payload
+        n += 1
+    return None

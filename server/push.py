@@ -1,0 +1,131 @@
+"""The push hub: held Pings and Wait/Heartbeat Syncs are awaits here, woken by changes.
+
+One asyncio loop holds every waiting request as a future; a delivery or another device's change
+calls `notify` with the folders it touched, which resolves exactly the waiters on those folders.
+Nothing polls and no request holds a thread, so ten thousand held Pings cost ten thousand small
+objects.  Changes made in worker threads (database transactions) reach the loop through
+`call_soon_threadsafe`.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Wake:
+    """Why a wait ended: folders with new items, a hierarchy change, or a newer request."""
+
+    folders: set[int] = field(default_factory=set)
+    hierarchy: bool = False
+    superseded: bool = False
+    policy: bool = False
+
+
+class _Waiter:
+    __slots__ = ("future", "folders", "user_id", "device_id", "wake")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, folders: set[int], user_id: int, device_id: str):
+        self.future: asyncio.Future = loop.create_future()
+        self.folders = folders
+        self.user_id = user_id
+        self.device_id = device_id
+        self.wake = Wake()
+
+    def fire(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
+class PushHub:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_folder: dict[int, set[_Waiter]] = defaultdict(set)
+        self._by_user: dict[int, set[_Waiter]] = defaultdict(set)
+        self._by_device: dict[tuple[int, str], _Waiter] = {}
+        # Observers see every notification (the test plugin's waits hang off this).
+        self._listeners: list[asyncio.Queue] = []
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def held(self) -> int:
+        return len(self._by_device)
+
+    # -- producers ------------------------------------------------------------------------------
+    def notify(self, folder_ids: Iterable[int]) -> None:
+        """Items were added to these folders (call on the loop)."""
+        ids = set(folder_ids)
+        for fid in ids:
+            for waiter in list(self._by_folder.get(fid, ())):
+                waiter.wake.folders.add(fid)
+                waiter.fire()
+        for queue in self._listeners:
+            queue.put_nowait(("folders", ids))
+
+    def notify_hierarchy(self, user_id: int, except_device: str | None = None) -> None:
+        for waiter in list(self._by_user.get(user_id, ())):
+            if waiter.device_id == except_device:
+                continue
+            waiter.wake.hierarchy = True
+            waiter.fire()
+
+    def notify_policy(self, user_ids: Iterable[int] | None = None) -> None:
+        """A policy changed: end held requests so devices re-provision (None: every user)."""
+        users = set(self._by_user) if user_ids is None else set(user_ids)
+        for uid in users:
+            for waiter in list(self._by_user.get(uid, ())):
+                waiter.wake.policy = True
+                waiter.fire()
+
+    def notify_threadsafe(self, folder_ids: Iterable[int]) -> None:
+        ids = list(folder_ids)
+        if self._loop is not None and ids:
+            self._loop.call_soon_threadsafe(self.notify, ids)
+
+    # -- consumers ------------------------------------------------------------------------------
+    async def wait(self, user_id: int, device_id: str, folder_ids: Iterable[int], timeout: float) -> Wake | None:
+        """Hold until one of `folder_ids` gets an item, the hierarchy changes, or the same device
+        starts a newer wait; None when `timeout` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop, set(folder_ids), user_id, device_id)
+        key = (user_id, device_id)
+        older = self._by_device.get(key)
+        if older is not None:
+            older.wake.superseded = True
+            older.fire()
+        self._by_device[key] = waiter
+        self._by_user[user_id].add(waiter)
+        for fid in waiter.folders:
+            self._by_folder[fid].add(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+            return waiter.wake
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            for fid in waiter.folders:
+                bucket = self._by_folder.get(fid)
+                if bucket is not None:
+                    bucket.discard(waiter)
+                    if not bucket:
+                        del self._by_folder[fid]
+            users = self._by_user.get(user_id)
+            if users is not None:
+                users.discard(waiter)
+                if not users:
+                    del self._by_user[user_id]
+            if self._by_device.get(key) is waiter:
+                del self._by_device[key]
+
+    def subscribe(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._listeners.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        if queue in self._listeners:
+            self._listeners.remove(queue)

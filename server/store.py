@@ -1,0 +1,164 @@
+"""The server's side of the store interface `eas.store` declares, over `storage`.
+
+Each method is one database transaction, run in a worker thread so the event loop (and every
+held Ping on it) never waits for the disk; after a commit that added items, the push hub is told
+which folders changed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from starlette.concurrency import run_in_threadpool
+from sqlmodel import select
+
+from storage import Database
+from storage import sync as queries
+from storage.devices import touch_device
+from storage.mailbox import folder_by_type, store_message
+from storage.models import User
+from storage.users import get_user
+
+from .push import PushHub
+
+log = logging.getLogger("easlab.store")
+
+
+@dataclass
+class DeliveryResult:
+    delivered: list[str] = field(default_factory=list)  # user names
+    unknown: list[str] = field(default_factory=list)  # addresses with no local user
+
+
+class MailStore:
+    def __init__(self, db: Database, hub: PushHub, domain: str):
+        self.db = db
+        self.hub = hub
+        self.domain = domain.lower()
+
+    def local_user_name(self, address: str) -> str | None:
+        local, _, domain = address.strip().strip("<>").rpartition("@")
+        if domain.lower() != self.domain or not local:
+            return None
+        return local.lower()
+
+    def _deliver(self, mime: bytes, recipients: list[str]) -> tuple[DeliveryResult, list[int]]:
+        from eas.mime import parse_message
+
+        result = DeliveryResult()
+        touched: list[int] = []
+        parsed = parse_message(mime)
+        with self.db.session() as session:
+            users: list[User] = []
+            for address in recipients:
+                name = self.local_user_name(address)
+                user = get_user(session, name) if name else None
+                if user is None:
+                    result.unknown.append(address)
+                elif user not in users:
+                    users.append(user)
+            for user in users:
+                inbox = folder_by_type(session, user, 2)
+                store_message(session, inbox, mime, parsed=parsed)
+                touched.append(inbox.id)
+                result.delivered.append(user.name)
+        return result, touched
+
+    async def deliver(self, mime: bytes, recipients: list[str]) -> DeliveryResult:
+        """Store `mime` in the Inbox of every local recipient, in one transaction, then wake the
+        Pings that watch those Inboxes.  Addresses without a local user are returned, not stored."""
+        result, touched = await run_in_threadpool(self._deliver, mime, recipients)
+        if touched:
+            self.hub.notify(touched)
+        return result
+
+    def user_exists(self, address: str) -> bool:
+        name = self.local_user_name(address)
+        if not name:
+            return False
+        with self.db.session() as session:
+            return session.exec(select(User.id).where(User.name == name)).first() is not None
+
+    # -- the eas.store.Store interface ----------------------------------------------------------
+    def _who(self, session, ctx):
+        user = get_user(session, ctx.user)
+        line = ctx.request
+        device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version)
+        return user, device
+
+    def _in_transaction(self, work):
+        with self.db.session() as session:
+            return work(session)
+
+    async def folder_sync(self, ctx, sync_key):
+        def work(session):
+            user, device = self._who(session, ctx)
+            return queries.folder_sync(session, user, device, sync_key)
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def sync_collection(self, ctx, request, render):
+        from eas.commands.sync import SyncOptions
+
+        added: set[int] = set()
+
+        def work(session):
+            user, device = self._who(session, ctx)
+            return queries.sync_collection(session, user, device, request, SyncOptions, render, datetime.now(timezone.utc), added)
+
+        outcome = await run_in_threadpool(self._in_transaction, work)
+        if added:
+            self.hub.notify(added)
+        return outcome
+
+    async def estimate(self, ctx, collection):
+        def work(session):
+            user, device = self._who(session, ctx)
+            return queries.estimate(session, user, device, collection.collection_id, collection.sync_key,
+                                    collection.filter_type, datetime.now(timezone.utc))
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def pending_adds(self, ctx, collection_ids):
+        from eas.store import PingCheck
+
+        def work(session):
+            user, device = self._who(session, ctx)
+            status, changed, watch = queries.pending_adds(session, user, device, collection_ids)
+            return PingCheck(status, changed, watch)
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def wait(self, ctx, watch, timeout):
+        user_id = await run_in_threadpool(self._user_id, ctx.user)
+        return await self.hub.wait(user_id, ctx.request.device_id, watch, timeout)
+
+    def _user_id(self, name):
+        with self.db.session() as session:
+            return session.exec(select(User.id).where(User.name == name)).one()
+
+    async def cached_request(self, ctx, kind):
+        def work(session):
+            _, device = self._who(session, ctx)
+            if kind == "sync":
+                return device.cached_sync or None
+            if kind == "ping":
+                return json.dumps({"heartbeat": device.ping_heartbeat, "folders": json.loads(device.ping_folders or "[]")}).encode() if device.ping_heartbeat else None
+            raise ValueError(kind)
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def cache_request(self, ctx, kind, data):
+        def work(session):
+            _, device = self._who(session, ctx)
+            if kind == "sync":
+                device.cached_sync = data
+            elif kind == "ping":
+                cached = json.loads(data)
+                device.ping_heartbeat = cached["heartbeat"]
+                device.ping_folders = json.dumps(cached["folders"])
+            session.add(device)
+
+        await run_in_threadpool(self._in_transaction, work)

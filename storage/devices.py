@@ -1,0 +1,27 @@
+"""Device partnerships: one row per (user, DeviceId), updated on every request."""
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from .models import Device, User, utcnow
+
+
+def get_device(session: Session, user: User, device_id: str) -> Device | None:
+    return session.exec(select(Device).where(Device.user_id == user.id, Device.device_id == device_id)).first()
+
+
+def touch_device(session: Session, user: User, device_id: str, device_type: str = "", user_agent: str | None = None,
+                 protocol_version: str = "") -> Device:
+    device = get_device(session, user, device_id)
+    if device is None:
+        device = Device(user_id=user.id, device_id=device_id, device_type=device_type)
+    device.last_sync = utcnow()
+    if device_type:
+        device.device_type = device_type
+    if user_agent:
+        device.user_agent = user_agent[:512]
+    if protocol_version:
+        device.protocol_version = protocol_version
+    session.add(device)
+    session.flush()
+    return device

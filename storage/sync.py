@@ -1,0 +1,340 @@
+"""The queries behind FolderSync, Sync, GetItemEstimate and Ping.
+
+The SyncKey rules come from eas.synckey; this module applies them to rows.  Outgoing changes are
+read from the folder's change log after the device's position (index on folder_id, seq), so an
+incremental Sync touches the rows that changed and nothing else.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from eas.store import (
+    AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, HierarchyOutcome,
+    ItemCommandResult, ServerChange,
+)
+from eas.synckey import KeyMatch, match, successor
+
+from .mailbox import FOLDER_CLASS, change_item, delete_item, folder_by_type, move_item
+from .models import Device, Folder, Item, ItemChange, SyncState, User
+
+FILTER_DAYS = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def folder_info(f: Folder) -> FolderInfo:
+    return FolderInfo(f.server_id, f.parent_id, f.display_name, f.type)
+
+
+# -- FolderSync --------------------------------------------------------------------------------
+def folder_sync(session: Session, user: User, device: Device, client_key: str) -> HierarchyOutcome:
+    found = match(client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
+    if found is KeyMatch.UNKNOWN:
+        return HierarchyOutcome(status=9)
+    base = {KeyMatch.INITIAL: 0, KeyMatch.CURRENT: device.hierarchy_seq, KeyMatch.PREVIOUS: device.hierarchy_prev_seq}[found]
+    folders = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.modified_seq > base).order_by(Folder.id))
+    outcome = HierarchyOutcome(status=1)
+    for f in folders:
+        if f.deleted:
+            if f.created_seq <= base:
+                outcome.deleted.append(f.server_id)
+        elif f.created_seq > base:
+            outcome.added.append(folder_info(f))
+        else:
+            outcome.updated.append(folder_info(f))
+    if found is not KeyMatch.PREVIOUS:
+        device.hierarchy_prev_key, device.hierarchy_prev_seq = client_key, base
+        device.hierarchy_key = successor(device.hierarchy_key or None)
+        device.hierarchy_seq = user.hierarchy_seq
+        session.add(device)
+    outcome.sync_key = device.hierarchy_key
+    return outcome
+
+
+def find_folder(session: Session, user: User, server_id: str) -> Folder | None:
+    return session.exec(select(Folder).where(Folder.user_id == user.id, Folder.server_id == server_id, Folder.deleted == False)).first()  # noqa: E712
+
+
+# -- items as the commands see them --------------------------------------------------------------
+def email_item(item: Item) -> EmailItem:
+    attachments = [
+        AttachmentInfo(file_reference=f"{item.server_id}:{a['index']}", name=a["name"], content_type=a["content_type"],
+                       size=a["size"], method=a.get("method", 1), content_id=a.get("content_id", ""), inline=a.get("inline", False))
+        for a in json.loads(item.attachments or "[]")
+    ]
+    return EmailItem(
+        server_id=item.server_id, subject=item.subject, sender=item.sender, to=item.to, cc=item.cc,
+        reply_to=item.reply_to, display_to=item.display_to, thread_topic=item.thread_topic,
+        date_received=_aware(item.date_received), importance=item.importance, read=item.read,
+        flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
+        internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
+        conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
+        mime=item.mime, attachments=attachments,
+    )
+
+
+def _item(session: Session, folder: Folder, server_id: str | None) -> Item | None:
+    if not server_id:
+        return None
+    return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
+
+
+def window_start(filter_type: int, now: datetime) -> datetime | None:
+    days = FILTER_DAYS.get(filter_type)
+    return now - timedelta(days=days) if days else None
+
+
+# -- client commands ---------------------------------------------------------------------------
+def apply_client_commands(session: Session, user: User, folder: Folder, request, own: set[int], added: set[int]) -> list[ItemCommandResult]:
+    """Change (Read, Flag), Delete and Fetch from the device.  `own` collects the change numbers
+    this request wrote, so they are not echoed back to the device that made them; `added` the
+    folders that received items (moves to Deleted Items), whose Pings must wake."""
+    results: list[ItemCommandResult] = []
+    for cmd in request.commands:
+        if cmd.kind == "Add":
+            # MS-ASCMD 2.2.3.24: clients cannot add mail outside Drafts (16.x); status 6.
+            results.append(ItemCommandResult("Add", None, 6, client_id=cmd.client_id))
+            continue
+        item = _item(session, folder, cmd.server_id)
+        if item is None:
+            results.append(ItemCommandResult(cmd.kind, cmd.server_id, 8))
+            continue
+        if cmd.kind == "Fetch":
+            results.append(ItemCommandResult("Fetch", item.server_id, 1, item=email_item(item)))
+        elif cmd.kind == "Change":
+            data = cmd.data
+            changed = False
+            if data is not None:
+                read = data.text("Email:Read")
+                if read is not None:
+                    item.read = read == "1"
+                    changed = True
+                flag = data.find("Email:Flag")
+                if flag is not None:
+                    item.flag_status = int(flag.text("Email:Status", "0") or 0) if flag.children else 0
+                    item.flag_type = flag.text("Email:FlagType", "") or ""
+                    changed = True
+            if changed:
+                change_item(session, folder, item)
+                own.add(folder.change_seq)
+        elif cmd.kind == "Delete":
+            trash = folder_by_type(session, user, 4)
+            if request.deletes_as_moves and trash is not None and trash.id != folder.id:
+                move_item(session, item, folder, trash)
+                own.add(folder.change_seq)
+                added.add(trash.id)
+            else:
+                delete_item(session, folder, item)
+                own.add(folder.change_seq)
+    return results
+
+
+# -- outgoing changes ---------------------------------------------------------------------------
+def _initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None):
+    query = select(Item).where(Item.folder_id == folder.id, Item.id > (state.initial_cursor or 0), Item.created_seq <= state.snapshot_seq)
+    if start is not None:
+        query = query.where(Item.date_received >= start)
+    rows = list(session.exec(query.order_by(Item.id).limit(window + 1)))
+    more = len(rows) > window
+    rows = rows[:window]
+    if rows:
+        state.initial_cursor = rows[-1].id
+    if not more:
+        state.initial_cursor = None
+        state.seq = state.snapshot_seq
+    return [ServerChange("Add", r.server_id, email_item(r)) for r in rows], more
+
+
+def _log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None):
+    """Collapse the log after state.seq into at most `window` item changes."""
+    rows = session.exec(select(ItemChange).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq))
+    collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id]
+    cut = state.seq
+    more = False
+    for row in rows:
+        if row.seq in own:
+            cut = row.seq
+            continue
+        entry = collapsed.get(row.item_id)
+        if entry is None:
+            if len(collapsed) >= window:
+                more = True
+                break
+            collapsed[row.item_id] = [row.kind, row.kind, row.server_id]
+        else:
+            entry[1] = row.kind
+            entry[2] = row.server_id
+        cut = row.seq
+    state.seq = cut
+    live_ids = [iid for iid, (first, last, _) in collapsed.items() if last != "delete"]
+    items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
+    changes: list[ServerChange] = []
+    for iid, (first, last, server_id) in collapsed.items():
+        if last == "delete":
+            if first != "add":
+                changes.append(ServerChange("Delete", server_id))
+            continue
+        item = items.get(iid)
+        if item is None:  # moved away meanwhile; the delete row is past the cut
+            continue
+        if first == "add":
+            if start is None or _aware(item.date_received) >= start:
+                changes.append(ServerChange("Add", item.server_id, email_item(item)))
+        elif start is None or _aware(item.date_received) >= start:
+            changes.append(ServerChange("Change", item.server_id, email_item(item)))
+    return changes, more
+
+
+def _soft_deletes(session: Session, folder: Folder, state: SyncState, start: datetime | None) -> list[ServerChange]:
+    """Items that slid out of the FilterType window since the last Sync (MS-ASCMD 2.2.3.161)."""
+    old = _aware(state.window_start)
+    if start is None or old is None or start <= old:
+        return []
+    rows = session.exec(select(Item).where(Item.folder_id == folder.id, Item.date_received >= old,
+                                           Item.date_received < start, Item.created_seq <= state.seq))
+    return [ServerChange("SoftDelete", r.server_id) for r in rows]
+
+
+def sync_collection(session: Session, user: User, device: Device, request, options_type, render, now: datetime, added: set[int]) -> CollectionOutcome:
+    """One collection of a Sync request, in the caller's transaction."""
+    cid = request.collection_id
+    folder = find_folder(session, user, cid)
+    if folder is None:
+        return CollectionOutcome(cid, status=12)
+    outcome = CollectionOutcome(cid, status=1, folder_class=FOLDER_CLASS.get(folder.type, "Email"), watch=[folder.id])
+    state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
+    found = match(request.sync_key, state.sync_key if state else None, state.prev_key if state else None)
+
+    if found is KeyMatch.INITIAL:
+        state = state or SyncState(device_pk=device.id, collection_id=cid, sync_key="0")
+        options = request.options or options_type()
+        state.sync_key = successor(state.sync_key)
+        state.prev_key = "0"
+        state.seq = 0
+        state.snapshot_seq = folder.change_seq
+        state.initial_cursor = 0
+        state.window_start = window_start(options.filter_type, now)
+        state.options = options.to_json()
+        outcome.sync_key = state.sync_key
+        outcome.options = options
+        outcome.rendered = render(outcome)
+        state.last_response = b""
+        session.add(state)
+        return outcome
+    if found is KeyMatch.PREVIOUS and state.last_response:
+        from eas.wbxml import decode
+
+        outcome.replay = decode(state.last_response)
+        outcome.sync_key = state.sync_key
+        return outcome
+    if found is not KeyMatch.CURRENT:
+        return CollectionOutcome(cid, status=3, sync_key="0")
+
+    options = request.options or options_type.from_json(state.options)
+    if request.options is not None:
+        state.options = options.to_json()
+    outcome.options = options
+    own: set[int] = set()
+    outcome.responses = apply_client_commands(session, user, folder, request, own, added)
+    start = window_start(options.filter_type, now)
+
+    if request.get_changes and request.window_size > 0:
+        window = request.window_size
+        changes: list[ServerChange] = []
+        more = False
+        if state.initial_cursor is not None:
+            changes, more = _initial_page(session, folder, state, window, start)
+        if not more and state.initial_cursor is None:
+            soft = _soft_deletes(session, folder, state, start)
+            log_changes, more = _log_page(session, folder, state, window - len(changes), own, start) if window > len(changes) else ([], True)
+            changes += soft + log_changes
+        outcome.changes = changes
+        outcome.more_available = more
+        state.window_start = start
+    elif request.get_changes:
+        outcome.more_available = _has_pending(session, folder, state)
+    if own and state.initial_cursor is None:
+        _skip_own(session, folder, state, own)
+
+    if not outcome.changes and not outcome.responses and not request.commands and not outcome.more_available:
+        outcome.unchanged = True
+        outcome.sync_key = state.sync_key
+        session.add(state)
+        return outcome
+    state.prev_key = state.sync_key
+    state.sync_key = successor(state.sync_key)
+    outcome.sync_key = state.sync_key
+    rendered = render(outcome)
+    outcome.rendered = rendered
+    from eas.wbxml import encode
+
+    state.last_response = encode(rendered)
+    session.add(state)
+    return outcome
+
+
+def _skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
+    """Step over the log rows this device's own commands wrote, up to the first foreign one."""
+    for seq in session.exec(select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq)):
+        if seq not in own:
+            break
+        state.seq = seq
+
+
+def _has_pending(session: Session, folder: Folder, state: SyncState) -> bool:
+    if state.initial_cursor is not None:
+        return True
+    return session.exec(select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).limit(1)).first() is not None
+
+
+# -- GetItemEstimate and Ping -------------------------------------------------------------------
+def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None, now: datetime) -> Estimate:
+    folder = find_folder(session, user, collection_id)
+    if folder is None:
+        return Estimate(collection_id, 2)
+    state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == collection_id)).first()
+    if state is None or sync_key == "0":
+        return Estimate(collection_id, 3)
+    if sync_key is not None and sync_key not in (state.sync_key,):
+        return Estimate(collection_id, 4)
+    start = window_start(filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0), now)
+    count = 0
+    if state.initial_cursor is not None:
+        q = select(func.count()).select_from(Item).where(Item.folder_id == folder.id, Item.id > state.initial_cursor, Item.created_seq <= state.snapshot_seq)
+        if start is not None:
+            q = q.where(Item.date_received >= start)
+        count += session.exec(q).one()
+        base = state.snapshot_seq
+    else:
+        base = state.seq
+    count += session.exec(select(func.count(func.distinct(ItemChange.item_id))).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)).one()
+    return Estimate(collection_id, 1, count)
+
+
+def pending_adds(session: Session, user: User, device: Device, collection_ids: list[str]) -> tuple[int, list[str], list[int]]:
+    """For Ping: (status, folders with new items since the device's last SyncKey, folder handles)."""
+    changed, watch = [], []
+    for cid in collection_ids:
+        folder = find_folder(session, user, cid)
+        if folder is None:
+            return 7, [], []
+        watch.append(folder.id)
+        state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
+        if state is None:
+            continue  # never synced: Ping reports it once something arrives
+        base = state.snapshot_seq if state.initial_cursor is not None else state.seq
+        if state.initial_cursor is not None:
+            changed.append(cid)
+            continue
+        hit = session.exec(select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base, ItemChange.kind == "add").limit(1)).first()
+        if hit is not None:
+            changed.append(cid)
+    return (2 if changed else 0), changed, watch
