@@ -139,9 +139,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
                 if parent.value is not None:
                     raise WBXMLError(f"<{parent.tag}> mixes text and elements", pos)
                 parent.children.append(el)
-            elif root is not None:
-                raise WBXMLError("a second root element", pos)
-            else:
+            else:  # the root; anything after it is refused below as trailing bytes
                 root = el
             pos += 1
             if b & 0x40:
@@ -196,7 +194,10 @@ def encode(root: Element) -> bytes:
             if el.children:
                 raise WBXMLError(f"<{el.tag}> holds both a value and child elements")
             if isinstance(value, str):
-                raw = value.encode("utf-8")
+                try:
+                    raw = value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise WBXMLError(f"<{el.tag}> string is not encodable as UTF-8 (lone surrogate)") from None
                 if b"\x00" in raw:
                     raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
                 out.append(STR_I)

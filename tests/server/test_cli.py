@@ -53,3 +53,17 @@ def test_wbxml_decode_file_and_error(tmp_path):
     result = CliRunner().invoke(main, ["wbxml", "decode", str(f)])
     assert result.exit_code == 1
     assert "at byte 5" in result.output
+
+
+def test_wbxml_cli_round_trips_every_capture_byte_for_byte():
+    from tests.wbxml.test_libwbxml import CAPTURES  # the shared captures folder, located once
+
+    files = sorted(CAPTURES.rglob("*.wbxml"))
+    assert files, f"no captures under {CAPTURES}"
+    for f in files:
+        data = f.read_bytes()
+        xml = CliRunner().invoke(main, ["wbxml", "decode", str(f)])
+        assert xml.exit_code == 0, (f, xml.output)
+        back = CliRunner().invoke(main, ["wbxml", "encode"], input=xml.output)
+        assert back.exit_code == 0, (f, back.output)
+        assert back.stdout_bytes == data, f

@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 
 SONAME = "libwbxml2.so.1"
-INSTALL_HINT = "install it with: apt-get install libwbxml2-utils (brings libwbxml2-1)"
+INSTALL_HINT = "install with: apt-get install libwbxml2-utils (which brings libwbxml2-1)"
 
 # From wbxml_conv.h / wbxml_errors.h of libwbxml 0.11.8.
 WBXML_LANG_ACTIVESYNC = 2402

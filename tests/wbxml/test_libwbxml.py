@@ -54,11 +54,14 @@ def _capture_params() -> list:
 
 @pytest.fixture(scope="module")
 def tools() -> dict[str, str]:
+    problem = None
     try:
         found = libwbxml.require_tools()
         libwbxml.tag_entries()  # also needs the shared library
     except libwbxml.LibwbxmlMissing as exc:
-        pytest.fail(f"libwbxml reference unavailable: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"libwbxml reference unavailable: {problem}", pytrace=False)
     return found
 
 
