@@ -1,0 +1,71 @@
+"""Raw EAS requests for in-process tests: exact trees in, decoded trees out."""
+from __future__ import annotations
+
+import base64
+from email.message import EmailMessage
+
+from eas.wbxml import E, decode, encode
+
+EAS = "/Microsoft-Server-ActiveSync"
+
+
+class Raw:
+    def __init__(self, client, user="alice", password="secret", device="dev1", device_type="iPhone", version="14.1"):
+        self.client = client
+        self.user, self.password = user, password
+        self.device, self.device_type, self.version = device, device_type, version
+
+    def headers(self):
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode(),
+            "MS-ASProtocolVersion": self.version,
+            "Content-Type": "application/vnd.ms-sync.wbxml",
+            "User-Agent": "easlab-tests/1",
+        }
+
+    async def post(self, command, tree=None, raw=None):
+        q = f"{EAS}?Cmd={command}&User={self.user}&DeviceId={self.device}&DeviceType={self.device_type}"
+        body = raw if raw is not None else (encode(tree) if tree is not None else b"")
+        return await self.client.post(q, content=body, headers=self.headers(), timeout=30)
+
+    async def call(self, command, tree=None):
+        r = await self.post(command, tree)
+        assert r.status_code == 200, r.status_code
+        return decode(r.content) if r.content else None
+
+    async def folder_sync(self, key="0"):
+        return await self.call("FolderSync", E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", key)))
+
+    async def sync(self, key, collection="1", *extra, top=()):
+        tree = E("AirSync:Sync", E("AirSync:Collections", E("AirSync:Collection",
+                 E("AirSync:SyncKey", key), E("AirSync:CollectionId", collection), *extra)), *top)
+        return await self.call("Sync", tree)
+
+
+def collection(resp):
+    return resp.find("AirSync:Collections").find("AirSync:Collection")
+
+
+def commands(resp):
+    """[(kind, ServerId, subject)] of a Sync response's first collection."""
+    cmds = collection(resp).find("AirSync:Commands")
+    out = []
+    for c in cmds.children if cmds is not None else []:
+        data = c.find("AirSync:ApplicationData")
+        out.append((c.name, c.text("AirSync:ServerId"), data.text("Email:Subject") if data is not None else None))
+    return out
+
+
+def message(subject="Hello", sender="Bob Sender <bob@example.net>", to="alice@easlab.test", text="plain body",
+            html=None, attachments=(), date=None):
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = sender, to, subject
+    if date:
+        m["Date"] = date
+    m.set_content(text)
+    if html:
+        m.add_alternative(html, subtype="html")
+    for name, data, ctype in attachments:
+        maintype, subtype = ctype.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return m.as_bytes()

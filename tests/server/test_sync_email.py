@@ -1,0 +1,343 @@
+"""Sync for the Email class, in-process, with exact trees."""
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import select
+
+from eas.wbxml import E, decode
+from storage.models import Folder, Item, SyncState
+from storage.users import get_user
+from tests.server.eas_helpers import Raw, collection, commands, message
+
+pytestmark = pytest.mark.anyio
+A = "AirSync"
+
+
+async def deliver(app, *msgs, to="alice@easlab.test"):
+    for m in msgs:
+        await app.state.store.deliver(m, [to])
+
+
+async def primed(dev, collection_id="1", options=()):
+    resp = await dev.sync("0", collection_id, *options)
+    return collection(resp).text(f"{A}:SyncKey")
+
+
+def opts(*prefs, **kw):
+    parts = []
+    if "filter" in kw:
+        parts.append(E(f"{A}:FilterType", kw["filter"]))
+    if "mime" in kw:
+        parts.append(E(f"{A}:MIMESupport", kw["mime"]))
+    for p in prefs:
+        parts.append(E("AirSyncBase:BodyPreference", *p))
+    return E(f"{A}:Options", *parts)
+
+
+def pref(t, size=None, all_or_none=None):
+    return [E("AirSyncBase:Type", t), E("AirSyncBase:TruncationSize", size) if size is not None else None,
+            E("AirSyncBase:AllOrNone", all_or_none) if all_or_none is not None else None]
+
+
+async def test_handshake_then_full_download_in_windows(client, app):
+    await deliver(app, *[message(subject=f"m{i}") for i in range(7)])
+    dev = Raw(client)
+    resp = await dev.sync("0")
+    assert resp == E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection",
+                     E(f"{A}:SyncKey", "1"), E(f"{A}:CollectionId", "1"), E(f"{A}:Status", 1))))
+    seen, key, rounds = [], "1", 0
+    while True:
+        resp = await dev.sync(key, "1", E(f"{A}:WindowSize", 3))
+        coll = collection(resp)
+        assert coll.text(f"{A}:Status") == "1"
+        batch = commands(resp)
+        assert len(batch) <= 3
+        seen += batch
+        key = coll.text(f"{A}:SyncKey")
+        rounds += 1
+        if not coll.has(f"{A}:MoreAvailable"):
+            break
+    assert rounds == 3
+    assert sorted(s for _, _, s in seen) == [f"m{i}" for i in range(7)]
+    assert {k for k, _, _ in seen} == {"Add"}
+    assert len({sid for _, sid, _ in seen}) == 7
+    assert await dev.post("Sync", E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1"))))) is not None
+
+
+async def test_getchanges_with_key_zero_is_status_4(client):
+    resp = await Raw(client).sync("0", "1", E(f"{A}:GetChanges"))
+    assert resp == E(f"{A}:Sync", E(f"{A}:Status", 4))
+
+
+async def test_unknown_key_is_status_3_and_unknown_folder_12(client):
+    dev = Raw(client)
+    await primed(dev)
+    assert collection(await dev.sync("999")).text(f"{A}:Status") == "3"
+    assert collection(await dev.sync("0", "4711")).text(f"{A}:Status") == "12"
+
+
+async def test_nothing_new_is_the_empty_response_and_keeps_the_key(client, app):
+    dev = Raw(client)
+    key = await primed(dev)
+    r = await dev.post("Sync", E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1")))))
+    assert r.status_code == 200 and r.content == b""
+    await deliver(app, message(subject="late"))
+    resp = await dev.sync(key)
+    assert commands(resp) == [("Add", commands(resp)[0][1], "late")]
+
+
+async def test_incremental_add_change_delete_from_other_sources(client, app, db):
+    await deliver(app, message(subject="one"), message(subject="two"))
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key)
+    key = collection(resp).text(f"{A}:SyncKey")
+    ids = {s: sid for _, sid, s in commands(resp)}
+    other = Raw(client, device="dev2")
+    okey = await primed(other)
+    okey = collection(await other.sync(okey)).text(f"{A}:SyncKey")
+    # dev2 marks "one" read and deletes "two"; a new message arrives.
+    change = E(f"{A}:Commands",
+               E(f"{A}:Change", E(f"{A}:ServerId", ids["one"]), E(f"{A}:ApplicationData", E("Email:Read", 1))),
+               E(f"{A}:Delete", E(f"{A}:ServerId", ids["two"])))
+    resp2 = await other.sync(okey, "1", change)
+    assert collection(resp2).find(f"{A}:Responses") is None  # silence is success
+    assert commands(resp2) == []  # its own changes are not echoed back
+    await deliver(app, message(subject="three"))
+    resp = await dev.sync(key)
+    got = commands(resp)
+    assert [(k, sid) for k, sid, _ in got if k != "Add"] == [("Change", ids["one"]), ("Delete", ids["two"])]
+    assert [s for k, _, s in got if k == "Add"] == ["three"]
+    read = [c for c in collection(resp).find(f"{A}:Commands").children if c.name == "Change"][0]
+    assert read.find(f"{A}:ApplicationData").text("Email:Read") == "1"
+    with db.session() as s:
+        alice = get_user(s, "alice")
+        trash = s.exec(select(Folder).where(Folder.user_id == alice.id, Folder.type == 4)).one()
+        assert [i.subject for i in s.exec(select(Item).where(Item.folder_id == trash.id))] == ["two"]
+
+
+async def test_delete_for_good_when_deletes_as_moves_is_0(client, app, db):
+    await deliver(app, message(subject="gone"))
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key)
+    key, sid = collection(resp).text(f"{A}:SyncKey"), commands(resp)[0][1]
+    await dev.sync(key, "1", E(f"{A}:DeletesAsMoves", 0), E(f"{A}:Commands", E(f"{A}:Delete", E(f"{A}:ServerId", sid))))
+    with db.session() as s:
+        assert s.exec(select(Item)).all() == []
+
+
+async def test_flag_change_and_unknown_item_status_8(client, app, db):
+    await deliver(app, message(subject="flag me"))
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key)
+    key, sid = collection(resp).text(f"{A}:SyncKey"), commands(resp)[0][1]
+    resp = await dev.sync(key, "1", E(f"{A}:Commands",
+        E(f"{A}:Change", E(f"{A}:ServerId", sid), E(f"{A}:ApplicationData", E("Email:Flag", E("Email:Status", 2), E("Email:FlagType", "Flag for follow up")))),
+        E(f"{A}:Change", E(f"{A}:ServerId", "1:999"), E(f"{A}:ApplicationData", E("Email:Read", 1))),
+        E(f"{A}:Add", E(f"{A}:ClientId", "c1"), E(f"{A}:ApplicationData", E("Email:Subject", "x")))))
+    responses = collection(resp).find(f"{A}:Responses")
+    assert responses == E(f"{A}:Responses",
+                          E(f"{A}:Change", E(f"{A}:ServerId", "1:999"), E(f"{A}:Status", 8)),
+                          E(f"{A}:Add", E(f"{A}:ClientId", "c1"), E(f"{A}:Status", 6)))
+    with db.session() as s:
+        item = s.exec(select(Item)).one()
+        assert (item.flag_status, item.flag_type) == (2, "Flag for follow up")
+
+
+async def test_fetch_returns_application_data(client, app):
+    await deliver(app, message(subject="fetch me", text="the body"))
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key)
+    key, sid = collection(resp).text(f"{A}:SyncKey"), commands(resp)[0][1]
+    resp = await dev.sync(key, "1", E(f"{A}:Commands", E(f"{A}:Fetch", E(f"{A}:ServerId", sid))))
+    fetch = collection(resp).find(f"{A}:Responses").find(f"{A}:Fetch")
+    assert fetch.text(f"{A}:Status") == "1"
+    data = fetch.find(f"{A}:ApplicationData")
+    assert data.text("Email:Subject") == "fetch me"
+    assert data.find("AirSyncBase:Body").text("AirSyncBase:Data") == "the body\n"
+
+
+async def test_resent_previous_key_gets_same_answer_no_duplicates(client, app, db):
+    await deliver(app, message(subject="a"), message(subject="b"))
+    dev = Raw(client)
+    key = await primed(dev)
+    first = await dev.sync(key)
+    again = await dev.sync(key)  # the device never saw `first`
+    assert again == first
+    await deliver(app, message(subject="c"))
+    nxt = await dev.sync(collection(first).text(f"{A}:SyncKey"))
+    assert [s for _, _, s in commands(nxt)] == ["c"]
+    # A resent key with a Change is not applied twice either: one log row only.
+    key = collection(nxt).text(f"{A}:SyncKey")
+    sid = commands(nxt)[0][1]
+    change = E(f"{A}:Commands", E(f"{A}:Change", E(f"{A}:ServerId", sid), E(f"{A}:ApplicationData", E("Email:Read", 1))))
+    r1 = await dev.sync(key, "1", change)
+    r2 = await dev.sync(key, "1", change)
+    assert r1 == r2
+    from storage.models import ItemChange
+
+    with db.session() as s:
+        assert len(s.exec(select(ItemChange).where(ItemChange.kind == "change")).all()) == 1
+
+
+@pytest.mark.parametrize("html", [None, "<p>Hello <b>world</b></p>"])
+async def test_body_preferences(client, app, html):
+    text = "Hello world, a plain body that is long enough to truncate.\n"
+    await deliver(app, message(subject="b", text=text, html=html))
+    dev = Raw(client)
+    key = await primed(dev, options=[opts(pref(1, 10))])
+    body = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData").find("AirSyncBase:Body")
+    assert body == E("AirSyncBase:Body", E("AirSyncBase:Type", 1), E("AirSyncBase:EstimatedDataSize", len(text.encode())),
+                     E("AirSyncBase:Truncated", 1), E("AirSyncBase:Data", text[:10]))
+
+
+async def test_html_and_all_or_none_and_native_type(client, app):
+    html = "<p>Hello <b>world</b></p>\n"
+    await deliver(app, message(subject="h", text="Hello world", html=html))
+    dev = Raw(client)
+    key = await primed(dev, options=[opts(pref(2, 5, 1), pref(1))])
+    data = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData")
+    assert data.find("AirSyncBase:Body") == E("AirSyncBase:Body", E("AirSyncBase:Type", 2),
+                                              E("AirSyncBase:EstimatedDataSize", len(html)), E("AirSyncBase:Truncated", 1))
+    assert data.text("AirSyncBase:NativeBodyType") == "2"
+
+
+async def test_mime_body_as_opaque_when_mimesupport_2(client, app):
+    raw = message(subject="mime", attachments=[("a.bin", b"\x00\x01", "application/octet-stream")])
+    await deliver(app, raw)
+    dev = Raw(client)
+    key = await primed(dev, options=[opts(pref(4), mime=2)])
+    body = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData").find("AirSyncBase:Body")
+    assert body.text("AirSyncBase:Type") == "4"
+    data = body.find("AirSyncBase:Data").value
+    assert isinstance(data, bytes) and data == raw
+    assert body.text("AirSyncBase:EstimatedDataSize") == str(len(raw))
+
+
+async def test_attachment_metadata(client, app):
+    await deliver(app, message(subject="att", attachments=[("report.pdf", b"%PDF-1.4 xx", "application/pdf")]))
+    dev = Raw(client)
+    key = await primed(dev)
+    data = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData")
+    att = data.find("AirSyncBase:Attachments").find("AirSyncBase:Attachment")
+    assert att.text("AirSyncBase:DisplayName") == "report.pdf"
+    assert att.text("AirSyncBase:Method") == "1"
+    assert att.text("AirSyncBase:EstimatedDataSize") == "11"
+    assert att.text("AirSyncBase:FileReference").endswith(":0")
+
+
+async def test_filter_type_window_and_soft_delete(client, app, db):
+    old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    await deliver(app, message(subject="recent"))
+    with db.session() as s:  # an old message, as if imported
+        from storage.mailbox import store_message
+
+        inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
+        store_message(s, inbox, message(subject="old", date=old))
+    dev = Raw(client)
+    key = await primed(dev, options=[opts(filter=2)])  # 3 days
+    resp = await dev.sync(key)
+    assert [s for _, _, s in commands(resp)] == ["recent"]
+    key = collection(resp).text(f"{A}:SyncKey")
+    # Time passes: "recent" slides out of the window by the next Sync.
+    with db.session() as s:
+        state = s.exec(select(SyncState)).one()
+        item = s.exec(select(Item).where(Item.subject == "recent")).one()
+        item.date_received = state.window_start.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
+        s.add(item)
+    await asyncio.sleep(0.01)
+    resp = await dev.sync(key)
+    assert [(k, s) for k, _, s in commands(resp)] == [("SoftDelete", None)]
+
+
+async def test_invalid_email_filter_is_status_4(client):
+    dev = Raw(client)
+    assert await dev.sync("0", "1", opts(filter=8)) == E(f"{A}:Sync", E(f"{A}:Status", 4))
+
+
+async def test_empty_request_repeats_the_cached_one(client, app):
+    dev = Raw(client)
+    r = await dev.post("Sync")  # nothing cached yet
+    assert decode(r.content) == E(f"{A}:Sync", E(f"{A}:Status", 13))
+    key = await primed(dev)
+    r = await dev.post("Sync", E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1")))))
+    assert r.content == b""  # nothing yet: empty response, key kept
+    await deliver(app, message(subject="cached"))
+    resp = await dev.call("Sync")  # empty body: the cached request again
+    assert [s for _, _, s in commands(resp)] == ["cached"]
+    assert collection(resp).text(f"{A}:SyncKey") == str(int(key) + 1)
+
+
+async def test_partial_request_adds_cached_collections(client, app):
+    dev = Raw(client)
+    inbox = await primed(dev, "1")
+    sent = await primed(dev, "4")
+    full = E(f"{A}:Sync", E(f"{A}:Collections",
+             E(f"{A}:Collection", E(f"{A}:SyncKey", inbox), E(f"{A}:CollectionId", "1")),
+             E(f"{A}:Collection", E(f"{A}:SyncKey", sent), E(f"{A}:CollectionId", "4"))))
+    assert (await dev.post("Sync", full)).content == b""
+    await deliver(app, message(subject="via partial"))
+    partial = E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:SyncKey", sent), E(f"{A}:CollectionId", "4"))), E(f"{A}:Partial"))
+    resp = await dev.call("Sync", partial)
+    by_id = {c.text(f"{A}:CollectionId"): c for c in resp.find(f"{A}:Collections").children}
+    assert set(by_id) == {"1", "4"}
+    adds = by_id["1"].find(f"{A}:Commands").findall(f"{A}:Add")
+    assert [a.find(f"{A}:ApplicationData").text("Email:Subject") for a in adds] == ["via partial"]
+
+
+async def test_wait_holds_until_mail_arrives(client, app):
+    dev = Raw(client)
+    key = await primed(dev)
+    await dev.sync(key)
+    task = asyncio.create_task(dev.sync(key, top=[E(f"{A}:HeartbeatInterval", 300)]))
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    await deliver(app, message(subject="pushed"))
+    resp = await asyncio.wait_for(task, 5)
+    assert [s for _, _, s in commands(resp)] == ["pushed"]
+
+
+@pytest.mark.parametrize("top, limit", [(E(f"{A}:HeartbeatInterval", 10), 60), (E(f"{A}:HeartbeatInterval", 4000), 3540),
+                                        (E(f"{A}:Wait", 0), 1), (E(f"{A}:Wait", 60), 59)])
+async def test_interval_out_of_bounds_status_14_with_limit(client, top, limit):
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key, top=[top])
+    assert resp == E(f"{A}:Sync", E(f"{A}:Status", 14), E(f"{A}:Limit", limit))
+
+
+async def test_wait_and_heartbeat_together_status_4(client):
+    dev = Raw(client)
+    key = await primed(dev)
+    resp = await dev.sync(key, top=[E(f"{A}:Wait", 5), E(f"{A}:HeartbeatInterval", 300)])
+    assert resp == E(f"{A}:Sync", E(f"{A}:Status", 4))
+
+
+async def test_protocol_12_1_has_class_and_2_5_legacy_body(client, app):
+    await deliver(app, message(subject="old client", text="legacy body"))
+    dev = Raw(client, version="12.1", device="old1")
+    tree = E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:Class", "Email"), E(f"{A}:SyncKey", "0"), E(f"{A}:CollectionId", "1"))))
+    resp = await dev.call("Sync", tree)
+    assert collection(resp).text(f"{A}:Class") == "Email"
+    legacy = Raw(client, version="2.5", device="old2")
+    key = collection(await legacy.call("Sync", tree)).text(f"{A}:SyncKey")
+    tree = E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:Class", "Email"), E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1"))))
+    data = collection(await legacy.call("Sync", tree)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData")
+    assert data.text("Email:Body") == "legacy body\n"
+    assert data.find("AirSyncBase:Body") is None
+
+
+async def test_user_never_sees_another_users_mail(client, app):
+    await deliver(app, message(subject="for bob", to="bob@easlab.test"), to="bob@easlab.test")
+    await deliver(app, message(subject="for alice"))
+    alice = Raw(client)
+    key = await primed(alice)
+    assert [s for _, _, s in commands(await alice.sync(key))] == ["for alice"]
+    bob = Raw(client, user="bob", password="hunter2")
+    key = await primed(bob)
+    assert [s for _, _, s in commands(await bob.sync(key))] == ["for bob"]
