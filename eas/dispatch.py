@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from . import commands
+from datetime import datetime, timezone
+
+from . import commands, policy, versions
 from .context import CommandContext
-from .response import Response
+from .response import Response, common_status
 from .wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode
 
 log = logging.getLogger("easlab.eas")
@@ -55,4 +57,20 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
     except BadRequest as exc:
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
         return Response(exc.status)
+    if command.name not in POLICY_EXEMPT:
+        settings, provisioning = await ctx.store.access(ctx)
+        status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, datetime.now(timezone.utc))
+        if status is not None:
+            log.info("%s %s %s: policy status %s", ctx.user, line.device_id, line.command, status)
+            return policy_refusal(status, command, line)
     return await command.handler(ctx, request)
+
+
+# MS-ASPROV 3.1.5.1 / Exchange: Provision and Ping carry no policy key and are never refused for it.
+POLICY_EXEMPT = {"Provision", "Ping"}
+
+
+def policy_refusal(status: int, command: commands.Command, line) -> Response:
+    if versions.status_in_body(line.protocol_version) and command.root:
+        return common_status(status, line.protocol_version, command.root)
+    return Response(policy.legacy_http_status(status, line.policy_key is not None))

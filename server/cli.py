@@ -10,23 +10,7 @@ import click
 from .config import Settings
 
 
-def _settings(**overrides) -> Settings:
-    settings = Settings.from_env()
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(settings, key, value)
-    return settings
-
-
-def _db(db_url: str | None):
-    from storage import Database
-
-    db = Database(_settings(db_url=db_url).db_url)
-    db.create_all()
-    return db
-
-
-db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+from .cli_common import _db, _settings, db_option  # noqa: F401  (shared by the sub-command modules)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,12 +25,15 @@ def main() -> None:
 @click.option("--domain", envvar="EASLAB_DOMAIN", default="easlab.test", show_default=True, help="Mail domain of the users.")
 @click.option("--public-url", envvar="EASLAB_PUBLIC_URL", default=None, help="URL phones and mail links use to reach this server.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host, port, db_url, domain, public_url, log_level) -> None:
-    """Start the server."""
+@click.option("--smtp-port", envvar="EASLAB_SMTP_PORT", default=2525, show_default=True, type=int,
+              help="SMTP port for inbound mail (0: any free port).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port) -> None:
+    """Start the server: EAS over HTTP and SMTP for inbound mail."""
     from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url)
+    settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url,
+                         smtp_port=smtp_port)
     run(settings)
 
 
@@ -151,6 +138,18 @@ def wbxml_encode(file) -> None:
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
+
+def _register() -> None:
+    from .cli_client import client
+    from .cli_device import device
+    from .cli_import import import_command
+    from .cli_policy import policy
+
+    for command in (import_command, policy, device, client):
+        main.add_command(command)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

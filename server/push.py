@@ -51,6 +51,17 @@ class PushHub:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
+    def handle_event(self, event: dict) -> None:
+        """An event from another process (server/control.py)."""
+        kind = event.get("event")
+        if kind == "folders":
+            self.notify(int(i) for i in event.get("ids", []))
+        elif kind == "hierarchy":
+            self.notify_hierarchy(int(event["user"]), event.get("except_device"))
+        elif kind == "policy":
+            users = event.get("users")
+            self.notify_policy(None if users is None else [int(u) for u in users])
+
     @property
     def held(self) -> int:
         return len(self._by_device)
@@ -91,6 +102,7 @@ class PushHub:
         """Hold until one of `folder_ids` gets an item, the hierarchy changes, or the same device
         starts a newer wait; None when `timeout` seconds pass first."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         waiter = _Waiter(loop, set(folder_ids), user_id, device_id)
         key = (user_id, device_id)
         older = self._by_device.get(key)

@@ -1,4 +1,4 @@
-"""Run the server process: uvicorn for HTTP, on one asyncio loop."""
+"""Run the server process: uvicorn for HTTP and aiosmtpd for SMTP, on one asyncio loop."""
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +9,10 @@ import uvicorn
 
 from storage import Database
 
+from . import control
 from .app import create_app
 from .config import Settings
+from .smtp import smtp_address, start_smtp, stop_smtp
 
 log = logging.getLogger("easlab")
 
@@ -37,13 +39,35 @@ async def serve(settings: Settings) -> None:
         from storage.users import list_users
 
         has_users = bool(list_users(session))
-    print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)
+    # aiosmtpd logs every SMTP command at INFO ("mail.log"); keep that for --log-level debug.
+    if not logging.getLogger("mail.log").isEnabledFor(logging.DEBUG):
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # SMTP shares this loop (and the app's store and push hub), so a delivery wakes held Pings
+    # directly.  Listening before printing makes --smtp-port 0 print the real port.
+    try:
+        smtp = await start_smtp(app.state.store, settings.smtp_bind_host, settings.smtp_port,
+                                settings.max_message_size)
+    except BaseException as exc:
+        sock.close()
+        db.dispose()
+        if isinstance(exc, OSError):
+            raise SystemExit(f"easlab: cannot listen for SMTP on {settings.smtp_bind_host}:{settings.smtp_port}: "
+                             f"{exc.strerror or exc} (choose another with --smtp-port; 0 picks a free one)") from None
+        raise
+    smtp_host, settings.smtp_port = smtp_address(smtp)
+    smtp_host = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
+    print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)  # first line: tests read the URL here
+    print(f"easlab: SMTP on {smtp_host}:{settings.smtp_port}", flush=True)
     print(f"easlab: database {db.url}", flush=True)
     if not has_users:
         print("easlab: no users yet; add one with: easlab user add NAME --password PW", flush=True)
+    app.state.hub.bind(asyncio.get_running_loop())
+    listener = await control.listen(db.url, app.state.hub.handle_event)
     try:
         await server.serve(sockets=[sock])
     finally:
+        control.close(db.url, listener)
+        await stop_smtp(smtp)
         db.dispose()
 
 

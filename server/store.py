@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -18,6 +19,7 @@ from storage import Database
 from storage import sync as queries
 from storage.devices import touch_device
 from storage.mailbox import folder_by_type, store_message
+from storage.policies import policy_for
 from storage.models import User
 from storage.users import get_user
 
@@ -162,3 +164,63 @@ class MailStore:
             session.add(device)
 
         await run_in_threadpool(self._in_transaction, work)
+
+    # -- provisioning ----------------------------------------------------------------------------
+    async def access(self, ctx):
+        """(PolicySettings or None, eas.policy.Provisioning) for the policy gate."""
+        from eas.policy import PolicySettings, Provisioning
+
+        def work(session):
+            user, device = self._who(session, ctx)
+            policy = policy_for(session, user)
+            settings = PolicySettings.from_json(policy.settings) if policy else None
+            provisioned_at = device.provisioned_at
+            if provisioned_at is not None and provisioned_at.tzinfo is None:
+                provisioned_at = provisioned_at.replace(tzinfo=timezone.utc)
+            return settings, Provisioning(device.policy_key, provisioned_at, device.wipe_state in ("pending", "sent"))
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def provision(self, ctx, decide):
+        from eas.commands.provision import ProvisionView
+        from eas.policy import PolicySettings
+
+        touched: list[int] = []
+
+        def work(session):
+            user, device = self._who(session, ctx)
+            policy = policy_for(session, user)
+            now = datetime.now(timezone.utc)
+            view = ProvisionView(
+                version=ctx.version,
+                settings=PolicySettings.from_json(policy.settings) if policy else None,
+                policy_name=policy.name if policy else "",
+                temp_policy_key=device.temp_policy_key,
+                wipe_state=device.wipe_state,
+                wipe_account_only=device.wipe_account_only,
+                new_temp_key=secrets.randbelow(0xFFFFFFFF) + 1,
+                now=now,
+            )
+            result, update = decide(view)
+            for name, value in update.fields.items():
+                setattr(device, name, value)
+            session.add(device)
+            if update.wipe_confirmation:
+                from .notices import wipe_confirmation
+
+                rows = [("Device ID", device.device_id), ("Device type", device.device_type), ("Model", device.model),
+                        ("User agent", device.user_agent), ("Protocol version", device.protocol_version)]
+                mime = wipe_confirmation(self.domain, f"{user.name}@{self.domain}", user.display_name, rows, now)
+                from eas.mime import parse_message
+
+                parsed = parse_message(mime)
+                parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"
+                inbox = folder_by_type(session, user, 2)
+                store_message(session, inbox, mime, parsed=parsed)
+                touched.append(inbox.id)
+            return result
+
+        result = await run_in_threadpool(self._in_transaction, work)
+        if touched:
+            self.hub.notify(touched)
+        return result

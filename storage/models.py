@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -27,6 +27,17 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow)
     hierarchy_seq: int = 0  # last value handed to a folder change of this user
+    policy_id: int | None = Field(default=None, foreign_key="policy.id")  # None: the default policy
+
+
+class Policy(SQLModel, table=True):
+    """A mobile device mailbox policy; `settings` is eas.policy.PolicySettings as JSON."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    is_default: bool = False
+    settings: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    changed_at: datetime = Field(default_factory=utcnow)
 
 
 class Folder(SQLModel, table=True):
@@ -112,6 +123,27 @@ class Device(SQLModel, table=True):
     cached_sync: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     ping_heartbeat: int = 0
     ping_folders: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON
+    # settings:DeviceInformation (Provision 14.1+, or Settings)
+    model: str = Field(default="", max_length=256)
+    imei: str = Field(default="", max_length=64)
+    friendly_name: str = Field(default="", max_length=256)
+    os: str = Field(default="", max_length=256)
+    os_language: str = Field(default="", max_length=64)
+    phone_number: str = Field(default="", max_length=64)
+    mobile_operator: str = Field(default="", max_length=128)
+    info_user_agent: str = Field(default="", max_length=512)
+    # Provisioning (MS-ASPROV): the temporary key of phase 1, the final key of phase 2.
+    temp_policy_key: int | None = Field(default=None, sa_type=BigInteger)
+    policy_key: int | None = Field(default=None, sa_type=BigInteger)
+    policy_name: str = Field(default="", max_length=64)
+    policy_status: str = Field(default="Unknown", max_length=32)  # AppliedInFull, PartiallyApplied, ...
+    provisioned_at: datetime | None = None
+    # Remote wipe: none | pending | sent | succeeded | failed
+    wipe_state: str = Field(default="none", max_length=16)
+    wipe_account_only: bool = False
+    wipe_requested_at: datetime | None = None
+    wipe_sent_at: datetime | None = None
+    wipe_ack_at: datetime | None = None
 
 
 class SyncState(SQLModel, table=True):

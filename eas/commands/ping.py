@@ -66,8 +66,10 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if wake.hierarchy:
         return _answer(HIERARCHY)
     if wake.policy:
-        # Let the device make its next request, which meets the new policy (MS-ASPROV 3.2.5.1).
-        return _answer(EXPIRED)
+        # Ping is exempt from the policy check, so a device told "expired" would just Ping again
+        # and never learn of the new policy.  "Hierarchy out of date" sends it to FolderSync,
+        # which answers 144/449 and makes it re-provision at once.
+        return _answer(HIERARCHY)
     changed = [fid for fid, handle in zip(ids, check.watch) if handle in wake.folders]
     if not changed:
         return _answer(EXPIRED)

@@ -65,8 +65,7 @@ class Element:
     def __iter__(self) -> Iterator[Element]:
         return iter(self.children)
 
-    def __len__(self) -> int:
-        return len(self.children)
+    # No __len__: an element without children must not be falsy, or `find(...) or ...` breaks.
 
     # -- comparison and display ---------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -21,8 +21,17 @@ def echo_command(stand_in):
     return seen
 
 
+class NoPolicy:
+    """The store interface as far as dispatch uses it: no policy applies."""
+
+    async def access(self, ctx):
+        from eas.policy import Provisioning
+
+        return None, Provisioning()
+
+
 def ctx(command="FolderSync", version="14.1"):
-    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test")
+    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=NoPolicy())
 
 
 WBXML = "application/vnd.ms-sync.wbxml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 from email.message import EmailMessage
 
+from eas.versions import at_least
 from eas.wbxml import E, decode, encode
 
 EAS = "/Microsoft-Server-ActiveSync"
@@ -14,6 +15,7 @@ class Raw:
         self.client = client
         self.user, self.password = user, password
         self.device, self.device_type, self.version = device, device_type, version
+        self.policy_key = None  # None: no X-MS-PolicyKey header at all
 
     def headers(self):
         return {
@@ -21,6 +23,7 @@ class Raw:
             "MS-ASProtocolVersion": self.version,
             "Content-Type": "application/vnd.ms-sync.wbxml",
             "User-Agent": "easlab-tests/1",
+            **({"X-MS-PolicyKey": str(self.policy_key)} if self.policy_key is not None else {}),
         }
 
     async def post(self, command, tree=None, raw=None):
@@ -69,3 +72,24 @@ def message(subject="Hello", sender="Bob Sender <bob@example.net>", to="alice@ea
         maintype, subtype = ctype.split("/")
         m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return m.as_bytes()
+
+
+def device_information(model="iPhone15,2", os="iOS 17.1 21B80"):
+    return E("Settings:DeviceInformation", E("Settings:Set", E("Settings:Model", model), E("Settings:IMEI", "356938035643809"),
+             E("Settings:FriendlyName", "Test phone"), E("Settings:OS", os), E("Settings:OSLanguage", "en"),
+             E("Settings:PhoneNumber", "+15555550100"), E("Settings:UserAgent", "Apple-iPhone15C2/2101.80"),
+             E("Settings:MobileOperator", "Lab")))
+
+
+async def provision(dev, policy_type=None, info=True):
+    """Both phases; leaves dev.policy_key at the final key.  Returns (phase-1, phase-2) responses."""
+    policy_type = policy_type or ("MS-WAP-Provisioning-XML" if dev.version == "2.5" else "MS-EAS-Provisioning-WBXML")
+    dev.policy_key = 0
+    head = [device_information()] if info and at_least(dev.version, "14.1") else []
+    first = await dev.call("Provision", E("Provision:Provision", *head, E("Provision:Policies", E("Provision:Policy", E("Provision:PolicyType", policy_type)))))
+    temp = first.find("Provision:Policies").find("Provision:Policy").text("Provision:PolicyKey")
+    dev.policy_key = temp
+    second = await dev.call("Provision", E("Provision:Provision", E("Provision:Policies", E("Provision:Policy",
+        E("Provision:PolicyType", policy_type), E("Provision:PolicyKey", temp), E("Provision:Status", 1)))))
+    dev.policy_key = second.find("Provision:Policies").find("Provision:Policy").text("Provision:PolicyKey")
+    return first, second

@@ -18,7 +18,7 @@ def served(tmp_path):
     db = f"sqlite:///{tmp_path / 's.db'}"
     subprocess.run([EASLAB, "user", "add", "alice", "--password", "pw", "--db", db], check=True, capture_output=True)
     started = time.monotonic()
-    proc = subprocess.Popen([EASLAB, "serve", "--port", "0", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([EASLAB, "serve", "--port", "0", "--smtp-port", "0", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert "EAS endpoint" in line, line + proc.stderr.read()

@@ -1,0 +1,52 @@
+"""What every `easlab` sub-command shares: settings, the database, telling a running server."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from .config import Settings
+
+db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _settings(**overrides) -> Settings:
+    settings = Settings.from_env()
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    return settings
+
+
+def _db(db_url: str | None):
+    from storage import Database
+
+    db = Database(_settings(db_url=db_url).db_url)
+    db.create_all()
+    return db
+
+
+def tell_server(db, event: dict) -> None:
+    """Wake what a running server holds (server/control.py); silent when none runs."""
+    from .control import send
+
+    send(db.url, event)
+
+
+def print_rows(rows: list[dict], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+
+    widths = {c: max(len(c), *(len(cell(r.get(c))) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        click.echo("  ".join(cell(r.get(c)).ljust(widths[c]) for c in columns).rstrip())

@@ -1,0 +1,241 @@
+"""`easlab import USER PATH`: load an mbox file, a Maildir or a folder of .eml files into a folder.
+
+Messages are stored like delivered mail (parsed once, logged as adds in the folder's change log),
+`BATCH` per transaction, so a large import is quick and an interrupted one keeps what it stored.
+A message that cannot be read or parsed is reported and skipped.  The import runs in its own
+process, so Pings held by a running server learn of the new items at their next heartbeat, and a
+device's next Sync gets them.
+"""
+from __future__ import annotations
+
+import mailbox
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import click
+
+BATCH = 500  # messages per transaction
+
+# Headers at least one of which any real message has; a file with none of them is not mail.
+_MAIL_HEADERS = ("from", "date", "subject", "message-id", "to", "received", "sender", "return-path")
+_NEWLINE = re.compile(rb"\r?\n")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FROM_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+class SkipMessage(Exception):
+    """This message cannot be imported; the text says why."""
+
+
+@dataclass
+class Source:
+    kind: str  # "mbox" | "maildir" | "eml"
+    count: int
+    # Yields (label for reports, a loader returning (raw bytes, read flag)).
+    entries: Callable[[], Iterator[tuple[str, Callable[[], tuple[bytes, bool]]]]]
+
+
+def _open_mbox(path: Path) -> Source:
+    box = mailbox.mbox(str(path), create=False)
+    keys = list(box.keys())
+
+    def load(key) -> tuple[bytes, bool]:
+        # Writers quote body lines starting "From " as ">From "; undo one level (mboxrd's rule,
+        # which also reads mboxo files right unless a line really began with ">From ").
+        return _FROM_QUOTED.sub(rb"\1", box.get_bytes(key)), False
+
+    def entries():
+        for n, key in enumerate(keys, start=1):
+            yield f"{path.name} message {n}", lambda key=key: load(key)
+
+    return Source("mbox", len(keys), entries)
+
+
+def _open_maildir(path: Path) -> Source:
+    box = mailbox.Maildir(str(path), factory=None, create=False)
+    keys = sorted(box.keys())
+    # The flags are the file name's ":2,FLAGS" info (messages in new/ have none yet); reading
+    # them from the names spares parsing every message twice.  S is seen: read.
+    flags: dict[str, str] = {}
+    for entry in (path / "cur").iterdir():
+        key, _, info = entry.name.partition(box.colon)
+        if info.startswith("2,"):
+            flags[key] = info[2:]
+
+    def load(key: str) -> tuple[bytes, bool]:
+        return box.get_bytes(key), "S" in flags.get(key, "")
+
+    def entries():
+        for key in keys:
+            yield f"{path.name}/{key}", lambda key=key: load(key)
+
+    return Source("maildir", len(keys), entries)
+
+
+def _open_eml_folder(path: Path) -> Source:
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
+
+    def entries():
+        for file in files:
+            yield file.name, lambda file=file: (file.read_bytes(), False)
+
+    return Source("eml", len(files), entries)
+
+
+def _is_maildir(path: Path) -> bool:
+    return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
+
+
+def open_source(path: Path) -> Source:
+    if path.is_dir():
+        if _is_maildir(path):
+            return _open_maildir(path)
+        source = _open_eml_folder(path)
+        if source.count == 0:
+            raise click.ClickException(f"{path}: no .eml files here, and not a Maildir (no cur/new/tmp)")
+        return source
+    if not path.is_file():
+        raise click.ClickException(f"{path}: no such file or directory")
+    with path.open("rb") as fh:
+        head = fh.read(5)
+    if head == b"From ":
+        return _open_mbox(path)
+    if path.suffix.lower() == ".eml":
+        return Source("eml", 1, lambda: iter([(path.name, lambda: (path.read_bytes(), False))]))
+    if not head:
+        raise click.ClickException(f"{path}: empty file")
+    raise click.ClickException(f"{path}: not an mbox file (it does not start with 'From '), a Maildir or .eml files")
+
+
+def check_message(raw: bytes) -> bytes:
+    """The message with CRLF line ends (RFC 5322's), or SkipMessage if it is not mail."""
+    if not raw.strip():
+        raise SkipMessage("empty")
+    end = _HEADER_END.search(raw)
+    if b"\x00" in raw[:end.start() if end else len(raw)]:
+        raise SkipMessage("binary data, not a message")
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    names = {name.lower() for name in headers.keys()}
+    if not names.intersection(_MAIL_HEADERS):
+        raise SkipMessage("no message headers (From, Date, Subject, Message-ID, ...)")
+    return _NEWLINE.sub(b"\r\n", raw)
+
+
+def _find_folder(session, user, name: str):
+    from sqlmodel import select
+
+    from storage.mailbox import FOLDER_CLASS, ensure_mailbox
+    from storage.models import Folder
+
+    ensure_mailbox(session, user)
+    folders = list(session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False)  # noqa: E712
+                                .order_by(Folder.id)))
+    wanted = name.strip().casefold()
+    for folder in folders:
+        if folder.display_name.casefold() == wanted:
+            if FOLDER_CLASS.get(folder.type) != "Email":
+                raise click.ClickException(f"{folder.display_name} is not a mail folder")
+            return folder
+    names = ", ".join(f.display_name for f in folders if FOLDER_CLASS.get(f.type) == "Email")
+    raise click.ClickException(f"{user.name} has no folder {name!r}; mail folders: {names}")
+
+
+def _user_name(user: str) -> str:
+    from .config import Settings
+
+    local, at, domain = user.strip().rpartition("@")
+    if not at:
+        return user.strip().lower()
+    configured = Settings.from_env().domain
+    if domain.lower() != configured.lower():
+        raise click.ClickException(f"{user}: not an address of this server's domain ({configured})")
+    return local.lower()
+
+
+@click.command("import")
+@click.argument("user")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--folder", "folder_name", default="Inbox", show_default=True,
+              help="Display name of the mail folder to import into (any case).")
+@click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+def import_command(user, path, folder_name, db_url) -> None:
+    """Import the messages of PATH into a folder of USER.
+
+    PATH is an mbox file, a Maildir (a directory with cur/, new/ and tmp/) or a directory of .eml
+    files.  Maildir messages flagged S (seen) are imported read, all others unread; each
+    message's Date header becomes its received time (now, if it has none).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from eas.mime import parse_message
+    from storage.mailbox import store_message
+    from storage.models import Folder
+    from storage.users import get_user
+
+    from .cli_common import _db
+
+    db = _db(db_url)
+    try:
+        name = _user_name(user)
+        with db.session() as session:
+            account = get_user(session, name)
+            if account is None:
+                raise click.ClickException(f"no user {name}")
+            folder = _find_folder(session, account, folder_name)
+            folder_id, display = folder.id, folder.display_name
+        try:
+            source = open_source(path)
+        except (OSError, mailbox.Error) as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+
+        imported = 0
+        skipped: list[str] = []
+        batch: list[tuple[bytes, object, datetime, bool]] = []
+
+        def flush() -> None:
+            nonlocal imported
+            if not batch:
+                return
+            try:
+                with db.session() as session:
+                    target = session.get(Folder, folder_id)
+                    for mime, parsed, when, read in batch:
+                        store_message(session, target, mime, parsed=parsed, received=when, read=read)
+            except SQLAlchemyError as exc:  # the store itself failed: stop, keeping what is committed
+                raise click.ClickException(f"database error after {imported} imported messages: {exc}") from exc
+            imported += len(batch)
+            batch.clear()
+
+        with click.progressbar(length=source.count, label=f"importing {source.kind} into {display}",
+                               show_pos=True) as bar:
+            for label, load in source.entries():
+                try:
+                    raw, read = load()
+                    mime = check_message(raw)
+                    parsed = parse_message(mime)
+                except SkipMessage as exc:
+                    skipped.append(f"{label}: {exc}")
+                except Exception as exc:  # a broken message must not end the import
+                    skipped.append(f"{label}: {type(exc).__name__}: {exc}")
+                else:
+                    batch.append((mime, parsed, parsed.date or datetime.now(timezone.utc), read))
+                    if len(batch) >= BATCH:
+                        flush()
+                bar.update(1)
+            flush()
+    finally:
+        db.dispose()
+
+    for line in skipped:
+        click.echo(f"skipped {line}", err=True)
+    noun = "message" if imported == 1 else "messages"
+    summary = f"imported {imported} {noun} into {display}"
+    if skipped:
+        summary += f" ({len(skipped)} skipped)"
+    click.echo(summary)
+

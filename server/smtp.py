@@ -1,0 +1,176 @@
+"""Inbound SMTP: aiosmtpd's protocol on the web server's own asyncio loop.
+
+No threaded `Controller`: `start_smtp` calls `loop.create_server` with aiosmtpd's `SMTP` protocol,
+so a delivery runs next to the held Pings it wakes.  Recipients are checked at RCPT (550 for an
+address with no local user), the size limit is aiosmtpd's `data_size_limit` (552 at MAIL when
+the client declares a larger SIZE, 552 after DATA otherwise), and a message is stored in every
+recipient's Inbox in one transaction by `MailStore.deliver`, which then wakes the Pings that
+watch those Inboxes.  A delivery that fails answers 451, so the sender keeps the message and
+tries again: mail is never accepted and then lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from starlette.concurrency import run_in_threadpool
+
+from .config import DEFAULT_MAX_MESSAGE_SIZE
+from .store import MailStore
+
+log = logging.getLogger("easlab.smtp")
+
+IDENT = "easlab ESMTP"
+
+# What may appear of a client's HELO argument in our Received: header (no spaces, controls, or
+# anything that could end the header or start a comment).
+_HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.\-_:\[\]]")
+
+
+def _clean_helo(name: str | None) -> str:
+    cleaned = _HELO_UNSAFE.sub("", name or "")[:255]
+    return cleaned or "unknown"
+
+
+def _peer_literal(peer) -> str:
+    """The client's address as an RFC 5321 address literal: [192.0.2.1] or [IPv6:2001:db8::1]."""
+    if isinstance(peer, (tuple, list)) and peer:
+        host = str(peer[0])
+    elif peer:
+        host = str(peer)
+    else:
+        return "[unknown]"
+    return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
+
+
+def received_header(session: Session, envelope: Envelope, hostname: str, now: datetime | None = None,
+                    newline: bytes = b"\r\n") -> bytes:
+    """The trace header a receiving MTA prepends (RFC 5321 4.4), folded over three lines."""
+    helo = _clean_helo(session.host_name)
+    protocol = "ESMTP" if session.extended_smtp else "SMTP"
+    when = format_datetime(now or datetime.now(timezone.utc))
+    recipient = ""
+    if len(envelope.rcpt_tos) == 1:
+        address = re.sub(r"[^\x21-\x7e]", "", envelope.rcpt_tos[0]).strip("<>")
+        recipient = f" for <{address}>" if address else ""
+    text = (f"Received: from {helo} ({_peer_literal(session.peer)})"
+            f"{newline.decode()}\tby {hostname} (easlab) with {protocol}{recipient};"
+            f"{newline.decode()}\t{when}{newline.decode()}")
+    return text.encode("ascii")
+
+
+def _newline_of(content: bytes) -> bytes:
+    end = content.find(b"\n")
+    return b"\r\n" if end > 0 and content[end - 1:end] == b"\r" else (b"\n" if end >= 0 else b"\r\n")
+
+
+class DeliveryHandler:
+    """aiosmtpd handler: RCPT checks the user table, DATA stores through `MailStore`."""
+
+    def __init__(self, store: MailStore, hostname: str):
+        self.store = store
+        self.hostname = hostname
+        self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
+        try:
+            known = await run_in_threadpool(self.store.user_exists, address)
+        except Exception:
+            log.exception("checking recipient %s failed", address)
+            return "451 4.3.0 Temporary failure checking the recipient; try again later"
+        if not known:
+            log.info("rejected recipient %s from %s", address, _peer_literal(session.peer))
+            return f"550 5.1.1 <{address}>: Recipient address rejected: no such user here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
+        content = envelope.original_content  # bytes as received (decode_data is off)
+        if content is None:
+            content = envelope.content if isinstance(envelope.content, bytes) else (envelope.content or "").encode("utf-8", "surrogateescape")
+        message = content
+        try:
+            message = received_header(session, envelope, self.hostname, newline=_newline_of(content)) + content
+            result = await self.store.deliver(message, list(envelope.rcpt_tos))
+        except Exception:
+            log.exception("delivery of a message from <%s> to %s failed; answered 451",
+                          envelope.mail_from, ", ".join(envelope.rcpt_tos))
+            return "451 4.3.0 Error storing the message; try again later"
+        if result.unknown:
+            # Recipients were checked at RCPT; a user removed since then cannot be stored for.
+            log.warning("message from <%s>: recipients gone since RCPT: %s", envelope.mail_from, ", ".join(result.unknown))
+        if not result.delivered:
+            return "554 5.1.1 No valid recipients left"
+        log.info("accepted message from <%s> for %s, %d bytes (helo %s, peer %s)",
+                 envelope.mail_from, ", ".join(result.delivered), len(message),
+                 _clean_helo(session.host_name), _peer_literal(session.peer))
+        return "250 2.0.0 OK"
+
+
+# aiosmtpd's size refusals (at MAIL with SIZE=, and after DATA) carry no enhanced status code;
+# answer as Exchange does.
+_SIZE_REPLY = "552 5.3.4 Message size exceeds fixed maximum message size"
+_REPLACED = {
+    "552 Error: message size exceeds fixed maximum message size": _SIZE_REPLY,
+    "552 Error: Too much mail data": _SIZE_REPLY,
+}
+
+
+class _Protocol(SMTP):
+    """aiosmtpd's SMTP, remembering its connections so that shutdown can close them."""
+
+    async def push(self, status: str) -> None:
+        await super().push(_REPLACED.get(status, status))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first:
+            self.event_handler.connections.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.connections.discard(self)
+        super().connection_lost(error)
+
+
+_HANDLERS: weakref.WeakKeyDictionary[asyncio.AbstractServer, DeliveryHandler] = weakref.WeakKeyDictionary()
+
+
+async def start_smtp(store: MailStore, host: str, port: int, max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                     hostname: str | None = None) -> asyncio.Server:
+    """Listen for SMTP on `host`:`port` (0: any free port) on the running loop; stop with
+    `stop_smtp`.  `max_size` bytes of DATA at most (0 or None: no limit)."""
+    loop = asyncio.get_running_loop()
+    name = hostname or store.domain
+    handler = DeliveryHandler(store, name)
+
+    def factory() -> SMTP:
+        return _Protocol(handler, data_size_limit=max_size or None, hostname=name, ident=IDENT,
+                         enable_SMTPUTF8=True, loop=loop)
+
+    server = await loop.create_server(factory, host, port)
+    _HANDLERS[server] = handler
+    return server
+
+
+def smtp_address(server: asyncio.Server) -> tuple[str, int]:
+    host, port = server.sockets[0].getsockname()[:2]
+    return host, port
+
+
+async def stop_smtp(server: asyncio.Server) -> None:
+    """Stop listening and close the open SMTP sessions (a message mid-DATA is not accepted, so the
+    sender will retry it)."""
+    server.close()
+    handler = _HANDLERS.pop(server, None)
+    if handler is not None:
+        for protocol in list(handler.connections):
+            if protocol.transport is not None:
+                protocol.transport.close()
+    await server.wait_closed()
