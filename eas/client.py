@@ -540,12 +540,14 @@ class ProvisionResult(Result):
     remote_wipe: bool = False
     account_only_remote_wipe: bool = False
     device_information_status: int | None = None
+    initial: ProvisionResult | None = field(default=None, repr=False)  # phase 1, on Device.provision()'s result
 
     @property
     def policy(self) -> dict[str, str | None]:
-        """EASProvisionDoc settings by name (values as sent; None for empty tags)."""
+        """EASProvisionDoc settings by name (values as sent; None for empty tags); from the
+        phase-1 result when this one carries no policy document."""
         if not isinstance(self.policy_data, Element):
-            return {}
+            return self.initial.policy if self.initial is not None else {}
         return {child.name: _str(child.value) for child in self.policy_data.children if not child.children}
 
 
@@ -646,6 +648,10 @@ class PingResult(Result):
     folders: list[str] = field(default_factory=list)
     heartbeat_interval: int | None = None
     max_folders: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status == 200 and self.error is None and self.status in (1, 2)
 
     @property
     def changed(self) -> bool:

@@ -23,6 +23,11 @@ class CommandContext:
     address: str  # the user's SMTP address
     store: Any = None  # the server's implementation of the store interface the commands declare
     limits: Limits = field(default_factory=lambda: Limits())
+    gate: Any = None  # eas.access.Gate: the access decision this request runs under
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.gate is not None and self.gate.restricted)
 
     @property
     def version(self) -> str:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from datetime import datetime, timezone
-
 from . import commands, policy, versions
 from .context import CommandContext
 from .response import Response, common_status
@@ -57,17 +55,11 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
     except BadRequest as exc:
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
         return Response(exc.status)
-    if command.name not in POLICY_EXEMPT:
-        settings, provisioning = await ctx.store.access(ctx)
-        status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, datetime.now(timezone.utc))
-        if status is not None:
-            log.info("%s %s %s: policy status %s", ctx.user, line.device_id, line.command, status)
-            return policy_refusal(status, command, line)
+    gate = await ctx.store.gate(ctx, command)
+    ctx.gate = gate
+    if gate.response is not None:
+        return gate.response
     return await command.handler(ctx, request)
-
-
-# MS-ASPROV 3.1.5.1 / Exchange: Provision and Ping carry no policy key and are never refused for it.
-POLICY_EXEMPT = {"Provision", "Ping"}
 
 
 def policy_refusal(status: int, command: commands.Command, line) -> Response:

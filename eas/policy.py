@@ -250,6 +250,9 @@ class Provisioning:
     wipe_pending: bool = False  # requested or sent, not yet acknowledged
 
 
+# MS-ASPROV 3.1.5.1 / Exchange: Provision and Ping carry no policy key and are never refused for it.
+EXEMPT_COMMANDS = {"Provision", "Ping"}
+
 REMOTE_WIPE_REQUESTED = 140
 LEGACY_DEVICE_ON_STRICT_POLICY = 141
 DEVICE_NOT_PROVISIONED = 142

@@ -53,6 +53,7 @@ class RequestLine:
     save_in_sent: bool = False
     params: dict[str, str] = field(default_factory=dict)
     encoded_query: bool = False
+    ms_wl: str | None = None  # the X-MS-WL header (device access rules can match it)
 
 
 def _policy_key(raw: str | None) -> int | None:
@@ -106,6 +107,7 @@ def _plain(query: str, headers: dict[str, str]) -> RequestLine:
         accept_multipart=headers.get("ms-asacceptmultipart", "").strip().upper() == "T",
         save_in_sent=params.get("SaveInSent", "F").upper() == "T",
         params=params,
+        ms_wl=headers.get("x-ms-wl"),
     )
 
 
@@ -179,6 +181,7 @@ def _encoded(query: str, headers: dict[str, str]) -> RequestLine:
         save_in_sent=bool(options & OPTION_SAVE_IN_SENT),
         params=params,
         encoded_query=True,
+        ms_wl=headers.get("x-ms-wl"),
     )
 
 

@@ -21,6 +21,7 @@ class Response:
     body: Element | bytes | None = None
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds the server holds the answer (Exchange's tarpit for blocked devices)
 
 
 def common_status(code: int, version: str, root_tag: str) -> Response:

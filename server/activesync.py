@@ -1,6 +1,7 @@
 """The /Microsoft-Server-ActiveSync endpoint: HTTP in, `eas.dispatch` in the middle, HTTP out."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -86,4 +87,6 @@ async def endpoint(request: Request) -> HTTPResponse:
     except Exception:  # a bug must not become a traceback on the wire
         log.exception("%s %s %s failed", identity.name, line.device_id, line.command)
         return HTTPResponse(b"", status_code=500)
+    if response.delay:
+        await asyncio.sleep(response.delay)  # Exchange's tarpit for blocked devices, not a poll
     return to_http(response)

@@ -13,6 +13,8 @@ from storage import Database
 from . import activesync
 from .auth import Authenticator
 from .config import Settings
+from .mailer import Mailer
+from .outbound import Outbound
 from .push import PushHub
 from .store import MailStore
 
@@ -33,5 +35,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
     app.state.authenticator = Authenticator(db, settings.domain)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
     app.state.hub = PushHub()
-    app.state.store = MailStore(db, app.state.hub, settings.domain)
+    app.state.mailer = Mailer(settings)
+    app.state.outbound = Outbound(db, settings.smarthost)
+    app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound)
     return app

@@ -27,13 +27,15 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--smtp-port", envvar="EASLAB_SMTP_PORT", default=2525, show_default=True, type=int,
               help="SMTP port for inbound mail (0: any free port).")
-def serve(host, port, db_url, domain, public_url, log_level, smtp_port) -> None:
+@click.option("--smarthost", envvar="EASLAB_SMARTHOST", default=None, metavar="HOST:PORT",
+              help="Relay for mail to other domains (default: keep it in the outbound queue).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost) -> None:
     """Start the server: EAS over HTTP and SMTP for inbound mail."""
     from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url,
-                         smtp_port=smtp_port)
+                         smtp_port=smtp_port, smarthost=smarthost)
     run(settings)
 
 
@@ -42,12 +44,16 @@ def user() -> None:
     """Manage users (mailboxes)."""
 
 
+ROLE_CHOICE = click.Choice(["org-admin", "device-approver", "device-operator", "viewer", "none"])
+
+
 @user.command("add")
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--display-name", default="")
+@click.option("--role", type=ROLE_CHOICE, default=None, help="Admin role for the web UI and API.")
 @db_option
-def user_add(name, password, display_name, db_url) -> None:
+def user_add(name, password, display_name, role, db_url) -> None:
     """Create user NAME; its address is NAME@DOMAIN."""
     from storage.users import UserError, add_user
 
@@ -55,9 +61,27 @@ def user_add(name, password, display_name, db_url) -> None:
     try:
         with db.session() as session:
             created = add_user(session, name, password, display_name)
-            click.echo(f"added {created.name} ({created.display_name})")
+            if role and role != "none":
+                created.role = role
+                session.add(created)
+            click.echo(f"added {created.name} ({created.display_name})" + (f", role {created.role}" if created.role else ""))
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@user.command("set")
+@click.argument("name")
+@click.option("--activesync/--no-activesync", default=None, help="Exchange's ActiveSyncEnabled.")
+@click.option("--role", type=ROLE_CHOICE, default=None, help="Admin role for the web UI and API ('none' removes it).")
+@click.option("--display-name", default=None)
+@db_option
+def user_set(name, activesync, role, display_name, db_url) -> None:
+    """Change a user's ActiveSync access, role or display name."""
+    from .cli_common import run_admin
+
+    result = run_admin(db_url, lambda admin, actor: admin.user_set(actor, name, activesync=activesync, role=role,
+                                                                   display_name=display_name))
+    click.echo(f"{result['name']}: activesync {'on' if result['activesync'] else 'off'}, role {result['role'] or 'none'}")
 
 
 @user.command("list")
@@ -71,6 +95,7 @@ def user_list(as_json, db_url) -> None:
     with _db(db_url).session() as session:
         rows = [
             {"name": u.name, "address": f"{u.name}@{domain}", "display_name": u.display_name,
+             "activesync": u.activesync_enabled, "role": u.role,
              "created_at": u.created_at.isoformat(timespec="seconds")}
             for u in list_users(session)
         ]
@@ -140,12 +165,13 @@ def wbxml_encode(file) -> None:
 
 
 def _register() -> None:
+    from .cli_access import org, rule
     from .cli_client import client
     from .cli_device import device
     from .cli_import import import_command
     from .cli_policy import policy
 
-    for command in (import_command, policy, device, client):
+    for command in (import_command, policy, device, org, rule, client):
         main.add_command(command)
 
 

@@ -36,7 +36,7 @@ from .device import Device
 
 
 class Session:
-    def __init__(self, url: str, user: str, password: str, device_id: str | None, device_type: str | None,
+    def __init__(self, url: str, user: str, password: str | None, device_id: str | None, device_type: str | None,
                  version: str | None, state_file: str | None, verbose: bool, insecure: bool):
         self.url = url
         self.user = user
@@ -79,6 +79,8 @@ class Session:
         os.replace(tmp, self.path)
 
     def device(self) -> Device:
+        if self.password is None:
+            self.password = click.prompt(f"Password for {self.user}", hide_input=True)
         return Device(self.url, self.user, self.password, state=self.state, verify=not self.insecure,
                       on_exchange=self._trace if self.verbose else None)
 
@@ -143,7 +145,7 @@ def _check(result: Result, what: str) -> None:
 @click.group("client", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", envvar="EASLAB_CLIENT_URL", required=True, help="Server base URL, e.g. http://127.0.0.1:8080")
 @click.option("--user", envvar="EASLAB_CLIENT_USER", required=True)
-@click.option("--password", envvar="EASLAB_CLIENT_PASSWORD", prompt=True, hide_input=True)
+@click.option("--password", envvar="EASLAB_CLIENT_PASSWORD", default=None, help="Prompted for when a request needs it.")
 @click.option("--device-id", default=None, help=f"DeviceId (default {DEFAULT_DEVICE_ID}).")
 @click.option("--device-type", default=None, help=f"DeviceType (default {DEFAULT_DEVICE_TYPE}).")
 @click.option("--version", "version", type=click.Choice(list(versions.SUPPORTED)), default=None,

@@ -50,3 +50,23 @@ def print_rows(rows: list[dict], as_json: bool, columns: list[str]) -> None:
     click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     for r in rows:
         click.echo("  ".join(cell(r.get(c)).ljust(widths[c]) for c in columns).rstrip())
+
+
+def admin_for(db):
+    """The administration layer as the local shell uses it: full rights, events to the server."""
+    from .admin import Admin
+
+    return Admin(db, lambda event: tell_server(db, event), _settings().domain)
+
+
+def run_admin(db_url: str | None, operation):
+    """Run `operation(admin, actor)` as the shell; errors become one-line CLI errors."""
+    from storage.access import AccessError
+    from storage.policies import PolicyError
+
+    from .admin import SHELL, Forbidden, NotFound
+
+    try:
+        return operation(admin_for(_db(db_url)), SHELL)
+    except (AccessError, PolicyError, Forbidden, NotFound, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None

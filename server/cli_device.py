@@ -1,58 +1,77 @@
-"""`easlab device`: device partnerships (Exchange's Get-MobileDevice, Clear-MobileDevice ...)."""
+"""`easlab device`: partnerships and their access (Get-MobileDevice, Set-CASMailbox lists,
+Clear-MobileDevice, Remove-MobileDevice)."""
 from __future__ import annotations
+
+import json
 
 import click
 
-from .cli_common import _db, db_option, json_option, print_rows, tell_server
-
-
-def device_row(device, user_name: str) -> dict:
-    return {
-        "user": user_name, "device_id": device.device_id, "type": device.device_type, "model": device.model,
-        "os": device.os, "user_agent": device.user_agent, "protocol": device.protocol_version,
-        "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
-        "first_sync": device.first_sync, "last_sync": device.last_sync, "wipe": device.wipe_state,
-        "wipe_account_only": device.wipe_account_only, "wipe_requested_at": device.wipe_requested_at,
-        "wipe_sent_at": device.wipe_sent_at, "wipe_ack_at": device.wipe_ack_at,
-        "friendly_name": device.friendly_name, "imei": device.imei, "phone_number": device.phone_number,
-    }
+from .cli_common import admin_for, db_option, json_option, print_rows, run_admin
 
 
 @click.group()
 def device() -> None:
-    """Device partnerships: list, wipe."""
+    """Device partnerships: list, allow, block, revoke, wipe, remove, explain."""
 
 
 @device.command("list")
 @click.option("--user", "user_name", default=None, help="Only this user's devices.")
+@click.option("--state", type=click.Choice(["quarantined", "allowed", "blocked", "discovery"]), default=None)
 @json_option
 @db_option
-def device_list(user_name, as_json, db_url) -> None:
-    """Every device with its type, model, OS, user agent, protocol, policy, key, last sync, wipe state."""
-    from sqlmodel import select
-
-    from storage.models import Device, User
-
-    with _db(db_url).session() as session:
-        query = select(Device, User).where(Device.user_id == User.id)
-        if user_name:
-            query = query.where(User.name == user_name.lower())
-        rows = [device_row(d, u.name) for d, u in session.exec(query.order_by(User.name, Device.device_id))]
-    print_rows(rows, as_json, ["user", "device_id", "type", "model", "os", "user_agent", "protocol", "policy",
-                               "policy_key", "last_sync", "wipe"])
+def device_list(user_name, state, as_json, db_url) -> None:
+    """Every device with its access state, type, model, OS, user agent, protocol, policy and wipe state."""
+    rows = run_admin(db_url, lambda admin, actor: admin.device_list(actor, user_name, state))
+    print_rows(rows, as_json, ["user", "device_id", "device_type", "model", "os", "user_agent", "protocol_version",
+                               "access_state", "access_reason", "access_rule", "policy", "policy_key", "last_sync", "wipe"])
 
 
-def _find(session, user_name: str, device_id: str):
-    from storage.devices import get_device
-    from storage.users import get_user
+def _simple(name: str, doc: str, method: str, done: str):
+    @device.command(name, help=doc)
+    @click.argument("user_name")
+    @click.argument("device_id")
+    @db_option
+    def command(user_name, device_id, db_url) -> None:
+        run_admin(db_url, lambda admin, actor: getattr(admin, method)(actor, user_name, device_id))
+        click.echo(done.format(user=user_name, device=device_id))
 
-    user = get_user(session, user_name)
-    if user is None:
-        raise click.ClickException(f"no user {user_name}")
-    found = get_device(session, user, device_id)
-    if found is None:
-        raise click.ClickException(f"{user_name} has no device {device_id}")
-    return user, found
+    return command
+
+
+_simple("allow", "Add DEVICE_ID to USER's allowed list (also for a device that has not connected yet).",
+        "device_allow", "{device} is on {user}'s allowed list: allowed at its next request")
+_simple("block", "Add DEVICE_ID to USER's blocked list.", "device_block", "{device} is on {user}'s blocked list")
+_simple("unblock", "Take DEVICE_ID off USER's blocked list.", "device_unblock", "{device} is off {user}'s blocked list")
+_simple("remove", "Delete the partnership: the next request is a new device.", "device_remove",
+        "partnership {user}/{device} removed")
+
+
+@device.command("revoke")
+@click.argument("user_name")
+@click.argument("device_id", required=False)
+@db_option
+def device_revoke(user_name, device_id, db_url) -> None:
+    """Take DEVICE_ID (or every device) off USER's allowed list; it falls back to rules and the
+    default, e.g. back into quarantine at its next request."""
+    result = run_admin(db_url, lambda admin, actor: admin.device_revoke(actor, user_name, device_id))
+    click.echo(f"revoked for {user_name}: {', '.join(result['revoked']) or 'nothing was allowed'}")
+
+
+@device.command("explain")
+@click.argument("user_name")
+@click.argument("device_id")
+@json_option
+@db_option
+def device_explain(user_name, device_id, as_json, db_url) -> None:
+    """The access decision DEVICE_ID's next request would get, and why."""
+    result = run_admin(db_url, lambda admin, actor: admin.device_explain(actor, user_name, device_id))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for n, step in enumerate(result["path"], 1):
+        click.echo(f"{n}. {step}")
+    verdict = f"{result['state']} ({result['reason']})" if result["state"] else "refused (ActiveSync disabled)"
+    click.echo(f"=> {verdict}" + (f", rule {result['rule']}" if result["rule"] else "") + f", decided at step {result['step']}")
 
 
 @device.command("wipe")
@@ -62,25 +81,12 @@ def _find(session, user_name: str, device_id: str):
 @click.option("--cancel", is_flag=True, help="Withdraw a wipe that has not been sent yet.")
 @db_option
 def device_wipe(user_name, device_id, account_only, cancel, db_url) -> None:
-    """Remote-wipe DEVICE_ID of USER at its next request (Exchange's Clear-MobileDevice)."""
-    from storage.models import utcnow
+    """Remote-wipe DEVICE_ID of USER at its next request (Clear-MobileDevice)."""
+    run_admin(db_url, lambda admin, actor: admin.device_wipe(actor, user_name, device_id, account_only, cancel))
+    if cancel:
+        click.echo(f"wipe of {device_id} cancelled")
+    else:
+        click.echo(f"{'account-only ' if account_only else ''}wipe of {device_id} pending: it runs at the device's next request")
 
-    db = _db(db_url)
-    with db.session() as session:
-        user, found = _find(session, user_name, device_id)
-        if cancel:
-            if found.wipe_state != "pending":
-                raise click.ClickException(f"cannot cancel: the wipe is {found.wipe_state}"
-                                           + (" (already sent to the device)" if found.wipe_state != "none" else ""))
-            found.wipe_state, found.wipe_requested_at, found.wipe_account_only = "none", None, False
-            message = f"wipe of {device_id} cancelled"
-        else:
-            if account_only and found.protocol_version != "16.1":
-                raise click.ClickException(f"--account-only needs an EAS 16.1 device; {device_id} speaks {found.protocol_version or 'nothing yet'}")
-            found.wipe_state, found.wipe_requested_at, found.wipe_account_only = "pending", utcnow(), account_only
-            found.wipe_sent_at = found.wipe_ack_at = None
-            message = f"{'account-only ' if account_only else ''}wipe of {device_id} pending: it runs at the device's next request"
-        session.add(found)
-        user_id = user.id
-    tell_server(db, {"event": "policy", "users": [user_id]})
-    click.echo(message)
+
+__all__ = ["device", "admin_for"]

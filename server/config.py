@@ -29,6 +29,7 @@ class Settings:
     smtp_host: str | None = None  # None: the same address as `host`
     smtp_port: int = 2525  # 0: any free port
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # bytes of SMTP DATA; 552 above it
+    smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,6 +42,7 @@ class Settings:
             smtp_host=os.environ.get("EASLAB_SMTP_HOST") or None,
             smtp_port=_env_int("EASLAB_SMTP_PORT", 2525),
             max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
+            smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
         )
 
     @property

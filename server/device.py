@@ -125,12 +125,15 @@ class Device:
         return await self.run(self.core.options())
 
     async def provision(self, ack_status: int = 1, **kw: Any) -> ProvisionResult:
-        """Both phases: request the policy, then acknowledge it; returns the phase-2 result (or
-        the phase-1 result when there is nothing to acknowledge: error, remote wipe, no key)."""
+        """Both phases: request the policy, then acknowledge it; returns the phase-2 result with
+        the phase-1 result as `.initial` (or the phase-1 result itself when there is nothing to
+        acknowledge: error, remote wipe, no key)."""
         first = await self.provision_initial(**kw)
         if not first.ok or first.remote_wipe or first.account_only_remote_wipe or self.state.temporary_policy_key is None:
             return first
-        return await self.provision_ack(ack_status)
+        second = await self.provision_ack(ack_status)
+        second.initial = first
+        return second
 
     async def provision_initial(self, **kw: Any) -> ProvisionResult:
         return await self.run(self.core.provision(**kw))

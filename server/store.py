@@ -35,10 +35,12 @@ class DeliveryResult:
 
 
 class MailStore:
-    def __init__(self, db: Database, hub: PushHub, domain: str):
+    def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
         self.db = db
         self.hub = hub
         self.domain = domain.lower()
+        self.mailer = mailer
+        self.outbound = outbound
 
     def local_user_name(self, address: str) -> str | None:
         local, _, domain = address.strip().strip("<>").rpartition("@")
@@ -108,7 +110,9 @@ class MailStore:
 
         def work(session):
             user, device = self._who(session, ctx)
-            return queries.sync_collection(session, user, device, request, SyncOptions, render, datetime.now(timezone.utc), added)
+            notice = device.quarantine_notice_id if ctx.restricted else None
+            return queries.sync_collection(session, user, device, request, SyncOptions, render, datetime.now(timezone.utc),
+                                           added, restricted=ctx.restricted, notice_id=notice)
 
         outcome = await run_in_threadpool(self._in_transaction, work)
         if added:
@@ -119,7 +123,8 @@ class MailStore:
         def work(session):
             user, device = self._who(session, ctx)
             return queries.estimate(session, user, device, collection.collection_id, collection.sync_key,
-                                    collection.filter_type, datetime.now(timezone.utc))
+                                    collection.filter_type, datetime.now(timezone.utc),
+                                    restricted=ctx.restricted, notice_id=device.quarantine_notice_id)
 
         return await run_in_threadpool(self._in_transaction, work)
 
@@ -128,7 +133,8 @@ class MailStore:
 
         def work(session):
             user, device = self._who(session, ctx)
-            status, changed, watch = queries.pending_adds(session, user, device, collection_ids)
+            status, changed, watch = queries.pending_adds(session, user, device, collection_ids, restricted=ctx.restricted,
+                                                          notice_id=device.quarantine_notice_id)
             return PingCheck(status, changed, watch)
 
         return await run_in_threadpool(self._in_transaction, work)
@@ -166,20 +172,20 @@ class MailStore:
         await run_in_threadpool(self._in_transaction, work)
 
     # -- provisioning ----------------------------------------------------------------------------
-    async def access(self, ctx):
-        """(PolicySettings or None, eas.policy.Provisioning) for the policy gate."""
-        from eas.policy import PolicySettings, Provisioning
+    async def gate(self, ctx, command):
+        """Access control and the policy check for this request (server/gate.py)."""
+        from .gate import run_gate
 
         def work(session):
-            user, device = self._who(session, ctx)
-            policy = policy_for(session, user)
-            settings = PolicySettings.from_json(policy.settings) if policy else None
-            provisioned_at = device.provisioned_at
-            if provisioned_at is not None and provisioned_at.tzinfo is None:
-                provisioned_at = provisioned_at.replace(tzinfo=timezone.utc)
-            return settings, Provisioning(device.policy_key, provisioned_at, device.wipe_state in ("pending", "sent"))
+            user = get_user(session, ctx.user)
+            return run_gate(session, self.mailer, user, ctx, command, datetime.now(timezone.utc))
 
-        return await run_in_threadpool(self._in_transaction, work)
+        gate, effects = await run_in_threadpool(self._in_transaction, work)
+        if effects.touched:
+            self.hub.notify(effects.touched)
+        if effects.outbound and self.outbound is not None:
+            self.outbound.kick()
+        return gate
 
     async def provision(self, ctx, decide):
         from eas.commands.provision import ProvisionView

@@ -28,6 +28,36 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     hierarchy_seq: int = 0  # last value handed to a folder change of this user
     policy_id: int | None = Field(default=None, foreign_key="policy.id")  # None: the default policy
+    # Exchange's CASMailbox settings.  Device-ID lists may name devices that never connected.
+    activesync_enabled: bool = True
+    allowed_device_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    blocked_device_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    role: str = Field(default="", max_length=32)  # "", org-admin, device-approver, device-operator, viewer
+    max_devices_mail_at: datetime | None = None
+
+
+class OrgSettings(SQLModel, table=True):
+    """Exchange's ActiveSyncOrganizationSettings: one row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    default_access: str = Field(default="Allow", max_length=16)
+    admin_mail_recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    user_mail_insert: str = Field(default="", max_length=256)
+    max_devices: int = 100
+    blocked_delay: int = 20  # seconds a blocked answer is held (Exchange's ErrorResponseDelay)
+    discovery_minutes: int = 14
+    secret: str = Field(default="", max_length=128)  # signs admin links and web sessions
+
+
+class AccessRule(SQLModel, table=True):
+    """A device access rule; its name is Exchange's "<QueryString> (<Characteristic>)"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    characteristic: str = Field(max_length=16)
+    query: str = Field(max_length=1024)
+    access_level: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Policy(SQLModel, table=True):
@@ -144,6 +174,43 @@ class Device(SQLModel, table=True):
     wipe_requested_at: datetime | None = None
     wipe_sent_at: datetime | None = None
     wipe_ack_at: datetime | None = None
+    # Access control: the state stored after the device's last request (Exchange's
+    # DeviceAccessState / Reason / ControlRule), and the step of the decision that set it.
+    access_state: str = Field(default="Unknown", max_length=16)
+    access_reason: str = Field(default="", max_length=16)
+    access_rule: str = Field(default="", max_length=64)
+    access_step: str = Field(default="", max_length=32)
+    access_changed_at: datetime | None = None
+    quarantine_notice_id: int | None = None  # the Item holding the quarantine/block notice
+
+
+class DeviceAccessChange(SQLModel, table=True):
+    """Every change of a device's access state, with its time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_pk: int = Field(foreign_key="device.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    old_state: str = Field(max_length=16)
+    new_state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=16)
+    rule: str = Field(default="", max_length=64)
+    step: str = Field(default="", max_length=32)
+
+
+class OutboundMail(SQLModel, table=True):
+    """Mail leaving for other domains: sent through the smarthost, retried, never dropped."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    sender: str = Field(default="", max_length=320)
+    recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    status: str = Field(default="queued", max_length=16)  # queued | sent | failed
+    attempts: int = 0
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 class SyncState(SQLModel, table=True):
@@ -168,3 +235,6 @@ class SyncState(SQLModel, table=True):
     window_start: datetime | None = None
     options: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
     last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    # Items the device already holds from outside the change log (the quarantine notice): not
+    # to be added a second time when normal sync resumes.  JSON list of Item ids.
+    presented: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))

@@ -203,7 +203,8 @@ def _soft_deletes(session: Session, folder: Folder, state: SyncState, start: dat
     return [ServerChange("SoftDelete", r.server_id) for r in rows]
 
 
-def sync_collection(session: Session, user: User, device: Device, request, options_type, render, now: datetime, added: set[int]) -> CollectionOutcome:
+def sync_collection(session: Session, user: User, device: Device, request, options_type, render, now: datetime,
+                    added: set[int], restricted: bool = False, notice_id: int | None = None) -> CollectionOutcome:
     """One collection of a Sync request, in the caller's transaction."""
     cid = request.collection_id
     folder = find_folder(session, user, cid)
@@ -246,7 +247,18 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     outcome.responses = apply_client_commands(session, user, folder, request, own, added)
     start = window_start(options.filter_type, now)
 
-    if request.get_changes and request.window_size > 0:
+    presented = set(json.loads(state.presented or "[]"))
+    if restricted:
+        # Quarantined or discovering: no server changes, except the access notice in the Inbox
+        # (digest §5.3).  The device's position in the log stays where it was, so everything
+        # withheld arrives once access is granted.
+        if request.get_changes and notice_id is not None and notice_id not in presented:
+            notice = session.get(Item, notice_id)
+            if notice is not None and notice.folder_id == folder.id:
+                outcome.changes = [ServerChange("Add", notice.server_id, email_item(notice))]
+                presented.add(notice_id)
+                state.presented = json.dumps(sorted(presented))
+    elif request.get_changes and request.window_size > 0:
         window = request.window_size
         changes: list[ServerChange] = []
         more = False
@@ -256,12 +268,17 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
             soft = _soft_deletes(session, folder, state, start)
             log_changes, more = _log_page(session, folder, state, window - len(changes), own, start) if window > len(changes) else ([], True)
             changes += soft + log_changes
+        if presented:
+            # The device already holds these (delivered while it was quarantined): no second Add.
+            ids = {item_id for item_id in presented}
+            held = {i.server_id for i in session.exec(select(Item).where(Item.id.in_(ids)))}
+            changes = [c for c in changes if not (c.kind == "Add" and c.server_id in held)]
         outcome.changes = changes
         outcome.more_available = more
         state.window_start = start
     elif request.get_changes:
         outcome.more_available = _has_pending(session, folder, state)
-    if own and state.initial_cursor is None:
+    if own and state.initial_cursor is None and not restricted:
         _skip_own(session, folder, state, own)
 
     if not outcome.changes and not outcome.responses and not request.commands and not outcome.more_available:
@@ -296,7 +313,8 @@ def _has_pending(session: Session, folder: Folder, state: SyncState) -> bool:
 
 
 # -- GetItemEstimate and Ping -------------------------------------------------------------------
-def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None, now: datetime) -> Estimate:
+def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None,
+             now: datetime, restricted: bool = False, notice_id: int | None = None) -> Estimate:
     folder = find_folder(session, user, collection_id)
     if folder is None:
         return Estimate(collection_id, 2)
@@ -305,6 +323,8 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
         return Estimate(collection_id, 3)
     if sync_key is not None and sync_key not in (state.sync_key,):
         return Estimate(collection_id, 4)
+    if restricted:
+        return Estimate(collection_id, 1, 1 if _notice_pending(session, folder, state, notice_id) else 0)
     start = window_start(filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0), now)
     count = 0
     if state.initial_cursor is not None:
@@ -319,8 +339,20 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
     return Estimate(collection_id, 1, count)
 
 
-def pending_adds(session: Session, user: User, device: Device, collection_ids: list[str]) -> tuple[int, list[str], list[int]]:
-    """For Ping: (status, folders with new items since the device's last SyncKey, folder handles)."""
+def _notice_pending(session: Session, folder: Folder, state: SyncState | None, notice_id: int | None) -> bool:
+    if notice_id is None:
+        return False
+    notice = session.get(Item, notice_id)
+    presented = set(json.loads(state.presented or "[]")) if state is not None else set()
+    return notice is not None and notice.folder_id == folder.id and notice_id not in presented
+
+
+def pending_adds(session: Session, user: User, device: Device, collection_ids: list[str], restricted: bool = False,
+                 notice_id: int | None = None) -> tuple[int, list[str], list[int]]:
+    """For Ping: (status, folders with new items since the device's last SyncKey, folder handles).
+
+    A folder the device never synced counts as changed once it holds anything; a restricted
+    (quarantined) device hears only of its access notice."""
     changed, watch = [], []
     for cid in collection_ids:
         folder = find_folder(session, user, cid)
@@ -328,12 +360,14 @@ def pending_adds(session: Session, user: User, device: Device, collection_ids: l
             return 7, [], []
         watch.append(folder.id)
         state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
-        if state is None:
-            continue  # never synced: Ping reports it once something arrives
-        base = state.snapshot_seq if state.initial_cursor is not None else state.seq
-        if state.initial_cursor is not None:
+        if restricted:
+            if _notice_pending(session, folder, state, notice_id):
+                changed.append(cid)
+            continue
+        if state is not None and state.initial_cursor is not None:
             changed.append(cid)
             continue
+        base = state.seq if state is not None else 0
         hit = session.exec(select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base, ItemChange.kind == "add").limit(1)).first()
         if hit is not None:
             changed.append(cid)

@@ -70,10 +70,11 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         # and never learn of the new policy.  "Hierarchy out of date" sends it to FolderSync,
         # which answers 144/449 and makes it re-provision at once.
         return _answer(HIERARCHY)
-    changed = [fid for fid, handle in zip(ids, check.watch) if handle in wake.folders]
-    if not changed:
+    # Woken by an add in a watched folder: ask again, so filters (quarantine) apply.
+    check = await store.pending_adds(ctx, ids)
+    if not check.changed:
         return _answer(EXPIRED)
-    return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
+    return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
 
 
 register(Command("Ping", handle, root=f"{NS}:Ping"))

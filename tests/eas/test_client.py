@@ -636,9 +636,10 @@ def test_sync_responses_fetch_and_failed_change():
     assert [(x.kind, x.server_id, x.status) for x in r.responses] == [("Change", "2:2", 8), ("Fetch", "2:1", 1)]
     assert Item(r.fetched["2:1"]).body == "Hello"
     held = device.items("Inbox")
-    # The successful change (2:1) is applied after the fetched copy; the failed one (2:2) is not.
+    # The successful change (2:1) is applied over the fetched copy; the failed one (2:2) is not.
     assert Item(held["2:2"]).read is False
-    assert Item(held["2:1"]).body == "Hello"
+    assert (Item(held["2:1"]).body, Item(held["2:1"]).read) == ("Hello", True)
+    assert "2:9" not in held
 
 
 def test_sync_response_to_own_add():
@@ -698,7 +699,7 @@ def test_empty_ping_request_and_statuses():
     assert empty.context["hold"] == 60
     assert device.ping().body == b""
     r = device.receive(empty, ok(E("Ping:Ping", E("Ping:Status", 2), E("Ping:Folders", E("Ping:Folder", "2")))))
-    assert (r.status, r.folders, r.changed) == (2, ["2"], True)
+    assert (r.status, r.folders, r.changed, r.ok) == (2, ["2"], True, True)
 
     r = device.receive(device.empty_ping(), ok(E("Ping:Ping", E("Ping:Status", 7))))
     assert r.status == 7 and r.needs_folder_sync

@@ -21,17 +21,17 @@ def echo_command(stand_in):
     return seen
 
 
-class NoPolicy:
-    """The store interface as far as dispatch uses it: no policy applies."""
+class OpenGate:
+    """The store interface as far as dispatch uses it: every request may run."""
 
-    async def access(self, ctx):
-        from eas.policy import Provisioning
+    async def gate(self, ctx, command):
+        from eas.access import Gate
 
-        return None, Provisioning()
+        return Gate(decision=None)
 
 
 def ctx(command="FolderSync", version="14.1"):
-    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=NoPolicy())
+    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=OpenGate())
 
 
 WBXML = "application/vnd.ms-sync.wbxml"

@@ -1,0 +1,325 @@
+"""Administration, one layer under the CLI, the web UI and the JSON API.
+
+Every operation checks the caller's role (as Exchange's RBAC splits them), runs in one
+transaction, and then tells whoever holds requests for the affected users (the in-process hub,
+or a running server through the control socket) so devices react at once.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlmodel import select
+
+from eas.access import ACCESS_LEVELS, decide
+from storage import Database
+from storage.access import (
+    AccessError, add_rule, add_to_list, admin_recipients, device_facts, find_rule, history, id_list,
+    mailbox_access, org_settings, organisation, remove_from_list, rules,
+)
+from storage.devices import get_device
+from storage.models import AccessRule, Device, User, utcnow
+from storage.users import get_user
+
+ROLES = ("org-admin", "device-approver", "device-operator", "viewer")
+# Exchange: Organization Client Access may release quarantine (approve); Mail Recipients may
+# wipe and remove (operate); Help Desk may look (view).
+PERMISSIONS = {
+    "org-admin": {"view", "approve", "operate", "configure"},
+    "device-approver": {"view", "approve"},
+    "device-operator": {"view", "operate"},
+    "viewer": {"view"},
+}
+
+
+class Forbidden(Exception):
+    pass
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user with a role, or the local shell (the CLI), which may do anything."""
+
+    name: str
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, set())
+
+
+SHELL = Actor("shell", "org-admin")
+
+
+def device_view(device: Device, user: User, with_history=None) -> dict:
+    row = {
+        "user": user.name, "display_name": user.display_name, "device_id": device.device_id,
+        "device_type": device.device_type, "model": device.model, "os": device.os, "user_agent": device.user_agent,
+        "friendly_name": device.friendly_name, "imei": device.imei, "phone_number": device.phone_number,
+        "protocol_version": device.protocol_version, "first_sync": _iso(device.first_sync), "last_sync": _iso(device.last_sync),
+        "access_state": device.access_state, "access_reason": device.access_reason, "access_rule": device.access_rule,
+        "access_step": device.access_step, "access_changed_at": _iso(device.access_changed_at),
+        "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
+        "wipe": device.wipe_state, "wipe_account_only": device.wipe_account_only,
+        "wipe_requested_at": _iso(device.wipe_requested_at), "wipe_sent_at": _iso(device.wipe_sent_at),
+        "wipe_ack_at": _iso(device.wipe_ack_at),
+        "allowed_individually": device.device_id.lower() in (d.lower() for d in id_list(user.allowed_device_ids)),
+        "blocked_individually": device.device_id.lower() in (d.lower() for d in id_list(user.blocked_device_ids)),
+    }
+    if with_history is not None:
+        row["history"] = [{"at": _iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,
+                           "step": h.step} for h in with_history]
+    return row
+
+
+def _iso(value):
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat(timespec="seconds")
+
+
+class Admin:
+    def __init__(self, db: Database, notify, domain: str = "easlab.test"):
+        self.db = db
+        self.notify = notify  # callable(event dict): wakes held requests in the serving process
+        self.domain = domain
+
+    def _need(self, actor: Actor, permission: str) -> None:
+        if not actor.may(permission):
+            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not {permission}")
+
+    def _user(self, session, name: str) -> User:
+        user = get_user(session, name)
+        if user is None:
+            raise NotFound(f"no user {name}")
+        return user
+
+    def _device(self, session, user: User, device_id: str) -> Device:
+        device = get_device(session, user, device_id)
+        if device is None:
+            raise NotFound(f"{user.name} has no device {device_id}")
+        return device
+
+    def _wake(self, user_ids: list[int] | None) -> None:
+        # A held Ping ends ("hierarchy changed"), so the device's next request meets the change.
+        self.notify({"event": "policy", "users": user_ids})
+
+    # -- organisation ----------------------------------------------------------------------------
+    def org_show(self, actor: Actor) -> dict:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            org = org_settings(s)
+            valid, invalid = admin_recipients(org)
+            warnings = []
+            if org.default_access == "Quarantine" and not valid:
+                warnings.append("no valid admin mail recipient: quarantined devices notify no one (Exchange event 1110)")
+            if invalid:
+                warnings.append(f"ignored admin mail recipients: {', '.join(invalid)}")
+            return {
+                "default_access": org.default_access, "admin_mail_recipients": id_list(org.admin_mail_recipients),
+                "valid_admin_mail_recipients": valid, "user_mail_insert": org.user_mail_insert,
+                "max_devices": org.max_devices, "blocked_delay": org.blocked_delay,
+                "discovery_minutes": org.discovery_minutes, "warnings": warnings,
+            }
+
+    def org_set(self, actor: Actor, *, default_access=None, admin_mail=None, user_mail_insert=None, max_devices=None,
+                blocked_delay=None, discovery_minutes=None) -> dict:
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            org = org_settings(s)
+            if default_access is not None:
+                level = next((a for a in ACCESS_LEVELS if a.lower() == default_access.lower()), None)
+                if level is None:
+                    raise AccessError(f"default access {default_access!r}: use allow, block or quarantine")
+                org.default_access = level
+            if admin_mail is not None:
+                org.admin_mail_recipients = json.dumps([a.strip() for a in admin_mail if a.strip()])
+            if user_mail_insert is not None:
+                if len(user_mail_insert) > 256:
+                    raise AccessError("the user mail insert is at most 256 characters")
+                org.user_mail_insert = user_mail_insert
+            for name, value, low, high in (("max_devices", max_devices, 1, 10000), ("blocked_delay", blocked_delay, 0, 59),
+                                           ("discovery_minutes", discovery_minutes, 0, 1440)):
+                if value is not None:
+                    if not low <= int(value) <= high:
+                        raise AccessError(f"{name} must be {low}-{high}")
+                    setattr(org, name, int(value))
+            s.add(org)
+        self._wake(None)
+        return self.org_show(actor)
+
+    # -- rules ----------------------------------------------------------------------------------
+    def rule_list(self, actor: Actor) -> list[dict]:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            return [{"name": r.name, "characteristic": r.characteristic, "query": r.query, "access_level": r.access_level,
+                     "created_at": _iso(r.created_at)} for r in s.exec(select(AccessRule).order_by(AccessRule.id))]
+
+    def rule_add(self, actor: Actor, characteristic: str, query: str, access_level: str) -> dict:
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            row = add_rule(s, characteristic, query, access_level)
+            name = row.name
+        self._wake(None)
+        return next(r for r in self.rule_list(actor) if r["name"] == name)
+
+    def rule_set(self, actor: Actor, name: str, access_level: str) -> dict:
+        """Exchange's Set-ActiveSyncDeviceAccessRule changes only the access level."""
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            row = find_rule(s, name)
+            level = next((a for a in ACCESS_LEVELS if a.lower() == access_level.lower()), None)
+            if level is None:
+                raise AccessError(f"access level {access_level!r}: use Allow, Block or Quarantine")
+            row.access_level = level
+            s.add(row)
+        self._wake(None)
+        return next(r for r in self.rule_list(actor) if r["name"] == name)
+
+    def rule_remove(self, actor: Actor, name: str) -> None:
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            s.delete(find_rule(s, name))
+        self._wake(None)
+
+    # -- devices --------------------------------------------------------------------------------
+    def device_list(self, actor: Actor, user: str | None = None, state: str | None = None) -> list[dict]:
+        self._need(actor, "view")
+        states = {"quarantined": "Quarantined", "allowed": "Allowed", "blocked": "Blocked", "discovery": "DeviceDiscovery"}
+        with self.db.session() as s:
+            query = select(Device, User).where(Device.user_id == User.id)
+            if user:
+                query = query.where(User.name == user.lower())
+            if state:
+                if state.lower() not in states:
+                    raise AccessError(f"state {state!r}: use {', '.join(states)}")
+                query = query.where(Device.access_state == states[state.lower()])
+            return [device_view(d, u) for d, u in s.exec(query.order_by(User.name, Device.device_id))]
+
+    def device_get(self, actor: Actor, user: str, device_id: str) -> dict:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            u = self._user(s, user)
+            d = self._device(s, u, device_id)
+            return device_view(d, u, history(s, d))
+
+    def _list_change(self, actor, permission, user, device_id, add=None, remove=None) -> dict:
+        self._need(actor, permission)
+        with self.db.session() as s:
+            u = self._user(s, user)
+            if add:
+                add_to_list(u, add, device_id)
+            if remove:
+                for which in remove:
+                    remove_from_list(u, which, device_id)
+            s.add(u)
+            uid = u.id
+        self._wake([uid])
+        return {"user": user, "allowed": self.lists(actor, user)["allowed"], "blocked": self.lists(actor, user)["blocked"]}
+
+    def lists(self, actor: Actor, user: str) -> dict:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            u = self._user(s, user)
+            return {"allowed": id_list(u.allowed_device_ids), "blocked": id_list(u.blocked_device_ids)}
+
+    def device_allow(self, actor: Actor, user: str, device_id: str) -> dict:
+        """Add to the user's allowed list (Exchange's Allow button; also for a device not yet seen)."""
+        return self._list_change(actor, "approve", user, device_id, add="allowed")
+
+    def device_block(self, actor: Actor, user: str, device_id: str) -> dict:
+        return self._list_change(actor, "approve", user, device_id, add="blocked")
+
+    def device_unblock(self, actor: Actor, user: str, device_id: str) -> dict:
+        return self._list_change(actor, "approve", user, device_id, remove=["blocked"])
+
+    def device_revoke(self, actor: Actor, user: str, device_id: str | None = None) -> dict:
+        """Take one device (or all, for None) off the allowed list: the seed's
+        `Set-CASMailbox -ActiveSyncAllowedDeviceIDs $null`."""
+        self._need(actor, "approve")
+        with self.db.session() as s:
+            u = self._user(s, user)
+            removed = remove_from_list(u, "allowed", device_id)
+            s.add(u)
+            uid = u.id
+        self._wake([uid])
+        return {"user": user, "revoked": removed}
+
+    def device_remove(self, actor: Actor, user: str, device_id: str) -> None:
+        """Delete the partnership; the next request is a new device (Remove-MobileDevice)."""
+        self._need(actor, "operate")
+        from storage.models import DeviceAccessChange, SyncState
+
+        with self.db.session() as s:
+            u = self._user(s, user)
+            d = self._device(s, u, device_id)
+            for row in s.exec(select(SyncState).where(SyncState.device_pk == d.id)):
+                s.delete(row)
+            for row in s.exec(select(DeviceAccessChange).where(DeviceAccessChange.device_pk == d.id)):
+                s.delete(row)
+            s.delete(d)
+            uid = u.id
+        self._wake([uid])
+
+    def device_wipe(self, actor: Actor, user: str, device_id: str, account_only: bool = False, cancel: bool = False) -> dict:
+        self._need(actor, "operate")
+        with self.db.session() as s:
+            u = self._user(s, user)
+            d = self._device(s, u, device_id)
+            if cancel:
+                if d.wipe_state != "pending":
+                    raise AccessError(f"cannot cancel: the wipe is {d.wipe_state}"
+                                      + (" (already sent to the device)" if d.wipe_state != "none" else ""))
+                d.wipe_state, d.wipe_requested_at, d.wipe_account_only = "none", None, False
+            else:
+                if account_only and d.protocol_version != "16.1":
+                    raise AccessError(f"an account-only wipe needs an EAS 16.1 device; {device_id} speaks "
+                                      f"{d.protocol_version or 'nothing yet'}")
+                d.wipe_state, d.wipe_requested_at, d.wipe_account_only = "pending", utcnow(), account_only
+                d.wipe_sent_at = d.wipe_ack_at = None
+            s.add(d)
+            uid = u.id
+            view = device_view(d, u)
+        self._wake([uid])
+        return view
+
+    def device_explain(self, actor: Actor, user: str, device_id: str) -> dict:
+        """The decision the device's next request would get, step by step."""
+        self._need(actor, "view")
+        with self.db.session() as s:
+            u = self._user(s, user)
+            d = get_device(s, u, device_id)
+            from storage.models import Device as DeviceRow
+
+            probe = d or DeviceRow(user_id=u.id, device_id=device_id, device_type="", first_sync=utcnow())
+            org = org_settings(s)
+            decision = decide(organisation(org), rules(s), mailbox_access(u), device_facts(probe), datetime.now(timezone.utc))
+            return {"user": u.name, "device_id": device_id, "known": d is not None, "state": decision.state,
+                    "reason": decision.reason, "rule": decision.rule, "step": decision.step, "path": decision.path,
+                    "stored_state": d.access_state if d else None}
+
+    # -- users ----------------------------------------------------------------------------------
+    def user_set(self, actor: Actor, name: str, *, activesync: bool | None = None, role: str | None = None,
+                 display_name: str | None = None) -> dict:
+        self._need(actor, "configure")
+        if role is not None and role not in ("", "none", *ROLES):
+            raise AccessError(f"role {role!r}: use {', '.join(ROLES)} or none")
+        with self.db.session() as s:
+            u = self._user(s, name)
+            if activesync is not None:
+                u.activesync_enabled = activesync
+            if role is not None:
+                u.role = "" if role == "none" else role
+            if display_name is not None:
+                u.display_name = display_name
+            s.add(u)
+            uid = u.id
+            out = {"name": u.name, "activesync": u.activesync_enabled, "role": u.role, "display_name": u.display_name}
+        self._wake([uid])
+        return out

@@ -1,0 +1,89 @@
+"""The outbound queue: mail for other domains goes through the smarthost, with retries.
+
+Nothing polls: `kick()` starts a run when mail is queued; a failed send is retried at a
+scheduled time (exponential back-off, at most an hour apart) through `loop.call_later`.  Without a
+smarthost, mail stays queued where the API and web UI show it: a lab never loses a sent mail.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import smtplib
+from datetime import datetime, timedelta, timezone
+
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from storage import Database
+from storage.models import OutboundMail
+
+log = logging.getLogger("easlab.outbound")
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def _aware(value):
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+class Outbound:
+    def __init__(self, db: Database, smarthost: str | None):
+        self.db = db
+        self.smarthost = smarthost
+        self._running: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._warned = False
+
+    def kick(self) -> None:
+        if not self.smarthost:
+            if not self._warned:
+                log.warning("mail for other domains stays in the outbound queue: no --smarthost set")
+                self._warned = True
+            return
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self._run())
+
+    def _due(self) -> tuple[list[int], datetime | None]:
+        now = datetime.now(timezone.utc)
+        with self.db.session() as s:
+            rows = list(s.exec(select(OutboundMail).where(OutboundMail.status == "queued").order_by(OutboundMail.id)))
+        due = [r.id for r in rows if r.next_attempt_at is None or _aware(r.next_attempt_at) <= now]
+        later = [_aware(r.next_attempt_at) for r in rows if r.next_attempt_at is not None and _aware(r.next_attempt_at) > now]
+        return due, min(later) if later else None
+
+    def _send_one(self, mail_id: int) -> None:
+        host, _, port = self.smarthost.rpartition(":")
+        with self.db.session() as s:
+            row = s.get(OutboundMail, mail_id)
+            if row is None or row.status != "queued":
+                return
+            try:
+                with smtplib.SMTP(host or self.smarthost, int(port or 25), timeout=30) as smtp:
+                    smtp.sendmail(row.sender, json.loads(row.recipients), row.mime)
+                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), ""
+                log.info("outbound %s sent to %s", row.id, row.recipients)
+            except (OSError, smtplib.SMTPException) as exc:
+                row.attempts += 1
+                row.last_error = str(exc)[:1000]
+                row.next_attempt_at = datetime.now(timezone.utc) + backoff(row.attempts)
+                log.warning("outbound %s to %s failed (attempt %d, retry at %s): %s", row.id, row.recipients,
+                            row.attempts, row.next_attempt_at.isoformat(timespec="seconds"), exc)
+            s.add(row)
+
+    async def _run(self) -> None:
+        due, later = await run_in_threadpool(self._due)
+        for mail_id in due:
+            await run_in_threadpool(self._send_one, mail_id)
+        _, later = await run_in_threadpool(self._due)
+        if later is not None:
+            delay = max(0.0, (later - datetime.now(timezone.utc)).total_seconds())
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(delay, self.kick)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
