@@ -119,7 +119,8 @@ def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device:
         return done(ALLOWED, INDIVIDUAL, "AllowedList")
     path.append("not on the user's allowed list")
     window = timedelta(minutes=org.discovery_minutes)
-    young = device.created_at is not None and now - device.created_at < window
+    # A partnership made during this very request may carry a timestamp a hair after `now`.
+    young = device.created_at is not None and max(now - device.created_at, timedelta(0)) < window
     if rules and not device.has_device_information:
         if young:
             path.append(f"rules exist and the device has sent no DeviceInformation within {org.discovery_minutes} minutes of its partnership: discovery")

@@ -1,6 +1,7 @@
 """What a command handler knows about the request it serves."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,11 @@ class CommandContext:
     store: Any = None  # the server's implementation of the store interface the commands declare
     limits: Limits = field(default_factory=lambda: Limits())
     gate: Any = None  # eas.access.Gate: the access decision this request runs under
+
+    clock: Any = None  # callable returning monotonic seconds; the test plugin swaps in its own
+
+    def now(self) -> float:
+        return (self.clock or time.monotonic)()
 
     @property
     def restricted(self) -> bool:

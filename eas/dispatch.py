@@ -55,7 +55,7 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
     except BadRequest as exc:
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
         return Response(exc.status)
-    gate = await ctx.store.gate(ctx, command)
+    gate = await ctx.store.gate(ctx, command, request)
     ctx.gate = gate
     if gate.response is not None:
         return gate.response

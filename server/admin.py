@@ -263,6 +263,7 @@ class Admin:
                 s.delete(row)
             for row in s.exec(select(DeviceAccessChange).where(DeviceAccessChange.device_pk == d.id)):
                 s.delete(row)
+            s.flush()  # children first: the foreign keys are enforced
             s.delete(d)
             uid = u.id
         self._wake([uid])

@@ -39,7 +39,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime) -> tuple[Gate, GateEffects]:
+def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, request=None) -> tuple[Gate, GateEffects]:
     line = ctx.request
     effects = GateEffects()
     org = org_settings(session)
@@ -61,6 +61,13 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime) 
             decision = Decision(None, step="MaxDevices", path=[f"{count} partnerships, the limit is {org.max_devices}"])
             return Gate(decision, access.refuse(177, line.protocol_version, command.root)), effects
     device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version)
+    if command.name in ("Provision", "Settings") and request is not None and not isinstance(request, bytes):
+        # DeviceInformation counts from the request that carries it: a Quarantine rule on the
+        # OS lifts the moment the device reports a new one (digest §11 item 25).
+        from eas.commands.provision import device_information
+
+        for column, value in (device_information(request) or {}).items():
+            setattr(device, column, value)
 
     decision = access.decide(organisation(org), rules(session), mailbox_access(user),
                              device_facts(device, line.user_agent, line.ms_wl or ""), now)

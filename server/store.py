@@ -172,13 +172,13 @@ class MailStore:
         await run_in_threadpool(self._in_transaction, work)
 
     # -- provisioning ----------------------------------------------------------------------------
-    async def gate(self, ctx, command):
+    async def gate(self, ctx, command, request=None):
         """Access control and the policy check for this request (server/gate.py)."""
         from .gate import run_gate
 
         def work(session):
             user = get_user(session, ctx.user)
-            return run_gate(session, self.mailer, user, ctx, command, datetime.now(timezone.utc))
+            return run_gate(session, self.mailer, user, ctx, command, datetime.now(timezone.utc), request)
 
         gate, effects = await run_in_threadpool(self._in_transaction, work)
         if effects.touched:

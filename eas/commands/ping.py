@@ -60,21 +60,23 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         return _answer(HIERARCHY)
     if check.changed:
         return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
-    wake = await store.wait(ctx, check.watch, heartbeat)
-    if wake is None or wake.superseded:
-        return _answer(EXPIRED)
-    if wake.hierarchy:
-        return _answer(HIERARCHY)
-    if wake.policy:
-        # Ping is exempt from the policy check, so a device told "expired" would just Ping again
-        # and never learn of the new policy.  "Hierarchy out of date" sends it to FolderSync,
-        # which answers 144/449 and makes it re-provision at once.
-        return _answer(HIERARCHY)
-    # Woken by an add in a watched folder: ask again, so filters (quarantine) apply.
-    check = await store.pending_adds(ctx, ids)
-    if not check.changed:
-        return _answer(EXPIRED)
-    return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
+    deadline = ctx.now() + heartbeat
+    while True:
+        wake = await store.wait(ctx, check.watch, max(0.0, deadline - ctx.now()))
+        if wake is None or wake.superseded:
+            return _answer(EXPIRED)
+        if wake.hierarchy:
+            return _answer(HIERARCHY)
+        if wake.policy:
+            # Ping is exempt from the policy check, so a device told "expired" would just Ping
+            # again and never learn of the new policy.  "Hierarchy out of date" sends it to
+            # FolderSync, which answers 144/449 and makes it re-provision at once.
+            return _answer(HIERARCHY)
+        # Woken by an add in a watched folder: ask again, so filters (quarantine) apply; an add
+        # the device may not see yet keeps it waiting for the rest of the heartbeat.
+        check = await store.pending_adds(ctx, ids)
+        if check.changed:
+            return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
 
 
 register(Command("Ping", handle, root=f"{NS}:Ping"))
