@@ -81,6 +81,7 @@ async def endpoint(request: Request) -> HTTPResponse:
         address=identity.address,
         store=request.app.state.store,
         limits=request.app.state.limits,
+        clock=request.app.state.hub.clock.monotonic,
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))

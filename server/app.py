@@ -4,14 +4,15 @@ from __future__ import annotations
 import logging
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from eas import commands
 from eas.context import Limits
 from storage import Database
 
-from . import activesync
+from . import activesync, api, web
 from .auth import Authenticator
+from .clock import SystemClock
 from .config import Settings
 from .mailer import Mailer
 from .outbound import Outbound
@@ -21,20 +22,25 @@ from .store import MailStore
 log = logging.getLogger("easlab")
 
 
-def create_app(settings: Settings, db: Database | None = None) -> Starlette:
+def create_app(settings: Settings, db: Database | None = None, clock=None) -> Starlette:
+    """The app over `db`; `clock` (server/clock.py) is the real one unless a test brings its own."""
     commands.load_all()
     db = db or Database(settings.db_url)
     db.create_all()
     app = Starlette(
         routes=[
             Route("/Microsoft-Server-ActiveSync", activesync.endpoint, methods=["GET", "POST", "OPTIONS", "HEAD"]),
+            # The admin center and its JSON API; both carry the session middleware keyed with the org secret.
+            Mount("/ecp", app=web.router(db, settings)),
+            Mount("/api", app=api.router(db, settings)),
         ],
     )
     app.state.settings = settings
     app.state.db = db
     app.state.authenticator = Authenticator(db, settings.domain)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
-    app.state.hub = PushHub()
+    app.state.clock = clock or SystemClock()
+    app.state.hub = PushHub(app.state.clock)
     app.state.mailer = Mailer(settings)
     app.state.outbound = Outbound(db, settings.smarthost)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound)

@@ -55,12 +55,12 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
             last = _aware(user.max_devices_mail_at)
             if last is None or now - last > timedelta(hours=24):
                 notice = notices.max_devices(mailer.domain, user, org.max_devices)
-                effects.touched.append(mailer.post_to_inbox(session, user, notice).folder_id)
+                effects.touched.append(mailer.post_to_inbox(session, user, notice, now=now).folder_id)
                 user.max_devices_mail_at = now
                 session.add(user)
             decision = Decision(None, step="MaxDevices", path=[f"{count} partnerships, the limit is {org.max_devices}"])
             return Gate(decision, access.refuse(177, line.protocol_version, command.root)), effects
-    device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version)
+    device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version, now=now)
     if command.name in ("Provision", "Settings") and request is not None and not isinstance(request, bytes):
         # DeviceInformation counts from the request that carries it: a Quarantine rule on the
         # OS lifts the moment the device reports a new one (digest §11 item 25).
@@ -89,5 +89,5 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         changed = record_state(session, device, stored.state, stored.reason, stored.rule, stored.step)
         if changed and stored.state in (QUARANTINED, BLOCKED) and stored.reason != POLICY:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, stored.state, stored.reason)
-            mailer.access_notices(session, user, device, org, stored, effects)
+            mailer.access_notices(session, user, device, org, stored, effects, now)
     return Gate(stored, response), effects

@@ -49,15 +49,15 @@ class Mailer:
         return data.get("u"), data.get("d")
 
     # -- delivery -------------------------------------------------------------------------------
-    def post_to_inbox(self, session: Session, user: User, mime: bytes, message_class: str | None = None):
+    def post_to_inbox(self, session: Session, user: User, mime: bytes, message_class: str | None = None, now=None):
         """Create a message directly in the user's Inbox (no transport); returns the Item."""
         parsed = parse_message(mime)
         if message_class:
             parsed.message_class = message_class
         inbox = folder_by_type(session, user, 2)
-        return store_message(session, inbox, mime, parsed=parsed, received=datetime.now(timezone.utc))
+        return store_message(session, inbox, mime, parsed=parsed, received=now or datetime.now(timezone.utc))
 
-    def send(self, session: Session, mime: bytes, recipients: list[str], effects) -> None:
+    def send(self, session: Session, mime: bytes, recipients: list[str], effects, now=None) -> None:
         """Local recipients get it in their Inbox now; others go to the outbound queue."""
         local, remote = [], []
         for address in recipients:
@@ -65,18 +65,18 @@ class Mailer:
             user = get_user(session, local_part) if domain.lower() == self.domain else None
             (local if user else remote).append(user or address)
         for user in local:
-            effects.touched.append(self.post_to_inbox(session, user, mime).folder_id)
+            effects.touched.append(self.post_to_inbox(session, user, mime, now=now).folder_id)
         if remote:
             session.add(OutboundMail(sender=f"MicrosoftExchange@{self.domain}", recipients=json.dumps(remote),
                                      subject=parse_message(mime).subject, mime=mime))
             effects.outbound = True
 
-    def access_notices(self, session: Session, user: User, device, org: OrgSettings, decision, effects) -> None:
-        now = datetime.now(timezone.utc)
+    def access_notices(self, session: Session, user: User, device, org: OrgSettings, decision, effects, now=None) -> None:
+        now = now or datetime.now(timezone.utc)
         owner = f"{user.name}@{self.domain}"
         mime = notices.user_access(self.domain, owner, user.display_name, device, decision.state, decision.reason,
                                    org.user_mail_insert, now)
-        notice = self.post_to_inbox(session, user, mime)
+        notice = self.post_to_inbox(session, user, mime, now=now)
         effects.touched.append(notice.folder_id)
         device.quarantine_notice_id = notice.id
         session.add(device)
@@ -92,4 +92,4 @@ class Mailer:
         link = self.device_link(org.secret, user.name, device.device_id) if self.base_url else None
         mime = notices.admin_quarantine(self.domain, owner, user.display_name, user.name, device, decision.reason,
                                         decision.rule or "", link, valid, now)
-        self.send(session, mime, valid, effects)
+        self.send(session, mime, valid, effects, now)

@@ -25,7 +25,7 @@ class Wake:
 
 
 class _Waiter:
-    __slots__ = ("future", "folders", "user_id", "device_id", "wake")
+    __slots__ = ("future", "folders", "user_id", "device_id", "wake", "expired")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, folders: set[int], user_id: int, device_id: str):
         self.future: asyncio.Future = loop.create_future()
@@ -33,14 +33,23 @@ class _Waiter:
         self.user_id = user_id
         self.device_id = device_id
         self.wake = Wake()
+        self.expired = False
 
     def fire(self) -> None:
         if not self.future.done():
             self.future.set_result(None)
 
+    def expire(self) -> None:
+        if not self.future.done():
+            self.expired = True
+            self.future.set_result(None)
+
 
 class PushHub:
-    def __init__(self) -> None:
+    def __init__(self, clock=None) -> None:
+        from .clock import SystemClock
+
+        self.clock = clock or SystemClock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_folder: dict[int, set[_Waiter]] = defaultdict(set)
         self._by_user: dict[int, set[_Waiter]] = defaultdict(set)
@@ -113,12 +122,14 @@ class PushHub:
         self._by_user[user_id].add(waiter)
         for fid in waiter.folders:
             self._by_folder[fid].add(waiter)
+        # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
+        # and a test's ManualClock expires it without real time passing.
+        timer = self.clock.call_later(timeout, waiter.expire)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-            return waiter.wake
-        except asyncio.TimeoutError:
-            return None
+            await waiter.future
+            return None if waiter.expired else waiter.wake
         finally:
+            timer.cancel()
             for fid in waiter.folders:
                 bucket = self._by_folder.get(fid)
                 if bucket is not None:

@@ -41,6 +41,7 @@ class MailStore:
         self.domain = domain.lower()
         self.mailer = mailer
         self.outbound = outbound
+        self.clock = hub.clock
 
     def local_user_name(self, address: str) -> str | None:
         local, _, domain = address.strip().strip("<>").rpartition("@")
@@ -65,7 +66,7 @@ class MailStore:
                     users.append(user)
             for user in users:
                 inbox = folder_by_type(session, user, 2)
-                store_message(session, inbox, mime, parsed=parsed)
+                store_message(session, inbox, mime, parsed=parsed, received=self.clock.now())
                 touched.append(inbox.id)
                 result.delivered.append(user.name)
         return result, touched
@@ -89,7 +90,8 @@ class MailStore:
     def _who(self, session, ctx):
         user = get_user(session, ctx.user)
         line = ctx.request
-        device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version)
+        device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version,
+                              now=self.clock.now())
         return user, device
 
     def _in_transaction(self, work):
@@ -111,7 +113,7 @@ class MailStore:
         def work(session):
             user, device = self._who(session, ctx)
             notice = device.quarantine_notice_id if ctx.restricted else None
-            return queries.sync_collection(session, user, device, request, SyncOptions, render, datetime.now(timezone.utc),
+            return queries.sync_collection(session, user, device, request, SyncOptions, render, self.clock.now(),
                                            added, restricted=ctx.restricted, notice_id=notice)
 
         outcome = await run_in_threadpool(self._in_transaction, work)
@@ -123,7 +125,7 @@ class MailStore:
         def work(session):
             user, device = self._who(session, ctx)
             return queries.estimate(session, user, device, collection.collection_id, collection.sync_key,
-                                    collection.filter_type, datetime.now(timezone.utc),
+                                    collection.filter_type, self.clock.now(),
                                     restricted=ctx.restricted, notice_id=device.quarantine_notice_id)
 
         return await run_in_threadpool(self._in_transaction, work)
@@ -178,7 +180,7 @@ class MailStore:
 
         def work(session):
             user = get_user(session, ctx.user)
-            return run_gate(session, self.mailer, user, ctx, command, datetime.now(timezone.utc), request)
+            return run_gate(session, self.mailer, user, ctx, command, self.clock.now(), request)
 
         gate, effects = await run_in_threadpool(self._in_transaction, work)
         if effects.touched:
@@ -196,7 +198,7 @@ class MailStore:
         def work(session):
             user, device = self._who(session, ctx)
             policy = policy_for(session, user)
-            now = datetime.now(timezone.utc)
+            now = self.clock.now()
             view = ProvisionView(
                 version=ctx.version,
                 settings=PolicySettings.from_json(policy.settings) if policy else None,

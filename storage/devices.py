@@ -11,11 +11,12 @@ def get_device(session: Session, user: User, device_id: str) -> Device | None:
 
 
 def touch_device(session: Session, user: User, device_id: str, device_type: str = "", user_agent: str | None = None,
-                 protocol_version: str = "") -> Device:
+                 protocol_version: str = "", now=None) -> Device:
+    now = now or utcnow()
     device = get_device(session, user, device_id)
     if device is None:
-        device = Device(user_id=user.id, device_id=device_id, device_type=device_type)
-    device.last_sync = utcnow()
+        device = Device(user_id=user.id, device_id=device_id, device_type=device_type, first_sync=now)
+    device.last_sync = now
     if device_type:
         device.device_type = device_type
     if user_agent:
