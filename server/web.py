@@ -1,0 +1,679 @@
+"""The admin UI under /ecp, shaped after Exchange's ECP "mobile device access" pages.
+
+Plain server-rendered HTML (Jinja2 templates in server/templates, no script at all).  Every page
+and every button goes through the administration layer (server/admin.py) as the logged-in user
+with that user's role, so the web UI refuses exactly what the CLI's RBAC refuses; buttons a role
+may not use are not even shown.
+
+Security model:
+* sessions are Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure behind an https public
+  URL), keyed with a key derived from the installation's secret (storage.access.org_settings),
+  valid 8 hours from login;
+* every form carries the session's CSRF token and every POST is refused (403) without it;
+* `next` after login accepts only local paths under /ecp (no open redirect);
+* responses carry a Content-Security-Policy without scripts, no framing, no referrer (the admin
+  mail's link carries a token), and no caching.
+
+Mailbox policies and the outbound queue have no Admin-layer methods; the `Console` below adds them
+with the same role rules (view to look, configure to change) for this module and server/api.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import fields
+from datetime import timezone
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route, Router
+from starlette.templating import Jinja2Templates
+
+from eas.policy import ENUMS, PolicySettings, policy_key, provision_doc, wap_doc
+from eas.versions import SUPPORTED
+from eas.wbxml import to_xml
+from storage.access import org_settings
+from storage.models import OutboundMail
+from storage.passwords import hash_password, verify_password
+from storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
+from storage.users import get_user
+
+from .admin import ROLES, Actor, Admin, Forbidden, NotFound
+from .auth import login_name
+from .mailer import Mailer
+
+SESSION_COOKIE = "easlab_session"
+SESSION_MAX_AGE = 8 * 3600  # seconds from login
+MAX_BODY = 256 * 1024  # no admin form or JSON body comes near this
+STATES = ("quarantined", "allowed", "blocked", "discovery")
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["pq"] = lambda value: quote(str(value), safe="")  # one path segment
+
+
+def _iso(value):
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat(timespec="seconds")
+
+
+TEMPLATES.env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("+00:00", " UTC") if value else "—"
+
+
+# -- what server/app.py wires in -----------------------------------------------------------------
+def org_secret(db) -> str:
+    """The installation's secret (created on first use); the app reads it once at start."""
+    with db.session() as session:
+        return org_settings(session).secret
+
+
+def _derive(secret: str, purpose: str) -> str:
+    # One secret, several uses: each gets its own key, so a value signed for one (an admin link)
+    # can never pass as another (a session cookie).
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class SecurityHeaders:
+    """Pure ASGI: the headers above on every response that does not set its own."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def middleware(secret: str, settings) -> list[Middleware]:
+    """Security headers and the signed session cookie shared by /ecp and /api."""
+    https = (settings.public_url or "").lower().startswith("https://")
+    return [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=_derive(secret, "easlab web session"), session_cookie=SESSION_COOKIE,
+                   max_age=SESSION_MAX_AGE, same_site="lax", https_only=https),
+    ]
+
+
+def router(db, settings) -> Router:
+    """The /ecp application (mounted by server/app.py)."""
+    secret = org_secret(db)
+    ui = WebUI(secret)
+    return Router(routes=ui.routes(), default=ui.not_found, middleware=middleware(secret, settings), max_body_size=MAX_BODY)
+
+
+# -- accounts and sessions (shared with server/api.py) ------------------------------------------
+_DUMMY_HASH: str | None = None
+
+
+def check_password(db, domain: str, login: str, password: str) -> tuple[str, str] | None:
+    """(user name, role) when the password is right; None otherwise.  Blocking (argon2)."""
+    global _DUMMY_HASH
+    name = login_name(login or "", domain)
+    with db.session() as session:
+        user = get_user(session, name) if name else None
+        stored = (user.name, user.role, user.password_hash) if user else None
+    if stored is None:
+        # Spend the same time on unknown names, so timing does not tell which names exist.
+        _DUMMY_HASH = _DUMMY_HASH or hash_password(secrets.token_hex(16))
+        verify_password(password or "", _DUMMY_HASH)
+        return None
+    if not verify_password(password or "", stored[2]):
+        return None
+    return stored[0], stored[1] or ""
+
+
+def role_of(db, name: str) -> str | None:
+    """The user's role now ("" for none); None when the user no longer exists."""
+    with db.session() as session:
+        user = get_user(session, name)
+        return None if user is None else (user.role or "")
+
+
+async def session_user(request: Request) -> Actor | None:
+    """The session's user with the role the user has now (roles are read on every request, so a
+    changed role counts at once); None without a live session."""
+    session = request.session
+    name, since = session.get("user"), session.get("at")
+    if not isinstance(name, str) or not name:
+        return None
+    if not isinstance(since, (int, float)) or not 0 <= time.time() - since <= SESSION_MAX_AGE:
+        for key in ("user", "at", "role"):
+            session.pop(key, None)
+        return None
+    role = await run_in_threadpool(role_of, request.app.state.db, name)
+    if role is None:
+        session.clear()
+        return None
+    return Actor(name, role)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_ok(request: Request, supplied) -> bool:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not isinstance(supplied, str) or not expected or not supplied:
+        return False
+    return hmac.compare_digest(expected.encode(), supplied.encode())
+
+
+def safe_next(value, default: str = "/ecp/") -> str:
+    """A local path under /ecp, or `default`: never another host, scheme or odd path."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return default
+    if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return default
+    path = parts.path
+    if not (path == "/ecp" or path.startswith("/ecp/")):
+        return default
+    decoded = unquote(path)
+    if "//" in decoded or "\\" in decoded or any(seg in (".", "..") for seg in decoded.split("/")):
+        return default
+    if decoded.rstrip("/") in ("/ecp/login", "/ecp/logout") or decoded.startswith("/ecp/link/"):
+        return default
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def admin_for(request: Request) -> Admin:
+    """The Admin layer for a request: its events reach this process's push hub at once.  Admin
+    runs in worker threads and the hub lives on the event loop, so events are handed over."""
+    loop = asyncio.get_running_loop()
+    hub = request.app.state.hub
+
+    def notify(event: dict) -> None:
+        loop.call_soon_threadsafe(hub.handle_event, event)
+
+    return Admin(request.app.state.db, notify, request.app.state.settings.domain)
+
+
+def device_path(user: str, device_id: str) -> str:
+    return f"/ecp/devices/{quote(user, safe='')}/{quote(device_id, safe='')}"
+
+
+# -- policies and the outbound queue (shared with server/api.py) --------------------------------
+# The settings the web form edits; the API takes any of PolicySettings.
+COMMON_SETTINGS = ("PasswordEnabled", "AlphanumericPasswordRequired", "MinPasswordLength", "MaxPasswordFailedAttempts",
+                   "MaxInactivityTimeLock", "PasswordExpiration", "AllowSimplePassword", "RequireDeviceEncryption",
+                   "AllowCamera", "AllowNonProvisionableDevices", "DevicePolicyRefreshInterval")
+UNITS = {"MaxInactivityTimeLock": "minutes", "PasswordExpiration": "days", "MaxAttachmentSize": "KB",
+         "MaxEmailBodyTruncationSize": "KB", "MaxEmailHTMLBodyTruncationSize": "KB", "DevicePolicyRefreshInterval": "hours"}
+SETTING_TYPES = {f.name: f.type for f in fields(PolicySettings)}
+MAX_NAME = 64
+
+
+def setting_kind(name: str) -> str:
+    kind = SETTING_TYPES[name]
+    if name in ENUMS:
+        return "enum"
+    if kind == "bool":
+        return "bool"
+    if kind.startswith("list"):
+        return "list"
+    return "int" if kind == "int" else "limit"  # limit: a number, or None for unlimited
+
+
+def check_settings(changes) -> dict:
+    """Policy changes with the right types (storage only checks ranges); PolicyError otherwise."""
+    if not isinstance(changes, dict):
+        raise PolicyError("settings must be an object of Exchange parameter names")
+    out = {}
+    for name, value in changes.items():
+        if name not in SETTING_TYPES:
+            raise PolicyError(f"unknown setting {name}")
+        kind = setting_kind(name)
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "enum":
+            ok = value in ENUMS[name]
+        elif kind == "list":
+            ok = isinstance(value, list) and all(isinstance(v, str) and 0 < len(v) <= 256 for v in value)
+            if ok and name == "ApprovedApplicationList":
+                ok = all(len(v) == 40 and all(c in "0123456789abcdefABCDEF" for c in v) for v in value)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        if not ok:
+            expected = {"bool": "true or false", "enum": f"one of {', '.join(ENUMS.get(name, ()))}",
+                        "list": "a list of strings" + (" (SHA-1 hashes in hex)" if name == "ApprovedApplicationList" else ""),
+                        "int": "a whole number", "limit": "a whole number, or null for unlimited"}[kind]
+            raise PolicyError(f"{name} must be {expected}")
+        out[name] = value
+    return out
+
+
+class Console:
+    """Mailbox policies and the outbound queue, with the Admin layer's role rules."""
+
+    def __init__(self, admin: Admin):
+        self.admin = admin
+        self.db = admin.db
+
+    @staticmethod
+    def _need(actor: Actor, permission: str) -> None:
+        if not actor.may(permission):
+            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not {permission}")
+
+    def _wake(self, session, policy) -> None:
+        self.admin.notify({"event": "policy", "users": users_of(session, policy)})
+
+    def policy_list(self, actor: Actor) -> list[dict]:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            return [{"name": p.name, "default": p.is_default, "users": len(users_of(s, p)), "changed_at": _iso(p.changed_at)}
+                    for p in list_policies(s)]
+
+    def policy_show(self, actor: Actor, name: str, version: str = "14.1") -> dict:
+        self._need(actor, "view")
+        if version not in SUPPORTED:
+            raise PolicyError(f"version {version!r}: use one of {', '.join(SUPPORTED)}")
+        with self.db.session() as s:
+            row = get_policy(s, name)
+            if row is None:
+                raise NotFound(f"no policy {name!r}")
+            settings = PolicySettings.from_json(row.settings)
+            out = {"name": row.name, "default": row.is_default, "users": len(users_of(s, row)),
+                   "changed_at": _iso(row.changed_at)}
+        document = wap_doc(settings) if version == "2.5" else to_xml(provision_doc(settings, version))
+        return {**out, "settings": dict(settings.__dict__), "version": version,
+                "policy_key": policy_key(settings, version), "document": document}
+
+    def policy_add(self, actor: Actor, name, changes: dict, default: bool = False) -> dict:
+        self._need(actor, "configure")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
+            raise PolicyError(f"a policy needs a name of 1-{MAX_NAME} characters")
+        name = name.strip()
+        if any(ord(c) < 0x20 or c in "/\\" for c in name):
+            raise PolicyError("a policy name may not contain control characters, '/' or '\\'")
+        changes = check_settings(changes)
+        with self.db.session() as s:
+            row = add_policy(s, name, PolicySettings(**changes), default=bool(default))
+            self._wake(s, row)
+        return self.policy_show(actor, name)
+
+    def policy_update(self, actor: Actor, name: str, changes: dict, default: bool = False) -> dict:
+        self._need(actor, "configure")
+        changes = check_settings(changes)
+        with self.db.session() as s:
+            if get_policy(s, name) is None:
+                raise NotFound(f"no policy {name!r}")
+            row = update_policy(s, name, changes, default=bool(default))
+            s.flush()
+            self._wake(s, row)
+        return self.policy_show(actor, name)
+
+    def policy_assign(self, actor: Actor, user_name: str, name: str) -> dict:
+        """Set-CASMailbox -ActiveSyncMailboxPolicy: the user's devices re-provision."""
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            user = get_user(s, user_name)
+            if user is None:
+                raise NotFound(f"no user {user_name}")
+            if get_policy(s, name) is None:
+                raise NotFound(f"no policy {name!r}")
+            assign_policy(s, user, name)
+            uid, uname = user.id, user.name
+        self.admin.notify({"event": "policy", "users": [uid]})
+        return {"user": uname, "policy": name}
+
+    def outbound(self, actor: Actor, limit: int = 500) -> list[dict]:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            rows = s.exec(select(OutboundMail).order_by(OutboundMail.id.desc()).limit(limit))
+            return [{"id": r.id, "created_at": _iso(r.created_at), "sender": r.sender,
+                     "recipients": json.loads(r.recipients or "[]"), "subject": r.subject, "size": len(r.mime or b""),
+                     "status": r.status, "attempts": r.attempts, "last_error": r.last_error,
+                     "next_attempt_at": _iso(r.next_attempt_at), "sent_at": _iso(r.sent_at)} for r in rows]
+
+
+# -- the pages ----------------------------------------------------------------------------------
+class Refused(Exception):
+    """A page answer that is not the page: 403/404 with a message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+DEVICE_ACTIONS = ("allow", "block", "unblock", "revoke", "wipe", "cancel-wipe", "remove")
+
+
+class WebUI:
+    def __init__(self, secret: str):
+        self.secret = secret  # the org secret: admin links are signed with it (server/mailer.py)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.page(self.dashboard), methods=["GET"]),
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/link/{token}", self.link, methods=["GET"]),
+            Route("/devices", self.page(self.devices), methods=["GET"]),
+            Route("/devices/{user}/{device_id}", self.page(self.device), methods=["GET"]),
+            Route("/devices/{user}/{device_id}/{action}", self.page(self.device_action), methods=["POST"]),
+            Route("/rules", self.page(self.rules), methods=["GET", "POST"]),
+            Route("/org", self.page(self.org), methods=["GET", "POST"]),
+            Route("/policies", self.page(self.policies), methods=["GET", "POST"]),
+            Route("/policies/{name:path}", self.page(self.policy), methods=["GET", "POST"]),
+            Route("/outbound", self.page(self.outbound), methods=["GET"]),
+        ]
+
+    # -- plumbing -------------------------------------------------------------------------------
+    async def not_found(self, scope, receive, send) -> None:
+        request = Request(scope, receive)
+        response = self.message(request, None, 404, "Not found", "There is no such page in the admin center.")
+        await response(scope, receive, send)
+
+    @staticmethod
+    def render(request: Request, actor: Actor | None, template: str, status: int = 200, **context) -> Response:
+        flash = request.session.pop("flash", None) if "flash" in request.session else None
+        return TEMPLATES.TemplateResponse(request, template, {
+            "me": actor, "can": (actor.may if actor else (lambda _p: False)), "csrf": csrf_token(request),
+            "flash": flash, "error": None, "section": template.split(".")[0], **context,
+        }, status_code=status)
+
+    def message(self, request: Request, actor: Actor | None, status: int, title: str, text: str) -> Response:
+        return self.render(request, actor, "message.html", status=status, title=title, text=text)
+
+    def page(self, handler):
+        """Wrap a page: a live session with an admin role, the CSRF check on POST, and Forbidden /
+        NotFound as 403 / 404 pages."""
+
+        async def endpoint(request: Request) -> Response:
+            form = None
+            if request.method == "POST":
+                form = await request.form()
+                if not csrf_ok(request, form.get("csrf")):
+                    return self.message(request, None, 403, "Request refused",
+                                        "The form's security token is missing or out of date. Reload the page and try again.")
+            actor = await session_user(request)
+            if actor is None:
+                target = quote(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+                if request.method == "POST":
+                    target = safe_next(form.get("back"), "/ecp/")
+                return RedirectResponse(f"/ecp/login?next={quote(safe_next(target), safe='')}", status_code=303)
+            if actor.role not in ROLES:
+                return self.message(request, actor, 403, "No admin role",
+                                    f"{actor.name} has no admin role any more. Ask an organisation admin for one.")
+            try:
+                return await handler(request, actor, form)
+            except Forbidden as exc:
+                return self.message(request, actor, 403, "Not allowed", f"{exc}. Your role is {actor.role}.")
+            except (NotFound, Refused) as exc:
+                status = exc.status if isinstance(exc, Refused) else 404
+                return self.message(request, actor, status, "Not found" if status == 404 else "Refused", str(exc).strip("'\""))
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    @staticmethod
+    async def call(request: Request, method: str, *args, **kwargs):
+        admin = admin_for(request)
+        return await run_in_threadpool(getattr(admin, method), *args, **kwargs)
+
+    @staticmethod
+    async def console(request: Request, method: str, *args, **kwargs):
+        return await run_in_threadpool(getattr(Console(admin_for(request)), method), *args, **kwargs)
+
+    @staticmethod
+    def done(request: Request, message: str, target: str) -> Response:
+        request.session["flash"] = message
+        return RedirectResponse(target, status_code=303)
+
+    # -- login ----------------------------------------------------------------------------------
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            target = safe_next(request.query_params.get("next"))
+            actor = await session_user(request)
+            if actor is not None and actor.role in ROLES:
+                return RedirectResponse(target, status_code=303)
+            return self.render(request, None, "login.html", next=target, login="")
+        form = await request.form()
+        target = safe_next(form.get("next"))
+        if not csrf_ok(request, form.get("csrf")):
+            return self.message(request, None, 403, "Request refused",
+                                "The form's security token is missing or out of date. Reload the page and try again.")
+        login, password = str(form.get("user") or ""), str(form.get("password") or "")
+        app = request.app.state
+        found = await run_in_threadpool(check_password, app.db, app.settings.domain, login, password)
+        if found is None:
+            return self.render(request, None, "login.html", status=401, next=target, login=login,
+                               error="Wrong user name or password.")
+        name, role = found
+        if role not in ROLES:
+            return self.message(request, None, 403, "No admin role",
+                                f"{name} is a mailbox user without an admin role ({', '.join(ROLES)}), "
+                                "so it cannot sign in to the admin center.")
+        request.session.clear()
+        request.session.update({"user": name, "at": int(time.time()), "csrf": secrets.token_urlsafe(32)})
+        return RedirectResponse(target, status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf")):
+            return self.message(request, None, 403, "Request refused", "The form's security token is missing or out of date.")
+        request.session.clear()
+        return RedirectResponse("/ecp/login", status_code=303)
+
+    async def link(self, request: Request) -> Response:
+        """The admin mail's link: a signed (user, device) that opens the device's page."""
+        opened = Mailer.open_link(self.secret, request.path_params["token"])
+        if not opened or not all(isinstance(v, str) and v for v in opened):
+            return self.message(request, None, 403, "Link invalid or expired",
+                                "This link is invalid or expired. Open the device from the quarantine list instead.")
+        target = device_path(*opened)
+        actor = await session_user(request)
+        if actor is None or actor.role not in ROLES:
+            return RedirectResponse(f"/ecp/login?next={quote(target, safe='')}", status_code=303)
+        return RedirectResponse(target, status_code=303)
+
+    # -- devices --------------------------------------------------------------------------------
+    async def dashboard(self, request: Request, actor: Actor, form) -> Response:
+        rows = await self.call(request, "device_list", actor, None, "quarantined")
+        org = await self.call(request, "org_show", actor)
+        return self.render(request, actor, "dashboard.html", rows=rows, org=org, back="/ecp/")
+
+    async def devices(self, request: Request, actor: Actor, form, error: str | None = None, status: int = 200) -> Response:
+        user = (request.query_params.get("user") or "").strip()[:64]
+        state = (request.query_params.get("state") or "").strip().lower()
+        try:
+            rows = await self.call(request, "device_list", actor, user or None, state or None)
+        except ValueError as exc:
+            rows, error, status = [], str(exc), 400
+        back = safe_next(request.url.path + (f"?{request.url.query}" if request.url.query else ""), "/ecp/devices")
+        return self.render(request, actor, "devices.html", status=status, rows=rows, user=user, state=state,
+                           states=STATES, back=back, error=error)
+
+    async def device(self, request: Request, actor: Actor, form, error: str | None = None, status: int = 200) -> Response:
+        user, device_id = request.path_params["user"], request.path_params["device_id"]
+        row = await self.call(request, "device_get", actor, user, device_id)
+        explain = await self.call(request, "device_explain", actor, user, device_id)
+        return self.render(request, actor, "device.html", status=status, d=row, explain=explain,
+                           back=device_path(row["user"], row["device_id"]), error=error)
+
+    async def device_action(self, request: Request, actor: Actor, form) -> Response:
+        user, device_id, action = (request.path_params[k] for k in ("user", "device_id", "action"))
+        if action not in DEVICE_ACTIONS:
+            raise Refused(404, f"no action {action}")
+        if len(device_id) > MAX_NAME:
+            raise Refused(404, f"{user} has no device {device_id}")
+        back = safe_next(form.get("back"), device_path(user, device_id))
+        try:
+            if action == "wipe":
+                await self.call(request, "device_wipe", actor, user, device_id, account_only=bool(form.get("account_only")))
+                message = f"Wipe of {device_id} is pending: it runs at the device's next request."
+            elif action == "cancel-wipe":
+                await self.call(request, "device_wipe", actor, user, device_id, cancel=True)
+                message = f"Wipe of {device_id} cancelled."
+            elif action == "remove":
+                await self.call(request, "device_remove", actor, user, device_id)
+                message = f"Partnership {user}/{device_id} removed: its next request is a new device."
+                if back.startswith(device_path(user, device_id)):
+                    back = "/ecp/devices"
+            else:
+                await self.call(request, f"device_{action}", actor, user, device_id)
+                message = {
+                    "allow": f"{device_id} is on {user}'s allowed list: allowed at its next request.",
+                    "block": f"{device_id} is on {user}'s blocked list: blocked at its next request.",
+                    "unblock": f"{device_id} is off {user}'s blocked list.",
+                    "revoke": f"{device_id} is off {user}'s allowed list: rules and the default decide at its next request.",
+                }[action]
+        except ValueError as exc:
+            try:
+                return await self.device(request, actor, form, error=str(exc), status=400)
+            except NotFound:
+                return await self.devices(request, actor, form, error=str(exc), status=400)
+        return self.done(request, message, back)
+
+    # -- rules ----------------------------------------------------------------------------------
+    async def rules(self, request: Request, actor: Actor, form) -> Response:
+        error, status, entered = None, 200, {}
+        if form is not None:
+            op = form.get("op")
+            name = str(form.get("name") or "")
+            try:
+                if op == "add":
+                    entered = {k: str(form.get(k) or "").strip() for k in ("characteristic", "query", "access_level")}
+                    if len(entered["query"]) > 1024:
+                        raise ValueError("a query string is at most 1024 characters")
+                    row = await self.call(request, "rule_add", actor, entered["characteristic"], entered["query"],
+                                          entered["access_level"])
+                    return self.done(request, f"Rule {row['name']} added.", "/ecp/rules")
+                if op == "set":
+                    row = await self.call(request, "rule_set", actor, name, str(form.get("access_level") or ""))
+                    return self.done(request, f"Rule {row['name']} now {row['access_level']}.", "/ecp/rules")
+                if op == "remove":
+                    await self.call(request, "rule_remove", actor, name)
+                    return self.done(request, f"Rule {name} removed.", "/ecp/rules")
+                raise ValueError(f"unknown operation {op!r}")
+            except ValueError as exc:
+                error, status = str(exc), 400
+        rows = await self.call(request, "rule_list", actor)
+        from eas.access import ACCESS_LEVELS, CHARACTERISTICS
+
+        return self.render(request, actor, "rules.html", status=status, rows=rows, error=error, entered=entered,
+                           characteristics=CHARACTERISTICS, levels=ACCESS_LEVELS)
+
+    # -- organisation ---------------------------------------------------------------------------
+    async def org(self, request: Request, actor: Actor, form) -> Response:
+        error, status = None, 200
+        if form is not None:
+            try:
+                numbers = {}
+                for key in ("max_devices", "blocked_delay", "discovery_minutes"):
+                    raw = str(form.get(key) or "").strip()
+                    if raw:
+                        if not raw.isdigit() or len(raw) > 6:
+                            raise ValueError(f"{key.replace('_', ' ')}: {raw!r} is not a whole number")
+                        numbers[key] = int(raw)
+                mail = [a.strip() for a in str(form.get("admin_mail") or "").replace(",", "\n").splitlines() if a.strip()]
+                await self.call(request, "org_set", actor, default_access=str(form.get("default_access") or "") or None,
+                                admin_mail=mail, user_mail_insert=str(form.get("user_mail_insert") or "").strip(), **numbers)
+                return self.done(request, "Organisation settings saved.", "/ecp/org")
+            except ValueError as exc:
+                error, status = str(exc), 400
+        org = await self.call(request, "org_show", actor)
+        return self.render(request, actor, "org.html", status=status, org=org, error=error)
+
+    # -- policies -------------------------------------------------------------------------------
+    async def policies(self, request: Request, actor: Actor, form) -> Response:
+        error, status = None, 200
+        if form is not None:
+            name = str(form.get("name") or "").strip()
+            try:
+                await self.console(request, "policy_add", actor, name, {}, default=bool(form.get("default")))
+                return self.done(request, f"Policy {name} added.", f"/ecp/policies/{quote(name, safe='')}")
+            except ValueError as exc:
+                error, status = str(exc), 400
+        rows = await self.console(request, "policy_list", actor)
+        return self.render(request, actor, "policies.html", status=status, rows=rows, error=error)
+
+    async def policy(self, request: Request, actor: Actor, form) -> Response:
+        name = request.path_params["name"]
+        error, status = None, 200
+        if form is not None:
+            op = form.get("op")
+            try:
+                if op == "save":
+                    changes = {}
+                    for key in COMMON_SETTINGS:
+                        kind = setting_kind(key)
+                        raw = str(form.get(key) or "").strip()
+                        if kind == "bool":
+                            changes[key] = bool(form.get(key))
+                        elif not raw:
+                            changes[key] = None
+                        elif raw.isdigit() and len(raw) < 9:
+                            changes[key] = int(raw)
+                        else:
+                            raise ValueError(f"{key}: {raw!r} is not a whole number (leave it empty for unlimited)")
+                    await self.console(request, "policy_update", actor, name, changes, default=bool(form.get("default")))
+                    return self.done(request, f"Policy {name} saved: its devices provision again at their next request.",
+                                     f"/ecp/policies/{quote(name, safe='')}")
+                if op == "assign":
+                    user = str(form.get("user") or "").strip()
+                    if not user:
+                        raise ValueError("name the user to assign the policy to")
+                    try:
+                        out = await self.console(request, "policy_assign", actor, user, name)
+                    except NotFound as exc:
+                        if str(exc).startswith("no policy"):
+                            raise
+                        error, status = str(exc), 404  # a mistyped user: the form again, with the message
+                    else:
+                        return self.done(request, f"{out['user']} now has policy {name}.",
+                                         f"/ecp/policies/{quote(name, safe='')}")
+                else:
+                    raise ValueError(f"unknown operation {op!r}")
+            except ValueError as exc:
+                error, status = str(exc), 400
+        shown = await self.console(request, "policy_show", actor, name)
+        common = [(key, setting_kind(key), shown["settings"][key], UNITS.get(key, "")) for key in COMMON_SETTINGS]
+        return self.render(request, actor, "policy.html", status=status, p=shown, common=common, units=UNITS, error=error)
+
+    # -- outbound -------------------------------------------------------------------------------
+    async def outbound(self, request: Request, actor: Actor, form) -> Response:
+        rows = await self.console(request, "outbound", actor)
+        return self.render(request, actor, "outbound.html", rows=rows)
