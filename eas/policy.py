@@ -113,6 +113,15 @@ class PolicySettings:
         for name, values in ENUMS.items():
             if getattr(self, name) not in values:
                 raise ValueError(f"{name} must be one of {', '.join(values)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ValueError(f"{f.name} must be true or false")
+            if f.type in ("int", "int | None") and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{f.name} must be a whole number" + (" or unlimited" if f.type != "int" else ""))
+        for digest in self.ApprovedApplicationList:
+            if len(digest) != 40 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise ValueError(f"ApprovedApplicationList entries are SHA-1 hashes in hex; {digest!r} is not")
 
 
 def exchange_default() -> PolicySettings:

@@ -41,6 +41,15 @@ class NotFound(LookupError):
     pass
 
 
+def _rule(session, name: str):
+    from storage.access import RuleNotFound
+
+    try:
+        return find_rule(session, name)
+    except RuleNotFound as exc:
+        raise NotFound(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a user with a role, or the local shell (the CLI), which may do anything."""
@@ -173,7 +182,7 @@ class Admin:
         """Exchange's Set-ActiveSyncDeviceAccessRule changes only the access level."""
         self._need(actor, "configure")
         with self.db.session() as s:
-            row = find_rule(s, name)
+            row = _rule(s, name)
             level = next((a for a in ACCESS_LEVELS if a.lower() == access_level.lower()), None)
             if level is None:
                 raise AccessError(f"access level {access_level!r}: use Allow, Block or Quarantine")
@@ -185,7 +194,7 @@ class Admin:
     def rule_remove(self, actor: Actor, name: str) -> None:
         self._need(actor, "configure")
         with self.db.session() as s:
-            s.delete(find_rule(s, name))
+            s.delete(_rule(s, name))
         self._wake(None)
 
     # -- devices --------------------------------------------------------------------------------

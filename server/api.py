@@ -153,22 +153,13 @@ async def rules_post(request, actor, body):
     return 201, await _admin(request, "rule_add", actor, fields["characteristic"], fields["query"], fields["access_level"])
 
 
-async def _rule_call(request, method, *args):
-    try:
-        return await _admin(request, method, *args)
-    except AccessError as exc:
-        if str(exc).startswith("no rule named"):
-            raise NotFound(str(exc)) from None
-        raise
-
-
 async def rule_patch(request, actor, body):
     fields = take(body, {"access_level": "str"}, ("access_level",))
-    return 200, await _rule_call(request, "rule_set", actor, request.path_params["name"], fields["access_level"])
+    return 200, await _admin(request, "rule_set", actor, request.path_params["name"], fields["access_level"])
 
 
 async def rule_delete(request, actor, body):
-    await _rule_call(request, "rule_remove", actor, request.path_params["name"])
+    await _admin(request, "rule_remove", actor, request.path_params["name"])
     return 204, None
 
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from storage import Database
-from storage.passwords import verify_password
+from storage.passwords import hash_password, verify_password
 from storage.users import get_user
 
 
@@ -58,6 +58,15 @@ def login_name(login: str, domain: str) -> str | None:
     return login
 
 
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _dummy:
+        _dummy.append(hash_password("easlab: no such user"))
+    return _dummy[0]
+
+
 class Authenticator:
     def __init__(self, db: Database, domain: str, cache_seconds: float = 300.0, cache_size: int = 10000):
         self.db = db
@@ -80,6 +89,9 @@ class Authenticator:
         with self.db.session() as session:
             user = get_user(session, name)
         if user is None:
+            # Spend the same hashing time as for a real user, so timing does not tell which
+            # names exist.
+            verify_password(creds[1], _dummy_hash())
             return None
         key = self._cache_key(user.password_hash, creds[1])
         now = time.monotonic()

@@ -14,6 +14,10 @@ class AccessError(ValueError):
     pass
 
 
+class RuleNotFound(AccessError, LookupError):
+    pass
+
+
 def org_settings(session: Session) -> OrgSettings:
     row = session.exec(select(OrgSettings)).first()
     if row is None:
@@ -53,8 +57,8 @@ def rules(session: Session) -> list[Rule]:
 def add_rule(session: Session, characteristic: str, query: str, access_level: str) -> AccessRule:
     characteristic = _canonical(characteristic, CHARACTERISTICS, "characteristic")
     access_level = _canonical(access_level, ACCESS_LEVELS, "access level")
-    if not query:
-        raise AccessError("a rule needs a query string")
+    if not query or len(query) > 1024:
+        raise AccessError("a rule needs a query string of 1-1024 characters")
     rule = Rule(characteristic, query, access_level)
     # The name is the rule's identity, and like an AD common name it ignores case.
     if session.exec(select(AccessRule).where(func.lower(AccessRule.name) == rule.name.lower())).first() is not None:
@@ -68,7 +72,7 @@ def add_rule(session: Session, characteristic: str, query: str, access_level: st
 def find_rule(session: Session, name: str) -> AccessRule:
     row = session.exec(select(AccessRule).where(func.lower(AccessRule.name) == name.lower())).first()
     if row is None:
-        raise AccessError(f"no rule named {name!r}")
+        raise RuleNotFound(f"no rule named {name!r}")
     return row
 
 

@@ -41,8 +41,10 @@ def _make_default(session: Session, policy: Policy) -> None:
 
 
 def add_policy(session: Session, name: str, settings: PolicySettings, default: bool = False) -> Policy:
-    if not name or get_policy(session, name) is not None:
-        raise PolicyError(f"policy {name!r} exists" if name else "a policy needs a name")
+    if not name or len(name) > 64:
+        raise PolicyError("a policy needs a name of 1-64 characters")
+    if get_policy(session, name) is not None:
+        raise PolicyError(f"policy {name!r} exists")
     settings.validate()
     policy = Policy(name=name, settings=settings.to_json())
     session.add(policy)

@@ -457,7 +457,7 @@ async def test_rules_page_add_change_remove(client, db):
     r = await client.post("/ecp/rules", data={"csrf": token, "op": "remove", "name": name})
     assert r.status_code == 303 and Admin(db, lambda e: None).rule_list(SHELL) == []
     r = await client.post("/ecp/rules", data={"csrf": token, "op": "remove", "name": name})
-    assert r.status_code == 400 and "no rule named" in r.text
+    assert r.status_code == 404 and "no rule named" in r.text  # a missing rule is not found
 
 
 async def test_org_page_saves_and_warns(client, db):
