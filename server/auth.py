@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         self._verified: OrderedDict[bytes, float] = OrderedDict()
+        # Argon2 takes 19 MiB per check: devices of one user logging in together wait for the
+        # first check instead of each running their own, and at most two checks run at once.
+        self._inflight: dict[bytes, threading.Lock] = {}
+        self._inflight_guard = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(2)
 
     def _cache_key(self, password_hash: str, password: str) -> bytes:
         return hashlib.sha256(password_hash.encode() + b"\0" + password.encode()).digest()
@@ -91,16 +97,30 @@ class Authenticator:
         if user is None:
             # Spend the same hashing time as for a real user, so timing does not tell which
             # names exist.
-            verify_password(creds[1], _dummy_hash())
+            with self._hashing:
+                verify_password(creds[1], _dummy_hash())
             return None
         key = self._cache_key(user.password_hash, creds[1])
-        now = time.monotonic()
-        expires = self._verified.get(key)
-        if expires is None or expires < now:
-            if not verify_password(creds[1], user.password_hash):
-                return None
-            self._verified[key] = now + self.cache_seconds
-            self._verified.move_to_end(key)
-            while len(self._verified) > self.cache_size:
-                self._verified.popitem(last=False)
+        if not self._known(key):
+            with self._inflight_guard:
+                lock = self._inflight.setdefault(key, threading.Lock())
+            with lock:
+                if not self._known(key):  # another thread may have verified it meanwhile
+                    with self._hashing:
+                        ok = verify_password(creds[1], user.password_hash)
+                    if not ok:
+                        return None
+                    self._remember(key)
+            with self._inflight_guard:
+                self._inflight.pop(key, None)
         return Identity(user.id, user.name, f"{user.name}@{self.domain}", user.display_name)
+
+    def _known(self, key: bytes) -> bool:
+        expires = self._verified.get(key)
+        return expires is not None and expires >= time.monotonic()
+
+    def _remember(self, key: bytes) -> None:
+        self._verified[key] = time.monotonic() + self.cache_seconds
+        self._verified.move_to_end(key)
+        while len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)

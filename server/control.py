@@ -59,11 +59,15 @@ async def listen(db_url: str, handler) -> asyncio.DatagramTransport | None:
     try:
         if os.path.exists(path):
             os.unlink(path)
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(handler), local_addr=path, family=socket.AF_UNIX)
+        # A bound socket handed over whole: uvloop takes no AF_UNIX `local_addr`.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
         os.chmod(path, 0o600)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(handler), sock=sock)
         return transport
-    except OSError as exc:
+    except (OSError, TypeError, ValueError) as exc:
         log.warning("control socket %s unavailable (%s): CLI changes reach held requests at their next request", path, exc)
         return None
 

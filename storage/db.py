@@ -41,10 +41,13 @@ class Database:
     def __init__(self, url: str | None = None):
         self.url = normalise_url(url or default_url())
         if self.url.startswith("sqlite"):
-            self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False})
+            # As many connections as the server has worker threads (anyio's 40), so a transaction
+            # never queues for a connection, and none is closed and re-opened under load.
+            self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False},
+                                                pool_size=40, max_overflow=20)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,235 @@
+"""Benchmark: initial Sync of a 10,000-message Inbox by one simulated device, over HTTP.
+
+    .venv/bin/python bench/sync_initial.py [--messages N] [--repeats R] [--no-record] [--keep]
+
+A fresh SQLite database gets one user whose Inbox holds N (10,000) realistic messages:
+multipart/alternative, a plain part and an HTML part of about 10 KB (about 19 KB of MIME each),
+written through storage.mailbox.store_message, 1,000 per transaction.  `easlab serve --port 0
+--smtp-port 0 --db URL` runs as a child process; a simulated device (httpx, one keep-alive
+connection, EAS 14.1) does what a phone does on first contact with a mailbox:
+
+    FolderSync SyncKey 0
+    Sync SyncKey 0, CollectionId 1, Options{BodyPreference{Type 2, TruncationSize 5120}}
+    Sync with the new key, WindowSize 512 ... again while the response has MoreAvailable
+
+Every Add is counted (the run fails unless there are exactly N, with N distinct ServerIds and
+HTML bodies cut at 5,120 bytes).  Figures: items/s and seconds from FolderSync to the last page,
+the client's own WBXML decoding time (inside those seconds), and the same paging done in this
+process straight through storage.sync.sync_collection plus the server's WBXML encoding (no HTTP,
+no threads: a floor for what the server must do), with the ratio HTTP/in-process.  The two are
+run alternately, R times each, each time as a new device; the best and the median are reported.
+A row is appended to bench/RESULTS.md unless --no-record.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+USER = "bench"
+WINDOW = 512
+TRUNCATION = 5120
+HTML_SIZE = 10 * 1024
+
+TITLE = "bench/sync_initial.py — initial Sync of a 10,000-message Inbox"
+INTRO = """\
+One user, Inbox of N messages (multipart/alternative: ~10 KB HTML part and its plain-text
+version, ~19 KB MIME each, stored through `store_message`); `easlab serve` as a subprocess on
+SQLite. One simulated device (httpx, keep-alive, EAS 14.1): FolderSync 0, Sync 0 with
+Options{BodyPreference{Type 2, TruncationSize 5120}}, then Sync WindowSize 512 until no
+MoreAvailable; all N Adds counted and checked. Wall time from FolderSync to the last page,
+including the client's WBXML decode ("client decode s"). "in-process" = the same pages through
+`storage.sync.sync_collection` + WBXML encode in the benchmark process (no HTTP, no threadpool);
+ratio = HTTP items/s / in-process items/s, measured alternately in the same run. Best of R runs
+(median in brackets); peak RSS is the server's VmHWM after the runs. "tree" = HEAD, +dirty when
+eas/, server/ or storage/ had uncommitted changes (several people edit the tree)."""
+COLUMNS = ["date (UTC)", "command", "tree", "messages", "pages", "R", "HTTP items/s", "HTTP s", "client decode s",
+           "in-process items/s", "HTTP/in-process", "response MB", "server peak RSS MB", "fill s", "python"]
+
+
+def http_initial_sync(client, device: str) -> dict:
+    from eas.wbxml import decode
+
+    decode_s = 0.0
+    adds: list[str] = []
+    pages = 0
+    response_bytes = 0
+    truncated_ok = True
+    hdrs = c.headers(USER)
+    start = time.perf_counter()
+
+    def post(command: str, body: bytes):
+        nonlocal decode_s, response_bytes
+        r = client.post(c.query(command, USER, device), content=body, headers=hdrs)
+        if r.status_code != 200:
+            raise SystemExit(f"{command}: HTTP {r.status_code}")
+        response_bytes += len(r.content)
+        t = time.perf_counter()
+        tree = decode(r.content) if r.content else None
+        decode_s += time.perf_counter() - t
+        return tree
+
+    from eas.wbxml import E, encode
+
+    folders = post("FolderSync", encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))))
+    if folders is None or folders.text("FolderHierarchy:Status") != "1":
+        raise SystemExit(f"FolderSync failed: {folders}")
+    coll = c.sync_collection(post("Sync", c.sync_request("0", "1", options=c.html_options(TRUNCATION))))
+    if coll is None or coll.text("AirSync:Status") != "1":
+        raise SystemExit(f"Sync 0 failed: {coll}")
+    key = coll.text("AirSync:SyncKey")
+    while True:
+        coll = c.sync_collection(post("Sync", c.sync_request(key, "1", window=WINDOW)))
+        pages += 1
+        if coll is None:
+            break  # empty response: nothing (more) to send
+        if coll.text("AirSync:Status") != "1":
+            raise SystemExit(f"Sync page {pages}: status {coll.text('AirSync:Status')}")
+        key = coll.text("AirSync:SyncKey")
+        commands = coll.find("AirSync:Commands")
+        for cmd in commands.children if commands is not None else []:
+            if cmd.name != "Add":
+                raise SystemExit(f"unexpected {cmd.name} in an initial sync")
+            adds.append(cmd.text("AirSync:ServerId"))
+            body = cmd.find("AirSync:ApplicationData").find("AirSyncBase:Body")
+            data = body.text("AirSyncBase:Data") or ""
+            if (body.text("AirSyncBase:Type") != "2" or body.text("AirSyncBase:Truncated") != "1"
+                    or len(data.encode()) > TRUNCATION or len(data.encode()) < TRUNCATION - 4):
+                truncated_ok = False
+        if coll.find("AirSync:MoreAvailable") is None:
+            break
+        if pages > 10_000:
+            raise SystemExit("more than 10,000 pages: giving up")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "adds": adds, "pages": pages, "decode_s": decode_s, "bytes": response_bytes,
+            "truncated_ok": truncated_ok}
+
+
+def inprocess_initial_sync(db, device_id: str) -> dict:
+    """The server's work for the same pages, minus HTTP, auth and the threadpool: one transaction
+    per page around storage.sync.sync_collection (which renders and encodes the page for
+    last_response), then the Sync document encoded as activesync.to_http does."""
+    import datetime as dt
+
+    from eas.commands.sync import SyncOptions, parse, render_collection
+    from eas.wbxml import E, decode, encode
+    from storage import sync as queries
+    from storage.devices import touch_device
+    from storage.users import get_user
+
+    version = "14.1"
+    start = time.perf_counter()
+    count = 0
+    pages = 0
+    key = "0"
+    first = True
+    while True:
+        body = c.sync_request(key, "1", options=c.html_options(TRUNCATION)) if first else c.sync_request(key, "1", window=WINDOW)
+        request = parse(decode(body), version)
+        coll = request.collections[0]
+
+        def render(outcome, coll=coll):
+            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
+
+        with db.session() as session:
+            user = get_user(session, USER)
+            device = touch_device(session, user, device_id, "iPhone", "easlab-bench/1", version)
+            outcome = queries.sync_collection(session, user, device, coll, SyncOptions, render,
+                                              dt.datetime.now(dt.timezone.utc), set())
+        if outcome.unchanged:
+            pages += 1
+            break
+        encode(E("AirSync:Sync", E("AirSync:Collections", outcome.rendered)))
+        key = outcome.sync_key
+        if first:
+            first = False
+            continue
+        pages += 1
+        count += sum(1 for ch in outcome.changes if ch.kind == "Add")
+        if not outcome.more_available:
+            break
+    return {"seconds": time.perf_counter() - start, "count": count, "pages": pages}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3, help="HTTP and in-process runs, alternately")
+    parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
+    args = parser.parse_args()
+    n = args.messages
+    tree = c.tree_state()
+
+    from storage import Database
+
+    tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-initial-"))
+    try:
+        db_url = f"sqlite:///{tmp / 'initial.db'}"
+        db = Database(db_url)
+        db.create_all()
+        c.create_users(db, [USER])
+        template = c.Template(f"{USER}@{c.DOMAIN}", HTML_SIZE)
+        fill_s = c.fill_with_store(db, USER, n, template)
+        db_mb = (tmp / "initial.db").stat().st_size / 1e6
+        print(f"filled {n:,} messages ({len(template.mime):,} bytes MIME, {len(template.parsed.body_html):,} bytes HTML each) "
+              f"in {fill_s:.1f} s; database {db_mb:,.0f} MB (+WAL)")
+
+        http_runs, floor_runs = [], []
+        with c.Server(db_url, tmp / "server.log") as server, c.http_client(server) as client:
+            print(f"server pid {server.pid} at {server.eas_url}")
+            for r in range(args.repeats):
+                run = http_initial_sync(client, f"benchhttp{r}")
+                got = len(run["adds"])
+                if got != n or len(set(run["adds"])) != n:
+                    raise SystemExit(f"FAIL: the device received {got} Adds ({len(set(run['adds']))} distinct), expected {n}")
+                if not run["truncated_ok"]:
+                    raise SystemExit("FAIL: some HTML body was not an HTML body truncated at 5,120 bytes")
+                http_runs.append(run)
+                print(f"  HTTP run {r + 1}: {got:,} Adds in {run['pages']} pages, {run['seconds']:.2f} s "
+                      f"= {got / run['seconds']:,.0f} items/s (client decode {run['decode_s']:.2f} s, "
+                      f"{run['bytes'] / 1e6:.1f} MB of responses)")
+                floor = inprocess_initial_sync(db, f"benchfloor{r}")
+                if floor["count"] != n:
+                    raise SystemExit(f"FAIL: in-process paging gave {floor['count']} Adds, expected {n}")
+                floor_runs.append(floor)
+                print(f"  in-process run {r + 1}: {floor['count']:,} Adds in {floor['pages']} pages, "
+                      f"{floor['seconds']:.2f} s = {n / floor['seconds']:,.0f} items/s")
+            rss = server.rss_kb()
+        db.dispose()
+
+        best = min(run["seconds"] for run in http_runs)
+        med = statistics.median(run["seconds"] for run in http_runs)
+        fbest = min(run["seconds"] for run in floor_runs)
+        fmed = statistics.median(run["seconds"] for run in floor_runs)
+        decode_best = min(run["decode_s"] for run in http_runs)
+        ratio = (n / best) / (n / fbest)
+        print(f"HTTP: best {n / best:,.0f} items/s ({best:.2f} s), median {n / med:,.0f} items/s ({med:.2f} s); "
+              f"in-process: best {n / fbest:,.0f} items/s ({fbest:.2f} s), median {n / fmed:,.0f} items/s; "
+              f"ratio HTTP/in-process {ratio:.2f}; server peak RSS {rss['VmHWM'] / 1024:.0f} MB")
+        if not args.no_record:
+            c.record(TITLE, INTRO, COLUMNS, [
+                c.utc_now(), f"`{c.command_line('sync_initial.py')}`", tree, f"{n:,}", str(http_runs[0]["pages"]), str(args.repeats),
+                f"{n / best:,.0f} ({n / med:,.0f})", f"{best:.2f} ({med:.2f})", f"{decode_best:.2f}",
+                f"{n / fbest:,.0f} ({n / fmed:,.0f})", f"{ratio:.2f}", f"{http_runs[0]['bytes'] / 1e6:.1f}",
+                f"{rss['VmHWM'] / 1024:.0f}", f"{fill_s:.1f}", c.python_version(),
+            ])
+            print(f"appended to {c.RESULTS.relative_to(c.ROOT)}")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
