@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from storage import Database
 from storage import sync as queries
+from storage.folders import folder_sync_with_echoes
 from storage.devices import get_device, touch_device
 from storage.mailbox import folder_by_type, store_message
 from storage.policies import policy_for
@@ -24,6 +25,7 @@ from storage.models import User
 from storage.users import get_user
 
 from .push import PushHub
+from .store_items import ItemStore
 
 log = logging.getLogger("easlab.store")
 
@@ -34,7 +36,7 @@ class DeliveryResult:
     unknown: list[str] = field(default_factory=list)  # addresses with no local user
 
 
-class MailStore:
+class MailStore(ItemStore):
     def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
         self.db = db
         self.hub = hub
@@ -107,7 +109,7 @@ class MailStore:
     async def folder_sync(self, ctx, sync_key):
         def work(session):
             user, device = self._who(session, ctx)
-            return queries.folder_sync(session, user, device, sync_key)
+            return folder_sync_with_echoes(session, user, device, sync_key)
 
         return await run_in_threadpool(self._in_transaction, work)
 

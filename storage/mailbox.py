@@ -98,3 +98,134 @@ def move_item(session: Session, item: Item, source: Folder, destination: Folder)
     item.created_seq = item.modified_seq = seq
     session.add(item)
     return item
+
+
+# -- folders a device creates, renames, moves and deletes (FolderCreate/Update/Delete) ----------
+# MS-ASCMD FolderCreate: the types a client may create; the rest are the mailbox's own.
+USER_FOLDER_TYPES = frozenset({1, 12, 13, 14, 15, 16, 17})
+# ensure_mailbox numbers the default folders 1..10 and new folders count on from there, so the
+# ServerId alone tells a default folder (never renamed, moved or deleted by a device).
+DEFAULT_SERVER_IDS = frozenset(str(n) for n in range(1, len(DEFAULT_FOLDERS) + 1))
+
+
+def is_default_folder(folder: Folder) -> bool:
+    return folder.server_id in DEFAULT_SERVER_IDS
+
+
+def next_folder_server_id(session: Session, user: User) -> str:
+    """One more than the highest numeric ServerId the user ever had (tombstones count: a deleted
+    folder's id is never handed out again, so a device cannot confuse the two)."""
+    used = session.exec(select(Folder.server_id).where(Folder.user_id == user.id))
+    top = max((int(sid) for sid in used if sid.isdigit()), default=0)
+    return str(max(top, len(DEFAULT_FOLDERS)) + 1)
+
+
+def create_folder(session: Session, user: User, parent_id: str, display_name: str, ftype: int) -> Folder:
+    seq = next_hierarchy_seq(session, user)
+    folder = Folder(user_id=user.id, server_id=next_folder_server_id(session, user), parent_id=parent_id,
+                    display_name=display_name, type=ftype, created_seq=seq, modified_seq=seq)
+    session.add(folder)
+    session.flush()
+    return folder
+
+
+def update_folder(session: Session, user: User, folder: Folder, parent_id: str, display_name: str) -> None:
+    folder.parent_id = parent_id
+    folder.display_name = display_name
+    folder.modified_seq = next_hierarchy_seq(session, user)
+    session.add(folder)
+
+
+def subfolders(session: Session, user: User, folder: Folder) -> list[Folder]:
+    """Every live folder below `folder`, parents before their children."""
+    live = list(session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False)))  # noqa: E712
+    children: dict[str, list[Folder]] = {}
+    for f in live:
+        children.setdefault(f.parent_id, []).append(f)
+    out: list[Folder] = []
+    queue = [folder.server_id]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            if child.id != folder.id and child not in out:
+                out.append(child)
+                queue.append(child.server_id)
+    return out
+
+
+def empty_folder(session: Session, folder: Folder) -> int:
+    """Delete every item in `folder`, each with a tombstone in the change log; returns how many."""
+    from sqlalchemy import delete
+
+    rows = list(session.exec(select(Item.id, Item.server_id).where(Item.folder_id == folder.id).order_by(Item.id)))
+    for item_id, server_id in rows:
+        folder.change_seq += 1
+        session.add(ItemChange(folder_id=folder.id, seq=folder.change_seq, item_id=item_id, server_id=server_id, kind="delete"))
+    if rows:
+        session.add(folder)
+        session.execute(delete(Item).where(Item.folder_id == folder.id, Item.id.in_([r[0] for r in rows])))
+    return len(rows)
+
+
+def delete_folder_tree(session: Session, user: User, folder: Folder) -> list[Folder]:
+    """Delete `folder` with its subfolders and all their items, as one hierarchy change.  The
+    folders stay as tombstones so FolderSync can tell devices; returns the folders deleted."""
+    seq = next_hierarchy_seq(session, user)
+    doomed = [folder, *subfolders(session, user, folder)]
+    for f in doomed:
+        empty_folder(session, f)
+        f.deleted = True
+        f.modified_seq = seq
+        session.add(f)
+    return doomed
+
+
+# -- drafts and sent mail (EAS 16.0 drafts over Sync; SendMail's Sent Items copy) -------------------
+def _has_column(name: str) -> bool:
+    return name in Item.model_fields
+
+
+def refresh_item(session: Session, item: Item, mime: bytes, *, parsed: ParsedMessage | None = None,
+                 bcc: str | None = None, is_draft: bool | None = None) -> Item:
+    """Replace an item's MIME and every column parsed from it, in the caller's transaction.  No
+    change-log row: the caller records the change (change_item), or the item was just added or
+    moved and its log row is already written."""
+    parsed = parsed or parse_message(mime)
+    item.message_class = parsed.message_class
+    item.subject, item.sender, item.to, item.cc = parsed.subject, parsed.sender, parsed.to, parsed.cc
+    item.reply_to, item.display_to, item.thread_topic = parsed.reply_to, parsed.display_to, parsed.thread_topic
+    item.importance, item.internet_cpid = parsed.importance, parsed.internet_cpid
+    item.conversation_id, item.conversation_index = parsed.conversation_id, parsed.conversation_index
+    item.body_text, item.body_html = parsed.body_text, parsed.body_html
+    item.attachments = json.dumps([asdict(a) for a in parsed.attachments])
+    item.mime, item.size = mime, len(mime)
+    if bcc is not None and _has_column("bcc"):
+        item.bcc = bcc
+    if is_draft is not None and _has_column("is_draft"):
+        item.is_draft = is_draft
+    session.add(item)
+    return item
+
+
+def store_draft(session: Session, folder: Folder, mime: bytes, bcc: str, received: datetime) -> Item:
+    """A draft a device created: stored like a message (read, so it never counts as unread), marked
+    as a draft, and logged as an add."""
+    parsed = parse_message(mime)
+    item = store_message(session, folder, mime, parsed=parsed, received=received, read=True)
+    return refresh_item(session, item, mime, parsed=parsed, bcc=bcc, is_draft=True)
+
+
+def send_draft(session: Session, item: Item, drafts: Folder, sent: Folder, mime: bytes, received: datetime) -> Item:
+    """A sent draft leaves Drafts for Sent Items (a delete there, an add here) as the message that
+    went out."""
+    move_item(session, item, drafts, sent)
+    item.date_received = received
+    item.read = True
+    return refresh_item(session, item, mime, bcc="", is_draft=False)
+
+
+def folder_class(ftype: int) -> str:
+    """The item class a folder type holds, for the commands that must not mix classes (MoveItems,
+    GetHierarchy, Search): FOLDER_CLASS, with journals (11, 16) holding no mail."""
+    if ftype in (11, 16):
+        return "Journal"
+    return FOLDER_CLASS.get(ftype, "Email")

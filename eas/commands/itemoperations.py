@@ -1,0 +1,296 @@
+"""ItemOperations (MS-ASCMD 2.2.1.10, 12.0+): Fetch, EmptyFolderContents and Move of a
+conversation, run in the order the client wrote them, each with its own Status.
+
+Fetch takes a mailbox item (CollectionId + ServerId, or a LongId from Search/Find) with the body
+options Sync knows, or an attachment (FileReference).  Binary content travels inline as base64
+in itemoperations:Data, or, when the client sends `MS-ASAcceptMultiPart: T` (or the base64
+query's AcceptMultiPart bit), as parts of an application/vnd.ms-sync.multipart body that
+itemoperations:Part elements point into (eas/multipart.py).  A byte Range cuts the attachment,
+or the item's body (the MIME for BodyPreference Type 4), and the answer says which bytes it holds
+(Range) of how many (Total).
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from .. import multipart, versions
+from ..context import CommandContext
+from ..email import BodyOptions, BodyPreference, application_data
+from ..response import Response
+from ..store_items import FetchOutcome, FetchRequest
+from ..wbxml import E, Element
+from . import Command, register
+
+NS = "ItemOperations"
+ROOT = f"{NS}:ItemOperations"
+MAX_OPERATIONS = 100  # Exchange's default for Fetch + EmptyFolderContents + Move together
+
+SUCCESS = 1
+PROTOCOL_ERROR = 2
+SERVER_ERROR = 3
+NOT_FOUND = 6
+BAD_RANGE = 8
+STORE_UNSUPPORTED = 9
+TOO_MANY = 11
+BAD_ATTACHMENT = 15
+MOVE_ALWAYS_REQUIRED = 155
+
+
+class OperationError(Exception):
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        super().__init__(reason)
+
+
+@dataclass
+class FetchOp:
+    request: FetchRequest | None
+    status: int = SUCCESS  # a parse failure answers without asking the store
+    echo: list[Element] | None = None  # the identifiers as the client sent them
+
+
+@dataclass
+class EmptyOp:
+    collection_id: str | None
+    delete_subfolders: bool
+
+
+@dataclass
+class MoveOp:
+    conversation_id: bytes | None
+    destination: str | None
+    move_always: bool
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+def parse_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, sep, last = text.strip().partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise OperationError(BAD_RANGE, f"Range {text!r}")
+    m, n = int(first), int(last)
+    if m > n:
+        raise OperationError(BAD_RANGE, f"Range {text!r}")
+    return m, n
+
+
+def _int(el: Element | None) -> int | None:
+    if el is None or el.value in (None, ""):
+        return None
+    try:
+        return int(el.value)
+    except (TypeError, ValueError):
+        raise OperationError(PROTOCOL_ERROR, f"<{el.tag}> is not a number") from None
+
+
+def body_options(options: Element | None) -> BodyOptions:
+    """airsync:MIMESupport and airsyncbase:BodyPreference of an Options element (ItemOperations
+    and Search share them)."""
+    if options is None:
+        return BodyOptions()
+    prefs, seen = [], set()
+    for pref in options.findall("AirSyncBase:BodyPreference"):
+        ptype = _int(pref.find("AirSyncBase:Type"))
+        if ptype not in (1, 2, 3, 4) or ptype in seen:
+            raise OperationError(PROTOCOL_ERROR, f"BodyPreference Type {ptype}")
+        seen.add(ptype)
+        all_or_none = pref.find("AirSyncBase:AllOrNone")
+        prefs.append(BodyPreference(type=ptype, truncation_size=_int(pref.find("AirSyncBase:TruncationSize")),
+                                    all_or_none=all_or_none is not None and all_or_none.value in (None, "", "1"),
+                                    preview=_int(pref.find("AirSyncBase:Preview"))))
+    mime = _int(options.find("AirSync:MIMESupport")) or 0
+    if mime not in (0, 1, 2):
+        raise OperationError(PROTOCOL_ERROR, f"MIMESupport {mime}")
+    return BodyOptions(prefs, mime)
+
+
+def _fetch(el: Element) -> FetchOp:
+    echo = [c for c in el.children if c.tag in ("Search:LongId", "AirSync:CollectionId", "AirSync:ServerId",
+                                                "AirSyncBase:FileReference", "DocumentLibrary:LinkId")]
+    try:
+        store = (el.text(f"{NS}:Store") or "").strip()
+        if not store:
+            raise OperationError(PROTOCOL_ERROR, "Fetch without Store")
+        if store.lower() != "mailbox":
+            raise OperationError(STORE_UNSUPPORTED, f"Store {store}")
+        options = el.find(f"{NS}:Options")
+        request = FetchRequest(store="Mailbox", collection_id=el.text("AirSync:CollectionId"), server_id=el.text("AirSync:ServerId"),
+                               long_id=el.text("Search:LongId"), file_reference=el.text("AirSyncBase:FileReference"))
+        if el.has("AirSyncBase:FileReference"):
+            if not request.file_reference:
+                raise OperationError(BAD_ATTACHMENT, "empty FileReference")
+        elif el.has("DocumentLibrary:LinkId"):
+            raise OperationError(STORE_UNSUPPORTED, "document library")
+        elif not request.long_id and not request.server_id:
+            raise OperationError(PROTOCOL_ERROR, "Fetch names nothing")
+        if options is not None:
+            request.range = parse_range(options.text(f"{NS}:Range"))
+            request.body = body_options(options)
+        return FetchOp(request, echo=echo)
+    except OperationError as exc:
+        return FetchOp(None, exc.status, echo)
+
+
+def _conversation_id(el: Element | None) -> bytes | None:
+    if el is None or el.value in (None, ""):
+        return None
+    return el.value if isinstance(el.value, bytes) else el.value.encode("latin-1", "replace")
+
+
+def parse(tree: Element, version: str) -> list:
+    ops: list = []
+    for child in tree.children:
+        if child.tag == f"{NS}:Fetch":
+            ops.append(_fetch(child))
+        elif child.tag == f"{NS}:EmptyFolderContents":
+            options = child.find(f"{NS}:Options")
+            ops.append(EmptyOp(child.text("AirSync:CollectionId"), options is not None and options.has(f"{NS}:DeleteSubFolders")))
+        elif child.tag == f"{NS}:Move" and versions.at_least(version, "14.0"):
+            options = child.find(f"{NS}:Options")
+            ops.append(MoveOp(_conversation_id(child.find(f"{NS}:ConversationId")), child.text(f"{NS}:DstFldId"),
+                              options is not None and options.has(f"{NS}:MoveAlways")))
+        else:
+            raise OperationError(PROTOCOL_ERROR, f"unexpected <{child.tag}>")
+    if not ops:
+        raise OperationError(PROTOCOL_ERROR, "no operation")
+    if len(ops) > MAX_OPERATIONS:
+        raise OperationError(TOO_MANY, f"{len(ops)} operations")
+    return ops
+
+
+# -- rendering --------------------------------------------------------------------------------------
+class Payload:
+    """Where binary content goes: inline base64, or the parts of a multipart body."""
+
+    def __init__(self, multipart_: bool):
+        self.parts: list[bytes] | None = [] if multipart_ else None
+
+    @property
+    def multipart(self) -> bool:
+        return self.parts is not None
+
+    def part(self, raw: bytes) -> Element:
+        self.parts.append(raw)
+        return E(f"{NS}:Part", len(self.parts))  # part 0 is the WBXML itself
+
+    def data(self, raw: bytes) -> Element:
+        if self.parts is not None:
+            return self.part(raw)
+        return E(f"{NS}:Data", base64.b64encode(raw).decode("ascii"))
+
+
+def cut(raw: bytes, rng: tuple[int, int] | None) -> tuple[bytes, str | None]:
+    """The bytes of `raw` a Range asks for, and the range they are ("m-n"); best effort at the
+    end (MS-ASCMD 2.2.3.143.2), status 8 for a start past it."""
+    if rng is None:
+        return raw, None
+    first, last = rng
+    if first >= len(raw):
+        if not raw and first == 0:
+            return b"", None
+        raise OperationError(BAD_RANGE, f"range starts at {first} of {len(raw)} bytes")
+    last = min(last, len(raw) - 1)
+    return raw[first:last + 1], f"{first}-{last}"
+
+
+def _body(body: Element, rng: tuple[int, int] | None, payload: Payload) -> tuple[Element, list[Element]]:
+    data = body.find("AirSyncBase:Data")
+    if data is None or (rng is None and not payload.multipart):
+        return body, []
+    binary = isinstance(data.value, bytes)
+    raw = data.value if binary else (data.value or "").encode("utf-8")
+    head: list[Element] = []
+    if rng is not None:
+        total = len(raw)
+        raw, shown = cut(raw, rng)
+        if not binary:  # a text body travels as text: never end inside a UTF-8 sequence
+            raw = raw.decode("utf-8", "ignore").encode("utf-8")
+            if shown is not None:
+                shown = f"{rng[0]}-{rng[0] + max(len(raw), 1) - 1}"
+        head = [E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", total)]
+    if payload.multipart:
+        replacement = payload.part(raw)
+    else:
+        replacement = E("AirSyncBase:Data", raw if binary else raw.decode("utf-8"))
+    children = [replacement if c is data else c for c in body.children]
+    return E("AirSyncBase:Body", *children), [h for h in head if h is not None]
+
+
+def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, payload: Payload) -> Element:
+    data = application_data(outcome.item, request.body, version)
+    children, head = [], []
+    for child in data.children:
+        if child.tag == "AirSyncBase:Body":
+            child, head = _body(child, request.range, payload)
+        children.append(child)
+    return E(f"{NS}:Properties", *head, *children)
+
+
+def attachment_properties(outcome: FetchOutcome, request: FetchRequest, payload: Payload) -> Element:
+    att = outcome.attachment
+    raw, shown = cut(att.data, request.range)
+    return E(f"{NS}:Properties", E("AirSyncBase:ContentType", att.content_type),
+             E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", len(att.data)), payload.data(raw))
+
+
+def fetch_element(op: FetchOp, outcome: FetchOutcome | None, version: str, payload: Payload) -> Element:
+    echo = list(op.echo or [])
+    if outcome is None or outcome.status != SUCCESS:
+        return E(f"{NS}:Fetch", E(f"{NS}:Status", outcome.status if outcome else op.status), *echo)
+    request = op.request
+    try:
+        if outcome.attachment is not None:
+            props = attachment_properties(outcome, request, payload)
+            return E(f"{NS}:Fetch", E(f"{NS}:Status", SUCCESS), E("AirSyncBase:FileReference", request.file_reference), props)
+        props = item_properties(outcome, request, version, payload)
+    except OperationError as exc:
+        return E(f"{NS}:Fetch", E(f"{NS}:Status", exc.status), *echo)
+    if request.long_id:
+        ids = [E("Search:LongId", request.long_id)]
+    else:  # the identifiers as the client knows them (a Find result's ServerId is a LongId)
+        ids = [E("AirSync:CollectionId", request.collection_id or outcome.collection_id),
+               E("AirSync:ServerId", request.server_id or outcome.server_id)]
+    return E(f"{NS}:Fetch", E(f"{NS}:Status", SUCCESS), *ids, E("AirSync:Class", "Email"), props)
+
+
+def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
+    if payload.multipart:
+        from ..wbxml import encode
+
+        body = multipart.pack([encode(tree), *payload.parts])
+        return Response(200, body, content_type=multipart.CONTENT_TYPE)
+    return Response(200, tree)
+
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    payload = Payload(ctx.request.accept_multipart)
+    try:
+        if tree is None:
+            raise OperationError(PROTOCOL_ERROR, "no body")
+        ops = parse(tree, ctx.version)
+    except OperationError as exc:
+        return _respond(ctx, E(ROOT, E(f"{NS}:Status", exc.status)), payload)
+    answers: list[Element] = []
+    for op in ops:
+        if isinstance(op, FetchOp):
+            outcome = await ctx.store.fetch(ctx, op.request) if op.request is not None else None
+            answers.append(fetch_element(op, outcome, ctx.version, payload))
+        elif isinstance(op, EmptyOp):
+            status = PROTOCOL_ERROR if not op.collection_id else await ctx.store.empty_folder(ctx, op.collection_id, op.delete_subfolders)
+            answers.append(E(f"{NS}:EmptyFolderContents", E(f"{NS}:Status", status),
+                             E("AirSync:CollectionId", op.collection_id) if op.collection_id else None))
+        else:
+            if op.conversation_id is None or not op.destination:
+                status = PROTOCOL_ERROR
+            elif not op.move_always:
+                status = MOVE_ALWAYS_REQUIRED
+            else:
+                status = await ctx.store.move_conversation(ctx, op.conversation_id, op.destination)
+            answers.append(E(f"{NS}:Move", E(f"{NS}:Status", status),
+                             E(f"{NS}:ConversationId", op.conversation_id) if op.conversation_id is not None else None))
+    return _respond(ctx, E(ROOT, E(f"{NS}:Status", SUCCESS), E(f"{NS}:Response", *answers)), payload)
+
+
+register(Command("ItemOperations", handle, root=ROOT, since="12.0"))

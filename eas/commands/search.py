@@ -1,0 +1,202 @@
+"""Search (MS-ASCMD 2.2.1.16): the mailbox (12.0+) and the global address list.
+
+A mailbox query is one And of airsync:Class, airsync:CollectionId, FreeText, email2:ConversationId
+and GreaterThan/LessThan on email:DateReceived; anything else, or the same outside the And, is
+"too complex" (Store Status 8).  Results carry a LongId that ItemOperations, SmartReply,
+SmartForward and MeetingResponse accept (storage/longid.py).  Search keeps no result set: a
+query with another Range runs again, so RebuildResults changes nothing.
+
+GAL queries go to eas.gal when the store has a directory (`gal_search`); otherwise this module
+answers from the user table (display name, alias, address).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .. import versions
+from ..context import CommandContext
+from ..email import application_data
+from ..response import Response
+from ..store_items import DirectoryPage, MailboxQuery, SearchOutcome
+from ..wbxml import E, Element
+from . import Command, register
+from .itemoperations import OperationError, body_options
+
+NS = "Search"
+ROOT = f"{NS}:Search"
+
+SUCCESS = 1
+INVALID = 2
+SERVER_ERROR = 3
+ACCESS_DENIED = 5
+TOO_COMPLEX = 8
+FOLDER_SYNC_REQUIRED = 11
+RANGE_EXCEEDED = 12
+MAX_ROWS = 100  # Mailbox and GAL: 0-99 at most (MS-ASCMD 2.2.3.143.3)
+
+_AND_CHILDREN = {"AirSync:Class", "AirSync:CollectionId", f"{NS}:FreeText", "Email2:ConversationId",
+                 f"{NS}:GreaterThan", f"{NS}:LessThan", f"{NS}:EqualTo"}
+
+
+class QueryError(Exception):
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        super().__init__(reason)
+
+
+def parse_range(text: str | None, limit: int = MAX_ROWS) -> tuple[int, int]:
+    if text is None:
+        return 0, limit - 1
+    first, sep, last = text.strip().partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()) or int(first) > int(last):
+        raise QueryError(INVALID, f"Range {text!r}")
+    if int(last) >= limit:
+        raise QueryError(RANGE_EXCEEDED, f"Range {text!r} goes past row {limit - 1}")
+    return int(first), int(last)
+
+
+def parse_when(text: str | None) -> datetime:
+    try:
+        value = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        raise QueryError(INVALID, f"date {text!r}") from None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _str(el: Element) -> str:
+    value = el.value
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+
+
+def _bound(el: Element) -> datetime:
+    if not el.has("Email:DateReceived"):
+        raise QueryError(INVALID, f"<{el.tag}> compares something other than DateReceived")
+    return parse_when(el.text(f"{NS}:Value"))
+
+
+def parse_mailbox_query(query: Element) -> MailboxQuery:
+    """The And of a Mailbox Query; raises QueryError (8 for shapes this server does not run)."""
+    ands = query.findall(f"{NS}:And")
+    if len(ands) != 1 or len(query.children) != 1:
+        raise QueryError(TOO_COMPLEX, "a mailbox Query is exactly one And")
+    out = MailboxQuery()
+    words = []
+    for child in ands[0].children:
+        if child.tag not in _AND_CHILDREN:
+            raise QueryError(TOO_COMPLEX, f"<{child.tag}> in And")
+        if child.tag == "AirSync:Class":
+            out.classes.append(_str(child))
+        elif child.tag == "AirSync:CollectionId":
+            out.collection_ids.append(_str(child))
+        elif child.tag == f"{NS}:FreeText":
+            words.append(_str(child))
+        elif child.tag == "Email2:ConversationId":
+            value = child.value
+            out.conversation_id = value if isinstance(value, bytes) else (value or "").encode("latin-1", "replace")
+        elif child.tag == f"{NS}:GreaterThan":
+            out.received_after = _bound(child)
+        elif child.tag == f"{NS}:LessThan":
+            out.received_before = _bound(child)
+        else:  # EqualTo: only "this folder" makes sense in a mailbox
+            if child.has("AirSync:CollectionId"):
+                out.collection_ids.append(child.text("AirSync:CollectionId") or "")
+            else:
+                raise QueryError(TOO_COMPLEX, "EqualTo on something other than CollectionId")
+    out.free_text = " ".join(w for w in words if w.strip()) or None
+    return out
+
+
+# -- rendering --------------------------------------------------------------------------------------
+def _store(status: int, *rest: Element | None) -> Element:
+    return E(f"{NS}:Store", E(f"{NS}:Status", status), *rest)
+
+
+def _wrap(store: Element) -> Response:
+    return Response(200, E(ROOT, E(f"{NS}:Status", SUCCESS), E(f"{NS}:Response", store)))
+
+
+def mailbox_store(outcome: SearchOutcome, options, version: str) -> Element:
+    if outcome.status != SUCCESS:
+        return _store(outcome.status)
+    if not outcome.hits:
+        return _store(SUCCESS, E(f"{NS}:Result"), E(f"{NS}:Total", outcome.total))
+    results = [
+        E(f"{NS}:Result", E("AirSync:Class", hit.class_name), E(f"{NS}:LongId", hit.long_id),
+          E("AirSync:CollectionId", hit.collection_id),
+          E(f"{NS}:Properties", *application_data(hit.item, options, version).children))
+        for hit in outcome.hits
+    ]
+    shown = f"{outcome.start}-{outcome.start + len(results) - 1}"
+    return _store(SUCCESS, *results, E(f"{NS}:Range", shown), E(f"{NS}:Total", outcome.total))
+
+
+def directory_store(page: DirectoryPage) -> Element:
+    results = []
+    for p in page.people:
+        fields = [("DisplayName", p.display_name or p.alias), ("Phone", p.phone), ("Office", p.office), ("Title", p.title),
+                  ("Company", p.company), ("Alias", p.alias), ("FirstName", p.first_name), ("LastName", p.last_name),
+                  ("EmailAddress", p.email_address)]
+        results.append(E(f"{NS}:Result", E(f"{NS}:Properties", *[E(f"GAL:{n}", v) for n, v in fields if v])))
+    shown = f"{page.start}-{page.start + len(results) - 1}" if results else None
+    return _store(SUCCESS, *results, E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", page.total))
+
+
+# -- the command ------------------------------------------------------------------------------------
+async def _mailbox(ctx: CommandContext, store: Element) -> Response:
+    if not versions.at_least(ctx.version, "12.0"):
+        return _wrap(_store(INVALID))  # 2.5 searches the GAL only
+    query_el = store.find(f"{NS}:Query")
+    if query_el is None:
+        return _wrap(_store(INVALID))
+    try:
+        query = parse_mailbox_query(query_el)
+        options = store.find(f"{NS}:Options")
+        if options is not None:
+            query.range = parse_range(options.text(f"{NS}:Range"))
+            query.deep = options.has(f"{NS}:DeepTraversal")
+        try:
+            body = body_options(options)
+        except OperationError:
+            raise QueryError(INVALID, "bad body options") from None
+    except QueryError as exc:
+        return _wrap(_store(exc.status))
+    outcome = await ctx.store.search_mailbox(ctx, query)
+    return _wrap(mailbox_store(outcome, body, ctx.version))
+
+
+async def _gal(ctx: CommandContext, store: Element) -> Response:
+    if hasattr(ctx.store, "gal_search"):
+        try:
+            from .. import gal
+        except ImportError:
+            gal = None
+        if gal is not None and hasattr(gal, "answer"):
+            return Response(200, await gal.answer(ctx, store))
+    text = (store.text(f"{NS}:Query") or "").strip()
+    if not text:
+        return _wrap(_store(INVALID))
+    options = store.find(f"{NS}:Options")
+    try:
+        rng = parse_range(options.text(f"{NS}:Range") if options is not None else None)
+    except QueryError as exc:
+        return _wrap(_store(exc.status))
+    page = await ctx.store.directory(ctx, text, rng)
+    return _wrap(directory_store(page))
+
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    stores = tree.findall(f"{NS}:Store") if tree is not None else []
+    if len(stores) != 1:
+        return _wrap(_store(INVALID))
+    store = stores[0]
+    name = (store.text(f"{NS}:Name") or "").strip().lower()
+    if name == "mailbox":
+        return await _mailbox(ctx, store)
+    if name == "gal":
+        return await _gal(ctx, store)
+    if name == "documentlibrary":
+        return _wrap(_store(ACCESS_DENIED))  # no SharePoint or UNC access from this server
+    return _wrap(_store(INVALID))
+
+
+register(Command("Search", handle, root=ROOT))

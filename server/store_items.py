@@ -1,0 +1,332 @@
+"""The store side of MoveItems, FolderCreate/Update/Delete, GetHierarchy, ItemOperations,
+GetAttachment, Search and Find (records: eas/store_items.py), as a mixin of MailStore.
+
+Like the rest of MailStore, every method is one transaction in a worker thread.  After the
+commit, Pings held on folders that received items wake (`hub.notify`), and a hierarchy change
+ends the held Pings of the user's other devices with status 7 (`hub.notify_hierarchy`).
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from eas.store import FolderInfo
+from eas.store_items import (
+    AttachmentData, DirectoryPage, DirectoryPerson, FetchOutcome, FetchRequest, FolderChangeOutcome,
+    MailboxQuery, MoveRequest, MoveResult, SearchHit, SearchOutcome,
+)
+from storage import search as mailbox_search
+from storage.folders import key_is_current, own_change
+from storage.longid import LongIds, looks_like_long_id
+from storage.mailbox import (
+    USER_FOLDER_TYPES, create_folder, delete_folder_tree, empty_folder, folder_class, is_default_folder, move_item,
+    subfolders, update_folder,
+)
+from storage.models import Folder, Item, User
+from storage.models_items import FindSearch
+from storage.sync import email_item, find_folder
+
+log = logging.getLogger("easlab.store")
+
+RI_CACHE = 19  # the recipient information cache: no folder changes in or under it
+# Conversation moves leave these where they are (what Outlook's "always move" does too).
+_CONVERSATION_KEEPS = {3, 4, 5, 6}  # Drafts, Deleted Items, Sent Items, Outbox
+_FIND_SEARCHES_KEPT = 50  # SearchIds remembered per device
+
+
+def _name_taken(session: Session, user: User, parent_id: str, name: str, other_than: int | None = None) -> bool:
+    rows = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.parent_id == parent_id, Folder.deleted == False))  # noqa: E712
+    return any(f.display_name.casefold() == name.casefold() and f.id != other_than for f in rows)
+
+
+def _item_in_folder(session: Session, folder: Folder, server_id: str | None) -> Item | None:
+    if not server_id:
+        return None
+    return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
+
+
+def _attachment(session: Session, user: User, reference: str) -> tuple[int, AttachmentData | None]:
+    """(ItemOperations status, the attachment) for a FileReference "<ServerId>:<index>"."""
+    from eas.mime import attachment_bytes
+
+    server_id, sep, index = (reference or "").rpartition(":")
+    if not sep or not index.isdigit() or ":" not in server_id:
+        return 15, None
+    row = session.exec(select(Item).join(Folder, Folder.id == Item.folder_id).where(
+        Folder.user_id == user.id, Folder.deleted == False, Item.server_id == server_id)).first()  # noqa: E712
+    if row is None:
+        return 6, None
+    found = attachment_bytes(row.mime, int(index))
+    if found is None:
+        return 15, None
+    meta, data = found
+    return 1, AttachmentData(meta.name, meta.content_type, data)
+
+
+def _hit(item: Item, folder: Folder, ids: LongIds) -> SearchHit:
+    full = email_item(item)
+    return SearchHit(full, folder.server_id, ids.make(item.id), class_name=folder_class(folder.type),
+                     has_attachments=bool(full.attachments), is_draft=folder.type == 3)
+
+
+class ItemStore:
+    """Mixin for server.store.MailStore (uses its db, hub, clock, domain, _who, _in_transaction)."""
+
+    # -- MoveItems ---------------------------------------------------------------------------------
+    async def move_items(self, ctx, moves: list[MoveRequest]) -> list[MoveResult]:
+        touched: set[int] = set()
+
+        def work(session):
+            user, _device = self._who(session, ctx)
+            return [self._move_one(session, user, move, touched) for move in moves]
+
+        results = await run_in_threadpool(self._in_transaction, work)
+        if touched:
+            self.hub.notify(touched)
+        return results
+
+    @staticmethod
+    def _move_one(session: Session, user: User, move: MoveRequest, touched: set[int]) -> MoveResult:
+        if move.ambiguous:
+            return MoveResult(move.src_msg_id, 5)
+        source = find_folder(session, user, move.src_fld_id) if move.src_fld_id else None
+        if source is None:
+            return MoveResult(move.src_msg_id, 1)
+        destination = find_folder(session, user, move.dst_fld_id) if move.dst_fld_id else None
+        if destination is None or destination.type == RI_CACHE:
+            return MoveResult(move.src_msg_id, 2)
+        if destination.id == source.id:
+            return MoveResult(move.src_msg_id, 4)
+        item = _item_in_folder(session, source, move.src_msg_id)
+        if item is None:
+            return MoveResult(move.src_msg_id, 1)
+        if folder_class(source.type) != folder_class(destination.type):
+            return MoveResult(move.src_msg_id, 5)  # mail into a calendar would not be mail any more
+        move_item(session, item, source, destination)
+        touched.add(destination.id)
+        return MoveResult(move.src_msg_id, 3, item.server_id)
+
+    # -- FolderCreate / FolderUpdate / FolderDelete / GetHierarchy -------------------------------------
+    async def _folder_change(self, ctx, change) -> FolderChangeOutcome:
+        def work(session):
+            user, device = self._who(session, ctx)
+            return change(session, user, device), user.id
+
+        outcome, user_id = await run_in_threadpool(self._in_transaction, work)
+        if outcome.status == 1:
+            self.hub.notify_hierarchy(user_id, except_device=ctx.request.device_id)
+        return outcome
+
+    async def folder_create(self, ctx, sync_key, parent_id, display_name, ftype) -> FolderChangeOutcome:
+        def change(session, user, device):
+            if not key_is_current(device, sync_key):
+                return FolderChangeOutcome(9)
+            if ftype not in USER_FOLDER_TYPES:
+                return FolderChangeOutcome(10)  # includes an attempt to make a default folder
+            if parent_id != "0":
+                parent = find_folder(session, user, parent_id)
+                if parent is None:
+                    return FolderChangeOutcome(5)
+                if parent.type == RI_CACHE:
+                    return FolderChangeOutcome(3)
+            if _name_taken(session, user, parent_id, display_name):
+                return FolderChangeOutcome(2)
+            before = user.hierarchy_seq
+            folder = create_folder(session, user, parent_id, display_name, ftype)
+            key = own_change(session, user, device, sync_key, before, [(folder, "create")])
+            return FolderChangeOutcome(1, key, folder.server_id)
+
+        return await self._folder_change(ctx, change)
+
+    async def folder_update(self, ctx, sync_key, server_id, parent_id, display_name) -> FolderChangeOutcome:
+        def change(session, user, device):
+            if not key_is_current(device, sync_key):
+                return FolderChangeOutcome(9)
+            folder = find_folder(session, user, server_id)
+            if folder is None:
+                return FolderChangeOutcome(4)
+            if folder.type == RI_CACHE:
+                return FolderChangeOutcome(3)
+            if is_default_folder(folder):
+                return FolderChangeOutcome(2)  # a special folder keeps its name and place
+            new_parent = folder.parent_id if parent_id is None else parent_id
+            if new_parent != "0":
+                parent = find_folder(session, user, new_parent)
+                if parent is None:
+                    return FolderChangeOutcome(5)
+                if parent.type == RI_CACHE:
+                    return FolderChangeOutcome(3)
+                if parent.id == folder.id or parent in subfolders(session, user, folder):
+                    return FolderChangeOutcome(10)  # into itself
+            if _name_taken(session, user, new_parent, display_name, other_than=folder.id):
+                return FolderChangeOutcome(2)
+            before = user.hierarchy_seq
+            update_folder(session, user, folder, new_parent, display_name)
+            key = own_change(session, user, device, sync_key, before, [(folder, "update")])
+            return FolderChangeOutcome(1, key)
+
+        return await self._folder_change(ctx, change)
+
+    async def folder_delete(self, ctx, sync_key, server_id) -> FolderChangeOutcome:
+        def change(session, user, device):
+            if not key_is_current(device, sync_key):
+                return FolderChangeOutcome(9)
+            folder = find_folder(session, user, server_id)
+            if folder is None:
+                return FolderChangeOutcome(4)
+            if is_default_folder(folder) or folder.type == RI_CACHE:
+                return FolderChangeOutcome(3)
+            before = user.hierarchy_seq
+            doomed = delete_folder_tree(session, user, folder)
+            key = own_change(session, user, device, sync_key, before, [(f, "delete") for f in doomed])
+            return FolderChangeOutcome(1, key)
+
+        return await self._folder_change(ctx, change)
+
+    async def hierarchy(self, ctx) -> list[FolderInfo]:
+        def work(session):
+            user, _device = self._who(session, ctx)
+            rows = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False).order_by(Folder.id))  # noqa: E712
+            return [FolderInfo(f.server_id, f.parent_id, f.display_name, f.type) for f in rows
+                    if folder_class(f.type) == "Email"]
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    # -- ItemOperations / GetAttachment ------------------------------------------------------------
+    async def fetch(self, ctx, request: FetchRequest) -> FetchOutcome:
+        def work(session):
+            user, _device = self._who(session, ctx)
+            if request.file_reference:
+                status, found = _attachment(session, user, request.file_reference)
+                return FetchOutcome(status, attachment=found)
+            by_long_id = request.long_id or (request.server_id if looks_like_long_id(request.server_id) else None)
+            if by_long_id:
+                found = LongIds(session, user).item(by_long_id)
+                if found is None:
+                    return FetchOutcome(6)
+                item, folder = found
+            else:
+                cid = request.collection_id or request.server_id.partition(":")[0]
+                folder = find_folder(session, user, cid)
+                item = _item_in_folder(session, folder, request.server_id) if folder is not None else None
+                if item is None:
+                    return FetchOutcome(6)
+            return FetchOutcome(1, email_item(item), folder.server_id, item.server_id)
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def attachment(self, ctx, file_reference: str) -> AttachmentData | None:
+        def work(session):
+            user, _device = self._who(session, ctx)
+            return _attachment(session, user, file_reference)[1]
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def empty_folder(self, ctx, collection_id: str, delete_subfolders: bool) -> int:
+        def work(session):
+            user, _device = self._who(session, ctx)
+            folder = find_folder(session, user, collection_id)
+            if folder is None:
+                return 6, user.id, False
+            empty_folder(session, folder)
+            removed = False
+            if delete_subfolders:
+                for child in session.exec(select(Folder).where(Folder.user_id == user.id, Folder.parent_id == folder.server_id,
+                                                               Folder.deleted == False)).all():  # noqa: E712
+                    delete_folder_tree(session, user, child)
+                    removed = True
+            return 1, user.id, removed
+
+        status, user_id, removed = await run_in_threadpool(self._in_transaction, work)
+        if removed:
+            # The requesting device's FolderSync key did not move: it learns of the deleted
+            # subfolders at its next FolderSync like everyone else, so every device is told.
+            self.hub.notify_hierarchy(user_id)
+        return status
+
+    async def move_conversation(self, ctx, conversation_id: bytes, destination_id: str) -> int:
+        touched: set[int] = set()
+
+        def work(session):
+            user, _device = self._who(session, ctx)
+            destination = find_folder(session, user, destination_id)
+            if destination is None:
+                return 6
+            if destination.type == RI_CACHE:
+                return 105
+            if folder_class(destination.type) != "Email":
+                return 156  # the destination must be a mail folder
+            rows = list(session.exec(select(Item, Folder).join(Folder, Folder.id == Item.folder_id).where(
+                Folder.user_id == user.id, Folder.deleted == False, Item.conversation_id == conversation_id)))  # noqa: E712
+            if not rows:
+                return 6
+            for item, folder in rows:
+                if folder.id == destination.id or folder.type in _CONVERSATION_KEEPS or folder_class(folder.type) != "Email":
+                    continue
+                move_item(session, item, folder, destination)
+                touched.add(destination.id)
+            return 1
+
+        status = await run_in_threadpool(self._in_transaction, work)
+        if touched:
+            self.hub.notify(touched)
+        return status
+
+    # -- Search / Find --------------------------------------------------------------------------------
+    def _search(self, session: Session, user: User, query: MailboxQuery, unknown_folder: int) -> SearchOutcome:
+        folders = mailbox_search.scope(session, user, query)
+        if folders is None:
+            return SearchOutcome(unknown_folder)
+        rows, total = mailbox_search.run(session, folders, query)
+        ids = LongIds(session, user)
+        return SearchOutcome(1, [_hit(item, folder, ids) for item, folder in rows], total, query.range[0])
+
+    async def search_mailbox(self, ctx, query: MailboxQuery) -> SearchOutcome:
+        def work(session):
+            user, _device = self._who(session, ctx)
+            return self._search(session, user, query, unknown_folder=11)  # Store Status 11: FolderSync first
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def find_mailbox(self, ctx, search_id: str, query: MailboxQuery) -> SearchOutcome:
+        sid = search_id[:128]
+
+        def work(session):
+            user, device = self._who(session, ctx)
+            started = session.exec(select(FindSearch).where(FindSearch.device_pk == device.id, FindSearch.search_id == sid)).first()
+            if started is None:
+                if query.range[0] != 0:
+                    return SearchOutcome(4)  # StartWithRangeZero
+                session.add(FindSearch(device_pk=device.id, search_id=sid, started_at=self.clock.now()))
+                old = session.exec(select(FindSearch).where(FindSearch.device_pk == device.id)
+                                   .order_by(FindSearch.started_at.desc(), FindSearch.id.desc()).offset(_FIND_SEARCHES_KEPT)).all()
+                for row in old:
+                    session.delete(row)
+            return self._search(session, user, query, unknown_folder=3)  # Find Status 3: FolderSync required
+
+        return await run_in_threadpool(self._in_transaction, work)
+
+    async def directory(self, ctx, text: str, rng: tuple[int, int]) -> DirectoryPage:
+        """The GAL from the user table: a case-insensitive prefix of the display name, any word
+        of it, the alias or the address; sorted by display name."""
+        needle = " ".join(text.split()).casefold()
+        domain = self.domain
+
+        def work(session):
+            people = []
+            for user in session.exec(select(User).order_by(User.name)):
+                display = user.display_name or user.name
+                words = display.split()
+                first, last = (words[0], " ".join(words[1:])) if len(words) > 1 else ("", "")
+                address = f"{user.name}@{domain}"
+                keys = [display, *words, user.name, address]
+                if any(k.casefold().startswith(needle) for k in keys if k):
+                    people.append(DirectoryPerson(display_name=display, email_address=address, alias=user.name,
+                                                  first_name=first, last_name=last))
+            people.sort(key=lambda p: (p.display_name.casefold(), p.alias))
+            start, end = rng
+            return DirectoryPage(people[start:end + 1], len(people), start)
+
+        return await run_in_threadpool(self._in_transaction, work)

@@ -1,0 +1,35 @@
+"""Tables for folder changes made by devices and for Find paging.
+
+`HierarchyEcho` remembers a hierarchy change a device made itself while other changes were still
+waiting for it (its FolderSync position could not simply move past its own change), so its next
+FolderSync can leave that change out; `storage.folders.folder_sync_with_echoes` reads it.
+`FindSearch` remembers the SearchIds a device has started, because MS-ASCMD Find wants the first
+request of a search to start at row 0 and later pages to reuse the id.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .models import utcnow
+
+
+class HierarchyEcho(SQLModel, table=True):
+    __tablename__ = "hierarchy_echo"
+    __table_args__ = (Index("ix_hierarchy_echo_device", "device_pk", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_pk: int  # no foreign key: removing a partnership must not trip over these rows
+    folder_id: int = Field(foreign_key="folder.id")
+    seq: int  # the user's hierarchy_seq the change took
+    kind: str = Field(max_length=8)  # "create" | "update" | "delete"
+
+
+class FindSearch(SQLModel, table=True):
+    __tablename__ = "find_search"
+    __table_args__ = (UniqueConstraint("device_pk", "search_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_pk: int = Field(index=True)
+    search_id: str = Field(max_length=128)
+    started_at: datetime = Field(default_factory=utcnow)
