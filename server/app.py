@@ -10,7 +10,7 @@ from eas import commands
 from eas.context import Limits
 from storage import Database
 
-from . import activesync, api, web
+from . import activesync, api, api_testing, api_wait, traces, web
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
@@ -29,9 +29,12 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
     db.create_all()
     app = Starlette(
         routes=[
-            Route("/Microsoft-Server-ActiveSync", activesync.endpoint, methods=["GET", "POST", "OPTIONS", "HEAD"]),
+            # The EAS endpoint, wrapped so per-device traces and injected faults apply (server/traces.py).
+            traces.instrument(activesync.endpoint),
             # The admin center and its JSON API; both carry the session middleware keyed with the org secret.
             Mount("/ecp", app=web.router(db, settings)),
+            *api_testing.routes(db, settings),  # /api/faults, /api/devices/.../trace (full paths: before the /api mount)
+            Mount("/api/wait", app=api_wait.router()),  # long-poll waits for test suites (server/api_wait.py)
             Mount("/api", app=api.router(db, settings)),
         ],
     )

@@ -170,8 +170,10 @@ def _register() -> None:
     from .cli_device import device
     from .cli_import import import_command
     from .cli_policy import policy
+    from .cli_testing import fault, trace
 
-    for command in (import_command, policy, device, org, rule, client):
+    device.add_command(trace)
+    for command in (import_command, policy, device, org, rule, client, fault):
         main.add_command(command)
 
 

@@ -22,7 +22,7 @@ from storage.devices import get_device, touch_device
 from storage.models import Device, User, utcnow
 from storage.policies import policy_for
 
-from . import notices
+from . import events, notices
 
 log = logging.getLogger("easlab.access")
 
@@ -87,6 +87,9 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
                 stored = Decision(BLOCKED, POLICY, None, "Policy", decision.path + [f"policy check: status {status}"])
     if stored.step != "RemoteWipe":
         changed = record_state(session, device, stored.state, stored.reason, stored.rule, stored.step)
+        if changed:
+            events.publish("device", session=session, user=user.name, device_id=device.device_id,
+                           state=stored.state, reason=stored.reason)
         if changed and stored.state in (QUARANTINED, BLOCKED) and stored.reason != POLICY:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, stored.state, stored.reason)
             mailer.access_notices(session, user, device, org, stored, effects, now)

@@ -14,7 +14,7 @@ from storage.mailbox import folder_by_type, store_message
 from storage.models import OrgSettings, OutboundMail, User
 from storage.users import get_user
 
-from . import notices
+from . import events, notices
 
 log = logging.getLogger("easlab.mail")
 
@@ -69,6 +69,7 @@ class Mailer:
         if remote:
             session.add(OutboundMail(sender=f"MicrosoftExchange@{self.domain}", recipients=json.dumps(remote),
                                      subject=parse_message(mime).subject, mime=mime))
+            events.publish("outbound", session=session, recipients=remote)
             effects.outbound = True
 
     def access_notices(self, session: Session, user: User, device, org: OrgSettings, decision, effects, now=None) -> None:

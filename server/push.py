@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from . import events
+
 
 @dataclass
 class Wake:
@@ -75,6 +77,9 @@ class PushHub:
     def held(self) -> int:
         return len(self._by_device)
 
+    def is_held(self, user_id: int, device_id: str) -> bool:
+        return (user_id, device_id) in self._by_device
+
     # -- producers ------------------------------------------------------------------------------
     def notify(self, folder_ids: Iterable[int]) -> None:
         """Items were added to these folders (call on the loop)."""
@@ -122,6 +127,7 @@ class PushHub:
         self._by_user[user_id].add(waiter)
         for fid in waiter.folders:
             self._by_folder[fid].add(waiter)
+        events.publish("held", user_id=user_id, device_id=device_id)
         # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
         # and a test's ManualClock expires it without real time passing.
         timer = self.clock.call_later(timeout, waiter.expire)

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.concurrency import run_in_threadpool
 
 from .config import DEFAULT_MAX_MESSAGE_SIZE
+from .faults import smtp_fault
 from .store import MailStore
 
 log = logging.getLogger("easlab.smtp")
@@ -78,6 +79,9 @@ class DeliveryHandler:
         self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
+        refusal = await smtp_fault(self.store, address, "rcpt")  # injected by `easlab fault add smtp`
+        if refusal is not None:
+            return refusal
         try:
             known = await run_in_threadpool(self.store.user_exists, address)
         except Exception:
@@ -91,6 +95,9 @@ class DeliveryHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
+        refusal = await smtp_fault(self.store, envelope.rcpt_tos, "data")
+        if refusal is not None:
+            return refusal
         content = envelope.original_content  # bytes as received (decode_data is off)
         if content is None:
             content = envelope.content if isinstance(envelope.content, bytes) else (envelope.content or "").encode("utf-8", "surrogateescape")

@@ -1,0 +1,274 @@
+"""Fault injection at run time: which fault a request gets, and what it looks like on the wire.
+
+Faults live in the database (storage/faults.py), so `easlab fault add` in another shell, the API
+and the test plugin all reach a running server at its next request.  For each EAS request the
+server asks `Faults.match` (one small query; the credentials are verified only when a fault could
+apply), which counts the hit down atomically, so a fault with `--count 3` fires exactly three
+times even under concurrent requests.  Expiry uses the server's clock (server/clock.py), so a
+ManualClock moves a `--for 60` fault past its end without real time passing.
+
+What each kind answers (digest: eas-protocol-facts §1.7/§1.8, exchange-access-model §5.2/§9):
+
+- throttle: HTTP 503 (or --status) with `Retry-After` and `X-MS-ASThrottle: <reason>`, no body;
+- reprovision: 449 for 2.5-12.1, HTTP 200 + `<Root><Status>142</Status>` (or 140-144) for 14.0+;
+- unauthorized: 401 with `WWW-Authenticate: Basic realm="..."`;
+- block: what a blocked device gets (status 129 or bare 403) with `X-MS-ASThrottle: <reason>`,
+  optionally held for `seconds` first, as Exchange's tarpit does;
+- delay: the request runs normally; its answer is held `seconds` before it leaves;
+- drop: the request runs normally; the headers and part of the body are sent, then the
+  connection is closed (server/traces.py `Instrument` does the cutting);
+- smtp: a 4xx/5xx reply at RCPT (for that recipient) or at DATA (for the whole message).
+
+The answers that replace the command are built here; delay and drop need the ASGI layer and are
+carried out by `server.traces.Instrument`, which also calls `match` itself, so the EAS endpoint
+needs no change when the route is wrapped.  `apply_fault` is the same check for an endpoint
+that prefers to call it after authentication.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response as HTTPResponse
+
+from eas import commands
+from eas.access import refuse
+from eas.response import Response, common_status
+from storage.faults import candidates, consume
+
+log = logging.getLogger("easlab.faults")
+
+IMMEDIATE = ("throttle", "reprovision", "unauthorized", "block")  # answered instead of the command
+WIRE = ("delay", "drop")  # the command runs; its answer is held or cut
+SCOPE_KEY = "easlab.fault"  # the FaultAction for the ASGI layer, in the request's scope
+CHECKED_KEY = "easlab.fault_checked"  # set once a request has been matched (never twice)
+
+# Request roots of commands easlab does not implement, so a fault can still answer them in body form.
+_ROOTS = {
+    "Sync": "AirSync:Sync", "FolderSync": "FolderHierarchy:FolderSync", "FolderCreate": "FolderHierarchy:FolderCreate",
+    "FolderDelete": "FolderHierarchy:FolderDelete", "FolderUpdate": "FolderHierarchy:FolderUpdate",
+    "GetItemEstimate": "GetItemEstimate:GetItemEstimate", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
+    "Settings": "Settings:Settings", "ItemOperations": "ItemOperations:ItemOperations", "MoveItems": "Move:MoveItems",
+    "Search": "Search:Search", "SendMail": "ComposeMail:SendMail", "SmartReply": "ComposeMail:SmartReply",
+    "SmartForward": "ComposeMail:SmartForward", "MeetingResponse": "MeetingResponse:MeetingResponse",
+    "ResolveRecipients": "ResolveRecipients:ResolveRecipients", "ValidateCert": "ValidateCert:ValidateCert",
+    "Find": "Find:Find",
+}
+
+
+@dataclass
+class FaultAction:
+    """A fault that fired for one request."""
+
+    fault_id: int
+    kind: str
+    params: dict = field(default_factory=dict)
+    user: str | None = None
+    device_id: str | None = None
+    command: str | None = None
+
+    @property
+    def immediate(self) -> bool:
+        return self.kind in IMMEDIATE
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items() if v is not None)
+        return f"fault #{self.fault_id} {self.kind}" + (f" ({shown})" if shown else "")
+
+
+def root_of(command: str | None) -> str | None:
+    known = commands.REGISTRY.get(command or "")
+    if known is not None and known.root:
+        return known.root
+    return _ROOTS.get(command or "")
+
+
+def eas_response(action: FaultAction, version: str) -> Response | None:
+    """The answer an immediate fault gives instead of running the command (None for delay/drop)."""
+    p = action.params
+    if action.kind == "throttle":
+        return Response(int(p["status"]), headers={"Retry-After": str(p["retry_after"]), "X-MS-ASThrottle": p["reason"]})
+    if action.kind == "reprovision":
+        root = root_of(action.command)
+        code = int(p["status"])
+        return common_status(code, version, root) if root else Response(449)
+    if action.kind == "unauthorized":
+        return Response(401, headers={"WWW-Authenticate": f'Basic realm="{p["realm"]}"'})
+    if action.kind == "block":
+        response = refuse(129, version, root_of(action.command), {"X-MS-ASThrottle": p["reason"]})
+        response.delay = float(p.get("seconds") or 0)
+        return response
+    return None
+
+
+def http_response(action: FaultAction, version: str) -> HTTPResponse | None:
+    response = eas_response(action, version)
+    if response is None:
+        return None
+    from .activesync import to_http  # late: activesync may import this module
+
+    out = to_http(response)
+    if response.status == 401:
+        # 401 carries no MS-Server-ActiveSync header in easlab's own answer; keep it that way.
+        del out.headers["MS-Server-ActiveSync"]
+    return out
+
+
+async def clock_sleep(clock, seconds: float) -> None:
+    """Sleep on the server's clock (a ManualClock's `advance` ends it)."""
+    if seconds <= 0:
+        return
+    future = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    handle = clock.call_later(seconds, wake)
+    try:
+        await future
+    finally:
+        handle.cancel()
+
+
+class Faults:
+    """The faults of one server: matching and counting, on the database, with the server's clock."""
+
+    def __init__(self, db, clock):
+        self.db = db
+        self.clock = clock
+
+    def match(self, user: str | None, device_id: str | None, command: str | None, *,
+              verify: Callable[[], bool] | None = None) -> FaultAction | None:
+        """Blocking: the first active fault for this request, counted; None when none applies.
+        `verify` is called (once, only if some fault matches) to check the credentials: a
+        request that would not authenticate gets no fault."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            found = candidates(session, now, user=user, device_id=device_id, command=command)
+            if not found:
+                return None
+        if verify is not None and not verify():
+            return None
+        with self.db.session() as session:
+            for fault in candidates(session, now, user=user, device_id=device_id, command=command):
+                if consume(session, fault.id, now):
+                    action = FaultAction(fault.id, fault.kind, json.loads(fault.params or "{}"), user, device_id, command)
+                    log.warning("%s injected for %s/%s %s", action.describe(), user, device_id, command)
+                    return action
+        return None
+
+    async def check(self, identity, line) -> FaultAction | None:
+        """For an authenticated request: the fault it gets, if any."""
+        return await run_in_threadpool(self.match, identity.name, line.device_id, line.command)
+
+    def match_smtp(self, users: Iterable[str], stage: str) -> FaultAction | None:
+        now = self.clock.now()
+        with self.db.session() as session:
+            for user in users:
+                for fault in candidates(session, now, user=user, smtp=True):
+                    params = json.loads(fault.params or "{}")
+                    if params.get("stage", "rcpt") != stage:
+                        continue
+                    if consume(session, fault.id, now):
+                        action = FaultAction(fault.id, "smtp", params, user)
+                        log.warning("%s injected at %s for recipient %s", action.describe(), stage.upper(), user)
+                        return action
+        return None
+
+
+def faults_for(app) -> Faults:
+    """The app's Faults, made on first use (server/app.py need not know about it)."""
+    state = app.state
+    faults = getattr(state, "faults", None)
+    if faults is None:
+        faults = state.faults = Faults(state.db, state.clock)
+    return faults
+
+
+async def apply_fault(request, identity, line) -> HTTPResponse | None:
+    """The endpoint-side hook, right after authentication and parsing the request line: the
+    answer to send instead of running the command, or None to go on.  A delay or drop is left in
+    the request's scope for `server.traces.Instrument`; without it a delay is slept here and a
+    drop cannot be done (logged)."""
+    scope = request.scope
+    if scope.get(CHECKED_KEY):
+        return None  # the ASGI layer has already matched this request
+    scope[CHECKED_KEY] = True
+    faults = faults_for(request.app)
+    action = await faults.check(identity, line)
+    if action is None:
+        return None
+    return await answer(action, line.protocol_version, scope, faults.clock)
+
+
+async def answer(action: FaultAction, version: str, scope: dict, clock) -> HTTPResponse | None:
+    response = http_response(action, version)
+    if response is not None:
+        if action.kind == "block":
+            await clock_sleep(clock, float(action.params.get("seconds") or 0))
+        return response
+    scope[SCOPE_KEY] = action
+    if not scope.get("easlab.instrumented"):
+        if action.kind == "delay":
+            await clock_sleep(clock, float(action.params.get("seconds") or 0))
+        else:
+            log.warning("%s needs server.traces.Instrument on the EAS route; the answer goes out whole",
+                        action.describe())
+    return None
+
+
+# -- SMTP ----------------------------------------------------------------------------------------
+def smtp_reply(action: FaultAction) -> str:
+    return f"{int(action.params['status'])} {action.params['message']}"
+
+
+async def smtp_fault(store, addresses: str | Iterable[str], stage: str) -> str | None:
+    """The reply an injected fault gives at RCPT (one address) or DATA (the envelope's
+    recipients), or None.  `store` is the server's MailStore (its db, clock and domain)."""
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    users = [u for u in (store.local_user_name(a) for a in addresses) if u]
+    if not users:
+        return None
+    faults = getattr(store, "_easlab_faults", None)
+    if faults is None:
+        faults = store._easlab_faults = Faults(store.db, store.clock)
+    action = await run_in_threadpool(faults.match_smtp, users, stage)
+    return smtp_reply(action) if action is not None else None
+
+
+# -- for in-process callers (the test plugin, the web UI) ------------------------------------------
+def inject(app, kind: str, **kw) -> dict:
+    """Add a fault to a running app (blocking; from a test or a worker thread), timed on the
+    app's clock: `inject(app, "throttle", user="alice", count=2, params={"retry_after": 5})`."""
+    from storage.faults import add_fault, fault_view
+
+    now = app.state.clock.now()
+    with app.state.db.session() as session:
+        return fault_view(add_fault(session, kind, now=now, **kw), now)
+
+
+def listing(app) -> list[dict]:
+    from storage.faults import list_faults
+
+    with app.state.db.session() as session:
+        return list_faults(session, app.state.clock.now())
+
+
+def remove(app, fault_id: int) -> bool:
+    from storage.faults import remove_fault
+
+    with app.state.db.session() as session:
+        return remove_fault(session, fault_id)
+
+
+def clear(app, user: str | None = None) -> int:
+    from storage.faults import clear_faults
+
+    with app.state.db.session() as session:
+        return clear_faults(session, user)
