@@ -33,6 +33,7 @@ class BodyOptions:
     mime_support: int = 0  # 0 never, 1 S/MIME only, 2 always
     mime_truncation: int | None = None  # code, 2.5-style
     truncation: int | None = None  # code, 2.5 body
+    opaque_data: bool = False  # send Body/Data as OPAQUE even for text (iOS Mail expects it)
 
 
 def wire_datetime(value: datetime | None) -> str:
@@ -74,7 +75,7 @@ def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
     return BodyPreference(type=native)
 
 
-def body_element(item: EmailItem, pref: BodyPreference, version: str) -> Element:
+def body_element(item: EmailItem, pref: BodyPreference, version: str, opaque_data: bool = False) -> Element:
     if pref.type == 4:
         raw = item.mime
     elif pref.type == 2:
@@ -86,8 +87,10 @@ def body_element(item: EmailItem, pref: BodyPreference, version: str) -> Element
     if truncated:
         children.append(E("AirSyncBase:Truncated", 1))
     if not (truncated and pref.all_or_none):
-        # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.
-        children.append(E("AirSyncBase:Data", data if pref.type == 4 else data.decode("utf-8")))
+        # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.  Text bodies are
+        # inline strings, except for clients that only render OPAQUE ones (see eas/profiles.py).
+        opaque = pref.type == 4 or opaque_data
+        children.append(E("AirSyncBase:Data", data if opaque else data.decode("utf-8")))
     if pref.preview and versions.at_least(version, "14.0") and pref.type != 1:
         text = item.body_text or html_to_text(item.body_html)
         children.append(E("AirSyncBase:Preview", text[: pref.preview]))
@@ -135,7 +138,7 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
                   E("AirSyncBase:IsInline", 1) if a.inline else None)
                 for a in item.attachments
             ]))
-        children.append(body_element(item, choose_body(item, options), version))
+        children.append(body_element(item, choose_body(item, options), version, options.opaque_data))
     else:
         if item.attachments:
             children.append(E("Email:Attachments", *[
@@ -160,3 +163,9 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
         if item.conversation_index:
             children.append(E("Email2:ConversationIndex", item.conversation_index))
     return E("AirSync:ApplicationData", *children)
+
+
+def wants_opaque_bodies(device_type: str, user_agent: str | None) -> bool:
+    """iOS Mail shows "This message cannot be displayed" for text bodies sent as inline strings
+    (sources in eas/profiles.py, quirk body_opaque); Apple clients get OPAQUE Data."""
+    return device_type.lower() in ("iphone", "ipad", "ipod") or (user_agent or "").startswith("Apple-")

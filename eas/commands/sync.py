@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from .. import versions
 from ..context import CommandContext
-from ..email import BodyOptions, BodyPreference, application_data
+from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_bodies
 from ..response import Response
 from ..store import CollectionOutcome
 from ..wbxml import E, Element, WBXMLError, decode, encode
@@ -218,10 +218,12 @@ def merge_partial(tree: Element, cached: Element) -> Element:
 
 
 # -- response ---------------------------------------------------------------------------------
-def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None) -> Element:
+def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
+                      opaque_bodies: bool = False) -> Element:
     """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
     MoreAvailable Commands — the order Z-Push-family servers use with every known client."""
     body = (options or SyncOptions()).body()
+    body.opaque_data = opaque_bodies
     children: list[Element | None] = []
     if class_name and not versions.at_least(version, "14.0"):
         children.append(E(f"{NS}:Class", class_name))
@@ -302,6 +304,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
 
 
 async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutcome]:
+    opaque = wants_opaque_bodies(ctx.request.device_type, ctx.request.user_agent)
     budget = request.window_size if request.window_size else None
     if budget is not None:
         budget = _window(budget)
@@ -312,7 +315,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
         version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:
-            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
+            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque)
 
         outcome = await ctx.store.sync_collection(ctx, coll, render)
         if outcome.replay is not None:

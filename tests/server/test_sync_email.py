@@ -189,11 +189,20 @@ async def test_resent_previous_key_gets_same_answer_no_duplicates(client, app, d
 async def test_body_preferences(client, app, html):
     text = "Hello world, a plain body that is long enough to truncate.\n"
     await deliver(app, message(subject="b", text=text, html=html))
-    dev = Raw(client)
+    dev = Raw(client, device_type="Android")
     key = await primed(dev, options=[opts(pref(1, 10))])
     body = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData").find("AirSyncBase:Body")
     assert body == E("AirSyncBase:Body", E("AirSyncBase:Type", 1), E("AirSyncBase:EstimatedDataSize", len(text.encode())),
                      E("AirSyncBase:Truncated", 1), E("AirSyncBase:Data", text[:10]))
+
+
+async def test_apple_devices_get_opaque_body_data(client, app):
+    await deliver(app, message(subject="ios", text="for the iPhone"))
+    for device_type, expected in (("iPhone", b"for the iPhone\n"), ("Android", "for the iPhone\n")):
+        dev = Raw(client, device=device_type.lower(), device_type=device_type)
+        key = await primed(dev, options=[opts(pref(1))])
+        data = collection(await dev.sync(key)).find(f"{A}:Commands").find(f"{A}:Add").find(f"{A}:ApplicationData")
+        assert data.find("AirSyncBase:Body").find("AirSyncBase:Data").value == expected
 
 
 async def test_html_and_all_or_none_and_native_type(client, app):
