@@ -10,7 +10,7 @@ from eas import commands
 from eas.context import Limits
 from storage import Database
 
-from . import activesync, api, api_testing, api_wait, traces, web
+from . import activesync, api, api_testing, api_wait, autodiscover, traces, web
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
@@ -31,6 +31,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
         routes=[
             # The EAS endpoint, wrapped so per-device traces and injected faults apply (server/traces.py).
             traces.instrument(activesync.endpoint),
+            *autodiscover.routes,  # /autodiscover/autodiscover.xml in any letter case
             # The admin center and its JSON API; both carry the session middleware keyed with the org secret.
             Mount("/ecp", app=web.router(db, settings)),
             *api_testing.routes(db, settings),  # /api/faults, /api/devices/.../trace (full paths: before the /api mount)
@@ -47,4 +48,5 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
     app.state.mailer = Mailer(settings)
     app.state.outbound = Outbound(db, settings.smarthost)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound)
+    app.state.store.trust_store = settings.trust_store
     return app

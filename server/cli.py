@@ -29,13 +29,15 @@ def main() -> None:
               help="SMTP port for inbound mail (0: any free port).")
 @click.option("--smarthost", envvar="EASLAB_SMARTHOST", default=None, metavar="HOST:PORT",
               help="Relay for mail to other domains (default: keep it in the outbound queue).")
-def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost) -> None:
+@click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
+              help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store) -> None:
     """Start the server: EAS over HTTP and SMTP for inbound mail."""
     from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url,
-                         smtp_port=smtp_port, smarthost=smarthost)
+                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
     run(settings)
 
 
@@ -175,6 +177,9 @@ def _register() -> None:
     device.add_command(trace)
     for command in (import_command, policy, device, org, rule, client, fault):
         main.add_command(command)
+    from .cli_directory import extend_user_commands
+
+    extend_user_commands(user, user_set)
 
 
 _register()

@@ -30,6 +30,7 @@ class Settings:
     smtp_port: int = 2525  # 0: any free port
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # bytes of SMTP DATA; 552 above it
     smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
+    trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts; None: none
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +44,7 @@ class Settings:
             smtp_port=_env_int("EASLAB_SMTP_PORT", 2525),
             max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
+            trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
         )
 
     @property

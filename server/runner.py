@@ -11,6 +11,7 @@ from storage import Database
 
 from . import control
 from .app import create_app
+from .autodiscover import phone_setup_text
 from .config import Settings
 from .smtp import smtp_address, start_smtp, stop_smtp
 
@@ -61,6 +62,7 @@ async def serve(settings: Settings) -> None:
     print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)  # first line: tests read the URL here
     print(f"easlab: SMTP on {smtp_host}:{settings.smtp_port}", flush=True)
     print(f"easlab: database {db.url}", flush=True)
+    print(phone_setup_text(settings), flush=True)
     if not has_users:
         print("easlab: no users yet; add one with: easlab user add NAME --password PW", flush=True)
     app.state.hub.bind(asyncio.get_running_loop())

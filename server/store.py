@@ -25,6 +25,7 @@ from storage.models import User
 from storage.users import get_user
 
 from .push import PushHub
+from .store_directory import DirectoryStore
 from .store_items import ItemStore
 
 log = logging.getLogger("easlab.store")
@@ -36,7 +37,7 @@ class DeliveryResult:
     unknown: list[str] = field(default_factory=list)  # addresses with no local user
 
 
-class MailStore(ItemStore):
+class MailStore(ItemStore, DirectoryStore):
     def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
         self.db = db
         self.hub = hub
