@@ -1,16 +1,15 @@
-"""The loop every phone lives in, against a real `easlab serve`: mail arrives over SMTP, the held
-Ping wakes, the device syncs the message."""
+"""The loop every phone lives in, black-box against a real `easlab serve` through the project's
+own pytest plugin: mail arrives over SMTP, the held Ping wakes, the device syncs the message."""
 import asyncio
-import smtplib
+import subprocess
 from email.message import EmailMessage
 
 import pytest
 
 from eas.client import Item
-from server.device import Device
-from tests.server.live import cli, served
+from tests.server.live import EASLAB
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
 
 
 def message() -> EmailMessage:
@@ -26,64 +25,53 @@ def message() -> EmailMessage:
     return msg
 
 
-def send(port: int, msg: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port) as smtp:
-        smtp.send_message(msg)
-
-
 @pytest.mark.parametrize("version", ["12.1", "14.1", "16.1"])
-async def test_smtp_delivery_wakes_ping_and_sync_returns_the_message(tmp_path, version):
-    db = f"sqlite:///{tmp_path / 'flow.db'}"
-    cli(db, "user", "add", "alice", "--password", "pw", "--display-name", "Alice Example")
+async def test_smtp_delivery_wakes_ping_and_sync_returns_the_message(easlab, version):
+    alice = easlab.make_user("alice", display_name="Alice Example")
     tag = version.replace(".", "")
-    with served(db) as (url, smtp_port, _):
-        async with Device(url, "alice", "pw", device_id="e2e" + tag, protocol_version=version) as dev:
-            await dev.folder_sync()
-            await dev.sync_all("Inbox")
-            ping = asyncio.create_task(dev.ping(["Inbox"], heartbeat=600))
-            await asyncio.sleep(0.5)
-            assert not ping.done()
-            await asyncio.to_thread(send, smtp_port, message())
-            # The heartbeat is ten minutes: an answer now can only come from the delivery.
-            result = await asyncio.wait_for(ping, 10)
-            assert result.status == 2
-            assert result.folders == ["1"]
-            results = await dev.sync_all("Inbox", body_preferences=[(2, None, False)])
-            items = [Item(data) for r in results for data in r.items.values()]
-            assert len(items) == 1
-            item = items[0]
-            assert item.subject == "Quarterly figures ✓"
-            assert item.sender == '"Bob Sender" <bob@example.net>'
-            assert item.to == '"Alice Example" <alice@easlab.test>'
-            assert item.cc == "carol@example.net"
-            assert item.body_type == 2 and "HTML <b>body</b>." in item.body
-            assert [(a.name, a.size, a.method) for a in item.attachments] == [("figures.pdf", 17, 1), ("data.csv", 8, 1)]
-        async with Device(url, "alice", "pw", device_id="plain" + tag, protocol_version=version) as other:
-            await other.folder_sync()
-            results = await other.sync_all("Inbox", body_preferences=[(1, None, False)])
-            item = [Item(data) for r in results for data in r.items.values()][0]
-            assert item.body_type == 1
-            assert item.body.replace("\r\n", "\n") == "Plain text body.\nSecond line.\n"
+    dev = await easlab.make_device(alice, version=version, device_id="e2e" + tag, profile={"device_type": "Android"})
+    await dev.sync_all("Inbox")
+    ping = asyncio.create_task(dev.ping(["Inbox"], heartbeat=600))
+    await easlab.wait_for_ping(dev)
+    await easlab.deliver(message(), to=alice)  # through the server's SMTP port
+    # The heartbeat is ten minutes: an answer now can only come from the delivery.
+    result = await asyncio.wait_for(ping, 10)
+    assert result.status == 2
+    assert result.folders == ["1"]
+    results = await dev.sync_all("Inbox", body_preferences=[(2, None, False)])
+    items = [Item(data) for r in results for data in r.items.values()]
+    assert len(items) == 1
+    item = items[0]
+    assert item.subject == "Quarterly figures ✓"
+    assert item.sender == '"Bob Sender" <bob@example.net>'
+    assert item.to == '"Alice Example" <alice@easlab.test>'
+    assert item.cc == "carol@example.net"
+    assert item.body_type == 2 and "HTML <b>body</b>." in item.body
+    assert [(a.name, a.size, a.method) for a in item.attachments] == [("figures.pdf", 17, 1), ("data.csv", 8, 1)]
+
+    other = await easlab.make_device(alice, version=version, device_id="plain" + tag, profile={"device_type": "Android"})
+    results = await other.sync_all("Inbox", body_preferences=[(1, None, False)])
+    item = [Item(data) for r in results for data in r.items.values()][0]
+    assert item.body_type == 1
+    assert item.body.replace("\r\n", "\n") == "Plain text body.\nSecond line.\n"
 
 
-def test_easlab_client_by_hand(tmp_path):
+async def test_easlab_client_by_hand(easlab, tmp_path):
     """A developer watches the conversation without a phone: `easlab client ... sync Inbox`."""
-    import subprocess
-
-    from tests.server.live import EASLAB
-
-    db = f"sqlite:///{tmp_path / 'hand.db'}"
-    cli(db, "user", "add", "alice", "--password", "pw")
+    easlab.make_user("alice", password="pw")
+    await easlab.deliver(message(), to="alice")
     state = str(tmp_path / "device.json")
-    with served(db) as (url, smtp_port, _):
-        send(smtp_port, message())
-        base = [EASLAB, "client", "--url", url.rsplit("/", 1)[0], "--user", "alice", "--password", "pw", "--state", state]
-        folders = subprocess.run([*base, "foldersync"], capture_output=True, text=True, timeout=60)
-        assert folders.returncode == 0, folders.stderr
-        assert "Inbox" in folders.stdout and "Sent Items" in folders.stdout
-        synced = subprocess.run([*base, "-v", "sync", "Inbox"], capture_output=True, text=True, timeout=60)
-        assert synced.returncode == 0, synced.stderr
-        assert "Quarterly figures" in synced.stdout
-        assert '<Sync xmlns="AirSync">' in synced.stderr  # -v shows the decoded WBXML
-        again = subprocess.run([*base, "items", "Inbox"], capture_output=True, text=True, timeout=60)
-        assert "Quarterly figures" in again.stdout
+    base = [EASLAB, "client", "--url", easlab.url, "--user", "alice", "--password", "pw", "--state", state]
+
+    def run(*args):
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+
+    folders = await asyncio.to_thread(run, "foldersync")
+    assert folders.returncode == 0, folders.stderr
+    assert "Inbox" in folders.stdout and "Sent Items" in folders.stdout
+    synced = await asyncio.to_thread(run, "-v", "sync", "Inbox")
+    assert synced.returncode == 0, synced.stderr
+    assert "Quarterly figures" in synced.stdout
+    assert '<Sync xmlns="AirSync">' in synced.stderr  # -v shows the decoded WBXML
+    again = await asyncio.to_thread(run, "items", "Inbox")
+    assert "Quarterly figures" in again.stdout
