@@ -162,6 +162,10 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
             children.append(E("Email2:ConversationId", item.conversation_id))
         if item.conversation_index:
             children.append(E("Email2:ConversationIndex", item.conversation_index))
+    if versions.at_least(version, "16.0"):
+        if item.is_draft and item.bcc:
+            children.append(E("Email2:Bcc", item.bcc))
+        children.append(E("Email2:IsDraft", 1 if item.is_draft else 0))
     return E("AirSync:ApplicationData", *children)
 
 

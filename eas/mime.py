@@ -125,6 +125,20 @@ def conversation_index(cid: bytes, when: datetime) -> bytes:
     return b"\x01" + struct.pack(">Q", filetime)[:5] + cid
 
 
+def _leaf_parts(msg: EmailMessage):
+    """The message's leaf parts in order, not descending into attached messages: an attached
+    message/rfc822 is one attachment (Method 5), not a source of further attachments."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part.get_content_type() == "message/rfc822" and part is not msg:
+            yield part
+        elif part.is_multipart():
+            stack.extend(reversed(part.get_payload()))
+        else:
+            yield part
+
+
 def parse_message(data: bytes) -> ParsedMessage:
     msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
     out = ParsedMessage()
@@ -153,15 +167,13 @@ def parse_message(data: bytes) -> ParsedMessage:
     out.importance = _importance(msg)
     out.message_class = _message_class(msg)
     charset = (msg.get_content_charset() or "").lower()
-    for part in msg.walk():
+    for part in _leaf_parts(msg):
         if part.get_content_maintype() == "text" and part.get_content_charset():
             charset = charset or part.get_content_charset().lower()
     out.internet_cpid = _CPID.get(charset or "utf-8", 65001)
 
     index = 0
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaf_parts(msg):
         ctype = part.get_content_type()
         disposition = part.get_content_disposition()
         filename = part.get_filename()
@@ -202,9 +214,7 @@ def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None
     if not 0 <= index < len(parsed.attachments):
         return None
     n = 0
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaf_parts(msg):
         ctype = part.get_content_type()
         if part.get_content_disposition() != "attachment" and not part.get_filename() and ctype in ("text/plain", "text/html"):
             continue

@@ -66,6 +66,8 @@ class EmailItem:
     body_html: str = ""
     mime: bytes = b""
     attachments: list[AttachmentInfo] = field(default_factory=list)
+    bcc: str = ""  # drafts only (Email2:Bcc, 16.0+)
+    is_draft: bool = False  # Email2:IsDraft (16.0+)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ItemCommandResult:
     status: int
     client_id: str | None = None
     item: EmailItem | None = None
+    attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # drafts: (ClientId, FileReference) added
 
 
 @dataclass

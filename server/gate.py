@@ -67,7 +67,8 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         from eas.commands.provision import device_information
 
         for column, value in (device_information(request) or {}).items():
-            setattr(device, column, value)
+            width = Device.__table__.c[column].type.length or len(value)
+            setattr(device, column, value[:width])  # a phone's over-long value must not fail the request
 
     decision = access.decide(organisation(org), rules(session), mailbox_access(user),
                              device_facts(device, line.user_agent, line.ms_wl or ""), now)

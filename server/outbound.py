@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import smtplib
 from datetime import datetime, timedelta, timezone
 
@@ -62,7 +63,8 @@ class Outbound:
                 return
             try:
                 with smtplib.SMTP(host or self.smarthost, int(port or 25), timeout=30) as smtp:
-                    smtp.sendmail(row.sender, json.loads(row.recipients), row.mime)
+                    # SMTP wants CRLF; stored notices may carry bare LF, and smtplib sends bytes as-is.
+                    smtp.sendmail(row.sender, json.loads(row.recipients), re.sub(rb"(?<!\r)\n", b"\r\n", row.mime))
                 row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), ""
                 log.info("outbound %s sent to %s", row.id, row.recipients)
             except (OSError, smtplib.SMTPException) as exc:

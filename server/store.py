@@ -26,6 +26,7 @@ from storage.users import get_user
 
 from .push import PushHub
 from .store_directory import DirectoryStore
+from .store_compose import ComposeStore
 from .store_items import ItemStore
 
 log = logging.getLogger("easlab.store")
@@ -35,9 +36,10 @@ log = logging.getLogger("easlab.store")
 class DeliveryResult:
     delivered: list[str] = field(default_factory=list)  # user names
     unknown: list[str] = field(default_factory=list)  # addresses with no local user
+    outbound: bool = False  # automatic replies queued for other domains
 
 
-class MailStore(ItemStore, DirectoryStore):
+class MailStore(ItemStore, DirectoryStore, ComposeStore):
     def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
         self.db = db
         self.hub = hub
@@ -73,6 +75,8 @@ class MailStore(ItemStore, DirectoryStore):
                 store_message(session, inbox, mime, parsed=parsed, received=self.clock.now())
                 touched.append(inbox.id)
                 result.delivered.append(user.name)
+                if self.oof_after_delivery(session, user, mime, parsed, touched):
+                    result.outbound = True
         return result, touched
 
     async def deliver(self, mime: bytes, recipients: list[str]) -> DeliveryResult:
@@ -81,6 +85,8 @@ class MailStore(ItemStore, DirectoryStore):
         result, touched = await run_in_threadpool(self._deliver, mime, recipients)
         if touched:
             self.hub.notify(touched)
+        if result.outbound and self.outbound is not None:
+            self.outbound.kick()
         return result
 
     def user_exists(self, address: str) -> bool:
@@ -118,16 +124,18 @@ class MailStore(ItemStore, DirectoryStore):
         from eas.commands.sync import SyncOptions
 
         added: set[int] = set()
+        drafts = self.draft_context(ctx)
 
         def work(session):
             user, device = self._who(session, ctx)
             notice = device.quarantine_notice_id if ctx.restricted else None
             return queries.sync_collection(session, user, device, request, SyncOptions, render, self.clock.now(),
-                                           added, restricted=ctx.restricted, notice_id=notice)
+                                           added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
 
         outcome = await run_in_threadpool(self._in_transaction, work)
         if added:
             self.hub.notify(added)
+        drafts.finish()
         return outcome
 
     async def estimate(self, ctx, collection):

@@ -115,6 +115,8 @@ class Item(SQLModel, table=True):
     attachments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
     mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     size: int = 0
+    bcc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # drafts: Email2:Bcc
+    is_draft: bool = False  # Email2:IsDraft: created on a 16.x device, not sent yet
     created_seq: int = 0
     modified_seq: int = 0
 
@@ -162,6 +164,7 @@ class Device(SQLModel, table=True):
     phone_number: str = Field(default="", max_length=64)
     mobile_operator: str = Field(default="", max_length=128)
     info_user_agent: str = Field(default="", max_length=512)
+    recovery_password: str = Field(default="", max_length=256)  # Settings DevicePassword
     # Provisioning (MS-ASPROV): the temporary key of phase 1, the final key of phase 2.
     temp_policy_key: int | None = Field(default=None, sa_type=BigInteger)
     policy_key: int | None = Field(default=None, sa_type=BigInteger)

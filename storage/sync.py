@@ -77,7 +77,7 @@ def email_item(item: Item) -> EmailItem:
         flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
         internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
         conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
-        mime=item.mime, attachments=attachments,
+        mime=item.mime, attachments=attachments, bcc=item.bcc, is_draft=item.is_draft,
     )
 
 
@@ -93,13 +93,21 @@ def window_start(filter_type: int, now: datetime) -> datetime | None:
 
 
 # -- client commands ---------------------------------------------------------------------------
-def apply_client_commands(session: Session, user: User, folder: Folder, request, own: set[int], added: set[int]) -> list[ItemCommandResult]:
-    """Change (Read, Flag), Delete and Fetch from the device.  `own` collects the change numbers
-    this request wrote, so they are not echoed back to the device that made them; `added` the
-    folders that received items (moves to Deleted Items), whose Pings must wake."""
+def apply_client_commands(session: Session, user: User, folder: Folder, request, own: set[int], added: set[int],
+                          drafts=None) -> list[ItemCommandResult]:
+    """Change (Read, Flag), Delete and Fetch from the device; with `drafts` (16.0+, the Drafts
+    folder) also Add and Change of drafts and sending them (email2:Send).  `own` collects the
+    change numbers this request wrote, so they are not echoed back to the device that made them;
+    `added` the folders that received items (moves to Deleted Items, new drafts, sent mail),
+    whose Pings must wake.  `drafts` is server.store_compose.DraftContext: the protocol version,
+    the time, and how to send."""
     results: list[ItemCommandResult] = []
+    drafting = _drafting(folder, drafts)
     for cmd in request.commands:
         if cmd.kind == "Add":
+            if drafting:
+                results.append(_add_draft(session, user, folder, cmd, own, added, drafts))
+                continue
             # MS-ASCMD 2.2.3.24: clients cannot add mail outside Drafts (16.x); status 6.
             results.append(ItemCommandResult("Add", None, 6, client_id=cmd.client_id))
             continue
@@ -122,6 +130,9 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
                     item.flag_status = int(flag.text("Email:Status", "0") or 0) if flag.children else 0
                     item.flag_type = flag.text("Email:FlagType", "") or ""
                     changed = True
+            if drafting and _is_draft_change(cmd):
+                results.extend(_change_draft(session, user, folder, item, cmd, own, added, drafts))
+                continue
             if changed:
                 change_item(session, folder, item)
                 own.add(folder.change_seq)
@@ -135,6 +146,121 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
                 delete_item(session, folder, item)
                 own.add(folder.change_seq)
     return results
+
+
+# -- drafts (16.0+) -----------------------------------------------------------------------------
+def _drafting(folder: Folder, drafts) -> bool:
+    """Drafts travel over Sync only in the Drafts folder and only from 16.0 clients (MS-ASCMD
+    2.2.3.24; a 14.1 client must not sync Drafts at all)."""
+    from eas.versions import at_least
+
+    return drafts is not None and folder.type == 3 and at_least(drafts.version, "16.0")
+
+
+def _send_flag(cmd) -> bool:
+    """email2:Send: a child of Add/Change (MS-ASEMAIL 2.2.2.69); inside ApplicationData tolerated."""
+    return bool(getattr(cmd, "send", False)) or (cmd.data is not None and cmd.data.has("Email2:Send"))
+
+
+def _is_draft_change(cmd) -> bool:
+    from eas.drafts import has_draft_fields
+
+    return _send_flag(cmd) or has_draft_fields(cmd.data)
+
+
+def _draft_status(exc) -> int:
+    """A draft that cannot be sent: no or unusable recipients is 183 (InvalidRecipients, 16.0),
+    anything else a conversion error."""
+    from eas.compose import NO_RECIPIENT, RECIPIENT_UNRESOLVED
+    from eas.drafts import STATUS_CONVERSION, STATUS_INVALID_RECIPIENTS
+
+    return STATUS_INVALID_RECIPIENTS if exc.status in (NO_RECIPIENT, RECIPIENT_UNRESOLVED) else STATUS_CONVERSION
+
+
+def _send_draft(session: Session, user: User, folder: Folder, item: Item, outgoing, added: set[int], drafts) -> None:
+    """Deliver the draft and move it to Sent Items.  The delete the move writes in Drafts is not
+    the device's own: the device learns in the same response that the draft is gone."""
+    from .mailbox import send_draft
+
+    drafts.submit(session, user, outgoing)
+    added.update(drafts.effects.touched)
+    drafts.effects.touched.clear()
+    sent = folder_by_type(session, user, 5)
+    send_draft(session, item, folder, sent, outgoing.sent_copy, drafts.now)
+    added.add(sent.id)
+
+
+def _add_draft(session: Session, user: User, folder: Folder, cmd, own: set[int], added: set[int], drafts) -> ItemCommandResult:
+    from eas.compose import ComposeError
+    from eas.drafts import Draft, DraftCommandResult, DraftError, build_draft, new_references, parse_change
+
+    from .mailbox import store_draft
+
+    send = _send_flag(cmd)
+    try:
+        change = parse_change(cmd.data)
+        if change.delete:
+            raise DraftError(6, "a new draft has no attachments to delete")
+        draft = change.apply(Draft())
+        draft.attachments = [new.attachment for new in change.add]
+        mime = build_draft(draft, sender=drafts.sender(user), now=drafts.now)
+        outgoing = drafts.outgoing(user, mime) if send else None
+    except DraftError as exc:
+        return ItemCommandResult("Add", None, exc.status, client_id=cmd.client_id)
+    except ComposeError as exc:
+        return ItemCommandResult("Add", None, _draft_status(exc), client_id=cmd.client_id)
+    item = store_draft(session, folder, mime, draft.bcc, drafts.now)
+    own.add(folder.change_seq)
+    added.add(folder.id)
+    result = DraftCommandResult("Add", item.server_id, 1, client_id=cmd.client_id,
+                                attachment_refs=new_references(mime, item.server_id, change.add))
+    if outgoing is not None:
+        _send_draft(session, user, folder, item, outgoing, added, drafts)
+    return result
+
+
+def _change_draft(session: Session, user: User, folder: Folder, item: Item, cmd, own: set[int], added: set[int],
+                  drafts) -> list[ItemCommandResult]:
+    """Edit a draft (fields present replace, fields absent stay), add and delete its attachments,
+    and send it when asked.  A draft that cannot be sent is left as it was (Status 183)."""
+    from eas.compose import ComposeError
+    from eas.drafts import (
+        DraftCommandResult, DraftError, build_draft, has_draft_fields, new_references, parse_change, read_draft,
+        remove_attachments,
+    )
+
+    from .mailbox import refresh_item
+
+    send = _send_flag(cmd)
+    shifted = False
+    try:
+        change = parse_change(cmd.data)
+        draft = read_draft(item.mime)
+        mime = item.mime
+        if has_draft_fields(cmd.data):
+            change.apply(draft)
+            shifted = remove_attachments(draft, item.server_id, change.delete)
+            draft.attachments += [new.attachment for new in change.add]
+            mime = build_draft(draft, sender=drafts.sender(user), now=drafts.now)
+        outgoing = drafts.outgoing(user, mime) if send else None
+    except DraftError as exc:
+        return [ItemCommandResult("Change", item.server_id, exc.status)]
+    except ComposeError as exc:
+        return [ItemCommandResult("Change", item.server_id, _draft_status(exc))]
+    server_id = item.server_id
+    refresh_item(session, item, mime, bcc=draft.bcc, is_draft=True)
+    change_item(session, folder, item)
+    if not shifted:
+        # Attachments after a deleted one moved up: the device gets the draft back as a Change
+        # with the FileReferences as they are now.
+        own.add(folder.change_seq)
+    refs = new_references(mime, server_id, change.add)
+    if outgoing is not None:
+        _send_draft(session, user, folder, item, outgoing, added, drafts)
+    if refs:
+        # MS-ASCMD: a Change that added attachments is answered with their FileReferences.
+        return [DraftCommandResult("Change", server_id, 1, attachment_refs=refs)]
+    return []
 
 
 # -- outgoing changes ---------------------------------------------------------------------------
@@ -204,7 +330,7 @@ def _soft_deletes(session: Session, folder: Folder, state: SyncState, start: dat
 
 
 def sync_collection(session: Session, user: User, device: Device, request, options_type, render, now: datetime,
-                    added: set[int], restricted: bool = False, notice_id: int | None = None) -> CollectionOutcome:
+                    added: set[int], restricted: bool = False, notice_id: int | None = None, drafts=None) -> CollectionOutcome:
     """One collection of a Sync request, in the caller's transaction."""
     cid = request.collection_id
     folder = find_folder(session, user, cid)
@@ -244,7 +370,8 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         state.options = options.to_json()
     outcome.options = options
     own: set[int] = set()
-    outcome.responses = apply_client_commands(session, user, folder, request, own, added)
+    outcome.responses = apply_client_commands(session, user, folder, request, own, added,
+                                              drafts=None if restricted else drafts)
     start = window_start(options.filter_type, now)
 
     presented = set(json.loads(state.presented or "[]"))

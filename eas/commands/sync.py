@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from .. import versions
 from ..context import CommandContext
+from ..drafts import attachment_refs_element
 from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_bodies
 from ..response import Response
 from ..store import CollectionOutcome
@@ -77,6 +78,7 @@ class ClientCommand:
     server_id: str | None = None
     client_id: str | None = None
     data: Element | None = None
+    send: bool = False  # email2:Send (16.0+): send this draft
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _collection(el: Element) -> CollectionRequest:
             server_id=cmd.text(f"{NS}:ServerId"),
             client_id=cmd.text(f"{NS}:ClientId"),
             data=cmd.find(f"{NS}:ApplicationData"),
+            send=cmd.has("Email2:Send"),
         ))
     return req
 
@@ -243,6 +246,8 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
                     parts.append(application_data(r.item, body, version))
             else:
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
+            if r.kind in ("Add", "Change") and r.attachment_refs:
+                parts.append(attachment_refs_element(r.attachment_refs))
             rows.append(E(f"{NS}:{r.kind}", *parts))
         children.append(E(f"{NS}:Responses", *rows))
     if outcome.more_available:
