@@ -7,9 +7,11 @@ incremental Sync touches the rows that changed and nothing else.
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from eas.store import (
@@ -64,7 +66,9 @@ def find_folder(session: Session, user: User, server_id: str) -> Folder | None:
 
 
 # -- items as the commands see them --------------------------------------------------------------
-def email_item(item: Item) -> EmailItem:
+def email_item(item: Item, with_mime: bool = True) -> EmailItem:
+    """The EmailItem commands render.  Without `with_mime` the MIME blob (most of a row's bytes)
+    is neither loaded nor copied: Sync needs it only when the client asked for MIME bodies."""
     attachments = [
         AttachmentInfo(file_reference=f"{item.server_id}:{a['index']}", name=a["name"], content_type=a["content_type"],
                        size=a["size"], method=a.get("method", 1), content_id=a.get("content_id", ""), inline=a.get("inline", False))
@@ -77,7 +81,7 @@ def email_item(item: Item) -> EmailItem:
         flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
         internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
         conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
-        mime=item.mime, attachments=attachments, bcc=item.bcc, is_draft=item.is_draft,
+        mime=item.mime if with_mime else b"", attachments=attachments, bcc=item.bcc, is_draft=item.is_draft,
     )
 
 
@@ -264,8 +268,13 @@ def _change_draft(session: Session, user: User, folder: Folder, item: Item, cmd,
 
 
 # -- outgoing changes ---------------------------------------------------------------------------
-def _initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None):
-    query = select(Item).where(Item.folder_id == folder.id, Item.id > (state.initial_cursor or 0), Item.created_seq <= state.snapshot_seq)
+def _items(need_mime: bool):
+    query = select(Item)
+    return query if need_mime else query.options(defer(Item.mime))
+
+
+def _initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None, need_mime: bool = True):
+    query = _items(need_mime).where(Item.folder_id == folder.id, Item.id > (state.initial_cursor or 0), Item.created_seq <= state.snapshot_seq)
     if start is not None:
         query = query.where(Item.date_received >= start)
     rows = list(session.exec(query.order_by(Item.id).limit(window + 1)))
@@ -276,10 +285,11 @@ def _initial_page(session: Session, folder: Folder, state: SyncState, window: in
     if not more:
         state.initial_cursor = None
         state.seq = state.snapshot_seq
-    return [ServerChange("Add", r.server_id, email_item(r)) for r in rows], more
+    return [ServerChange("Add", r.server_id, email_item(r, need_mime)) for r in rows], more
 
 
-def _log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None):
+def _log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None,
+              need_mime: bool = True):
     """Collapse the log after state.seq into at most `window` item changes."""
     rows = session.exec(select(ItemChange).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq))
     collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id]
@@ -301,7 +311,7 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
         cut = row.seq
     state.seq = cut
     live_ids = [iid for iid, (first, last, _) in collapsed.items() if last != "delete"]
-    items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
+    items = {i.id: i for i in session.exec(_items(need_mime).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
     changes: list[ServerChange] = []
     for iid, (first, last, server_id) in collapsed.items():
         if last == "delete":
@@ -313,9 +323,9 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
             continue
         if first == "add":
             if start is None or _aware(item.date_received) >= start:
-                changes.append(ServerChange("Add", item.server_id, email_item(item)))
+                changes.append(ServerChange("Add", item.server_id, email_item(item, need_mime)))
         elif start is None or _aware(item.date_received) >= start:
-            changes.append(ServerChange("Change", item.server_id, email_item(item)))
+            changes.append(ServerChange("Change", item.server_id, email_item(item, need_mime)))
     return changes, more
 
 
@@ -359,7 +369,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     if found is KeyMatch.PREVIOUS and state.last_response:
         from eas.wbxml import decode
 
-        outcome.replay = decode(state.last_response)
+        outcome.replay = decode(zlib.decompress(state.last_response))
         outcome.sync_key = state.sync_key
         return outcome
     if found is not KeyMatch.CURRENT:
@@ -387,13 +397,15 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
                 state.presented = json.dumps(sorted(presented))
     elif request.get_changes and request.window_size > 0:
         window = request.window_size
+        need_mime = options.mime_support > 0 or any(p.type == 4 for p in options.body_preferences)
         changes: list[ServerChange] = []
         more = False
         if state.initial_cursor is not None:
-            changes, more = _initial_page(session, folder, state, window, start)
+            changes, more = _initial_page(session, folder, state, window, start, need_mime)
         if not more and state.initial_cursor is None:
             soft = _soft_deletes(session, folder, state, start)
-            log_changes, more = _log_page(session, folder, state, window - len(changes), own, start) if window > len(changes) else ([], True)
+            log_changes, more = (_log_page(session, folder, state, window - len(changes), own, start, need_mime)
+                                 if window > len(changes) else ([], True))
             changes += soft + log_changes
         if presented:
             # The device already holds these (delivered while it was quarantined): no second Add.
@@ -420,7 +432,8 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     outcome.rendered = rendered
     from eas.wbxml import encode
 
-    state.last_response = encode(rendered)
+    # Kept only to answer a resent key; a page can be megabytes of bodies, so store it compressed.
+    state.last_response = zlib.compress(encode(rendered), 1)
     session.add(state)
     return outcome
 
