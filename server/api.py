@@ -29,6 +29,7 @@ from storage.access import AccessError
 
 from . import web
 from .admin import PERMISSIONS, ROLES, Actor, Forbidden, NotFound
+from .mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes, download_headers
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -241,6 +242,55 @@ async def outbound_get(request, actor, body):
     return 200, await _console(request, "outbound", actor)
 
 
+# -- the mailboxes, read-only (server/mailboxes.py) ---------------------------------------------
+async def _mailboxes(request: Request, method: str, *args, **kwargs):
+    state = request.app.state
+    return await run_in_threadpool(getattr(Mailboxes(state.db, state.settings.domain), method), *args, **kwargs)
+
+
+def _whole(request: Request, name: str, low: int, high: int, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
+        raise BadInput(f"{name} must be a whole number, {low}-{high}")
+    return int(raw)
+
+
+async def users_get(request, actor, body):
+    return 200, await _mailboxes(request, "users", actor)
+
+
+async def folders_get(request, actor, body):
+    return 200, await _mailboxes(request, "folders", actor, request.path_params["user"])
+
+
+async def items_get(request, actor, body):
+    limit = _whole(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
+    before = _whole(request, "before", 1, 2**63 - 1, None)
+    return 200, await _mailboxes(request, "items", actor, request.path_params["user"], request.path_params["server_id"],
+                                 limit=limit, before=before)
+
+
+async def item_get(request, actor, body):
+    return 200, await _mailboxes(request, "item", actor, request.path_params["user"], request.path_params["server_id"])
+
+
+async def item_mime(request, actor, body):
+    name, data = await _mailboxes(request, "mime", actor, request.path_params["user"], request.path_params["server_id"])
+    return 200, Response(data, media_type="message/rfc822", headers=download_headers(name))
+
+
+async def item_attachment(request, actor, body):
+    name, content_type, data = await _mailboxes(request, "attachment", actor, request.path_params["user"],
+                                                request.path_params["server_id"], request.path_params["index"])
+    return 200, Response(data, media_type=content_type, headers=download_headers(name))
+
+
+async def syncstate_get(request, actor, body):
+    return 200, await _mailboxes(request, "sync_state", actor, *_who(request))
+
+
 # -- the route table and its OpenAPI document ---------------------------------------------------
 @dataclass
 class Op:
@@ -255,6 +305,7 @@ class Op:
     body_required: bool = False
     query: list[tuple[str, dict, str]] = field(default_factory=list)
     public: bool = False
+    media: str = "application/json"  # the success body's media type (downloads: not JSON)
 
 
 def ref(name: str) -> dict:
@@ -324,7 +375,56 @@ SCHEMAS = {
     "Outbound": {"type": "object", "properties": {
         "id": INT, "created_at": STR, "sender": STR, "recipients": array(STR), "subject": STR, "size": INT, "status": STR,
         "attempts": INT, "last_error": STR, "next_attempt_at": NSTR, "sent_at": NSTR}},
+    "MailboxUser": {"type": "object", "properties": {
+        "name": STR, "address": STR, "display_name": STR, "role": {"type": ["string", "null"], "enum": [*ROLES, None]},
+        "activesync": BOOL, "devices": {"type": "integer", "description": "device partnerships"}}},
+    "Folder": {"type": "object", "properties": {
+        "server_id": STR, "parent_id": {"type": "string", "description": "0: the mailbox root"}, "name": STR,
+        "type": {"type": "integer", "description": "MS-ASCMD FolderHierarchy Type"}, "type_name": STR, "class": STR,
+        "items": INT, "change_seq": {"type": "integer", "description": "the last number of the folder's change log"},
+        "depth": {"type": "integer", "description": "nesting level; the list is in tree order"}}},
+    "ItemSummary": {"type": "object", "properties": {
+        "id": INT, "server_id": STR, "subject": STR, "from": STR, "to": STR, "date": {"type": "string", "format": "date-time"},
+        "read": BOOL, "flag": {"type": "integer", "description": "0 cleared, 1 complete, 2 active"},
+        "size": {"type": "integer", "description": "bytes of MIME"}, "has_attachments": BOOL}},
+    "ItemPage": {"type": "object", "properties": {
+        "user": STR, "folder": {"type": "object", "properties": {"server_id": STR, "name": STR, "type": INT,
+                                                                 "change_seq": INT}},
+        "total": INT, "limit": INT, "before": {"type": ["integer", "null"]},
+        "next_before": {"type": ["integer", "null"], "description": "pass as before= for the next (older) page"},
+        "items": array(ref("ItemSummary"))}},
+    "Attachment": {"type": "object", "properties": {
+        "index": INT, "name": STR, "content_type": STR, "size": INT, "content_id": STR, "inline": BOOL,
+        "method": {"type": "integer", "description": "1 normal, 5 embedded message"},
+        "url": {"type": "string", "description": "where the bytes are (this API)"}}},
+    "Item": {"allOf": [ref("ItemSummary"), {"type": "object", "properties": {
+        "user": STR, "folder": {"type": "object", "properties": {"server_id": STR, "name": STR, "type": INT}},
+        "message_class": STR, "cc": STR, "reply_to": STR, "display_to": STR, "thread_topic": STR, "importance": INT,
+        "flag_type": STR, "internet_cpid": INT, "conversation_id": {"type": "string", "description": "hex"},
+        "conversation_index": {"type": "string", "description": "hex"}, "created_seq": INT, "modified_seq": INT,
+        "body_text": STR, "body_html": {"type": "string", "description": "the message's own HTML: untrusted"},
+        "attachments": array(ref("Attachment")),
+        "headers": {"type": "array", "description": "the MIME header fields in order, [name, value] decoded",
+                    "items": {"type": "array", "items": STR, "minItems": 2, "maxItems": 2}},
+        "mime_url": STR}}]},
+    "CollectionState": {"type": "object", "properties": {
+        "collection_id": STR, "folder": NSTR, "folder_deleted": BOOL, "sync_key": STR, "prev_key": NSTR,
+        "seq": {"type": "integer", "description": "the device's position in the folder's change log"},
+        "change_seq": {"type": ["integer", "null"], "description": "the folder's last change number"},
+        "behind": {"type": ["integer", "null"], "description": "change_seq - seq"},
+        "initial": {"type": "boolean", "description": "the first download is still being paged out"},
+        "initial_cursor": {"type": ["integer", "null"]}, "snapshot_seq": INT,
+        "pending": {"type": ["integer", "null"],
+                    "description": "items the device has still to receive (GetItemEstimate's count, any FilterType)"},
+        "options": {"type": "object", "description": "the collection's stored Sync options"},
+        "window_start": {"type": ["string", "null"], "format": "date-time"}}},
+    "SyncState": {"type": "object", "properties": {
+        "user": STR, "device_id": STR, "protocol_version": STR, "last_sync": NSTR,
+        "hierarchy": {"type": "object", "properties": {
+            "sync_key": NSTR, "prev_key": NSTR, "seq": INT, "user_seq": INT, "behind": {"type": ["integer", "null"]}}},
+        "collections": array(ref("CollectionState"))}},
 }
+BINARY = {"type": "string", "format": "binary"}
 DEV = "/devices/{user}/{device_id}"
 OPS = [
     Op("GET", "/openapi.json", None, "This document", None, response={"type": "object"}, public=True),
@@ -365,6 +465,24 @@ OPS = [
     Op("PATCH", "/policies/{name:path}", policy_patch, "Change a policy's parameters, or make it the default", "configure",
        response=ref("Policy"), body=ref("PolicyPatch")),
     Op("GET", "/outbound", outbound_get, "The outbound mail queue (read-only)", "view", response=array(ref("Outbound"))),
+    # The mailboxes, read-only (server/mailboxes.py).
+    Op("GET", "/users", users_get, "Mailbox users with their role and device count", "view",
+       response=array(ref("MailboxUser"))),
+    Op("GET", "/users/{user}/folders", folders_get, "The user's folders in tree order, with item counts", "view",
+       response=array(ref("Folder"))),
+    Op("GET", "/users/{user}/folders/{server_id}/items", items_get, "A folder's items, newest first, a page at a time",
+       "view", response=ref("ItemPage"),
+       query=[("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}, "page size"),
+              ("before", {"type": "integer", "minimum": 1}, "only items with a smaller id: the previous page's next_before")]),
+    Op("GET", "/items/{user}/{server_id}", item_get, "One item: properties, bodies, attachments, MIME header fields",
+       "view", response=ref("Item")),
+    Op("GET", "/items/{user}/{server_id}/mime", item_mime, "The item's MIME as stored (a download)", "view",
+       response=BINARY, media="message/rfc822"),
+    Op("GET", "/items/{user}/{server_id}/attachments/{index}", item_attachment,
+       "One attachment's bytes (a download, with its content type and file name)", "view", response=BINARY,
+       media="*/*"),
+    Op("GET", DEV + "/syncstate", syncstate_get,
+       "Where the device stands in the hierarchy and in each folder's change log", "view", response=ref("SyncState")),
 ]
 
 
@@ -387,7 +505,7 @@ def openapi() -> dict:
         responses: dict[str, dict] = {}
         if op.response is not None:
             responses[str(op.ok)] = {"description": "OK" if op.ok == 200 else "Created",
-                                     "content": {"application/json": {"schema": op.response}}}
+                                     "content": {op.media: {"schema": op.response}}}
         else:
             responses[str(op.ok)] = {"description": "Done, no content"}
         error = {"content": {"application/json": {"schema": ref("Error")}}}
@@ -399,7 +517,7 @@ def openapi() -> dict:
             responses["403"] = {"description": "The role does not allow this"
                                 + ("" if op.method in SAFE_METHODS else ", or the CSRF token is missing"), **error}
         if convertors:
-            responses["404"] = {"description": "No such user, device, rule or policy", **error}
+            responses["404"] = {"description": "No such user, device, rule, policy, folder, item or attachment", **error}
         if op.body is not None:
             responses["413"] = {"description": "Body too large"}
         operation = {
@@ -422,8 +540,9 @@ def openapi() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "easlab admin API", "version": "1",
-                 "description": "Device access control, rules, organisation settings, mailbox policies and the "
-                                "outbound queue of an easlab server. Role permissions: "
+                 "description": "Device access control, rules, organisation settings, mailbox policies, the "
+                                "outbound queue and a read-only look inside the mailboxes of an easlab server. "
+                                "Role permissions: "
                                 + "; ".join(f"{r}: {', '.join(sorted(PERMISSIONS[r]))}" for r in ROLES) + "."},
         "servers": [{"url": "/api"}],
         "security": [{"basicAuth": []}, {"sessionCookie": []}],
@@ -460,6 +579,8 @@ def endpoint(op: Op):
             return _error(400, str(exc))
         if payload is None:
             return Response(status_code=status)
+        if isinstance(payload, Response):  # a download
+            return payload
         headers = None
         if status == 201 and isinstance(payload, dict) and "name" in payload:
             headers = {"Location": f"/api{doc_path(op.path)}/{quote(payload['name'], safe='')}"}

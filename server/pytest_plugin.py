@@ -26,6 +26,10 @@ and SMTP ports, for black-box tests; its clock is the real one.  Choose with the
 The store is fresh for each test, or shared by the tests of a module with `scope="module"` (marker)
 or `easlab_scope = module` (ini).
 
+Faults (server/faults.py) are injected with `easlab.fault(kind, ...)`, listed with `faults()` and
+removed with `clear_faults()`: in-process straight into the store on the server's clock, in process
+mode through /api/faults as an org-admin account the fixture makes (`easlab-admin`).
+
 Every wait (`wait_for_mail`, `wait_for_ping`, `wait_for_device_state`, `wait_for_outbound`)
 returns as soon as the server's own events (server/events.py, the push hub) show the condition
 holds — at once when it already does — and raises `WaitTimeout` (a TimeoutError) otherwise.  In
@@ -73,6 +77,7 @@ MARKER_ARGS = ("mode", "scope", "domain", "clock")
 DEFAULT_DOMAIN = "easlab.test"
 DEFAULT_PASSWORD = "secret"
 WAITER = "easlab-waits"  # the viewer account process mode's waits authenticate as
+ADMIN = "easlab-admin"  # the org-admin account process mode's fault calls authenticate as
 STARTUP_TIMEOUT = 30.0
 
 
@@ -137,6 +142,7 @@ def _hash(password: str) -> str:
 
 
 _WAITER_PASSWORD = secrets.token_urlsafe(18)  # one per test session: its hash is made once
+_ADMIN_PASSWORD = secrets.token_urlsafe(18)
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -310,6 +316,49 @@ class Easlab:
             if box is None:
                 raise NotFound(f"{name} has no folder {folder!r}")
             return [mail_of(item, name, box) for item in s.exec(select(Item).where(Item.folder_id == box.id).order_by(Item.id))]
+
+    # -- faults -----------------------------------------------------------------------------------
+    def fault(self, kind: str, user: User | str | None = None, device=None, command: str | None = None,
+              count: int | None = None, seconds: float | None = None, **params: Any) -> int:
+        """Inject a fault (server/faults.py); returns its id.
+
+        `kind`: throttle, reprovision, unauthorized, block, delay, drop or smtp.  It hits requests
+        of `user` (a User or a name; None: anyone) from `device` (a Device or a DeviceId; None: any
+        device; a Device also names its user) running `command` (FolderSync, Sync, ...; None:
+        any), `count` times (None: until removed), for `seconds` from now on the server's clock
+        (None: no end; `easlab fault add --for`).  The kind's parameters are keywords: status=,
+        retry_after=, reason= (throttle), realm= (unauthorized), bytes= (drop), stage=, message=
+        (smtp).  The one called `seconds` (delay, drop, a block's tarpit) goes in
+        `params={"seconds": 2}`, since `seconds` here is how long the fault lasts.  Bad input
+        raises ValueError (storage.faults.FaultError) in both modes."""
+        from storage.faults import FaultError
+
+        extra = params.pop("params", None)
+        if extra is not None:
+            if not isinstance(extra, dict):
+                raise FaultError("params must be a dict of the kind's parameters")
+            params = {**extra, **params}
+        if device is not None and hasattr(device, "state"):
+            user = user if user is not None else device.state.user
+            device = device.state.device_id
+        name = str(user).strip().lower() if user is not None else None
+        return self._add_fault({"kind": kind, "user": name, "device_id": str(device) if device is not None else None,
+                                "command": command, "count": count, "seconds": seconds, "params": params or None})["id"]
+
+    def faults(self) -> list[dict]:
+        """Every fault with its state (active, spent, expired), remaining count and hits."""
+        raise NotImplementedError
+
+    def remove_fault(self, fault_id: int) -> bool:
+        """Remove one fault; False when there is no such fault."""
+        raise NotImplementedError
+
+    def clear_faults(self, user: User | str | None = None) -> int:
+        """Remove every fault (or only `user`'s); returns how many were removed."""
+        raise NotImplementedError
+
+    def _add_fault(self, fields: dict) -> dict:
+        raise NotImplementedError
 
     # -- devices and clients ----------------------------------------------------------------------
     async def make_device(self, user: User | str, profile=None, version: str | None = None,
@@ -596,6 +645,27 @@ class InProcessEaslab(Easlab):
 
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self._app), base_url=self.url, **kw)
 
+    def _add_fault(self, fields: dict) -> dict:
+        from .faults import inject
+
+        kind = fields.pop("kind")
+        return inject(self._app, kind, **fields)
+
+    def faults(self) -> list[dict]:
+        from .faults import listing
+
+        return listing(self._app)
+
+    def remove_fault(self, fault_id: int) -> bool:
+        from .faults import remove
+
+        return remove(self._app, int(fault_id))
+
+    def clear_faults(self, user: User | str | None = None) -> int:
+        from .faults import clear
+
+        return clear(self._app, str(user).strip().lower() if user is not None else None)
+
     def _user_added(self, user: User) -> None:
         # The fixture knows the password it just set, so the server need not spend an argon2
         # verification on the test's first request: what a successful login would have cached.
@@ -614,9 +684,30 @@ class InProcessEaslab(Easlab):
             hub.handle_event(event)
 
     async def _deliver(self, mime: bytes, sender: str, recipients: list[str]) -> None:
-        result = await self._app.state.store.deliver(mime, recipients)
-        if result.unknown:
-            raise smtplib.SMTPRecipientsRefused({a: (550, b"5.1.1 no such user here") for a in result.unknown})
+        # Injected smtp faults answer where the SMTP listener would (server/smtp.py): at RCPT for
+        # one recipient, at DATA for the message; smtplib's exceptions, as in process mode.
+        from .faults import smtp_fault
+
+        store = self._app.state.store
+        refused: dict[str, tuple[int, bytes]] = {}
+        accepted = []
+        for address in recipients:
+            reply = await smtp_fault(store, address, "rcpt")
+            if reply is not None:
+                code, _, text = reply.partition(" ")
+                refused[address] = (int(code), text.encode())
+            else:
+                accepted.append(address)
+        if not accepted:
+            raise smtplib.SMTPRecipientsRefused(refused)
+        reply = await smtp_fault(store, accepted, "data")
+        if reply is not None:
+            code, _, text = reply.partition(" ")
+            raise smtplib.SMTPDataError(int(code), text.encode())
+        result = await store.deliver(mime, accepted)
+        refused.update({a: (550, b"5.1.1 no such user here") for a in result.unknown})
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
 
     async def _wait_mail(self, user, folder, subject, after, timeout, with_mime):
         return await self._waits.mail(user, folder, subject, after, timeout)
@@ -679,6 +770,7 @@ class ProcessEaslab(Easlab):
             self.close()
             raise
         self._waiter: str | None = None
+        self._admin: str | None = None
 
     # -- start-up ---------------------------------------------------------------------------------
     def _server_log(self) -> str:
@@ -755,6 +847,56 @@ class ProcessEaslab(Easlab):
                 raise smtplib.SMTPRecipientsRefused(refused)
 
         await asyncio.to_thread(send)
+
+    # -- faults: /api/faults as an org-admin ------------------------------------------------------
+    def _admin_account(self) -> tuple[str, str]:
+        if self._admin is None:
+            from storage.users import get_user
+
+            with self.db.session() as s:
+                exists = get_user(s, ADMIN) is not None
+            if not exists:
+                self.make_user(ADMIN, _ADMIN_PASSWORD, "easlab test faults", role="org-admin")
+            self._admin = ADMIN
+        return ADMIN, _ADMIN_PASSWORD
+
+    def _api(self, method: str, path: str, *, json_body: dict | None = None, params: dict | None = None,
+             ok: tuple[int, ...] = (200,)):
+        """One blocking call on the server's API as the fixture's admin: (status, JSON or None).
+        Blocking is fine even from an async test: the server is another process."""
+        import httpx
+
+        from storage.faults import FaultError
+
+        with httpx.Client(base_url=self.url, auth=self._admin_account(), timeout=30) as client:
+            response = client.request(method, path, json=json_body, params=params)
+        body = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"error": response.text}
+        if response.status_code in ok:
+            return response.status_code, body
+        message = (body or {}).get("error") if isinstance(body, dict) else None
+        if response.status_code == 400:
+            raise FaultError(message or "bad input")
+        raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {message or ''}".rstrip())
+
+    def _add_fault(self, fields: dict) -> dict:
+        _, view = self._api("POST", "/api/faults", json_body={k: v for k, v in fields.items() if v is not None}, ok=(201,))
+        return view
+
+    def faults(self) -> list[dict]:
+        return self._api("GET", "/api/faults")[1]
+
+    def remove_fault(self, fault_id: int) -> bool:
+        status, _ = self._api("DELETE", f"/api/faults/{int(fault_id)}", ok=(204, 404))
+        return status == 204
+
+    def clear_faults(self, user: User | str | None = None) -> int:
+        params = {"user": str(user).strip().lower()} if user is not None else None
+        return self._api("DELETE", "/api/faults", params=params)[1]["removed"]
 
     # -- waits: long-polls on /api/wait ----------------------------------------------------------
     def _waiter_account(self) -> tuple[str, str]:

@@ -16,6 +16,8 @@ Security model:
 
 Mailbox policies and the outbound queue have no Admin-layer methods; the `Console` below adds them
 with the same role rules (view to look, configure to change) for this module and server/api.py.
+The look inside the mailboxes (users, folders, items, a device's sync state) is server/mailboxes.py,
+read-only; mail is shown as hostile content (see `FRAME_CSP` and templates/item.html).
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ from storage.users import get_user
 
 from .admin import ROLES, Actor, Admin, Forbidden, NotFound
 from .auth import login_name
+from .mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes
 from .mailer import Mailer
 
 SESSION_COOKIE = "easlab_session"
@@ -94,6 +97,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+# The policy a mail's HTML gets inside its sandboxed iframe (templates/item.html), as a <meta> at
+# the front of the srcdoc.  The frame already inherits the page's policy (an about:srcdoc document
+# does) and the sandbox already stops scripts, forms, plugins, popups and top navigation; this
+# only narrows further: no images from this origin either (a mail's <img src="/api/..."> would
+# otherwise make the admin's browser issue requests here), only data: images and inline styles.
+# A <meta> policy can only add restrictions, so nothing in the mail can loosen it.
+FRAME_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
 class SecurityHeaders:
@@ -398,6 +410,11 @@ class WebUI:
             Route("/policies", self.page(self.policies), methods=["GET", "POST"]),
             Route("/policies/{name:path}", self.page(self.policy), methods=["GET", "POST"]),
             Route("/outbound", self.page(self.outbound), methods=["GET"]),
+            Route("/devices/{user}/{device_id}/trace/{state}", self.page(self.trace_switch), methods=["POST"]),
+            Route("/mailboxes", self.page(self.mailboxes), methods=["GET"]),
+            Route("/mailboxes/{user}", self.page(self.mailbox), methods=["GET"]),
+            Route("/mailboxes/{user}/{server_id}", self.page(self.folder), methods=["GET"]),
+            Route("/items/{user}/{server_id}", self.page(self.item), methods=["GET"]),
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -456,6 +473,11 @@ class WebUI:
     @staticmethod
     async def console(request: Request, method: str, *args, **kwargs):
         return await run_in_threadpool(getattr(Console(admin_for(request)), method), *args, **kwargs)
+
+    @staticmethod
+    async def look(request: Request, method: str, *args, **kwargs):
+        state = request.app.state
+        return await run_in_threadpool(getattr(Mailboxes(state.db, state.settings.domain), method), *args, **kwargs)
 
     @staticmethod
     def done(request: Request, message: str, target: str) -> Response:
@@ -530,8 +552,29 @@ class WebUI:
         user, device_id = request.path_params["user"], request.path_params["device_id"]
         row = await self.call(request, "device_get", actor, user, device_id)
         explain = await self.call(request, "device_explain", actor, user, device_id)
-        return self.render(request, actor, "device.html", status=status, d=row, explain=explain,
-                           back=device_path(row["user"], row["device_id"]), error=error)
+        sync = await self.look(request, "sync_state", actor, row["user"], row["device_id"])
+        trace = await run_in_threadpool(trace_state, request.app.state.db, row["user"], row["device_id"])
+        api = f"/api/devices/{quote(row['user'], safe='')}/{quote(row['device_id'], safe='')}/trace"
+        return self.render(request, actor, "device.html", status=status, d=row, explain=explain, sync=sync,
+                           trace=trace, trace_api=api, back=device_path(row["user"], row["device_id"]), error=error)
+
+    async def trace_switch(self, request: Request, actor: Actor, form) -> Response:
+        """Tracing on or off for one device (server/traces.py); configure, as /api/.../trace."""
+        from . import traces
+
+        user, device_id, state = (request.path_params[k] for k in ("user", "device_id", "state"))
+        if state not in ("on", "off"):
+            raise Refused(404, f"no trace switch {state}")
+        if not actor.may("configure"):
+            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not configure")
+        if len(device_id) > MAX_NAME:
+            raise Refused(404, f"{user} has no device {device_id}")
+        row = await self.call(request, "device_get", actor, user, device_id)  # NotFound for a device never seen
+        app = request.app.state
+        await run_in_threadpool(traces.switch, app.db, row["user"], row["device_id"], state == "on", app.clock.now())
+        message = (f"Tracing {row['device_id']}: its next exchanges are recorded." if state == "on"
+                   else f"Tracing of {row['device_id']} is off; the exchanges recorded so far are kept.")
+        return self.done(request, message, device_path(row["user"], row["device_id"]))
 
     async def device_action(self, request: Request, actor: Actor, form) -> Response:
         user, device_id, action = (request.path_params[k] for k in ("user", "device_id", "action"))
@@ -677,3 +720,54 @@ class WebUI:
     async def outbound(self, request: Request, actor: Actor, form) -> Response:
         rows = await self.console(request, "outbound", actor)
         return self.render(request, actor, "outbound.html", rows=rows)
+
+    # -- mailboxes (read-only: server/mailboxes.py) ---------------------------------------------
+    async def mailboxes(self, request: Request, actor: Actor, form) -> Response:
+        rows = await self.look(request, "users", actor)
+        return self.render(request, actor, "mailboxes.html", rows=rows)
+
+    async def mailbox(self, request: Request, actor: Actor, form) -> Response:
+        user = request.path_params["user"]
+        rows = await self.look(request, "folders", actor, user)
+        devices = await self.call(request, "device_list", actor, user)
+        return self.render(request, actor, "folders.html", user=user.lower(), rows=rows, devices=devices)
+
+    async def folder(self, request: Request, actor: Actor, form) -> Response:
+        user, server_id = request.path_params["user"], request.path_params["server_id"]
+        before = _number(request.query_params.get("before"), 1, 2**63 - 1)
+        limit = _number(request.query_params.get("limit"), 1, MAX_PAGE) or DEFAULT_PAGE
+        page = await self.look(request, "items", actor, user, server_id, limit=limit, before=before)
+        return self.render(request, actor, "items.html", page=page, user=page["user"],
+                           more=f"&limit={limit}" if limit != DEFAULT_PAGE else "")
+
+    async def item(self, request: Request, actor: Actor, form) -> Response:
+        user, server_id = request.path_params["user"], request.path_params["server_id"]
+        m = await self.look(request, "item", actor, user, server_id)
+        # The mail's HTML goes into a sandboxed iframe's srcdoc (escaped as an attribute value by
+        # the template), behind FRAME_CSP: see templates/item.html for why not inline.
+        srcdoc = ""
+        if m["body_html"]:
+            srcdoc = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_CSP}">{m["body_html"]}'
+        return self.render(request, actor, "item.html", m=m, user=m["user"], srcdoc=srcdoc)
+
+
+def _number(raw, low: int, high: int) -> int | None:
+    """A whole number from a query string within [low, high], or None (a page ignores bad input)."""
+    if not raw or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+        return None
+    return int(raw)
+
+
+def trace_state(db, user: str, device_id: str) -> dict:
+    """Whether the device is traced, and how much its ring holds (no bodies read)."""
+    from sqlmodel import func
+
+    from storage.faults import TraceEntry, trace_setting
+
+    with db.session() as s:
+        row = trace_setting(s, user, device_id)
+        count, size = s.exec(select(func.count(), func.coalesce(func.sum(TraceEntry.size), 0)).where(
+            TraceEntry.user == user.lower(), TraceEntry.device_id == device_id.lower())).one()
+        return {"enabled": bool(row and row.enabled), "entries": count, "bytes": size,
+                "max_entries": row.max_entries if row else None, "max_bytes": row.max_bytes if row else None,
+                "dropped": row.dropped if row else 0}

@@ -12,6 +12,7 @@ from starlette.routing import Mount
 from server import api
 from server.admin import SHELL, Admin
 from storage.access import org_settings
+from storage.mailbox import folder_by_type, store_message
 from storage.models import OutboundMail, Policy
 from storage.users import get_user
 from tests.server.test_web import PERMS, ROLES, add_device, csrf_from, device_row, lists, login, set_role
@@ -277,7 +278,7 @@ async def test_garbage_never_makes_a_500(client, db):
     bodies = [b"", b"null", b"0", b'"x"', b"{}", b'{"settings": null}', b'{"name": null}', b'{"device_id": null}',
               b'{"settings": {"MinPasswordLength": null}}', b'{"access_level": ["Allow"]}', b'{"policy": 1}']
     for op in api.OPS:
-        path = api.doc_path(op.path).format(user="alice", device_id="dev16", name="Default")
+        path = api.doc_path(op.path).format(user="alice", device_id="dev16", name="Default", server_id="1:1", index="0")
         for body in bodies if op.method not in ("GET",) else [b""]:
             r = await client.request(op.method, f"/api{path}", auth=ALICE, content=body)
             assert r.status_code < 500, (op.method, path, body, r.text)
@@ -393,10 +394,16 @@ async def test_every_documented_operation_answers(client, db):
     """Call each documented path and method for real: none is missing (404 'no such API path' or 405)."""
     set_role(db, "alice", "org-admin")
     _prepared(db)
+    with db.session() as s:  # a message with an attachment, for the mailbox views
+        mime = (b"Subject: hi\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                b"Content-Type: text/plain\r\n\r\nbody\r\n--b\r\nContent-Type: application/pdf\r\n"
+                b"Content-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF\r\n--b--\r\n")
+        item_id = store_message(s, folder_by_type(s, get_user(s, "alice"), 2), mime).server_id
     doc = (await client.get("/api/openapi.json")).json()
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
-            url = "/api" + path.format(user="alice", device_id="dev16", name="Default")
+            ids = {"server_id": "1" if "/folders/" in path else item_id, "index": "0"}
+            url = "/api" + path.format(user="alice", device_id="dev16", name="Default", **ids)
             body = {}
             if "requestBody" in operation:
                 schema_name = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
