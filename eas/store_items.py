@@ -121,9 +121,19 @@ class DirectoryPerson:
     title: str = ""
     company: str = ""
 
+    def gal_properties(self) -> list:
+        """The GAL:* properties, as Search and Find both return them."""
+        from .wbxml import E
+
+        fields = [("DisplayName", self.display_name or self.alias), ("Phone", self.phone), ("Office", self.office),
+                  ("Title", self.title), ("Company", self.company), ("Alias", self.alias),
+                  ("FirstName", self.first_name), ("LastName", self.last_name), ("EmailAddress", self.email_address)]
+        return [E(f"GAL:{name}", value) for name, value in fields if value]
+
 
 @dataclass
 class DirectoryPage:
     people: list[DirectoryPerson]
     total: int
     start: int
+

@@ -64,8 +64,33 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
+class _CarriesMime:
+    """What a waited-for message offers: the parsed message, and JSON with or without its MIME
+    (the long-poll endpoints send it, the process-mode waits read it back)."""
+
+    mime: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        """The message as received, parsed."""
+        return BytesParser(policy=email_policy.default).parsebytes(self.mime)
+
+    def to_json(self, with_mime: bool = False) -> dict:
+        data = asdict(self)
+        data.pop("mime")
+        if with_mime:
+            data["mime"] = base64.b64encode(self.mime).decode("ascii")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict):
+        values = dict(data)
+        values["mime"] = base64.b64decode(values.get("mime") or "")
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
 @dataclass
-class Mail:
+class Mail(_CarriesMime):
     """A message in a mailbox folder, as a wait returns it."""
 
     id: int
@@ -88,27 +113,10 @@ class Mail:
     def body(self) -> str:
         return self.body_text or self.body_html
 
-    @property
-    def message(self) -> EmailMessage:
-        """The message as received, parsed (needs the MIME: always there in-process)."""
-        return BytesParser(policy=email_policy.default).parsebytes(self.mime)
-
-    def to_json(self, with_mime: bool = False) -> dict:
-        data = asdict(self)
-        data.pop("mime")
-        if with_mime:
-            data["mime"] = base64.b64encode(self.mime).decode("ascii")
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> Mail:
-        values = dict(data)
-        values["mime"] = base64.b64decode(values.get("mime") or "")
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
 @dataclass
-class Outbound:
+class Outbound(_CarriesMime):
     """A message in the outbound queue (mail for other domains)."""
 
     id: int
@@ -120,22 +128,6 @@ class Outbound:
     created_at: str | None
     mime: bytes = field(default=b"", repr=False)
 
-    @property
-    def message(self) -> EmailMessage:
-        return BytesParser(policy=email_policy.default).parsebytes(self.mime)
-
-    def to_json(self, with_mime: bool = False) -> dict:
-        data = asdict(self)
-        data.pop("mime")
-        if with_mime:
-            data["mime"] = base64.b64encode(self.mime).decode("ascii")
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> Outbound:
-        values = dict(data)
-        values["mime"] = base64.b64decode(values.get("mime") or "")
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
 def mail_of(item: Item, user: str, folder: Folder) -> Mail:

@@ -81,10 +81,7 @@ def mailbox_response(outcome: SearchOutcome) -> Response:
 def gal_response(page: DirectoryPage) -> Response:
     results = []
     for p in page.people:
-        fields = [("DisplayName", p.display_name or p.alias), ("Phone", p.phone), ("Office", p.office), ("Title", p.title),
-                  ("Company", p.company), ("Alias", p.alias), ("FirstName", p.first_name), ("LastName", p.last_name),
-                  ("EmailAddress", p.email_address)]
-        results.append(E(f"{NS}:Result", E(f"{NS}:Properties", *[E(f"GAL:{n}", v) for n, v in fields if v])))
+        results.append(E(f"{NS}:Result", E(f"{NS}:Properties", *p.gal_properties())))
     shown = f"{page.start}-{page.start + len(results) - 1}" if results else None
     return _response("GAL", SUCCESS, *results, E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", page.total))
 
