@@ -66,3 +66,14 @@ def stand_in():
             commands.REGISTRY.pop(name, None)
         else:
             commands.REGISTRY[name] = previous
+
+
+async def until_held(app, device_id: str = "dev1", user_id: int = 1, timeout: float = 10):
+    """Return once the server holds a Ping or Sync of that device: on the hub's own "held" event,
+    never a guess like sleep(0.1), which a loaded CI machine outruns."""
+    from server import events
+
+    async def held():
+        return app.state.hub.is_held(user_id, device_id)
+
+    await events.wait_until(held, timeout, kinds=("held",), what=f"a held request of {device_id}")

@@ -70,11 +70,12 @@ def items_of(resp) -> list[tuple[str, str, str | None]]:
 
 async def held(app, n: int) -> None:
     """Wait until `n` requests are held on the push hub."""
-    for _ in range(300):
-        if app.state.hub.held >= n:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{app.state.hub.held} held, wanted {n}")
+    from server import events
+
+    async def enough():
+        return app.state.hub.held >= n
+
+    await events.wait_until(enough, 20, kinds=("held",), what=f"{n} held requests")
 
 
 def ping(heartbeat, *folders):

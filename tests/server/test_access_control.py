@@ -9,6 +9,7 @@ from eas.wbxml import E, decode
 from server.admin import SHELL, Admin
 from storage.models import Device, DeviceAccessChange, Item, OrgSettings
 from storage.users import get_user
+from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, commands, device_information, message, provision
 
 pytestmark = pytest.mark.anyio
@@ -94,7 +95,7 @@ async def test_quarantined_device_sees_only_the_notice(client, app, admin, db, v
     await app.state.store.deliver(message(subject="more secrets"), ["alice@easlab.test"])
     ping = E("Ping:Ping", E("Ping:HeartbeatInterval", 60), E("Ping:Folders", E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email"))))
     held = asyncio.create_task(dev.call("Ping", ping))
-    await asyncio.sleep(0.3)
+    await until_held(app)
     assert not held.done()
     await app.state.store.deliver(message(subject="and more"), ["alice@easlab.test"])
     await asyncio.sleep(0.3)

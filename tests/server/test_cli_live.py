@@ -25,10 +25,20 @@ class LiveRaw(Raw):
         return await self.client.post(q, content=body, headers=self.headers())
 
 
+async def until_held(url, device_id):
+    """The server's own long-poll wait (/api/wait/ping), instead of guessing with a sleep."""
+    base = url.rsplit("/", 1)[0]
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.get(f"{base}/api/wait/ping", params={"user": "alice", "device_id": device_id, "timeout": 20},
+                           auth=("watcher", "watch"))
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture
 def db(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     cli(url, "user", "add", "alice", "--password", "secret")
+    cli(url, "user", "add", "watcher", "--password", "watch", "--role", "viewer")
     cli(url, "policy", "set", "Default", "--password-required", "--no-allow-non-provisionable")
     return url
 
@@ -40,7 +50,7 @@ async def test_policy_set_reaches_held_ping_and_next_request(db):
         assert decode((await dev.post("FolderSync", FS)).content).text("FolderHierarchy:Status") == "1"
         ping = E("Ping:Ping", E("Ping:HeartbeatInterval", 600), E("Ping:Folders", E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email"))))
         held = asyncio.create_task(dev.call("Ping", ping))
-        await asyncio.sleep(0.5)
+        await until_held(url, dev.device)
         assert not held.done()
         await asyncio.to_thread(cli, db, "policy", "set", "Default", "--min-password-length", "8")
         assert await asyncio.wait_for(held, 10) == E("Ping:Ping", E("Ping:Status", 7))

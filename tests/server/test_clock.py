@@ -10,6 +10,7 @@ from server.admin import SHELL, Admin
 from server.app import create_app
 from server.clock import ManualClock
 from storage.models import Device
+from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, provision
 
 pytestmark = pytest.mark.anyio
@@ -51,10 +52,7 @@ async def test_heartbeat_expires_when_the_clock_says_so(client, app, clock):
     key = collection(await dev.sync("0")).text("AirSync:SyncKey")
     await dev.sync(key)
     held = asyncio.create_task(dev.call("Ping", PING))
-    for _ in range(200):
-        if app.state.hub.held:
-            break
-        await asyncio.sleep(0.005)
+    await until_held(app)
     clock.advance(3539)
     await asyncio.sleep(0.05)
     assert not held.done()

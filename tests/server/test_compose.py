@@ -87,11 +87,12 @@ async def inbox_id(dev, subject):
 
 
 async def held(app, n=1):
-    for _ in range(300):
-        if app.state.hub.held >= n:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no held request")
+    from server import events
+
+    async def enough():
+        return app.state.hub.held >= n
+
+    await events.wait_until(enough, 20, kinds=("held",), what=f"{n} held requests")
 
 
 PING = lambda folder: E("Ping:Ping", E("Ping:HeartbeatInterval", 300),  # noqa: E731

@@ -37,6 +37,17 @@ pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
 
 
+async def until_timer(clock, n: int = 1, timeout: float = 20.0) -> None:
+    """Until the request under test has set its timer on the ManualClock: advancing earlier would
+    fire nothing and leave it waiting.  (A short poll: the clock publishes no event.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while clock.pending < n:
+        if loop.time() > deadline:
+            raise AssertionError(f"{clock.pending} timers pending, wanted {n}")
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def clock():
     return ManualClock()
@@ -143,14 +154,14 @@ async def test_block_with_a_tarpit_and_delay_wait_on_the_server_clock(http, db, 
     dev = await ready(http)
     add(db, clock, "block", user="alice", count=1, params={"seconds": 20})
     held = asyncio.create_task(dev.post("FolderSync", FS0))
-    await asyncio.sleep(0.3)
+    await until_timer(clock)
     assert not held.done()
     clock.advance(20)
     assert (await asyncio.wait_for(held, 5)).status_code == 200  # 129 in the body after the tarpit
 
     add(db, clock, "delay", user="alice", command="FolderSync", count=1, params={"seconds": 90})
     held = asyncio.create_task(dev.post("FolderSync", FS0))
-    await asyncio.sleep(0.3)
+    await until_timer(clock)
     assert not held.done()
     clock.advance(89)
     await asyncio.sleep(0.1)
@@ -200,7 +211,7 @@ async def test_delay_and_drop_for_a_duration(lab, http, db, clock):
     dev = await ready(http)
     add(db, clock, "delay", user="alice", seconds=30, params={"seconds": 5})
     held = asyncio.create_task(dev.post("FolderSync", FS0))
-    await asyncio.sleep(0.2)
+    await until_timer(clock)
     assert not held.done()
     clock.advance(5)
     assert (await asyncio.wait_for(held, 5)).status_code == 200
@@ -282,7 +293,7 @@ async def test_apply_fault_for_an_endpoint_that_calls_it(lab, db, clock):
     assert response.status_code == 503 and response.headers["x-ms-asthrottle"] == "OutOfBudgets"
     # Without the ASGI wrapper a delay is slept in the hook itself.
     held = asyncio.create_task(apply_fault(request(), who, line))
-    await asyncio.sleep(0.1)
+    await until_timer(clock)
     assert not held.done()
     clock.advance(7)
     assert await asyncio.wait_for(held, 2) is None

@@ -5,6 +5,7 @@ import pytest
 
 from eas.wbxml import E
 from server.config import Settings
+from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, message
 
 pytestmark = pytest.mark.anyio
@@ -34,10 +35,7 @@ async def test_ping_wakes_on_delivery_with_status_2(client, app):
     dev = Raw(client)
     await synced(dev)
     task = asyncio.create_task(dev.call("Ping", ping(300, "1")))
-    for _ in range(100):
-        if app.state.hub.held:
-            break
-        await asyncio.sleep(0.01)
+    await until_held(app)
     assert app.state.hub.held == 1 and not task.done()
     await app.state.store.deliver(message(subject="wake"), ["alice@easlab.test"])
     resp = await asyncio.wait_for(task, 2)
@@ -64,7 +62,7 @@ async def test_mail_for_another_folder_or_user_does_not_wake(client, app):
     dev = Raw(client)
     await synced(dev)
     task = asyncio.create_task(dev.call("Ping", ping(1, "1")))
-    await asyncio.sleep(0.1)
+    await until_held(app)
     await app.state.store.deliver(message(to="bob@easlab.test"), ["bob@easlab.test"])
     assert (await asyncio.wait_for(task, 5)).text(f"{P}:Status") == "1"
 
@@ -75,7 +73,7 @@ async def test_empty_ping_reuses_the_last_one(client, app):
     assert (await dev.call("Ping")).text(f"{P}:Status") == "3"  # nothing cached yet
     assert (await dev.call("Ping", ping(1, "1"))).text(f"{P}:Status") == "1"
     task = asyncio.create_task(dev.call("Ping"))  # no body: 1 s on folder 1 again
-    await asyncio.sleep(0.1)
+    await until_held(app)
     await app.state.store.deliver(message(), ["alice@easlab.test"])
     assert (await asyncio.wait_for(task, 5)).find(f"{P}:Folders") == E(f"{P}:Folders", E(f"{P}:Folder", "1"))
 
@@ -84,19 +82,20 @@ async def test_newer_ping_ends_the_older_at_once(client, app):
     dev = Raw(client)
     await synced(dev)
     first = asyncio.create_task(dev.call("Ping", ping(300, "1")))
-    await asyncio.sleep(0.1)
+    await until_held(app)
     second = asyncio.create_task(dev.call("Ping", ping(300, "1")))
-    resp = await asyncio.wait_for(first, 2)
+    resp = await asyncio.wait_for(first, 10)
     assert resp.text(f"{P}:Status") == "1"
+    await until_held(app)  # now the second one
     await app.state.store.deliver(message(), ["alice@easlab.test"])
-    assert (await asyncio.wait_for(second, 2)).text(f"{P}:Status") == "2"
+    assert (await asyncio.wait_for(second, 10)).text(f"{P}:Status") == "2"
 
 
 async def test_hierarchy_change_status_7(client, app):
     dev = Raw(client)
     await synced(dev)
     task = asyncio.create_task(dev.call("Ping", ping(300, "1")))
-    await asyncio.sleep(0.1)
+    await until_held(app)
     app.state.hub.notify_hierarchy(1)
     assert (await asyncio.wait_for(task, 2)) == E(f"{P}:Ping", E(f"{P}:Status", 7))
     assert (await dev.call("Ping", ping(300, "999"))) == E(f"{P}:Ping", E(f"{P}:Status", 7))

@@ -9,6 +9,7 @@ from eas.wbxml import E, decode
 from server.config import Settings
 from storage.models import Device, Item
 from storage.policies import update_policy
+from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, device_information, provision
 
 pytestmark = pytest.mark.anyio
@@ -202,10 +203,7 @@ async def test_policy_change_ends_a_held_ping(client, app, strict, db):
     await provision(dev)
     ping = E("Ping:Ping", E("Ping:HeartbeatInterval", 300), E("Ping:Folders", E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email"))))
     task = asyncio.create_task(dev.call("Ping", ping))
-    for _ in range(100):
-        if app.state.hub.held:
-            break
-        await asyncio.sleep(0.01)
+    await until_held(app)
     assert not task.done()
     with db.session() as s:
         update_policy(s, "Default", {"MinPasswordLength": 10})

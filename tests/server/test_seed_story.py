@@ -19,6 +19,7 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -137,7 +138,10 @@ async def test_quarantine_approve_in_browser_then_revoke(db, tmp_path):
             # The phone waits in a Ping; the approval in the browser must end it at once.
             ping = asyncio.create_task(dev.call("Ping", E("Ping:Ping", E("Ping:HeartbeatInterval", 300), E(
                 "Ping:Folders", E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email"))))))
-            await asyncio.sleep(0.5)
+            async with httpx.AsyncClient(timeout=30) as http:  # the server's own wait, not a guess
+                held = await http.get(f"{base}/api/wait/ping", auth=("admin", "admin-pw-1"),
+                                      params={"user": "alice", "device_id": dev.device, "timeout": 20})
+            assert held.status_code == 200, held.text
             assert not ping.done()
 
             async with async_playwright() as pw:

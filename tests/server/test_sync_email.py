@@ -9,6 +9,7 @@ from sqlmodel import select
 from eas.wbxml import E, decode
 from storage.models import Folder, Item, SyncState
 from storage.users import get_user
+from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, commands, message
 
 pytestmark = pytest.mark.anyio
@@ -304,7 +305,7 @@ async def test_wait_holds_until_mail_arrives(client, app):
     key = await primed(dev)
     await dev.sync(key)
     task = asyncio.create_task(dev.sync(key, top=[E(f"{A}:HeartbeatInterval", 300)]))
-    await asyncio.sleep(0.2)
+    await until_held(app)
     assert not task.done()
     await deliver(app, message(subject="pushed"))
     resp = await asyncio.wait_for(task, 5)
