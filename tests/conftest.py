@@ -11,6 +11,8 @@ from server.config import Settings
 from storage import Database
 from storage.users import add_user
 
+pytest_plugins = ["pytester"]  # tests/plugin runs whole modules as their own sessions
+
 
 @pytest.fixture
 def anyio_backend():
