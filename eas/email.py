@@ -148,6 +148,10 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
             ]))
         children.extend(_legacy_body(item, options))
     children.append(E("Email:MessageClass", item.message_class))
+    if item.meeting and modern:
+        from .pim.tree import render_meeting
+
+        children.append(render_meeting(item.meeting, version))
     children.append(E("Email:InternetCPID", item.internet_cpid))
     if modern:
         if item.flag_status:
@@ -155,7 +159,7 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
                               E("Email:FlagType", item.flag_type) if item.flag_type else None))
         else:
             children.append(E("Email:Flag"))
-        children.append(E("Email:ContentClass", "urn:content-classes:message"))
+        children.append(E("Email:ContentClass", "urn:content-classes:calendarmessage" if item.meeting else "urn:content-classes:message"))
         children.append(E("AirSyncBase:NativeBodyType", _native_type(item)))
     if versions.at_least(version, "14.0"):
         if item.conversation_id:

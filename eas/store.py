@@ -68,6 +68,18 @@ class EmailItem:
     attachments: list[AttachmentInfo] = field(default_factory=list)
     bcc: str = ""  # drafts only (Email2:Bcc, 16.0+)
     is_draft: bool = False  # Email2:IsDraft (16.0+)
+    # A meeting request or cancellation (MS-ASEMAIL 2.2.2.48): the MeetingRequest children in
+    # eas.pim.tree's stored form.
+    meeting: list = field(default_factory=list)
+
+
+@dataclass
+class PimItem:
+    """A Calendar, Contacts, Tasks or Notes item: its properties in eas.pim.tree's stored form."""
+
+    server_id: str
+    class_name: str
+    nodes: list = field(default_factory=list)
 
 
 @dataclass
@@ -78,7 +90,7 @@ class ItemCommandResult:
     server_id: str | None
     status: int
     client_id: str | None = None
-    item: EmailItem | None = None
+    item: EmailItem | PimItem | None = None
     attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # drafts: (ClientId, FileReference) added
 
 
@@ -86,7 +98,7 @@ class ItemCommandResult:
 class ServerChange:
     kind: str  # "Add" | "Change" | "Delete" | "SoftDelete"
     server_id: str
-    item: EmailItem | None = None
+    item: EmailItem | PimItem | None = None
 
 
 @dataclass

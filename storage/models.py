@@ -117,6 +117,11 @@ class Item(SQLModel, table=True):
     size: int = 0
     bcc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # drafts: Email2:Bcc
     is_draft: bool = False  # Email2:IsDraft: created on a 16.x device, not sent yet
+    # Calendar/Contacts/Tasks/Notes: the item's properties as eas.pim.tree keeps them (JSON); for
+    # mail, the MeetingRequest of a meeting message.  `date_received` is then the date FilterType
+    # compares with (a calendar item's last end, an incomplete task's far future).
+    pim: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    uid: str = Field(default="", max_length=300, index=True)  # calendar:UID / iCalendar UID
     created_seq: int = 0
     modified_seq: int = 0
 
@@ -237,6 +242,8 @@ class SyncState(SQLModel, table=True):
     initial_cursor: int | None = None
     window_start: datetime | None = None
     options: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    # The Supported list sent with SyncKey 0 (MS-ASCMD 2.2.3.179), JSON; "" when none was sent.
+    supported: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     # Items the device already holds from outside the change log (the quarantine notice): not
     # to be added a second time when normal sync resumes.  JSON list of Item ids.

@@ -85,6 +85,18 @@ def email_item(item: Item, with_mime: bool = True) -> EmailItem:
     )
 
 
+def row_item(item: Item, folder_class: str, need_mime: bool = True):
+    """What a command renders for a row: an EmailItem, or a PimItem in a PIM folder."""
+    if folder_class != "Email" and item.pim:
+        from .pim import pim_item
+
+        return pim_item(item, folder_class)
+    found = email_item(item, need_mime)
+    if item.pim:
+        found.meeting = json.loads(item.pim)
+    return found
+
+
 def _item(session: Session, folder: Folder, server_id: str | None) -> Item | None:
     if not server_id:
         return None
@@ -92,6 +104,10 @@ def _item(session: Session, folder: Folder, server_id: str | None) -> Item | Non
 
 
 def window_start(filter_type: int, now: datetime) -> datetime | None:
+    if filter_type == 8:
+        # Incomplete tasks: an incomplete task's date is the far future, a complete one's the day
+        # it was completed (storage/pim.py), so "from now on" selects the incomplete ones.
+        return now
     days = FILTER_DAYS.get(filter_type)
     return now - timedelta(days=days) if days else None
 
@@ -120,7 +136,7 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
             results.append(ItemCommandResult(cmd.kind, cmd.server_id, 8))
             continue
         if cmd.kind == "Fetch":
-            results.append(ItemCommandResult("Fetch", item.server_id, 1, item=email_item(item)))
+            results.append(ItemCommandResult("Fetch", item.server_id, 1, item=row_item(item, "Email")))
         elif cmd.kind == "Change":
             data = cmd.data
             changed = False
@@ -285,7 +301,8 @@ def _initial_page(session: Session, folder: Folder, state: SyncState, window: in
     if not more:
         state.initial_cursor = None
         state.seq = state.snapshot_seq
-    return [ServerChange("Add", r.server_id, email_item(r, need_mime)) for r in rows], more
+    cls = FOLDER_CLASS.get(folder.type, "Email")
+    return [ServerChange("Add", r.server_id, row_item(r, cls, need_mime)) for r in rows], more
 
 
 def _log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None,
@@ -313,6 +330,7 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
     live_ids = [iid for iid, (first, last, _) in collapsed.items() if last != "delete"]
     items = {i.id: i for i in session.exec(_items(need_mime).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
     changes: list[ServerChange] = []
+    cls = FOLDER_CLASS.get(folder.type, "Email")
     for iid, (first, last, server_id) in collapsed.items():
         if last == "delete":
             if first != "add":
@@ -321,11 +339,16 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
         item = items.get(iid)
         if item is None:  # moved away meanwhile; the delete row is past the cut
             continue
+        inside = start is None or _aware(item.date_received) >= start
         if first == "add":
-            if start is None or _aware(item.date_received) >= start:
-                changes.append(ServerChange("Add", item.server_id, email_item(item, need_mime)))
-        elif start is None or _aware(item.date_received) >= start:
-            changes.append(ServerChange("Change", item.server_id, email_item(item, need_mime)))
+            if inside:
+                changes.append(ServerChange("Add", item.server_id, row_item(item, cls, need_mime)))
+        elif inside:
+            changes.append(ServerChange("Change", item.server_id, row_item(item, cls, need_mime)))
+        else:
+            # Changed out of the window (an event moved into the past, a task completed under
+            # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).
+            changes.append(ServerChange("SoftDelete", item.server_id))
     return changes, more
 
 
@@ -346,19 +369,24 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     folder = find_folder(session, user, cid)
     if folder is None:
         return CollectionOutcome(cid, status=12)
-    outcome = CollectionOutcome(cid, status=1, folder_class=FOLDER_CLASS.get(folder.type, "Email"), watch=[folder.id])
+    folder_class = FOLDER_CLASS.get(folder.type, "Email")
+    outcome = CollectionOutcome(cid, status=1, folder_class=folder_class, watch=[folder.id])
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
     found = match(request.sync_key, state.sync_key if state else None, state.prev_key if state else None)
 
     if found is KeyMatch.INITIAL:
         state = state or SyncState(device_pk=device.id, collection_id=cid, sync_key="0")
         options = request.options or options_type()
+        supported = getattr(request, "supported", None)
+        if not _filter_valid(folder_class, options.filter_type) or (supported is not None and folder_class == "Notes"):
+            return CollectionOutcome(cid, status=4)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
+        state.supported = json.dumps(supported) if supported is not None else ""
         state.sync_key = successor(state.sync_key)
         state.prev_key = "0"
         state.seq = 0
         state.snapshot_seq = folder.change_seq
         state.initial_cursor = 0
-        state.window_start = window_start(options.filter_type, now)
+        state.window_start = window_start(_filter(folder_class, options), now)
         state.options = options.to_json()
         outcome.sync_key = state.sync_key
         outcome.options = options
@@ -376,13 +404,19 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         return CollectionOutcome(cid, status=3, sync_key="0")
 
     options = request.options or options_type.from_json(state.options)
+    if not _filter_valid(folder_class, options.filter_type):
+        return CollectionOutcome(cid, status=4)
     if request.options is not None:
         state.options = options.to_json()
     outcome.options = options
     own: set[int] = set()
-    outcome.responses = apply_client_commands(session, user, folder, request, own, added,
-                                              drafts=None if restricted else drafts)
-    start = window_start(options.filter_type, now)
+    if folder_class == "Email":
+        outcome.responses = apply_client_commands(session, user, folder, request, own, added,
+                                                  drafts=None if restricted else drafts)
+    else:
+        outcome.responses = _pim_commands(session, user, folder, folder_class, request, state, options, own, added,
+                                          now, None if restricted else drafts)
+    start = window_start(_filter(folder_class, options), now)
 
     presented = set(json.loads(state.presented or "[]"))
     if restricted:
@@ -438,6 +472,36 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     return outcome
 
 
+# FilterType per class (MS-ASCMD 2.2.3.68): mail 0-5, calendar 0 and 4-7, tasks 0 and 8; contacts
+# and notes ignore it.
+_FILTERS = {"Email": {0, 1, 2, 3, 4, 5}, "Calendar": {0, 4, 5, 6, 7}, "Tasks": {0, 8}}
+
+
+def _filter_valid(folder_class: str, filter_type: int) -> bool:
+    allowed = _FILTERS.get(folder_class)
+    return allowed is None or filter_type in allowed
+
+
+def _filter(folder_class: str, options) -> int:
+    return options.filter_type if folder_class in _FILTERS else 0
+
+
+def _pim_commands(session: Session, user: User, folder: Folder, folder_class: str, request, state: SyncState, options,
+                  own: set[int], added: set[int], now: datetime, drafts) -> list[ItemCommandResult]:
+    from .pim import PimContext, apply_pim_commands
+
+    if not request.commands:
+        return []
+    if drafts is None:
+        # A quarantined device writes nothing (digest §5.3): every command fails as "cannot be
+        # completed now", so the device keeps its changes and resends them once allowed.
+        return [ItemCommandResult(c.kind, c.server_id, 9, client_id=c.client_id) for c in request.commands]
+    ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=options.conflict,
+                     supported=json.loads(state.supported) if state.supported else None,
+                     on_organised=getattr(drafts, "organised", None))
+    return apply_pim_commands(session, user, folder, folder_class, request, ctx, own, added)
+
+
 def _skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
     """Step over the log rows this device's own commands wrote, up to the first foreign one."""
     for seq in session.exec(select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq)):
@@ -465,7 +529,8 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
         return Estimate(collection_id, 4)
     if restricted:
         return Estimate(collection_id, 1, 1 if _notice_pending(session, folder, state, notice_id) else 0)
-    start = window_start(filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0), now)
+    chosen = filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0)
+    start = window_start(chosen if FOLDER_CLASS.get(folder.type, "Email") in _FILTERS else 0, now)
     count = 0
     if state.initial_cursor is not None:
         q = select(func.count()).select_from(Item).where(Item.folder_id == folder.id, Item.id > state.initial_cursor, Item.created_seq <= state.snapshot_seq)

@@ -16,7 +16,9 @@ from ..context import CommandContext
 from ..drafts import attachment_refs_element
 from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_bodies
 from ..response import Response
-from ..store import CollectionOutcome
+from ..pim.tree import RenderOptions
+from ..pim.tree import render as render_pim
+from ..store import CollectionOutcome, PimItem
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command, register
 
@@ -28,7 +30,6 @@ HEARTBEAT_MIN, HEARTBEAT_MAX = 60, 3540
 WAIT_MIN, WAIT_MAX = 1, 59
 # FilterType (MS-ASCMD 2.2.3.68): days back for email/calendar; 0 = everything.
 FILTER_DAYS = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
-EMAIL_FILTERS = {0, 1, 2, 3, 4, 5}
 
 STATUS_SUCCESS = 1
 STATUS_INVALID_KEY = 3
@@ -79,6 +80,7 @@ class ClientCommand:
     client_id: str | None = None
     data: Element | None = None
     send: bool = False  # email2:Send (16.0+): send this draft
+    instance_id: str | None = None  # airsyncbase:InstanceId (16.0+): one occurrence of a series
 
 
 @dataclass
@@ -92,6 +94,7 @@ class CollectionRequest:
     conversation_mode: bool = False
     options: SyncOptions | None = None  # None: keep the stored ones
     commands: list[ClientCommand] = field(default_factory=list)
+    supported: list[str] | None = None  # local names listed in Supported (SyncKey 0 only)
 
 
 @dataclass
@@ -154,6 +157,13 @@ def _collection(el: Element) -> CollectionRequest:
         raise ProtocolError(STATUS_PROTOCOL_ERROR, "Collection needs SyncKey then CollectionId")
     req = CollectionRequest(collection_id=el.text(f"{NS}:CollectionId") or "", sync_key=el.text(f"{NS}:SyncKey") or "")
     req.class_name = el.text(f"{NS}:Class")
+    supported = el.find(f"{NS}:Supported")
+    if supported is not None:
+        # MS-ASCMD 2.2.3.179: CollectionId must come first, and the list counts only at SyncKey 0.
+        if names.index("Supported") < names.index("CollectionId"):
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, "Supported before CollectionId")
+        if req.sync_key == "0":
+            req.supported = [c.name for c in supported.children]
     req.deletes_as_moves = _bool(el.find(f"{NS}:DeletesAsMoves"), True)
     get_changes = el.find(f"{NS}:GetChanges")
     if get_changes is None:
@@ -166,9 +176,10 @@ def _collection(el: Element) -> CollectionRequest:
     req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
     options = el.findall(f"{NS}:Options")
     if options:
+        # Which FilterTypes are valid depends on the folder's class, which only the store knows.
         req.options = _options(options[0])
-        if req.options.filter_type not in EMAIL_FILTERS and (req.class_name or req.options.class_name or "Email") == "Email":
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"FilterType {req.options.filter_type} is not valid for Email")
+        if not 0 <= req.options.filter_type <= 8:
+            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"FilterType {req.options.filter_type}")
     commands = el.find(f"{NS}:Commands")
     for cmd in commands.children if commands is not None else []:
         if cmd.name not in ("Add", "Change", "Delete", "Fetch"):
@@ -179,6 +190,7 @@ def _collection(el: Element) -> CollectionRequest:
             client_id=cmd.text(f"{NS}:ClientId"),
             data=cmd.find(f"{NS}:ApplicationData"),
             send=cmd.has("Email2:Send"),
+            instance_id=cmd.text("AirSyncBase:InstanceId"),
         ))
     return req
 
@@ -221,6 +233,13 @@ def merge_partial(tree: Element, cached: Element) -> Element:
 
 
 # -- response ---------------------------------------------------------------------------------
+def item_data(item, body: BodyOptions, version: str) -> Element:
+    """ApplicationData of a mail or a PIM item."""
+    if isinstance(item, PimItem):
+        return render_pim(item.class_name, item.nodes, RenderOptions(version, body.preferences, body.opaque_data))
+    return application_data(item, body, version)
+
+
 def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
                       opaque_bodies: bool = False) -> Element:
     """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
@@ -243,7 +262,7 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
             elif r.kind == "Fetch":
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
                 if r.item is not None:
-                    parts.append(application_data(r.item, body, version))
+                    parts.append(item_data(r.item, body, version))
             else:
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
             if r.kind in ("Add", "Change") and r.attachment_refs:
@@ -256,7 +275,7 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
         cmds = []
         for ch in outcome.changes:
             if ch.kind in ("Add", "Change") and ch.item is not None:
-                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id), application_data(ch.item, body, version)))
+                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id), item_data(ch.item, body, version)))
             else:
                 cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id)))
         children.append(E(f"{NS}:Commands", *cmds))

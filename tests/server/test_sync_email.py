@@ -266,8 +266,13 @@ async def test_filter_type_window_and_soft_delete(client, app, db):
 
 
 async def test_invalid_email_filter_is_status_4(client):
+    """FilterType 8 (incomplete tasks) and 6/7 are not for mail: the collection fails with 4; the
+    same values are valid in Tasks and Calendar (tests/server/test_sync_pim.py)."""
     dev = Raw(client)
-    assert await dev.sync("0", "1", opts(filter=8)) == E(f"{A}:Sync", E(f"{A}:Status", 4))
+    for ft in (6, 7, 8):
+        assert await dev.sync("0", "1", opts(filter=ft)) == E(f"{A}:Sync", E(f"{A}:Collections", E(
+            f"{A}:Collection", E(f"{A}:CollectionId", "1"), E(f"{A}:Status", 4))))
+    assert await dev.sync("0", "1", opts(filter=9)) == E(f"{A}:Sync", E(f"{A}:Status", 4))
 
 
 async def test_empty_request_repeats_the_cached_one(client, app):
