@@ -472,6 +472,25 @@ def add(client_id: str, *properties: Element, item_class: str | None = None) -> 
              E("AirSync:ClientId", client_id), E("AirSync:ApplicationData", *properties))
 
 
+def meeting_response(request_id: str, response: int, *, collection_id: str | None = None, long_id: str | None = None,
+                     instance_id: str | None = None, send_response: bool = False, body: str | None = None,
+                     proposed: tuple[str, str] | None = None) -> Element:
+    """One MeetingResponse Request (MS-ASCMD 2.2.3.135): `response` 1 accept, 2 tentative,
+    3 decline; `send_response` (16.x) has the server mail the reply, with `body` and a `proposed`
+    (start, end) Compact DateTime pair (16.1)."""
+    send = None
+    if send_response:
+        send = E("MeetingResponse:SendResponse",
+                 E("AirSyncBase:Body", E("AirSyncBase:Type", 1), E("AirSyncBase:Data", body)) if body is not None else None,
+                 E("MeetingResponse:ProposedStartTime", proposed[0]) if proposed else None,
+                 E("MeetingResponse:ProposedEndTime", proposed[1]) if proposed else None)
+    return E("MeetingResponse:Request", E("MeetingResponse:UserResponse", response),
+             E("MeetingResponse:CollectionId", collection_id) if long_id is None else None,
+             E("MeetingResponse:RequestId", request_id) if long_id is None else None,
+             E("Search:LongId", long_id) if long_id is not None else None,
+             E("MeetingResponse:InstanceId", instance_id) if instance_id else None, send)
+
+
 BodyPreference = tuple  # (type, truncation_size | None, all_or_none | None[, preview | None])
 
 

@@ -37,7 +37,7 @@ from eas.client import (
     SyncCollection,
     SyncResult,
 )
-from eas.wbxml import Element
+from eas.wbxml import E, Element
 
 DEFAULT_TIMEOUT = 60.0
 HOLD_MARGIN = 30.0  # a held Ping/Sync gets its interval plus this much
@@ -194,3 +194,7 @@ class Device:
 
     async def command(self, name: str, tree: Element | bytes | None = None, **kw: Any) -> CommandResult:
         return await self.run(self.core.command(name, tree, **kw))
+
+    async def meeting_response(self, *requests: Element) -> CommandResult:
+        """MeetingResponse with Requests built by eas.client.meeting_response."""
+        return await self.command("MeetingResponse", E("MeetingResponse:MeetingResponse", *requests))

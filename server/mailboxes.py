@@ -240,6 +240,9 @@ class Mailboxes:
                 "created_seq": item.created_seq, "modified_seq": item.modified_seq,
                 "body_text": item.body_text, "body_html": item.body_html, "attachments": attachments,
                 "headers": parse_headers(item.mime), "mime_url": f"{url}/mime",
+                # Calendar/contact/task/note properties, or a meeting mail's MeetingRequest, as
+                # eas.pim.tree keeps them: [[tag, value or children], ...].
+                "properties": json.loads(item.pim) if item.pim else None, "uid": item.uid,
             }
 
     def mime(self, actor: Actor, user: str, server_id: str) -> tuple[str, bytes]:

@@ -46,6 +46,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -840,9 +841,13 @@ class ProcessEaslab(Easlab):
         send(self.db.url, event)  # as the CLI tells a running server (server/control.py)
 
     async def _deliver(self, mime: bytes, sender: str, recipients: list[str]) -> None:
+        # smtplib sends bytes as they are; a message written with bare LF (Python's default
+        # as_bytes()) would reach the server as one overlong line.
+        wire = re.sub(rb"\r?\n", b"\r\n", mime)
+
         def send() -> None:
             with smtplib.SMTP(self.smtp_host, self._smtp_port, timeout=30) as smtp:
-                refused = smtp.sendmail(sender, recipients, mime)
+                refused = smtp.sendmail(sender, recipients, wire)
             if refused:
                 raise smtplib.SMTPRecipientsRefused(refused)
 

@@ -6,6 +6,8 @@ which folders changed.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import logging
 import secrets
@@ -20,6 +22,7 @@ from storage import sync as queries
 from storage.folders import folder_sync_with_echoes
 from storage.devices import get_device, touch_device
 from storage.mailbox import folder_by_type, store_message
+from storage.scheduling import deliver_to_inbox
 from storage.policies import policy_for
 from storage.models import User
 from storage.users import get_user
@@ -28,6 +31,7 @@ from .push import PushHub
 from .store_directory import DirectoryStore
 from .store_compose import ComposeStore
 from .store_items import ItemStore
+from .store_meeting import MeetingStore
 
 log = logging.getLogger("easlab.store")
 
@@ -39,7 +43,7 @@ class DeliveryResult:
     outbound: bool = False  # automatic replies queued for other domains
 
 
-class MailStore(ItemStore, DirectoryStore, ComposeStore):
+class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
     def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
         self.db = db
         self.hub = hub
@@ -71,9 +75,8 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore):
                 elif user not in users:
                     users.append(user)
             for user in users:
-                inbox = folder_by_type(session, user, 2)
-                store_message(session, inbox, mime, parsed=parsed, received=self.clock.now())
-                touched.append(inbox.id)
+                touched += deliver_to_inbox(session, user, f"{user.name}@{self.domain}", mime, replace(parsed),
+                                            self.clock.now())
                 result.delivered.append(user.name)
                 if self.oof_after_delivery(session, user, mime, parsed, touched):
                     result.outbound = True

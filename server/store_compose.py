@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
@@ -31,6 +31,7 @@ from eas.oof import EXTERNAL_KNOWN, EXTERNAL_UNKNOWN, INTERNAL, OofConfig, OofMe
 from eas.oof import audience as oof_audience
 from eas.oof import is_automatic, is_system_sender, reply_address, reply_mime
 from storage.mailbox import folder_by_type, store_message
+from storage.scheduling import deliver_to_inbox
 from storage.models import Folder, Item, OutboundMail, User
 from storage.models_compose import CLIENT_ID_DAYS, CLIENT_ID_KEEP, OofReply, OofSettings, SentClientId
 from storage.users import get_user
@@ -81,6 +82,13 @@ class DraftContext:
     def finish(self) -> None:
         self.store.follow_up(self.effects)
 
+    def organised(self, session: Session, user: User, kind: str, nodes: list, before: list | None) -> None:
+        """A 16.x device added, changed or deleted an event: as organiser, the server sends the
+        invitations, updates and cancellations (MS-ASCAL 3.1.5.x; older clients send their own)."""
+        from .store_meeting import send_invitations
+
+        send_invitations(self, session, user, kind, nodes, before)
+
 
 def _oof_config(row: OofSettings | None) -> OofConfig:
     config = OofConfig()
@@ -125,9 +133,8 @@ class ComposeStore:
                 local.append(target)
         parsed = parse_message(outgoing.delivered)
         for target in local:
-            inbox = folder_by_type(session, target, 2)
-            store_message(session, inbox, outgoing.delivered, parsed=parsed, received=now)
-            effects.touched.append(inbox.id)
+            effects.touched += deliver_to_inbox(session, target, f"{target.name}@{self.domain}", outgoing.delivered,
+                                                replace(parsed), now)
             self._oof_reply(session, target, outgoing.delivered, parsed, sender, now, effects)
         if remote:
             session.add(OutboundMail(sender=sender, recipients=json.dumps(remote), subject=outgoing.subject,

@@ -3,12 +3,9 @@
 A mixin for MailStore (it uses MailStore's `db`, `domain`, `clock`, `_who` and `_in_transaction`);
 each method is one transaction in a worker thread, like MailStore's own.
 
-Free/busy comes from the users' calendars.  easlab has no calendar storage yet, so a resolved
-user's calendar reads as empty (all free) unless a table named `calendar_event` exists; then it is
-read as one row per occurrence: `user_id` (user.id), `start_time` and `end_time` (UTC), `busy_status`
-(MS-ASCAL BusyStatus: 0 free, 1 tentative, 2 busy, 3 out of office, 4 working elsewhere), and, if
-the table has it, a boolean `deleted` that hides a row.  A table without those columns reads as
-"no data".  A mail user (directory `external_address` set) has no calendar here: no data either.
+Free/busy comes from the users' calendars: every occurrence of the events in their calendar
+folders, exceptions applied, cancelled meetings left out (eas.pim.calendar.busy_intervals).  A mail
+user (directory `external_address` set) has no calendar here: no data.
 """
 from __future__ import annotations
 
@@ -16,7 +13,7 @@ import logging
 import os
 from datetime import datetime, timezone
 
-from sqlalchemy import MetaData, Table, and_, inspect, select
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from eas import gal
@@ -25,12 +22,7 @@ from storage.models_directory import UserDirectory  # noqa: F401  (registers the
 
 log = logging.getLogger("easlab.store")
 
-CALENDAR_TABLE = "calendar_event"
 TRUST_SUFFIXES = (".pem", ".crt", ".cer")
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _aware(moment: datetime) -> datetime:
@@ -66,10 +58,9 @@ class DirectoryStore:
             load_details(session, list(unique.values()), certificates=query.certificate_retrieval != 1)
             if query.availability is not None:
                 start, end = query.availability
-                calendar = _calendar_table(session)
                 for item in resolved:
                     if len(item.found) == 1:
-                        item.busy = _busy_intervals(session, calendar, item.found[0], start, end)
+                        item.busy = _busy_intervals(session, item.found[0], start, end)
             return resolved, self.clock.now()
 
         return await run_in_threadpool(self._in_transaction, work)
@@ -81,31 +72,22 @@ class DirectoryStore:
         return await run_in_threadpool(read_trust_store, folder), self.clock.now()
 
 
-def _calendar_table(session):
-    """The `calendar_event` table as reflected; None when there is none, False when it has
-    another shape than the one assumed (see the module's docstring)."""
-    conn = session.connection()
-    if not inspect(conn).has_table(CALENDAR_TABLE):
-        return None
-    table = Table(CALENDAR_TABLE, MetaData(), autoload_with=conn)
-    if not {"user_id", "start_time", "end_time", "busy_status"} <= set(table.c.keys()):
-        log.warning("table %s lacks user_id/start_time/end_time/busy_status: free/busy reads as no data", CALENDAR_TABLE)
-        return False
-    return table
+def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: datetime):
+    """(start, end, BusyStatus) of `entry`'s occurrences overlapping [start, end); None: no data."""
+    import json
 
+    from eas.pim.calendar import busy_intervals
+    from storage.models import Folder, Item
 
-def _busy_intervals(session, calendar, entry: gal.DirectoryEntry, start: datetime, end: datetime):
-    """(start, end, BusyStatus) of `entry`'s appointments overlapping [start, end); None: no data."""
-    if entry.external_address or calendar is False:
+    if entry.external_address:
         return None
-    if calendar is None:
-        return []  # no calendar storage yet: nothing booked
-    cols = calendar.c
-    where = and_(cols.user_id == entry.user_id, cols.start_time < _naive_utc(end), cols.end_time > _naive_utc(start))
-    if "deleted" in cols:
-        where = and_(where, cols.deleted.is_not(True))
-    rows = session.execute(select(cols.start_time, cols.end_time, cols.busy_status).where(where))
-    return [(_aware(s), _aware(e), int(b if b is not None else 2)) for s, e, b in rows]
+    folders = select(Folder.id).where(Folder.user_id == entry.user_id, Folder.type.in_((8, 13)), Folder.deleted == False)  # noqa: E712
+    # An item's date_received is the end of its last occurrence (storage/pim.py): earlier ones are over.
+    rows = session.exec(select(Item.pim).where(Item.folder_id.in_(folders), Item.date_received >= _aware(start)))
+    out = []
+    for pim in rows:
+        out += busy_intervals(json.loads(pim or "[]"), _aware(start), _aware(end))
+    return out
 
 
 def read_trust_store(folder: str | None) -> list[bytes]:

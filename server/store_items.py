@@ -26,7 +26,7 @@ from storage.mailbox import (
 )
 from storage.models import Folder, Item, User
 from storage.models_items import FindSearch
-from storage.sync import email_item, find_folder
+from storage.sync import email_item, find_folder, row_item
 
 log = logging.getLogger("easlab.store")
 
@@ -213,7 +213,7 @@ class ItemStore:
                 item = _item_in_folder(session, folder, request.server_id) if folder is not None else None
                 if item is None:
                     return FetchOutcome(6)
-            return FetchOutcome(1, email_item(item), folder.server_id, item.server_id)
+            return FetchOutcome(1, row_item(item, folder_class(folder.type)), folder.server_id, item.server_id)
 
         return await run_in_threadpool(self._in_transaction, work)
 

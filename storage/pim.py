@@ -71,6 +71,7 @@ class PimContext:
     since: int  # the log position the device's SyncKey stands for
     conflict: int = 1  # Options/Conflict: 1 server wins (default), 0 client wins
     supported: list[str] | None = None
+    organizer: tuple[str, str] | None = None  # (name, address) of the mailbox's owner
     # Called after a 16.x device added, changed or deleted an event it organises (sends iTIP).
     on_organised: Callable[[Session, User, str, list, list | None], None] | None = None
     results: list[ItemCommandResult] = field(default_factory=list)
@@ -91,6 +92,12 @@ def _prepare_new(class_name: str, nodes: list, ctx: PimContext) -> list:
             tree.put(nodes, "Calendar:UID", uuid.uuid4().hex.upper())
         if not tree.value(nodes, "Calendar:DtStamp"):
             tree.put(nodes, "Calendar:DtStamp", ctx.now.strftime("%Y%m%dT%H%M%SZ"))
+        if tree.find(nodes, "Calendar:Attendees") and not tree.value(nodes, "Calendar:OrganizerEmail") and ctx.organizer:
+            # A meeting made on the device is the user's own: Exchange names them its organiser.
+            tree.put(nodes, "Calendar:OrganizerName", ctx.organizer[0])
+            tree.put(nodes, "Calendar:OrganizerEmail", ctx.organizer[1])
+            if not tree.value(nodes, "Calendar:MeetingStatus"):
+                tree.put(nodes, "Calendar:MeetingStatus", "1")
         nodes = tree.sort(class_name, nodes)
     return nodes
 
@@ -131,6 +138,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             # deletes are permanent here; Exchange would keep them in Deleted Items, a mail folder.
             delete_item(session, folder, item)
             own.add(folder.change_seq)
+            added.add(folder.id)
             if ctx.on_organised is not None and class_name == "Calendar":
                 ctx.on_organised(session, user, "delete", before, None)
             continue
@@ -154,6 +162,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             continue
         change_pim(session, folder, item, class_name, nodes, ctx.now)
         own.add(folder.change_seq)
+        added.add(folder.id)  # other devices' Pings on this folder hear of the edit
         if ctx.on_organised is not None and class_name == "Calendar":
             ctx.on_organised(session, user, "change", nodes, before)
     return results

@@ -498,7 +498,8 @@ def _pim_commands(session: Session, user: User, folder: Folder, folder_class: st
         return [ItemCommandResult(c.kind, c.server_id, 9, client_id=c.client_id) for c in request.commands]
     ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=options.conflict,
                      supported=json.loads(state.supported) if state.supported else None,
-                     on_organised=getattr(drafts, "organised", None))
+                     on_organised=getattr(drafts, "organised", None),
+                     organizer=(user.display_name or user.name, drafts.address(user)))
     return apply_pim_commands(session, user, folder, folder_class, request, ctx, own, added)
 
 
@@ -573,7 +574,11 @@ def pending_adds(session: Session, user: User, device: Device, collection_ids: l
             changed.append(cid)
             continue
         base = state.seq if state is not None else 0
-        hit = session.exec(select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base, ItemChange.kind == "add").limit(1)).first()
+        query = select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)
+        if FOLDER_CLASS.get(folder.type, "Email") == "Email":
+            query = query.where(ItemChange.kind == "add")  # mail: new messages push; flags and moves wait
+        # Calendar, contacts, tasks, notes: an item edited or deleted elsewhere is news too.
+        hit = session.exec(query.limit(1)).first()
         if hit is not None:
             changed.append(cid)
     return (2 if changed else 0), changed, watch

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .. import multipart, versions
 from ..context import CommandContext
-from ..email import BodyOptions, BodyPreference, application_data
+from ..email import BodyOptions, BodyPreference
 from ..response import Response
 from ..store_items import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
@@ -219,7 +219,9 @@ def _body(body: Element, rng: tuple[int, int] | None, payload: Payload) -> tuple
 
 
 def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, payload: Payload) -> Element:
-    data = application_data(outcome.item, request.body, version)
+    from .sync import item_data
+
+    data = item_data(outcome.item, request.body, version)
     children, head = [], []
     for child in data.children:
         if child.tag == "AirSyncBase:Body":

@@ -236,7 +236,7 @@ def _reminder(vevent, start: datetime | None, end: datetime | None) -> int | Non
         else:
             return None
         minutes = int(lead.total_seconds() // 60)
-        return minutes if minutes >= 0 else None  # only the first alarm counts, as MS-OXCICAL says
+        return minutes if minutes >= 0 else None  # EAS has one reminder: the first alarm's
     return None
 
 
@@ -311,15 +311,19 @@ def _read_event(vevent, zones: _Zones, method: str) -> Event:
 
     rrules = _all(vevent, "RRULE")
     if rrules:
-        rec = from_rrule(rrules[0], start=start, tz=zone) if len(rrules) == 1 else None
-        until = (rrules[0].get("UNTIL") or [None])[0]
+        # An RRULE icalendar could not read (vBroken) is as inexpressible as two RRULEs.
+        rule = rrules[0] if len(rrules) == 1 and isinstance(rrules[0], icalendar.vRecur) else None
+        rec = from_rrule(rule, start=start, tz=zone) if rule is not None else None
+        until = (rule.get("UNTIL") or [None])[0] if rule is not None else None
         if rec and "Until" in rec and is_date and type(until) is date:
             # A DATE UNTIL reads as that day's last second; for a date-only series the last
             # possible occurrence is that day's (UTC) midnight, which is what EAS clients send.
             rec["Until"] = instance_id(datetime.combine(until, time(), UTC))
         event.recurrence, event.rrule_unsupported = rec, rec is None
     for exdate in _all(vevent, "EXDATE"):
-        for value in getattr(exdate, "dts", []):
+        if isinstance(exdate, icalendar.vBroken):
+            raise CalendarError(f"VEVENT {uid} has a bad EXDATE {exdate!r}")
+        for value in exdate.dts:
             rid = zones.instant(value.dt, exdate.params.get("TZID") or value.params.get("TZID"))
             if all(o.recurrence_id != rid for o in event.overrides):
                 event.overrides.append(Override(rid, deleted=True))
@@ -372,7 +376,8 @@ def parse_calendar(data: bytes | str) -> CalendarMessage:
     """The meeting message in `data`; CalendarError when there is nothing usable in it."""
     try:
         components = icalendar.Calendar.from_ical(_decode(data), multiple=True)
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        # AttributeError: icalendar trips over a VTIMEZONE with two TZIDs while caching it.
         raise CalendarError(f"not iCalendar: {exc}") from exc
     cal = next((c for c in components if c.name == "VCALENDAR"), None)
     if cal is None:

@@ -235,6 +235,8 @@ def test_exdate_beats_a_stale_instance_and_cancelled_instances_are_deletions():
 def test_rrule_without_eas_equivalent_is_flagged():
     [event] = parse_calendar(wrap("UID:h\nDTSTART:20240101T090000Z\nRRULE:FREQ=DAILY;BYHOUR=9,15")).events
     assert (event.recurrence, event.rrule_unsupported) == (None, True)
+    [event] = parse_calendar(wrap("UID:h\nDTSTART:20240101T090000Z\nRRULE:FREQ=SOMETIMES")).events
+    assert (event.recurrence, event.rrule_unsupported, event.start) == (None, True, utc(2024, 1, 1, 9))
 
 
 def test_class_busy_and_personal_mapping():

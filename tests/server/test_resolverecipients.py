@@ -4,7 +4,6 @@ import base64
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from eas.wbxml import E
 from storage.directory import set_directory
@@ -77,7 +76,7 @@ async def test_max_ambiguous_recipients_cuts_the_list(client):
 
 
 async def test_free_busy_without_calendars(client):
-    """No calendar storage: users are free; a mail user has no data; ambiguous names get none."""
+    """Empty calendars: users are free; a mail user has no data; ambiguous names get none."""
     window = availability("2026-01-06T02:00:00.000Z", "2026-01-06T04:00:00.000Z")
     resp = await Raw(client).call("ResolveRecipients", request("alice", "dave", "example", "nobody", options=[window]))
     assert resp == answer(
@@ -88,32 +87,42 @@ async def test_free_busy_without_calendars(client):
     )
 
 
-async def test_free_busy_reads_a_calendar_event_table(client, db):
-    with db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE calendar_event (id INTEGER PRIMARY KEY, user_id INTEGER, start_time DATETIME, "
-                          "end_time DATETIME, busy_status INTEGER, deleted BOOLEAN DEFAULT 0)"))
-        alice = conn.execute(text("SELECT id FROM user WHERE name = 'alice'")).scalar_one()
-        rows = [("2026-01-06 02:40:00.000000", "2026-01-06 03:10:00.000000", 1, 0),  # MS-ASCMD's 0110 case
-                ("2026-01-06 03:30:00.000000", "2026-01-06 05:00:00.000000", 3, 0),
-                ("2026-01-06 02:00:00.000000", "2026-01-06 02:30:00.000000", 2, 1),  # deleted: not counted
-                ("2026-01-05 00:00:00.000000", "2026-01-05 23:00:00.000000", 2, 0)]  # another day
-        for start, end, busy, deleted in rows:
-            conn.execute(text("INSERT INTO calendar_event (user_id, start_time, end_time, busy_status, deleted) "
-                              "VALUES (:u, :s, :e, :b, :d)"), dict(u=alice, s=start, e=end, b=busy, d=deleted))
+def event(start, end, busy, *extra):
+    return [["Calendar:BusyStatus", str(busy)], ["Calendar:EndTime", end], ["Calendar:Subject", "x"],
+            ["Calendar:StartTime", start], *extra]
+
+
+async def test_free_busy_reads_the_users_calendars(client, db):
+    from datetime import datetime, timezone
+
+    from storage.mailbox import folder_by_type
+    from storage.pim import add_pim
+    from storage.users import get_user
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with db.session() as s:
+        calendar = folder_by_type(s, get_user(s, "alice"), 8)
+        for nodes in (
+            event("20260106T024000Z", "20260106T031000Z", 1),  # MS-ASCMD's 0110 case
+            event("20260106T033000Z", "20260106T050000Z", 3),
+            event("20260106T020000Z", "20260106T023000Z", 2, ["Calendar:MeetingStatus", "7"]),  # cancelled
+            event("20260105T000000Z", "20260105T230000Z", 2),  # another day
+            # A daily series whose occurrence of the 6th is deleted and whose 7th moved into the window.
+            event("20260101T020000Z", "20260101T023000Z", 2,
+                  ["Calendar:Recurrence", [["Calendar:Type", "0"], ["Calendar:Occurrences", "10"]]],
+                  ["Calendar:Exceptions", [
+                      ["Calendar:Exception", [["Calendar:Deleted", "1"], ["Calendar:ExceptionStartTime", "20260106T020000Z"]]],
+                      ["Calendar:Exception", [["Calendar:ExceptionStartTime", "20260107T020000Z"],
+                                              ["Calendar:StartTime", "20260106T023000Z"], ["Calendar:EndTime", "20260106T030000Z"]]]]]),
+        ):
+            add_pim(s, calendar, "Calendar", nodes, now)
+        s.commit()
     window = availability("2026-01-06T02:00:00.000Z", "2026-01-06T04:00:00.000Z")
     resp = await Raw(client).call("ResolveRecipients", request("alice", "bob", options=[window]))
     assert resp == answer(
-        response("alice", 1, 1, recipient("alice", "Alice Example", free_busy("0113"))),
+        response("alice", 1, 1, recipient("alice", "Alice Example", free_busy("0213"))),
         response("bob", 1, 1, recipient("bob", "Bob Example", free_busy("0000"))),
     )
-
-
-async def test_a_calendar_table_of_another_shape_reads_as_no_data(client, db):
-    with db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE calendar_event (id INTEGER PRIMARY KEY, owner INTEGER, starts DATETIME)"))
-    window = availability("2026-01-06T02:00:00.000Z", "2026-01-06T03:00:00.000Z")
-    resp = await Raw(client).call("ResolveRecipients", request("alice", options=[window]))
-    assert resp == answer(response("alice", 1, 1, recipient("alice", "Alice Example", free_busy("44"))))
 
 
 @pytest.fixture

@@ -105,18 +105,18 @@ async def test_two_recipients_one_copy_each(app, db):
 @pytest.mark.anyio
 async def test_two_recipients_are_one_transaction(app, db, monkeypatch):
     """If storing bob's copy fails, alice's copy is rolled back too, and the sender gets 451."""
-    import server.store
+    import storage.scheduling
 
     with db.session() as s:
         bob_id = get_user(s, "bob").id
-    real = server.store.store_message
+    real = storage.scheduling.store_message
 
     def failing(session, folder, mime, **kw):
         if folder.user_id == bob_id:
             raise RuntimeError("disk full")
         return real(session, folder, mime, **kw)
 
-    monkeypatch.setattr(server.store, "store_message", failing)
+    monkeypatch.setattr(storage.scheduling, "store_message", failing)
     async with smtp_server(app.state.store) as address:
         with pytest.raises(smtplib.SMTPDataError) as err:
             await asyncio.to_thread(send, address, message(), ["alice@easlab.test", "bob@easlab.test"])

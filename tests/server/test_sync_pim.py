@@ -348,3 +348,38 @@ async def test_stored_form_is_version_neutral(client, app):
         assert row.message_class == "IPM.Appointment" and row.uid == "weekly-1@easlab.test" and row.subject == "Weekly"
     tags = [t for t, _ in stored]
     assert "AirSyncBase:Location" in tags and "Calendar:Location" not in tags
+
+
+async def test_fetch_a_calendar_item_with_sync_and_itemoperations(client):
+    dev = device(client, "w", "14.1")
+    reply, key = await add(dev, CALENDAR, await primed(dev, CALENDAR), recurring_meeting_141())
+    sid = reply.text(f"{A}:ServerId")
+    resp = await dev.sync(key, CALENDAR, E(f"{A}:Commands", E(f"{A}:Fetch", E(f"{A}:ServerId", sid))))
+    fetched = collection(resp).find(f"{A}:Responses").find(f"{A}:Fetch")
+    assert fetched.text(f"{A}:Status") == "1"
+    assert fetched.find(f"{A}:ApplicationData") == with_native(recurring_meeting_141())
+    resp = await dev.call("ItemOperations", E("ItemOperations:ItemOperations", E("ItemOperations:Fetch",
+        E("ItemOperations:Store", "Mailbox"), E(f"{A}:CollectionId", CALENDAR), E(f"{A}:ServerId", sid))))
+    props = resp.find("ItemOperations:Response").find("ItemOperations:Fetch").find("ItemOperations:Properties")
+    assert props.children == with_native(recurring_meeting_141()).children
+
+
+async def test_an_edit_on_one_phone_wakes_the_others_ping_on_the_calendar(client, app):
+    import asyncio
+
+    from tests.conftest import until_held
+
+    one, two = device(client, "one", "14.1"), device(client, "two", "14.1")
+    reply, _ = await add(one, CALENDAR, await primed(one, CALENDAR), recurring_meeting_141())
+    sid = reply.text(f"{A}:ServerId")
+    _, key2 = await everything(two, CALENDAR)
+    _, key1 = await everything(one, CALENDAR)
+    ping = E("Ping:Ping", E("Ping:HeartbeatInterval", 300),
+             E("Ping:Folders", E("Ping:Folder", E("Ping:Id", CALENDAR), E("Ping:Class", "Calendar"))))
+    held = asyncio.create_task(two.call("Ping", ping))
+    await until_held(app, device_id="two")
+    await one.sync(key1, CALENDAR, E(f"{A}:Commands", E(f"{A}:Change", E(f"{A}:ServerId", sid), with_subject("Moved"))))
+    assert await asyncio.wait_for(held, 5) == E("Ping:Ping", E("Ping:Status", 2), E("Ping:Folders", E("Ping:Folder", CALENDAR)))
+    resp = await two.sync(key2, CALENDAR)
+    change = collection(resp).find(f"{A}:Commands").find(f"{A}:Change")
+    assert change.find(f"{A}:ApplicationData").text(f"{C}:Subject") == "Moved"

@@ -1,0 +1,205 @@
+"""Meeting mail (iTIP, RFC 5546) arriving in a mailbox, and a user's answer to a meeting request.
+
+A message with a text/calendar part is stored like any other, with the message class and the
+email:MeetingRequest Exchange gives it, and it updates the recipient's calendar in the same
+transaction: a REQUEST becomes (or updates) a tentative event, a CANCEL marks the event cancelled
+or removes one occurrence, a REPLY or COUNTER records the attendee's answer on the organiser's
+event.  MeetingResponse (`respond`) records the user's own answer and says what to send back.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+
+from sqlmodel import Session, select
+
+from eas.mime import ParsedMessage
+from eas.pim import meeting, tree
+from eas.pim.calendar import compact
+from eas.pim.ical import CalendarError, CalendarMessage, Event, find_calendar_part, parse_calendar, reply_status
+
+from .mailbox import delete_item, folder_by_type, move_item, store_message
+from .models import Folder, Item, User
+from .pim import add_pim, change_pim, find_by_uid
+
+log = logging.getLogger("easlab.scheduling")
+
+CALENDAR_FOLDER = 8
+RESPONSE_CLASS = {3: "IPM.Schedule.Meeting.Resp.Pos", 2: "IPM.Schedule.Meeting.Resp.Tent", 4: "IPM.Schedule.Meeting.Resp.Neg"}
+
+
+def calendar_message(mime: bytes) -> CalendarMessage | None:
+    try:
+        part = find_calendar_part(message_from_bytes(mime, policy=policy.default))
+        return parse_calendar(part) if part else None
+    except (CalendarError, ValueError, LookupError) as exc:
+        log.info("calendar part not usable: %s", exc)
+        return None
+
+
+def _event_nodes(item: Item) -> list:
+    return json.loads(item.pim or "[]")
+
+
+def _apply_request(session: Session, calendar: Folder, event: Event, now: datetime) -> int:
+    """A REQUEST: create or update the attendee's event; returns email2:MeetingMessageType."""
+    existing = find_by_uid(session, calendar, event.uid)
+    if event.recurrence_id is not None:
+        if existing is None:
+            return 1  # an occurrence of a series we never received: only the mail is kept
+        props = meeting.event_nodes(event, meeting_status=meeting.MEETING_RECEIVED, response_type=meeting.RESPONSE_NONE,
+                                    busy_status=1, now=now)
+        keep = [n for n in props if n[0] in tree.EXCEPTION_PROPERTIES]
+        nodes = tree.change_instance(_event_nodes(existing), compact(event.recurrence_id), keep)
+        change_pim(session, calendar, existing, "Calendar", nodes, now)
+        return 2
+    # Until the user answers, Exchange shows a received meeting as tentative.
+    nodes = meeting.event_nodes(event, meeting_status=meeting.MEETING_RECEIVED, response_type=meeting.RESPONSE_NONE,
+                                busy_status=1, now=now)
+    if existing is None:
+        add_pim(session, calendar, "Calendar", nodes, now)
+        return 1
+    change_pim(session, calendar, existing, "Calendar", nodes, now)
+    return 2
+
+
+def _apply_cancel(session: Session, calendar: Folder, event: Event, now: datetime) -> None:
+    existing = find_by_uid(session, calendar, event.uid)
+    if existing is None:
+        return
+    nodes = _event_nodes(existing)
+    if event.recurrence_id is not None:
+        nodes = tree.change_instance(nodes, compact(event.recurrence_id), [], delete=True)
+    else:
+        tree.put(nodes, "Calendar:MeetingStatus", str(meeting.MEETING_CANCELLED_RECEIVED))
+    change_pim(session, calendar, existing, "Calendar", nodes, now)
+
+
+def _apply_reply(session: Session, calendar: Folder, event: Event, status: int, now: datetime) -> None:
+    existing = find_by_uid(session, calendar, event.uid)
+    if existing is None or not event.attendees:
+        return
+    nodes = _event_nodes(existing)
+    proposed = (event.proposed_start, event.proposed_end) if event.proposed_start and event.proposed_end else None
+    instance = compact(event.recurrence_id) if event.recurrence_id else None
+    if meeting.set_attendee_status(nodes, event.attendees[0].email, status, instance=instance, proposed=proposed):
+        change_pim(session, calendar, existing, "Calendar", nodes, now)
+
+
+def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, parsed: ParsedMessage,
+                     now: datetime) -> list[int]:
+    """Store `mime` in the user's Inbox, applying its iTIP part; returns the folders changed."""
+    inbox = folder_by_type(session, user, 2)
+    touched = [inbox.id]
+    itip = calendar_message(mime) if "calendar" in mime[:65536].decode("latin-1").lower() else None
+    meeting_nodes: list = []
+    if itip is not None and itip.events:
+        calendar = folder_by_type(session, user, CALENDAR_FOLDER)
+        event = itip.events[0]
+        mine = event.organizer_email.lower() == address.lower()
+        if itip.method == "REQUEST" and not mine:
+            kind = _apply_request(session, calendar, event, now)
+            parsed.message_class = "IPM.Schedule.Meeting.Request"
+            meeting_nodes = meeting.meeting_request(event, message_type=kind)
+            touched.append(calendar.id)
+        elif itip.method == "CANCEL" and not mine:
+            _apply_cancel(session, calendar, event, now)
+            parsed.message_class = "IPM.Schedule.Meeting.Canceled"
+            meeting_nodes = meeting.meeting_request(event, message_type=0)
+            touched.append(calendar.id)
+        elif itip.method in ("REPLY", "COUNTER") and mine and event.attendees:
+            status = reply_status(itip, event.attendees[0].email) or 5
+            if itip.method == "COUNTER":
+                status = status if status in (2, 4) else 2
+            _apply_reply(session, calendar, event, status, now)
+            parsed.message_class = RESPONSE_CLASS.get(status, "IPM.Schedule.Meeting.Resp.Tent")
+            touched.append(calendar.id)
+    item = store_message(session, inbox, mime, parsed=parsed, received=now)
+    if meeting_nodes:
+        item.pim = json.dumps(meeting_nodes, ensure_ascii=False)
+        item.uid = itip.events[0].uid
+        session.add(item)
+    return touched
+
+
+# -- MeetingResponse ----------------------------------------------------------------------------------
+@dataclass
+class Answer:
+    """The outcome of one MeetingResponse Request."""
+
+    status: int  # 1 success, 2 invalid meeting request, 3 mailbox error; or a common status (104, 146)
+    calendar_id: str | None = None
+    event: Event | None = None  # the meeting as the organiser sent it, to reply to
+    touched: list[int] = field(default_factory=list)
+
+
+def _request_event(session: Session, item: Item) -> Event | None:
+    itip = calendar_message(item.mime) if item.mime else None
+    if itip is None or itip.method != "REQUEST" or not itip.events:
+        return None
+    return itip.events[0]
+
+
+def respond(session: Session, user: User, address: str, item: Item, folder: Folder, response: int,
+            instance: str | None, now: datetime) -> Answer:
+    """Record `response` (1 accept, 2 tentative, 3 decline) to the meeting request mail or the
+    calendar item `item` (MS-ASCMD 2.2.1.11)."""
+    from eas.pim.calendar import recurrence
+    from eas.pim.recurrence import parse_compact
+
+    calendar = folder_by_type(session, user, CALENDAR_FOLDER)
+    from_mail = item.message_class.startswith("IPM.Schedule.Meeting.Request")
+    event = _request_event(session, item) if from_mail else None
+    if from_mail:
+        if event is None:
+            return Answer(2)
+        target = find_by_uid(session, calendar, event.uid)
+        if target is None:  # the event was removed meanwhile: the request recreates it
+            nodes = meeting.event_nodes(event, meeting_status=meeting.MEETING_RECEIVED, response_type=meeting.RESPONSE_NONE,
+                                        busy_status=1, now=now)
+            target = add_pim(session, calendar, "Calendar", nodes, now)
+    elif item.message_class == "IPM.Appointment" and item.pim:
+        target = item
+        calendar = folder
+    else:
+        return Answer(2)
+    nodes = _event_nodes(target)
+    organizer = (tree.value(nodes, "Calendar:OrganizerEmail") or "").lower()
+    if not organizer or organizer == address.lower():
+        return Answer(2)  # not a meeting, or the user organises it
+    if instance is not None:
+        try:
+            parse_compact(instance)
+        except ValueError:
+            return Answer(104)  # InvalidDateTime
+        if recurrence(nodes) is None or meeting.occurrence_start(nodes, compact(parse_compact(instance))) is None:
+            return Answer(146)  # InvalidRecurrence: no such occurrence
+        instance = compact(parse_compact(instance))
+    if event is None:
+        from eas.pim.meeting import nodes_event
+
+        event = nodes_event(nodes, organizer_email=organizer, organizer_name=tree.value(nodes, "Calendar:OrganizerName") or "")
+    answer = Answer(1, event=event, touched=[calendar.id])
+    if response == 3 and instance is None:
+        delete_item(session, calendar, target)
+    else:
+        change_pim(session, calendar, target, "Calendar", meeting.respond(nodes, response, now, instance=instance), now)
+        answer.calendar_id = target.server_id
+    if from_mail:
+        # Exchange files an answered request under Deleted Items.
+        trash = folder_by_type(session, user, 4)
+        move_item(session, item, folder, trash)
+        answer.touched += [folder.id, trash.id]
+    return answer
+
+
+def find_item(session: Session, user: User, collection_id: str, request_id: str) -> tuple[Item, Folder] | None:
+    folder = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.server_id == collection_id,
+                                               Folder.deleted == False)).first()  # noqa: E712
+    if folder is None:
+        return None
+    item = session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == request_id)).first()
+    return (item, folder) if item is not None else None
