@@ -406,7 +406,12 @@ SCHEMAS = {
         "attachments": array(ref("Attachment")),
         "headers": {"type": "array", "description": "the MIME header fields in order, [name, value] decoded",
                     "items": {"type": "array", "items": STR, "minItems": 2, "maxItems": 2}},
-        "mime_url": STR}}]},
+        "mime_url": STR,
+        "properties": {"type": ["array", "null"], "description": (
+            "calendar, contact, task or note properties (or a meeting mail's MeetingRequest) as stored: "
+            "[tag, value] pairs, value a string, null (empty element) or more pairs; null for plain mail"),
+            "items": {"type": "array", "minItems": 2, "maxItems": 2}},
+        "uid": {"type": "string", "description": "the meeting's iCalendar UID (calendar items, meeting mail)"}}}]},
     "CollectionState": {"type": "object", "properties": {
         "collection_id": STR, "folder": NSTR, "folder_deleted": BOOL, "sync_key": STR, "prev_key": NSTR,
         "seq": {"type": "integer", "description": "the device's position in the folder's change log"},

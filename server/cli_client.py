@@ -234,10 +234,21 @@ def _print_folders(state: DeviceState) -> None:
         walk(root, 0)
 
 
+def _when(item: Item) -> str:
+    """Mail: when received; an event: when it starts (Compact DateTime, shown the same way)."""
+    if item.date_received:
+        return item.date_received[:19].replace("T", " ")
+    start = item.text("Calendar:StartTime") or ""
+    if len(start) == 16:
+        return f"{start[0:4]}-{start[4:6]}-{start[6:8]} {start[9:11]}:{start[11:13]}:{start[13:15]}"
+    return ""
+
+
 def _item_line(server_id: str, item: Item) -> str:
     unread = "" if item.read in (None, True) else " [unread]"
-    parts = [f"{server_id:<10}", (item.date_received or "")[:19].replace("T", " ").ljust(19)]
-    parts.append(f"{(item.sender or '')[:30]:<30}")
+    parts = [f"{server_id:<10}", _when(item).ljust(19)]
+    who = item.sender or item.text("Calendar:OrganizerName") or item.text("Contacts:Email1Address") or ""
+    parts.append(f"{who[:30]:<30}")
     parts.append((item.subject or "(no subject)") + unread)
     if item.attachments:
         parts.append(f"[{len(item.attachments)} attachment(s)]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -28,6 +29,8 @@ from .pim import add_pim, change_pim, find_by_uid
 log = logging.getLogger("easlab.scheduling")
 
 CALENDAR_FOLDER = 8
+# Only mail that names a calendar part is parsed for one (a scan of bytes, not a MIME parse).
+_MAY_HOLD_ITIP = re.compile(rb"(?i)text/calendar|application/ics|\.ics\b")
 RESPONSE_CLASS = {3: "IPM.Schedule.Meeting.Resp.Pos", 2: "IPM.Schedule.Meeting.Resp.Tent", 4: "IPM.Schedule.Meeting.Resp.Neg"}
 
 
@@ -94,7 +97,7 @@ def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, pa
     """Store `mime` in the user's Inbox, applying its iTIP part; returns the folders changed."""
     inbox = folder_by_type(session, user, 2)
     touched = [inbox.id]
-    itip = calendar_message(mime) if "calendar" in mime[:65536].decode("latin-1").lower() else None
+    itip = calendar_message(mime) if _MAY_HOLD_ITIP.search(mime) else None
     meeting_nodes: list = []
     if itip is not None and itip.events:
         calendar = folder_by_type(session, user, CALENDAR_FOLDER)
@@ -136,7 +139,7 @@ class Answer:
     touched: list[int] = field(default_factory=list)
 
 
-def _request_event(session: Session, item: Item) -> Event | None:
+def _request_event(item: Item) -> Event | None:
     itip = calendar_message(item.mime) if item.mime else None
     if itip is None or itip.method != "REQUEST" or not itip.events:
         return None
@@ -152,7 +155,7 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
 
     calendar = folder_by_type(session, user, CALENDAR_FOLDER)
     from_mail = item.message_class.startswith("IPM.Schedule.Meeting.Request")
-    event = _request_event(session, item) if from_mail else None
+    event = _request_event(item) if from_mail else None
     if from_mail:
         if event is None:
             return Answer(2)
@@ -166,6 +169,9 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
         calendar = folder
     else:
         return Answer(2)
+    if instance is None and event is not None and event.recurrence_id is not None:
+        # The request was for one occurrence: so is the answer.
+        instance = compact(event.recurrence_id)
     nodes = _event_nodes(target)
     organizer = (tree.value(nodes, "Calendar:OrganizerEmail") or "").lower()
     if not organizer or organizer == address.lower():

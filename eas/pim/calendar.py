@@ -35,7 +35,8 @@ def compact(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _time(nodes: list[Node], tag: str) -> datetime | None:
+def time_of(nodes: list[Node], tag: str) -> datetime | None:
+    """A Compact DateTime (or dateTime) property as an aware UTC datetime; None if absent or bad."""
     from .recurrence import parse_compact
 
     text = value(nodes, tag)
@@ -74,8 +75,8 @@ def last_end(nodes: list[Node]) -> datetime:
     """The end of the event's last occurrence; FAR_FUTURE for a series without end."""
     from . import recurrence as rr
 
-    start = _time(nodes, "Calendar:StartTime")
-    end = _time(nodes, "Calendar:EndTime") or start
+    start = time_of(nodes, "Calendar:StartTime")
+    end = time_of(nodes, "Calendar:EndTime") or start
     if start is None:
         return FAR_FUTURE
     rec = recurrence(nodes)
@@ -88,7 +89,7 @@ def last_end(nodes: list[Node]) -> datetime:
         if last is None:
             return FAR_FUTURE
     for _, exc in children(nodes, "Calendar:Exceptions"):
-        moved = _time(exc, "Calendar:EndTime") if isinstance(exc, list) else None
+        moved = time_of(exc, "Calendar:EndTime") if isinstance(exc, list) else None
         if moved is not None and moved > last:
             last = moved
     return last
@@ -106,10 +107,10 @@ def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Oc
     """The occurrences overlapping [after, before), exceptions applied (deleted ones left out)."""
     from . import recurrence as rr
 
-    start = _time(nodes, "Calendar:StartTime")
+    start = time_of(nodes, "Calendar:StartTime")
     if start is None:
         return []
-    end = _time(nodes, "Calendar:EndTime") or start
+    end = time_of(nodes, "Calendar:EndTime") or start
     busy = int(value(nodes, "Calendar:BusyStatus") or 2)
     rec = recurrence(nodes)
     duration = end - start
@@ -126,13 +127,13 @@ def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Oc
             continue
         if value(exc, "Calendar:Deleted") == "1":
             continue
-        o = Occurrence(_time(exc, "Calendar:StartTime") or begin, _time(exc, "Calendar:EndTime") or begin + duration,
+        o = Occurrence(time_of(exc, "Calendar:StartTime") or begin, time_of(exc, "Calendar:EndTime") or begin + duration,
                        int(value(exc, "Calendar:BusyStatus") or busy), iid)
         if o.start < before and o.end > after:
             found.append(o)
     # Exceptions moved into the window from an occurrence outside it.
     for iid, exc in exceptions.items():
-        s, e = _time(exc, "Calendar:StartTime"), _time(exc, "Calendar:EndTime")
+        s, e = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
         if value(exc, "Calendar:Deleted") != "1" and s and e and s < before and e > after:
             found.append(Occurrence(s, e, int(value(exc, "Calendar:BusyStatus") or busy), iid or compact(s)))
     return sorted(found, key=lambda o: o.start)
@@ -151,7 +152,7 @@ def summarise(class_name: str, nodes: list[Node], now: datetime) -> Summary:
                        value(nodes, "Calendar:UID") or "", _body_text(nodes))
     if class_name == "Tasks":
         if value(nodes, "Tasks:Complete") == "1":
-            when = _time(nodes, "Tasks:DateCompleted") or now
+            when = time_of(nodes, "Tasks:DateCompleted") or now
         else:
             when = FAR_FUTURE
         return Summary(value(nodes, "Tasks:Subject") or "", MESSAGE_CLASS[class_name], when, body_text=_body_text(nodes))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..email import wire_datetime
 from . import tree
-from .calendar import compact, recurrence, zone
+from .calendar import compact, recurrence, time_of, zone
 from .ical import Attendee, Event, Override
 from .tree import EXCEPTION_TIME, LOCATION, Node, children, value
 
@@ -139,22 +139,12 @@ def meeting_request(event: Event, *, message_type: int) -> list[Node]:
     return nodes
 
 
-def _time(nodes: list[Node], tag: str) -> datetime | None:
-    from .recurrence import parse_compact
-
-    text = value(nodes, tag)
-    try:
-        return parse_compact(text) if text else None
-    except ValueError:
-        return None
-
-
 def _override(exc: list[Node]) -> Override:
     from .recurrence import parse_compact
 
     o = Override(recurrence_id=parse_compact(value(exc, EXCEPTION_TIME)), deleted=value(exc, "Calendar:Deleted") == "1")
     o.subject = value(exc, "Calendar:Subject")
-    o.start, o.end = _time(exc, "Calendar:StartTime"), _time(exc, "Calendar:EndTime")
+    o.start, o.end = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
     loc = children(exc, LOCATION)
     o.location = value(loc, "AirSyncBase:DisplayName") if tree.find(exc, LOCATION) else None
     body = children(exc, tree.BODY)
@@ -168,10 +158,10 @@ def _override(exc: list[Node]) -> Override:
 
 def nodes_event(nodes: list[Node], *, organizer_email: str, organizer_name: str, sequence: int = 0) -> Event:
     """The iTIP event of a calendar item a device created (to send its invitations)."""
-    start, end = _time(nodes, "Calendar:StartTime"), _time(nodes, "Calendar:EndTime")
+    start, end = time_of(nodes, "Calendar:StartTime"), time_of(nodes, "Calendar:EndTime")
     all_day = value(nodes, "Calendar:AllDayEvent") == "1"
     tz = zone(nodes)
-    event = Event(uid=value(nodes, "Calendar:UID") or "", sequence=sequence, dtstamp=_time(nodes, "Calendar:DtStamp"),
+    event = Event(uid=value(nodes, "Calendar:UID") or "", sequence=sequence, dtstamp=time_of(nodes, "Calendar:DtStamp"),
                   subject=value(nodes, "Calendar:Subject") or "",
                   location=value(children(nodes, LOCATION), "AirSyncBase:DisplayName") or "",
                   description=value(children(nodes, tree.BODY), "AirSyncBase:Data") or "",

@@ -470,3 +470,27 @@ async def test_the_mail_script_does_not_run_in_a_browser(easlab, tmp_path):
         finally:
             await browser.close()
 
+
+
+async def test_a_calendar_item_and_a_meeting_mail_show_their_properties(easlab):
+    from datetime import datetime, timezone
+
+    from eas.pim.ical import Attendee, Event, build_request
+    from server.store_meeting import itip_mime
+
+    easlab.make_user("alice")
+    api = easlab.http(easlab.make_user("vera", role="viewer"))
+    event = Event(uid="lunch-1", subject="Lunch", start=datetime(2026, 12, 1, 11, tzinfo=timezone.utc),
+                  end=datetime(2026, 12, 1, 12, tzinfo=timezone.utc), organizer_email="carol@example.net",
+                  attendees=[Attendee("alice@easlab.test")])
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event), "REQUEST", when))
+    listed = (await api.get("/api/users/alice/folders/7/items")).json()["items"]
+    assert [i["subject"] for i in listed] == ["Lunch"]
+    item = (await api.get(f"/api/items/alice/{listed[0]['server_id']}")).json()
+    assert item["message_class"] == "IPM.Appointment" and item["uid"] == "lunch-1"
+    assert ["Calendar:UID", "lunch-1"] in item["properties"]
+    mail = (await api.get("/api/users/alice/folders/1/items")).json()["items"][0]
+    detail = (await api.get(f"/api/items/alice/{mail['server_id']}")).json()
+    assert detail["message_class"] == "IPM.Schedule.Meeting.Request"
+    assert ["Email:Organizer", "carol@example.net"] in detail["properties"]

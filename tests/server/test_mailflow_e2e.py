@@ -75,3 +75,18 @@ async def test_easlab_client_by_hand(easlab, tmp_path):
     assert '<Sync xmlns="AirSync">' in synced.stderr  # -v shows the decoded WBXML
     again = await asyncio.to_thread(run, "items", "Inbox")
     assert "Quarterly figures" in again.stdout
+    # A meeting request: the calendar lists the event by its start and its organiser.
+    from datetime import datetime, timezone
+
+    from eas.pim.ical import Attendee, Event, build_request
+    from server.store_meeting import itip_mime
+
+    event = Event(uid="cli-1", subject="Planning", start=datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc),
+                  end=datetime(2026, 12, 3, 10, tzinfo=timezone.utc), organizer_email="carol@example.net",
+                  organizer_name="Carol C", attendees=[Attendee("alice@easlab.test")])
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Planning", "", build_request(event),
+                                   "REQUEST", now))
+    calendar = await asyncio.to_thread(run, "sync", "Calendar")
+    assert calendar.returncode == 0, calendar.stderr
+    assert "2026-12-03 09:30:00  Carol C" in calendar.stdout and "Planning" in calendar.stdout

@@ -26,19 +26,8 @@ async def primed(dev, folder, *extra):
 
 
 async def everything(dev, folder, *extra):
-    """Prime and download the whole folder: {ServerId: ApplicationData}."""
-    key = await primed(dev, folder, *extra)
-    items = {}
-    while True:
-        resp = await dev.sync(key, folder)
-        if resp is None:
-            return items, key
-        coll = collection(resp)
-        key = coll.text(f"{A}:SyncKey")
-        for cmd in (coll.find(f"{A}:Commands").children if coll.find(f"{A}:Commands") is not None else []):
-            items[cmd.text(f"{A}:ServerId")] = cmd.find(f"{A}:ApplicationData")
-        if not coll.has(f"{A}:MoreAvailable"):
-            return items, key
+    """Prime and download the whole folder: ({ServerId: ApplicationData}, key)."""
+    return await everything_from(dev, await primed(dev, folder, *extra), folder)
 
 
 async def add(dev, folder, key, data, client_id="c1"):
