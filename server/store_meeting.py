@@ -106,7 +106,11 @@ def send_invitations(send, session: Session, user: User, kind: str, nodes: list,
         return
     method = "CANCEL" if kind == "delete" else "REQUEST"
     subject = f"Canceled: {event.subject}" if kind == "delete" else event.subject
-    calendar = build_request(event, method)
+    try:
+        calendar = build_request(event, method)
+    except ValueError as exc:  # e.g. no StartTime: the event is stored, but there is nothing to invite to
+        log.info("no invitation for %r from %s: %s", event.subject, user.name, exc)
+        return
     recipients = [display_address(a.email, a.name) for a in attendees]
     mime = itip_mime(send.sender(user), recipients, subject, event.description, calendar, method, send.now)
     _submit(send, session, user, mime)

@@ -31,7 +31,7 @@ def pim_item(item: Item, class_name: str) -> PimItem:
 
 
 def write_nodes(item: Item, class_name: str, nodes: list, now: datetime) -> None:
-    summary = summarise(class_name, nodes, now)
+    summary = summarise(class_name, tree.scrub(nodes), now)
     item.pim = json.dumps(nodes, ensure_ascii=False)
     item.subject = summary.subject
     item.message_class = summary.message_class

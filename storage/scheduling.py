@@ -122,7 +122,7 @@ def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, pa
             touched.append(calendar.id)
     item = store_message(session, inbox, mime, parsed=parsed, received=now)
     if meeting_nodes:
-        item.pim = json.dumps(meeting_nodes, ensure_ascii=False)
+        item.pim = json.dumps(tree.scrub(meeting_nodes), ensure_ascii=False)
         item.uid = itip.events[0].uid
         session.add(item)
     return touched

@@ -31,6 +31,14 @@ class Summary:
     body_text: str = ""
 
 
+def number(text: str | None, default: int) -> int:
+    """An integer property as the server reads it: what a device wrote badly counts as the default."""
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
 def compact(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -111,14 +119,20 @@ def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Oc
     if start is None:
         return []
     end = time_of(nodes, "Calendar:EndTime") or start
-    busy = int(value(nodes, "Calendar:BusyStatus") or 2)
+    busy = number(value(nodes, "Calendar:BusyStatus"), 2)
     rec = recurrence(nodes)
     duration = end - start
     if not rec:
         return [Occurrence(start, end, busy, compact(start))] if start < before and end > after else []
     exceptions = {value(e, EXCEPTION_TIME): e for _, e in children(nodes, "Calendar:Exceptions") if isinstance(e, list)}
+    try:
+        starts = rr.occurrences(rec, start, tz=zone(nodes), after=after - duration, before=before)
+    except (ValueError, OverflowError):
+        # A series this server cannot expand (a non-Gregorian calendar, values out of range) is
+        # kept as written; for free/busy it is its first occurrence.
+        starts = [start] if after - duration <= start < before else []
     found = []
-    for begin in rr.occurrences(rec, start, tz=zone(nodes), after=after - duration, before=before):
+    for begin in starts:
         iid = compact(begin)
         exc = exceptions.pop(iid, None)
         if exc is None:
@@ -128,19 +142,19 @@ def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Oc
         if value(exc, "Calendar:Deleted") == "1":
             continue
         o = Occurrence(time_of(exc, "Calendar:StartTime") or begin, time_of(exc, "Calendar:EndTime") or begin + duration,
-                       int(value(exc, "Calendar:BusyStatus") or busy), iid)
+                       number(value(exc, "Calendar:BusyStatus"), busy), iid)
         if o.start < before and o.end > after:
             found.append(o)
     # Exceptions moved into the window from an occurrence outside it.
     for iid, exc in exceptions.items():
         s, e = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
         if value(exc, "Calendar:Deleted") != "1" and s and e and s < before and e > after:
-            found.append(Occurrence(s, e, int(value(exc, "Calendar:BusyStatus") or busy), iid or compact(s)))
+            found.append(Occurrence(s, e, number(value(exc, "Calendar:BusyStatus"), busy), iid or compact(s)))
     return sorted(found, key=lambda o: o.start)
 
 
 def busy_intervals(nodes: list[Node], after: datetime, before: datetime) -> list[tuple[datetime, datetime, int]]:
-    status = int(value(nodes, "Calendar:MeetingStatus") or 0)
+    status = number(value(nodes, "Calendar:MeetingStatus"), 0)
     if status in CANCELLED:
         return []
     return [(o.start, o.end, o.busy_status) for o in occurrences(nodes, after, before)]

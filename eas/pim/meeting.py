@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..email import wire_datetime
 from . import tree
-from .calendar import compact, recurrence, time_of, zone
+from .calendar import compact, number, recurrence, time_of, zone
 from .ical import Attendee, Event, Override
 from .tree import EXCEPTION_TIME, LOCATION, Node, children, value
 
@@ -152,8 +152,13 @@ def _override(exc: list[Node]) -> Override:
     if value(exc, "Calendar:AllDayEvent") is not None:
         o.all_day = value(exc, "Calendar:AllDayEvent") == "1"
     if value(exc, "Calendar:BusyStatus"):
-        o.busy_status = int(value(exc, "Calendar:BusyStatus"))
+        o.busy_status = number(value(exc, "Calendar:BusyStatus"), 2)
     return o
+
+
+def _minutes(text: str | None) -> int | None:
+    minutes = number(text, -1)
+    return minutes if minutes >= 0 else None
 
 
 def nodes_event(nodes: list[Node], *, organizer_email: str, organizer_name: str, sequence: int = 0) -> Event:
@@ -168,17 +173,17 @@ def nodes_event(nodes: list[Node], *, organizer_email: str, organizer_name: str,
                   start=start, end=end or start, all_day=all_day, timezone=value(nodes, "Calendar:Timezone") or "",
                   tzid=getattr(tz, "tzid", "") or "", organizer_email=organizer_email, organizer_name=organizer_name,
                   recurrence=recurrence(nodes),
-                  reminder=int(value(nodes, "Calendar:Reminder")) if (value(nodes, "Calendar:Reminder") or "").isdigit() else None,
-                  busy_status=int(value(nodes, "Calendar:BusyStatus") or 2),
-                  sensitivity=int(value(nodes, "Calendar:Sensitivity") or 0),
+                  reminder=_minutes(value(nodes, "Calendar:Reminder")),
+                  busy_status=number(value(nodes, "Calendar:BusyStatus"), 2),
+                  sensitivity=number(value(nodes, "Calendar:Sensitivity"), 0),
                   response_requested=value(nodes, "Calendar:ResponseRequested") != "0",
                   disallow_new_time_proposal=value(nodes, "Calendar:DisallowNewTimeProposal") == "1")
     for _, att in children(nodes, "Calendar:Attendees"):
         email = (value(att, "Calendar:Email") or "").lower()
         if email:
             event.attendees.append(Attendee(email=email, name=value(att, "Calendar:Name") or "",
-                                            status=int(value(att, "Calendar:AttendeeStatus") or 5),
-                                            type=int(value(att, "Calendar:AttendeeType") or 1)))
+                                            status=number(value(att, "Calendar:AttendeeStatus"), 5),
+                                            type=number(value(att, "Calendar:AttendeeType"), 1)))
     event.overrides = [_override(exc) for _, exc in children(nodes, "Calendar:Exceptions") if value(exc, EXCEPTION_TIME)]
     return event
 

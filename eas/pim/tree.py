@@ -89,7 +89,11 @@ class ItemError(ValueError):
 # -- Element <-> nodes ------------------------------------------------------------------------------
 def _text(value: str | bytes | None) -> str | None:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        value = value.decode("utf-8", "replace")  # OPAQUE where a string belongs (some iOS bodies)
+    if value is not None and "\x00" in value:
+        # Only OPAQUE can carry a NUL, and no EAS string property holds one; stored, it could not
+        # be sent to any device again.
+        raise ItemError("a NUL character in a string property")
     return value
 
 
@@ -104,6 +108,16 @@ def element_of(node: Node) -> Element:
     if isinstance(value, list):
         return E(tag, *[element_of(n) for n in value])
     return E(tag, value)
+
+
+def scrub(nodes: list[Node]) -> list[Node]:
+    """Drop NUL characters (from iCalendar text, say): WBXML strings cannot carry them."""
+    for n in nodes:
+        if isinstance(n[1], list):
+            scrub(n[1])
+        elif isinstance(n[1], str) and "\x00" in n[1]:
+            n[1] = n[1].replace("\x00", "")
+    return nodes
 
 
 def find(nodes: list[Node], tag: str) -> Node | None:

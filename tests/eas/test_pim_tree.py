@@ -121,3 +121,55 @@ def test_global_object_id():
     raw = base64.b64decode(global_object_id("abc@x"))
     assert raw[:16] == bytes.fromhex("040000008200E00074C5B7101A82E008") and raw[36:40] == (len(raw) - 40).to_bytes(4, "little")
     assert raw[40:] == b"vCal-Uid\x01\x00\x00\x00abc@x\x00"
+
+
+# -- whatever a device sends: a clean refusal or an item the server can read ----------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VALUES = st.one_of(st.sampled_from(["", "0", "1", "2", "5", "127", "-1", "999999999999", "20260105T080000Z",
+                                     "2026-01-05T08:00:00.000Z", "20261301T250000Z", "x"]),
+                    st.text(max_size=12))
+_LEAVES = ["Calendar:StartTime", "Calendar:EndTime", "Calendar:Subject", "Calendar:BusyStatus", "Calendar:Reminder",
+           "Calendar:MeetingStatus", "Calendar:AllDayEvent", "Calendar:UID", "Calendar:Timezone", "Calendar:DtStamp"]
+_REC = ["Calendar:Type", "Calendar:Interval", "Calendar:Until", "Calendar:Occurrences", "Calendar:DayOfWeek",
+        "Calendar:DayOfMonth", "Calendar:WeekOfMonth", "Calendar:MonthOfYear", "Calendar:CalendarType", "Calendar:FirstDayOfWeek"]
+
+
+def _leaf(tags):
+    return st.builds(lambda t, v: E(t, v), st.sampled_from(tags), _VALUES)
+
+
+_EXCEPTION = st.builds(lambda kids: E("Calendar:Exception", *kids),
+                       st.lists(st.one_of(_leaf(_LEAVES + ["Calendar:ExceptionStartTime", "Calendar:Deleted"])), max_size=5))
+_ITEM = st.lists(st.one_of(
+    _leaf(_LEAVES),
+    st.builds(lambda kids: E("Calendar:Recurrence", *kids), st.lists(_leaf(_REC), max_size=6)),
+    st.builds(lambda kids: E("Calendar:Exceptions", *kids), st.lists(_EXCEPTION, max_size=3)),
+), max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ITEM)
+def test_any_calendar_item_is_refused_cleanly_or_readable(children):
+    from datetime import datetime, timezone
+
+    try:
+        nodes = tree.parse("Calendar", data(*children))
+    except tree.ItemError:
+        return
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    summarise("Calendar", nodes, now)
+    busy_intervals(nodes, now, datetime(2026, 3, 1, tzinfo=timezone.utc))
+    for version in ("12.1", "14.1", "16.1"):
+        encode(tree.render("Calendar", nodes, tree.RenderOptions(version)))
+    # The same item as an invitation: an iCalendar REQUEST, or a ValueError the sender logs.
+    from eas.pim.ical import build_request, parse_calendar
+    from eas.pim.meeting import nodes_event
+
+    event = nodes_event(nodes, organizer_email="alice@easlab.test", organizer_name="Alice")
+    try:
+        ics = build_request(event)
+    except ValueError:
+        return
+    assert parse_calendar(ics).events[0].uid == event.uid

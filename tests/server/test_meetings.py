@@ -235,3 +235,16 @@ async def test_meeting_response_errors(client, app):
     assert await dev.call("MeetingResponse", meeting_response()) == meeting_response(E(f"{M}:Status", 103))
     with app.state.db.session() as s:
         assert s.exec(select(Item).where(Item.message_class == "IPM.Appointment")).first() is None
+
+
+async def test_a_nul_in_the_icalendar_text_does_not_break_the_phones_sync(client, app):
+    event = Event(uid="nul-1", subject="Lunch\x00 break", start=datetime(2026, 12, 1, 11, tzinfo=timezone.utc),
+                  end=datetime(2026, 12, 1, 12, tzinfo=timezone.utc), organizer_email="carol@example.net",
+                  attendees=[Attendee("alice@easlab.test")])
+    mime = itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event), "REQUEST",
+                     datetime(2026, 11, 1, tzinfo=timezone.utc))
+    await app.state.store.deliver(mime, ["alice@easlab.test"])
+    (mail,) = (await items(alice(client), INBOX)).values()
+    assert mail.text("Email:MessageClass") == "IPM.Schedule.Meeting.Request"
+    (event,) = (await items(alice(client, device="a2"), CALENDAR)).values()
+    assert event.text(f"{C}:Subject") == "Lunch break"
