@@ -192,7 +192,9 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
     if response == 3 and instance is None:
         delete_item(session, calendar, target)
     else:
-        change_pim(session, calendar, target, "Calendar", meeting.respond(nodes, response, now, instance=instance), now)
+        intended = event.busy_status if from_mail else 2
+        change_pim(session, calendar, target, "Calendar",
+                   meeting.respond(nodes, response, now, instance=instance, intended=intended), now)
         answer.calendar_id = target.server_id
     if from_mail:
         # Exchange files an answered request under Deleted Items.

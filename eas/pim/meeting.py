@@ -211,11 +211,13 @@ def set_attendee_status(nodes: list[Node], email: str, status: int, *, instance:
     return False
 
 
-def respond(nodes: list[Node], response: int, now: datetime, *, instance: str | None = None) -> list[Node]:
-    """The attendee's own copy after MeetingResponse: accepted (busy), tentative; declining an
-    occurrence deletes it (declining the series deletes the item — the caller's part)."""
+def respond(nodes: list[Node], response: int, now: datetime, *, instance: str | None = None,
+            intended: int = 2) -> list[Node]:
+    """The attendee's own copy after MeetingResponse: accepted (shown as the organiser intended,
+    X-MICROSOFT-CDO-INTENDEDSTATUS, busy by default), tentative; declining an occurrence deletes
+    it (declining the series deletes the item — the caller's part)."""
     response_type = {1: RESPONSE_ACCEPTED, 2: RESPONSE_TENTATIVE, 3: RESPONSE_DECLINED}[response]
-    busy = {1: "2", 2: "1"}.get(response)
+    busy = {1: str(intended), 2: "1"}.get(response)
     if instance is not None:
         if response == 3:
             return tree.change_instance(nodes, instance, [], delete=True)

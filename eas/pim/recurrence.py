@@ -255,8 +255,9 @@ def _from_rrule(rrule, start, tz) -> dict[str, str] | None:
     return normalise(rec)
 
 
-def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None):
-    """The series' start instants in order, generated in tz's wall clock and yielded in UTC."""
+def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None, after: datetime | None = None):
+    """The series' start instants in order, generated in tz's wall clock and yielded in UTC; with
+    `after`, those more than a day before it may be left out."""
     if start.tzinfo is None:
         raise ValueError("start must be an aware datetime")
     zone = tz or timezone.utc
@@ -265,7 +266,13 @@ def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None):
     # would compare it with the naive wall-clock times.
     until = parse_compact(r.pop("Until")) if "Until" in r else None
     wall_start = start.astimezone(zone).replace(tzinfo=None)
-    for wall in rrulestr(to_rrule_text(r), dtstart=wall_start):
+    rule = rrulestr(to_rrule_text(r), dtstart=wall_start)
+    if after is not None:
+        # Converting every wall-clock time of an old series through the zone was most of the cost
+        # of asking for a week of it (free/busy); no UTC offset exceeds a day, so occurrences a day
+        # before `after` in wall time are skipped unconverted (dateutil still counts them).
+        rule = rule.xafter(after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1), inc=True)
+    for wall in rule:
         # fold=0: a time in the autumn overlap is its first (summer) instant, one in the spring gap
         # lands an hour later in wall time, as Outlook shows it.
         instant = wall.replace(tzinfo=zone).astimezone(timezone.utc)
@@ -281,7 +288,7 @@ def occurrences(rec: dict[str, str], start: datetime, *, tz: tzinfo | None = Non
     wall clock of `tz` (the organiser's zone; None = UTC), within [after, before), at most `limit`.
     `tz` is a zoneinfo/dateutil zone (not pytz, whose zones cannot be attached with replace)."""
     found: list[datetime] = []
-    for instant in _instants(rec, start, tz):
+    for instant in _instants(rec, start, tz, after):
         if len(found) >= limit or (before is not None and instant >= before):
             break
         if after is None or instant >= after:

@@ -170,6 +170,9 @@ class BlobTimeZone(tzinfo):
 
     def __init__(self, blob: TimeZoneBlob) -> None:
         self.blob = blob
+        # Expanding a series asks for the same few years thousands of times; hashing the blob for
+        # _transitions' cache on every call was most of free/busy's cost (bench/pim_sync.py).
+        self._years: dict[int, list] = {}
         if blob.has_dst:
             _transitions(blob, 2000)  # reject garbage rules now rather than mid-expansion
 
@@ -180,9 +183,12 @@ class BlobTimeZone(tzinfo):
         return type(self), (self.blob,)
 
     def _around(self, year: int):
-        # Neighbouring years too: a change near New Year may sit in the other year in UTC.
-        years = range(max(year - 1, 2), min(year + 1, 9998) + 1)
-        return [t for y in years for t in _transitions(self.blob, y)]
+        found = self._years.get(year)
+        if found is None:
+            # Neighbouring years too: a change near New Year may sit in the other year in UTC.
+            years = range(max(year - 1, 2), min(year + 1, 9998) + 1)
+            found = self._years[year] = [t for y in years for t in _transitions(self.blob, y)]
+        return found
 
     def _offset(self, dt: datetime) -> timedelta:
         if not self.blob.has_dst:

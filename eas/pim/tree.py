@@ -18,6 +18,7 @@ Tokens a version does not have (MS-ASWBXML's version column) are left out of wha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .. import versions
 from ..wbxml import CODE_PAGES, E, Element
@@ -288,6 +289,7 @@ class RenderOptions:
     opaque_data: bool = False
 
 
+@lru_cache(maxsize=4096)
 def _valid(tag: str, version: str) -> bool:
     entry = _TAG.get(tag)
     return entry is None or entry.valid_in(version)

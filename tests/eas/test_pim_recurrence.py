@@ -353,3 +353,15 @@ def test_expansion_stays_at_the_local_time_and_in_order(rec, wall):
         assert len(found) <= int(rec["Occurrences"])
     if "Until" in normalise(rec):
         assert all(d <= parse_compact(normalise(rec)["Until"]) for d in found)
+
+
+@settings(max_examples=150, deadline=None)
+@given(eas_recurrences(), st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1)), st.integers(0, 3000),
+       st.integers(1, 400))
+def test_a_window_gives_the_same_occurrences_as_filtering_the_whole_series(rec, wall, skip, span):
+    """`after` lets expansion skip early occurrences unconverted; the answer must not change."""
+    start = wall.replace(second=0, microsecond=0, tzinfo=BERLIN).astimezone(UTC)
+    after = start + timedelta(days=skip, hours=skip % 24)
+    before = after + timedelta(days=span)
+    whole = occurrences(rec, start, tz=BERLIN, before=before, limit=100000)
+    assert occurrences(rec, start, tz=BERLIN, after=after, before=before, limit=100000) == [d for d in whole if d >= after]
