@@ -6,13 +6,10 @@ which folders changed.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import select

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -74,7 +74,6 @@ class PimContext:
     organizer: tuple[str, str] | None = None  # (name, address) of the mailbox's owner
     # Called after a 16.x device added, changed or deleted an event it organises (sends iTIP).
     on_organised: Callable[[Session, User, str, list, list | None], None] | None = None
-    results: list[ItemCommandResult] = field(default_factory=list)
 
 
 def _changed_since(session: Session, folder: Folder, item: Item, since: int, own: set[int]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 
 from ..mime import html_to_text
 from . import tree

@@ -157,7 +157,7 @@ async def test_14_1_change_rules_exceptions_and_body_kept_other_omissions_delete
     dev = device(client, "w", "14.1")
     reply, key = await add(dev, CALENDAR, await primed(dev, CALENDAR), recurring_meeting_141())
     sid = reply.text(f"{A}:ServerId")
-    resp = await dev.sync(key, CALENDAR, E(f"{A}:Commands", E(f"{A}:Change", E(f"{A}:ServerId", sid), appdata(
+    await dev.sync(key, CALENDAR, E(f"{A}:Commands", E(f"{A}:Change", E(f"{A}:ServerId", sid), appdata(
         E(f"{C}:Timezone", BERLIN), E(f"{C}:Subject", "Weekly v2"), E(f"{C}:StartTime", "20260105T080000Z"),
         E(f"{C}:EndTime", "20260105T090000Z"), E(f"{C}:UID", "weekly-1@easlab.test"),
         E(f"{C}:Recurrence", E(f"{C}:Type", 1), E(f"{C}:Interval", 1), E(f"{C}:DayOfWeek", 2),
