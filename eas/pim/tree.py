@@ -161,6 +161,10 @@ def _normalise(nodes: list[Node]) -> list[Node]:
             out.append([BODY, kept])
         elif tag == "AirSyncBase:NativeBodyType":
             continue  # the server's to say
+        elif tag == "AirSyncBase:Attachments":
+            # 16.x event attachments arrive as Add/Delete instructions, which are not what any
+            # device may be sent back; they are not kept (see the issue note: not supported yet).
+            continue
         elif tag == "Calendar:Exceptions" and isinstance(val, list):
             out.append([tag, [[t, _normalise(v) if isinstance(v, list) else v] for t, v in val]])
         else:

@@ -27,6 +27,12 @@ def test_old_and_new_names_are_stored_alike():
     ]
 
 
+def test_16_attachment_instructions_are_not_stored_to_be_echoed():
+    nodes = tree.parse("Calendar", data(E(f"{C}:Subject", "s"), E(f"{B}:Attachments", E(f"{B}:Add",
+                       E(f"{B}:ClientId", "a1"), E(f"{B}:Method", 1), E(f"{B}:Content", "aGk="), E(f"{B}:DisplayName", "x.txt")))))
+    assert nodes == [[f"{C}:Subject", "s"]]
+
+
 def test_body_keeps_type_and_data_only_and_native_type_is_the_servers():
     nodes = tree.parse("Tasks", data(E(f"{B}:Body", E(f"{B}:Type", 2), E(f"{B}:EstimatedDataSize", 99), E(f"{B}:Data", "<b>x</b>")),
                                      E(f"{B}:NativeBodyType", 1)))
