@@ -544,6 +544,8 @@ def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//ea
     method = method.upper()
     if method not in ("REQUEST", "CANCEL", "PUBLISH"):
         raise ValueError(f"build_request writes REQUEST, CANCEL or PUBLISH, not {method}")
+    if not event.uid:
+        raise ValueError("a meeting without a UID cannot be sent: replies could not find it")
     writer = _Writer(event)
     cal = _calendar(method, prodid, writer)
     master = _vevent(event, writer, method)
