@@ -345,9 +345,10 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
                 changes.append(ServerChange("Add", item.server_id, row_item(item, cls, need_mime)))
         elif inside:
             changes.append(ServerChange("Change", item.server_id, row_item(item, cls, need_mime)))
-        else:
+        elif cls != "Email":
             # Changed out of the window (an event moved into the past, a task completed under
-            # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).
+            # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).  A mail's
+            # date never changes, so a mail changed outside the window was never sent at all.
             changes.append(ServerChange("SoftDelete", item.server_id))
     return changes, more
 

@@ -356,3 +356,26 @@ async def test_user_never_sees_another_users_mail(client, app):
     bob = Raw(client, user="bob", password="hunter2")
     key = await primed(bob)
     assert [s for _, _, s in commands(await bob.sync(key))] == ["for bob"]
+
+
+async def test_a_change_to_mail_outside_the_window_is_not_sent(client, app, db):
+    """Another phone flags an old message this phone's FilterType never showed it: nothing to say
+    (no Change, and no SoftDelete of an item it never had)."""
+    old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    with db.session() as s:
+        from storage.mailbox import store_message
+
+        inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
+        store_message(s, inbox, message(subject="old", date=old))
+    dev = Raw(client)
+    key = await primed(dev, options=[opts(filter=2)])
+    resp = await dev.sync(key)
+    key = collection(resp).text(f"{A}:SyncKey") if resp is not None else key
+    other = Raw(client, device="dev2")
+    okey = await primed(other)
+    resp = await other.sync(okey)
+    (sid,) = [s for _, s, _ in commands(resp)]
+    okey = collection(resp).text(f"{A}:SyncKey")
+    await other.sync(okey, "1", E(f"{A}:Commands", E(f"{A}:Change", E(f"{A}:ServerId", sid),
+                                                           E(f"{A}:ApplicationData", E("Email:Read", 1)))))
+    assert await dev.sync(key) is None  # the empty Sync response: nothing for this phone
