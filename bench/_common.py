@@ -381,6 +381,51 @@ def sync_collection(tree):
     return collections.find("AirSync:Collection") if collections is not None else None
 
 
+def initial_download(client, user: str, device: str, collection: str, options, window: int) -> dict:
+    """What a phone does on first contact with a folder, over HTTP: FolderSync 0, Sync 0 with
+    `options`, then Sync with WindowSize `window` until no MoreAvailable.  Returns seconds, the
+    client's own WBXML decoding time inside them, response bytes, pages and every command element
+    (checked by the caller after the clock stops)."""
+    from eas.wbxml import E, decode, encode
+
+    hdrs = headers(user)
+    timing = {"decode_s": 0.0, "bytes": 0}
+
+    def post(command: str, body: bytes):
+        r = client.post(query(command, user, device), content=body, headers=hdrs)
+        if r.status_code != 200:
+            raise SystemExit(f"{device} {command}: HTTP {r.status_code}")
+        timing["bytes"] += len(r.content)
+        t = time.perf_counter()
+        tree = decode(r.content) if r.content else None
+        timing["decode_s"] += time.perf_counter() - t
+        return tree
+
+    start = time.perf_counter()
+    folders = post("FolderSync", encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))))
+    if folders is None or folders.text("FolderHierarchy:Status") != "1":
+        raise SystemExit(f"FolderSync failed: {folders}")
+    coll = sync_collection(post("Sync", sync_request("0", collection, options=options)))
+    if coll is None or coll.text("AirSync:Status") != "1":
+        raise SystemExit(f"Sync 0 of {collection} failed: {coll}")
+    key, pages, commands = coll.text("AirSync:SyncKey"), 0, []
+    while True:
+        coll = sync_collection(post("Sync", sync_request(key, collection, window=window)))
+        pages += 1
+        if coll is None:
+            break  # empty response: nothing (more) to send
+        if coll.text("AirSync:Status") != "1":
+            raise SystemExit(f"Sync page {pages} of {collection}: status {coll.text('AirSync:Status')}")
+        key = coll.text("AirSync:SyncKey")
+        found = coll.find("AirSync:Commands")
+        commands += found.children if found is not None else []
+        if coll.find("AirSync:MoreAvailable") is None:
+            break
+        if pages > 10_000:
+            raise SystemExit("more than 10,000 pages: giving up")
+    return {"seconds": time.perf_counter() - start, "pages": pages, "commands": commands, **timing}
+
+
 def http_client(server: Server, timeout: float = 300.0):
     """An httpx.Client on one keep-alive connection to `server`, with TCP_NODELAY: httpx writes a
     request's headers and body in two sends, and with Nagle on, the body waits for the server's

@@ -135,50 +135,12 @@ def body_options():
 
 
 def initial_sync(client, server, device: str, collection: str) -> dict:
-    """FolderSync 0, Sync 0, pages until no MoreAvailable; the Add elements are kept and checked
-    after the clock stops."""
-    from eas.wbxml import E, decode, encode
-
-    hdrs = c.headers(USER)
-    decode_s, nbytes, pages, adds = 0.0, 0, 0, []
-
-    def post(command: str, body: bytes):
-        nonlocal decode_s, nbytes
-        r = client.post(c.query(command, USER, device), content=body, headers=hdrs)
-        if r.status_code != 200:
-            raise SystemExit(f"{device} {command}: HTTP {r.status_code}")
-        nbytes += len(r.content)
-        t = time.perf_counter()
-        tree = decode(r.content) if r.content else None
-        decode_s += time.perf_counter() - t
-        return tree
-
+    """The timed download (bench/_common.py); the Add elements are checked after the clock stops."""
     cpu = server.cpu_seconds()
-    start = time.perf_counter()
-    folders = post("FolderSync", encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))))
-    if folders is None or folders.text("FolderHierarchy:Status") != "1":
-        raise SystemExit(f"FolderSync failed: {folders}")
-    coll = c.sync_collection(post("Sync", c.sync_request("0", collection, options=body_options())))
-    if coll is None or coll.text("AirSync:Status") != "1":
-        raise SystemExit(f"Sync 0 of {collection} failed: {coll}")
-    key = coll.text("AirSync:SyncKey")
-    while True:
-        coll = c.sync_collection(post("Sync", c.sync_request(key, collection, window=WINDOW)))
-        pages += 1
-        if coll is None:
-            break
-        if coll.text("AirSync:Status") != "1":
-            raise SystemExit(f"Sync page {pages} of {collection}: status {coll.text('AirSync:Status')}")
-        key = coll.text("AirSync:SyncKey")
-        commands = coll.find("AirSync:Commands")
-        adds += commands.children if commands is not None else []
-        if coll.find("AirSync:MoreAvailable") is None:
-            break
-        if pages > 10_000:
-            raise SystemExit("more than 10,000 pages: giving up")
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "cpu": server.cpu_seconds() - cpu, "decode_s": decode_s, "bytes": nbytes,
-            "pages": pages, "adds": adds}
+    run = c.initial_download(client, USER, device, collection, body_options(), WINDOW)
+    run["cpu"] = server.cpu_seconds() - cpu
+    run["adds"] = run.pop("commands")
+    return run
 
 
 def check_adds(run: dict, n: int, what: str) -> None:

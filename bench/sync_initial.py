@@ -56,61 +56,18 @@ COLUMNS = ["date (UTC)", "command", "tree", "messages", "pages", "R", "HTTP item
 
 
 def http_initial_sync(client, device: str) -> dict:
-    from eas.wbxml import decode
-
-    decode_s = 0.0
-    adds: list[str] = []
-    pages = 0
-    response_bytes = 0
-    truncated_ok = True
-    hdrs = c.headers(USER)
-    start = time.perf_counter()
-
-    def post(command: str, body: bytes):
-        nonlocal decode_s, response_bytes
-        r = client.post(c.query(command, USER, device), content=body, headers=hdrs)
-        if r.status_code != 200:
-            raise SystemExit(f"{command}: HTTP {r.status_code}")
-        response_bytes += len(r.content)
-        t = time.perf_counter()
-        tree = decode(r.content) if r.content else None
-        decode_s += time.perf_counter() - t
-        return tree
-
-    from eas.wbxml import E, encode
-
-    folders = post("FolderSync", encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))))
-    if folders is None or folders.text("FolderHierarchy:Status") != "1":
-        raise SystemExit(f"FolderSync failed: {folders}")
-    coll = c.sync_collection(post("Sync", c.sync_request("0", "1", options=c.html_options(TRUNCATION))))
-    if coll is None or coll.text("AirSync:Status") != "1":
-        raise SystemExit(f"Sync 0 failed: {coll}")
-    key = coll.text("AirSync:SyncKey")
-    while True:
-        coll = c.sync_collection(post("Sync", c.sync_request(key, "1", window=WINDOW)))
-        pages += 1
-        if coll is None:
-            break  # empty response: nothing (more) to send
-        if coll.text("AirSync:Status") != "1":
-            raise SystemExit(f"Sync page {pages}: status {coll.text('AirSync:Status')}")
-        key = coll.text("AirSync:SyncKey")
-        commands = coll.find("AirSync:Commands")
-        for cmd in commands.children if commands is not None else []:
-            if cmd.name != "Add":
-                raise SystemExit(f"unexpected {cmd.name} in an initial sync")
-            adds.append(cmd.text("AirSync:ServerId"))
-            body = cmd.find("AirSync:ApplicationData").find("AirSyncBase:Body")
-            data = body.text("AirSyncBase:Data") or ""
-            if (body.text("AirSyncBase:Type") != "2" or body.text("AirSyncBase:Truncated") != "1"
-                    or len(data.encode()) > TRUNCATION or len(data.encode()) < TRUNCATION - 4):
-                truncated_ok = False
-        if coll.find("AirSync:MoreAvailable") is None:
-            break
-        if pages > 10_000:
-            raise SystemExit("more than 10,000 pages: giving up")
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "adds": adds, "pages": pages, "decode_s": decode_s, "bytes": response_bytes,
-            "truncated_ok": truncated_ok}
+    run = c.initial_download(client, USER, device, "1", c.html_options(TRUNCATION), WINDOW)
+    adds, truncated_ok = [], True
+    for cmd in run.pop("commands"):
+        if cmd.name != "Add":
+            raise SystemExit(f"unexpected {cmd.name} in an initial sync")
+        adds.append(cmd.text("AirSync:ServerId"))
+        body = cmd.find("AirSync:ApplicationData").find("AirSyncBase:Body")
+        data = body.text("AirSyncBase:Data") or ""
+        if (body.text("AirSyncBase:Type") != "2" or body.text("AirSyncBase:Truncated") != "1"
+                or len(data.encode()) > TRUNCATION or len(data.encode()) < TRUNCATION - 4):
+            truncated_ok = False
+    return {**run, "adds": adds, "truncated_ok": truncated_ok}
 
 
 def inprocess_initial_sync(db, device_id: str) -> dict:
