@@ -201,7 +201,7 @@ def html_body(size: int) -> str:
 def make_message(to: str, subject: str, html_size: int, date: dt.datetime | None = None,
                  sender: str = "Alex Example <alex@example.net>") -> bytes:
     """A multipart/alternative message: a plain part and an HTML part of about `html_size` bytes."""
-    from eas.mime import html_to_text
+    from easlab.eas.mime import html_to_text
 
     html = html_body(html_size)
     msg = EmailMessage()
@@ -222,7 +222,7 @@ class Template:
     MSGID = "<bench-000000000@example.net>"
 
     def __init__(self, to: str, html_size: int):
-        from eas.mime import parse_message
+        from easlab.eas.mime import parse_message
 
         base = make_message(to, self.SUBJECT, html_size)
         head, sep, body = base.partition(b"\n\n")
@@ -236,7 +236,7 @@ class Template:
 
     def copy(self, n: int, when: dt.datetime):
         """(mime, parsed) of message number `n` received at `when`."""
-        from eas.mime import conversation_id, conversation_index
+        from easlab.eas.mime import conversation_id, conversation_index
 
         subject = f"Weekly review minutes #{n:09d}"
         mime = (self.mime.replace(self.SUBJECT.encode(), subject.encode(), 1)
@@ -252,8 +252,8 @@ class Template:
 def create_users(db, names: list[str]) -> dict[str, int]:
     """Users with PASSWORD and their default folders (storage.users.add_user), in one
     transaction; returns name -> Inbox folder id."""
-    from storage.mailbox import folder_by_type
-    from storage.users import add_user
+    from easlab.storage.mailbox import folder_by_type
+    from easlab.storage.users import add_user
 
     inboxes = {}
     with db.session() as session:
@@ -266,8 +266,8 @@ def create_users(db, names: list[str]) -> dict[str, int]:
 def fill_with_store(db, user_name: str, count: int, template: Template, batch: int = 1000) -> float:
     """`count` messages into the user's Inbox through storage.mailbox.store_message, `batch` per
     transaction; returns seconds."""
-    from storage.mailbox import folder_by_type, store_message
-    from storage.users import get_user
+    from easlab.storage.mailbox import folder_by_type, store_message
+    from easlab.storage.users import get_user
 
     start = time.perf_counter()
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -290,9 +290,9 @@ def fill_with_core(db, user_name: str, count: int, template: Template, batch: in
     moved on to match.  Returns seconds."""
     from sqlalchemy import insert, select, update
 
-    from storage.mailbox import folder_by_type, store_message
-    from storage.models import Folder, Item, ItemChange
-    from storage.users import get_user
+    from easlab.storage.mailbox import folder_by_type, store_message
+    from easlab.storage.models import Folder, Item, ItemChange
+    from easlab.storage.users import get_user
 
     start = time.perf_counter()
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -351,7 +351,7 @@ def headers(user: str, password: str = PASSWORD) -> dict[str, str]:
 
 def sync_request(key: str, collection: str = "1", window: int | None = None, options=None):
     """Sync{Collections{Collection{SyncKey CollectionId [WindowSize] [Options]}}} as WBXML bytes."""
-    from eas.wbxml import E, encode
+    from easlab.eas.wbxml import E, encode
 
     return encode(E("AirSync:Sync", E("AirSync:Collections", E(
         "AirSync:Collection", E("AirSync:SyncKey", key), E("AirSync:CollectionId", collection),
@@ -360,14 +360,14 @@ def sync_request(key: str, collection: str = "1", window: int | None = None, opt
 
 def html_options(truncation: int = 5120):
     """Options{BodyPreference{Type 2, TruncationSize}} (HTML bodies, truncated)."""
-    from eas.wbxml import E
+    from easlab.eas.wbxml import E
 
     return E("AirSync:Options", E("AirSyncBase:BodyPreference", E("AirSyncBase:Type", 2),
                                   E("AirSyncBase:TruncationSize", truncation)))
 
 
 def ping_request(heartbeat: int = 900, folders=(("1", "Email"),)) -> bytes:
-    from eas.wbxml import E, encode
+    from easlab.eas.wbxml import E, encode
 
     return encode(E("Ping:Ping", E("Ping:HeartbeatInterval", heartbeat), E("Ping:Folders", *[
         E("Ping:Folder", E("Ping:Id", fid), E("Ping:Class", cls)) for fid, cls in folders])))
@@ -386,7 +386,7 @@ def initial_download(client, user: str, device: str, collection: str, options, w
     `options`, then Sync with WindowSize `window` until no MoreAvailable.  Returns seconds, the
     client's own WBXML decoding time inside them, response bytes, pages and every command element
     (checked by the caller after the clock stops)."""
-    from eas.wbxml import E, decode, encode
+    from easlab.eas.wbxml import E, decode, encode
 
     hdrs = headers(user)
     timing = {"decode_s": 0.0, "bytes": 0}

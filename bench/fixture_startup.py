@@ -42,7 +42,7 @@ COMMAND = ".venv/bin/python bench/fixture_startup.py"
 
 async def first_sync(mode: str) -> tuple[float, float]:
     """(seconds to ready, seconds to the first Sync answered), from nothing."""
-    from server.pytest_plugin import start
+    from easlab.server.pytest_plugin import start
 
     t0 = time.perf_counter()
     server = start(mode)
@@ -61,7 +61,7 @@ async def first_sync(mode: str) -> tuple[float, float]:
 
 
 async def run(args) -> dict:
-    import server.pytest_plugin  # noqa: F401  (what pytest imports once, at plugin load)
+    import easlab.server.pytest_plugin  # noqa: F401  (what pytest imports once, at plugin load)
 
     _, cold = await first_sync("inprocess")
     print(f"in-process cold (first in this process): {cold * 1000:.1f} ms")

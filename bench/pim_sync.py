@@ -73,7 +73,7 @@ COLUMNS = ["date (UTC)", "command", "tree", "items", "R", "stored KB/item cal / 
 def event_nodes(n: int, tz_blob: str, berlin) -> list:
     """Event n in eas.pim.tree's stored form; starts spread over weekdays 08:00-16:30 Berlin time
     so that the free/busy week has busy and free slots."""
-    from eas.pim import tree
+    from easlab.eas.pim import tree
 
     def compact(t):
         return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -108,11 +108,11 @@ def fill_calendar(db, count: int) -> tuple[float, str, int]:
     """`count` events into bench's calendar, BATCH per transaction; (seconds, ServerId, stored bytes of one)."""
     from zoneinfo import ZoneInfo
 
-    from eas.pim import tree
-    from eas.pim.timezone import from_zone_name
-    from storage.mailbox import folder_by_type
-    from storage.pim import add_pim
-    from storage.users import get_user
+    from easlab.eas.pim import tree
+    from easlab.eas.pim.timezone import from_zone_name
+    from easlab.storage.mailbox import folder_by_type
+    from easlab.storage.pim import add_pim
+    from easlab.storage.users import get_user
 
     berlin, blob = ZoneInfo("Europe/Berlin"), from_zone_name("Europe/Berlin", 2026).to_base64()
     tree.validate("Calendar", event_nodes(0, blob, berlin))  # what a device's Add would have to pass
@@ -129,7 +129,7 @@ def fill_calendar(db, count: int) -> tuple[float, str, int]:
 
 def body_options():
     """The same Options for both folders: whole plain-text bodies (both are ~1 KB)."""
-    from eas.wbxml import E
+    from easlab.eas.wbxml import E
 
     return E("AirSync:Options", E("AirSyncBase:BodyPreference", E("AirSyncBase:Type", 1)))
 
@@ -163,7 +163,7 @@ def check_adds(run: dict, n: int, what: str) -> None:
 
 def free_busy(client, address: str) -> tuple[float, str]:
     """One ResolveRecipients with Availability; (seconds, MergedFreeBusy)."""
-    from eas.wbxml import E, decode, encode
+    from easlab.eas.wbxml import E, decode, encode
 
     body = encode(E(f"{RR}:{RR}", E(f"{RR}:To", address), E(f"{RR}:Options", E(
         f"{RR}:Availability", E(f"{RR}:StartTime", FB_START), E(f"{RR}:EndTime", FB_END)))))
@@ -189,7 +189,7 @@ def main() -> int:
     n = args.items
     tree, load_before = c.tree_state(), os.getloadavg()[0]
 
-    from storage import Database
+    from easlab.storage import Database
 
     tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-pim-"))
     try:
@@ -206,7 +206,7 @@ def main() -> int:
               f"{len(template.parsed.body_text):,} bytes plain text each)")
 
         runs = {"calendar": [], "mail": []}
-        with c.Server(db_url, tmp / "server.log") as server, c.http_client(server) as client:
+        with c.Server(db_url, tmp / "easlab.server.log") as server, c.http_client(server) as client:
             print(f"server pid {server.pid} at {server.eas_url}")
             for r in range(args.repeats):
                 # Alternate which goes first, so neither always meets a warmer (or busier) machine.

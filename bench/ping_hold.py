@@ -103,7 +103,7 @@ class Deadline:
 async def login_all(host: str, port: int, users: list[str], device_of) -> float:
     """One FolderSync per user, one after another, from that user's first device: each user's
     password is verified (argon2) once and then cached by the server, as after a first login."""
-    from eas.wbxml import E, decode, encode
+    from easlab.eas.wbxml import E, decode, encode
 
     body = encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0")))
     conn = await c.Connection(host, port).open()
@@ -121,7 +121,7 @@ async def login_all(host: str, port: int, users: list[str], device_of) -> float:
 async def prime_all(host: str, port: int, devices: list[tuple[str, str]], budget: float) -> list[tuple[str, str]]:
     """Sync 0 then Sync with the key, device after device, over PRIME_CONNECTIONS keep-alive
     connections; no device is started after `budget` seconds.  Returns the devices primed."""
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     queue: asyncio.Queue = asyncio.Queue()
     for item in devices:
@@ -198,7 +198,7 @@ async def ping(host: str, port: int, held: HeldPing, body: bytes, gate: asyncio.
 
 
 def ping_ok(held: HeldPing) -> bool:
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     if held.status != 200 or not held.body:
         return False
@@ -336,7 +336,7 @@ def main() -> int:
         print(note)
     print(f"RLIMIT_NOFILE {limit}; {args.users} users x {args.devices} devices = {args.users * args.devices:,} Pings")
 
-    from storage import Database
+    from easlab.storage import Database
 
     tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-ping-"))
     report: dict = {}
@@ -351,7 +351,7 @@ def main() -> int:
         users_s = time.perf_counter() - t
         db.dispose()
         print(f"created {len(users)} users in {users_s:.1f} s")
-        server = c.Server(db_url, tmp / "server.log").start()
+        server = c.Server(db_url, tmp / "easlab.server.log").start()
         print(f"server pid {server.pid} at {server.eas_url}, SMTP port {server.smtp_port}")
         asyncio.run(run(args, server, users, deadline, report))
         if server.proc.poll() is not None:

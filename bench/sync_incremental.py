@@ -73,7 +73,7 @@ COLUMNS = ["date (UTC)", "command", "tree", "sizes", "N", "1k median ms", "1k p9
 
 
 def prime(client, device: str):
-    from eas.wbxml import E, encode
+    from easlab.eas.wbxml import E, encode
 
     hdrs = c.headers(USER)
     r = client.post(c.query("FolderSync", USER, device), headers=hdrs,
@@ -82,7 +82,7 @@ def prime(client, device: str):
     r = client.post(c.query("Sync", USER, device), headers=hdrs,
                     content=c.sync_request("0", "1", options=c.html_options(TRUNCATION)))
     r.raise_for_status()
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     coll = c.sync_collection(decode(r.content))
     if coll is None or coll.text("AirSync:Status") != "1":
@@ -95,7 +95,7 @@ def complete_initial_state(db, device: str, expected_seq: int) -> None:
     snapshot (the folder's change_seq when the device sent SyncKey 0)."""
     from sqlmodel import select
 
-    from storage.models import Device, Folder, SyncState, User
+    from easlab.storage.models import Device, Folder, SyncState, User
 
     with db.session() as session:
         user = session.exec(select(User).where(User.name == USER)).one()
@@ -111,7 +111,7 @@ def complete_initial_state(db, device: str, expected_seq: int) -> None:
 
 
 def real_initial_sync(client, device: str, key: str) -> tuple[str, int]:
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     count = 0
     for _ in range(10_000):
@@ -130,7 +130,7 @@ def real_initial_sync(client, device: str, key: str) -> tuple[str, int]:
 
 def incremental(client, device: str, key: str, subject: str) -> tuple[float, str, list]:
     """Time one Sync; returns (seconds, new key, [(kind, subject)])."""
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     body = c.sync_request(key, "1", window=WINDOW)
     hdrs = c.headers(USER)
@@ -163,7 +163,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, server logs)")
     args = parser.parse_args()
 
-    from storage import Database
+    from easlab.storage import Database
 
     sizes = {"small": args.small, "large": args.large}
     tree = c.tree_state()

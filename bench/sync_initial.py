@@ -76,11 +76,11 @@ def inprocess_initial_sync(db, device_id: str) -> dict:
     last_response), then the Sync document encoded as activesync.to_http does."""
     import datetime as dt
 
-    from eas.commands.sync import SyncOptions, parse, render_collection
-    from eas.wbxml import E, decode, encode
-    from storage import sync as queries
-    from storage.devices import touch_device
-    from storage.users import get_user
+    from easlab.eas.commands.sync import SyncOptions, parse, render_collection
+    from easlab.eas.wbxml import E, decode, encode
+    from easlab.storage import sync as queries
+    from easlab.storage.devices import touch_device
+    from easlab.storage.users import get_user
 
     version = "14.1"
     start = time.perf_counter()
@@ -126,7 +126,7 @@ def main() -> int:
     n = args.messages
     tree = c.tree_state()
 
-    from storage import Database
+    from easlab.storage import Database
 
     tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-initial-"))
     try:
@@ -141,7 +141,7 @@ def main() -> int:
               f"in {fill_s:.1f} s; database {db_mb:,.0f} MB (+WAL)")
 
         http_runs, floor_runs = [], []
-        with c.Server(db_url, tmp / "server.log") as server, c.http_client(server) as client:
+        with c.Server(db_url, tmp / "easlab.server.log") as server, c.http_client(server) as client:
             print(f"server pid {server.pid} at {server.eas_url}")
             for r in range(args.repeats):
                 run = http_initial_sync(client, f"benchhttp{r}")

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eas.wbxml import E, Element, decode, encode  # noqa: E402
+from easlab.eas.wbxml import E, Element, decode, encode  # noqa: E402
 from tests.wbxml import libwbxml  # noqa: E402
 
 ITEMS = 512

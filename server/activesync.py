@@ -8,12 +8,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response as HTTPResponse
 
-from eas import commands, versions
-from eas.context import CommandContext
-from eas.dispatch import dispatch
-from eas.request import RequestError, parse_request_line
-from eas.response import WBXML_CONTENT_TYPE, Response
-from eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
+from easlab.eas import commands, versions
+from easlab.eas.context import CommandContext
+from easlab.eas.dispatch import dispatch
+from easlab.eas.request import RequestError, parse_request_line
+from easlab.eas.response import WBXML_CONTENT_TYPE, Response
+from easlab.eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
 
 log = logging.getLogger("easlab.http")
 

@@ -12,15 +12,15 @@ from datetime import datetime, timezone
 
 from sqlmodel import select
 
-from eas.access import ACCESS_LEVELS, decide
-from storage import Database
-from storage.access import (
+from easlab.eas.access import ACCESS_LEVELS, decide
+from easlab.storage import Database
+from easlab.storage.access import (
     AccessError, add_rule, add_to_list, admin_recipients, device_facts, find_rule, history, id_list,
     mailbox_access, org_settings, organisation, remove_from_list, rules,
 )
-from storage.devices import get_device
-from storage.models import AccessRule, Device, User, utcnow
-from storage.users import get_user
+from easlab.storage.devices import get_device
+from easlab.storage.models import AccessRule, Device, User, utcnow
+from easlab.storage.users import get_user
 
 ROLES = ("org-admin", "device-approver", "device-operator", "viewer")
 # Exchange: Organization Client Access may release quarantine (approve); Mail Recipients may
@@ -42,7 +42,7 @@ class NotFound(LookupError):
 
 
 def _rule(session, name: str):
-    from storage.access import RuleNotFound
+    from easlab.storage.access import RuleNotFound
 
     try:
         return find_rule(session, name)
@@ -263,7 +263,7 @@ class Admin:
     def device_remove(self, actor: Actor, user: str, device_id: str) -> None:
         """Delete the partnership; the next request is a new device (Remove-MobileDevice)."""
         self._need(actor, "operate")
-        from storage.models import DeviceAccessChange, SyncState
+        from easlab.storage.models import DeviceAccessChange, SyncState
 
         with self.db.session() as s:
             u = self._user(s, user)
@@ -305,7 +305,7 @@ class Admin:
         with self.db.session() as s:
             u = self._user(s, user)
             d = get_device(s, u, device_id)
-            from storage.models import Device as DeviceRow
+            from easlab.storage.models import Device as DeviceRow
 
             probe = d or DeviceRow(user_id=u.id, device_id=device_id, device_type="", first_sync=utcnow())
             org = org_settings(s)

@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router, compile_path
 
-from eas.access import ACCESS_LEVELS, CHARACTERISTICS
-from eas.versions import SUPPORTED
-from storage.access import AccessError
+from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS
+from easlab.eas.versions import SUPPORTED
+from easlab.storage.access import AccessError
 
 from . import web
 from .admin import PERMISSIONS, ROLES, Actor, Forbidden, NotFound

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from storage.faults import (
+from easlab.storage.faults import (
     FaultError, add_fault, clear_faults, clear_trace, fault_view, get_fault, list_faults, remove_fault,
 )
 

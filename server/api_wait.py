@@ -42,10 +42,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
-from eas.access import ALLOWED, BLOCKED, DISCOVERY, QUARANTINED
-from storage.devices import get_device
-from storage.models import Folder, Item, OutboundMail
-from storage.users import get_user
+from easlab.eas.access import ALLOWED, BLOCKED, DISCOVERY, QUARANTINED
+from easlab.storage.devices import get_device
+from easlab.storage.models import Folder, Item, OutboundMail
+from easlab.storage.users import get_user
 
 from . import events
 from .admin import NotFound, device_view

@@ -6,9 +6,9 @@ import logging
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from eas import commands
-from eas.context import Limits
-from storage import Database
+from easlab.eas import commands
+from easlab.eas.context import Limits
+from easlab.storage import Database
 
 from . import activesync, api, api_testing, api_wait, autodiscover, traces, web
 from .auth import Authenticator

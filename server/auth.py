@@ -16,9 +16,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from storage import Database
-from storage.passwords import hash_password, verify_password
-from storage.users import get_user
+from easlab.storage import Database
+from easlab.storage.passwords import hash_password, verify_password
+from easlab.storage.users import get_user
 
 
 @dataclass(frozen=True)

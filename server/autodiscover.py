@@ -180,7 +180,7 @@ def generic_error(code: int, message: str, now: datetime) -> bytes:
 # -- the endpoint ---------------------------------------------------------------------------------
 
 def _lookup(db, domain: str, email: str):
-    from storage.directory import find_by_address
+    from easlab.storage.directory import find_by_address
 
     with db.session() as session:
         found = find_by_address(session, email, domain)

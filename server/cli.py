@@ -57,7 +57,7 @@ ROLE_CHOICE = click.Choice(["org-admin", "device-approver", "device-operator", "
 @db_option
 def user_add(name, password, display_name, role, db_url) -> None:
     """Create user NAME; its address is NAME@DOMAIN."""
-    from storage.users import UserError, add_user
+    from easlab.storage.users import UserError, add_user
 
     db = _db(db_url)
     try:
@@ -91,7 +91,7 @@ def user_set(name, activesync, role, display_name, db_url) -> None:
 @db_option
 def user_list(as_json, db_url) -> None:
     """List users."""
-    from storage.users import list_users
+    from easlab.storage.users import list_users
 
     domain = _settings().domain
     with _db(db_url).session() as session:
@@ -114,7 +114,7 @@ def user_list(as_json, db_url) -> None:
 @db_option
 def user_passwd(name, password, db_url) -> None:
     """Set the password of user NAME."""
-    from storage.users import UserError, set_password
+    from easlab.storage.users import UserError, set_password
 
     try:
         with _db(db_url).session() as session:
@@ -144,7 +144,7 @@ def _read(path: str | None) -> bytes:
 @click.argument("file", required=False)
 def wbxml_decode(file) -> None:
     """Print FILE (or stdin) as XML."""
-    from eas.wbxml import WBXMLError, decode, to_xml
+    from easlab.eas.wbxml import WBXMLError, decode, to_xml
 
     try:
         click.echo(to_xml(decode(_read(file))), nl=False)
@@ -156,7 +156,7 @@ def wbxml_decode(file) -> None:
 @click.argument("file", required=False)
 def wbxml_encode(file) -> None:
     """Write FILE (or stdin), XML as `decode` prints it, as WBXML to stdout."""
-    from eas.wbxml import WBXMLError, encode, from_xml
+    from easlab.eas.wbxml import WBXMLError, encode, from_xml
 
     try:
         data = encode(from_xml(_read(file)))

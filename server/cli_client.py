@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from eas import versions
-from eas.client import (
+from easlab.eas import versions
+from easlab.eas.client import (
     DEFAULT_DEVICE_ID,
     DEFAULT_DEVICE_TYPE,
     PING_STATUS_TEXT,
@@ -30,7 +30,7 @@ from eas.client import (
     SimulatedDevice,
     UnknownFolder,
 )
-from eas.wbxml import WBXMLError, decode, to_xml
+from easlab.eas.wbxml import WBXMLError, decode, to_xml
 
 from .device import Device
 

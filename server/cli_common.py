@@ -20,7 +20,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _db(db_url: str | None):
-    from storage import Database
+    from easlab.storage import Database
 
     db = Database(_settings(db_url=db_url).db_url)
     db.create_all()
@@ -61,8 +61,8 @@ def admin_for(db):
 
 def run_admin(db_url: str | None, operation):
     """Run `operation(admin, actor)` as the shell; errors become one-line CLI errors."""
-    from storage.access import AccessError
-    from storage.policies import PolicyError
+    from easlab.storage.access import AccessError
+    from easlab.storage.policies import PolicyError
 
     from .admin import SHELL, Forbidden, NotFound
 

@@ -13,7 +13,7 @@ import json
 
 import click
 
-from storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
+from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
 
 from .cli_common import _db, _settings
 
@@ -80,8 +80,8 @@ DIRECTORY_PARAMS = (*TEXT_OPTIONS, "picture", "no_picture", "certificate", "no_c
 
 def apply_directory(db_url: str | None, name: str, values: dict) -> list[str]:
     """Store the given directory options of user NAME; returns the names of the fields changed."""
-    from storage.directory import set_directory
-    from storage.users import UserError
+    from easlab.storage.directory import set_directory
+    from easlab.storage.users import UserError
 
     picture = read_picture(values["picture"]) if values.get("picture") else (b"" if values.get("no_picture") else None)
     certificate = (read_certificate(values["certificate"]) if values.get("certificate")
@@ -127,8 +127,8 @@ def extend_user_set(command: click.Command) -> click.Command:
 @click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
 def user_show(name, as_json, db_url) -> None:
     """Show user NAME with its directory fields (what the GAL shows)."""
-    from storage.directory import directory_dict, get_directory
-    from storage.users import get_user
+    from easlab.storage.directory import directory_dict, get_directory
+    from easlab.storage.users import get_user
 
     with _db(db_url).session() as session:
         user = get_user(session, name)

@@ -129,8 +129,8 @@ def check_message(raw: bytes) -> bytes:
 def _find_folder(session, user, name: str):
     from sqlmodel import select
 
-    from storage.mailbox import FOLDER_CLASS, ensure_mailbox
-    from storage.models import Folder
+    from easlab.storage.mailbox import FOLDER_CLASS, ensure_mailbox
+    from easlab.storage.models import Folder
 
     ensure_mailbox(session, user)
     folders = list(session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False)  # noqa: E712
@@ -172,10 +172,10 @@ def import_command(user, path, folder_name, db_url) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from eas.mime import parse_message
-    from storage.mailbox import store_message
-    from storage.models import Folder
-    from storage.users import get_user
+    from easlab.eas.mime import parse_message
+    from easlab.storage.mailbox import store_message
+    from easlab.storage.models import Folder
+    from easlab.storage.users import get_user
 
     from .cli_common import _db
 

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import click
 
-from eas.policy import ENUMS, PolicySettings, provision_doc
+from easlab.eas.policy import ENUMS, PolicySettings, provision_doc
 
 from .cli_common import _db, db_option, json_option, print_rows, tell_server
 
@@ -88,7 +88,7 @@ def policy() -> None:
 
 
 def _notify(db, policy_row) -> None:
-    from storage.policies import users_of
+    from easlab.storage.policies import users_of
 
     with db.session() as session:
         users = users_of(session, policy_row)
@@ -102,7 +102,7 @@ def _notify(db, policy_row) -> None:
 @db_option
 def policy_add(name, make_default, db_url, **values) -> None:
     """Create policy NAME (unset parameters take Exchange's schema defaults)."""
-    from storage.policies import PolicyError, add_policy
+    from easlab.storage.policies import PolicyError, add_policy
 
     settings = PolicySettings(**_changes(values))
     db = _db(db_url)
@@ -122,7 +122,7 @@ def policy_add(name, make_default, db_url, **values) -> None:
 @db_option
 def policy_set(name, make_default, db_url, **values) -> None:
     """Change parameters of policy NAME; devices under it re-provision at their next request."""
-    from storage.policies import PolicyError, update_policy
+    from easlab.storage.policies import PolicyError, update_policy
 
     db = _db(db_url)
     try:
@@ -141,9 +141,9 @@ def policy_set(name, make_default, db_url, **values) -> None:
 @db_option
 def policy_show(name, version, as_json, db_url) -> None:
     """The parameters of NAME and the EASProvisionDoc a device of --version receives."""
-    from eas.policy import policy_key, wap_doc
-    from eas.wbxml import to_xml
-    from storage.policies import get_policy
+    from easlab.eas.policy import policy_key, wap_doc
+    from easlab.eas.wbxml import to_xml
+    from easlab.storage.policies import get_policy
 
     with _db(db_url).session() as session:
         row = get_policy(session, name)
@@ -169,7 +169,7 @@ def policy_show(name, version, as_json, db_url) -> None:
 @db_option
 def policy_list(as_json, db_url) -> None:
     """All policies."""
-    from storage.policies import list_policies, users_of
+    from easlab.storage.policies import list_policies, users_of
 
     with _db(db_url).session() as session:
         rows = [{"name": p.name, "default": p.is_default, "users": len(users_of(session, p)),
@@ -183,8 +183,8 @@ def policy_list(as_json, db_url) -> None:
 @db_option
 def policy_assign(user_name, name, db_url) -> None:
     """Apply policy NAME to USER instead of the default."""
-    from storage.policies import PolicyError, assign_policy
-    from storage.users import get_user
+    from easlab.storage.policies import PolicyError, assign_policy
+    from easlab.storage.users import get_user
 
     db = _db(db_url)
     try:

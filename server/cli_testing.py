@@ -67,7 +67,7 @@ def fault() -> None:
 def fault_add(kind, user, device_id, command, count, duration, status, retry_after, seconds, byte_count, stage, message,
               as_json, db_url) -> None:
     """Add a fault of KIND (see `easlab fault --help`)."""
-    from storage.faults import FaultError, add_fault, fault_view
+    from easlab.storage.faults import FaultError, add_fault, fault_view
 
     given = {"status": status, "retry_after": retry_after, "seconds": seconds, "bytes": byte_count, "stage": stage,
              "message": message}
@@ -107,7 +107,7 @@ def describe(view: dict) -> str:
 @db_option
 def fault_list(as_json, db_url) -> None:
     """Every fault with its state (active, spent, expired) and how often it fired."""
-    from storage.faults import list_faults
+    from easlab.storage.faults import list_faults
 
     with _db(db_url).session() as session:
         rows = list_faults(session, _now())
@@ -122,7 +122,7 @@ def fault_list(as_json, db_url) -> None:
 @db_option
 def fault_remove(fault_id, db_url) -> None:
     """Remove fault ID."""
-    from storage.faults import remove_fault
+    from easlab.storage.faults import remove_fault
 
     with _db(db_url).session() as session:
         if not remove_fault(session, fault_id):
@@ -135,7 +135,7 @@ def fault_remove(fault_id, db_url) -> None:
 @db_option
 def fault_clear(user, db_url) -> None:
     """Remove every fault (or every fault of one user)."""
-    from storage.faults import clear_faults
+    from easlab.storage.faults import clear_faults
 
     with _db(db_url).session() as session:
         removed = clear_faults(session, user)
@@ -159,7 +159,7 @@ def trace(user_name, device_id, action, folder, max_entries, max_bytes, last, bo
 
     Every request and answer is kept with headers (Authorization redacted), bodies and timing,
     in a ring of the last 200 exchanges or 5 MB (change with --max-entries/--max-bytes)."""
-    from storage.faults import FaultError, clear_trace, set_trace
+    from easlab.storage.faults import FaultError, clear_trace, set_trace
 
     from . import traces
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from storage.db import default_url
+from easlab.storage.db import default_url
 
 # The largest message SMTP accepts: 35 MB as Exchange counts it (35,840 KB = 35 * 1024 * 1024
 # bytes), Exchange Online's default mailbox MaxSendSize.  (Its default MaxReceiveSize is 36 MB and

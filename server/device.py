@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from eas.client import (
+from easlab.eas.client import (
     ENDPOINT,
     CommandResult,
     DeviceState,
@@ -37,7 +37,7 @@ from eas.client import (
     SyncCollection,
     SyncResult,
 )
-from eas.wbxml import E, Element
+from easlab.eas.wbxml import E, Element
 
 DEFAULT_TIMEOUT = 60.0
 HOLD_MARGIN = 30.0  # a held Ping/Sync gets its interval plus this much

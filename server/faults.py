@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response as HTTPResponse
 
-from eas import commands
-from eas.access import refuse
-from eas.response import Response, common_status
-from storage.faults import candidates, consume
+from easlab.eas import commands
+from easlab.eas.access import refuse
+from easlab.eas.response import Response, common_status
+from easlab.storage.faults import candidates, consume
 
 log = logging.getLogger("easlab.faults")
 
@@ -246,7 +246,7 @@ async def smtp_fault(store, addresses: str | Iterable[str], stage: str) -> str |
 def inject(app, kind: str, **kw) -> dict:
     """Add a fault to a running app (blocking; from a test or a worker thread), timed on the
     app's clock: `inject(app, "throttle", user="alice", count=2, params={"retry_after": 5})`."""
-    from storage.faults import add_fault, fault_view
+    from easlab.storage.faults import add_fault, fault_view
 
     now = app.state.clock.now()
     with app.state.db.session() as session:
@@ -254,21 +254,21 @@ def inject(app, kind: str, **kw) -> dict:
 
 
 def listing(app) -> list[dict]:
-    from storage.faults import list_faults
+    from easlab.storage.faults import list_faults
 
     with app.state.db.session() as session:
         return list_faults(session, app.state.clock.now())
 
 
 def remove(app, fault_id: int) -> bool:
-    from storage.faults import remove_fault
+    from easlab.storage.faults import remove_fault
 
     with app.state.db.session() as session:
         return remove_fault(session, fault_id)
 
 
 def clear(app, user: str | None = None) -> int:
-    from storage.faults import clear_faults
+    from easlab.storage.faults import clear_faults
 
     with app.state.db.session() as session:
         return clear_faults(session, user)

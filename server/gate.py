@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session, func, select
 
-from eas import access, policy
-from eas.access import BLOCKED, POLICY, QUARANTINED, Decision, Gate
-from eas.dispatch import policy_refusal
-from storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
-from storage.devices import get_device, touch_device
-from storage.models import Device, User, utcnow
-from storage.policies import policy_for
+from easlab.eas import access, policy
+from easlab.eas.access import BLOCKED, POLICY, QUARANTINED, Decision, Gate
+from easlab.eas.dispatch import policy_refusal
+from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
+from easlab.storage.devices import get_device, touch_device
+from easlab.storage.models import Device, User, utcnow
+from easlab.storage.policies import policy_for
 
 from . import events, notices
 
@@ -64,7 +64,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     if command.name in ("Provision", "Settings") and request is not None and not isinstance(request, bytes):
         # DeviceInformation counts from the request that carries it: a Quarantine rule on the
         # OS lifts the moment the device reports a new one (digest §11 item 25).
-        from eas.commands.provision import device_information
+        from easlab.eas.commands.provision import device_information
 
         for column, value in (device_information(request) or {}).items():
             width = Device.__table__.c[column].type.length or len(value)
@@ -76,7 +76,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     stored = decision
     if response is None and command.name not in policy.EXEMPT_COMMANDS:
         pol = policy_for(session, user)
-        from eas.policy import PolicySettings, Provisioning
+        from easlab.eas.policy import PolicySettings, Provisioning
 
         settings = PolicySettings.from_json(pol.settings) if pol else None
         provisioning = Provisioning(device.policy_key, _aware(device.provisioned_at), device.wipe_state in ("pending", "sent"))

@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 from sqlmodel import func, select
 
-from storage.devices import get_device
-from storage.mailbox import FOLDER_CLASS
-from storage.models import Device, Folder, Item, ItemChange, SyncState, User
-from storage.users import get_user
+from easlab.storage.devices import get_device
+from easlab.storage.mailbox import FOLDER_CLASS
+from easlab.storage.models import Device, Folder, Item, ItemChange, SyncState, User
+from easlab.storage.users import get_user
 
 from .admin import Actor, Forbidden, NotFound
 
@@ -255,7 +255,7 @@ class Mailboxes:
 
     def attachment(self, actor: Actor, user: str, server_id: str, index: str | int) -> tuple[str, str, bytes]:
         """(file name, content type, bytes) of the item's attachment number `index` (from 0)."""
-        from eas.mime import attachment_bytes
+        from easlab.eas.mime import attachment_bytes
 
         self._need(actor)
         with self.db.session() as s:

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
-from eas.mime import parse_message
-from storage.access import admin_recipients
-from storage.mailbox import folder_by_type, store_message
-from storage.models import OrgSettings, OutboundMail, User
-from storage.users import get_user
+from easlab.eas.mime import parse_message
+from easlab.storage.access import admin_recipients
+from easlab.storage.mailbox import folder_by_type, store_message
+from easlab.storage.models import OrgSettings, OutboundMail, User
+from easlab.storage.users import get_user
 
 from . import events, notices
 

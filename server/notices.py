@@ -104,6 +104,6 @@ def max_devices(domain: str, user, limit: int) -> bytes:
 
 
 def html_to_plain(markup: str) -> str:
-    from eas.mime import html_to_text
+    from easlab.eas.mime import html_to_text
 
     return html_to_text(markup)

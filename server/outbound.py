@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from storage import Database
-from storage.models import OutboundMail
+from easlab.storage import Database
+from easlab.storage.models import OutboundMail
 
 log = logging.getLogger("easlab.outbound")
 

@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eas import versions
-from eas.client import HTTPRequest, Result
-from eas.profiles import EXPECTS, PIM, Profile, Step, get
-from eas.wbxml import E, Element
+from easlab.eas import versions
+from easlab.eas.client import HTTPRequest, Result
+from easlab.eas.profiles import EXPECTS, PIM, Profile, Step, get
+from easlab.eas.wbxml import E, Element
 
 from .device import Device
 

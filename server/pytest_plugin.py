@@ -1,8 +1,8 @@
 """pytest plugin: a fresh easlab server for each test, factories, and waits that never sleep.
 
 Installed with easlab and registered through the `pytest11` entry point, so a test only names the
-fixture (without the entry point: `-p server.pytest_plugin`, or `pytest_plugins =
-["server.pytest_plugin"]` in the root conftest.py):
+fixture (without the entry point: `-p easlab.server.pytest_plugin`, or `pytest_plugins =
+["easlab.server.pytest_plugin"]` in the root conftest.py):
 
     import asyncio
     import pytest
@@ -118,7 +118,7 @@ def _profile(profile):
         if unknown:
             raise ValueError(f"unknown device identity key(s) {', '.join(sorted(unknown))}; use {', '.join(IDENTITY_KEYS)}")
         return None
-    from eas import profiles
+    from easlab.eas import profiles
 
     if isinstance(profile, profiles.Profile):
         return profile
@@ -136,7 +136,7 @@ _HASHES: dict[str, str] = {}
 def _hash(password: str) -> str:
     hashed = _HASHES.get(password)
     if hashed is None:
-        from storage.passwords import hash_password
+        from easlab.storage.passwords import hash_password
 
         hashed = _HASHES[password] = hash_password(password)
     return hashed
@@ -155,7 +155,7 @@ class Easlab:
 
     def __init__(self, directory: Path, domain: str = DEFAULT_DOMAIN, scope: str = "function",
                  owns_directory: bool = True):
-        from storage import Database
+        from easlab.storage import Database
 
         self.directory = Path(directory)
         self.domain = domain.lower()
@@ -207,7 +207,7 @@ class Easlab:
     # -- administration ---------------------------------------------------------------------------
     @property
     def admin(self):
-        """server.admin.Admin over this store, acting as the local shell (use with server.admin.SHELL)."""
+        """easlab.server.admin.Admin over this store, acting as the local shell (use with server.admin.SHELL)."""
         from .admin import Admin
 
         return Admin(self.db, self._notify, self.domain)
@@ -215,9 +215,9 @@ class Easlab:
     def make_user(self, name: str, password: str = DEFAULT_PASSWORD, display_name: str | None = None,
                   role: str | None = None) -> User:
         """A mailbox NAME@domain with its folders; `role` is an admin role (org-admin, viewer, ...)."""
-        from storage.mailbox import ensure_mailbox
-        from storage.models import User as UserRow
-        from storage.users import UserError, get_user, normalise_name
+        from easlab.storage.mailbox import ensure_mailbox
+        from easlab.storage.models import User as UserRow
+        from easlab.storage.users import UserError, get_user, normalise_name
 
         from .admin import ROLES
 
@@ -252,8 +252,8 @@ class Easlab:
     def policy(self, name: str, *, default: bool = False, **settings: Any) -> dict:
         """Create (or change) mobile device mailbox policy NAME; settings by their Exchange names
         (PasswordEnabled=True, DevicePolicyRefreshInterval=24, ...).  Held requests of its users end."""
-        from eas.policy import PolicySettings
-        from storage.policies import PolicyError, add_policy, get_policy, update_policy, users_of
+        from easlab.eas.policy import PolicySettings
+        from easlab.storage.policies import PolicyError, add_policy, get_policy, update_policy, users_of
 
         unknown = set(settings) - set(PolicySettings.names())
         if unknown:
@@ -271,8 +271,8 @@ class Easlab:
 
     def assign_policy(self, user: User | str, name: str) -> None:
         """Set-CASMailbox -ActiveSyncMailboxPolicy NAME: the user's devices re-provision."""
-        from storage.policies import assign_policy
-        from storage.users import get_user
+        from easlab.storage.policies import assign_policy
+        from easlab.storage.users import get_user
 
         from .admin import NotFound
 
@@ -301,8 +301,8 @@ class Easlab:
         """The messages in a folder now, oldest first (server.api_wait.Mail)."""
         from sqlmodel import func, select
 
-        from storage.models import Folder, Item
-        from storage.users import get_user
+        from easlab.storage.models import Folder, Item
+        from easlab.storage.users import get_user
 
         from .admin import NotFound
         from .api_wait import mail_of
@@ -332,7 +332,7 @@ class Easlab:
         (smtp).  The one called `seconds` (delay, drop, a block's tarpit) goes in
         `params={"seconds": 2}`, since `seconds` here is how long the fault lasts.  Bad input
         raises ValueError (storage.faults.FaultError) in both modes."""
-        from storage.faults import FaultError
+        from easlab.storage.faults import FaultError
 
         extra = params.pop("params", None)
         if extra is not None:
@@ -378,7 +378,7 @@ class Easlab:
 
         `version`: the protocol version (default: the profile's, else 14.1).  connect=False:
         nothing sent yet.  Other keywords go to Device (timeout=, encoded_query=, ...)."""
-        from eas import versions
+        from easlab.eas import versions
 
         from .device import Device
 
@@ -728,7 +728,7 @@ class InProcessEaslab(Easlab):
 
 def _easlab_command() -> list[str]:
     script = Path(sys.executable).parent / "easlab"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "easlab.server.cli"]
 
 
 def _die_with_parent():
@@ -756,7 +756,7 @@ class ProcessEaslab(Easlab):
                  owns_directory: bool = True, extra_args: Iterable[str] = ()):
         super().__init__(directory, domain, scope, owns_directory)
         self.db.create_all()  # before the server starts: two processes never race to create tables
-        self.log_path = self.directory / "server.log"
+        self.log_path = self.directory / "easlab.server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EASLAB_")}
         command = [*_easlab_command(), "serve", "--host", "127.0.0.1", "--port", "0", "--smtp-port", "0",
                    "--db", self.db_url, "--domain", self.domain, "--log-level", "warning", *extra_args]
@@ -856,7 +856,7 @@ class ProcessEaslab(Easlab):
     # -- faults: /api/faults as an org-admin ------------------------------------------------------
     def _admin_account(self) -> tuple[str, str]:
         if self._admin is None:
-            from storage.users import get_user
+            from easlab.storage.users import get_user
 
             with self.db.session() as s:
                 exists = get_user(s, ADMIN) is not None
@@ -871,7 +871,7 @@ class ProcessEaslab(Easlab):
         Blocking is fine even from an async test: the server is another process."""
         import httpx
 
-        from storage.faults import FaultError
+        from easlab.storage.faults import FaultError
 
         with httpx.Client(base_url=self.url, auth=self._admin_account(), timeout=30) as client:
             response = client.request(method, path, json=json_body, params=params)
@@ -907,7 +907,7 @@ class ProcessEaslab(Easlab):
     def _waiter_account(self) -> tuple[str, str]:
         password = _WAITER_PASSWORD
         if self._waiter is None:
-            from storage.users import get_user
+            from easlab.storage.users import get_user
 
             with self.db.session() as s:
                 exists = get_user(s, WAITER) is not None
@@ -934,7 +934,7 @@ class ProcessEaslab(Easlab):
             raise WaitTimeout(body.get("detail") or f"{path} wait timed out after {timeout:g} s")
         if response.status_code == 404 and body.get("error") == "no such API path":
             raise RuntimeError("this easlab server has no /api/wait endpoints: server/app.py must mount "
-                               "server.api_wait.router() at /api/wait")
+                               "easlab.server.api_wait.router() at /api/wait")
         if response.status_code == 404:
             raise LookupError(body.get("error"))
         raise RuntimeError(f"GET /api/wait/{path}: HTTP {response.status_code} {body.get('error')}")

@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, quote
 
 import httpx
 
-from eas.wbxml import Element, WBXMLError, decode, encode, to_xml
+from easlab.eas.wbxml import Element, WBXMLError, decode, encode, to_xml
 
 KEY_TAGS = {"SyncKey", "PolicyKey"}  # local names; mapped and carried forward
 DATE_TAGS = {"DateReceived", "DtStamp", "LastVerbExecutionTime", "ConversationId", "ConversationIndex"}

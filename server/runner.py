@@ -7,7 +7,7 @@ import socket
 
 import uvicorn
 
-from storage import Database
+from easlab.storage import Database
 
 from . import control
 from .app import create_app
@@ -39,7 +39,7 @@ async def serve(settings: Settings) -> None:
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=120, server_header=False)
     server = uvicorn.Server(config)
     with db.session() as session:
-        from storage.users import list_users
+        from easlab.storage.users import list_users
 
         has_users = bool(list_users(session))
     # aiosmtpd logs every SMTP command at INFO ("mail.log"); keep that for --log-level debug.

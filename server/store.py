@@ -14,15 +14,15 @@ from dataclasses import dataclass, field, replace
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
-from storage import Database
-from storage import sync as queries
-from storage.folders import folder_sync_with_echoes
-from storage.devices import get_device, touch_device
-from storage.mailbox import folder_by_type, store_message
-from storage.scheduling import deliver_to_inbox
-from storage.policies import policy_for
-from storage.models import User
-from storage.users import get_user
+from easlab.storage import Database
+from easlab.storage import sync as queries
+from easlab.storage.folders import folder_sync_with_echoes
+from easlab.storage.devices import get_device, touch_device
+from easlab.storage.mailbox import folder_by_type, store_message
+from easlab.storage.scheduling import deliver_to_inbox
+from easlab.storage.policies import policy_for
+from easlab.storage.models import User
+from easlab.storage.users import get_user
 
 from .push import PushHub
 from .store_directory import DirectoryStore
@@ -57,7 +57,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return local.lower()
 
     def _deliver(self, mime: bytes, recipients: list[str]) -> tuple[DeliveryResult, list[int]]:
-        from eas.mime import parse_message
+        from easlab.eas.mime import parse_message
 
         result = DeliveryResult()
         touched: list[int] = []
@@ -121,7 +121,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return await run_in_threadpool(self._in_transaction, work)
 
     async def sync_collection(self, ctx, request, render):
-        from eas.commands.sync import SyncOptions
+        from easlab.eas.commands.sync import SyncOptions
 
         added: set[int] = set()
         drafts = self.draft_context(ctx)
@@ -148,7 +148,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return await run_in_threadpool(self._in_transaction, work)
 
     async def pending_adds(self, ctx, collection_ids):
-        from eas.store import PingCheck
+        from easlab.eas.store import PingCheck
 
         def work(session):
             user, device = self._who(session, ctx)
@@ -209,8 +209,8 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return gate
 
     async def provision(self, ctx, decide):
-        from eas.commands.provision import ProvisionView
-        from eas.policy import PolicySettings
+        from easlab.eas.commands.provision import ProvisionView
+        from easlab.eas.policy import PolicySettings
 
         touched: list[int] = []
 
@@ -238,7 +238,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
                 rows = [("Device ID", device.device_id), ("Device type", device.device_type), ("Model", device.model),
                         ("User agent", device.user_agent), ("Protocol version", device.protocol_version)]
                 mime = wipe_confirmation(self.domain, f"{user.name}@{self.domain}", user.display_name, rows, now)
-                from eas.mime import parse_message
+                from easlab.eas.mime import parse_message
 
                 parsed = parse_message(mime)
                 parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"

@@ -22,19 +22,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from eas.compose import (
+from easlab.eas.compose import (
     INVALID_ACCOUNT, INVALID_COMBINATION, INVALID_XML, ITEM_NOT_FOUND, NO_RECURRENCE, PREVIOUSLY_SENT,
     ComposeError, Outgoing, non_delivery_report, prepare_outgoing, sender_header, smart_message,
 )
-from eas.mime import ParsedMessage, parse_message
-from eas.oof import EXTERNAL_KNOWN, EXTERNAL_UNKNOWN, INTERNAL, OofConfig, OofMessage
-from eas.oof import audience as oof_audience
-from eas.oof import is_automatic, is_system_sender, reply_address, reply_mime
-from storage.mailbox import folder_by_type, store_message
-from storage.scheduling import deliver_to_inbox
-from storage.models import Folder, Item, OutboundMail, User
-from storage.models_compose import CLIENT_ID_DAYS, CLIENT_ID_KEEP, OofReply, OofSettings, SentClientId
-from storage.users import get_user
+from easlab.eas.mime import ParsedMessage, parse_message
+from easlab.eas.oof import EXTERNAL_KNOWN, EXTERNAL_UNKNOWN, INTERNAL, OofConfig, OofMessage
+from easlab.eas.oof import audience as oof_audience
+from easlab.eas.oof import is_automatic, is_system_sender, reply_address, reply_mime
+from easlab.storage.mailbox import folder_by_type, store_message
+from easlab.storage.scheduling import deliver_to_inbox
+from easlab.storage.models import Folder, Item, OutboundMail, User
+from easlab.storage.models_compose import CLIENT_ID_DAYS, CLIENT_ID_KEEP, OofReply, OofSettings, SentClientId
+from easlab.storage.users import get_user
 
 log = logging.getLogger("easlab.compose")
 
@@ -157,7 +157,7 @@ class ComposeStore:
         """The message a SmartReply/SmartForward refers to: FolderId (default Inbox) + ItemId, or
         a LongId from Search/Find (storage/longid.py)."""
         if request.long_id:
-            from storage.longid import item_by_long_id
+            from easlab.storage.longid import item_by_long_id
 
             found = item_by_long_id(session, user, request.long_id)
             return found[0] if found is not None else None
@@ -264,7 +264,7 @@ class ComposeStore:
 
     # -- Settings --------------------------------------------------------------------------------
     async def settings(self, ctx, blocks):
-        from eas.commands.settings import (
+        from easlab.eas.commands.settings import (
             DENIED_BY_POLICY, SERVER_UNAVAILABLE, SUCCESS, BlockResult, DeviceInformationSet, DevicePasswordSet, OofGet, OofSet,
             RightsManagementGet, UserInformationGet,
         )
@@ -310,8 +310,8 @@ class ComposeStore:
 
     @staticmethod
     def _recovery_allowed(session: Session, user: User) -> bool:
-        from eas.policy import PolicySettings
-        from storage.policies import policy_for
+        from easlab.eas.policy import PolicySettings
+        from easlab.storage.policies import policy_for
 
         policy = policy_for(session, user)
         return bool(policy and PolicySettings.from_json(policy.settings).PasswordRecoveryEnabled)

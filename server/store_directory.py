@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from eas import gal
-from storage.directory import directory_entries, load_details
-from storage.models_directory import UserDirectory  # noqa: F401  (registers the table)
+from easlab.eas import gal
+from easlab.storage.directory import directory_entries, load_details
+from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table)
 
 log = logging.getLogger("easlab.store")
 
@@ -76,8 +76,8 @@ def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: da
     """(start, end, BusyStatus) of `entry`'s occurrences overlapping [start, end); None: no data."""
     import json
 
-    from eas.pim.calendar import busy_intervals
-    from storage.models import Folder, Item
+    from easlab.eas.pim.calendar import busy_intervals
+    from easlab.storage.models import Folder, Item
 
     if entry.external_address:
         return None

@@ -12,21 +12,21 @@ import logging
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from eas.store import FolderInfo
-from eas.store_items import (
+from easlab.eas.store import FolderInfo
+from easlab.eas.store_items import (
     AttachmentData, DirectoryPage, DirectoryPerson, FetchOutcome, FetchRequest, FolderChangeOutcome,
     MailboxQuery, MoveRequest, MoveResult, SearchHit, SearchOutcome,
 )
-from storage import search as mailbox_search
-from storage.folders import key_is_current, own_change
-from storage.longid import LongIds, looks_like_long_id
-from storage.mailbox import (
+from easlab.storage import search as mailbox_search
+from easlab.storage.folders import key_is_current, own_change
+from easlab.storage.longid import LongIds, looks_like_long_id
+from easlab.storage.mailbox import (
     USER_FOLDER_TYPES, create_folder, delete_folder_tree, empty_folder, folder_class, is_default_folder, move_item,
     subfolders, update_folder,
 )
-from storage.models import Folder, Item, User
-from storage.models_items import FindSearch
-from storage.sync import email_item, find_folder, row_item
+from easlab.storage.models import Folder, Item, User
+from easlab.storage.models_items import FindSearch
+from easlab.storage.sync import email_item, find_folder, row_item
 
 log = logging.getLogger("easlab.store")
 
@@ -49,7 +49,7 @@ def _item_in_folder(session: Session, folder: Folder, server_id: str | None) -> 
 
 def _attachment(session: Session, user: User, reference: str) -> tuple[int, AttachmentData | None]:
     """(ItemOperations status, the attachment) for a FileReference "<ServerId>:<index>"."""
-    from eas.mime import attachment_bytes
+    from easlab.eas.mime import attachment_bytes
 
     server_id, sep, index = (reference or "").rpartition(":")
     if not sep or not index.isdigit() or ":" not in server_id:

@@ -15,15 +15,15 @@ from email.utils import format_datetime, make_msgid
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from eas.commands.meetingresponse import MeetingAnswer, MeetingResult
-from eas.compose import ComposeError
-from eas.pim import tree
-from eas.pim.ical import Attendee, Event, build_reply, build_request
-from eas.pim.meeting import address as display_address
-from eas.pim.meeting import nodes_event
-from eas.pim.recurrence import parse_compact
-from storage.models import User
-from storage.scheduling import find_item, respond
+from easlab.eas.commands.meetingresponse import MeetingAnswer, MeetingResult
+from easlab.eas.compose import ComposeError
+from easlab.eas.pim import tree
+from easlab.eas.pim.ical import Attendee, Event, build_reply, build_request
+from easlab.eas.pim.meeting import address as display_address
+from easlab.eas.pim.meeting import nodes_event
+from easlab.eas.pim.recurrence import parse_compact
+from easlab.storage.models import User
+from easlab.storage.scheduling import find_item, respond
 
 log = logging.getLogger("easlab.meeting")
 
@@ -91,7 +91,7 @@ def _significant(nodes: list, before: list | None) -> bool:
 
 
 def send_invitations(send, session: Session, user: User, kind: str, nodes: list, before: list | None) -> None:
-    from eas.versions import at_least
+    from easlab.eas.versions import at_least
 
     if not at_least(send.version, "16.0"):
         return  # up to 14.1 the device sends its own meeting mail with SendMail
@@ -122,7 +122,7 @@ class MeetingStore:
         touched: set[int] = set()
 
         def work(session):
-            from storage.longid import item_by_long_id
+            from easlab.storage.longid import item_by_long_id
 
             user, _ = self._who(session, ctx)
             address = f"{user.name}@{self.domain}"

@@ -35,9 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from eas.request import RequestError, parse_request_line
-from eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
-from storage.faults import TraceRecord, quick_probe, record_trace, trace_entries, trace_setting
+from easlab.eas.request import RequestError, parse_request_line
+from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
+from easlab.storage.faults import TraceRecord, quick_probe, record_trace, trace_entries, trace_setting
 
 from .auth import login_name, parse_basic
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer, clock_sleep, faults_for
@@ -281,7 +281,7 @@ def install(app) -> None:
 
 def switch(db, user: str, device_id: str, on: bool, now, **bounds) -> dict:
     """Turn tracing on or off for a device (blocking); `bounds`: max_entries, max_bytes."""
-    from storage.faults import set_trace
+    from easlab.storage.faults import set_trace
 
     with db.session() as session:
         row = set_trace(session, user, device_id, on, now=now, **bounds)

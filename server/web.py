@@ -42,14 +42,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 from starlette.templating import Jinja2Templates
 
-from eas.policy import ENUMS, PolicySettings, policy_key, provision_doc, wap_doc
-from eas.versions import SUPPORTED
-from eas.wbxml import to_xml
-from storage.access import org_settings
-from storage.models import OutboundMail
-from storage.passwords import hash_password, verify_password
-from storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
-from storage.users import get_user
+from easlab.eas.policy import ENUMS, PolicySettings, policy_key, provision_doc, wap_doc
+from easlab.eas.versions import SUPPORTED
+from easlab.eas.wbxml import to_xml
+from easlab.storage.access import org_settings
+from easlab.storage.models import OutboundMail
+from easlab.storage.passwords import hash_password, verify_password
+from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
+from easlab.storage.users import get_user
 
 from .admin import ROLES, Actor, Admin, Forbidden, NotFound
 from .auth import login_name
@@ -634,7 +634,7 @@ class WebUI:
             except ValueError as exc:
                 error, status = str(exc), 400
         rows = await self.call(request, "rule_list", actor)
-        from eas.access import ACCESS_LEVELS, CHARACTERISTICS
+        from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS
 
         return self.render(request, actor, "rules.html", status=status, rows=rows, error=error, entered=entered,
                            characteristics=CHARACTERISTICS, levels=ACCESS_LEVELS)
@@ -762,7 +762,7 @@ def trace_state(db, user: str, device_id: str) -> dict:
     """Whether the device is traced, and how much its ring holds (no bodies read)."""
     from sqlmodel import func
 
-    from storage.faults import TraceEntry, trace_setting
+    from easlab.storage.faults import TraceEntry, trace_setting
 
     with db.session() as s:
         row = trace_setting(s, user, device_id)

@@ -5,7 +5,7 @@ import json
 
 from sqlmodel import Session, func, select
 
-from eas.access import ACCESS_LEVELS, CHARACTERISTICS, DeviceFacts, MailboxAccess, Organisation, Rule
+from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS, DeviceFacts, MailboxAccess, Organisation, Rule
 
 from .models import AccessRule, Device, DeviceAccessChange, OrgSettings, User, utcnow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from eas.gal import DirectoryEntry
+from easlab.eas.gal import DirectoryEntry
 
 from .models import User
 from .models_directory import UserDirectory

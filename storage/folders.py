@@ -16,8 +16,8 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from eas.store import HierarchyOutcome
-from eas.synckey import KeyMatch, match, successor
+from easlab.eas.store import HierarchyOutcome
+from easlab.eas.synckey import KeyMatch, match, successor
 
 from .models import Device, Folder, User
 from .models_items import HierarchyEcho
@@ -48,7 +48,7 @@ def own_change(session: Session, user: User, device: Device, client_key: str, se
 
 
 def folder_sync_with_echoes(session: Session, user: User, device: Device, client_key: str) -> HierarchyOutcome:
-    """storage.sync.folder_sync, minus the changes this device made itself (HierarchyEcho)."""
+    """easlab.storage.sync.folder_sync, minus the changes this device made itself (HierarchyEcho)."""
     found = match(client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
     base = {KeyMatch.CURRENT: device.hierarchy_seq, KeyMatch.PREVIOUS: device.hierarchy_prev_seq}.get(found)
     echoes = []

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
-from eas.mime import ParsedMessage, parse_message
+from easlab.eas.mime import ParsedMessage, parse_message
 
 from .models import Folder, Item, ItemChange, User
 

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from eas.pim import tree
-from eas.pim.calendar import summarise
-from eas.store import ItemCommandResult, PimItem
+from easlab.eas.pim import tree
+from easlab.eas.pim.calendar import summarise
+from easlab.eas.store import ItemCommandResult, PimItem
 
 from .mailbox import change_item, delete_item, record_change
 from .models import Folder, Item, ItemChange, User

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from eas.policy import PolicySettings, exchange_default
+from easlab.eas.policy import PolicySettings, exchange_default
 
 from .models import Device, Policy, User, utcnow
 

@@ -17,10 +17,10 @@ from email import message_from_bytes, policy
 
 from sqlmodel import Session, select
 
-from eas.mime import ParsedMessage
-from eas.pim import meeting, tree
-from eas.pim.calendar import compact
-from eas.pim.ical import CalendarError, CalendarMessage, Event, find_calendar_part, parse_calendar, reply_status
+from easlab.eas.mime import ParsedMessage
+from easlab.eas.pim import meeting, tree
+from easlab.eas.pim.calendar import compact
+from easlab.eas.pim.ical import CalendarError, CalendarMessage, Event, find_calendar_part, parse_calendar, reply_status
 
 from .mailbox import delete_item, folder_by_type, move_item, store_message
 from .models import Folder, Item, User
@@ -150,8 +150,8 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
             instance: str | None, now: datetime) -> Answer:
     """Record `response` (1 accept, 2 tentative, 3 decline) to the meeting request mail or the
     calendar item `item` (MS-ASCMD 2.2.1.11)."""
-    from eas.pim.calendar import recurrence
-    from eas.pim.recurrence import parse_compact
+    from easlab.eas.pim.calendar import recurrence
+    from easlab.eas.pim.recurrence import parse_compact
 
     calendar = folder_by_type(session, user, CALENDAR_FOLDER)
     from_mail = item.message_class.startswith("IPM.Schedule.Meeting.Request")
@@ -185,7 +185,7 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
             return Answer(146)  # InvalidRecurrence: no such occurrence
         instance = compact(parse_compact(instance))
     if event is None:
-        from eas.pim.meeting import nodes_event
+        from easlab.eas.pim.meeting import nodes_event
 
         event = nodes_event(nodes, organizer_email=organizer, organizer_name=tree.value(nodes, "Calendar:OrganizerName") or "")
     answer = Answer(1, event=event, touched=[calendar.id])

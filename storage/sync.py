@@ -14,11 +14,11 @@ from sqlalchemy import func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from eas.store import (
+from easlab.eas.store import (
     AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, HierarchyOutcome,
     ItemCommandResult, ServerChange,
 )
-from eas.synckey import KeyMatch, match, successor
+from easlab.eas.synckey import KeyMatch, match, successor
 
 from .mailbox import FOLDER_CLASS, change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
@@ -172,7 +172,7 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
 def _drafting(folder: Folder, drafts) -> bool:
     """Drafts travel over Sync only in the Drafts folder and only from 16.0 clients (MS-ASCMD
     2.2.3.24; a 14.1 client must not sync Drafts at all)."""
-    from eas.versions import at_least
+    from easlab.eas.versions import at_least
 
     return drafts is not None and folder.type == 3 and at_least(drafts.version, "16.0")
 
@@ -183,7 +183,7 @@ def _send_flag(cmd) -> bool:
 
 
 def _is_draft_change(cmd) -> bool:
-    from eas.drafts import has_draft_fields
+    from easlab.eas.drafts import has_draft_fields
 
     return _send_flag(cmd) or has_draft_fields(cmd.data)
 
@@ -191,8 +191,8 @@ def _is_draft_change(cmd) -> bool:
 def _draft_status(exc) -> int:
     """A draft that cannot be sent: no or unusable recipients is 183 (InvalidRecipients, 16.0),
     anything else a conversion error."""
-    from eas.compose import NO_RECIPIENT, RECIPIENT_UNRESOLVED
-    from eas.drafts import STATUS_CONVERSION, STATUS_INVALID_RECIPIENTS
+    from easlab.eas.compose import NO_RECIPIENT, RECIPIENT_UNRESOLVED
+    from easlab.eas.drafts import STATUS_CONVERSION, STATUS_INVALID_RECIPIENTS
 
     return STATUS_INVALID_RECIPIENTS if exc.status in (NO_RECIPIENT, RECIPIENT_UNRESOLVED) else STATUS_CONVERSION
 
@@ -211,8 +211,8 @@ def _send_draft(session: Session, user: User, folder: Folder, item: Item, outgoi
 
 
 def _add_draft(session: Session, user: User, folder: Folder, cmd, own: set[int], added: set[int], drafts) -> ItemCommandResult:
-    from eas.compose import ComposeError
-    from eas.drafts import Draft, DraftCommandResult, DraftError, build_draft, new_references, parse_change
+    from easlab.eas.compose import ComposeError
+    from easlab.eas.drafts import Draft, DraftCommandResult, DraftError, build_draft, new_references, parse_change
 
     from .mailbox import store_draft
 
@@ -243,8 +243,8 @@ def _change_draft(session: Session, user: User, folder: Folder, item: Item, cmd,
                   drafts) -> list[ItemCommandResult]:
     """Edit a draft (fields present replace, fields absent stay), add and delete its attachments,
     and send it when asked.  A draft that cannot be sent is left as it was (Status 183)."""
-    from eas.compose import ComposeError
-    from eas.drafts import (
+    from easlab.eas.compose import ComposeError
+    from easlab.eas.drafts import (
         DraftCommandResult, DraftError, build_draft, has_draft_fields, new_references, parse_change, read_draft,
         remove_attachments,
     )
@@ -396,7 +396,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         session.add(state)
         return outcome
     if found is KeyMatch.PREVIOUS and state.last_response:
-        from eas.wbxml import decode
+        from easlab.eas.wbxml import decode
 
         outcome.replay = decode(zlib.decompress(state.last_response))
         outcome.sync_key = state.sync_key
@@ -465,7 +465,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     outcome.sync_key = state.sync_key
     rendered = render(outcome)
     outcome.rendered = rendered
-    from eas.wbxml import encode
+    from easlab.eas.wbxml import encode
 
     # Kept only to answer a resent key; a page can be megabytes of bodies, so store it compressed.
     state.last_response = zlib.compress(encode(rendered), 1)

@@ -6,10 +6,10 @@ import base64
 import httpx
 import pytest
 
-from server.app import create_app
-from server.config import Settings
-from storage import Database
-from storage.users import add_user
+from easlab.server.app import create_app
+from easlab.server.config import Settings
+from easlab.storage import Database
+from easlab.storage.users import add_user
 
 pytest_plugins = ["pytester"]  # tests/plugin runs whole modules as their own sessions
 
@@ -54,7 +54,7 @@ async def client(app):
 @pytest.fixture
 def stand_in():
     """Register a stand-in command handler for one test; the real one comes back afterwards."""
-    from eas import commands
+    from easlab.eas import commands
 
     saved: dict = {}
 
@@ -73,7 +73,7 @@ def stand_in():
 async def until_held(app, device_id: str = "dev1", user_id: int = 1, timeout: float = 10):
     """Return once the server holds a Ping or Sync of that device: on the hub's own "held" event,
     never a guess like sleep(0.1), which a loaded CI machine outruns."""
-    from server import events
+    from easlab.server import events
 
     async def held():
         return app.state.hub.is_held(user_id, device_id)

@@ -3,11 +3,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eas.access import (
+from easlab.eas.access import (
     BLOCKED, DISCOVERY, QUARANTINED, Decision, DeviceFacts, MailboxAccess, Organisation, Rule, decide,
     gate_response, quarantine_answer, refuse,
 )
-from eas.wbxml import E
+from easlab.eas.wbxml import E
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 OLD = NOW - timedelta(days=1)

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from eas.client import (
+from easlab.eas.client import (
     DeviceState,
     Folder,
     HTTPResponse,
@@ -25,8 +25,8 @@ from eas.client import (
     fetch,
     truncation_code,
 )
-from eas.request import parse_request_line
-from eas.wbxml import E, decode, encode
+from easlab.eas.request import parse_request_line
+from easlab.eas.wbxml import E, decode, encode
 
 WBXML = "application/vnd.ms-sync.wbxml"
 EAS = "/Microsoft-Server-ActiveSync"

@@ -1,4 +1,4 @@
-"""eas.compose, eas.drafts and eas.oof without a server: what leaves, how the original is folded
+"""easlab.eas.compose, eas.drafts and eas.oof without a server: what leaves, how the original is folded
 in, drafts read back as they were written, which mail gets no automatic reply."""
 from datetime import datetime, timezone
 from email import policy
@@ -7,10 +7,10 @@ from email.parser import BytesParser
 
 import pytest
 
-from eas.compose import ComposeError, include_original, prepare_outgoing, split_message, thread_headers
-from eas.drafts import Draft, DraftAttachment, build_draft, read_draft, remove_attachments
-from eas.mime import parse_message
-from eas.oof import OofConfig, is_automatic, parse_datetime, reply_address
+from easlab.eas.compose import ComposeError, include_original, prepare_outgoing, split_message, thread_headers
+from easlab.eas.drafts import Draft, DraftAttachment, build_draft, read_draft, remove_attachments
+from easlab.eas.mime import parse_message
+from easlab.eas.oof import OofConfig, is_automatic, parse_datetime, reply_address
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 

@@ -1,11 +1,11 @@
 import pytest
 
-from eas import commands
-from eas.context import CommandContext
-from eas.dispatch import dispatch
-from eas.request import RequestLine
-from eas.response import Response, common_status
-from eas.wbxml import E, encode
+from easlab.eas import commands
+from easlab.eas.context import CommandContext
+from easlab.eas.dispatch import dispatch
+from easlab.eas.request import RequestLine
+from easlab.eas.response import Response, common_status
+from easlab.eas.wbxml import E, encode
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ class OpenGate:
     """The store interface as far as dispatch uses it: every request may run."""
 
     async def gate(self, ctx, command, request=None):
-        from eas.access import Gate
+        from easlab.eas.access import Gate
 
         return Gate(decision=None)
 

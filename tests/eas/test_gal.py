@@ -4,9 +4,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eas import freebusy, gal
-from eas.commands.resolverecipients import ProtocolError, ResolveQuery, parse
-from eas.wbxml import E
+from easlab.eas import freebusy, gal
+from easlab.eas.commands.resolverecipients import ProtocolError, ResolveQuery, parse
+from easlab.eas.wbxml import E
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 

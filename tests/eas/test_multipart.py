@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from eas import multipart
+from easlab.eas import multipart
 
 
 def test_layout_matches_the_specification_example():

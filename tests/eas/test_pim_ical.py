@@ -1,4 +1,4 @@
-"""eas.pim.ical: iTIP messages as Outlook/Exchange/Google write them -> Event, and back."""
+"""easlab.eas.pim.ical: iTIP messages as Outlook/Exchange/Google write them -> Event, and back."""
 from __future__ import annotations
 
 import email
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from eas.pim.ical import (Attendee, CalendarError, CalendarMessage, Event, Override, build_reply,
+from easlab.eas.pim.ical import (Attendee, CalendarError, CalendarMessage, Event, Override, build_reply,
                           build_request, find_calendar_part, parse_calendar, reply_status)
-from eas.pim.timezone import UTC_BLOB, SystemTime, TimeZoneBlob, from_zone_name
+from easlab.eas.pim.timezone import UTC_BLOB, SystemTime, TimeZoneBlob, from_zone_name
 
 UTC = timezone.utc
 VECTORS = Path(__file__).parent / "ical"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from icalendar.prop import vRecur
 
-from eas.pim.recurrence import (
+from easlab.eas.pim.recurrence import (
     from_rrule, instance_id, last_end, normalise, occurrences, parse_compact, to_rrule, to_rrule_text,
 )
 

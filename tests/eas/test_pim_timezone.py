@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eas.pim.timezone import (
+from easlab.eas.pim.timezone import (
     UTC_BLOB,
     BlobTimeZone,
     SystemTime,

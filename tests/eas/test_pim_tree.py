@@ -1,12 +1,12 @@
-"""eas.pim.tree: the version-neutral stored form, the Change rules, the per-version wire form."""
+"""easlab.eas.pim.tree: the version-neutral stored form, the Change rules, the per-version wire form."""
 import base64
 
 import pytest
 
-from eas.email import BodyPreference
-from eas.pim import tree
-from eas.pim.calendar import FAR_FUTURE, busy_intervals, global_object_id, last_end, summarise
-from eas.wbxml import E, encode
+from easlab.eas.email import BodyPreference
+from easlab.eas.pim import tree
+from easlab.eas.pim.calendar import FAR_FUTURE, busy_intervals, global_object_id, last_end, summarise
+from easlab.eas.wbxml import E, encode
 
 C, B = "Calendar", "AirSyncBase"
 
@@ -170,8 +170,8 @@ def test_any_calendar_item_is_refused_cleanly_or_readable(children):
     for version in ("12.1", "14.1", "16.1"):
         encode(tree.render("Calendar", nodes, tree.RenderOptions(version)))
     # The same item as an invitation: an iCalendar REQUEST, or a ValueError the sender logs.
-    from eas.pim.ical import build_request, parse_calendar
-    from eas.pim.meeting import nodes_event
+    from easlab.eas.pim.ical import build_request, parse_calendar
+    from easlab.eas.pim.meeting import nodes_event
 
     event = nodes_event(nodes, organizer_email="alice@easlab.test", organizer_name="Alice")
     try:

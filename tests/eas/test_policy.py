@@ -2,10 +2,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eas.policy import (
+from easlab.eas.policy import (
     PolicySettings, Provisioning, check, exchange_default, legacy_http_status, policy_key, provision_doc, wap_doc,
 )
-from eas.wbxml import E
+from easlab.eas.wbxml import E
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 

@@ -6,20 +6,20 @@ import re
 
 import pytest
 
-from eas import profiles, versions
-from eas.client import DeviceState, Folder
-from eas.response import Response
-from eas.wbxml import E, decode
-from server import traces
-from server.app import create_app
-from server.clock import ManualClock
-from server.profiles_run import (
+from easlab.eas import profiles, versions
+from easlab.eas.client import DeviceState, Folder
+from easlab.eas.response import Response
+from easlab.eas.wbxml import E, decode
+from easlab.server import traces
+from easlab.server.app import create_app
+from easlab.server.clock import ManualClock
+from easlab.server.profiles_run import (
     ProfileRun, _body_opaque, _outbox_and_drafts, device_for, run_profile,
 )
-from server.replay import replay
-from storage.faults import set_trace
-from storage.policies import update_policy
-from storage.users import add_user
+from easlab.server.replay import replay
+from easlab.storage.faults import set_trace
+from easlab.storage.policies import update_policy
+from easlab.storage.users import add_user
 from tests.server.eas_helpers import message
 
 pytestmark = pytest.mark.anyio
@@ -249,8 +249,8 @@ def test_the_checks_tell_met_from_not_met():
 
 # -- a traced profile run is a fixture ---------------------------------------------------------------------------
 async def test_a_traced_profile_run_replays_against_a_fresh_server(tmp_path, settings, db):
-    from server.config import Settings
-    from storage import Database
+    from easlab.server.config import Settings
+    from easlab.storage import Database
 
     with db.session() as session:
         add_user(session, "alice", "secret", "Alice Example")

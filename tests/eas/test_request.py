@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from eas.request import RequestError, parse_request_line
+from easlab.eas.request import RequestError, parse_request_line
 
 H = {"ms-asprotocolversion": "14.1", "x-ms-policykey": "123", "user-agent": "Apple-iPhone/1"}
 

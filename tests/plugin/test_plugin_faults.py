@@ -3,8 +3,8 @@
 server's clock, in process mode through /api/faults as the fixture's org-admin account."""
 import pytest
 
-from server.pytest_plugin import ADMIN, InProcessEaslab, ProcessEaslab
-from storage.faults import FaultError
+from easlab.server.pytest_plugin import ADMIN, InProcessEaslab, ProcessEaslab
+from easlab.storage.faults import FaultError
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +110,7 @@ async def test_smtp_faults_refuse_a_delivery(easlab, mode):
 async def test_process_mode_uses_an_org_admin_made_on_first_use(easlab):
     assert isinstance(easlab, ProcessEaslab)
     easlab.make_user("alice")
-    from storage.users import get_user
+    from easlab.storage.users import get_user
 
     with easlab.db.session() as s:
         assert get_user(s, ADMIN) is None  # nothing made before a fault call

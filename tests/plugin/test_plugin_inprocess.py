@@ -5,9 +5,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from server.admin import SHELL
-from eas import profiles
-from server.pytest_plugin import InProcessEaslab, ModeError, User, WaitTimeout
+from easlab.server.admin import SHELL
+from easlab.eas import profiles
+from easlab.server.pytest_plugin import InProcessEaslab, ModeError, User, WaitTimeout
 
 pytestmark = pytest.mark.anyio
 
@@ -270,6 +270,6 @@ async def test_the_marker_sets_the_domain(easlab):
 
 @pytest.mark.easlab(clock="system")
 async def test_the_marker_can_choose_the_real_clock(easlab):
-    from server.clock import SystemClock
+    from easlab.server.clock import SystemClock
 
     assert isinstance(easlab.clock, SystemClock)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta, timezone
 
-from server import autodiscover
-from server.app import create_app
-from server.clock import ManualClock
-from server.store import MailStore
-from server.store_directory import DirectoryStore
-from storage.directory import set_directory
-from storage.mailbox import ensure_mailbox
-from storage.models import User
-from storage.passwords import hash_password
+from easlab.server import autodiscover
+from easlab.server.app import create_app
+from easlab.server.clock import ManualClock
+from easlab.server.store import MailStore
+from easlab.server.store_directory import DirectoryStore
+from easlab.storage.directory import set_directory
+from easlab.storage.mailbox import ensure_mailbox
+from easlab.storage.models import User
+from easlab.storage.passwords import hash_password
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # ManualClock's start
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import base64
 from email.message import EmailMessage
 
-from eas.versions import at_least
-from eas.wbxml import E, decode, encode
+from easlab.eas.versions import at_least
+from easlab.eas.wbxml import E, decode, encode
 
 EAS = "/Microsoft-Server-ActiveSync"
 

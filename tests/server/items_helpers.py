@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from eas.wbxml import E
+from easlab.eas.wbxml import E
 from tests.server.eas_helpers import Raw, collection
 
 A, FH = "AirSync", "FolderHierarchy"
@@ -16,7 +16,7 @@ VERSIONS = ("12.1", "14.1", "16.1")
 @pytest.fixture(autouse=True)
 def item_store(app):
     """The app's MailStore with ItemStore mixed in (until server/store.py lists the mixin)."""
-    from server.store_items import ItemStore
+    from easlab.server.store_items import ItemStore
 
     store = app.state.store
     if not isinstance(store, ItemStore):
@@ -70,7 +70,7 @@ def items_of(resp) -> list[tuple[str, str, str | None]]:
 
 async def held(app, n: int) -> None:
     """Wait until `n` requests are held on the push hub."""
-    from server import events
+    from easlab.server import events
 
     async def enough():
         return app.state.hub.held >= n

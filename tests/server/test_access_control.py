@@ -5,10 +5,10 @@ import json
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E, decode
-from server.admin import SHELL, Admin
-from storage.models import Device, DeviceAccessChange, Item, OrgSettings
-from storage.users import get_user
+from easlab.eas.wbxml import E, decode
+from easlab.server.admin import SHELL, Admin
+from easlab.storage.models import Device, DeviceAccessChange, Item, OrgSettings
+from easlab.storage.users import get_user
 from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, commands, device_information, message, provision
 
@@ -20,13 +20,13 @@ A = "AirSync"
 @pytest.fixture
 def admin(app, db):
     with db.session() as s:
-        from storage.access import org_settings
+        from easlab.storage.access import org_settings
 
         org = org_settings(s)
         # No tarpit, and no discovery window: these devices send no DeviceInformation, and the
         # discovery rules have tests of their own.
         org.blocked_delay, org.discovery_minutes = 0, 0
-        from storage.users import add_user
+        from easlab.storage.users import add_user
 
         add_user(s, "boss", "pw", "The Boss")
     return Admin(db, app.state.hub.handle_event, "easlab.test")
@@ -34,7 +34,7 @@ def admin(app, db):
 
 def inbox_subjects(db, user="alice"):
     with db.session() as s:
-        from storage.mailbox import folder_by_type
+        from easlab.storage.mailbox import folder_by_type
 
         inbox = folder_by_type(s, get_user(s, user), 2)
         return [i.subject for i in s.exec(select(Item).where(Item.folder_id == inbox.id).order_by(Item.id))]
@@ -111,7 +111,7 @@ async def test_quarantined_device_sees_only_the_notice(client, app, admin, db, v
 
 
 async def test_refused_commands_while_quarantined(client, admin, stand_in):  # items 35-43
-    from eas.response import Response
+    from easlab.eas.response import Response
 
     async def never(ctx, request):
         raise AssertionError("a quarantined device must not reach the command")
@@ -131,9 +131,9 @@ async def test_blocked_device_everywhere_with_throttle_header(client, admin, db,
     async def fake_sleep(seconds):
         delays.append(seconds)
 
-    import server.activesync
+    import easlab.server.activesync
 
-    monkeypatch.setattr(server.activesync.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(easlab.server.activesync.asyncio, "sleep", fake_sleep)
     admin.org_set(SHELL, blocked_delay=17)
     admin.device_block(SHELL, "alice", "DEV1")  # case-insensitive, before it ever connected
     dev = Raw(client, version=version)
@@ -183,7 +183,7 @@ async def test_rules_and_discovery_over_http(client, admin, db):  # items 21-22,
 
 
 async def test_quarantined_device_still_has_to_provision(client, admin, db):  # item 45
-    from storage.policies import update_policy
+    from easlab.storage.policies import update_policy
 
     with db.session() as s:
         update_policy(s, "Default", {"PasswordEnabled": True, "AllowNonProvisionableDevices": False})
@@ -217,7 +217,7 @@ async def test_user_mail_content_and_missing_admin_recipients(client, admin, db,
 
 
 async def test_admin_mail_to_other_domain_goes_to_the_outbound_queue(client, admin, db):  # item 50
-    from storage.models import OutboundMail
+    from easlab.storage.models import OutboundMail
 
     admin.org_set(SHELL, default_access="quarantine", admin_mail=["it@example.net", "boss@easlab.test"])
     await fs_status(Raw(client))

@@ -3,9 +3,9 @@ import logging
 
 import pytest
 
-from eas import commands
-from eas.response import Response
-from eas.wbxml import E, decode, encode
+from easlab.eas import commands
+from easlab.eas.response import Response
+from easlab.eas.wbxml import E, decode, encode
 from tests.conftest import basic
 
 pytestmark = pytest.mark.anyio
@@ -70,7 +70,7 @@ async def test_user_parameter_never_selects_another_mailbox(client, whoami):
 
 
 async def test_password_change_takes_effect_despite_cache(client, whoami, db):
-    from storage.users import set_password
+    from easlab.storage.users import set_password
 
     headers = {**WBXML, "Authorization": basic("alice", "secret")}
     assert (await client.post(EAS + Q, content=b"", headers=headers)).status_code == 200

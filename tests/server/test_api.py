@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import select
 from starlette.routing import Mount
 
-from server import api
-from server.admin import SHELL, Admin
-from storage.access import org_settings
-from storage.mailbox import folder_by_type, store_message
-from storage.models import OutboundMail, Policy
-from storage.users import get_user
+from easlab.server import api
+from easlab.server.admin import SHELL, Admin
+from easlab.storage.access import org_settings
+from easlab.storage.mailbox import folder_by_type, store_message
+from easlab.storage.models import OutboundMail, Policy
+from easlab.storage.users import get_user
 from tests.server.test_web import PERMS, ROLES, add_device, csrf_from, device_row, lists, login, set_role
 
 pytestmark = pytest.mark.anyio

@@ -2,8 +2,8 @@
 generic errors; authentication, casing of the path, hostile XML; what `easlab serve` prints."""
 import pytest
 
-from server.autodiscover import phone_setup_text
-from server.config import Settings
+from easlab.server.autodiscover import phone_setup_text
+from easlab.server.config import Settings
 from tests.conftest import basic
 from tests.server.directory_helpers import add_org, directory_app
 

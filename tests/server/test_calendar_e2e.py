@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from eas.client import add, change, delete, meeting_response
-from eas.pim.ical import Attendee, build_reply, find_calendar_part, parse_calendar
-from eas.pim.timezone import from_zone_name
-from eas.wbxml import E
-from server.store_meeting import itip_mime
+from easlab.eas.client import add, change, delete, meeting_response
+from easlab.eas.pim.ical import Attendee, build_reply, find_calendar_part, parse_calendar
+from easlab.eas.pim.timezone import from_zone_name
+from easlab.eas.wbxml import E
+from easlab.server.store_meeting import itip_mime
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
 A, C, B = "AirSync", "Calendar", "AirSyncBase"

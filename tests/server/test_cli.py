@@ -2,8 +2,8 @@ import json
 
 from click.testing import CliRunner
 
-from eas.wbxml import E, decode, encode
-from server.cli import main
+from easlab.eas.wbxml import E, decode, encode
+from easlab.server.cli import main
 
 
 def run(*args, input=None):
@@ -19,9 +19,9 @@ def test_user_add_list_passwd(tmp_path):
     assert rows[0]["name"] == "alice" and rows[0]["display_name"] == "Alice A"
     assert rows[0]["address"] == "alice@easlab.test"
     assert run("user", "passwd", "Alice", "--password", "new", "--db", db).exit_code == 0
-    from storage import Database
-    from storage.passwords import verify_password
-    from storage.users import get_user
+    from easlab.storage import Database
+    from easlab.storage.passwords import verify_password
+    from easlab.storage.users import get_user
 
     with Database(db).session() as s:
         assert verify_password("new", get_user(s, "alice").password_hash)

@@ -10,8 +10,8 @@ def cli():
     """`easlab user` with the directory options, on copies: the real commands stay as they are."""
     import click
 
-    from server import cli as main_cli
-    from server.cli_directory import extend_user_commands
+    from easlab.server import cli as main_cli
+    from easlab.server.cli_directory import extend_user_commands
 
     group = click.Group("user")
     user_set = copy.copy(main_cli.user_set)

@@ -4,7 +4,7 @@ import asyncio
 import httpx
 import pytest
 
-from eas.wbxml import E, decode, encode
+from easlab.eas.wbxml import E, decode, encode
 from tests.server.eas_helpers import Raw, provision
 from tests.server.live import cli, cli_json, served
 

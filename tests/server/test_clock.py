@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from server.admin import SHELL, Admin
-from server.app import create_app
-from server.clock import ManualClock
-from storage.models import Device
+from easlab.eas.wbxml import E
+from easlab.server.admin import SHELL, Admin
+from easlab.server.app import create_app
+from easlab.server.clock import ManualClock
+from easlab.storage.models import Device
 from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, provision
 
@@ -24,7 +24,7 @@ def clock():
 
 @pytest.fixture
 def app(settings, db, clock):
-    from storage.users import add_user
+    from easlab.storage.users import add_user
 
     with db.session() as s:
         add_user(s, "alice", "secret", "Alice Example")
@@ -71,7 +71,7 @@ async def test_discovery_window_and_policy_refresh_follow_the_clock(client, app,
     await dev.folder_sync("0")
     with db.session() as s:
         assert s.exec(select(Device.access_state)).one() == "Quarantined"
-    from storage.policies import update_policy
+    from easlab.storage.policies import update_policy
 
     with db.session() as s:
         update_policy(s, "Default", {"DevicePolicyRefreshInterval": 24})

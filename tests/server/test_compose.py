@@ -10,9 +10,9 @@ from email.parser import BytesParser
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from storage.models import Folder, Item, OutboundMail
-from storage.users import get_user
+from easlab.eas.wbxml import E
+from easlab.storage.models import Folder, Item, OutboundMail
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import EAS, Raw, collection, commands, message
 
 pytestmark = pytest.mark.anyio
@@ -87,7 +87,7 @@ async def inbox_id(dev, subject):
 
 
 async def held(app, n=1):
-    from server import events
+    from easlab.server import events
 
     async def enough():
         return app.state.hub.held >= n
@@ -197,7 +197,7 @@ async def test_sendmail_wakes_the_recipients_ping_and_the_senders_other_device(c
 
 
 async def test_quarantined_device_cannot_send(client, app, db):
-    from server.admin import SHELL, Admin
+    from easlab.server.admin import SHELL, Admin
 
     Admin(db, app.state.hub.handle_event).org_set(SHELL, default_access="quarantine", blocked_delay=0)
     resp = await Raw(client).call("SendMail", send_mail(mime()))
@@ -290,7 +290,7 @@ async def test_smart_commands_find_the_original_or_say_why_not(client, app, db):
     # No FolderId means the Inbox; a LongId (as Search and Find hand out) works alone, a made-up
     # one finds nothing.
     assert (await dev.post("SmartReply", smart("SmartReply", reply, sid, folder_id=None, client_id="s6"))).content == b""
-    from storage.longid import LongIds
+    from easlab.storage.longid import LongIds
 
     with db.session() as s:
         item = s.exec(select(Item).where(Item.server_id == sid)).one()
@@ -338,9 +338,9 @@ async def test_outbound_mail_leaves_through_the_smarthost(tmp_path, db):
     import httpx
     from aiosmtpd.smtp import SMTP as SMTPProtocol
 
-    from server.app import create_app
-    from server.config import Settings
-    from storage.users import add_user
+    from easlab.server.app import create_app
+    from easlab.server.config import Settings
+    from easlab.storage.users import add_user
 
     received = []
 
@@ -385,7 +385,7 @@ async def test_a_failed_submission_sends_nothing_and_says_so(client, app, db, mo
     monkeypatch.setattr(app.state.store, "submit", broken)
     dev = Raw(client, version=version)
     r = await (dev.post("SendMail", send_mail(mime())) if version == "14.1" else post_raw(dev, "SendMail", mime(), SaveInSent="T"))
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     assert (r.status_code, decode(r.content).text(f"{C}:Status") if r.content else None) == expect
     assert folder_items(db, "bob", 2) == [] and folder_items(db, "alice", 5) == []

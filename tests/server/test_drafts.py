@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from storage.models import OutboundMail
+from easlab.eas.wbxml import E
+from easlab.storage.models import OutboundMail
 from tests.server.eas_helpers import Raw, collection, commands
 from tests.server.test_compose import PING, folder_items, held, parse
 

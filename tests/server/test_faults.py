@@ -20,17 +20,17 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from eas.wbxml import E, decode
-from server import traces
-from server.api_testing import routes as api_routes
-from server.app import create_app
-from server.auth import Identity
-from server.clock import ManualClock
-from server.cli_testing import fault as fault_cli
-from server.device import Device
-from server.faults import Faults, apply_fault, smtp_fault
-from storage.faults import FaultError, add_fault, list_faults
-from storage.users import add_user
+from easlab.eas.wbxml import E, decode
+from easlab.server import traces
+from easlab.server.api_testing import routes as api_routes
+from easlab.server.app import create_app
+from easlab.server.auth import Identity
+from easlab.server.clock import ManualClock
+from easlab.server.cli_testing import fault as fault_cli
+from easlab.server.device import Device
+from easlab.server.faults import Faults, apply_fault, smtp_fault
+from easlab.storage.faults import FaultError, add_fault, list_faults
+from easlab.storage.users import add_user
 from tests.server.eas_helpers import Raw, message, provision
 
 pytestmark = pytest.mark.anyio
@@ -279,7 +279,7 @@ def test_bad_faults_are_refused(db, clock):
 async def test_apply_fault_for_an_endpoint_that_calls_it(lab, db, clock):
     from starlette.requests import Request
 
-    from eas.request import parse_request_line
+    from easlab.eas.request import parse_request_line
 
     add(db, clock, "throttle", user="alice", count=1)
     add(db, clock, "delay", user="alice", count=1, params={"seconds": 7})
@@ -397,7 +397,7 @@ async def test_api_refuses_bad_input(http):
 # as `easlab fault` will be.
 LAUNCHER = r"""
 import sys
-from server import faults, runner, smtp, traces
+from easlab.server import faults, runner, smtp, traces
 _create = runner.create_app
 def create_app(*args, **kw):
     app = _create(*args, **kw)
@@ -417,10 +417,10 @@ async def handle_DATA(self, server, session, envelope):
     return await _data(self, server, session, envelope)
 smtp.DeliveryHandler.handle_RCPT, smtp.DeliveryHandler.handle_DATA = handle_RCPT, handle_DATA
 if sys.argv[1] == "fault":
-    from server.cli_testing import fault
+    from easlab.server.cli_testing import fault
     fault(sys.argv[2:], prog_name="easlab fault")
 else:
-    from server.cli import main
+    from easlab.server.cli import main
     main(sys.argv[1:], prog_name="easlab")
 """
 

@@ -5,12 +5,12 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-import storage.sync
-from eas.wbxml import E, decode
-from server.config import Settings
-from storage.folders import folder_sync_with_echoes
-from storage.models import Folder, Item, ItemChange
-from storage.users import get_user
+import easlab.storage.sync
+from easlab.eas.wbxml import E, decode
+from easlab.server.config import Settings
+from easlab.storage.folders import folder_sync_with_echoes
+from easlab.storage.models import Folder, Item, ItemChange
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import collection, message
 from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
     FH, VERSIONS, changes, deliver, device, folder_key, held, item_store, ping, synced,
@@ -196,7 +196,7 @@ async def test_bob_does_not_see_alices_folders(client):
 async def test_own_change_while_others_are_pending(client, monkeypatch):
     """The device changes the hierarchy before it has fetched someone else's change: its next
     FolderSync brings the other change and not its own (storage.folders.folder_sync_with_echoes)."""
-    monkeypatch.setattr(storage.sync, "folder_sync", folder_sync_with_echoes)  # what server/store.py will call
+    monkeypatch.setattr(easlab.storage.sync, "folder_sync", folder_sync_with_echoes)  # what server/store.py will call
     me, other = device(client, name="me"), device(client, name="other")
     key, other_key = await folder_key(me), await folder_key(other)
     theirs = await other.call("FolderCreate", create(other_key, "Theirs"))

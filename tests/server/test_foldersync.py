@@ -1,10 +1,10 @@
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from storage.mailbox import next_hierarchy_seq
-from storage.models import Folder
-from storage.users import get_user
+from easlab.eas.wbxml import E
+from easlab.storage.mailbox import next_hierarchy_seq
+from easlab.storage.models import Folder
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import Raw
 
 pytestmark = pytest.mark.anyio

@@ -1,10 +1,10 @@
 """The GAL through a Search command: eas.gal.answer on the store's gal_search, over HTTP."""
 import pytest
 
-from eas import gal
-from eas.response import Response
-from eas.wbxml import E
-from storage.directory import set_directory
+from easlab.eas import gal
+from easlab.eas.response import Response
+from easlab.eas.wbxml import E
+from easlab.storage.directory import set_directory
 from tests.server.directory_helpers import add_org, directory_app
 from tests.server.eas_helpers import Raw
 
@@ -21,7 +21,7 @@ def app(settings, db):
 def search_command(app, stand_in):
     """The Search command hands GAL stores to eas.gal.answer; where no Search command is
     registered, a stand-in does just that."""
-    from eas import commands
+    from easlab.eas import commands
 
     if "Search" in commands.REGISTRY:
         return
@@ -109,8 +109,8 @@ async def test_pictures(client, db):
 
 
 async def test_gal_search_on_the_store(app):
-    from eas.context import CommandContext
-    from eas.request import RequestLine
+    from easlab.eas.context import CommandContext
+    from easlab.eas.request import RequestLine
 
     line = RequestLine(command="Search", user="alice", device_id="dev9", device_type="iPhone", protocol_version="14.1",
                        policy_key=None, user_agent="t")

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-import server.cli_import
-from server.cli_import import import_command
-from storage import Database
-from storage.models import Folder, Item, ItemChange
-from storage.users import add_user, get_user
+import easlab.server.cli_import
+from easlab.server.cli_import import import_command
+from easlab.storage import Database
+from easlab.storage.models import Folder, Item, ItemChange
+from easlab.storage.users import add_user, get_user
 
 BASE = datetime(2025, 6, 1, 8, 30, tzinfo=timezone(timedelta(hours=2)))
 
@@ -144,16 +144,16 @@ def test_eml_folder_skips_bad_files(tmp_path, db_url):
 
 
 def test_parse_failure_is_reported_not_fatal(tmp_path, db_url, monkeypatch):
-    import eas.mime
+    import easlab.eas.mime
 
-    real = eas.mime.parse_message
+    real = easlab.eas.mime.parse_message
 
     def flaky(data):
         if b"message 2" in data:
             raise ValueError("cannot parse")
         return real(data)
 
-    monkeypatch.setattr(eas.mime, "parse_message", flaky)
+    monkeypatch.setattr(easlab.eas.mime, "parse_message", flaky)
     path = tmp_path / "eml"
     path.mkdir()
     for n in (1, 2, 3):
@@ -166,7 +166,7 @@ def test_parse_failure_is_reported_not_fatal(tmp_path, db_url, monkeypatch):
 
 
 def test_batches_commit_every_batch(tmp_path, db_url, monkeypatch):
-    monkeypatch.setattr(server.cli_import, "BATCH", 2)
+    monkeypatch.setattr(easlab.server.cli_import, "BATCH", 2)
     path = tmp_path / "big.mbox"
     box = mailbox.mbox(str(path))
     for n in range(7):
@@ -207,7 +207,7 @@ def test_folder_and_user_errors(tmp_path, db_url):
 
 
 def test_registered_on_the_easlab_command(tmp_path, db_url):
-    from server.cli import main
+    from easlab.server.cli import main
 
     path = tmp_path / "one.eml"
     path.write_bytes(make(1, BASE).as_bytes())

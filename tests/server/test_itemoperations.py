@@ -5,11 +5,11 @@ import base64
 import pytest
 from sqlmodel import select
 
-from eas import multipart
-from eas.mime import parse_message
-from eas.wbxml import E, decode
-from storage.models import Folder, Item
-from storage.users import get_user
+from easlab.eas import multipart
+from easlab.eas.mime import parse_message
+from easlab.eas.wbxml import E, decode
+from easlab.storage.models import Folder, Item
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import message
 from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
     FH, VERSIONS, deliver, device, folder_key, item_store, items_of, synced,
@@ -52,7 +52,7 @@ async def post_multipart(dev, tree):
     headers = dev.headers()
     headers["MS-ASAcceptMultiPart"] = "T"
     q = f"/Microsoft-Server-ActiveSync?Cmd=ItemOperations&User={dev.user}&DeviceId={dev.device}&DeviceType={dev.device_type}"
-    from eas.wbxml import encode
+    from easlab.eas.wbxml import encode
 
     r = await dev.client.post(q, content=encode(tree), headers=headers)
     assert r.status_code == 200

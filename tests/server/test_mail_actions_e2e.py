@@ -5,8 +5,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from eas.client import Item
-from eas.wbxml import E
+from easlab.eas.client import Item
+from easlab.eas.wbxml import E
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
 ANDROID = {"device_type": "Android"}

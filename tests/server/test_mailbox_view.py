@@ -12,10 +12,10 @@ from urllib.parse import quote
 import pytest
 from sqlmodel import select
 
-from server.admin import SHELL
-from server.mailboxes import content_disposition, safe_content_type, safe_filename
-from storage.faults import trace_setting
-from storage.models import Item
+from easlab.server.admin import SHELL
+from easlab.server.mailboxes import content_disposition, safe_content_type, safe_filename
+from easlab.storage.faults import trace_setting
+from easlab.storage.models import Item
 from tests.server.test_web import csrf_from, login
 
 pytestmark = pytest.mark.anyio
@@ -475,8 +475,8 @@ async def test_the_mail_script_does_not_run_in_a_browser(easlab, tmp_path):
 async def test_a_calendar_item_and_a_meeting_mail_show_their_properties(easlab):
     from datetime import datetime, timezone
 
-    from eas.pim.ical import Attendee, Event, build_request
-    from server.store_meeting import itip_mime
+    from easlab.eas.pim.ical import Attendee, Event, build_request
+    from easlab.server.store_meeting import itip_mime
 
     easlab.make_user("alice")
     api = easlab.http(easlab.make_user("vera", role="viewer"))

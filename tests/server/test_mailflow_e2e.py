@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from eas.client import Item
+from easlab.eas.client import Item
 from tests.server.live import EASLAB
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
@@ -78,8 +78,8 @@ async def test_easlab_client_by_hand(easlab, tmp_path):
     # A meeting request: the calendar lists the event by its start and its organiser.
     from datetime import datetime, timezone
 
-    from eas.pim.ical import Attendee, Event, build_request
-    from server.store_meeting import itip_mime
+    from easlab.eas.pim.ical import Attendee, Event, build_request
+    from easlab.server.store_meeting import itip_mime
 
     event = Event(uid="cli-1", subject="Planning", start=datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc),
                   end=datetime(2026, 12, 3, 10, tzinfo=timezone.utc), organizer_email="carol@example.net",

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from eas.pim.ical import Attendee, Event, build_request, find_calendar_part, parse_calendar
-from eas.pim.timezone import from_zone_name
-from eas.wbxml import E
-from server.store_meeting import itip_mime
-from storage.models import Item, OutboundMail
+from easlab.eas.pim.ical import Attendee, Event, build_request, find_calendar_part, parse_calendar
+from easlab.eas.pim.timezone import from_zone_name
+from easlab.eas.wbxml import E
+from easlab.server.store_meeting import itip_mime
+from easlab.storage.models import Item, OutboundMail
 from tests.server.eas_helpers import Raw, collection
 
 pytestmark = pytest.mark.anyio
@@ -81,7 +81,7 @@ async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client,
     assert req.find("Email:Recurrences") == E("Email:Recurrences", E("Email:Recurrence", E("Email:Type", 1),
                                               E("Email:DayOfWeek", 4), E("Email:Until", "20240430T080000Z"),
                                               E("Email2:FirstDayOfWeek", 1)))
-    from eas.pim.timezone import TimeZoneBlob
+    from easlab.eas.pim.timezone import TimeZoneBlob
     blob = TimeZoneBlob.from_base64(req.text("Email:TimeZone"))
     assert (blob.bias, blob.standard_date, blob.daylight_date) == (berlin_2024.bias, berlin_2024.standard_date, berlin_2024.daylight_date)
     assert req.text("Email:DisallowNewTimeProposal") == "1" and req.text("Email2:MeetingMessageType") == "1"
@@ -116,7 +116,7 @@ async def test_14_1_client_sends_its_own_reply_with_sendmail_and_it_reaches_the_
     await dev.call("MeetingResponse", meeting_response(request(2, sid)))
     # What iOS/Android (<= 14.1) then send: a REPLY built from the request.
     received = parse_calendar((VECTORS / "outlook_weekly_request.ics").read_bytes()).events[0]
-    from eas.pim.ical import build_reply
+    from easlab.eas.pim.ical import build_reply
     reply = build_reply(received, Attendee("alice@easlab.test", "Alice Example"), "TENTATIVE", now=datetime.now(timezone.utc))
     mime = itip_mime('"Alice Example" <alice@easlab.test>', ["anna.mueller@contoso.com"], "Tentative: Team sync", "",
                      reply, "REPLY", datetime.now(timezone.utc))

@@ -4,10 +4,10 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from server.config import Settings
-from storage.models import Folder, Item
-from storage.users import get_user
+from easlab.eas.wbxml import E
+from easlab.server.config import Settings
+from easlab.storage.models import Folder, Item
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import message
 from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
     VERSIONS, deliver, device, held, item_store, items_of, ping, synced,
@@ -93,7 +93,7 @@ async def test_empty_request_is_invalid_xml(client, version, expected):
     if expected == 400:
         assert r.status_code == 400
     else:
-        from eas.wbxml import decode
+        from easlab.eas.wbxml import decode
 
         assert decode(r.content) == E(f"{M}:MoveItems", E(f"{M}:Status", 103))
 

@@ -3,8 +3,8 @@ import asyncio
 
 import pytest
 
-from eas.wbxml import E
-from server.config import Settings
+from easlab.eas.wbxml import E
+from easlab.server.config import Settings
 from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, message
 

@@ -4,11 +4,11 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from eas.policy import PolicySettings, policy_key, provision_doc
-from eas.wbxml import E, decode
-from server.config import Settings
-from storage.models import Device, Item
-from storage.policies import update_policy
+from easlab.eas.policy import PolicySettings, policy_key, provision_doc
+from easlab.eas.wbxml import E, decode
+from easlab.server.config import Settings
+from easlab.storage.models import Device, Item
+from easlab.storage.policies import update_policy
 from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, device_information, provision
 

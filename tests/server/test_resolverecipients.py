@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from eas.wbxml import E
-from storage.directory import set_directory
+from easlab.eas.wbxml import E
+from easlab.storage.directory import set_directory
 from tests.server.directory_helpers import NOW, add_org, der, directory_app
 from tests.server.eas_helpers import Raw
 
@@ -95,9 +95,9 @@ def event(start, end, busy, *extra):
 async def test_free_busy_reads_the_users_calendars(client, db):
     from datetime import datetime, timezone
 
-    from storage.mailbox import folder_by_type
-    from storage.pim import add_pim
-    from storage.users import get_user
+    from easlab.storage.mailbox import folder_by_type
+    from easlab.storage.pim import add_pim
+    from easlab.storage.users import get_user
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with db.session() as s:

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlmodel import select
 
-from eas.mime import parse_message
-from eas.wbxml import E
-from storage.models import Item
+from easlab.eas.mime import parse_message
+from easlab.eas.wbxml import E
+from easlab.storage.models import Item
 from tests.server.eas_helpers import message
 from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
     FH, deliver, device, folder_key, item_store,

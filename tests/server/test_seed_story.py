@@ -23,11 +23,11 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E
-from storage import Database
-from storage.mailbox import folder_by_type
-from storage.models import Item
-from storage.users import get_user
+from easlab.eas.wbxml import E
+from easlab.storage import Database
+from easlab.storage.mailbox import folder_by_type
+from easlab.storage.models import Item
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import collection, commands, provision
 from tests.server.live import cli, cli_json, served
 from tests.server.test_cli_live import LiveRaw

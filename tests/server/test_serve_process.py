@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eas.wbxml import E, decode, encode
+from easlab.eas.wbxml import E, decode, encode
 
 EASLAB = str(Path(sys.executable).parent / "easlab")
 

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from eas.email import wire_datetime
-from eas.wbxml import E
-from storage.models import Device, OutboundMail
-from storage.users import get_user
+from easlab.eas.email import wire_datetime
+from easlab.eas.wbxml import E
+from easlab.storage.models import Device, OutboundMail
+from easlab.storage.users import get_user
 from tests.server.eas_helpers import Raw, message, provision
 from tests.server.test_compose import folder_items, mime, send_mail
 
@@ -201,7 +201,7 @@ def device_password(password):
 
 
 async def test_device_password_needs_password_recovery_in_the_policy(client, db):
-    from storage.policies import update_policy
+    from easlab.storage.policies import update_policy
 
     dev = Raw(client, version="14.1")
     assert await dev.call("Settings", device_password("1234-5678")) == ok(E(f"{S}:DevicePassword", E(f"{S}:Status", 7)))

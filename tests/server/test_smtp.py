@@ -13,10 +13,10 @@ import pytest
 from aiosmtpd.smtp import Envelope, Session
 from sqlmodel import select
 
-from server.smtp import received_header, smtp_address, start_smtp, stop_smtp
-from storage.mailbox import folder_by_type
-from storage.models import Folder, Item, ItemChange
-from storage.users import get_user
+from easlab.server.smtp import received_header, smtp_address, start_smtp, stop_smtp
+from easlab.storage.mailbox import folder_by_type
+from easlab.storage.models import Folder, Item, ItemChange
+from easlab.storage.users import get_user
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 
@@ -105,18 +105,18 @@ async def test_two_recipients_one_copy_each(app, db):
 @pytest.mark.anyio
 async def test_two_recipients_are_one_transaction(app, db, monkeypatch):
     """If storing bob's copy fails, alice's copy is rolled back too, and the sender gets 451."""
-    import storage.scheduling
+    import easlab.storage.scheduling
 
     with db.session() as s:
         bob_id = get_user(s, "bob").id
-    real = storage.scheduling.store_message
+    real = easlab.storage.scheduling.store_message
 
     def failing(session, folder, mime, **kw):
         if folder.user_id == bob_id:
             raise RuntimeError("disk full")
         return real(session, folder, mime, **kw)
 
-    monkeypatch.setattr(storage.scheduling, "store_message", failing)
+    monkeypatch.setattr(easlab.storage.scheduling, "store_message", failing)
     async with smtp_server(app.state.store) as address:
         with pytest.raises(smtplib.SMTPDataError) as err:
             await asyncio.to_thread(send, address, message(), ["alice@easlab.test", "bob@easlab.test"])

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from eas.wbxml import E, decode
-from storage.models import Folder, Item, SyncState
-from storage.users import get_user
+from easlab.eas.wbxml import E, decode
+from easlab.storage.models import Folder, Item, SyncState
+from easlab.storage.users import get_user
 from tests.conftest import until_held
 from tests.server.eas_helpers import Raw, collection, commands, message
 
@@ -180,7 +180,7 @@ async def test_resent_previous_key_gets_same_answer_no_duplicates(client, app, d
     r1 = await dev.sync(key, "1", change)
     r2 = await dev.sync(key, "1", change)
     assert r1 == r2
-    from storage.models import ItemChange
+    from easlab.storage.models import ItemChange
 
     with db.session() as s:
         assert len(s.exec(select(ItemChange).where(ItemChange.kind == "change")).all()) == 1
@@ -245,7 +245,7 @@ async def test_filter_type_window_and_soft_delete(client, app, db):
     old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     await deliver(app, message(subject="recent"))
     with db.session() as s:  # an old message, as if imported
-        from storage.mailbox import store_message
+        from easlab.storage.mailbox import store_message
 
         inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
         store_message(s, inbox, message(subject="old", date=old))
@@ -363,7 +363,7 @@ async def test_a_change_to_mail_outside_the_window_is_not_sent(client, app, db):
     (no Change, and no SoftDelete of an item it never had)."""
     old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     with db.session() as s:
-        from storage.mailbox import store_message
+        from easlab.storage.mailbox import store_message
 
         inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
         store_message(s, inbox, message(subject="old", date=old))

@@ -5,9 +5,9 @@ import json
 import pytest
 from sqlmodel import select
 
-from eas.pim.timezone import from_zone_name
-from eas.wbxml import E
-from storage.models import Item
+from easlab.eas.pim.timezone import from_zone_name
+from easlab.eas.wbxml import E
+from easlab.storage.models import Item
 from tests.server.eas_helpers import Raw, collection
 
 pytestmark = pytest.mark.anyio

@@ -10,18 +10,18 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from eas.wbxml import E, decode
-from server import traces
-from server.api_testing import routes as api_routes
-from server.app import create_app
-from server.cli_testing import trace as trace_cli
-from server.clock import ManualClock
-from server.config import Settings
-from server.device import Device
-from server.replay import normalised, replay
-from storage import Database
-from storage.faults import add_fault, record_trace, set_trace, trace_entries, trace_setting, TraceRecord
-from storage.users import add_user
+from easlab.eas.wbxml import E, decode
+from easlab.server import traces
+from easlab.server.api_testing import routes as api_routes
+from easlab.server.app import create_app
+from easlab.server.cli_testing import trace as trace_cli
+from easlab.server.clock import ManualClock
+from easlab.server.config import Settings
+from easlab.server.device import Device
+from easlab.server.replay import normalised, replay
+from easlab.storage import Database
+from easlab.storage.faults import add_fault, record_trace, set_trace, trace_entries, trace_setting, TraceRecord
+from easlab.storage.users import add_user
 from tests.server.eas_helpers import Raw, message, provision
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import pytest
 
 from cryptography import x509  # noqa: E402
 
-from eas import certs  # noqa: E402
-from eas.wbxml import E  # noqa: E402
+from easlab.eas import certs  # noqa: E402
+from easlab.eas.wbxml import E  # noqa: E402
 from tests.server.directory_helpers import NOW, PKI, der, directory_app, make_cert, make_key, pem  # noqa: E402
 from tests.server.eas_helpers import Raw  # noqa: E402
 
@@ -129,7 +129,7 @@ def trust_store(tmp_path, pki):
 
 @pytest.fixture
 def app(settings, db, trust_store):
-    from storage.users import add_user
+    from easlab.storage.users import add_user
 
     with db.session() as s:
         add_user(s, "alice", "secret", "Alice Example")
@@ -181,6 +181,6 @@ async def test_protocol_errors(client, pki):
     assert await dev.call("ValidateCert", validate(*["TUlJ"] * 100)) == answer(*[3] * 100)
     r = await dev.post("ValidateCert")
     assert r.status_code == 200
-    from eas.wbxml import decode
+    from easlab.eas.wbxml import decode
 
     assert decode(r.content) == answer(status=2)

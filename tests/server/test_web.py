@@ -12,12 +12,12 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import select
 
-from server import web
-from server.admin import SHELL, Admin
-from storage.access import org_settings, record_state
-from storage.devices import touch_device
-from storage.models import Device, OutboundMail, Policy, User
-from storage.users import get_user
+from easlab.server import web
+from easlab.server.admin import SHELL, Admin
+from easlab.storage.access import org_settings, record_state
+from easlab.storage.devices import touch_device
+from easlab.storage.models import Device, OutboundMail, Policy, User
+from easlab.storage.users import get_user
 
 pytestmark = pytest.mark.anyio
 
@@ -139,7 +139,7 @@ async def test_session_cookie_flags_and_security_headers(client, db):
 async def test_https_public_url_makes_the_cookie_secure(settings, db):
     import httpx
 
-    from server.app import create_app
+    from easlab.server.app import create_app
 
     settings.public_url = "https://mail.example.test"
     app = create_app(settings, db)

@@ -3,10 +3,10 @@ import os
 import pytest
 from sqlalchemy import text
 
-from storage import Database
-from storage.db import normalise_url
-from storage.passwords import verify_password
-from storage.users import UserError, add_user, get_user, list_users, set_password
+from easlab.storage import Database
+from easlab.storage.db import normalise_url
+from easlab.storage.passwords import verify_password
+from easlab.storage.users import UserError, add_user, get_user, list_users, set_password
 
 
 def test_sqlite_file_in_wal_mode(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eas.wbxml import DEFAULT_MAX_DEPTH, E, Element, WBXMLError, decode, encode
+from easlab.eas.wbxml import DEFAULT_MAX_DEPTH, E, Element, WBXMLError, decode, encode
 
 from .test_codec_properties import trees
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eas.wbxml import E, Element, WBXMLError, decode, encode, from_xml, to_xml
-from eas.wbxml.tables import ENCODE
+from easlab.eas.wbxml import E, Element, WBXMLError, decode, encode, from_xml, to_xml
+from easlab.eas.wbxml.tables import ENCODE
 
 SETTINGS = settings(
     max_examples=250,

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from eas.wbxml import E, Element, decode, encode
-from eas.wbxml.tables import DECODE, ENCODE
+from easlab.eas.wbxml import E, Element, decode, encode
+from easlab.eas.wbxml.tables import DECODE, ENCODE
 
 from . import libwbxml
 
