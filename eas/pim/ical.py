@@ -240,10 +240,8 @@ def _reminder(vevent, start: datetime | None, end: datetime | None) -> int | Non
     return None
 
 
-def _read_event(vevent, zones: _Zones, method: str) -> Event:
-    uid = _text(vevent, "UID").strip()
-    if not uid:
-        raise CalendarError("VEVENT without UID")
+def _read_times(vevent, zones: _Zones, method: str, uid: str):
+    """DTSTART, the end (DTEND, else DURATION, else RFC 5545's default) and the start's TZID."""
     start_prop = (_all(vevent, "DTSTART") or [None])[0]
     start = zones.when(start_prop)
     if start is None and method not in _NO_DTSTART:
@@ -263,7 +261,65 @@ def _read_event(vevent, zones: _Zones, method: str) -> Event:
             end = start + (timedelta(days=1) if is_date else timedelta(0))
     if start is not None and end < start:
         raise CalendarError(f"VEVENT {uid} ends before it starts")
-    zone = zones.tz(tzid)
+    return start_prop, start, end, tzid, is_date
+
+
+def _read_people(vevent, event: Event) -> None:
+    for organizer in _all(vevent, "ORGANIZER")[:1]:
+        event.organizer_email = _address(organizer)
+        event.organizer_name = str(organizer.params.get("CN", ""))
+    seen = set()
+    rsvp = []
+    for prop in _all(vevent, "ATTENDEE"):
+        attendee = _attendee(prop)
+        if attendee.email and attendee.email not in seen:
+            seen.add(attendee.email)
+            event.attendees.append(attendee)
+        if "RSVP" in prop.params:
+            rsvp.append(str(prop.params["RSVP"]).upper() == "TRUE")
+    # RFC 5545's RSVP default is FALSE, but senders that never write RSVP (replies, many
+    # calendars) still expect answers; only an explicit RSVP on some attendee decides.
+    event.response_requested = any(rsvp) if rsvp else True
+
+
+def _read_busy_and_class(vevent, event: Event) -> None:
+    # The organiser's intended status wins over BUSYSTATUS, which in a REQUEST is Outlook's
+    # "tentative until answered" placeholder; MeetingRequest BusyStatus is the organiser's.
+    busy = (_text(vevent, "X-MICROSOFT-CDO-INTENDEDSTATUS") or _text(vevent, "X-MICROSOFT-CDO-BUSYSTATUS")).strip().upper()
+    if busy in _BUSY:
+        event.busy_status = _BUSY.index(busy)
+    elif _text(vevent, "TRANSP").strip().upper() == "TRANSPARENT":
+        event.busy_status = 0
+    if (klass := _text(vevent, "CLASS").strip().upper()):
+        event.sensitivity = _CLASS.get(klass, 2)  # RFC 5545: unknown classes are PRIVATE
+
+
+def _read_recurrence(vevent, event: Event, zones: _Zones, tzid: str, is_date: bool) -> None:
+    rrules = _all(vevent, "RRULE")
+    if rrules:
+        # An RRULE icalendar could not read (vBroken) is as inexpressible as two RRULEs.
+        rule = rrules[0] if len(rrules) == 1 and isinstance(rrules[0], icalendar.vRecur) else None
+        rec = from_rrule(rule, start=event.start, tz=zones.tz(tzid)) if rule is not None else None
+        until = (rule.get("UNTIL") or [None])[0] if rule is not None else None
+        if rec and "Until" in rec and is_date and type(until) is date:
+            # A DATE UNTIL reads as that day's last second; for a date-only series the last
+            # possible occurrence is that day's (UTC) midnight, which is what EAS clients send.
+            rec["Until"] = instance_id(datetime.combine(until, time(), UTC))
+        event.recurrence, event.rrule_unsupported = rec, rec is None
+    for exdate in _all(vevent, "EXDATE"):
+        if isinstance(exdate, icalendar.vBroken):
+            raise CalendarError(f"VEVENT {event.uid} has a bad EXDATE {exdate!r}")
+        for value in exdate.dts:
+            rid = zones.instant(value.dt, exdate.params.get("TZID") or value.params.get("TZID"))
+            if all(o.recurrence_id != rid for o in event.overrides):
+                event.overrides.append(Override(rid, deleted=True))
+
+
+def _read_event(vevent, zones: _Zones, method: str) -> Event:
+    uid = _text(vevent, "UID").strip()
+    if not uid:
+        raise CalendarError("VEVENT without UID")
+    start_prop, start, end, tzid, is_date = _read_times(vevent, zones, method, uid)
     event = Event(
         uid=uid,
         sequence=_int(vevent.get("SEQUENCE")),
@@ -283,51 +339,9 @@ def _read_event(vevent, zones: _Zones, method: str) -> Event:
         comment=_text(vevent, "COMMENT"),
         disallow_new_time_proposal=_flag(vevent, "X-MICROSOFT-DISALLOW-COUNTER"),
     )
-    for organizer in _all(vevent, "ORGANIZER")[:1]:
-        event.organizer_email = _address(organizer)
-        event.organizer_name = str(organizer.params.get("CN", ""))
-    seen = set()
-    rsvp = []
-    for prop in _all(vevent, "ATTENDEE"):
-        attendee = _attendee(prop)
-        if attendee.email and attendee.email not in seen:
-            seen.add(attendee.email)
-            event.attendees.append(attendee)
-        if "RSVP" in prop.params:
-            rsvp.append(str(prop.params["RSVP"]).upper() == "TRUE")
-    # RFC 5545's RSVP default is FALSE, but senders that never write RSVP (replies, many
-    # calendars) still expect answers; only an explicit RSVP on some attendee decides.
-    event.response_requested = any(rsvp) if rsvp else True
-
-    # The organiser's intended status wins over BUSYSTATUS, which in a REQUEST is Outlook's
-    # "tentative until answered" placeholder; MeetingRequest BusyStatus is the organiser's.
-    busy = (_text(vevent, "X-MICROSOFT-CDO-INTENDEDSTATUS") or _text(vevent, "X-MICROSOFT-CDO-BUSYSTATUS")).strip().upper()
-    if busy in _BUSY:
-        event.busy_status = _BUSY.index(busy)
-    elif _text(vevent, "TRANSP").strip().upper() == "TRANSPARENT":
-        event.busy_status = 0
-    if (klass := _text(vevent, "CLASS").strip().upper()):
-        event.sensitivity = _CLASS.get(klass, 2)  # RFC 5545: unknown classes are PRIVATE
-
-    rrules = _all(vevent, "RRULE")
-    if rrules:
-        # An RRULE icalendar could not read (vBroken) is as inexpressible as two RRULEs.
-        rule = rrules[0] if len(rrules) == 1 and isinstance(rrules[0], icalendar.vRecur) else None
-        rec = from_rrule(rule, start=start, tz=zone) if rule is not None else None
-        until = (rule.get("UNTIL") or [None])[0] if rule is not None else None
-        if rec and "Until" in rec and is_date and type(until) is date:
-            # A DATE UNTIL reads as that day's last second; for a date-only series the last
-            # possible occurrence is that day's (UTC) midnight, which is what EAS clients send.
-            rec["Until"] = instance_id(datetime.combine(until, time(), UTC))
-        event.recurrence, event.rrule_unsupported = rec, rec is None
-    for exdate in _all(vevent, "EXDATE"):
-        if isinstance(exdate, icalendar.vBroken):
-            raise CalendarError(f"VEVENT {uid} has a bad EXDATE {exdate!r}")
-        for value in exdate.dts:
-            rid = zones.instant(value.dt, exdate.params.get("TZID") or value.params.get("TZID"))
-            if all(o.recurrence_id != rid for o in event.overrides):
-                event.overrides.append(Override(rid, deleted=True))
-
+    _read_people(vevent, event)
+    _read_busy_and_class(vevent, event)
+    _read_recurrence(vevent, event, zones, tzid, is_date)
     if method == "COUNTER":  # DTSTART/DTEND are the proposal; Outlook adds the original times
         event.proposed_start, event.proposed_end = start, end
         original = _x_date(vevent, "X-MS-OLK-ORIGINALSTART", zones)
