@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from ..context import CommandContext
 from ..response import Response
-from ..store import FolderInfo
-from ..store_items import FolderChangeOutcome
+from ..records import FolderChangeOutcome, FolderInfo
 from ..wbxml import E, Element
 from . import Command, register
 

@@ -18,7 +18,7 @@ from .. import multipart, versions
 from ..context import CommandContext
 from ..email import BodyOptions, BodyPreference
 from ..response import Response
-from ..store_items import FetchOutcome, FetchRequest
+from ..records import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
 from . import Command, register
 

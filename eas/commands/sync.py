@@ -18,7 +18,7 @@ from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_
 from ..response import Response
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
-from ..store import CollectionOutcome, PimItem
+from ..records import CollectionOutcome, PimItem
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command, register
 
