@@ -359,6 +359,7 @@ def context(store: FakePorts, command: str, version: str = "14.1", **line: objec
 async def run(store: FakePorts, command: str, tree: Element | bytes | None = None, version: str = "14.1",
               **line: object) -> Response:
     """One request through eas.dispatch, as the server hands it over."""
+    content_type: str | None
     if isinstance(tree, Element):
         body, content_type = encode(tree), WBXML
     else:
