@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .request import RequestLine
+
+if TYPE_CHECKING:
+    from .access import Gate
+    from .ports import Ports
 
 
 @dataclass
@@ -22,11 +27,11 @@ class CommandContext:
     request: RequestLine
     user: str  # the authenticated user's login name; requests act on this mailbox only
     address: str  # the user's SMTP address
-    store: Any = None  # the server's implementation of the store interface the commands declare
+    store: Ports  # the server's implementation of the ports the commands declare (eas/ports.py)
     limits: Limits = field(default_factory=lambda: Limits())
-    gate: Any = None  # eas.access.Gate: the access decision this request runs under
+    gate: Gate | None = None  # the access decision this request runs under
 
-    clock: Any = None  # callable returning monotonic seconds; the test plugin swaps in its own
+    clock: Callable[[], float] | None = None  # monotonic seconds; the test plugin swaps in its own
 
     def now(self) -> float:
         return (self.clock or time.monotonic)()

@@ -21,7 +21,7 @@ from email.utils import format_datetime, formataddr, getaddresses
 
 from .compose import attachment_units, body_parts
 from .mime import parse_message
-from .store import ItemCommandResult
+from .records import ItemCommandResult
 from .wbxml import E, Element
 
 DRAFT_FIELDS = ("Email:To", "Email:Cc", "Email2:Bcc", "Email:Subject", "Email:ReplyTo", "Email:Importance",

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from . import versions
 from .mime import html_to_text, text_to_html
-from .store import EmailItem
 from .wbxml import E, Element
+
+if TYPE_CHECKING:  # eas.records needs BodyOptions from here at import time
+    from .records import EmailItem
 
 # MS-ASCMD 2.2.3.175 / 2.2.3.103: 2.5 Truncation and MIMETruncation codes in characters.
 TRUNCATION = {0: 0, 1: 512, 2: 1024, 3: 2048, 4: 5120, 5: 10240, 6: 20480, 7: 51200, 8: 102400, 9: None}

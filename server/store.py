@@ -1,4 +1,4 @@
-"""The server's side of the store interface `eas.store` declares, over `storage`.
+"""The server's side of the ports `eas.ports` declares, over `storage`.
 
 Each method is one database transaction, run in a worker thread so the event loop (and every
 held Ping on it) never waits for the disk; after a commit that added items, the push hub is told
@@ -96,7 +96,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         with self.db.session() as session:
             return session.exec(select(User.id).where(User.name == name)).first() is not None
 
-    # -- the eas.store.Store interface ----------------------------------------------------------
+    # -- eas.ports.SyncPort ----------------------------------------------------------------------
     def _who(self, session, ctx):
         """(user, device) of a request.  A read: the gate already created or touched the
         partnership for this request, and a held Ping's checks must not queue for SQLite's
@@ -148,7 +148,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return await run_in_threadpool(self._in_transaction, work)
 
     async def pending_adds(self, ctx, collection_ids):
-        from easlab.eas.store import PingCheck
+        from easlab.eas.records import PingCheck
 
         def work(session):
             user, device = self._who(session, ctx)

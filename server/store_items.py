@@ -1,5 +1,5 @@
 """The store side of MoveItems, FolderCreate/Update/Delete, GetHierarchy, ItemOperations,
-GetAttachment, Search and Find (records: eas/store_items.py), as a mixin of MailStore.
+GetAttachment, Search and Find (records: eas/records.py), as a mixin of MailStore.
 
 Like the rest of MailStore, every method is one transaction in a worker thread.  After the
 commit, Pings held on folders that received items wake (`hub.notify`), and a hierarchy change
@@ -12,10 +12,9 @@ import logging
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from easlab.eas.store import FolderInfo
-from easlab.eas.store_items import (
-    AttachmentData, DirectoryPage, DirectoryPerson, FetchOutcome, FetchRequest, FolderChangeOutcome,
-    MailboxQuery, MoveRequest, MoveResult, SearchHit, SearchOutcome,
+from easlab.eas.records import (
+    AttachmentData, FetchOutcome, FetchRequest, FolderChangeOutcome, FolderInfo, MailboxQuery, MoveRequest, MoveResult,
+    SearchHit, SearchOutcome,
 )
 from easlab.storage import search as mailbox_search
 from easlab.storage.folders import key_is_current, own_change
@@ -305,28 +304,5 @@ class ItemStore:
                 for row in old:
                     session.delete(row)
             return self._search(session, user, query, unknown_folder=3)  # Find Status 3: FolderSync required
-
-        return await run_in_threadpool(self._in_transaction, work)
-
-    async def directory(self, ctx, text: str, rng: tuple[int, int]) -> DirectoryPage:
-        """The GAL from the user table: a case-insensitive prefix of the display name, any word
-        of it, the alias or the address; sorted by display name."""
-        needle = " ".join(text.split()).casefold()
-        domain = self.domain
-
-        def work(session):
-            people = []
-            for user in session.exec(select(User).order_by(User.name)):
-                display = user.display_name or user.name
-                words = display.split()
-                first, last = (words[0], " ".join(words[1:])) if len(words) > 1 else ("", "")
-                address = f"{user.name}@{domain}"
-                keys = [display, *words, user.name, address]
-                if any(k.casefold().startswith(needle) for k in keys if k):
-                    people.append(DirectoryPerson(display_name=display, email_address=address, alias=user.name,
-                                                  first_name=first, last_name=last))
-            people.sort(key=lambda p: (p.display_name.casefold(), p.alias))
-            start, end = rng
-            return DirectoryPage(people[start:end + 1], len(people), start)
 
         return await run_in_threadpool(self._in_transaction, work)

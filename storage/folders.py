@@ -16,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from easlab.eas.store import HierarchyOutcome
+from easlab.eas.records import HierarchyOutcome
 from easlab.eas.synckey import KeyMatch, match, successor
 
 from .models import Device, Folder, User

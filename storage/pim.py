@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from easlab.eas.pim import tree
 from easlab.eas.pim.calendar import summarise
-from easlab.eas.store import ItemCommandResult, PimItem
+from easlab.eas.records import ItemCommandResult, PimItem
 
 from .mailbox import change_item, delete_item, record_change
 from .models import Folder, Item, ItemChange, User

@@ -12,7 +12,7 @@ import shlex
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
-from easlab.eas.store_items import MailboxQuery
+from easlab.eas.records import MailboxQuery
 
 from .mailbox import folder_class, subfolders
 from .models import Folder, Item, User

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from easlab.eas.store import (
+from easlab.eas.records import (
     AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, HierarchyOutcome,
     ItemCommandResult, ServerChange,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import versions
 
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ..response import Response
     from ..wbxml import Element
 
-Handler = Callable[["CommandContext", "Element | bytes | None"], Awaitable["Response"]]
+# The request is `Element | bytes | None` as the command's `body` kind says: a WBXML command's
+# handler takes `Element | None`, so the parameter cannot be typed once for every handler.
+Handler = Callable[["CommandContext", Any], Awaitable["Response"]]
 
 # MS-ASHTTP's order for MS-ASProtocolCommands; OPTIONS lists the implemented ones in this order.
 ADVERTISED_ORDER = (

@@ -11,10 +11,11 @@ from __future__ import annotations
 from email.utils import getaddresses
 
 from ..context import CommandContext
+from ..gal import DirectoryEntry, GalResult
 from ..email import wire_datetime
 from ..mime import html_to_text
 from ..response import Response
-from ..store_items import DirectoryPage, MailboxQuery, SearchOutcome
+from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element
 from . import Command, register
 
@@ -23,6 +24,8 @@ ROOT = f"{NS}:Find"
 SUCCESS, INVALID, FOLDER_SYNC_REQUIRED, START_WITH_ZERO = 1, 2, 3, 4
 MAX_ROW = 999  # 0 <= m <= n <= 999
 PREVIEW_CHARS = 255
+# The gal:* properties a GAL result carries, in the schema's order (Find shows no home or mobile phone).
+GAL_FIELDS = ("DisplayName", "Phone", "Office", "Title", "Company", "Alias", "FirstName", "LastName", "EmailAddress")
 
 
 class _Invalid(Exception):
@@ -78,29 +81,21 @@ def mailbox_response(outcome: SearchOutcome) -> Response:
     return _response("Mailbox", SUCCESS, *results, E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", outcome.total))
 
 
-def gal_response(page: DirectoryPage) -> Response:
-    results = []
-    for p in page.people:
-        results.append(E(f"{NS}:Result", E(f"{NS}:Properties", *p.gal_properties())))
+def _gal_properties(entry: DirectoryEntry) -> list[Element]:
+    values = {"DisplayName": entry.shown_name, "Phone": entry.phone, "Office": entry.office, "Title": entry.title,
+              "Company": entry.company, "Alias": entry.alias, "FirstName": entry.first_name,
+              "LastName": entry.last_name, "EmailAddress": entry.email_address}
+    return [E(f"GAL:{name}", values[name]) for name in GAL_FIELDS if values[name]]
+
+
+def gal_response(page: GalResult) -> Response:
+    results = [E(f"{NS}:Result", E(f"{NS}:Properties", *_gal_properties(entry))) for entry in page.entries]
     shown = f"{page.start}-{page.start + len(results) - 1}" if results else None
     return _response("GAL", SUCCESS, *results, E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", page.total))
 
 
 def _invalid() -> Response:
     return Response(200, E(ROOT, E(f"{NS}:Status", INVALID)))
-
-
-async def _directory(ctx: CommandContext, text: str, rng: tuple[int, int]) -> DirectoryPage:
-    """The GAL page, from the organisation's directory when the store has one."""
-    if hasattr(ctx.store, "gal_search"):
-        from ..store_items import DirectoryPerson
-
-        result = await ctx.store.gal_search(ctx, text, rng, None)
-        people = [DirectoryPerson(display_name=e.display_name or e.alias, email_address=e.email_address, alias=e.alias,
-                                  first_name=e.first_name, last_name=e.last_name, phone=e.phone, office=e.office,
-                                  title=e.title, company=e.company) for e in result.entries]
-        return DirectoryPage(people, result.total, result.start)
-    return await ctx.store.directory(ctx, text, rng)
 
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
@@ -123,7 +118,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
             return _invalid()
         if rng[1] >= 100:
             rng = (rng[0], 99)  # the GAL answers 100 rows at most
-        return gal_response(await _directory(ctx, text, rng))
+        return gal_response(await ctx.store.gal_search(ctx, text, rng, None))
     if criterion.tag != f"{NS}:MailBoxSearchCriterion" or query is None or not text:
         return _invalid()
     classes = [c.value for c in query.findall("AirSync:Class") if isinstance(c.value, str)]

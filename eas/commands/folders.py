@@ -7,10 +7,11 @@ ends the held Pings of the user's other devices with status 7 (hierarchy changed
 """
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from ..context import CommandContext
 from ..response import Response
-from ..store import FolderInfo
-from ..store_items import FolderChangeOutcome
+from ..records import FolderChangeOutcome, FolderInfo
 from ..wbxml import E, Element
 from . import Command, register
 
@@ -45,7 +46,7 @@ def _name(tree: Element) -> str | None:
     return name if name and len(name) <= MAX_NAME else None
 
 
-def _well_formed(tree: Element | None, *required: str) -> bool:
+def _well_formed(tree: Element | None, *required: str) -> TypeGuard[Element]:
     if tree is None or tree.has(f"{NS}:Status"):  # MS-ASCMD: a Status in the request is status 10
         return False
     return all(tree.text(f"{NS}:{name}") for name in required)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import versions
 from ..context import CommandContext
 from ..response import Response
-from ..store import FolderInfo, HierarchyOutcome
+from ..records import FolderInfo, HierarchyOutcome
 from ..wbxml import E, Element
 from . import Command, advertised, register
 

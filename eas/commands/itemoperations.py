@@ -18,7 +18,7 @@ from .. import multipart, versions
 from ..context import CommandContext
 from ..email import BodyOptions, BodyPreference
 from ..response import Response
-from ..store_items import FetchOutcome, FetchRequest
+from ..records import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
 from . import Command, register
 
@@ -172,6 +172,7 @@ class Payload:
         return self.parts is not None
 
     def part(self, raw: bytes) -> Element:
+        assert self.parts is not None  # only called for a multipart answer
         self.parts.append(raw)
         return E(f"{NS}:Part", len(self.parts))  # part 0 is the WBXML itself
 
@@ -199,9 +200,10 @@ def _body(body: Element, rng: tuple[int, int] | None, payload: Payload) -> tuple
     data = body.find("AirSyncBase:Data")
     if data is None or (rng is None and not payload.multipart):
         return body, []
-    binary = isinstance(data.value, bytes)
-    raw = data.value if binary else (data.value or "").encode("utf-8")
-    head: list[Element] = []
+    value = data.value
+    binary = isinstance(value, bytes)
+    raw = value if isinstance(value, bytes) else str(value or "").encode("utf-8")
+    head: list[Element | None] = []
     if rng is not None:
         total = len(raw)
         raw, shown = cut(raw, rng)
@@ -222,7 +224,8 @@ def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, 
     from .sync import item_data
 
     data = item_data(outcome.item, request.body, version)
-    children, head = [], []
+    children: list[Element] = []
+    head: list[Element] = []
     for child in data.children:
         if child.tag == "AirSyncBase:Body":
             child, head = _body(child, request.range, payload)
@@ -232,6 +235,7 @@ def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, 
 
 def attachment_properties(outcome: FetchOutcome, request: FetchRequest, payload: Payload) -> Element:
     att = outcome.attachment
+    assert att is not None  # called only for an attachment's outcome
     raw, shown = cut(att.data, request.range)
     return E(f"{NS}:Properties", E("AirSyncBase:ContentType", att.content_type),
              E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", len(att.data)), payload.data(raw))
@@ -242,6 +246,7 @@ def fetch_element(op: FetchOp, outcome: FetchOutcome | None, version: str, paylo
     if outcome is None or outcome.status != SUCCESS:
         return E(f"{NS}:Fetch", E(f"{NS}:Status", outcome.status if outcome else op.status), *echo)
     request = op.request
+    assert request is not None  # the store answered, so there was a request
     try:
         if outcome.attachment is not None:
             props = attachment_properties(outcome, request, payload)
@@ -261,7 +266,7 @@ def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
     if payload.multipart:
         from ..wbxml import encode
 
-        body = multipart.pack([encode(tree), *payload.parts])
+        body = multipart.pack([encode(tree), *(payload.parts or [])])
         return Response(200, body, content_type=multipart.CONTENT_TYPE)
     return Response(200, tree)
 

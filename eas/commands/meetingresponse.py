@@ -97,7 +97,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         answers = parse(tree, ctx.version)
     except _Malformed:
         return common_status(INVALID_XML, ctx.version, ROOT)
-    results = []
+    results: list[MeetingResult | None] = []
     for a in answers:
         # InstanceId is 14.1+ and the reply with proposals 16.x; an older client using them is wrong.
         if (a.instance_id and not at_least(ctx.version, "14.1")) or (a.send_response and not at_least(ctx.version, "16.0")):
@@ -106,8 +106,8 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         results.append(None)
     todo = [a for a, r in zip(answers, results) if r is None]
     done = iter(await ctx.store.meeting_response(ctx, todo) if todo else [])
-    results = [r if r is not None else next(done) for r in results]
-    return Response(200, build(results, ctx.version))
+    answered = [r if r is not None else next(done) for r in results]
+    return Response(200, build(answered, ctx.version))
 
 
 register(Command("MeetingResponse", handle, root=ROOT))

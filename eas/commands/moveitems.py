@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..context import CommandContext
 from ..response import Response, common_status
-from ..store_items import MoveRequest, MoveResult
+from ..records import MoveRequest, MoveResult
 from ..wbxml import E, Element
 from . import Command, register
 

@@ -206,8 +206,6 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     except ProtocolError as exc:
         log.info("%s %s ResolveRecipients: %s", ctx.user, ctx.request.device_id, exc)
         return Response(200, E(f"{NS}:ResolveRecipients", E(f"{NS}:Status", STATUS_PROTOCOL_ERROR)))
-    if not hasattr(ctx.store, "resolve_recipients"):  # a store without a directory
-        return Response(200, E(f"{NS}:ResolveRecipients", E(f"{NS}:Status", STATUS_SERVER_ERROR)))
     resolved, now = await ctx.store.resolve_recipients(ctx, query)
     return Response(200, build(query, resolved, now))
 

@@ -6,18 +6,17 @@ and GreaterThan/LessThan on email:DateReceived; anything else, or the same outsi
 SmartForward and MeetingResponse accept (storage/longid.py).  Search keeps no result set: a
 query with another Range runs again, so RebuildResults changes nothing.
 
-GAL queries go to eas.gal when the store has a directory (`gal_search`); otherwise this module
-answers from the user table (display name, alias, address).
+GAL queries go to eas.gal, which reads the directory through the store's `gal_search`.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .. import versions
+from .. import gal, versions
 from ..context import CommandContext
 from ..email import application_data
 from ..response import Response
-from ..store_items import DirectoryPage, MailboxQuery, SearchOutcome
+from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element
 from . import Command, register
 from .itemoperations import OperationError, body_options
@@ -130,14 +129,6 @@ def mailbox_store(outcome: SearchOutcome, options, version: str) -> Element:
     return _store(SUCCESS, *results, E(f"{NS}:Range", shown), E(f"{NS}:Total", outcome.total))
 
 
-def directory_store(page: DirectoryPage) -> Element:
-    results = []
-    for p in page.people:
-        results.append(E(f"{NS}:Result", E(f"{NS}:Properties", *p.gal_properties())))
-    shown = f"{page.start}-{page.start + len(results) - 1}" if results else None
-    return _store(SUCCESS, *results, E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", page.total))
-
-
 # -- the command ------------------------------------------------------------------------------------
 async def _mailbox(ctx: CommandContext, store: Element) -> Response:
     if not versions.at_least(ctx.version, "12.0"):
@@ -161,26 +152,6 @@ async def _mailbox(ctx: CommandContext, store: Element) -> Response:
     return _wrap(mailbox_store(outcome, body, ctx.version))
 
 
-async def _gal(ctx: CommandContext, store: Element) -> Response:
-    if hasattr(ctx.store, "gal_search"):
-        try:
-            from .. import gal
-        except ImportError:
-            gal = None
-        if gal is not None and hasattr(gal, "answer"):
-            return Response(200, await gal.answer(ctx, store))
-    text = (store.text(f"{NS}:Query") or "").strip()
-    if not text:
-        return _wrap(_store(INVALID))
-    options = store.find(f"{NS}:Options")
-    try:
-        rng = parse_range(options.text(f"{NS}:Range") if options is not None else None)
-    except QueryError as exc:
-        return _wrap(_store(exc.status))
-    page = await ctx.store.directory(ctx, text, rng)
-    return _wrap(directory_store(page))
-
-
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     stores = tree.findall(f"{NS}:Store") if tree is not None else []
     if len(stores) != 1:
@@ -190,7 +161,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if name == "mailbox":
         return await _mailbox(ctx, store)
     if name == "gal":
-        return await _gal(ctx, store)
+        return Response(200, await gal.answer(ctx, store))
     if name == "documentlibrary":
         return _wrap(_store(ACCESS_DENIED))  # no SharePoint or UNC access from this server
     return _wrap(_store(INVALID))

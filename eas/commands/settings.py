@@ -99,6 +99,7 @@ def _oof(el: Element) -> OofGet | OofSet:
         if body_type is None:
             raise SettingsError(PROTOCOL_ERROR, "Oof Get needs BodyType Text or HTML")
         return OofGet(body_type)
+    assert put is not None  # exactly one of Get and Set, checked above
     req = OofSet()
     raw_state = put.text(f"{S}:OofState")
     if raw_state is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import overload
 
 from .. import versions
 from ..context import CommandContext
@@ -18,7 +19,7 @@ from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_
 from ..response import Response
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
-from ..store import CollectionOutcome, PimItem
+from ..records import CollectionOutcome, PimItem
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command, register
 
@@ -105,6 +106,10 @@ class SyncRequest:
     partial: bool = False
 
 
+@overload
+def _int(el: Element | None, default: int) -> int: ...
+@overload
+def _int(el: Element | None, default: None = None) -> int | None: ...
 def _int(el: Element | None, default: int | None = None) -> int | None:
     if el is None:
         return default

@@ -9,7 +9,6 @@ cannot check at all.  The checks and statuses are eas/certs.py's.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from ..context import CommandContext
 from ..response import Response
@@ -46,10 +45,7 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     except ImportError:  # the `cryptography` package is missing: nothing can be checked
         log.error("ValidateCert: the cryptography package is not installed")
         return _answer(STATUS_SERVER_ERROR)
-    if hasattr(ctx.store, "certificate_trust"):
-        bundles, now = await ctx.store.certificate_trust(ctx)
-    else:  # a store without a trust store: nothing is trusted
-        bundles, now = [], datetime.now(timezone.utc)
+    bundles, now = await ctx.store.certificate_trust(ctx)
     anchors = [cert for bundle in bundles for cert in certs.load_pem_bundle(bundle)]
     intermediates = [cert for cert in map(certs.decode, chain) if cert is not None]
     statuses = [certs.check(certs.decode(value), intermediates, anchors, now, check_crl == "1") for value in targets]

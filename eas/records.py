@@ -1,17 +1,17 @@
-"""The store interface the commands need, and the plain records that cross it.
+"""The plain records that cross the ports (eas/ports.py) between the commands and a store.
 
-The server implements `Store` over its database (server/store.py); tests may implement it in
-memory.  Every method is one transaction on the other side.
+They are data only: the server's store builds them from its rows, the commands render them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
+
+from .email import BodyOptions
 
 if TYPE_CHECKING:
-    from .context import CommandContext
+    from .commands.sync import SyncOptions
     from .wbxml import Element
 
 
@@ -112,7 +112,7 @@ class CollectionOutcome:
     replay: Element | None = None  # the stored answer to a resent previous key
     unchanged: bool = False  # nothing to report: the key was not advanced
     folder_class: str = "Email"
-    options: Any = None  # the collection's effective (sticky) options
+    options: SyncOptions | None = None  # the collection's effective (sticky) options
     watch: list[int] = field(default_factory=list)  # handles for `Store.wait` when held
     rendered: Element | None = None  # the Collection element as handed out
 
@@ -131,19 +131,85 @@ class Estimate:
     estimate: int = 0
 
 
-class Store(Protocol):
-    async def folder_sync(self, ctx: CommandContext, sync_key: str) -> HierarchyOutcome: ...
+# -- MoveItems ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MoveRequest:
+    src_msg_id: str | None
+    src_fld_id: str | None
+    dst_fld_id: str | None
+    ambiguous: bool = False  # more than one DstFldId: Status 5
 
-    async def sync_collection(self, ctx: CommandContext, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome: ...
 
-    async def pending_adds(self, ctx: CommandContext, collection_ids: list[str]) -> PingCheck: ...
+@dataclass
+class MoveResult:
+    src_msg_id: str | None
+    status: int  # 1 bad source, 2 bad destination, 3 success, 4 same folder, 5 failure
+    dst_msg_id: str | None = None
 
-    async def wait(self, ctx: CommandContext, watch: list[int], timeout: float): ...
 
-    async def estimate(self, ctx: CommandContext, request) -> Estimate: ...
+# -- FolderCreate / FolderUpdate / FolderDelete ----------------------------------------------------
+@dataclass
+class FolderChangeOutcome:
+    status: int
+    sync_key: str | None = None  # only on success
+    server_id: str | None = None  # FolderCreate only
 
-    async def cached_request(self, ctx: CommandContext, kind: str) -> bytes | None: ...
 
-    async def meeting_response(self, ctx: CommandContext, answers: list) -> list: ...
+# -- ItemOperations / GetAttachment -------------------------------------------------------------
+@dataclass
+class FetchRequest:
+    store: str = "Mailbox"
+    collection_id: str | None = None
+    server_id: str | None = None
+    long_id: str | None = None
+    file_reference: str | None = None
+    body: BodyOptions = field(default_factory=BodyOptions)
+    range: tuple[int, int] | None = None  # zero-based, inclusive byte range
 
-    async def cache_request(self, ctx: CommandContext, kind: str, data: bytes) -> None: ...
+
+@dataclass
+class AttachmentData:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class FetchOutcome:
+    status: int  # ItemOperations Fetch Status: 1, 6 not found, 15 bad attachment reference
+    item: EmailItem | None = None
+    collection_id: str | None = None
+    server_id: str | None = None
+    attachment: AttachmentData | None = None
+
+
+# -- Search / Find --------------------------------------------------------------------------------
+@dataclass
+class MailboxQuery:
+    free_text: str | None = None
+    collection_ids: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    conversation_id: bytes | None = None
+    received_after: datetime | None = None  # GreaterThan email:DateReceived
+    received_before: datetime | None = None  # LessThan email:DateReceived
+    deep: bool = False  # DeepTraversal: the folders' subfolders too
+    range: tuple[int, int] = (0, 99)
+    kql: bool = False  # Find: FreeText is KQL (field:value terms), not plain words
+
+
+@dataclass
+class SearchHit:
+    item: EmailItem
+    collection_id: str
+    long_id: str
+    class_name: str = "Email"
+    has_attachments: bool = False
+    is_draft: bool = False
+
+
+@dataclass
+class SearchOutcome:
+    status: int  # Search: Store Status (1, 2, 12 ...); Find: Response Status (1, 2, 3, 4)
+    hits: list[SearchHit] = field(default_factory=list)
+    total: int = 0
+    start: int = 0
