@@ -1,6 +1,6 @@
 """Start-up of the pytest plugin's server: in-process to the first Sync, and a real process to ready.
 
-What a test pays before it does anything.  In-process (testing/plugin/ InProcessEaslab): a
+What a test pays before it does anything.  In-process (testing/plugin/inprocess.py InProcessEaslab): a
 fresh SQLite store, the app with a ManualClock, `make_user`, `make_device` (connected: Provision and
 FolderSync) and the first `Sync` of the Inbox answered — aim: under 0.2 s.  "cold" is the first
 such start in the process (lazy imports, first argon2 hash), after `easlab.testing.plugin` itself is
