@@ -1,9 +1,9 @@
 """Start-up of the pytest plugin's server: in-process to the first Sync, and a real process to ready.
 
-What a test pays before it does anything.  In-process (server/pytest_plugin.py InProcessEaslab): a
+What a test pays before it does anything.  In-process (testing/plugin/inprocess.py InProcessEaslab): a
 fresh SQLite store, the app with a ManualClock, `make_user`, `make_device` (connected: Provision and
 FolderSync) and the first `Sync` of the Inbox answered — aim: under 0.2 s.  "cold" is the first
-such start in the process (lazy imports, first argon2 hash), after `server.pytest_plugin` itself is
+such start in the process (lazy imports, first argon2 hash), after `easlab.testing.plugin` itself is
 imported, as pytest imports it once per session.  Process (ProcessEaslab): `easlab serve --port 0
 --smtp-port 0` on a fresh store until its addresses are printed and one HTTP request is answered —
 aim: under 1 s; "to first Sync" adds a user, a connected device and its first Sync over the port.
@@ -25,7 +25,7 @@ import _common as c  # noqa: E402  (puts the tree first on sys.path)
 
 TITLE = "bench/fixture_startup.py — the easlab fixture: in-process to first Sync, process to ready"
 INTRO = """
-The pytest plugin's server (server/pytest_plugin.py) from nothing: in-process = fresh SQLite
+The pytest plugin's server (testing/plugin/) from nothing: in-process = fresh SQLite
 store, the app with a ManualClock, `make_user`, `make_device` (Provision + FolderSync over
 httpx.ASGITransport) and the first Sync of the Inbox answered (aim < 0.2 s); "cold" = the first
 start in the process, after importing the plugin. Process = `easlab serve --port 0 --smtp-port 0`
@@ -42,7 +42,7 @@ COMMAND = ".venv/bin/python bench/fixture_startup.py"
 
 async def first_sync(mode: str) -> tuple[float, float]:
     """(seconds to ready, seconds to the first Sync answered), from nothing."""
-    from easlab.server.pytest_plugin import start
+    from easlab.testing.plugin import start
 
     t0 = time.perf_counter()
     server = start(mode)
@@ -61,7 +61,7 @@ async def first_sync(mode: str) -> tuple[float, float]:
 
 
 async def run(args) -> dict:
-    import easlab.server.pytest_plugin  # noqa: F401  (what pytest imports once, at plugin load)
+    import easlab.testing.plugin  # noqa: F401  (what pytest imports once, at plugin load)
 
     _, cold = await first_sync("inprocess")
     print(f"in-process cold (first in this process): {cold * 1000:.1f} ms")

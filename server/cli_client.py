@@ -18,7 +18,9 @@ from typing import Any
 import click
 
 from easlab.eas import versions
-from easlab.eas.client import (
+from easlab.eas.wbxml import WBXMLError, decode, to_xml
+from easlab.testing.aio import Device
+from easlab.testing.device import (
     DEFAULT_DEVICE_ID,
     DEFAULT_DEVICE_TYPE,
     PING_STATUS_TEXT,
@@ -30,9 +32,6 @@ from easlab.eas.client import (
     SimulatedDevice,
     UnknownFolder,
 )
-from easlab.eas.wbxml import WBXMLError, decode, to_xml
-
-from .device import Device
 
 
 class Session:

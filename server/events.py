@@ -10,7 +10,7 @@ The push hub (server/push.py) wakes held requests when mail arrives; its observe
     "held"      a Ping or long-poll Sync is being held     user_id, device_id
                 (server/push.py, PushHub.wait)
 
-Its observers are the test plugin (server/pytest_plugin.py) and the long-poll endpoints of
+Its observers are the test plugin (testing/plugin/) and the long-poll endpoints of
 server/api_wait.py.  An event published inside a database transaction (`session=`) is delivered
 after that transaction commits and dropped if it rolls back, so an observer that re-reads the
 database when the event arrives always finds the change.  Events carry hints, never state: an

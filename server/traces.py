@@ -11,7 +11,7 @@ read, so recording costs the request path nothing but a copy and an insert.
 The ring is bounded per device (storage/faults.py): the last `max_entries` exchanges, at most
 `max_bytes` in all, oldest dropped first.
 
-`export_fixture` writes a trace as a folder a test can replay (server/replay.py):
+`export_fixture` writes a trace as a folder a test can replay (testing/replay.py):
 
     001-Provision.request.wbxml   the body as sent (.eml for MIME, .bin for anything else)
     001-Provision.request.xml     its decoded form (absent when there is no body)

@@ -35,12 +35,12 @@ TEST_FILES = sorted(name for name, (lang, _) in EXAMPLES.items() if lang == "pyt
 
 
 def plugin_args() -> list[str]:
-    """-p easlab.server.pytest_plugin unless easlab's pytest11 entry point is installed (both would clash)."""
+    """-p easlab.testing.plugin unless easlab's pytest11 entry point is installed (both would clash)."""
     from importlib.metadata import entry_points
 
-    if any(ep.value == "easlab.server.pytest_plugin" for ep in entry_points(group="pytest11")):
+    if any(ep.value == "easlab.testing.plugin" for ep in entry_points(group="pytest11")):
         return []
-    return ["-p", "easlab.server.pytest_plugin"]
+    return ["-p", "easlab.testing.plugin"]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 checkout (a wheel, not an editable install; dependencies included, from the package indexes this
 machine is configured with), ten lines of test using the fixture, and pytest run there.
 
-The project has packages of its own called `server`, `storage` and `eas`, as many projects do:
-easlab installs under the one name `easlab`, so both its plugin and the project's own modules load."""
+The project has packages of its own called `server`, `storage`, `eas` and `testing`, as many
+projects do: easlab installs under the one name `easlab`, so both its plugin and the project's own
+modules load."""
 from __future__ import annotations
 
 import os
@@ -31,19 +32,19 @@ async def test_mail_reaches_the_phone(easlab, mode):
 '''
 
 
-OWN_PACKAGES = ("server", "storage", "eas")
+OWN_PACKAGES = ("server", "storage", "eas", "testing")
 
 # Uses the plugin (a user and a delivered mail) and imports the project's own packages of the
 # same names as easlab's folders in the same test.
 OWN_TEST = '''\
-import eas, server, storage
+import eas, server, storage, testing
 
 
 def test_own_packages_beside_the_plugin(easlab):
     user = easlab.make_user("carol")
     assert user.name == "carol"
-    assert [m.WHOSE for m in (server, storage, eas)] == [
-        "the project's own server", "the project's own storage", "the project's own eas"]
+    assert [m.WHOSE for m in (server, storage, eas, testing)] == [
+        "the project's own server", "the project's own storage", "the project's own eas", "the project's own testing"]
 '''
 
 # Where easlab came from, and every installed file of the distribution that is not under easlab/
@@ -80,7 +81,7 @@ def _plugin_args() -> list[str]:
     """Nothing when easlab declares its pytest11 entry point; else the plugin by name."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8")).get("project", {})
     declared = project.get("entry-points", {}).get("pytest11", {})
-    return [] if declared else ["-p", "easlab.server.pytest_plugin"]
+    return [] if declared else ["-p", "easlab.testing.plugin"]
 
 
 def test_a_fresh_project_installs_easlab_and_passes(tmp_path):

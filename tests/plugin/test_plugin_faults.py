@@ -3,7 +3,7 @@
 server's clock, in process mode through /api/faults as the fixture's org-admin account."""
 import pytest
 
-from easlab.server.pytest_plugin import ADMIN, InProcessEaslab, ProcessEaslab
+from easlab.testing.plugin import ADMIN, InProcessEaslab, ProcessEaslab
 from easlab.storage.faults import FaultError
 
 pytestmark = pytest.mark.anyio

@@ -6,8 +6,8 @@ from email.message import EmailMessage
 import pytest
 
 from easlab.server.admin import SHELL
-from easlab.eas import profiles
-from easlab.server.pytest_plugin import InProcessEaslab, ModeError, User, WaitTimeout
+from easlab.testing import profiles
+from easlab.testing.plugin import InProcessEaslab, ModeError, User, WaitTimeout
 
 pytestmark = pytest.mark.anyio
 

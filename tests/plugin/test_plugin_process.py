@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from easlab.server.control import socket_path
-from easlab.server.pytest_plugin import ModeError, ProcessEaslab, WaitTimeout
+from easlab.testing.plugin import ModeError, ProcessEaslab, WaitTimeout
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
 
@@ -23,7 +23,7 @@ def test_a_server_process_dies_with_a_killed_test_process(tmp_path):
 
     # os.pidfd_open is Linux 5.3+ and Python 3.9+: what easlab's machines run; missing, it fails.
     script = ("import sys, time\n"
-              "from easlab.server.pytest_plugin import start\n"
+              "from easlab.testing.plugin import start\n"
               f"server = start('process', directory={str(tmp_path / 'server')!r})\n"
               "print(server.process.pid, flush=True)\n"
               "time.sleep(600)\n")

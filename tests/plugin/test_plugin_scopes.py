@@ -3,14 +3,150 @@ leaving nothing behind — checked by running whole modules as their own pytest 
 order the checks depend on is the session's, never a guess that a test selected alone can miss."""
 import pytest
 
-IN_PROCESS = 'import asyncio\n\nimport pytest\n\npytestmark = pytest.mark.anyio\n\n# -- scope ------------------------------------------------------------------------------------------\nSEEN: dict[str, list] = {"module": [], "function": []}\n\n\n@pytest.mark.easlab(scope="module")\ndef test_module_scope_first(easlab):\n    SEEN["module"].append(easlab.db_url)\n    easlab.make_user("shared")\n\n\n@pytest.mark.easlab(scope="module")\nasync def test_module_scope_second_sees_the_same_store(easlab):\n    assert SEEN["module"]\n    SEEN["module"].append(easlab.db_url)\n    assert SEEN["module"][0] == easlab.db_url\n    await easlab.deliver(to="shared", subject="still here")  # the user made by the first test\n    assert (await easlab.wait_for_mail("shared")).subject == "still here"\n\n\n@pytest.mark.easlab(scope="module")\nasync def test_module_scope_a_ping_left_held(easlab):\n    assert len(SEEN["module"]) == 2\n    phone = await easlab.make_device("shared")\n    SEEN["module"].append(phone)\n    await phone.sync_all("Inbox")  # the mail of the test before: synced, so the Ping is held\n    asyncio.create_task(phone.ping(["Inbox"], heartbeat=600))\n    await easlab.wait_for_ping(phone)\n    assert easlab.app.state.hub.held == 1  # and the test ends without answering it\n\n\n@pytest.mark.easlab(scope="module")\nasync def test_module_scope_nothing_outlives_its_test(easlab):\n    assert hasattr(SEEN["module"][-1], "http")\n    assert easlab.app.state.hub.held == 0  # the abandoned Ping ended with its test\'s loop\n    assert SEEN["module"][-1].http.is_closed  # and the device the fixture made was closed\n\n\ndef test_function_scope_gets_a_fresh_store(easlab):\n    SEEN["function"].append(easlab.db_url)\n    assert easlab.db_url not in SEEN["module"]\n    easlab.make_user("shared")  # no such user here yet\n\n\ndef test_function_scope_again_fresh(easlab):\n    assert easlab.db_url not in SEEN["function"] + SEEN["module"]\n    assert not easlab.directory.samefile(easlab.directory.parent) and easlab.directory.exists()\n\n\ndef test_a_per_test_store_is_removed_afterwards():\n    from pathlib import Path\n\n    gone = [Path(url.removeprefix("sqlite:///")).parent for url in SEEN["function"]]\n    assert gone\n    assert not any(p.exists() for p in gone)\n'
+# Each module below runs as its own pytest session: the plugin comes from easlab's pytest11 entry
+# point, or by name where easlab is importable without its distribution's metadata.
+IN_PROCESS = """\
+import asyncio
 
-PROCESS = 'import asyncio\nimport os\nfrom pathlib import Path\n\nimport httpx\nimport pytest\n\nfrom server.control import socket_path\nfrom server.pytest_plugin import ModeError, ProcessEaslab\n\npytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]\n\nGONE: list[dict] = []  # what the first test\'s server left to check after its teardown\n\n\nasync def test_a_real_server_process_on_free_ports(easlab):\n    assert isinstance(easlab, ProcessEaslab) and easlab.mode == "process"\n    assert easlab.process.poll() is None\n    assert easlab.url.startswith("http://127.0.0.1:") and easlab.smtp_port > 0\n    GONE.append({"pid": easlab.process.pid, "directory": easlab.directory, "socket": socket_path(easlab.db.url)})\n    assert Path(GONE[0]["socket"]).exists()  # the control socket the CLI and the factories talk to\n    with pytest.raises(ModeError, match="real clock"):\n        easlab.clock\n    with pytest.raises(ModeError, match="in-process only"):\n        easlab.app\n    async with httpx.AsyncClient() as client:  # black box: the real port answers\n        response = await client.options(easlab.eas_url)\n    assert response.status_code == 401\n\n\ndef test_teardown_left_no_process_files_or_socket():\n    assert GONE\n    (left,) = GONE\n    with pytest.raises(ProcessLookupError):\n        os.kill(left["pid"], 0)  # stopped and reaped: not even a zombie\n    assert not left["directory"].exists()\n    assert not Path(left["socket"]).exists()\n\n\n\n# -- scope ------------------------------------------------------------------------------------------\nSHARED: list[int] = []\n\n\n@pytest.mark.easlab(scope="module")\nasync def test_module_scope_first(easlab):  # async like the next: pytest keeps them adjacent\n    SHARED.append(easlab.process.pid)\n    easlab.make_user("shared")\n\n\n@pytest.mark.easlab(scope="module")\nasync def test_module_scope_second_shares_the_process_and_the_store(easlab):\n    assert SHARED\n    assert SHARED == [easlab.process.pid] and easlab.process.poll() is None\n    await easlab.deliver(to="shared", subject="same server")\n    assert (await easlab.wait_for_mail("shared")).subject == "same server"\n\n\ndef test_function_scope_is_a_new_process(easlab):\n    assert easlab.process.pid not in SHARED\n    from easlab.storage.users import list_users\n\n    with easlab.db.session() as s:  # a fresh store: not even the wait account, made at the first wait\n        assert [u.name for u in list_users(s)] == []\n'
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+# -- scope ------------------------------------------------------------------------------------------
+SEEN: dict[str, list] = {"module": [], "function": []}
+
+
+@pytest.mark.easlab(scope="module")
+def test_module_scope_first(easlab):
+    SEEN["module"].append(easlab.db_url)
+    easlab.make_user("shared")
+
+
+@pytest.mark.easlab(scope="module")
+async def test_module_scope_second_sees_the_same_store(easlab):
+    assert SEEN["module"]
+    SEEN["module"].append(easlab.db_url)
+    assert SEEN["module"][0] == easlab.db_url
+    await easlab.deliver(to="shared", subject="still here")  # the user made by the first test
+    assert (await easlab.wait_for_mail("shared")).subject == "still here"
+
+
+@pytest.mark.easlab(scope="module")
+async def test_module_scope_a_ping_left_held(easlab):
+    assert len(SEEN["module"]) == 2
+    phone = await easlab.make_device("shared")
+    SEEN["module"].append(phone)
+    await phone.sync_all("Inbox")  # the mail of the test before: synced, so the Ping is held
+    asyncio.create_task(phone.ping(["Inbox"], heartbeat=600))
+    await easlab.wait_for_ping(phone)
+    assert easlab.app.state.hub.held == 1  # and the test ends without answering it
+
+
+@pytest.mark.easlab(scope="module")
+async def test_module_scope_nothing_outlives_its_test(easlab):
+    assert hasattr(SEEN["module"][-1], "http")
+    assert easlab.app.state.hub.held == 0  # the abandoned Ping ended with its test's loop
+    assert SEEN["module"][-1].http.is_closed  # and the device the fixture made was closed
+
+
+def test_function_scope_gets_a_fresh_store(easlab):
+    SEEN["function"].append(easlab.db_url)
+    assert easlab.db_url not in SEEN["module"]
+    easlab.make_user("shared")  # no such user here yet
+
+
+def test_function_scope_again_fresh(easlab):
+    assert easlab.db_url not in SEEN["function"] + SEEN["module"]
+    assert not easlab.directory.samefile(easlab.directory.parent) and easlab.directory.exists()
+
+
+def test_a_per_test_store_is_removed_afterwards():
+    from pathlib import Path
+
+    gone = [Path(url.removeprefix("sqlite:///")).parent for url in SEEN["function"]]
+    assert gone
+    assert not any(p.exists() for p in gone)
+"""
+
+PROCESS = """\
+import asyncio
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from easlab.server.control import socket_path
+from easlab.testing.plugin import ModeError, ProcessEaslab
+
+pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
+
+GONE: list[dict] = []  # what the first test's server left to check after its teardown
+
+
+async def test_a_real_server_process_on_free_ports(easlab):
+    assert isinstance(easlab, ProcessEaslab) and easlab.mode == "process"
+    assert easlab.process.poll() is None
+    assert easlab.url.startswith("http://127.0.0.1:") and easlab.smtp_port > 0
+    GONE.append({"pid": easlab.process.pid, "directory": easlab.directory, "socket": socket_path(easlab.db.url)})
+    assert Path(GONE[0]["socket"]).exists()  # the control socket the CLI and the factories talk to
+    with pytest.raises(ModeError, match="real clock"):
+        easlab.clock
+    with pytest.raises(ModeError, match="in-process only"):
+        easlab.app
+    async with httpx.AsyncClient() as client:  # black box: the real port answers
+        response = await client.options(easlab.eas_url)
+    assert response.status_code == 401
+
+
+def test_teardown_left_no_process_files_or_socket():
+    assert GONE
+    (left,) = GONE
+    with pytest.raises(ProcessLookupError):
+        os.kill(left["pid"], 0)  # stopped and reaped: not even a zombie
+    assert not left["directory"].exists()
+    assert not Path(left["socket"]).exists()
+
+
+# -- scope ------------------------------------------------------------------------------------------
+SHARED: list[int] = []
+
+
+@pytest.mark.easlab(scope="module")
+async def test_module_scope_first(easlab):  # async like the next: pytest keeps them adjacent
+    SHARED.append(easlab.process.pid)
+    easlab.make_user("shared")
+
+
+@pytest.mark.easlab(scope="module")
+async def test_module_scope_second_shares_the_process_and_the_store(easlab):
+    assert SHARED
+    assert SHARED == [easlab.process.pid] and easlab.process.poll() is None
+    await easlab.deliver(to="shared", subject="same server")
+    assert (await easlab.wait_for_mail("shared")).subject == "same server"
+
+
+def test_function_scope_is_a_new_process(easlab):
+    assert easlab.process.pid not in SHARED
+    from easlab.storage.users import list_users
+
+    with easlab.db.session() as s:  # a fresh store: not even the wait account, made at the first wait
+        assert [u.name for u in list_users(s)] == []
+"""
+
+
+def plugin_args() -> list[str]:
+    """Nothing when the entry point is installed (loading the module by name as well would clash)."""
+    from importlib.metadata import entry_points
+
+    if any(ep.value == "easlab.testing.plugin" for ep in entry_points(group="pytest11")):
+        return []
+    return ["-p", "easlab.testing.plugin"]
 
 
 def run(pytester, source: str, passed: int) -> None:
     pytester.makepyfile(test_module=source)
-    result = pytester.runpytest_subprocess("-p", "easlab.server.pytest_plugin", "-p", "anyio", "-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*plugin_args(), "-p", "anyio", "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=passed)
 
 

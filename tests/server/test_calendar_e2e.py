@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from easlab.eas.client import add, change, delete, meeting_response
+from easlab.testing.device import add, change, delete, meeting_response
 from easlab.eas.pim.ical import Attendee, build_reply, find_calendar_part, parse_calendar
 from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E

@@ -27,7 +27,7 @@ from easlab.server.app import create_app
 from easlab.server.auth import Identity
 from easlab.server.clock import ManualClock
 from easlab.server.cli_testing import fault as fault_cli
-from easlab.server.device import Device
+from easlab.testing.aio import Device
 from easlab.server.faults import Faults, apply_fault, smtp_fault
 from easlab.storage.faults import FaultError, add_fault, list_faults
 from easlab.storage.users import add_user

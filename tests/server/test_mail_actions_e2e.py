@@ -5,7 +5,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from easlab.eas.client import Item
+from easlab.testing.device import Item
 from easlab.eas.wbxml import E
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]

@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from easlab.eas.client import Item
+from easlab.testing.device import Item
 from tests.server.live import EASLAB
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]

@@ -17,8 +17,8 @@ from easlab.server.app import create_app
 from easlab.server.cli_testing import trace as trace_cli
 from easlab.server.clock import ManualClock
 from easlab.server.config import Settings
-from easlab.server.device import Device
-from easlab.server.replay import normalised, replay
+from easlab.testing.aio import Device
+from easlab.testing.replay import normalised, replay
 from easlab.storage import Database
 from easlab.storage.faults import add_fault, record_trace, set_trace, trace_entries, trace_setting, TraceRecord
 from easlab.storage.users import add_user

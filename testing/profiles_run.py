@@ -1,4 +1,4 @@
-"""Drive a simulated device (server/device.py) as a real client would: eas/profiles.py made I/O.
+"""Drive a simulated device (testing/aio.py) as a real client would: testing/profiles.py made I/O.
 
     device = device_for("ios", app_or_url, "alice", "secret")
     async with device:
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from easlab.eas import versions
-from easlab.eas.client import HTTPRequest, Result
-from easlab.eas.profiles import EXPECTS, PIM, Profile, Step, get
 from easlab.eas.wbxml import E, Element
 
-from .device import Device
+from .aio import Device
+from .device import HTTPRequest, Result
+from .profiles import EXPECTS, PIM, Profile, Step, get
 
 PIM_TYPES = {7, 8, 9, 13, 14, 15}
 # MS-ASCMD 2.2.3.46 (DeviceInformation/Set): element order and the versions that know them.

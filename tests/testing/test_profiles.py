@@ -6,20 +6,21 @@ import re
 
 import pytest
 
-from easlab.eas import profiles, versions
-from easlab.eas.client import DeviceState, Folder
+from easlab.eas import versions
 from easlab.eas.response import Response
 from easlab.eas.wbxml import E, decode
 from easlab.server import traces
 from easlab.server.app import create_app
 from easlab.server.clock import ManualClock
-from easlab.server.profiles_run import (
-    ProfileRun, _body_opaque, _outbox_and_drafts, device_for, run_profile,
-)
-from easlab.server.replay import replay
 from easlab.storage.faults import set_trace
 from easlab.storage.policies import update_policy
 from easlab.storage.users import add_user
+from easlab.testing import profiles
+from easlab.testing.device import DeviceState, Folder
+from easlab.testing.profiles_run import (
+    ProfileRun, _body_opaque, _outbox_and_drafts, device_for, run_profile,
+)
+from easlab.testing.replay import replay
 from tests.server.eas_helpers import message
 
 pytestmark = pytest.mark.anyio

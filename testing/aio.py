@@ -1,4 +1,4 @@
-"""A simulated EAS device over HTTP: `eas.client.SimulatedDevice` plus an httpx.AsyncClient.
+"""A simulated EAS device over HTTP: `easlab.testing.device.SimulatedDevice` plus an httpx.AsyncClient.
 
 Against a real server:
 
@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 
-from easlab.eas.client import (
+from easlab.eas.wbxml import E, Element
+
+from .device import (
     ENDPOINT,
     CommandResult,
     DeviceState,
@@ -37,7 +39,6 @@ from easlab.eas.client import (
     SyncCollection,
     SyncResult,
 )
-from easlab.eas.wbxml import E, Element
 
 DEFAULT_TIMEOUT = 60.0
 HOLD_MARGIN = 30.0  # a held Ping/Sync gets its interval plus this much
@@ -196,5 +197,5 @@ class Device:
         return await self.run(self.core.command(name, tree, **kw))
 
     async def meeting_response(self, *requests: Element) -> CommandResult:
-        """MeetingResponse with Requests built by eas.client.meeting_response."""
+        """MeetingResponse with Requests built by easlab.testing.device.meeting_response."""
         return await self.command("MeetingResponse", E("MeetingResponse:MeetingResponse", *requests))

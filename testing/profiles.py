@@ -3,7 +3,7 @@
 A `Profile` is data only (no I/O): the User-Agent and DeviceType a client sends, the protocol
 version it settles on against a server that offers everything, the DeviceInformation it reports,
 the commands of its first connection in order, its known quirks, and where each fact comes from.
-`server/profiles_run.py` drives a `server.device.Device` through a profile.
+`testing/profiles_run.py` drives an `easlab.testing.aio.Device` through a profile.
 
 Quirks come in three sorts:
 

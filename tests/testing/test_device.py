@@ -9,7 +9,9 @@ import struct
 
 import pytest
 
-from easlab.eas.client import (
+from easlab.eas.request import parse_request_line
+from easlab.eas.wbxml import E, decode, encode
+from easlab.testing.device import (
     DeviceState,
     Folder,
     HTTPResponse,
@@ -25,8 +27,7 @@ from easlab.eas.client import (
     fetch,
     truncation_code,
 )
-from easlab.eas.request import parse_request_line
-from easlab.eas.wbxml import E, decode, encode
+from easlab.testing.device.http import COMMAND_CODE, PARAMETER_TAG
 
 WBXML = "application/vnd.ms-sync.wbxml"
 EAS = "/Microsoft-Server-ActiveSync"
@@ -191,6 +192,19 @@ def test_base64_query_parameters_and_options():
     assert line.save_in_sent
 
 
+@pytest.mark.parametrize("command", sorted(COMMAND_CODE))
+def test_base64_query_round_trips_every_command_through_the_server_parser(command):
+    # The client keeps its own copy of MS-ASHTTP's tables: the server's parser must read back
+    # every command and parameter it writes, so a wrong code on either side fails here.
+    device = make(encoded_query=True)
+    params = {name: f"v{tag}" for name, tag in PARAMETER_TAG.items() if name not in ("Options", "User")}
+    request = device.command(command, None, params=params, save_in_sent=True, accept_multipart=True)
+    assert base64.b64decode(request.query)[1] == COMMAND_CODE[command]
+    line = parse_request_line(request.query, {})
+    assert (line.command, line.user, line.params, line.save_in_sent, line.accept_multipart) == (
+        command, "alice", params, True, True)
+
+
 def test_base64_query_refused_before_12_1():
     device = make("12.0", encoded_query=True)
     with pytest.raises(ValueError):
@@ -306,6 +320,7 @@ def test_provision_ack_with_partial_status():
 def test_remote_wipe_then_ack_forgets_everything():
     device = with_folders()
     device.state.policy_key = "99"
+    device.sync("Inbox")
     r = device.receive(device.provision(), ok(pv("Provision", pv("Status", 1), pv("RemoteWipe"))))
     assert r.remote_wipe and device.state.remote_wipe_requested
     assert device.state.temporary_policy_key is None
@@ -313,6 +328,7 @@ def test_remote_wipe_then_ack_forgets_everything():
     assert body(ack) == pv("Provision", pv("RemoteWipe", pv("Status", 1)))
     device.receive(ack, ok(pv("Provision", pv("Status", 1))))
     assert device.state.policy_key is None and device.state.folders == {} and device.state.hierarchy_sync_key == "0"
+    assert device.empty_sync().context["collections"] == {}  # nor the last Sync an empty one stands for
 
 
 def test_needs_provisioning_449_and_14x():
@@ -532,6 +548,7 @@ def test_empty_sync_request():
     device.sync("Inbox")
     request = device.empty_sync()
     assert request.body == b""
+    assert request.context["collections"] == {device.resolve("Inbox"): {"sync_key": "0", "commands": []}}
     assert request.headers == {"MS-ASProtocolVersion": "14.1", "X-MS-PolicyKey": "42", "User-Agent": "easlab-test/1"}
     assert request.query == "Cmd=Sync&User=alice&DeviceId=sim1&DeviceType=EASLabSim"
 
