@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import versions
 from .response import Response
+from .status import Common, encode
 from .wbxml import E
 
 ALLOWED, BLOCKED, QUARANTINED, DISCOVERY = "Allowed", "Blocked", "Quarantined", "DeviceDiscovery"
@@ -142,28 +142,6 @@ def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device:
 
 
 # -- what each state gets ------------------------------------------------------------------------
-def _body_known(code: int, version: str) -> bool:
-    """Exchange sends a common status in the body only to versions that know it (digest §5.1)."""
-    if not versions.at_least(version, "14.0"):
-        return False
-    if version == "14.0":
-        return code <= 163
-    if version == "14.1":
-        return code <= 177
-    return True
-
-
-LEGACY_HTTP = {126: 403, 129: 403, 177: 403, 120: 500, 110: 500, 111: 503}
-
-
-def refuse(code: int, version: str, root: str | None, headers: dict | None = None) -> Response:
-    """A common status as Exchange encodes it for `version`: body status or bare HTTP status."""
-    if root and _body_known(code, version):
-        ns = root.partition(":")[0]
-        return Response(200, E(root, E(f"{ns}:Status", code)), headers=dict(headers or {}))
-    return Response(LEGACY_HTTP.get(code, 403), headers=dict(headers or {}))
-
-
 # Commands a quarantined (or discovering) device may run; Sync, GetItemEstimate and Ping run with
 # server changes filtered down to the quarantine notice.
 QUARANTINE_ALLOWED = {"Provision", "Settings", "FolderSync", "GetHierarchy", "Sync", "GetItemEstimate", "Ping"}
@@ -172,7 +150,7 @@ QUARANTINE_ALLOWED = {"Provision", "Settings", "FolderSync", "GetHierarchy", "Sy
 def quarantine_answer(command: str, version: str) -> Response:
     """What a refused command gets from a quarantined device (digest §5.3)."""
     if command in ("SendMail", "SmartReply", "SmartForward"):
-        return refuse(120, version, f"ComposeMail:{command}")
+        return encode(Common.MailSubmissionFailed, version, f"ComposeMail:{command}")
     if command == "ItemOperations":
         return Response(200, E("ItemOperations:ItemOperations", E("ItemOperations:Status", 3)))
     if command == "Search":
@@ -207,9 +185,9 @@ class Gate:
 def gate_response(decision: Decision, command: str, root: str | None, version: str, blocked_delay: float) -> Response | None:
     """The answer access control gives `command`, or None to go on to the policy check."""
     if decision.state is None:
-        return refuse(126, version, root)
+        return encode(Common.UserDisabledForSync, version, root)
     if decision.state == BLOCKED:
-        response = refuse(129, version, root, {"X-MS-ASThrottle": decision.reason})
+        response = encode(Common.DeviceIsBlockedForThisUser, version, root, headers={"X-MS-ASThrottle": decision.reason})
         response.delay = blocked_delay
         return response
     if decision.state in (QUARANTINED, DISCOVERY) and command not in QUARANTINE_ALLOWED:

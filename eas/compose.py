@@ -27,25 +27,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
 from .mime import html_to_text, parse_message, text_to_html
-
-# Common status codes (MS-ASCMD 2.2.2) of the compose commands.
-INVALID_CONTENT = 101
-INVALID_XML = 103
-INVALID_DATETIME = 104
-INVALID_COMBINATION = 105
-INVALID_MIME = 107
-SERVER_ERROR = 110
-RECIPIENT_UNRESOLVED = 116
-PREVIOUSLY_SENT = 118
-NO_RECIPIENT = 119
-SUBMISSION_FAILED = 120
-REPLY_FAILED = 121
-NO_RECURRENCE = 146
-ITEM_NOT_FOUND = 150
-INVALID_ACCOUNT = 166
-INVALID_MIME_BODY_COMBINATION = 178
-INVALID_SMART_FORWARD = 179
-INVALID_RECIPIENTS = 183
+from .status import Common
 
 _FIELD_NAME = re.compile(rb"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ':'
 # Defects that mean the MIME structure cannot be trusted (a multipart without its boundaries).
@@ -132,16 +114,16 @@ def split_message(raw: bytes) -> _Split:
             break
         if line[:1] in (b" ", b"\t"):
             if not fields:
-                raise ComposeError(INVALID_MIME, "the message starts with a continuation line")
+                raise ComposeError(Common.InvalidMIME, "the message starts with a continuation line")
             fields[-1].append(line)
         else:
             name, colon, _ = line.partition(b":")
             if not colon or not _FIELD_NAME.match(name):
-                raise ComposeError(INVALID_MIME, "a header line without a field name before the empty line")
+                raise ComposeError(Common.InvalidMIME, "a header line without a field name before the empty line")
             fields.append([line])
         pos = nxt
     if not fields:
-        raise ComposeError(INVALID_MIME, "no header fields")
+        raise ComposeError(Common.InvalidMIME, "no header fields")
     return _Split(fields, newline, body)
 
 
@@ -150,7 +132,7 @@ def _check_structure(raw: bytes) -> None:
     for part in msg.walk():
         for defect in part.defects:
             if isinstance(defect, _FATAL_DEFECTS):
-                raise ComposeError(INVALID_MIME, f"MIME structure: {type(defect).__name__}")
+                raise ComposeError(Common.InvalidMIME, f"MIME structure: {type(defect).__name__}")
 
 
 # -- addresses ------------------------------------------------------------------------------------
@@ -165,7 +147,7 @@ def address_list(values: list[str], domain: str) -> list[str]:
             continue
         if "@" not in addr:
             if not re.fullmatch(r"[A-Za-z0-9._-]+", addr):
-                raise ComposeError(RECIPIENT_UNRESOLVED, f"recipient {addr!r} is not an address")
+                raise ComposeError(Common.MessageRecipientUnresolved, f"recipient {addr!r} is not an address")
             addr = f"{addr}@{domain}"
         key = addr.lower()
         if key not in seen:
@@ -182,12 +164,12 @@ def sender_header(address: str, display_name: str) -> str:
 def prepare_outgoing(raw: bytes, *, address: str, display_name: str, domain: str, now: datetime) -> Outgoing:
     """Check the client's message and make the two copies that leave the server."""
     if not raw or not raw.strip():
-        raise ComposeError(INVALID_MIME, "empty message")
+        raise ComposeError(Common.InvalidMIME, "empty message")
     split = split_message(raw)
     _check_structure(raw)
     recipients = address_list(split.values("To") + split.values("Cc") + split.values("Bcc"), domain)
     if not recipients:
-        raise ComposeError(NO_RECIPIENT, "no recipient in To, Cc or Bcc")
+        raise ComposeError(Common.MessageHasNoRecipient, "no recipient in To, Cc or Bcc")
     split.remove("From", "Sender", "Return-Path")
     split.add("From", sender_header(address, display_name), front=True)
     if not split.has("Date"):
@@ -218,7 +200,7 @@ def _serialise(msg: EmailMessage) -> bytes:
             return msg.as_bytes(policy=pol)
         except (UnicodeError, ValueError, LookupError):
             continue
-    raise ComposeError(REPLY_FAILED, "the combined message cannot be written")
+    raise ComposeError(Common.MessageReplyFailed, "the combined message cannot be written")
 
 
 def _is_attachment(part: EmailMessage) -> bool:
@@ -379,7 +361,7 @@ def thread_headers(new: bytes, original: bytes, *, forward: bool) -> bytes:
 def smart_message(new: bytes, original: bytes, *, forward: bool, replace_mime: bool) -> bytes:
     """SmartReply/SmartForward: the message to send, before `prepare_outgoing`."""
     if not new or not new.strip():
-        raise ComposeError(INVALID_MIME, "empty message")
+        raise ComposeError(Common.InvalidMIME, "empty message")
     split_message(new)  # a header block, or 107
     _check_structure(new)
     combined = new if replace_mime else include_original(new, original, forward=forward)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from . import commands, policy, versions
+from . import commands
 from .context import CommandContext
-from .response import Response, common_status
+from .response import Response
+from .status import encode
 from .wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode
 
 log = logging.getLogger("easlab.eas")
@@ -63,6 +64,4 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
 
 
 def policy_refusal(status: int, command: commands.Command, line) -> Response:
-    if versions.status_in_body(line.protocol_version) and command.root:
-        return common_status(status, line.protocol_version, command.root)
-    return Response(policy.legacy_http_status(status, line.policy_key is not None))
+    return encode(status, line.protocol_version, command.root, key_header_sent=line.policy_key is not None)

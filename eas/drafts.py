@@ -22,6 +22,7 @@ from email.utils import format_datetime, formataddr, getaddresses
 from .compose import attachment_units, body_parts
 from .mime import parse_message
 from .records import ItemCommandResult
+from .status import SyncStatus
 from .wbxml import E, Element
 
 DRAFT_FIELDS = ("Email:To", "Email:Cc", "Email2:Bcc", "Email:Subject", "Email:ReplyTo", "Email:Importance",
@@ -29,9 +30,6 @@ DRAFT_FIELDS = ("Email:To", "Email:Cc", "Email2:Bcc", "Email:Subject", "Email:Re
 IMPORTANCE = {0: "low", 1: "normal", 2: "high"}
 
 # Sync item statuses (MS-ASCMD 2.2.3.177.17) and the 16.0 common status for drafts.
-STATUS_CONVERSION = 6
-STATUS_NOT_FOUND = 8
-STATUS_INVALID_RECIPIENTS = 183
 
 
 class DraftError(Exception):
@@ -147,13 +145,13 @@ def parse_change(data: Element | None) -> DraftChange:
     if data.has("Email:Importance"):
         raw = data.text("Email:Importance", "1") or "1"
         if raw not in ("0", "1", "2"):
-            raise DraftError(STATUS_CONVERSION, f"Importance {raw!r}")
+            raise DraftError(SyncStatus.ConversionError, f"Importance {raw!r}")
         change.importance = int(raw)
     body = data.find("AirSyncBase:Body")
     if body is not None:
         btype = body.text("AirSyncBase:Type", "1") or "1"
         if btype not in ("1", "2"):
-            raise DraftError(STATUS_CONVERSION, f"draft body of Type {btype}")
+            raise DraftError(SyncStatus.ConversionError, f"draft body of Type {btype}")
         change.body = (body.text("AirSyncBase:Data", "") or "").replace("\r\n", "\n")
         change.body_html = btype == "2"
     attachments = data.find("AirSyncBase:Attachments")
@@ -161,17 +159,17 @@ def parse_change(data: Element | None) -> DraftChange:
         if op.tag == "AirSyncBase:Delete":
             ref = op.text("AirSyncBase:FileReference")
             if not ref:
-                raise DraftError(STATUS_CONVERSION, "attachment Delete without FileReference")
+                raise DraftError(SyncStatus.ConversionError, "attachment Delete without FileReference")
             change.delete.append(ref)
         elif op.tag == "AirSyncBase:Add":
             client_id = op.text("AirSyncBase:ClientId")
             content = op.find("AirSyncBase:Content")
             name = op.text("AirSyncBase:DisplayName")
             if not client_id or content is None or not name:
-                raise DraftError(STATUS_CONVERSION, "attachment Add needs ClientId, Content and DisplayName")
+                raise DraftError(SyncStatus.ConversionError, "attachment Add needs ClientId, Content and DisplayName")
             method = op.text("AirSyncBase:Method", "1") or "1"
             if method not in ("1", "5"):
-                raise DraftError(STATUS_CONVERSION, f"attachment Method {method}")
+                raise DraftError(SyncStatus.ConversionError, f"attachment Method {method}")
             ctype = (op.text("AirSyncBase:ContentType") or "").strip().lower()
             if method == "5":
                 ctype = "message/rfc822"
@@ -185,7 +183,7 @@ def parse_change(data: Element | None) -> DraftChange:
                 method=int(method),
             )))
         else:
-            raise DraftError(STATUS_CONVERSION, f"unknown attachment operation {op.tag}")
+            raise DraftError(SyncStatus.ConversionError, f"unknown attachment operation {op.tag}")
     return change
 
 
@@ -258,7 +256,7 @@ def build_draft(draft: Draft, *, sender: str, now: datetime) -> bytes:
             return msg.as_bytes(policy=pol)
         except (UnicodeError, ValueError, LookupError):
             continue
-    raise DraftError(STATUS_CONVERSION, "the draft cannot be written as MIME")
+    raise DraftError(SyncStatus.ConversionError, "the draft cannot be written as MIME")
 
 
 def remove_attachments(draft: Draft, server_id: str, refs: list[str]) -> bool:
@@ -269,10 +267,10 @@ def remove_attachments(draft: Draft, server_id: str, refs: list[str]) -> bool:
     for ref in refs:
         tail = ref[len(prefix):] if ref.startswith(prefix) else ""
         if not tail.isdigit():
-            raise DraftError(STATUS_NOT_FOUND, f"FileReference {ref!r} is not an attachment of {server_id}")
+            raise DraftError(SyncStatus.ObjectNotFound, f"FileReference {ref!r} is not an attachment of {server_id}")
         hit = [n for n, att in enumerate(draft.attachments) if int(tail) in att.indexes]
         if not hit:
-            raise DraftError(STATUS_NOT_FOUND, f"no attachment {ref!r}")
+            raise DraftError(SyncStatus.ObjectNotFound, f"no attachment {ref!r}")
         doomed.update(hit)
     if not doomed:
         return False

@@ -11,7 +11,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from . import versions
+from .body import BodyPreference, render_body, truncate
+from .folders import BodyType
 from .mime import html_to_text, text_to_html
+from .pim.tree import render_meeting
 from .wbxml import E, Element
 
 if TYPE_CHECKING:  # eas.records needs BodyOptions from here at import time
@@ -20,14 +23,6 @@ if TYPE_CHECKING:  # eas.records needs BodyOptions from here at import time
 # MS-ASCMD 2.2.3.175 / 2.2.3.103: 2.5 Truncation and MIMETruncation codes in characters.
 TRUNCATION = {0: 0, 1: 512, 2: 1024, 3: 2048, 4: 5120, 5: 10240, 6: 20480, 7: 51200, 8: 102400, 9: None}
 MIME_TRUNCATION = {0: 0, 1: 4096, 2: 5120, 3: 7168, 4: 10240, 5: 20480, 6: 51200, 7: 102400, 8: None}
-
-
-@dataclass(frozen=True)
-class BodyPreference:
-    type: int
-    truncation_size: int | None = None
-    all_or_none: bool = False
-    preview: int | None = None
 
 
 @dataclass
@@ -47,16 +42,8 @@ def wire_datetime(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _truncate(data: bytes, limit: int | None) -> tuple[bytes, bool]:
-    if limit is None or len(data) <= limit:
-        return data, False
-    cut = data[:limit]
-    # Never split a UTF-8 sequence: drop a trailing partial character.
-    return cut.decode("utf-8", "ignore").encode("utf-8"), True
-
-
-def _native_type(item: EmailItem) -> int:
-    return 2 if item.body_html else 1
+def _native_type(item: EmailItem) -> BodyType:
+    return BodyType.HTML if item.body_html else BodyType.PlainText
 
 
 def _wants_mime(item: EmailItem, options: BodyOptions) -> bool:
@@ -67,48 +54,36 @@ def _wants_mime(item: EmailItem, options: BodyOptions) -> bool:
 
 def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
     prefs = {p.type: p for p in options.preferences}
-    if 4 in prefs and _wants_mime(item, options):
-        return prefs[4]
+    if BodyType.MIME in prefs and _wants_mime(item, options):
+        return prefs[BodyType.MIME]
     native = _native_type(item)
     if native in prefs:
         return prefs[native]
-    for t in (1, 2):
+    for t in (BodyType.PlainText, BodyType.HTML):
         if t in prefs:
             return prefs[t]
     return BodyPreference(type=native)
 
 
 def body_element(item: EmailItem, pref: BodyPreference, version: str, opaque_data: bool = False) -> Element:
-    if pref.type == 4:
+    if pref.type == BodyType.MIME:
         raw = item.mime
-    elif pref.type == 2:
+    elif pref.type == BodyType.HTML:
         raw = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
     else:
         raw = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
-    data, truncated = _truncate(raw, pref.truncation_size)
-    children = [E("AirSyncBase:Type", pref.type), E("AirSyncBase:EstimatedDataSize", len(raw))]
-    if truncated:
-        children.append(E("AirSyncBase:Truncated", 1))
-    if not (truncated and pref.all_or_none):
-        # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.  Text bodies are
-        # inline strings, except for clients that only render OPAQUE ones (see eas/profiles.py).
-        opaque = pref.type == 4 or opaque_data
-        children.append(E("AirSyncBase:Data", data if opaque else data.decode("utf-8")))
-    if pref.preview and versions.at_least(version, "14.0") and pref.type != 1:
-        text = item.body_text or html_to_text(item.body_html)
-        children.append(E("AirSyncBase:Preview", text[: pref.preview]))
-    return E("AirSyncBase:Body", *children)
+    return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data)
 
 
 def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:
     """2.5: email:Body with Truncation, or MIMEData when MIMESupport asks."""
     if _wants_mime(item, options):
         limit = MIME_TRUNCATION.get(options.mime_truncation if options.mime_truncation is not None else 8)
-        data, truncated = _truncate(item.mime, limit)
+        data, truncated = truncate(item.mime, limit)
         return [E("Email:MIMETruncated", 1 if truncated else 0), E("Email:MIMESize", len(item.mime)), E("Email:MIMEData", data.decode("utf-8", "replace"))]
     text = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
     limit = TRUNCATION.get(options.truncation if options.truncation is not None else 9)
-    data, truncated = _truncate(text, limit)
+    data, truncated = truncate(text, limit)
     out = [E("Email:Body", data.decode("utf-8"))] if data or not truncated else []
     if truncated:
         out += [E("Email:BodyTruncated", 1), E("Email:BodySize", len(text))]
@@ -116,7 +91,7 @@ def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:
 
 
 def application_data(item: EmailItem, options: BodyOptions, version: str) -> Element:
-    modern = versions.at_least(version, "12.0")
+    modern = versions.has(version, "airsyncbase_body")
     children: list[Element | None] = [
         E("Email:To", item.to) if item.to else None,
         E("Email:Cc", item.cc) if item.cc else None,
@@ -152,8 +127,6 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
         children.extend(_legacy_body(item, options))
     children.append(E("Email:MessageClass", item.message_class))
     if item.meeting and modern:
-        from .pim.tree import render_meeting
-
         children.append(render_meeting(item.meeting, version))
     children.append(E("Email:InternetCPID", item.internet_cpid))
     if modern:
@@ -164,19 +137,14 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
             children.append(E("Email:Flag"))
         children.append(E("Email:ContentClass", "urn:content-classes:calendarmessage" if item.meeting else "urn:content-classes:message"))
         children.append(E("AirSyncBase:NativeBodyType", _native_type(item)))
-    if versions.at_least(version, "14.0"):
+    if versions.has(version, "conversations"):
         if item.conversation_id:
             children.append(E("Email2:ConversationId", item.conversation_id))
         if item.conversation_index:
             children.append(E("Email2:ConversationIndex", item.conversation_index))
-    if versions.at_least(version, "16.0"):
+    if versions.has(version, "drafts_over_sync"):
         if item.is_draft and item.bcc:
             children.append(E("Email2:Bcc", item.bcc))
         children.append(E("Email2:IsDraft", 1 if item.is_draft else 0))
     return E("AirSync:ApplicationData", *children)
 
-
-def wants_opaque_bodies(device_type: str, user_agent: str | None) -> bool:
-    """iOS Mail shows "This message cannot be displayed" for text bodies sent as inline strings
-    (sources in eas/profiles.py, quirk body_opaque); Apple clients get OPAQUE Data."""
-    return device_type.lower() in ("iphone", "ipad", "ipod") or (user_agent or "").startswith("Apple-")

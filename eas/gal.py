@@ -127,7 +127,7 @@ def parse_picture(element: Element | None, ns: str) -> PictureOptions | None:
 
 def parse_query(store: Element, version: str) -> GalQuery:
     """The GAL query of a `Search:Store` element whose Name is GAL; raises GalError."""
-    from .versions import at_least
+    from .versions import has
 
     if (store.text(f"{NS}:Name") or "").strip().upper() != GAL:
         raise GalError(STORE_INVALID_REQUEST, "not a GAL store")
@@ -137,7 +137,7 @@ def parse_query(store: Element, version: str) -> GalQuery:
     options = store.find(f"{NS}:Options")
     if options is None:
         return GalQuery(text)
-    picture = parse_picture(options.find(f"{NS}:Picture"), NS) if at_least(version, "14.1") else None
+    picture = parse_picture(options.find(f"{NS}:Picture"), NS) if has(version, "pictures") else None
     return GalQuery(text, parse_range(options.text(f"{NS}:Range")), picture)
 
 

@@ -11,12 +11,15 @@ gets from the device's provisioning state: nothing, or a common status 140-145.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from . import versions
+from .status import Common
 from .wbxml import E, Element, encode
 
 P = "Provision"
@@ -129,81 +132,89 @@ def exchange_default() -> PolicySettings:
     return PolicySettings(AllowNonProvisionableDevices=True)
 
 
-def _b(value: bool) -> str:
-    return "1" if value else "0"
+class ProvisionRow(NamedTuple):
+    """One EASProvisionDoc element (MS-ASPROV 2.2.2.27) and the PolicySettings field behind it."""
+
+    wire_name: str | None  # None: the server enforces the setting, the device never sees it
+    setting: str
+    unit: str | None  # the unit the setting is given in (CLI, web, API)
+    factor: int  # the wire value is the setting times this (minutes -> seconds, KB -> bytes)
+    since: str  # the first version whose document carries it
+    kind: str  # how the value is written: bool, limit (empty: unlimited), int, enum, kb (-1: unlimited), apps, hashes
 
 
-def _opt(value: int | None, scale: int = 1) -> str | None:
-    return None if value is None else str(value * scale)
-
-
-def _kb_or_minus_one(value: int | None) -> str:
+# In the order Exchange 2013 emits them.
+PROVISION_ROWS: tuple[ProvisionRow, ...] = tuple(ProvisionRow(*row) for row in (
+    ("DevicePasswordEnabled", "PasswordEnabled", None, 1, "12.0", "bool"),
+    ("AlphanumericDevicePasswordRequired", "AlphanumericPasswordRequired", None, 1, "12.0", "bool"),
+    ("PasswordRecoveryEnabled", "PasswordRecoveryEnabled", None, 1, "12.0", "bool"),
+    ("RequireStorageCardEncryption", "RequireStorageCardEncryption", None, 1, "12.0", "bool"),
+    ("AttachmentsEnabled", "AttachmentsEnabled", None, 1, "12.0", "bool"),
+    ("MinDevicePasswordLength", "MinPasswordLength", None, 1, "12.0", "limit"),
+    ("MaxInactivityTimeDeviceLock", "MaxInactivityTimeLock", "minutes", 60, "12.0", "limit"),
+    ("MaxDevicePasswordFailedAttempts", "MaxPasswordFailedAttempts", None, 1, "12.0", "limit"),
+    ("MaxAttachmentSize", "MaxAttachmentSize", "KB", 1024, "12.0", "limit"),
+    ("AllowSimpleDevicePassword", "AllowSimplePassword", None, 1, "12.0", "bool"),
+    ("DevicePasswordExpiration", "PasswordExpiration", "days", 1, "12.0", "limit"),
+    ("DevicePasswordHistory", "PasswordHistory", None, 1, "12.0", "int"),
+    ("AllowStorageCard", "AllowStorageCard", None, 1, "12.1", "bool"),
+    ("AllowCamera", "AllowCamera", None, 1, "12.1", "bool"),
+    ("RequireDeviceEncryption", "RequireDeviceEncryption", None, 1, "12.1", "bool"),
+    ("AllowUnsignedApplications", "AllowUnsignedApplications", None, 1, "12.1", "bool"),
+    ("AllowUnsignedInstallationPackages", "AllowUnsignedInstallationPackages", None, 1, "12.1", "bool"),
+    ("MinDevicePasswordComplexCharacters", "MinPasswordComplexCharacters", None, 1, "12.1", "int"),
+    ("AllowWiFi", "AllowWiFi", None, 1, "12.1", "bool"),
+    ("AllowTextMessaging", "AllowTextMessaging", None, 1, "12.1", "bool"),
+    ("AllowPOPIMAPEmail", "AllowPOPIMAPEmail", None, 1, "12.1", "bool"),
+    ("AllowBluetooth", "AllowBluetooth", None, 1, "12.1", "enum"),
+    ("AllowIrDA", "AllowIrDA", None, 1, "12.1", "bool"),
+    ("RequireManualSyncWhenRoaming", "RequireManualSyncWhenRoaming", None, 1, "12.1", "bool"),
+    ("AllowDesktopSync", "AllowDesktopSync", None, 1, "12.1", "bool"),
+    ("MaxCalendarAgeFilter", "MaxCalendarAgeFilter", None, 1, "12.1", "enum"),
+    ("AllowHTMLEmail", "AllowHTMLEmail", None, 1, "12.1", "bool"),
+    ("MaxEmailAgeFilter", "MaxEmailAgeFilter", None, 1, "12.1", "enum"),
     # MS-ASPROV gives no unit; Exchange sends the policy's KB figure unchanged, -1 for unlimited.
-    return "-1" if value is None else str(value)
+    ("MaxEmailBodyTruncationSize", "MaxEmailBodyTruncationSize", "KB", 1, "12.1", "kb"),
+    ("MaxEmailHTMLBodyTruncationSize", "MaxEmailHTMLBodyTruncationSize", "KB", 1, "12.1", "kb"),
+    ("RequireSignedSMIMEMessages", "RequireSignedSMIMEMessages", None, 1, "12.1", "bool"),
+    ("RequireEncryptedSMIMEMessages", "RequireEncryptedSMIMEMessages", None, 1, "12.1", "bool"),
+    ("RequireSignedSMIMEAlgorithm", "RequireSignedSMIMEAlgorithm", None, 1, "12.1", "enum"),
+    ("RequireEncryptionSMIMEAlgorithm", "RequireEncryptionSMIMEAlgorithm", None, 1, "12.1", "enum"),
+    ("AllowSMIMEEncryptionAlgorithmNegotiation", "AllowSMIMEEncryptionAlgorithmNegotiation", None, 1, "12.1", "enum"),
+    ("AllowSMIMESoftCerts", "AllowSMIMESoftCerts", None, 1, "12.1", "bool"),
+    ("AllowBrowser", "AllowBrowser", None, 1, "12.1", "bool"),
+    ("AllowConsumerEmail", "AllowConsumerEmail", None, 1, "12.1", "bool"),
+    ("AllowRemoteDesktop", "AllowRemoteDesktop", None, 1, "12.1", "bool"),
+    ("AllowInternetSharing", "AllowInternetSharing", None, 1, "12.1", "bool"),
+    ("UnapprovedInROMApplicationList", "UnapprovedInROMApplicationList", None, 1, "12.1", "apps"),
+    ("ApprovedApplicationList", "ApprovedApplicationList", None, 1, "12.1", "hashes"),
+    (None, "DevicePolicyRefreshInterval", "hours", 1, "12.0", "limit"),
+))
+# The unit of each setting that has one, for the CLI, the web console and the API.
+UNITS = {row.setting: row.unit for row in PROVISION_ROWS if row.unit}
+
+
+def _wire(row: ProvisionRow, value) -> Element:
+    name = f"{P}:{row.wire_name}"
+    if row.kind == "bool":
+        return E(name, "1" if value else "0")
+    if row.kind == "limit":
+        return E(name) if value is None else E(name, str(value * row.factor))
+    if row.kind == "kb":
+        return E(name, "-1" if value is None else str(value))
+    if row.kind == "enum":
+        return E(name, str(ENUMS[row.setting][value]))
+    if row.kind == "apps":
+        return E(name, *[E(f"{P}:ApplicationName", n) for n in value])
+    if row.kind == "hashes":
+        return E(name, *[E(f"{P}:Hash", base64.b64encode(bytes.fromhex(h)).decode()) for h in value])
+    return E(name, str(value))
 
 
 def provision_doc(s: PolicySettings, version: str) -> Element:
-    """The EASProvisionDoc, in the order Exchange 2013 emits it; 12.1+ settings only for 12.1+."""
-
-    def el(name: str, value: str | None) -> Element:
-        return E(f"{P}:{name}", value) if value is not None else E(f"{P}:{name}")
-
-    rows = [
-        el("DevicePasswordEnabled", _b(s.PasswordEnabled)),
-        el("AlphanumericDevicePasswordRequired", _b(s.AlphanumericPasswordRequired)),
-        el("PasswordRecoveryEnabled", _b(s.PasswordRecoveryEnabled)),
-        el("RequireStorageCardEncryption", _b(s.RequireStorageCardEncryption)),
-        el("AttachmentsEnabled", _b(s.AttachmentsEnabled)),
-        el("MinDevicePasswordLength", _opt(s.MinPasswordLength)),
-        el("MaxInactivityTimeDeviceLock", _opt(s.MaxInactivityTimeLock, 60)),
-        el("MaxDevicePasswordFailedAttempts", _opt(s.MaxPasswordFailedAttempts)),
-        el("MaxAttachmentSize", _opt(s.MaxAttachmentSize, 1024)),
-        el("AllowSimpleDevicePassword", _b(s.AllowSimplePassword)),
-        el("DevicePasswordExpiration", _opt(s.PasswordExpiration)),
-        el("DevicePasswordHistory", str(s.PasswordHistory)),
-    ]
-    if versions.at_least(version, "12.1"):
-        rows += [
-            el("AllowStorageCard", _b(s.AllowStorageCard)),
-            el("AllowCamera", _b(s.AllowCamera)),
-            el("RequireDeviceEncryption", _b(s.RequireDeviceEncryption)),
-            el("AllowUnsignedApplications", _b(s.AllowUnsignedApplications)),
-            el("AllowUnsignedInstallationPackages", _b(s.AllowUnsignedInstallationPackages)),
-            el("MinDevicePasswordComplexCharacters", str(s.MinPasswordComplexCharacters)),
-            el("AllowWiFi", _b(s.AllowWiFi)),
-            el("AllowTextMessaging", _b(s.AllowTextMessaging)),
-            el("AllowPOPIMAPEmail", _b(s.AllowPOPIMAPEmail)),
-            el("AllowBluetooth", str(BLUETOOTH[s.AllowBluetooth])),
-            el("AllowIrDA", _b(s.AllowIrDA)),
-            el("RequireManualSyncWhenRoaming", _b(s.RequireManualSyncWhenRoaming)),
-            el("AllowDesktopSync", _b(s.AllowDesktopSync)),
-            el("MaxCalendarAgeFilter", str(CALENDAR_AGE[s.MaxCalendarAgeFilter])),
-            el("AllowHTMLEmail", _b(s.AllowHTMLEmail)),
-            el("MaxEmailAgeFilter", str(EMAIL_AGE[s.MaxEmailAgeFilter])),
-            el("MaxEmailBodyTruncationSize", _kb_or_minus_one(s.MaxEmailBodyTruncationSize)),
-            el("MaxEmailHTMLBodyTruncationSize", _kb_or_minus_one(s.MaxEmailHTMLBodyTruncationSize)),
-            el("RequireSignedSMIMEMessages", _b(s.RequireSignedSMIMEMessages)),
-            el("RequireEncryptedSMIMEMessages", _b(s.RequireEncryptedSMIMEMessages)),
-            el("RequireSignedSMIMEAlgorithm", str(SIGNED_ALGORITHM[s.RequireSignedSMIMEAlgorithm])),
-            el("RequireEncryptionSMIMEAlgorithm", str(ENCRYPTION_ALGORITHM[s.RequireEncryptionSMIMEAlgorithm])),
-            el("AllowSMIMEEncryptionAlgorithmNegotiation", str(NEGOTIATION[s.AllowSMIMEEncryptionAlgorithmNegotiation])),
-            el("AllowSMIMESoftCerts", _b(s.AllowSMIMESoftCerts)),
-            el("AllowBrowser", _b(s.AllowBrowser)),
-            el("AllowConsumerEmail", _b(s.AllowConsumerEmail)),
-            el("AllowRemoteDesktop", _b(s.AllowRemoteDesktop)),
-            el("AllowInternetSharing", _b(s.AllowInternetSharing)),
-        ]
-        if s.UnapprovedInROMApplicationList:
-            rows.append(E(f"{P}:UnapprovedInROMApplicationList", *[E(f"{P}:ApplicationName", n) for n in s.UnapprovedInROMApplicationList]))
-        else:
-            rows.append(E(f"{P}:UnapprovedInROMApplicationList"))
-        if s.ApprovedApplicationList:
-            import base64
-
-            rows.append(E(f"{P}:ApprovedApplicationList", *[E(f"{P}:Hash", base64.b64encode(bytes.fromhex(h)).decode()) for h in s.ApprovedApplicationList]))
-        else:
-            rows.append(E(f"{P}:ApprovedApplicationList"))
-    return E(f"{P}:EASProvisionDoc", *rows)
+    """The EASProvisionDoc `version` receives: the rows it knows, in Exchange 2013's order."""
+    return E(f"{P}:EASProvisionDoc", *[_wire(row, getattr(s, row.setting)) for row in PROVISION_ROWS
+                                      if row.wire_name and versions.within(version, row.since)])
 
 
 def wap_doc(s: PolicySettings) -> str:
@@ -236,7 +247,7 @@ def wap_doc(s: PolicySettings) -> str:
 
 def policy_key(s: PolicySettings, version: str) -> int:
     """A non-zero uint32 from the document `version` receives."""
-    content = wap_doc(s).encode() if version == "2.5" else encode(provision_doc(s, version))
+    content = wap_doc(s).encode() if versions.has(version, "wap_policy_doc") else encode(provision_doc(s, version))
     key = int.from_bytes(hashlib.sha256(content).digest()[:4], "big")
     return key or 1
 
@@ -246,7 +257,7 @@ POLICY_TYPE_WAP = "MS-WAP-Provisioning-XML"
 
 
 def policy_type_for(version: str) -> str:
-    return POLICY_TYPE_WAP if version == "2.5" else POLICY_TYPE_WBXML
+    return POLICY_TYPE_WAP if versions.has(version, "wap_policy_doc") else POLICY_TYPE_WBXML
 
 
 # -- enforcement --------------------------------------------------------------------------------
@@ -262,36 +273,20 @@ class Provisioning:
 # MS-ASPROV 3.1.5.1 / Exchange: Provision and Ping carry no policy key and are never refused for it.
 EXEMPT_COMMANDS = {"Provision", "Ping"}
 
-REMOTE_WIPE_REQUESTED = 140
-LEGACY_DEVICE_ON_STRICT_POLICY = 141
-DEVICE_NOT_PROVISIONED = 142
-POLICY_REFRESH = 143
-INVALID_POLICY_KEY = 144
-
-
-def check(settings: PolicySettings | None, device: Provisioning, header_key: int | None, version: str, now: datetime) -> int | None:
+def check(settings: PolicySettings | None, device: Provisioning, header_key: int | None, version: str, now: datetime) -> Common | None:
     """The common status a command gets for policy reasons, or None to go ahead
     (MS-ASPROV 3.2.5.1; Exchange's order: wipe, missing key, not provisioned, refresh, stale key)."""
     if device.wipe_pending:
-        return REMOTE_WIPE_REQUESTED
+        return Common.RemoteWipeRequested
     if settings is None:
         return None
     if header_key is None:
-        return None if settings.AllowNonProvisionableDevices else LEGACY_DEVICE_ON_STRICT_POLICY
+        return None if settings.AllowNonProvisionableDevices else Common.LegacyDeviceOnStrictPolicy
     if header_key == 0 or device.policy_key is None:
-        return DEVICE_NOT_PROVISIONED
+        return Common.DeviceNotProvisioned
     if settings.DevicePolicyRefreshInterval and device.provisioned_at is not None:
         if now - device.provisioned_at > timedelta(hours=settings.DevicePolicyRefreshInterval):
-            return POLICY_REFRESH
+            return Common.PolicyRefresh
     if header_key != policy_key(settings, version):
-        return INVALID_POLICY_KEY
+        return Common.InvalidPolicyKey
     return None
-
-
-# MS-ASCMD 2.2.2 / Exchange: how <= 12.1 clients see these (403 where no key header was sent).
-def legacy_http_status(status: int, had_key_header: bool) -> int:
-    if status == REMOTE_WIPE_REQUESTED:
-        return 449 if had_key_header else 403
-    if status in (LEGACY_DEVICE_ON_STRICT_POLICY, 139, 145):
-        return 403
-    return 449

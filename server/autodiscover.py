@@ -75,7 +75,7 @@ def parse_xml(data: bytes) -> Node:
     stack: list[Node] = []
     root: list[Node] = []
 
-    def refuse(*_args):
+    def reject(*_args):
         raise MalformedXML("DTDs and entity declarations are not accepted")
 
     def start(name, _attrs):
@@ -92,10 +92,10 @@ def parse_xml(data: bytes) -> Node:
         if stack:
             stack[-1].text += data
 
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.UnparsedEntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
+    parser.StartDoctypeDeclHandler = reject
+    parser.EntityDeclHandler = reject
+    parser.UnparsedEntityDeclHandler = reject
+    parser.ExternalEntityRefHandler = reject
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text

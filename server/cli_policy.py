@@ -8,6 +8,8 @@ from dataclasses import fields
 import click
 
 from easlab.eas.policy import ENUMS, PolicySettings, provision_doc
+from easlab.eas.policy import UNITS as POLICY_UNITS
+from easlab.eas.versions import has
 
 from .cli_common import _db, db_option, json_option, print_rows, tell_server
 
@@ -26,8 +28,7 @@ FLAG_NAMES = {
     "PasswordHistory": "password-history",
     "AllowSimplePassword": "allow-simple-password",
 }
-UNITS = {"MaxInactivityTimeLock": "MINUTES", "PasswordExpiration": "DAYS", "MaxAttachmentSize": "KB",
-         "MaxEmailBodyTruncationSize": "KB", "MaxEmailHTMLBodyTruncationSize": "KB", "DevicePolicyRefreshInterval": "HOURS"}
+UNITS = {setting: unit.upper() for setting, unit in POLICY_UNITS.items()}  # metavars
 
 
 def flag_name(param: str) -> str:
@@ -151,7 +152,7 @@ def policy_show(name, version, as_json, db_url) -> None:
             raise click.ClickException(f"no policy {name!r}")
         settings = PolicySettings.from_json(row.settings)
         is_default = row.is_default
-    doc = wap_doc(settings) if version == "2.5" else to_xml(provision_doc(settings, version))
+    doc = wap_doc(settings) if has(version, "wap_policy_doc") else to_xml(provision_doc(settings, version))
     if as_json:
         click.echo(json.dumps({"name": name, "default": is_default, "settings": settings.__dict__,
                                "policy_key": policy_key(settings, version), "document": doc}, indent=2))

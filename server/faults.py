@@ -36,8 +36,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response as HTTPResponse
 
 from easlab.eas import commands
-from easlab.eas.access import refuse
-from easlab.eas.response import Response, common_status
+from easlab.eas.response import Response
+from easlab.eas.status import Common, encode
 from easlab.storage.faults import candidates, consume
 
 log = logging.getLogger("easlab.faults")
@@ -95,11 +95,11 @@ def eas_response(action: FaultAction, version: str) -> Response | None:
     if action.kind == "reprovision":
         root = root_of(action.command)
         code = int(p["status"])
-        return common_status(code, version, root) if root else Response(449)
+        return encode(code, version, root)
     if action.kind == "unauthorized":
         return Response(401, headers={"WWW-Authenticate": f'Basic realm="{p["realm"]}"'})
     if action.kind == "block":
-        response = refuse(129, version, root_of(action.command), {"X-MS-ASThrottle": p["reason"]})
+        response = encode(Common.DeviceIsBlockedForThisUser, version, root_of(action.command), headers={"X-MS-ASThrottle": p["reason"]})
         response.delay = float(p.get("seconds") or 0)
         return response
     return None

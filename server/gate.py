@@ -17,6 +17,7 @@ from sqlmodel import Session, func, select
 from easlab.eas import access, policy
 from easlab.eas.access import BLOCKED, POLICY, QUARANTINED, Decision, Gate
 from easlab.eas.dispatch import policy_refusal
+from easlab.eas.status import Common, encode
 from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
 from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User, utcnow
@@ -45,7 +46,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     org = org_settings(session)
     if not user.activesync_enabled:
         decision = Decision(None, step="ActiveSyncEnabled", path=["ActiveSync is disabled for this mailbox"])
-        return Gate(decision, access.refuse(126, line.protocol_version, command.root)), effects
+        return Gate(decision, encode(Common.UserDisabledForSync, line.protocol_version, command.root)), effects
 
     device = get_device(session, user, line.device_id)
     if device is None:
@@ -59,7 +60,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
                 user.max_devices_mail_at = now
                 session.add(user)
             decision = Decision(None, step="MaxDevices", path=[f"{count} partnerships, the limit is {org.max_devices}"])
-            return Gate(decision, access.refuse(177, line.protocol_version, command.root)), effects
+            return Gate(decision, encode(Common.MaximumDevicesReached, line.protocol_version, command.root)), effects
     device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version, now=now)
     if command.name in ("Provision", "Settings") and request is not None and not isinstance(request, bytes):
         # DeviceInformation counts from the request that carries it: a Quarantine rule on the
@@ -83,7 +84,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, now)
         if status is not None:
             response = policy_refusal(status, command, line)
-            if status != policy.POLICY_REFRESH and status != policy.REMOTE_WIPE_REQUESTED:
+            if status not in (Common.PolicyRefresh, Common.RemoteWipeRequested):
                 # Exchange records a device that fails the policy check as Blocked (Policy).
                 stored = Decision(BLOCKED, POLICY, None, "Policy", decision.path + [f"policy check: status {status}"])
     if stored.step != "RemoteWipe":

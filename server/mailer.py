@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
+from easlab.eas.folders import FolderType
 from easlab.eas.mime import parse_message
 from easlab.storage.access import admin_recipients
 from easlab.storage.mailbox import folder_by_type, store_message
@@ -54,7 +55,7 @@ class Mailer:
         parsed = parse_message(mime)
         if message_class:
             parsed.message_class = message_class
-        inbox = folder_by_type(session, user, 2)
+        inbox = folder_by_type(session, user, FolderType.Inbox)
         return store_message(session, inbox, mime, parsed=parsed, received=now or datetime.now(timezone.utc))
 
     def send(self, session: Session, mime: bytes, recipients: list[str], effects, now=None) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import select
 
+from easlab.eas.folders import FolderType
 from easlab.storage import Database
 from easlab.storage import sync as queries
 from easlab.storage.folders import folder_sync_with_echoes
@@ -242,7 +243,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
 
                 parsed = parse_message(mime)
                 parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"
-                inbox = folder_by_type(session, user, 2)
+                inbox = folder_by_type(session, user, FolderType.Inbox)
                 store_message(session, inbox, mime, parsed=parsed)
                 touched.append(inbox.id)
             return result

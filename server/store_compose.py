@@ -23,13 +23,14 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.compose import (
-    INVALID_ACCOUNT, INVALID_COMBINATION, INVALID_XML, ITEM_NOT_FOUND, NO_RECURRENCE, PREVIOUSLY_SENT,
     ComposeError, Outgoing, non_delivery_report, prepare_outgoing, sender_header, smart_message,
 )
+from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
 from easlab.eas.oof import EXTERNAL_KNOWN, EXTERNAL_UNKNOWN, INTERNAL, OofConfig, OofMessage
 from easlab.eas.oof import audience as oof_audience
 from easlab.eas.oof import is_automatic, is_system_sender, reply_address, reply_mime
+from easlab.eas.status import Common
 from easlab.storage.mailbox import folder_by_type, store_message
 from easlab.storage.scheduling import deliver_to_inbox
 from easlab.storage.models import Folder, Item, OutboundMail, User
@@ -144,11 +145,11 @@ class ComposeStore:
             ndr = non_delivery_report(self.domain, sender_header(sender, user.display_name), outgoing, unknown, now)
             ndr_parsed = parse_message(ndr)
             ndr_parsed.message_class = "REPORT.IPM.Note.NDR"
-            inbox = folder_by_type(session, user, 2)
+            inbox = folder_by_type(session, user, FolderType.Inbox)
             store_message(session, inbox, ndr, parsed=ndr_parsed, received=now)
             effects.touched.append(inbox.id)
         if save_in_sent:
-            sent = folder_by_type(session, user, 5)
+            sent = folder_by_type(session, user, FolderType.SentItems)
             store_message(session, sent, outgoing.sent_copy, received=now, read=True)
             effects.touched.append(sent.id)
         log.info("%s sent %r: %d local, %d remote, %d unknown", user.name, outgoing.subject, len(local), len(remote), len(unknown))
@@ -167,7 +168,7 @@ class ComposeStore:
             folder = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.server_id == request.folder_id,
                                                        Folder.deleted == False)).first()  # noqa: E712
         else:
-            folder = folder_by_type(session, user, 2)
+            folder = folder_by_type(session, user, FolderType.Inbox)
         if folder is None:
             return None
         return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == request.item_id)).first()
@@ -192,21 +193,21 @@ class ComposeStore:
                 seen = session.exec(select(SentClientId.id).where(SentClientId.device_pk == device.id,
                                                                   SentClientId.client_id == request.client_id)).first()
                 if seen is not None:
-                    return PREVIOUSLY_SENT
+                    return Common.MessagePreviouslySent
             if request.account_id:
-                return INVALID_ACCOUNT  # the primary account has no AccountId (MS-ASCMD 2.2.3.3.1)
+                return Common.InvalidAccountId  # the primary account has no AccountId (MS-ASCMD 2.2.3.3.1)
             raw = request.mime
             try:
                 if request.command != "SendMail":
                     if request.long_id and (request.item_id or request.folder_id):
-                        return INVALID_COMBINATION
+                        return Common.InvalidCombinationOfIDs
                     if not request.long_id and not request.item_id:
-                        return INVALID_XML
+                        return Common.InvalidXML
                     original = self._original(session, user, request)
                     if original is None:
-                        return ITEM_NOT_FOUND
+                        return Common.ItemNotFound
                     if request.instance_id is not None:
-                        return NO_RECURRENCE  # easlab holds no recurring meetings
+                        return Common.NoRecurrenceInCalendar  # easlab holds no recurring meetings
                     raw = smart_message(raw, original.mime, forward=request.forward, replace_mime=request.replace_mime)
                 outgoing = prepare_outgoing(raw, address=f"{user.name}@{self.domain}", display_name=user.display_name,
                                             domain=self.domain, now=now)
@@ -222,7 +223,7 @@ class ComposeStore:
             status = await run_in_threadpool(self._in_transaction, work)
         except IntegrityError:
             # The same ClientId raced in from a second request of the device: it is sent once.
-            return PREVIOUSLY_SENT
+            return Common.MessagePreviouslySent
         if status is None:
             self.follow_up(effects)
         return status

@@ -12,6 +12,7 @@ import logging
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
+from easlab.eas.folders import USER_FOLDER_TYPES, FolderType
 from easlab.eas.records import (
     AttachmentData, FetchOutcome, FetchRequest, FolderChangeOutcome, FolderInfo, MailboxQuery, MoveRequest, MoveResult,
     SearchHit, SearchOutcome,
@@ -20,8 +21,7 @@ from easlab.storage import search as mailbox_search
 from easlab.storage.folders import key_is_current, own_change
 from easlab.storage.longid import LongIds, looks_like_long_id
 from easlab.storage.mailbox import (
-    USER_FOLDER_TYPES, create_folder, delete_folder_tree, empty_folder, folder_class, is_default_folder, move_item,
-    subfolders, update_folder,
+    create_folder, delete_folder_tree, empty_folder, folder_class, is_default_folder, move_item, subfolders, update_folder,
 )
 from easlab.storage.models import Folder, Item, User
 from easlab.storage.models_items import FindSearch
@@ -29,9 +29,10 @@ from easlab.storage.sync import email_item, find_folder, row_item
 
 log = logging.getLogger("easlab.store")
 
-RI_CACHE = 19  # the recipient information cache: no folder changes in or under it
+# The recipient information cache: no folder changes in or under it.
+RI_CACHE = FolderType.RecipientInformationCache
 # Conversation moves leave these where they are (what Outlook's "always move" does too).
-_CONVERSATION_KEEPS = {3, 4, 5, 6}  # Drafts, Deleted Items, Sent Items, Outbox
+_CONVERSATION_KEEPS = {FolderType.Drafts, FolderType.DeletedItems, FolderType.SentItems, FolderType.Outbox}
 _FIND_SEARCHES_KEPT = 50  # SearchIds remembered per device
 
 
@@ -67,7 +68,7 @@ def _attachment(session: Session, user: User, reference: str) -> tuple[int, Atta
 def _hit(item: Item, folder: Folder, ids: LongIds) -> SearchHit:
     full = email_item(item)
     return SearchHit(full, folder.server_id, ids.make(item.id), class_name=folder_class(folder.type),
-                     has_attachments=bool(full.attachments), is_draft=folder.type == 3)
+                     has_attachments=bool(full.attachments), is_draft=folder.type == FolderType.Drafts)
 
 
 class ItemStore:
@@ -89,23 +90,23 @@ class ItemStore:
     @staticmethod
     def _move_one(session: Session, user: User, move: MoveRequest, touched: set[int]) -> MoveResult:
         if move.ambiguous:
-            return MoveResult(move.src_msg_id, 5)
+            return MoveResult(move.src_msg_id, MoveItemsStatus.Failure)
         source = find_folder(session, user, move.src_fld_id) if move.src_fld_id else None
         if source is None:
-            return MoveResult(move.src_msg_id, 1)
+            return MoveResult(move.src_msg_id, MoveItemsStatus.InvalidSource)
         destination = find_folder(session, user, move.dst_fld_id) if move.dst_fld_id else None
         if destination is None or destination.type == RI_CACHE:
-            return MoveResult(move.src_msg_id, 2)
+            return MoveResult(move.src_msg_id, MoveItemsStatus.InvalidDestination)
         if destination.id == source.id:
-            return MoveResult(move.src_msg_id, 4)
+            return MoveResult(move.src_msg_id, MoveItemsStatus.SameSourceAndDestination)
         item = _item_in_folder(session, source, move.src_msg_id)
         if item is None:
-            return MoveResult(move.src_msg_id, 1)
+            return MoveResult(move.src_msg_id, MoveItemsStatus.InvalidSource)
         if folder_class(source.type) != folder_class(destination.type):
-            return MoveResult(move.src_msg_id, 5)  # mail into a calendar would not be mail any more
+            return MoveResult(move.src_msg_id, MoveItemsStatus.Failure)  # mail into a calendar would not be mail any more
         move_item(session, item, source, destination)
         touched.add(destination.id)
-        return MoveResult(move.src_msg_id, 3, item.server_id)
+        return MoveResult(move.src_msg_id, MoveItemsStatus.Success, item.server_id)
 
     # -- FolderCreate / FolderUpdate / FolderDelete / GetHierarchy -------------------------------------
     async def _folder_change(self, ctx, change) -> FolderChangeOutcome:
@@ -114,73 +115,73 @@ class ItemStore:
             return change(session, user, device), user.id
 
         outcome, user_id = await run_in_threadpool(self._in_transaction, work)
-        if outcome.status == 1:
+        if outcome.status == FolderStatus.Success:
             self.hub.notify_hierarchy(user_id, except_device=ctx.request.device_id)
         return outcome
 
     async def folder_create(self, ctx, sync_key, parent_id, display_name, ftype) -> FolderChangeOutcome:
         def change(session, user, device):
             if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(9)
+                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
             if ftype not in USER_FOLDER_TYPES:
-                return FolderChangeOutcome(10)  # includes an attempt to make a default folder
+                return FolderChangeOutcome(FolderStatus.MalformedRequest)  # includes an attempt to make a default folder
             if parent_id != "0":
                 parent = find_folder(session, user, parent_id)
                 if parent is None:
-                    return FolderChangeOutcome(5)
+                    return FolderChangeOutcome(FolderStatus.ParentNotFound)
                 if parent.type == RI_CACHE:
-                    return FolderChangeOutcome(3)
+                    return FolderChangeOutcome(FolderStatus.SpecialFolder)
             if _name_taken(session, user, parent_id, display_name):
-                return FolderChangeOutcome(2)
+                return FolderChangeOutcome(FolderStatus.FolderExists)
             before = user.hierarchy_seq
             folder = create_folder(session, user, parent_id, display_name, ftype)
             key = own_change(session, user, device, sync_key, before, [(folder, "create")])
-            return FolderChangeOutcome(1, key, folder.server_id)
+            return FolderChangeOutcome(FolderStatus.Success, key, folder.server_id)
 
         return await self._folder_change(ctx, change)
 
     async def folder_update(self, ctx, sync_key, server_id, parent_id, display_name) -> FolderChangeOutcome:
         def change(session, user, device):
             if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(9)
+                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
             folder = find_folder(session, user, server_id)
             if folder is None:
-                return FolderChangeOutcome(4)
+                return FolderChangeOutcome(FolderStatus.FolderNotFound)
             if folder.type == RI_CACHE:
-                return FolderChangeOutcome(3)
+                return FolderChangeOutcome(FolderStatus.SpecialFolder)
             if is_default_folder(folder):
-                return FolderChangeOutcome(2)  # a special folder keeps its name and place
+                return FolderChangeOutcome(FolderStatus.FolderExists)  # a special folder keeps its name and place
             new_parent = folder.parent_id if parent_id is None else parent_id
             if new_parent != "0":
                 parent = find_folder(session, user, new_parent)
                 if parent is None:
-                    return FolderChangeOutcome(5)
+                    return FolderChangeOutcome(FolderStatus.ParentNotFound)
                 if parent.type == RI_CACHE:
-                    return FolderChangeOutcome(3)
+                    return FolderChangeOutcome(FolderStatus.SpecialFolder)
                 if parent.id == folder.id or parent in subfolders(session, user, folder):
-                    return FolderChangeOutcome(10)  # into itself
+                    return FolderChangeOutcome(FolderStatus.MalformedRequest)  # into itself
             if _name_taken(session, user, new_parent, display_name, other_than=folder.id):
-                return FolderChangeOutcome(2)
+                return FolderChangeOutcome(FolderStatus.FolderExists)
             before = user.hierarchy_seq
             update_folder(session, user, folder, new_parent, display_name)
             key = own_change(session, user, device, sync_key, before, [(folder, "update")])
-            return FolderChangeOutcome(1, key)
+            return FolderChangeOutcome(FolderStatus.Success, key)
 
         return await self._folder_change(ctx, change)
 
     async def folder_delete(self, ctx, sync_key, server_id) -> FolderChangeOutcome:
         def change(session, user, device):
             if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(9)
+                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
             folder = find_folder(session, user, server_id)
             if folder is None:
-                return FolderChangeOutcome(4)
+                return FolderChangeOutcome(FolderStatus.FolderNotFound)
             if is_default_folder(folder) or folder.type == RI_CACHE:
-                return FolderChangeOutcome(3)
+                return FolderChangeOutcome(FolderStatus.SpecialFolder)
             before = user.hierarchy_seq
             doomed = delete_folder_tree(session, user, folder)
             key = own_change(session, user, device, sync_key, before, [(f, "delete") for f in doomed])
-            return FolderChangeOutcome(1, key)
+            return FolderChangeOutcome(FolderStatus.Success, key)
 
         return await self._folder_change(ctx, change)
 

@@ -91,9 +91,9 @@ def _significant(nodes: list, before: list | None) -> bool:
 
 
 def send_invitations(send, session: Session, user: User, kind: str, nodes: list, before: list | None) -> None:
-    from easlab.eas.versions import at_least
+    from easlab.eas.versions import has
 
-    if not at_least(send.version, "16.0"):
+    if not has(send.version, "send_response"):
         return  # up to 14.1 the device sends its own meeting mail with SendMail
     me = send.address(user).lower()
     organizer = (tree.value(nodes, "Calendar:OrganizerEmail") or me).lower()

@@ -42,8 +42,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 from starlette.templating import Jinja2Templates
 
-from easlab.eas.policy import ENUMS, PolicySettings, policy_key, provision_doc, wap_doc
-from easlab.eas.versions import SUPPORTED
+from easlab.eas.policy import ENUMS, UNITS, PolicySettings, policy_key, provision_doc, wap_doc
+from easlab.eas.versions import SUPPORTED, has
 from easlab.eas.wbxml import to_xml
 from easlab.storage.access import org_settings
 from easlab.storage.models import OutboundMail
@@ -63,6 +63,8 @@ STATES = ("quarantined", "allowed", "blocked", "discovery")
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["pq"] = lambda value: quote(str(value), safe="")  # one path segment
+# `{% if version is feature("account_only_wipe") %}`: a device that has not spoken yet has no version.
+TEMPLATES.env.tests["feature"] = lambda version, name: bool(version) and has(version, name)
 
 
 def _iso(value):
@@ -249,8 +251,6 @@ def device_path(user: str, device_id: str) -> str:
 COMMON_SETTINGS = ("PasswordEnabled", "AlphanumericPasswordRequired", "MinPasswordLength", "MaxPasswordFailedAttempts",
                    "MaxInactivityTimeLock", "PasswordExpiration", "AllowSimplePassword", "RequireDeviceEncryption",
                    "AllowCamera", "AllowNonProvisionableDevices", "DevicePolicyRefreshInterval")
-UNITS = {"MaxInactivityTimeLock": "minutes", "PasswordExpiration": "days", "MaxAttachmentSize": "KB",
-         "MaxEmailBodyTruncationSize": "KB", "MaxEmailHTMLBodyTruncationSize": "KB", "DevicePolicyRefreshInterval": "hours"}
 SETTING_TYPES = {f.name: f.type for f in fields(PolicySettings)}
 MAX_NAME = 64
 
@@ -328,7 +328,7 @@ class Console:
             settings = PolicySettings.from_json(row.settings)
             out = {"name": row.name, "default": row.is_default, "users": len(users_of(s, row)),
                    "changed_at": _iso(row.changed_at)}
-        document = wap_doc(settings) if version == "2.5" else to_xml(provision_doc(settings, version))
+        document = wap_doc(settings) if has(version, "wap_policy_doc") else to_xml(provision_doc(settings, version))
         return {**out, "settings": dict(settings.__dict__), "version": version,
                 "policy_key": policy_key(settings, version), "document": document}
 

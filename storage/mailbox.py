@@ -7,19 +7,19 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
+from easlab.eas.folders import FOLDER_CLASS, FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
 
 from .models import Folder, Item, ItemChange, User
 
 # Exchange's default folders with their MS-ASCMD FolderHierarchy types; Junk E-Mail is a
-# user-created mail folder (12) as far as EAS is concerned.
+# user-created mail folder as far as EAS is concerned.
 DEFAULT_FOLDERS = (
-    ("Inbox", 2), ("Drafts", 3), ("Deleted Items", 4), ("Sent Items", 5), ("Outbox", 6),
-    ("Junk E-Mail", 12), ("Calendar", 8), ("Contacts", 9), ("Tasks", 7), ("Notes", 10),
+    ("Inbox", FolderType.Inbox), ("Drafts", FolderType.Drafts), ("Deleted Items", FolderType.DeletedItems),
+    ("Sent Items", FolderType.SentItems), ("Outbox", FolderType.Outbox), ("Junk E-Mail", FolderType.UserMail),
+    ("Calendar", FolderType.Calendar), ("Contacts", FolderType.Contacts), ("Tasks", FolderType.Tasks),
+    ("Notes", FolderType.Notes),
 )
-FOLDER_CLASS = {1: "Email", 2: "Email", 3: "Email", 4: "Email", 5: "Email", 6: "Email", 12: "Email",
-                7: "Tasks", 15: "Tasks", 8: "Calendar", 13: "Calendar", 9: "Contacts", 14: "Contacts",
-                10: "Notes", 17: "Notes"}
 
 
 def next_hierarchy_seq(session: Session, user: User) -> int:
@@ -101,8 +101,6 @@ def move_item(session: Session, item: Item, source: Folder, destination: Folder)
 
 
 # -- folders a device creates, renames, moves and deletes (FolderCreate/Update/Delete) ----------
-# MS-ASCMD FolderCreate: the types a client may create; the rest are the mailbox's own.
-USER_FOLDER_TYPES = frozenset({1, 12, 13, 14, 15, 16, 17})
 # ensure_mailbox numbers the default folders 1..10 and new folders count on from there, so the
 # ServerId alone tells a default folder (never renamed, moved or deleted by a device).
 DEFAULT_SERVER_IDS = frozenset(str(n) for n in range(1, len(DEFAULT_FOLDERS) + 1))
@@ -226,6 +224,6 @@ def send_draft(session: Session, item: Item, drafts: Folder, sent: Folder, mime:
 def folder_class(ftype: int) -> str:
     """The item class a folder type holds, for the commands that must not mix classes (MoveItems,
     GetHierarchy, Search): FOLDER_CLASS, with journals (11, 16) holding no mail."""
-    if ftype in (11, 16):
+    if ftype in (FolderType.Journal, FolderType.UserJournal):
         return "Journal"
     return FOLDER_CLASS.get(ftype, "Email")

@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from easlab.eas.pim import tree
 from easlab.eas.pim.calendar import summarise
 from easlab.eas.records import ItemCommandResult, PimItem
+from easlab.eas.status import SyncStatus
 
 from .mailbox import change_item, delete_item, record_change
 from .models import Folder, Item, ItemChange, User
 
-STATUS_CONVERSION, STATUS_CONFLICT, STATUS_NOT_FOUND = 6, 7, 8
 
 
 def pim_item(item: Item, class_name: str) -> PimItem:
@@ -115,7 +115,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             try:
                 nodes = _prepare_new(class_name, tree.parse(class_name, cmd.data), ctx)
             except tree.ItemError:
-                results.append(ItemCommandResult("Add", None, STATUS_CONVERSION, client_id=cmd.client_id))
+                results.append(ItemCommandResult("Add", None, SyncStatus.ConversionError, client_id=cmd.client_id))
                 continue
             item = add_pim(session, folder, class_name, nodes, ctx.now)
             own.add(folder.change_seq)
@@ -126,7 +126,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             continue
         item = _item(session, folder, cmd.server_id)
         if item is None:
-            results.append(ItemCommandResult(cmd.kind, cmd.server_id, STATUS_NOT_FOUND))
+            results.append(ItemCommandResult(cmd.kind, cmd.server_id, SyncStatus.ObjectNotFound))
             continue
         if cmd.kind == "Fetch":
             results.append(ItemCommandResult("Fetch", item.server_id, 1, item=pim_item(item, class_name)))
@@ -144,7 +144,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
         if cmd.kind == "Change" and ctx.conflict == 1 and _changed_since(session, folder, item, ctx.since, own):
             # Server wins: the device's change is dropped and the server's version reaches it as a
             # Change in this same response.
-            results.append(ItemCommandResult("Change", item.server_id, STATUS_CONFLICT))
+            results.append(ItemCommandResult("Change", item.server_id, SyncStatus.Conflict))
             continue
         try:
             if cmd.instance_id:
@@ -157,7 +157,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
                 nodes = tree.merge(before, incoming, tree.ChangeRules(class_name, ctx.version, ctx.supported))
             tree.validate(class_name, nodes)
         except tree.ItemError:
-            results.append(ItemCommandResult(cmd.kind, item.server_id, STATUS_CONVERSION))
+            results.append(ItemCommandResult(cmd.kind, item.server_id, SyncStatus.ConversionError))
             continue
         change_pim(session, folder, item, class_name, nodes, ctx.now)
         own.add(folder.change_seq)

@@ -17,6 +17,7 @@ from email import message_from_bytes, policy
 
 from sqlmodel import Session, select
 
+from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage
 from easlab.eas.pim import meeting, tree
 from easlab.eas.pim.calendar import compact
@@ -28,7 +29,6 @@ from .pim import add_pim, change_pim, find_by_uid
 
 log = logging.getLogger("easlab.scheduling")
 
-CALENDAR_FOLDER = 8
 # Only mail that names a calendar part is parsed for one (a scan of bytes, not a MIME parse).
 _MAY_HOLD_ITIP = re.compile(rb"(?i)text/calendar|application/ics|\.ics\b")
 RESPONSE_CLASS = {3: "IPM.Schedule.Meeting.Resp.Pos", 2: "IPM.Schedule.Meeting.Resp.Tent", 4: "IPM.Schedule.Meeting.Resp.Neg"}
@@ -95,12 +95,12 @@ def _apply_reply(session: Session, calendar: Folder, event: Event, status: int, 
 def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, parsed: ParsedMessage,
                      now: datetime) -> list[int]:
     """Store `mime` in the user's Inbox, applying its iTIP part; returns the folders changed."""
-    inbox = folder_by_type(session, user, 2)
+    inbox = folder_by_type(session, user, FolderType.Inbox)
     touched = [inbox.id]
     itip = calendar_message(mime) if _MAY_HOLD_ITIP.search(mime) else None
     meeting_nodes: list = []
     if itip is not None and itip.events:
-        calendar = folder_by_type(session, user, CALENDAR_FOLDER)
+        calendar = folder_by_type(session, user, FolderType.Calendar)
         event = itip.events[0]
         mine = event.organizer_email.lower() == address.lower()
         if itip.method == "REQUEST" and not mine:
@@ -153,7 +153,7 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
     from easlab.eas.pim.calendar import recurrence
     from easlab.eas.pim.recurrence import parse_compact
 
-    calendar = folder_by_type(session, user, CALENDAR_FOLDER)
+    calendar = folder_by_type(session, user, FolderType.Calendar)
     from_mail = item.message_class.startswith("IPM.Schedule.Meeting.Request")
     event = _request_event(item) if from_mail else None
     if from_mail:
@@ -198,7 +198,7 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
         answer.calendar_id = target.server_id
     if from_mail:
         # Exchange files an answered request under Deleted Items.
-        trash = folder_by_type(session, user, 4)
+        trash = folder_by_type(session, user, FolderType.DeletedItems)
         move_item(session, item, folder, trash)
         answer.touched += [folder.id, trash.id]
     return answer

@@ -18,12 +18,13 @@ from easlab.eas.records import (
     AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, HierarchyOutcome,
     ItemCommandResult, ServerChange,
 )
+from easlab.eas.folders import FOLDER_CLASS, FolderType, filter_days, filter_valid
+from easlab.eas.status import Common, FolderStatus, GetItemEstimateStatus, SyncStatus
 from easlab.eas.synckey import KeyMatch, match, successor
+from easlab.eas.versions import has
 
-from .mailbox import FOLDER_CLASS, change_item, delete_item, folder_by_type, move_item
+from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
-
-FILTER_DAYS = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -40,10 +41,10 @@ def folder_info(f: Folder) -> FolderInfo:
 def folder_sync(session: Session, user: User, device: Device, client_key: str) -> HierarchyOutcome:
     found = match(client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
     if found is KeyMatch.UNKNOWN:
-        return HierarchyOutcome(status=9)
+        return HierarchyOutcome(status=FolderStatus.InvalidSyncKey)
     base = {KeyMatch.INITIAL: 0, KeyMatch.CURRENT: device.hierarchy_seq, KeyMatch.PREVIOUS: device.hierarchy_prev_seq}[found]
     folders = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.modified_seq > base).order_by(Folder.id))
-    outcome = HierarchyOutcome(status=1)
+    outcome = HierarchyOutcome(status=FolderStatus.Success)
     for f in folders:
         if f.deleted:
             if f.created_seq <= base:
@@ -103,12 +104,12 @@ def _item(session: Session, folder: Folder, server_id: str | None) -> Item | Non
     return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
 
 
-def window_start(filter_type: int, now: datetime) -> datetime | None:
-    if filter_type == 8:
+def window_start(folder_class: str, filter_type: int, now: datetime) -> datetime | None:
+    if folder_class == "Tasks" and filter_type == 8:
         # Incomplete tasks: an incomplete task's date is the far future, a complete one's the day
         # it was completed (storage/pim.py), so "from now on" selects the incomplete ones.
         return now
-    days = FILTER_DAYS.get(filter_type)
+    days = filter_days(folder_class, filter_type)
     return now - timedelta(days=days) if days else None
 
 
@@ -129,14 +130,14 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
                 results.append(_add_draft(session, user, folder, cmd, own, added, drafts))
                 continue
             # MS-ASCMD 2.2.3.24: clients cannot add mail outside Drafts (16.x); status 6.
-            results.append(ItemCommandResult("Add", None, 6, client_id=cmd.client_id))
+            results.append(ItemCommandResult("Add", None, SyncStatus.ConversionError, client_id=cmd.client_id))
             continue
         item = _item(session, folder, cmd.server_id)
         if item is None:
-            results.append(ItemCommandResult(cmd.kind, cmd.server_id, 8))
+            results.append(ItemCommandResult(cmd.kind, cmd.server_id, SyncStatus.ObjectNotFound))
             continue
         if cmd.kind == "Fetch":
-            results.append(ItemCommandResult("Fetch", item.server_id, 1, item=row_item(item, "Email")))
+            results.append(ItemCommandResult("Fetch", item.server_id, SyncStatus.Success, item=row_item(item, "Email")))
         elif cmd.kind == "Change":
             data = cmd.data
             changed = False
@@ -157,7 +158,7 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
                 change_item(session, folder, item)
                 own.add(folder.change_seq)
         elif cmd.kind == "Delete":
-            trash = folder_by_type(session, user, 4)
+            trash = folder_by_type(session, user, FolderType.DeletedItems)
             if request.deletes_as_moves and trash is not None and trash.id != folder.id:
                 move_item(session, item, folder, trash)
                 own.add(folder.change_seq)
@@ -172,9 +173,7 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
 def _drafting(folder: Folder, drafts) -> bool:
     """Drafts travel over Sync only in the Drafts folder and only from 16.0 clients (MS-ASCMD
     2.2.3.24; a 14.1 client must not sync Drafts at all)."""
-    from easlab.eas.versions import at_least
-
-    return drafts is not None and folder.type == 3 and at_least(drafts.version, "16.0")
+    return drafts is not None and folder.type == FolderType.Drafts and has(drafts.version, "drafts_over_sync")
 
 
 def _send_flag(cmd) -> bool:
@@ -191,10 +190,8 @@ def _is_draft_change(cmd) -> bool:
 def _draft_status(exc) -> int:
     """A draft that cannot be sent: no or unusable recipients is 183 (InvalidRecipients, 16.0),
     anything else a conversion error."""
-    from easlab.eas.compose import NO_RECIPIENT, RECIPIENT_UNRESOLVED
-    from easlab.eas.drafts import STATUS_CONVERSION, STATUS_INVALID_RECIPIENTS
-
-    return STATUS_INVALID_RECIPIENTS if exc.status in (NO_RECIPIENT, RECIPIENT_UNRESOLVED) else STATUS_CONVERSION
+    unusable = (Common.MessageHasNoRecipient, Common.MessageRecipientUnresolved)
+    return Common.InvalidRecipients if exc.status in unusable else SyncStatus.ConversionError
 
 
 def _send_draft(session: Session, user: User, folder: Folder, item: Item, outgoing, added: set[int], drafts) -> None:
@@ -205,7 +202,7 @@ def _send_draft(session: Session, user: User, folder: Folder, item: Item, outgoi
     drafts.submit(session, user, outgoing)
     added.update(drafts.effects.touched)
     drafts.effects.touched.clear()
-    sent = folder_by_type(session, user, 5)
+    sent = folder_by_type(session, user, FolderType.SentItems)
     send_draft(session, item, folder, sent, outgoing.sent_copy, drafts.now)
     added.add(sent.id)
 
@@ -369,9 +366,9 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     cid = request.collection_id
     folder = find_folder(session, user, cid)
     if folder is None:
-        return CollectionOutcome(cid, status=12)
+        return CollectionOutcome(cid, status=SyncStatus.FolderHierarchyChanged)
     folder_class = FOLDER_CLASS.get(folder.type, "Email")
-    outcome = CollectionOutcome(cid, status=1, folder_class=folder_class, watch=[folder.id])
+    outcome = CollectionOutcome(cid, status=SyncStatus.Success, folder_class=folder_class, watch=[folder.id])
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
     found = match(request.sync_key, state.sync_key if state else None, state.prev_key if state else None)
 
@@ -379,15 +376,15 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         state = state or SyncState(device_pk=device.id, collection_id=cid, sync_key="0")
         options = request.options or options_type()
         supported = getattr(request, "supported", None)
-        if not _filter_valid(folder_class, options.filter_type) or (supported is not None and folder_class == "Notes"):
-            return CollectionOutcome(cid, status=4)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
+        if not filter_valid(folder_class, options.filter_type) or (supported is not None and folder_class == "Notes"):
+            return CollectionOutcome(cid, status=SyncStatus.ProtocolError)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
         state.supported = json.dumps(supported) if supported is not None else ""
         state.sync_key = successor(state.sync_key)
         state.prev_key = "0"
         state.seq = 0
         state.snapshot_seq = folder.change_seq
         state.initial_cursor = 0
-        state.window_start = window_start(_filter(folder_class, options), now)
+        state.window_start = window_start(folder_class, options.filter_type, now)
         state.options = options.to_json()
         outcome.sync_key = state.sync_key
         outcome.options = options
@@ -402,11 +399,11 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         outcome.sync_key = state.sync_key
         return outcome
     if found is not KeyMatch.CURRENT:
-        return CollectionOutcome(cid, status=3, sync_key="0")
+        return CollectionOutcome(cid, status=SyncStatus.InvalidSyncKey, sync_key="0")
 
     options = request.options or options_type.from_json(state.options)
-    if not _filter_valid(folder_class, options.filter_type):
-        return CollectionOutcome(cid, status=4)
+    if not filter_valid(folder_class, options.filter_type):
+        return CollectionOutcome(cid, status=SyncStatus.ProtocolError)
     if request.options is not None:
         state.options = options.to_json()
     outcome.options = options
@@ -417,7 +414,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     else:
         outcome.responses = _pim_commands(session, user, folder, folder_class, request, state, options, own, added,
                                           now, None if restricted else drafts)
-    start = window_start(_filter(folder_class, options), now)
+    start = window_start(folder_class, options.filter_type, now)
 
     presented = set(json.loads(state.presented or "[]"))
     if restricted:
@@ -473,20 +470,6 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     return outcome
 
 
-# FilterType per class (MS-ASCMD 2.2.3.68): mail 0-5, calendar 0 and 4-7, tasks 0 and 8; contacts
-# and notes ignore it.
-_FILTERS = {"Email": {0, 1, 2, 3, 4, 5}, "Calendar": {0, 4, 5, 6, 7}, "Tasks": {0, 8}}
-
-
-def _filter_valid(folder_class: str, filter_type: int) -> bool:
-    allowed = _FILTERS.get(folder_class)
-    return allowed is None or filter_type in allowed
-
-
-def _filter(folder_class: str, options) -> int:
-    return options.filter_type if folder_class in _FILTERS else 0
-
-
 def _pim_commands(session: Session, user: User, folder: Folder, folder_class: str, request, state: SyncState, options,
                   own: set[int], added: set[int], now: datetime, drafts) -> list[ItemCommandResult]:
     from .pim import PimContext, apply_pim_commands
@@ -496,7 +479,7 @@ def _pim_commands(session: Session, user: User, folder: Folder, folder_class: st
     if drafts is None:
         # A quarantined device writes nothing (digest §5.3): every command fails as "cannot be
         # completed now", so the device keeps its changes and resends them once allowed.
-        return [ItemCommandResult(c.kind, c.server_id, 9, client_id=c.client_id) for c in request.commands]
+        return [ItemCommandResult(c.kind, c.server_id, SyncStatus.CannotComplete, client_id=c.client_id) for c in request.commands]
     ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=options.conflict,
                      supported=json.loads(state.supported) if state.supported else None,
                      on_organised=getattr(drafts, "organised", None),
@@ -523,16 +506,16 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
              now: datetime, restricted: bool = False, notice_id: int | None = None) -> Estimate:
     folder = find_folder(session, user, collection_id)
     if folder is None:
-        return Estimate(collection_id, 2)
+        return Estimate(collection_id, GetItemEstimateStatus.InvalidCollection)
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == collection_id)).first()
     if state is None or sync_key == "0":
-        return Estimate(collection_id, 3)
+        return Estimate(collection_id, GetItemEstimateStatus.SyncStateNotPrimed)
     if sync_key is not None and sync_key not in (state.sync_key,):
-        return Estimate(collection_id, 4)
+        return Estimate(collection_id, GetItemEstimateStatus.InvalidSyncKey)
     if restricted:
-        return Estimate(collection_id, 1, 1 if _notice_pending(session, folder, state, notice_id) else 0)
+        return Estimate(collection_id, GetItemEstimateStatus.Success, 1 if _notice_pending(session, folder, state, notice_id) else 0)
     chosen = filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0)
-    start = window_start(chosen if FOLDER_CLASS.get(folder.type, "Email") in _FILTERS else 0, now)
+    start = window_start(FOLDER_CLASS.get(folder.type, "Email"), chosen, now)
     count = 0
     if state.initial_cursor is not None:
         q = select(func.count()).select_from(Item).where(Item.folder_id == folder.id, Item.id > state.initial_cursor, Item.created_seq <= state.snapshot_seq)
@@ -543,7 +526,7 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
     else:
         base = state.seq
     count += session.exec(select(func.count(func.distinct(ItemChange.item_id))).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)).one()
-    return Estimate(collection_id, 1, count)
+    return Estimate(collection_id, GetItemEstimateStatus.Success, count)
 
 
 def _notice_pending(session: Session, folder: Folder, state: SyncState | None, notice_id: int | None) -> bool:

@@ -67,7 +67,7 @@ def device_information(profile: Profile, version: str) -> Element:
     """DeviceInformation as this client writes it (its own UserAgent value included)."""
     info = profile.device_information
     children = [E(f"Settings:{name}", info[name]) for name in INFO_ORDER
-                if info.get(name) and versions.at_least(version, INFO_SINCE.get(name, "2.5"))]
+                if info.get(name) and versions.within(version, INFO_SINCE.get(name, "2.5"))]
     return E("Settings:DeviceInformation", E("Settings:Set", *children))
 
 
@@ -146,7 +146,7 @@ def _outcome(step: StepResult, result: Result) -> StepResult:
 async def provision(device: Device, profile: Profile) -> Result:
     """Both phases, with the profile's DeviceInformation where the client puts it."""
     core = device.core
-    include = profile.device_information_via in ("provision", "both") and core.at_least("14.1")
+    include = profile.device_information_via in ("provision", "both") and versions.has(core.version, "device_information_required")
     tree = E("Provision:Provision", device_information(profile, core.version) if include else None,
              E("Provision:Policies", E("Provision:Policy", E("Provision:PolicyType", core.policy_type()))))
     first = await device.run(core.build("Provision", tree, send_policy_key=False, context={"phase": 1}))

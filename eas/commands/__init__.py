@@ -40,9 +40,7 @@ class Command:
     body: Literal["wbxml", "mime", "none"] = "wbxml"
 
     def supports(self, version: str) -> bool:
-        if not versions.at_least(version, self.since):
-            return False
-        return self.until is None or versions.at_least(self.until, version)
+        return versions.within(version, self.since, self.until)
 
 
 REGISTRY: dict[str, Command] = {}

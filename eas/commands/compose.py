@@ -13,22 +13,16 @@ import logging
 from dataclasses import dataclass
 
 from .. import versions
-from ..compose import (
-    INVALID_CONTENT, INVALID_DATETIME, INVALID_MIME_BODY_COMBINATION, INVALID_SMART_FORWARD, INVALID_XML,
-    SUBMISSION_FAILED,
-)
 from ..context import CommandContext
 from ..oof import parse_datetime
 from ..response import Response
-from ..wbxml import E, Element
+from ..status import Common, encode
+from ..wbxml import Element
 from . import Command, register
 
 NS = "ComposeMail"
 log = logging.getLogger("easlab.eas")
 MAX_CLIENT_ID = 64
-# 2.5-12.1 carry no status in the body: malformed requests are 400, everything else 500
-# (MS-ASCMD 2.2.2: 106 is 500 for SendMail; Exchange 2007 answers failed submissions with 500).
-LEGACY_BAD_REQUEST = {101, 102, 103, 104, 105, 107}
 
 
 @dataclass
@@ -66,18 +60,18 @@ def _wbxml(command: str, tree: Element) -> ComposeRequest:
     text = tree.text
     client_id = (text(f"{NS}:ClientId") or "").strip()
     if not client_id or len(client_id) > MAX_CLIENT_ID:
-        raise RequestError(INVALID_XML, "ClientId missing or too long")
+        raise RequestError(Common.InvalidXML, "ClientId missing or too long")
     forwardees, body = tree.find(f"{NS}:Forwardees"), tree.find("AirSyncBase:Body")
     if command == "SmartForward" and (forwardees is not None or body is not None):
         # 16.0: Forwardees/Body forward a calendar item; they exclude Mime, SaveInSentItems,
         # ReplaceMime and TemplateID (MS-ASCMD 2.2.3.169).  easlab holds no calendar items.
         for f in forwardees.findall(f"{NS}:Forwardee") if forwardees is not None else []:
             if not (f.text(f"{NS}:Email") or "").strip():
-                raise RequestError(INVALID_SMART_FORWARD, "Forwardee without Email")
-        raise RequestError(INVALID_MIME_BODY_COMBINATION, "Forwardees/Body are for calendar items only")
+                raise RequestError(Common.InvalidSmartForwardParameters, "Forwardee without Email")
+        raise RequestError(Common.InvalidMimeBodyCombination, "Forwardees/Body are for calendar items only")
     mime_el = tree.find(f"{NS}:Mime")
     if mime_el is None:
-        raise RequestError(INVALID_XML, "Mime missing")
+        raise RequestError(Common.InvalidXML, "Mime missing")
     mime = mime_el.value if isinstance(mime_el.value, bytes) else (mime_el.value or "").encode("utf-8")
     request = ComposeRequest(command, mime, client_id=client_id, save_in_sent=tree.has(f"{NS}:SaveInSentItems"),
                              replace_mime=tree.has(f"{NS}:ReplaceMime"),
@@ -85,7 +79,7 @@ def _wbxml(command: str, tree: Element) -> ComposeRequest:
     if command != "SendMail":
         source = tree.find(f"{NS}:Source")
         if source is None:
-            raise RequestError(INVALID_XML, "Source missing")
+            raise RequestError(Common.InvalidXML, "Source missing")
         request.folder_id = source.text(f"{NS}:FolderId") or None
         request.item_id = source.text(f"{NS}:ItemId") or None
         request.long_id = source.text(f"{NS}:LongId") or None
@@ -94,24 +88,22 @@ def _wbxml(command: str, tree: Element) -> ComposeRequest:
             try:
                 parse_datetime(request.instance_id)
             except ValueError:
-                raise RequestError(INVALID_DATETIME, f"InstanceId {request.instance_id!r}") from None
+                raise RequestError(Common.InvalidDateTime, f"InstanceId {request.instance_id!r}") from None
     return request
 
 
 def parse(command: str, request: Element | bytes | None, ctx: CommandContext) -> ComposeRequest:
     if request is None:
-        raise RequestError(INVALID_CONTENT, "no body")
+        raise RequestError(Common.InvalidContent, "no body")
     if isinstance(request, bytes):
         return _legacy(command, request, ctx.request)
-    if not versions.at_least(ctx.version, "14.0"):
-        raise RequestError(INVALID_CONTENT, f"{command} in {ctx.version} takes the message as message/rfc822")
+    if not versions.has(ctx.version, "compose_wbxml"):
+        raise RequestError(Common.InvalidContent, f"{command} in {ctx.version} takes the message as message/rfc822")
     return _wbxml(command, request)
 
 
 def failure(command: str, status: int, version: str) -> Response:
-    if versions.status_in_body(version):
-        return Response(200, E(f"{NS}:{command}", E(f"{NS}:Status", status)))
-    return Response(400 if status in LEGACY_BAD_REQUEST else 500)
+    return encode(status, version, f"{NS}:{command}")
 
 
 def handler(command: str):
@@ -124,7 +116,7 @@ def handler(command: str):
             status = await ctx.store.compose(ctx, request)
         except Exception:  # the store failed mid-submission: nothing was committed, the client may retry
             log.exception("%s %s %s: submission failed", ctx.user, ctx.request.device_id, command)
-            status = SUBMISSION_FAILED
+            status = Common.MailSubmissionFailed
         if status is not None:
             return failure(command, status, ctx.version)
         return Response(200)

@@ -12,18 +12,11 @@ from typing import TypeGuard
 from ..context import CommandContext
 from ..response import Response
 from ..records import FolderChangeOutcome, FolderInfo
+from ..status import FolderStatus
 from ..wbxml import E, Element
 from . import Command, register
 
 NS = "FolderHierarchy"
-SUCCESS = 1
-EXISTS = 2  # FolderCreate/FolderUpdate: the name exists; FolderUpdate: also a special folder
-SPECIAL = 3  # FolderDelete: a special folder; FolderCreate/Update: the recipient information cache
-NOT_FOUND = 4  # FolderDelete/FolderUpdate: no such folder
-PARENT_NOT_FOUND = 5
-SERVER_ERROR = 6
-INVALID_KEY = 9
-MALFORMED = 10
 MAX_NAME = 256
 
 
@@ -32,9 +25,9 @@ def _status_only(root: str, status: int) -> Response:
 
 
 def _answer(root: str, outcome: FolderChangeOutcome) -> Response:
-    if outcome.status != SUCCESS:
+    if outcome.status != FolderStatus.Success:
         return _status_only(root, outcome.status)
-    return Response(200, E(f"{NS}:{root}", E(f"{NS}:Status", SUCCESS), E(f"{NS}:SyncKey", outcome.sync_key),
+    return Response(200, E(f"{NS}:{root}", E(f"{NS}:Status", FolderStatus.Success), E(f"{NS}:SyncKey", outcome.sync_key),
                            E(f"{NS}:ServerId", outcome.server_id) if root == "FolderCreate" else None))
 
 
@@ -54,14 +47,14 @@ def _well_formed(tree: Element | None, *required: str) -> TypeGuard[Element]:
 
 async def folder_create(ctx: CommandContext, tree: Element | None) -> Response:
     if not _well_formed(tree, "SyncKey", "Type"):
-        return _status_only("FolderCreate", MALFORMED)
+        return _status_only("FolderCreate", FolderStatus.MalformedRequest)
     name = _name(tree)
     try:
         ftype = int(tree.text(f"{NS}:Type") or "")
     except ValueError:
         ftype = None
     if name is None or ftype is None:
-        return _status_only("FolderCreate", MALFORMED)
+        return _status_only("FolderCreate", FolderStatus.MalformedRequest)
     parent = (tree.text(f"{NS}:ParentId") or "0").strip() or "0"
     outcome = await ctx.store.folder_create(ctx, tree.text(f"{NS}:SyncKey"), parent, name, ftype)
     return _answer("FolderCreate", outcome)
@@ -69,10 +62,10 @@ async def folder_create(ctx: CommandContext, tree: Element | None) -> Response:
 
 async def folder_update(ctx: CommandContext, tree: Element | None) -> Response:
     if not _well_formed(tree, "SyncKey", "ServerId"):
-        return _status_only("FolderUpdate", MALFORMED)
+        return _status_only("FolderUpdate", FolderStatus.MalformedRequest)
     name = _name(tree)
     if name is None:
-        return _status_only("FolderUpdate", MALFORMED)
+        return _status_only("FolderUpdate", FolderStatus.MalformedRequest)
     parent = tree.text(f"{NS}:ParentId")  # absent: the folder stays where it is
     parent = (parent.strip() or "0") if parent is not None else None
     outcome = await ctx.store.folder_update(ctx, tree.text(f"{NS}:SyncKey"), tree.text(f"{NS}:ServerId"), parent, name)
@@ -81,7 +74,7 @@ async def folder_update(ctx: CommandContext, tree: Element | None) -> Response:
 
 async def folder_delete(ctx: CommandContext, tree: Element | None) -> Response:
     if not _well_formed(tree, "SyncKey", "ServerId"):
-        return _status_only("FolderDelete", MALFORMED)
+        return _status_only("FolderDelete", FolderStatus.MalformedRequest)
     outcome = await ctx.store.folder_delete(ctx, tree.text(f"{NS}:SyncKey"), tree.text(f"{NS}:ServerId"))
     return _answer("FolderDelete", outcome)
 

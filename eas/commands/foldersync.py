@@ -5,13 +5,11 @@ from .. import versions
 from ..context import CommandContext
 from ..response import Response
 from ..records import FolderInfo, HierarchyOutcome
+from ..status import FolderStatus
 from ..wbxml import E, Element
 from . import Command, advertised, register
 
 NS = "FolderHierarchy"
-STATUS_SUCCESS = 1
-STATUS_INVALID_KEY = 9
-STATUS_BAD_REQUEST = 10
 
 
 def _folder(kind: str, f: FolderInfo) -> Element:
@@ -20,21 +18,21 @@ def _folder(kind: str, f: FolderInfo) -> Element:
 
 
 def build(outcome: HierarchyOutcome) -> Element:
-    if outcome.status != STATUS_SUCCESS:
+    if outcome.status != FolderStatus.Success:
         return E(f"{NS}:FolderSync", E(f"{NS}:Status", outcome.status))
     changes = [
         *(_folder("Update", f) for f in outcome.updated),
         *(E(f"{NS}:Delete", E(f"{NS}:ServerId", sid)) for sid in outcome.deleted),
         *(_folder("Add", f) for f in outcome.added),
     ]
-    return E(f"{NS}:FolderSync", E(f"{NS}:Status", STATUS_SUCCESS), E(f"{NS}:SyncKey", outcome.sync_key),
+    return E(f"{NS}:FolderSync", E(f"{NS}:Status", FolderStatus.Success), E(f"{NS}:SyncKey", outcome.sync_key),
              E(f"{NS}:Changes", E(f"{NS}:Count", len(changes)), *changes))
 
 
 async def handle(ctx: CommandContext, request: Element | None) -> Response:
     key = request.text(f"{NS}:SyncKey") if request is not None else None
     if not key:
-        return Response(200, E(f"{NS}:FolderSync", E(f"{NS}:Status", STATUS_BAD_REQUEST)))
+        return Response(200, E(f"{NS}:FolderSync", E(f"{NS}:Status", FolderStatus.MalformedRequest)))
     outcome = await ctx.store.folder_sync(ctx, key)
     response = Response(200, build(outcome))
     if key == "0":

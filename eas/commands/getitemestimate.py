@@ -24,7 +24,7 @@ def parse(tree: Element, version: str) -> list[EstimateRequest]:
     out = []
     collections = tree.find(f"{NS}:Collections")
     for c in collections.findall(f"{NS}:Collection") if collections is not None else []:
-        if versions.at_least(version, "14.0"):
+        if versions.has(version, "estimate_options"):
             options = c.find("AirSync:Options")
             ftype = options.text("AirSync:FilterType") if options is not None else None
             cls = options.text("AirSync:Class") if options is not None else None

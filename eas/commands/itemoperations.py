@@ -15,8 +15,9 @@ import base64
 from dataclasses import dataclass
 
 from .. import multipart, versions
+from ..body import BodyPreference
 from ..context import CommandContext
-from ..email import BodyOptions, BodyPreference
+from ..email import BodyOptions
 from ..response import Response
 from ..records import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
@@ -147,7 +148,7 @@ def parse(tree: Element, version: str) -> list:
         elif child.tag == f"{NS}:EmptyFolderContents":
             options = child.find(f"{NS}:Options")
             ops.append(EmptyOp(child.text("AirSync:CollectionId"), options is not None and options.has(f"{NS}:DeleteSubFolders")))
-        elif child.tag == f"{NS}:Move" and versions.at_least(version, "14.0"):
+        elif child.tag == f"{NS}:Move" and versions.has(version, "conversations"):
             options = child.find(f"{NS}:Options")
             ops.append(MoveOp(_conversation_id(child.find(f"{NS}:ConversationId")), child.text(f"{NS}:DstFldId"),
                               options is not None and options.has(f"{NS}:MoveAlways")))

@@ -14,16 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context import CommandContext
-from ..response import Response, common_status
-from ..versions import at_least
+from ..response import Response
+from ..status import Common, MeetingResponseStatus, encode
+from ..versions import has
 from ..wbxml import E, Element
 from . import Command, register
 
 NS = "MeetingResponse"
 ROOT = f"{NS}:MeetingResponse"
 MAX_REQUESTS = 100  # MS-ASCMD 3.1.5.10, Exchange's default
-INVALID_XML = 103
-STATUS_INVALID_REQUEST = 2
 
 
 @dataclass
@@ -85,23 +84,23 @@ def build(results: list[MeetingResult], version: str) -> Element:
           E(f"{NS}:RequestId", r.request_id) if r.request_id else None,
           E(f"{NS}:Status", r.status),
           E(f"{NS}:CalendarId", r.calendar_id) if r.calendar_id else None,
-          E(f"{NS}:InstanceId", r.instance_id) if r.instance_id and at_least(version, "14.1") else None)
+          E(f"{NS}:InstanceId", r.instance_id) if r.instance_id and has(version, "instance_id") else None)
         for r in results
     ])
 
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if tree is None:
-        return common_status(INVALID_XML, ctx.version, ROOT)
+        return encode(Common.InvalidXML, ctx.version, ROOT)
     try:
         answers = parse(tree, ctx.version)
     except _Malformed:
-        return common_status(INVALID_XML, ctx.version, ROOT)
+        return encode(Common.InvalidXML, ctx.version, ROOT)
     results: list[MeetingResult | None] = []
     for a in answers:
         # InstanceId is 14.1+ and the reply with proposals 16.x; an older client using them is wrong.
-        if (a.instance_id and not at_least(ctx.version, "14.1")) or (a.send_response and not at_least(ctx.version, "16.0")):
-            results.append(MeetingResult(a.request_id, STATUS_INVALID_REQUEST))
+        if (a.instance_id and not has(ctx.version, "instance_id")) or (a.send_response and not has(ctx.version, "send_response")):
+            results.append(MeetingResult(a.request_id, MeetingResponseStatus.InvalidMeetingRequest))
             continue
         results.append(None)
     todo = [a for a, r in zip(answers, results) if r is None]

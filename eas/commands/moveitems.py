@@ -7,17 +7,15 @@ held on the destination wake.
 from __future__ import annotations
 
 from ..context import CommandContext
-from ..response import Response, common_status
 from ..records import MoveRequest, MoveResult
+from ..response import Response
+from ..status import Common, encode
 from ..wbxml import E, Element
 from . import Command, register
 
 NS = "Move"
 ROOT = f"{NS}:MoveItems"
 MAX_MOVES = 1000  # MS-ASCMD 3.1.5.10: Exchange's default; more is common status 103
-
-INVALID_SOURCE, INVALID_DESTINATION, SUCCESS, SAME_FOLDER, FAILURE, LOCKED = 1, 2, 3, 4, 5, 7
-INVALID_XML = 103
 
 
 class _Malformed(Exception):
@@ -51,11 +49,11 @@ def build(results: list[MoveResult]) -> Element:
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if tree is None:
-        return common_status(INVALID_XML, ctx.version, ROOT)
+        return encode(Common.InvalidXML, ctx.version, ROOT)
     try:
         moves = parse(tree)
     except _Malformed:
-        return common_status(INVALID_XML, ctx.version, ROOT)
+        return encode(Common.InvalidXML, ctx.version, ROOT)
     results = await ctx.store.move_items(ctx, moves)
     return Response(200, build(results))
 

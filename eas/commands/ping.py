@@ -9,11 +9,11 @@ import json
 
 from ..context import CommandContext
 from ..response import Response
+from ..status import PingStatus
 from ..wbxml import E, Element
 from . import Command, register
 
 NS = "Ping"
-EXPIRED, CHANGES, MISSING, SYNTAX, BAD_INTERVAL, TOO_MANY, HIERARCHY, SERVER_ERROR = 1, 2, 3, 4, 5, 6, 7, 8
 CLASSES = {"Email", "Calendar", "Contacts", "Tasks", "Notes", "SMS"}
 
 
@@ -31,47 +31,47 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         hb = tree.text(f"{NS}:HeartbeatInterval")
         folders_el = tree.find(f"{NS}:Folders")
         if hb is None and folders_el is None:
-            return _answer(MISSING)
+            return _answer(PingStatus.MissingParameters)
         if hb is not None:
             if not hb.isdigit():
-                return _answer(SYNTAX)
+                return _answer(PingStatus.SyntaxError)
             heartbeat = int(hb)
         if folders_el is not None:
             folders = []
             for f in folders_el.findall(f"{NS}:Folder"):
                 fid, cls = f.text(f"{NS}:Id"), f.text(f"{NS}:Class")
                 if not fid or cls not in CLASSES or any(fid == known for known, _ in folders):
-                    return _answer(SYNTAX)
+                    return _answer(PingStatus.SyntaxError)
                 folders.append((fid, cls))
     if heartbeat is None or not folders:
-        return _answer(MISSING)
+        return _answer(PingStatus.MissingParameters)
     limits = ctx.limits
     if not limits.heartbeat_min <= heartbeat <= limits.heartbeat_max:
         bound = limits.heartbeat_min if heartbeat < limits.heartbeat_min else limits.heartbeat_max
-        return _answer(BAD_INTERVAL, E(f"{NS}:HeartbeatInterval", bound))
+        return _answer(PingStatus.InvalidHeartbeatInterval, E(f"{NS}:HeartbeatInterval", bound))
     if len(folders) > limits.ping_max_folders:
-        return _answer(TOO_MANY, E(f"{NS}:MaxFolders", limits.ping_max_folders))
+        return _answer(PingStatus.TooManyFolders, E(f"{NS}:MaxFolders", limits.ping_max_folders))
     if tree is not None:
         await store.cache_request(ctx, "ping", json.dumps({"heartbeat": heartbeat, "folders": folders}).encode())
 
     ids = [fid for fid, _ in folders]
     check = await store.pending_adds(ctx, ids)
-    if check.status == HIERARCHY:
-        return _answer(HIERARCHY)
+    if check.status == PingStatus.FolderHierarchyChanged:
+        return _answer(PingStatus.FolderHierarchyChanged)
     if check.changed:
-        return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
+        return _answer(PingStatus.Changes, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in check.changed]))
     deadline = ctx.now() + heartbeat
     while True:
         wake = await store.wait(ctx, check.watch, max(0.0, deadline - ctx.now()))
         if wake is None or wake.superseded:
-            return _answer(EXPIRED)
+            return _answer(PingStatus.Expired)
         if wake.hierarchy:
-            return _answer(HIERARCHY)
+            return _answer(PingStatus.FolderHierarchyChanged)
         if wake.policy:
             # Ping is exempt from the policy check, so a device told "expired" would just Ping
             # again and never learn of the new policy.  "Hierarchy out of date" sends it to
             # FolderSync, which answers 144/449 and makes it re-provision at once.
-            return _answer(HIERARCHY)
+            return _answer(PingStatus.FolderHierarchyChanged)
         # Woken by an add in a watched folder.  A restricted (quarantined) device asks the store
         # again, since most adds are withheld from it and keep it waiting; any other device is
         # answered straight from the wake, with no database round trip per woken Ping.
@@ -81,7 +81,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         else:
             changed = [fid for fid, handle in zip(ids, check.watch) if handle in wake.folders]
         if changed:
-            return _answer(CHANGES, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
+            return _answer(PingStatus.Changes, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
 
 
 register(Command("Ping", handle, root=f"{NS}:Ping"))

@@ -14,14 +14,14 @@ from ..context import CommandContext
 from ..policy import (
     POLICY_TYPE_WAP, POLICY_TYPE_WBXML, PolicySettings, policy_key, policy_type_for, provision_doc, wap_doc,
 )
-from ..response import Response, common_status
+from ..response import Response
+from ..status import Common, encode
 from ..wbxml import E, Element
 from . import Command, register
 
 P, S = "Provision", "Settings"
 SUCCESS, PROTOCOL_ERROR = 1, 2
 POLICY_OK, POLICY_NONE, POLICY_UNKNOWN_TYPE, POLICY_KEY_MISMATCH = 1, 2, 3, 5
-NOT_FULLY_PROVISIONABLE, EXTERNALLY_MANAGED_NOT_ALLOWED, DEVICE_INFORMATION_REQUIRED = 139, 145, 165
 DEVICE_INFO_FIELDS = {
     "Model": "model", "IMEI": "imei", "FriendlyName": "friendly_name", "OS": "os", "OSLanguage": "os_language",
     "PhoneNumber": "phone_number", "MobileOperator": "mobile_operator", "UserAgent": "info_user_agent",
@@ -69,7 +69,7 @@ def _policy_response(policy_type: str, status: int, key: int | None = None, data
 
 
 def _wipe_element(view: ProvisionView) -> Element:
-    if view.wipe_account_only and view.version == "16.1":
+    if view.wipe_account_only and versions.has(view.version, "account_only_wipe"):
         return E(f"{P}:AccountOnlyRemoteWipe")
     return E(f"{P}:RemoteWipe")
 
@@ -126,9 +126,9 @@ def _download(tree: Element, view: ProvisionView, policy_type: str, update: Prov
     version = view.version
     info = device_information(tree)
     head: list[Element] = []
-    if versions.at_least(version, "14.1"):
+    if versions.has(version, "device_information_required"):
         if not info or not info.get("model"):
-            return DEVICE_INFORMATION_REQUIRED, update
+            return Common.DeviceInformationRequired, update
     if info is not None:
         update.fields.update(info)
         head.append(E(f"{S}:DeviceInformation", E(f"{S}:Status", 1)))
@@ -138,7 +138,7 @@ def _download(tree: Element, view: ProvisionView, policy_type: str, update: Prov
     if temp == policy_key(view.settings, version):
         temp ^= 0x5A5A5A5A  # never hand out the final key as a temporary one
     update.fields["temp_policy_key"] = temp
-    data = wap_doc(view.settings) if version == "2.5" else provision_doc(view.settings, version)
+    data = wap_doc(view.settings) if versions.has(version, "wap_policy_doc") else provision_doc(view.settings, version)
     return E(f"{P}:Provision", *head, E(f"{P}:Status", SUCCESS), _policy_response(policy_type, POLICY_OK, temp, data)), update
 
 
@@ -153,13 +153,13 @@ def _acknowledge(policy_el: Element, view: ProvisionView, policy_type: str, acke
     settings = view.settings or PolicySettings()
     if client_status == 2 and not settings.AllowNonProvisionableDevices:
         update.fields.update(policy_status="PartiallyApplied", temp_policy_key=None)
-        return NOT_FULLY_PROVISIONABLE, update
+        return Common.DeviceNotFullyProvisionable, update
     if client_status == 4:
-        if not versions.at_least(version, "12.1"):
+        if not versions.has(version, "externally_managed"):
             return E(f"{P}:Provision", E(f"{P}:Status", PROTOCOL_ERROR)), update
         if not settings.AllowExternalDeviceManagement:
             update.fields.update(policy_status="ExternallyManaged", temp_policy_key=None)
-            return EXTERNALLY_MANAGED_NOT_ALLOWED, update
+            return Common.ExternallyManagedDevicesNotAllowed, update
     if client_status not in APPLICATION_STATUS:
         return E(f"{P}:Provision", E(f"{P}:Status", PROTOCOL_ERROR)), update
     update.fields.update(policy_status=APPLICATION_STATUS[client_status], temp_policy_key=None, policy_name=view.policy_name)
@@ -173,10 +173,7 @@ def _acknowledge(policy_el: Element, view: ProvisionView, policy_type: str, acke
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     result = await ctx.store.provision(ctx, lambda view: decide(tree, view))
     if isinstance(result, int):
-        response = common_status(result, ctx.version, f"{P}:Provision")
-        if not versions.status_in_body(ctx.version):
-            response.status = 403
-        return response
+        return encode(result, ctx.version, f"{P}:Provision")
     return Response(200, result)
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from .. import freebusy, gal
 from ..context import CommandContext
 from ..response import Response
-from ..versions import at_least
+from ..versions import has
 from ..wbxml import E, Element
 from . import Command, register
 
@@ -107,7 +107,7 @@ def parse(request: Element | None, version: str) -> ResolveQuery:
     max_ambiguous = _int(options.text(f"{NS}:MaxAmbiguousRecipients"), "MaxAmbiguousRecipients", 0, MAX_OPTION)
     availability = None
     window = options.find(f"{NS}:Availability")
-    if window is not None and at_least(version, "14.0"):
+    if window is not None and has(version, "availability"):
         start = parse_datetime(window.text(f"{NS}:StartTime"), "StartTime")
         end_text = window.text(f"{NS}:EndTime")
         end = parse_datetime(end_text, "EndTime") if end_text is not None else start + DEFAULT_SPAN
@@ -115,7 +115,7 @@ def parse(request: Element | None, version: str) -> ResolveQuery:
             raise ProtocolError(f"free/busy span {start.isoformat()} - {end.isoformat()} is out of bounds")
         availability = (start, end)
     picture = None
-    if at_least(version, "14.1"):
+    if has(version, "pictures"):
         try:
             picture = gal.parse_picture(options.find(f"{NS}:Picture"), NS)
         except gal.GalError as exc:

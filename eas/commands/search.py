@@ -131,7 +131,7 @@ def mailbox_store(outcome: SearchOutcome, options, version: str) -> Element:
 
 # -- the command ------------------------------------------------------------------------------------
 async def _mailbox(ctx: CommandContext, store: Element) -> Response:
-    if not versions.at_least(ctx.version, "12.0"):
+    if not versions.has(ctx.version, "mailbox_search"):
         return _wrap(_store(INVALID))  # 2.5 searches the GAL only
     query_el = store.find(f"{NS}:Query")
     if query_el is None:

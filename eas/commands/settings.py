@@ -179,7 +179,7 @@ def parse(tree: Element, version: str) -> list[Block]:
     blocks = []
     for el in tree.children:
         parser = PARSERS.get(el.name) if el.namespace == S else None
-        if parser is None or (el.name == "RightsManagementInformation" and not versions.at_least(version, "14.1")):
+        if parser is None or (el.name == "RightsManagementInformation" and not versions.has(version, "rights_management")):
             raise SettingsError(PROTOCOL_ERROR, f"unknown property <{el.tag}>")
         try:
             blocks.append(Block(el.name, parser(el)))
@@ -202,7 +202,7 @@ def _oof_get(config: OofConfig, body_type: str) -> Element:
 
 
 def _user_information(result: BlockResult, version: str) -> Element:
-    if versions.at_least(version, "14.1"):
+    if versions.has(version, "accounts"):
         account = E(f"{S}:Account", E(f"{S}:UserDisplayName", result.display_name) if result.display_name else None,
                     E(f"{S}:EmailAddresses", E(f"{S}:SMTPAddress", result.address), E(f"{S}:PrimarySmtpAddress", result.address)))
         return E(f"{S}:Get", E(f"{S}:Accounts", account))

@@ -13,10 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import overload
 
 from .. import versions
+from ..body import BodyPreference
 from ..context import CommandContext
 from ..drafts import attachment_refs_element
-from ..email import BodyOptions, BodyPreference, application_data, wants_opaque_bodies
+from ..email import BodyOptions, application_data
+from ..quirks import has_quirk
 from ..response import Response
+from ..status import SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
 from ..records import CollectionOutcome, PimItem
@@ -29,18 +32,6 @@ MAX_WINDOW = 512
 # MS-ASCMD 2.2.3.79 / 2.2.3.182: Exchange's default bounds.
 HEARTBEAT_MIN, HEARTBEAT_MAX = 60, 3540
 WAIT_MIN, WAIT_MAX = 1, 59
-# FilterType (MS-ASCMD 2.2.3.68): days back for email/calendar; 0 = everything.
-FILTER_DAYS = {0: None, 1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
-
-STATUS_SUCCESS = 1
-STATUS_INVALID_KEY = 3
-STATUS_PROTOCOL_ERROR = 4
-STATUS_SERVER_ERROR = 5
-STATUS_CONVERSION_ERROR = 6
-STATUS_NOT_FOUND = 8
-STATUS_HIERARCHY_CHANGED = 12
-STATUS_INCOMPLETE = 13
-STATUS_BAD_INTERVAL = 14
 
 
 class ProtocolError(Exception):
@@ -118,7 +109,7 @@ def _int(el: Element | None, default: int | None = None) -> int | None:
     try:
         return int(el.value)
     except (TypeError, ValueError):
-        raise ProtocolError(STATUS_PROTOCOL_ERROR, f"<{el.tag}> is not a number") from None
+        raise ProtocolError(SyncStatus.ProtocolError, f"<{el.tag}> is not a number") from None
 
 
 def _window(value: int | None) -> int:
@@ -144,7 +135,7 @@ def _options(el: Element) -> SyncOptions:
     for pref in el.findall("AirSyncBase:BodyPreference"):
         ptype = _int(pref.find("AirSyncBase:Type"))
         if ptype not in (1, 2, 3, 4) or ptype in seen:
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"BodyPreference Type {ptype}")
+            raise ProtocolError(SyncStatus.ProtocolError, f"BodyPreference Type {ptype}")
         seen.add(ptype)
         opts.body_preferences.append(BodyPreference(
             type=ptype,
@@ -159,14 +150,14 @@ def _collection(el: Element) -> CollectionRequest:
     names = [c.name for c in el.children]
     # MS-ASCMD 2.2.3.29.2: SyncKey comes before CollectionId; a client that swaps them is wrong.
     if "SyncKey" not in names or "CollectionId" not in names or names.index("SyncKey") > names.index("CollectionId"):
-        raise ProtocolError(STATUS_PROTOCOL_ERROR, "Collection needs SyncKey then CollectionId")
+        raise ProtocolError(SyncStatus.ProtocolError, "Collection needs SyncKey then CollectionId")
     req = CollectionRequest(collection_id=el.text(f"{NS}:CollectionId") or "", sync_key=el.text(f"{NS}:SyncKey") or "")
     req.class_name = el.text(f"{NS}:Class")
     supported = el.find(f"{NS}:Supported")
     if supported is not None:
         # MS-ASCMD 2.2.3.179: CollectionId must come first, and the list counts only at SyncKey 0.
         if names.index("Supported") < names.index("CollectionId"):
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, "Supported before CollectionId")
+            raise ProtocolError(SyncStatus.ProtocolError, "Supported before CollectionId")
         if req.sync_key == "0":
             req.supported = [c.name for c in supported.children]
     req.deletes_as_moves = _bool(el.find(f"{NS}:DeletesAsMoves"), True)
@@ -176,7 +167,7 @@ def _collection(el: Element) -> CollectionRequest:
     else:
         req.get_changes = _bool(get_changes, True)
         if req.get_changes and req.sync_key == "0":
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, "GetChanges with SyncKey 0")
+            raise ProtocolError(SyncStatus.ProtocolError, "GetChanges with SyncKey 0")
     req.window_size = _window(_int(el.find(f"{NS}:WindowSize")))
     req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
     options = el.findall(f"{NS}:Options")
@@ -184,11 +175,11 @@ def _collection(el: Element) -> CollectionRequest:
         # Which FilterTypes are valid depends on the folder's class, which only the store knows.
         req.options = _options(options[0])
         if not 0 <= req.options.filter_type <= 8:
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"FilterType {req.options.filter_type}")
+            raise ProtocolError(SyncStatus.ProtocolError, f"FilterType {req.options.filter_type}")
     commands = el.find(f"{NS}:Commands")
     for cmd in commands.children if commands is not None else []:
         if cmd.name not in ("Add", "Change", "Delete", "Fetch"):
-            raise ProtocolError(STATUS_PROTOCOL_ERROR, f"unknown command {cmd.name}")
+            raise ProtocolError(SyncStatus.ProtocolError, f"unknown command {cmd.name}")
         req.commands.append(ClientCommand(
             kind=cmd.name,
             server_id=cmd.text(f"{NS}:ServerId"),
@@ -205,19 +196,19 @@ def parse(tree: Element, version: str) -> SyncRequest:
     collections = [_collection(c) for c in collections_el.findall(f"{NS}:Collection")] if collections_el is not None else []
     wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
     if wait_el is not None and hb_el is not None:
-        raise ProtocolError(STATUS_PROTOCOL_ERROR, "Wait and HeartbeatInterval together")
+        raise ProtocolError(SyncStatus.ProtocolError, "Wait and HeartbeatInterval together")
     request = SyncRequest(collections, window_size=_int(tree.find(f"{NS}:WindowSize")), partial=tree.find(f"{NS}:Partial") is not None)
     if wait_el is not None:
         minutes = _int(wait_el)
         if minutes is None or not WAIT_MIN <= minutes <= WAIT_MAX:
             limit = WAIT_MIN if (minutes or 0) < WAIT_MIN else WAIT_MAX
-            raise ProtocolError(STATUS_BAD_INTERVAL, f"Wait {minutes}", limit=limit)
+            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"Wait {minutes}", limit=limit)
         request.wait = minutes * 60
     if hb_el is not None:
         seconds = _int(hb_el)
         if seconds is None or not HEARTBEAT_MIN <= seconds <= HEARTBEAT_MAX:
             limit = HEARTBEAT_MIN if (seconds or 0) < HEARTBEAT_MIN else HEARTBEAT_MAX
-            raise ProtocolError(STATUS_BAD_INTERVAL, f"HeartbeatInterval {seconds}", limit=limit)
+            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"HeartbeatInterval {seconds}", limit=limit)
         request.wait = seconds
     return request
 
@@ -252,7 +243,7 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
     body = (options or SyncOptions()).body()
     body.opaque_data = opaque_bodies
     children: list[Element | None] = []
-    if class_name and not versions.at_least(version, "14.0"):
+    if class_name and versions.has(version, "sync_class_element"):
         children.append(E(f"{NS}:Class", class_name))
     if outcome.sync_key is not None:
         children.append(E(f"{NS}:SyncKey", outcome.sync_key))
@@ -296,16 +287,16 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if tree is None:
         cached = await store.cached_request(ctx, "sync")
         if not cached:
-            return _global(STATUS_INCOMPLETE)
+            return _global(SyncStatus.IncompleteRequest)
         tree = decode(cached)
     elif tree.find(f"{NS}:Partial") is not None:
         cached = await store.cached_request(ctx, "sync")
         if not cached:
-            return _global(STATUS_INCOMPLETE)
+            return _global(SyncStatus.IncompleteRequest)
         try:
             tree = merge_partial(tree, decode(cached))
         except WBXMLError:
-            return _global(STATUS_INCOMPLETE)
+            return _global(SyncStatus.IncompleteRequest)
         await store.cache_request(ctx, "sync", encode(tree))
     elif tree.find(f"{NS}:Collections") is not None:
         await store.cache_request(ctx, "sync", encode(tree))
@@ -314,7 +305,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     except ProtocolError as exc:
         return _global(exc.status, exc.limit)
     if not request.collections:
-        return _global(STATUS_PROTOCOL_ERROR)
+        return _global(SyncStatus.ProtocolError)
 
     while True:
         outcomes = await _run(ctx, request)
@@ -326,14 +317,14 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         if wake is None or wake.superseded or wake.policy or wake.hierarchy:
             break
         request.wait = None  # woken by a change: answer it now
-    if quiet and versions.at_least(ctx.version, "12.1"):
+    if quiet and versions.has(ctx.version, "empty_sync_response"):
         return Response(200)  # the empty Sync response: nothing changed, keep your keys
     elements = [o.rendered for o in outcomes]
     return Response(200, E(f"{NS}:Sync", E(f"{NS}:Collections", *elements)))
 
 
 async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutcome]:
-    opaque = wants_opaque_bodies(ctx.request.device_type, ctx.request.user_agent)
+    opaque = has_quirk("body_opaque", ctx.request.device_type, ctx.request.user_agent)
     budget = request.window_size if request.window_size else None
     if budget is not None:
         budget = _window(budget)

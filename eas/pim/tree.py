@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .. import versions
-from ..wbxml import CODE_PAGES, E, Element
+from ..body import BodyPreference, render_body
+from ..folders import BodyType
+from ..mime import html_to_text, text_to_html
+from ..wbxml import E, Element
+from ..wbxml.tables import NAMESPACE_PAGE, PAGES, TAGS
+
+PLAIN, HTML = BodyType.PlainText, BodyType.HTML
 
 Node = list  # [tag, str | None | list[Node]]
 
@@ -42,16 +48,10 @@ _CALENDAR_ORDER = (
 
 
 def _page(name: str):
-    pages = CODE_PAGES.values() if isinstance(CODE_PAGES, dict) else CODE_PAGES
-    return next(p for p in pages if p.name == name)
+    return PAGES[NAMESPACE_PAGE[name]]
 
 
-def _tags() -> dict[str, object]:
-    pages = CODE_PAGES.values() if isinstance(CODE_PAGES, dict) else CODE_PAGES
-    return {f"{p.name}:{t.name}": t for p in pages for t in p.tags}
-
-
-_TAG = _tags()
+_TAG = TAGS
 
 
 def _order(names: list[str]) -> dict[str, int]:
@@ -246,7 +246,7 @@ class ChangeRules:
     def keeps(self, tag: str) -> bool:
         if tag in KEPT_WHEN_ABSENT:
             return True
-        if self.class_name == "Calendar" and versions.at_least(self.version, "16.0"):
+        if self.class_name == "Calendar" and versions.has(self.version, "calendar_keeps_omitted"):
             return True  # 16.x: omitted calendar properties stay as they are
         if self.supported is None:
             return False  # nothing ghosted: what is left out is deleted
@@ -300,35 +300,26 @@ def _valid(tag: str, version: str) -> bool:
 
 
 def _body(node_value: list[Node], options: RenderOptions, class_name: str) -> tuple[Element, int]:
-    from ..email import BodyPreference, _truncate
-    from ..mime import html_to_text, text_to_html
-
     native = int(value(node_value, "AirSyncBase:Type") or 1)
     data = value(node_value, "AirSyncBase:Data") or ""
     prefs = {p.type: p for p in options.body_types}
-    allowed = (1, 2) if class_name == "Calendar" and versions.at_least(options.version, "16.0") else (1, 2, 3)
+    text_or_html = class_name == "Calendar" and versions.has(options.version, "calendar_text_or_html_body")
+    allowed = (PLAIN, HTML) if text_or_html else (PLAIN, HTML, BodyType.RTF)
     pref = prefs.get(native) if native in allowed else None
-    pref = pref or next((prefs[t] for t in (1, 2) if t in prefs), None) or BodyPreference(type=native if native in allowed else 1)
+    pref = (pref or next((prefs[t] for t in (PLAIN, HTML) if t in prefs), None)
+            or BodyPreference(type=native if native in allowed else PLAIN))
     if pref.type == native:
         raw = data.encode("utf-8")
-    elif native == 3:
+    elif native == BodyType.RTF:
         raw = b""  # RTF is not converted; the device asked for text it can show
     else:
-        raw = (text_to_html(data) if pref.type == 2 else html_to_text(data)).encode("utf-8")
-    cut, truncated = _truncate(raw, pref.truncation_size)
-    parts = [E("AirSyncBase:Type", pref.type), E("AirSyncBase:EstimatedDataSize", len(raw))]
-    if truncated:
-        parts.append(E("AirSyncBase:Truncated", 1))
-    if not (truncated and pref.all_or_none):
-        parts.append(E("AirSyncBase:Data", cut if options.opaque_data else cut.decode("utf-8")))
-    if pref.preview and versions.at_least(options.version, "14.0") and pref.type != 1:
-        text = data if native == 1 else html_to_text(data)
-        parts.append(E("AirSyncBase:Preview", text[: pref.preview]))
-    return E("AirSyncBase:Body", *parts), native
+        raw = (text_to_html(data) if pref.type == HTML else html_to_text(data)).encode("utf-8")
+    plain_text = lambda: data if native == PLAIN else html_to_text(data)  # noqa: E731
+    return render_body(raw, pref, options.version, plain_text, options.opaque_data), native
 
 
 def _render_nodes(nodes: list[Node], options: RenderOptions, class_name: str) -> tuple[list[Element], int | None]:
-    modern = versions.at_least(options.version, "16.0")
+    modern = versions.has(options.version, "airsyncbase_location")
     out: list[Element] = []
     native = None
     for tag, val in nodes:
@@ -365,7 +356,7 @@ def render_meeting(nodes: list[Node], version: str) -> Element:
 def render(class_name: str, nodes: list[Node], options: RenderOptions) -> Element:
     """The AirSync:ApplicationData a device of `options.version` receives."""
     out, native = _render_nodes(nodes, options, class_name)
-    if native is not None and versions.at_least(options.version, "12.0"):
+    if native is not None and versions.has(options.version, "airsyncbase_body"):
         out.append(E("AirSyncBase:NativeBodyType", native))
     return E("AirSync:ApplicationData", *out)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Protocol versions in the order they shipped; a token's `since`/`until` index into this.
-VERSIONS = ("2.5", "12.0", "12.1", "14.0", "14.1", "16.0", "16.1")
+from ..versions import SUPPORTED as VERSIONS
 
 
 @dataclass(frozen=True, slots=True)

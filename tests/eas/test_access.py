@@ -5,8 +5,9 @@ import pytest
 
 from easlab.eas.access import (
     BLOCKED, DISCOVERY, QUARANTINED, Decision, DeviceFacts, MailboxAccess, Organisation, Rule, decide,
-    gate_response, quarantine_answer, refuse,
+    gate_response, quarantine_answer,
 )
+from easlab.eas.status import encode
 from easlab.eas.wbxml import E
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -95,8 +96,8 @@ def test_user_agent_rule_uses_the_current_header():  # item 26
 def test_activesync_disabled_refused_first():  # item 56
     d = run("Allow", blocked=["ApplDNPX1234"], enabled=False)
     assert d.state is None and d.step == "ActiveSyncEnabled"
-    assert refuse(126, "14.1", "AirSync:Sync").body == E("AirSync:Sync", E("AirSync:Status", 126))
-    assert refuse(126, "12.1", "AirSync:Sync").status == 403
+    assert encode(126, "14.1", "AirSync:Sync").body == E("AirSync:Sync", E("AirSync:Status", 126))
+    assert encode(126, "12.1", "AirSync:Sync").status == 403
 
 
 def test_pending_wipe_bypasses_access_control():  # item 78
@@ -122,8 +123,8 @@ def test_blocked_answer_per_version(version, status, body):  # items 5, 27, 28
 
 
 def test_177_reaches_only_14_1_and_later_as_a_status():  # items 57, 87
-    assert refuse(177, "14.0", "AirSync:Sync").status == 403
-    assert refuse(177, "14.1", "AirSync:Sync").body == E("AirSync:Sync", E("AirSync:Status", 177))
+    assert encode(177, "14.0", "AirSync:Sync").status == 403
+    assert encode(177, "14.1", "AirSync:Sync").body == E("AirSync:Sync", E("AirSync:Status", 177))
 
 
 @pytest.mark.parametrize("command, version, expected", [

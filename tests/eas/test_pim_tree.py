@@ -3,7 +3,7 @@ import base64
 
 import pytest
 
-from easlab.eas.email import BodyPreference
+from easlab.eas.body import BodyPreference
 from easlab.eas.pim import tree
 from easlab.eas.pim.calendar import FAR_FUTURE, busy_intervals, global_object_id, last_end, summarise
 from easlab.eas.wbxml import E, encode

@@ -3,8 +3,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from easlab.eas.policy import (
-    PolicySettings, Provisioning, check, exchange_default, legacy_http_status, policy_key, provision_doc, wap_doc,
+    PolicySettings, Provisioning, check, exchange_default, policy_key, provision_doc, wap_doc,
 )
+from easlab.eas.status import legacy_http
 from easlab.eas.wbxml import E
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -90,10 +91,10 @@ def test_check(settings, device, header, now, expected):
 
 
 def test_legacy_http_mapping():
-    assert legacy_http_status(140, had_key_header=True) == 449
-    assert legacy_http_status(140, had_key_header=False) == 403
-    assert legacy_http_status(141, had_key_header=False) == 403
-    assert [legacy_http_status(s, True) for s in (142, 143, 144)] == [449, 449, 449]
+    assert legacy_http(140, key_header_sent=True) == 449
+    assert legacy_http(140, key_header_sent=False) == 403
+    assert legacy_http(141, key_header_sent=False) == 403
+    assert [legacy_http(s, key_header_sent=True) for s in (142, 143, 144)] == [449, 449, 449]
 
 
 def test_validation():
