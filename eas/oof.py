@@ -49,7 +49,7 @@ class OofMessage:
 @dataclass
 class OofConfig:
     state: int = DISABLED
-    start: datetime | None = None
+    start: datetime | None = None  # aware, as the store hands every moment over
     end: datetime | None = None
     messages: dict[str, OofMessage] = field(default_factory=lambda: {a: OofMessage() for a in AUDIENCES})
 
@@ -57,12 +57,8 @@ class OofConfig:
         if self.state == GLOBAL:
             return True
         if self.state == TIME_BASED and self.start is not None and self.end is not None:
-            return _aware(self.start) <= now < _aware(self.end)
+            return self.start <= now < self.end
         return False
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def parse_datetime(value: str | None) -> datetime | None:

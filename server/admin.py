@@ -6,7 +6,6 @@ or a running server through the control socket) so devices react at once.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -15,11 +14,12 @@ from sqlmodel import select
 from easlab.eas.access import ACCESS_LEVELS, decide
 from easlab.storage import Database
 from easlab.storage.access import (
-    AccessError, add_rule, add_to_list, admin_recipients, device_facts, find_rule, history, id_list,
+    AccessError, add_rule, add_to_list, admin_recipients, device_facts, find_rule, history,
     mailbox_access, org_settings, organisation, remove_from_list, rules,
 )
-from easlab.storage.devices import get_device
+from easlab.storage.devices import get_device, remove_device
 from easlab.storage.models import AccessRule, Device, User, utcnow
+from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 ROLES = ("org-admin", "device-approver", "device-operator", "viewer")
@@ -69,28 +69,20 @@ def device_view(device: Device, user: User, with_history=None) -> dict:
         "user": user.name, "display_name": user.display_name, "device_id": device.device_id,
         "device_type": device.device_type, "model": device.model, "os": device.os, "user_agent": device.user_agent,
         "friendly_name": device.friendly_name, "imei": device.imei, "phone_number": device.phone_number,
-        "protocol_version": device.protocol_version, "first_sync": _iso(device.first_sync), "last_sync": _iso(device.last_sync),
+        "protocol_version": device.protocol_version, "first_sync": iso(device.first_sync), "last_sync": iso(device.last_sync),
         "access_state": device.access_state, "access_reason": device.access_reason, "access_rule": device.access_rule,
-        "access_step": device.access_step, "access_changed_at": _iso(device.access_changed_at),
+        "access_step": device.access_step, "access_changed_at": iso(device.access_changed_at),
         "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
         "wipe": device.wipe_state, "wipe_account_only": device.wipe_account_only,
-        "wipe_requested_at": _iso(device.wipe_requested_at), "wipe_sent_at": _iso(device.wipe_sent_at),
-        "wipe_ack_at": _iso(device.wipe_ack_at),
-        "allowed_individually": device.device_id.lower() in (d.lower() for d in id_list(user.allowed_device_ids)),
-        "blocked_individually": device.device_id.lower() in (d.lower() for d in id_list(user.blocked_device_ids)),
+        "wipe_requested_at": iso(device.wipe_requested_at), "wipe_sent_at": iso(device.wipe_sent_at),
+        "wipe_ack_at": iso(device.wipe_ack_at),
+        "allowed_individually": device.device_id.lower() in (d.lower() for d in user.allowed_device_ids),
+        "blocked_individually": device.device_id.lower() in (d.lower() for d in user.blocked_device_ids),
     }
     if with_history is not None:
-        row["history"] = [{"at": _iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,
+        row["history"] = [{"at": iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,
                            "step": h.step} for h in with_history]
     return row
-
-
-def _iso(value):
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat(timespec="seconds")
 
 
 class Admin:
@@ -131,7 +123,7 @@ class Admin:
             if invalid:
                 warnings.append(f"ignored admin mail recipients: {', '.join(invalid)}")
             return {
-                "default_access": org.default_access, "admin_mail_recipients": id_list(org.admin_mail_recipients),
+                "default_access": org.default_access, "admin_mail_recipients": list(org.admin_mail_recipients),
                 "valid_admin_mail_recipients": valid, "user_mail_insert": org.user_mail_insert,
                 "max_devices": org.max_devices, "blocked_delay": org.blocked_delay,
                 "discovery_minutes": org.discovery_minutes, "warnings": warnings,
@@ -148,7 +140,7 @@ class Admin:
                     raise AccessError(f"default access {default_access!r}: use allow, block or quarantine")
                 org.default_access = level
             if admin_mail is not None:
-                org.admin_mail_recipients = json.dumps([a.strip() for a in admin_mail if a.strip()])
+                org.admin_mail_recipients = [a.strip() for a in admin_mail if a.strip()]
             if user_mail_insert is not None:
                 if len(user_mail_insert) > 256:
                     raise AccessError("the user mail insert is at most 256 characters")
@@ -168,7 +160,7 @@ class Admin:
         self._need(actor, "view")
         with self.db.session() as s:
             return [{"name": r.name, "characteristic": r.characteristic, "query": r.query, "access_level": r.access_level,
-                     "created_at": _iso(r.created_at)} for r in s.exec(select(AccessRule).order_by(AccessRule.id))]
+                     "created_at": iso(r.created_at)} for r in s.exec(select(AccessRule).order_by(AccessRule.id))]
 
     def rule_add(self, actor: Actor, characteristic: str, query: str, access_level: str) -> dict:
         self._need(actor, "configure")
@@ -236,7 +228,7 @@ class Admin:
         self._need(actor, "view")
         with self.db.session() as s:
             u = self._user(s, user)
-            return {"allowed": id_list(u.allowed_device_ids), "blocked": id_list(u.blocked_device_ids)}
+            return {"allowed": list(u.allowed_device_ids), "blocked": list(u.blocked_device_ids)}
 
     def device_allow(self, actor: Actor, user: str, device_id: str) -> dict:
         """Add to the user's allowed list (Exchange's Allow button; also for a device not yet seen)."""
@@ -263,17 +255,9 @@ class Admin:
     def device_remove(self, actor: Actor, user: str, device_id: str) -> None:
         """Delete the partnership; the next request is a new device (Remove-MobileDevice)."""
         self._need(actor, "operate")
-        from easlab.storage.models import DeviceAccessChange, SyncState
-
         with self.db.session() as s:
             u = self._user(s, user)
-            d = self._device(s, u, device_id)
-            for row in s.exec(select(SyncState).where(SyncState.device_pk == d.id)):
-                s.delete(row)
-            for row in s.exec(select(DeviceAccessChange).where(DeviceAccessChange.device_pk == d.id)):
-                s.delete(row)
-            s.flush()  # children first: the foreign keys are enforced
-            s.delete(d)
+            remove_device(s, self._device(s, u, device_id))
             uid = u.id
         self._wake([uid])
 

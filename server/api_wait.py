@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -45,6 +43,7 @@ from starlette.routing import Route, Router
 from easlab.eas.access import ALLOWED, BLOCKED, DISCOVERY, QUARANTINED
 from easlab.storage.devices import get_device
 from easlab.storage.models import Folder, Item, OutboundMail
+from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from . import events
@@ -54,14 +53,6 @@ ALLOWED_ROLES = ("org-admin", "viewer")
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 600.0
 STATES = {s.lower(): s for s in (ALLOWED, BLOCKED, QUARANTINED, DISCOVERY, "Unknown")}
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 class _CarriesMime:
@@ -132,14 +123,14 @@ class Outbound(_CarriesMime):
 
 def mail_of(item: Item, user: str, folder: Folder) -> Mail:
     return Mail(id=item.id, user=user, folder=folder.display_name, server_id=item.server_id, subject=item.subject,
-                sender=item.sender, to=item.to, cc=item.cc, date_received=_iso(item.date_received),
+                sender=item.sender, to=item.to, cc=item.cc, date_received=iso(item.date_received, "auto"),
                 message_class=item.message_class, read=item.read, body_text=item.body_text,
                 body_html=item.body_html, size=item.size, mime=item.mime)
 
 
 def outbound_of(row: OutboundMail) -> Outbound:
-    return Outbound(id=row.id, sender=row.sender, recipients=list(json.loads(row.recipients or "[]")),
-                    subject=row.subject, status=row.status, attempts=row.attempts, created_at=_iso(row.created_at),
+    return Outbound(id=row.id, sender=row.sender, recipients=list(row.recipients),
+                    subject=row.subject, status=row.status, attempts=row.attempts, created_at=iso(row.created_at, "auto"),
                     mime=row.mime)
 
 
@@ -217,7 +208,7 @@ class Waits:
         def check() -> Outbound | None:
             with self.db.session() as s:
                 for row in s.exec(select(OutboundMail).where(OutboundMail.id > cursor["id"]).order_by(OutboundMail.id)):
-                    recipients = [r.lower() for r in json.loads(row.recipients or "[]")]
+                    recipients = [r.lower() for r in row.recipients]
                     if (to_folded is None or to_folded in recipients) and (subject is None or subject in row.subject):
                         return outbound_of(row)
                     cursor["id"] = row.id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
@@ -36,10 +36,6 @@ class GateEffects:
     outbound: bool = False
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, request=None) -> tuple[Gate, GateEffects]:
     line = ctx.request
     effects = GateEffects()
@@ -53,7 +49,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         count = session.exec(select(func.count()).select_from(Device).where(Device.user_id == user.id)).one()
         if count >= org.max_devices:
             log.warning("%s: device %s refused, %d partnerships reached", user.name, line.device_id, org.max_devices)
-            last = _aware(user.max_devices_mail_at)
+            last = user.max_devices_mail_at
             if last is None or now - last > timedelta(hours=24):
                 notice = notices.max_devices(mailer.domain, user, org.max_devices)
                 effects.touched.append(mailer.post_to_inbox(session, user, notice, now=now).folder_id)
@@ -80,7 +76,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         from easlab.eas.policy import PolicySettings, Provisioning
 
         settings = PolicySettings.from_json(pol.settings) if pol else None
-        provisioning = Provisioning(device.policy_key, _aware(device.provisioned_at), device.wipe_state in ("pending", "sent"))
+        provisioning = Provisioning(device.policy_key, device.provisioned_at, device.wipe_state in ("pending", "sent"))
         status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, now)
         if status is not None:
             response = policy_refusal(status, command, line)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from datetime import timezone
 from email import policy as email_policy
 from email.parser import BytesParser
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from sqlmodel import func, select
 from easlab.storage.devices import get_device
 from easlab.storage.mailbox import FOLDER_CLASS
 from easlab.storage.models import Device, Folder, Item, ItemChange, SyncState, User
+from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from .admin import Actor, Forbidden, NotFound
@@ -41,14 +41,6 @@ FOLDER_TYPES = {1: "Generic", 2: "Inbox", 3: "Drafts", 4: "Deleted Items", 5: "S
 DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 _TOKEN = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,127}$")
 _UNSAFE_IN_NAME = set('<>:"/\\|?*;')
-
-
-def _iso(value):
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat(timespec="seconds")
 
 
 # -- downloads ----------------------------------------------------------------------------------
@@ -117,9 +109,9 @@ def parse_headers(mime: bytes) -> list[list[str]]:
 
 # -- the views ----------------------------------------------------------------------------------
 def item_summary(item: Item) -> dict:
-    attachments = json.loads(item.attachments or "[]")
+    attachments = item.attachments
     return {"id": item.id, "server_id": item.server_id, "subject": item.subject, "from": item.sender, "to": item.to,
-            "date": _iso(item.date_received), "read": item.read, "flag": item.flag_status, "size": item.size,
+            "date": iso(item.date_received), "read": item.read, "flag": item.flag_status, "size": item.size,
             "has_attachments": bool(attachments)}
 
 
@@ -229,7 +221,7 @@ class Mailboxes:
             u = self._user(s, user)
             item, folder = self._item(s, u, server_id)
             url = item_url(u.name, item.server_id)
-            attachments = [{**a, "url": f"{url}/attachments/{a['index']}"} for a in json.loads(item.attachments or "[]")]
+            attachments = [{**a, "url": f"{url}/attachments/{a['index']}"} for a in item.attachments]
             return {
                 **item_summary(item), "user": u.name,
                 "folder": {"server_id": folder.server_id, "name": folder.display_name, "type": folder.type},
@@ -288,7 +280,7 @@ class Mailboxes:
             collections.sort(key=lambda c: (len(c["collection_id"]), c["collection_id"]))
             return {
                 "user": u.name, "device_id": d.device_id, "protocol_version": d.protocol_version,
-                "last_sync": _iso(d.last_sync),
+                "last_sync": iso(d.last_sync),
                 "hierarchy": {"sync_key": d.hierarchy_key or None, "prev_key": d.hierarchy_prev_key or None,
                               "seq": d.hierarchy_seq, "user_seq": u.hierarchy_seq,
                               "behind": max(0, u.hierarchy_seq - d.hierarchy_seq) if d.hierarchy_key else None},
@@ -323,5 +315,5 @@ class Mailboxes:
             "behind": max(0, change_seq - st.seq) if change_seq is not None else None,
             "initial": initial, "initial_cursor": st.initial_cursor, "snapshot_seq": st.snapshot_seq,
             "pending": pending, "options": options if isinstance(options, dict) else {},
-            "window_start": _iso(st.window_start),
+            "window_start": iso(st.window_start),
         }

@@ -1,7 +1,6 @@
 """Mail the server writes: notices into mailboxes, and mail for others into the outbound queue."""
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 
@@ -68,7 +67,7 @@ class Mailer:
         for user in local:
             effects.touched.append(self.post_to_inbox(session, user, mime, now=now).folder_id)
         if remote:
-            session.add(OutboundMail(sender=f"MicrosoftExchange@{self.domain}", recipients=json.dumps(remote),
+            session.add(OutboundMail(sender=f"MicrosoftExchange@{self.domain}", recipients=remote,
                                      subject=parse_message(mime).subject, mime=mime))
             events.publish("outbound", session=session, recipients=remote)
             effects.outbound = True

@@ -7,7 +7,6 @@ smarthost, mail stays queued where the API and web UI show it: a lab never loses
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import smtplib
@@ -24,10 +23,6 @@ log = logging.getLogger("easlab.outbound")
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
-
-
-def _aware(value):
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 class Outbound:
@@ -51,8 +46,8 @@ class Outbound:
         now = datetime.now(timezone.utc)
         with self.db.session() as s:
             rows = list(s.exec(select(OutboundMail).where(OutboundMail.status == "queued").order_by(OutboundMail.id)))
-        due = [r.id for r in rows if r.next_attempt_at is None or _aware(r.next_attempt_at) <= now]
-        later = [_aware(r.next_attempt_at) for r in rows if r.next_attempt_at is not None and _aware(r.next_attempt_at) > now]
+        due = [r.id for r in rows if r.next_attempt_at is None or r.next_attempt_at <= now]
+        later = [r.next_attempt_at for r in rows if r.next_attempt_at is not None and r.next_attempt_at > now]
         return due, min(later) if later else None
 
     def _send_one(self, mail_id: int) -> None:
@@ -64,7 +59,7 @@ class Outbound:
             try:
                 with smtplib.SMTP(host or self.smarthost, int(port or 25), timeout=30) as smtp:
                     # SMTP wants CRLF; stored notices may carry bare LF, and smtplib sends bytes as-is.
-                    smtp.sendmail(row.sender, json.loads(row.recipients), re.sub(rb"(?<!\r)\n", b"\r\n", row.mime))
+                    smtp.sendmail(row.sender, row.recipients, re.sub(rb"(?<!\r)\n", b"\r\n", row.mime))
                 row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), ""
                 log.info("outbound %s sent to %s", row.id, row.recipients)
             except (OSError, smtplib.SMTPException) as exc:

@@ -11,7 +11,6 @@ Items when asked.  A delivery into a mailbox whose owner is Out of Office answer
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -138,7 +137,7 @@ class ComposeStore:
                                                 replace(parsed), now)
             self._oof_reply(session, target, outgoing.delivered, parsed, sender, now, effects)
         if remote:
-            session.add(OutboundMail(sender=sender, recipients=json.dumps(remote), subject=outgoing.subject,
+            session.add(OutboundMail(sender=sender, recipients=remote, subject=outgoing.subject,
                                      mime=outgoing.delivered, created_at=now))
             effects.outbound = True
         if unknown:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
@@ -23,10 +23,6 @@ from easlab.storage.models_directory import UserDirectory  # noqa: F401  (regist
 log = logging.getLogger("easlab.store")
 
 TRUST_SUFFIXES = (".pem", ".crt", ".cer")
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 class DirectoryStore:
@@ -83,10 +79,10 @@ def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: da
         return None
     folders = select(Folder.id).where(Folder.user_id == entry.user_id, Folder.type.in_((8, 13)), Folder.deleted == False)  # noqa: E712
     # An item's date_received is the end of its last occurrence (storage/pim.py): earlier ones are over.
-    rows = session.exec(select(Item.pim).where(Item.folder_id.in_(folders), Item.date_received >= _aware(start)))
+    rows = session.exec(select(Item.pim).where(Item.folder_id.in_(folders), Item.date_received >= start))
     out = []
     for pim in rows:
-        out += busy_intervals(json.loads(pim or "[]"), _aware(start), _aware(end))
+        out += busy_intervals(json.loads(pim or "[]"), start, end)
     return out
 
 

@@ -24,11 +24,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from dataclasses import fields
-from datetime import timezone
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -49,6 +47,7 @@ from easlab.storage.access import org_settings
 from easlab.storage.models import OutboundMail
 from easlab.storage.passwords import hash_password, verify_password
 from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
+from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from .admin import ROLES, Actor, Admin, Forbidden, NotFound
@@ -65,14 +64,6 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["pq"] = lambda value: quote(str(value), safe="")  # one path segment
 # `{% if version is feature("account_only_wipe") %}`: a device that has not spoken yet has no version.
 TEMPLATES.env.tests["feature"] = lambda version, name: bool(version) and has(version, name)
-
-
-def _iso(value):
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat(timespec="seconds")
 
 
 TEMPLATES.env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("+00:00", " UTC") if value else "—"
@@ -314,7 +305,7 @@ class Console:
     def policy_list(self, actor: Actor) -> list[dict]:
         self._need(actor, "view")
         with self.db.session() as s:
-            return [{"name": p.name, "default": p.is_default, "users": len(users_of(s, p)), "changed_at": _iso(p.changed_at)}
+            return [{"name": p.name, "default": p.is_default, "users": len(users_of(s, p)), "changed_at": iso(p.changed_at)}
                     for p in list_policies(s)]
 
     def policy_show(self, actor: Actor, name: str, version: str = "14.1") -> dict:
@@ -327,7 +318,7 @@ class Console:
                 raise NotFound(f"no policy {name!r}")
             settings = PolicySettings.from_json(row.settings)
             out = {"name": row.name, "default": row.is_default, "users": len(users_of(s, row)),
-                   "changed_at": _iso(row.changed_at)}
+                   "changed_at": iso(row.changed_at)}
         document = wap_doc(settings) if has(version, "wap_policy_doc") else to_xml(provision_doc(settings, version))
         return {**out, "settings": dict(settings.__dict__), "version": version,
                 "policy_key": policy_key(settings, version), "document": document}
@@ -374,10 +365,10 @@ class Console:
         self._need(actor, "view")
         with self.db.session() as s:
             rows = s.exec(select(OutboundMail).order_by(OutboundMail.id.desc()).limit(limit))
-            return [{"id": r.id, "created_at": _iso(r.created_at), "sender": r.sender,
-                     "recipients": json.loads(r.recipients or "[]"), "subject": r.subject, "size": len(r.mime or b""),
+            return [{"id": r.id, "created_at": iso(r.created_at), "sender": r.sender,
+                     "recipients": r.recipients, "subject": r.subject, "size": len(r.mime or b""),
                      "status": r.status, "attempts": r.attempts, "last_error": r.last_error,
-                     "next_attempt_at": _iso(r.next_attempt_at), "sent_at": _iso(r.sent_at)} for r in rows]
+                     "next_attempt_at": iso(r.next_attempt_at), "sent_at": iso(r.sent_at)} for r in rows]
 
 
 # -- the pages ----------------------------------------------------------------------------------

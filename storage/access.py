@@ -1,8 +1,6 @@
 """Queries behind device access control: organisation settings, rules, per-mailbox lists."""
 from __future__ import annotations
 
-import json
-
 from sqlmodel import Session, func, select
 
 from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS, DeviceFacts, MailboxAccess, Organisation, Rule
@@ -42,7 +40,7 @@ def valid_address(address: str) -> bool:
 
 def admin_recipients(row: OrgSettings) -> tuple[list[str], list[str]]:
     """(valid, invalid) AdminMailRecipients."""
-    listed = id_list(row.admin_mail_recipients)
+    listed = row.admin_mail_recipients
     return [a for a in listed if valid_address(a)], [a for a in listed if not valid_address(a)]
 
 
@@ -83,47 +81,38 @@ def _canonical(value: str, allowed: tuple[str, ...], what: str) -> str:
     raise AccessError(f"{what} {value!r}: use one of {', '.join(allowed)}")
 
 
-def id_list(raw: str) -> list[str]:
-    return list(json.loads(raw or "[]"))
-
-
 def mailbox_access(user: User) -> MailboxAccess:
-    return MailboxAccess(user.activesync_enabled, id_list(user.allowed_device_ids), id_list(user.blocked_device_ids))
+    return MailboxAccess(user.activesync_enabled, list(user.allowed_device_ids), list(user.blocked_device_ids))
 
 
 def add_to_list(user: User, which: str, device_id: str) -> bool:
     """Append to the allowed or blocked list (case-insensitive); False if already there."""
     attr = f"{which}_device_ids"
-    ids = id_list(getattr(user, attr))
+    ids = list(getattr(user, attr))
     if device_id.lower() in (d.lower() for d in ids):
         return False
     ids.append(device_id)
-    setattr(user, attr, json.dumps(ids))
+    setattr(user, attr, ids)
     return True
 
 
 def remove_from_list(user: User, which: str, device_id: str | None) -> list[str]:
     """Remove one id (or every id, for None) from a list; returns what was removed."""
     attr = f"{which}_device_ids"
-    ids = id_list(getattr(user, attr))
+    ids = list(getattr(user, attr))
     if device_id is None:
         kept, removed = [], ids
     else:
         kept = [d for d in ids if d.lower() != device_id.lower()]
         removed = [d for d in ids if d.lower() == device_id.lower()]
-    setattr(user, attr, json.dumps(kept))
+    setattr(user, attr, kept)
     return removed
 
 
 def device_facts(device: Device, user_agent: str | None = None, xmswl: str = "") -> DeviceFacts:
-    created = device.first_sync
-    if created is not None and created.tzinfo is None:
-        from datetime import timezone
-
-        created = created.replace(tzinfo=timezone.utc)
     return DeviceFacts(
         device_id=device.device_id, device_type=device.device_type, user_agent=user_agent or device.user_agent,
-        os=device.os, model=device.model, xmswl=xmswl, created_at=created,
+        os=device.os, model=device.model, xmswl=xmswl, created_at=device.first_sync,
         wipe_pending=device.wipe_state in ("pending", "sent"),
     )
 

@@ -5,9 +5,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
+
+from .migrate import add_missing_columns, add_missing_foreign_keys
 
 DEFAULT_FILE = "easlab.db"
 
@@ -58,25 +60,10 @@ class Database:
         from .policies import ensure_default
 
         SQLModel.metadata.create_all(self.engine)
-        self._add_missing_columns()
+        add_missing_columns(self.engine, SQLModel.metadata)
+        add_missing_foreign_keys(self.engine, SQLModel.metadata)
         with self.session() as session:
             ensure_default(session)
-
-    def _add_missing_columns(self) -> None:
-        """Additive migration: a database made by an older easlab gains the columns added since,
-        with their defaults, so upgrading never means deleting the lab's mailboxes."""
-        inspector = inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table in SQLModel.metadata.sorted_tables:
-                present = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name in present:
-                        continue
-                    ddl = column.type.compile(dialect=self.engine.dialect)
-                    default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
-                    literal = _sql_literal(default)
-                    clause = f" DEFAULT {literal}" if literal is not None else ""
-                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{clause}'))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -92,13 +79,3 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def _sql_literal(value) -> str | None:
-    """A column default as SQL both SQLite and PostgreSQL accept."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return None

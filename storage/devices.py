@@ -26,3 +26,12 @@ def touch_device(session: Session, user: User, device_id: str, device_type: str 
     session.add(device)
     session.flush()
     return device
+
+
+def remove_device(session: Session, device: Device) -> None:
+    """End a partnership (Exchange's Remove-MobileDevice): the next request from that DeviceId is a
+    new device.  Every row keyed by the device (sync states, access history, sent ClientIds,
+    hierarchy echoes, Find searches) goes with it through its foreign key's ON DELETE CASCADE, so a
+    new partnership, which may get the same id, starts clean."""
+    session.delete(device)
+    session.flush()

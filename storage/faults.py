@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, or_, update
 from sqlalchemy import select as core_select
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, delete, select
 from .models_faults import (
     DEFAULT_TRACE_BYTES, DEFAULT_TRACE_ENTRIES, FAULT_KINDS, Fault, TraceEntry, TraceSetting,
 )
+from .types import iso
 
 __all__ = [
     "FAULT_KINDS", "Fault", "FaultError", "TraceEntry", "TraceSetting", "add_fault", "candidates", "clear_faults",
@@ -32,12 +33,6 @@ MAX_TRACE_BYTES = 256 * 1024 * 1024
 
 class FaultError(ValueError):
     pass
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)  # SQLite hands datetimes back naive
-    return value
 
 
 def _int(params: dict, name: str, default, low: int, high: int, what: str):
@@ -143,8 +138,7 @@ def add_fault(session: Session, kind: str, *, now: datetime, user: str | None = 
 def state_of(fault: Fault, now: datetime) -> str:
     if fault.remaining is not None and fault.remaining <= 0:
         return "spent"
-    expires = _aware(fault.expires_at)
-    if expires is not None and expires <= now:
+    if fault.expires_at is not None and fault.expires_at <= now:
         return "expired"
     return "active"
 
@@ -153,14 +147,9 @@ def fault_view(fault: Fault, now: datetime) -> dict:
     return {
         "id": fault.id, "kind": fault.kind, "user": fault.user, "device_id": fault.device_id, "command": fault.command,
         "params": json.loads(fault.params or "{}"), "remaining": fault.remaining,
-        "expires_at": _iso(fault.expires_at), "created_at": _iso(fault.created_at), "hits": fault.hits,
-        "last_hit_at": _iso(fault.last_hit_at), "state": state_of(fault, now),
+        "expires_at": iso(fault.expires_at), "created_at": iso(fault.created_at), "hits": fault.hits,
+        "last_hit_at": iso(fault.last_hit_at), "state": state_of(fault, now),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
-    return value.isoformat(timespec="seconds") if value is not None else None
 
 
 def get_fault(session: Session, fault_id: int) -> Fault | None:
@@ -200,9 +189,7 @@ def candidates(session: Session, now: datetime, *, user: str | None, device_id: 
             continue
         if fault.command is not None and (command or "").lower() != fault.command.lower():
             continue
-        # Expiry is checked here, not in SQL: SQLite keeps datetimes as naive text.
-        expires = _aware(fault.expires_at)
-        if expires is not None and expires <= now:
+        if fault.expires_at is not None and fault.expires_at <= now:
             continue
         rows.append(fault)
     return rows

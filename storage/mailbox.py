@@ -1,7 +1,6 @@
 """Mailboxes: the default folders, storing messages, and the change log every change writes."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -68,7 +67,7 @@ def store_message(session: Session, folder: Folder, mime: bytes, *, parsed: Pars
         importance=parsed.importance, read=read, internet_cpid=parsed.internet_cpid,
         conversation_id=parsed.conversation_id, conversation_index=parsed.conversation_index,
         body_text=parsed.body_text, body_html=parsed.body_html,
-        attachments=json.dumps([asdict(a) for a in parsed.attachments]), mime=mime, size=len(mime),
+        attachments=[asdict(a) for a in parsed.attachments], mime=mime, size=len(mime),
     )
     session.add(item)
     session.flush()  # the id makes the ServerId unique in the folder, for good
@@ -194,7 +193,7 @@ def refresh_item(session: Session, item: Item, mime: bytes, *, parsed: ParsedMes
     item.importance, item.internet_cpid = parsed.importance, parsed.internet_cpid
     item.conversation_id, item.conversation_index = parsed.conversation_id, parsed.conversation_index
     item.body_text, item.body_html = parsed.body_text, parsed.body_html
-    item.attachments = json.dumps([asdict(a) for a in parsed.attachments])
+    item.attachments = [asdict(a) for a in parsed.attachments]
     item.mime, item.size = mime, len(mime)
     if bcc is not None and _has_column("bcc"):
         item.bcc = bcc

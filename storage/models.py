@@ -6,6 +6,9 @@ deletes as tombstones.  An incremental Sync reads the log rows after the device'
 cost follows the number of changes, never the folder's size.  The hierarchy works the same way
 per user (`User.hierarchy_seq`, `Folder.created_seq`/`modified_seq`, deleted folders kept as
 tombstones).
+
+Every moment is a `UTCDateTime` (aware UTC in and out) and lists kept as JSON are `JSONList`
+(storage/types.py).  Rows keyed by a device (`device_pk`) go with it: ON DELETE CASCADE.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from .types import JSONList, UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -25,15 +30,15 @@ class User(SQLModel, table=True):
     name: str = Field(index=True, unique=True, max_length=64)
     display_name: str = Field(default="", max_length=256)
     password_hash: str = Field(max_length=256)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     hierarchy_seq: int = 0  # last value handed to a folder change of this user
     policy_id: int | None = Field(default=None, foreign_key="policy.id")  # None: the default policy
     # Exchange's CASMailbox settings.  Device-ID lists may name devices that never connected.
     activesync_enabled: bool = True
-    allowed_device_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
-    blocked_device_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    allowed_device_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    blocked_device_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
     role: str = Field(default="", max_length=32)  # "", org-admin, device-approver, device-operator, viewer
-    max_devices_mail_at: datetime | None = None
+    max_devices_mail_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OrgSettings(SQLModel, table=True):
@@ -41,7 +46,7 @@ class OrgSettings(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     default_access: str = Field(default="Allow", max_length=16)
-    admin_mail_recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    admin_mail_recipients: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
     user_mail_insert: str = Field(default="", max_length=256)
     max_devices: int = 100
     blocked_delay: int = 20  # seconds a blocked answer is held (Exchange's ErrorResponseDelay)
@@ -57,7 +62,7 @@ class AccessRule(SQLModel, table=True):
     characteristic: str = Field(max_length=16)
     query: str = Field(max_length=1024)
     access_level: str = Field(max_length=16)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Policy(SQLModel, table=True):
@@ -67,7 +72,7 @@ class Policy(SQLModel, table=True):
     name: str = Field(index=True, unique=True, max_length=64)
     is_default: bool = False
     settings: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
-    changed_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Folder(SQLModel, table=True):
@@ -102,7 +107,7 @@ class Item(SQLModel, table=True):
     reply_to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     display_to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     thread_topic: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    date_received: datetime = Field(default_factory=utcnow)
+    date_received: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     importance: int = 1
     read: bool = False
     flag_status: int = 0  # 0 cleared, 1 complete, 2 active
@@ -112,7 +117,7 @@ class Item(SQLModel, table=True):
     conversation_index: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    attachments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    attachments: list[dict] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
     mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     size: int = 0
     bcc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # drafts: Email2:Bcc
@@ -136,7 +141,7 @@ class ItemChange(SQLModel, table=True):
     item_id: int
     server_id: str = Field(max_length=64)
     kind: str = Field(max_length=8)  # "add" | "change" | "delete"
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Device(SQLModel, table=True):
@@ -149,8 +154,8 @@ class Device(SQLModel, table=True):
     device_type: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=512)
     protocol_version: str = Field(default="", max_length=8)
-    first_sync: datetime = Field(default_factory=utcnow)
-    last_sync: datetime = Field(default_factory=utcnow)
+    first_sync: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_sync: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     hierarchy_key: str = Field(default="", max_length=64)
     hierarchy_prev_key: str = Field(default="", max_length=64)
     hierarchy_seq: int = 0  # the user's hierarchy_seq the current key stands for
@@ -175,20 +180,20 @@ class Device(SQLModel, table=True):
     policy_key: int | None = Field(default=None, sa_type=BigInteger)
     policy_name: str = Field(default="", max_length=64)
     policy_status: str = Field(default="Unknown", max_length=32)  # AppliedInFull, PartiallyApplied, ...
-    provisioned_at: datetime | None = None
+    provisioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Remote wipe: none | pending | sent | succeeded | failed
     wipe_state: str = Field(default="none", max_length=16)
     wipe_account_only: bool = False
-    wipe_requested_at: datetime | None = None
-    wipe_sent_at: datetime | None = None
-    wipe_ack_at: datetime | None = None
+    wipe_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    wipe_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    wipe_ack_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Access control: the state stored after the device's last request (Exchange's
     # DeviceAccessState / Reason / ControlRule), and the step of the decision that set it.
     access_state: str = Field(default="Unknown", max_length=16)
     access_reason: str = Field(default="", max_length=16)
     access_rule: str = Field(default="", max_length=64)
     access_step: str = Field(default="", max_length=32)
-    access_changed_at: datetime | None = None
+    access_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     quarantine_notice_id: int | None = None  # the Item holding the quarantine/block notice
 
 
@@ -196,8 +201,8 @@ class DeviceAccessChange(SQLModel, table=True):
     """Every change of a device's access state, with its time."""
 
     id: int | None = Field(default=None, primary_key=True)
-    device_pk: int = Field(foreign_key="device.id", index=True)
-    at: datetime = Field(default_factory=utcnow)
+    device_pk: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     old_state: str = Field(max_length=16)
     new_state: str = Field(max_length=16)
     reason: str = Field(default="", max_length=16)
@@ -209,16 +214,16 @@ class OutboundMail(SQLModel, table=True):
     """Mail leaving for other domains: sent through the smarthost, retried, never dropped."""
 
     id: int | None = Field(default=None, primary_key=True)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sender: str = Field(default="", max_length=320)
-    recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
     subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     status: str = Field(default="queued", max_length=16)  # queued | sent | failed
     attempts: int = 0
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    next_attempt_at: datetime | None = None
-    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SyncState(SQLModel, table=True):
@@ -233,18 +238,18 @@ class SyncState(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("device_pk", "collection_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    device_pk: int = Field(foreign_key="device.id", index=True)
+    device_pk: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
     collection_id: str = Field(max_length=64)
     sync_key: str = Field(max_length=64)
     prev_key: str = Field(default="", max_length=64)
     seq: int = 0
     snapshot_seq: int = 0
     initial_cursor: int | None = None
-    window_start: datetime | None = None
+    window_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     options: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
     # The Supported list sent with SyncKey 0 (MS-ASCMD 2.2.3.179), JSON; "" when none was sent.
     supported: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     # Items the device already holds from outside the change log (the quarantine notice): not
     # to be added a second time when normal sync resumes.  JSON list of Item ids.
-    presented: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    presented: list[int] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))

@@ -3,7 +3,7 @@ the senders an automatic reply already went to.
 
 Kept apart from storage/models.py; importing this module registers the tables with SQLModel's
 metadata (server/store_compose.py does, and `Database.create_all` should import it too), and the
-additive migration in storage/db.py covers columns added here later.
+additive migration in storage/migrate.py covers columns added here later.
 
 - `SentClientId`: the ClientIds of SendMail/SmartReply/SmartForward (14.0+) a device used lately.
   A repeat is answered 118 (MessagePreviouslySent) instead of sending the message twice; rows
@@ -23,6 +23,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .models import utcnow
+from .types import UTCDateTime
 
 CLIENT_ID_DAYS = 7  # how long a sent ClientId is remembered
 CLIENT_ID_KEEP = 500  # and at most this many per device
@@ -31,18 +32,18 @@ CLIENT_ID_KEEP = 500  # and at most this many per device
 class SentClientId(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("device_pk", "client_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    device_pk: int = Field(foreign_key="device.id", index=True)
+    device_pk: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
     client_id: str = Field(max_length=64)
     command: str = Field(default="", max_length=16)  # SendMail | SmartReply | SmartForward
-    sent_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class OofSettings(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", unique=True, index=True)
     state: int = 0  # 0 disabled, 1 global, 2 time-based
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    start_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
     internal_enabled: bool = False
     internal_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     internal_html: bool = False
@@ -52,7 +53,7 @@ class OofSettings(SQLModel, table=True):
     unknown_enabled: bool = False
     unknown_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     unknown_html: bool = False
-    changed_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class OofReply(SQLModel, table=True):
@@ -60,4 +61,4 @@ class OofReply(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     sender: str = Field(max_length=320)  # lower case
-    sent_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

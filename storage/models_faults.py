@@ -20,6 +20,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .models import utcnow
+from .types import UTCDateTime
 
 FAULT_KINDS = ("throttle", "reprovision", "unauthorized", "block", "delay", "drop", "smtp")
 
@@ -35,10 +36,10 @@ class Fault(SQLModel, table=True):
     kind: str = Field(max_length=16)
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
     remaining: int | None = None  # None: unlimited
-    expires_at: datetime | None = None  # None: never (compared with the server clock)
-    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: never (compared with the server clock)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     hits: int = 0
-    last_hit_at: datetime | None = None
+    last_hit_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class TraceSetting(SQLModel, table=True):
@@ -49,7 +50,7 @@ class TraceSetting(SQLModel, table=True):
     enabled: bool = True
     max_entries: int = DEFAULT_TRACE_ENTRIES
     max_bytes: int = DEFAULT_TRACE_BYTES
-    changed_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     dropped: int = 0  # exchanges pushed out of the ring so far
 
 
@@ -58,7 +59,7 @@ class TraceEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user: str = Field(max_length=64)
     device_id: str = Field(max_length=64)  # lower-case, as in TraceSetting
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     duration_ms: float = 0.0
     method: str = Field(default="POST", max_length=8)
     path: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # path and query

@@ -14,13 +14,14 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .models import utcnow
+from .types import UTCDateTime
 
 
 class HierarchyEcho(SQLModel, table=True):
     __tablename__ = "hierarchy_echo"
     __table_args__ = (Index("ix_hierarchy_echo_device", "device_pk", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
-    device_pk: int  # no foreign key: removing a partnership must not trip over these rows
+    device_pk: int = Field(foreign_key="device.id", ondelete="CASCADE")  # the index below leads with it
     folder_id: int = Field(foreign_key="folder.id")
     seq: int  # the user's hierarchy_seq the change took
     kind: str = Field(max_length=8)  # "create" | "update" | "delete"
@@ -30,6 +31,6 @@ class FindSearch(SQLModel, table=True):
     __tablename__ = "find_search"
     __table_args__ = (UniqueConstraint("device_pk", "search_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    device_pk: int = Field(index=True)
+    device_pk: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
     search_id: str = Field(max_length=128)
-    started_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.orm import defer
@@ -25,12 +25,6 @@ from easlab.eas.versions import has
 
 from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def folder_info(f: Folder) -> FolderInfo:
@@ -73,12 +67,12 @@ def email_item(item: Item, with_mime: bool = True) -> EmailItem:
     attachments = [
         AttachmentInfo(file_reference=f"{item.server_id}:{a['index']}", name=a["name"], content_type=a["content_type"],
                        size=a["size"], method=a.get("method", 1), content_id=a.get("content_id", ""), inline=a.get("inline", False))
-        for a in json.loads(item.attachments or "[]")
+        for a in item.attachments
     ]
     return EmailItem(
         server_id=item.server_id, subject=item.subject, sender=item.sender, to=item.to, cc=item.cc,
         reply_to=item.reply_to, display_to=item.display_to, thread_topic=item.thread_topic,
-        date_received=_aware(item.date_received), importance=item.importance, read=item.read,
+        date_received=item.date_received, importance=item.importance, read=item.read,
         flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
         internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
         conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
@@ -336,7 +330,7 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
         item = items.get(iid)
         if item is None:  # moved away meanwhile; the delete row is past the cut
             continue
-        inside = start is None or _aware(item.date_received) >= start
+        inside = start is None or item.date_received >= start
         if first == "add":
             if inside:
                 changes.append(ServerChange("Add", item.server_id, row_item(item, cls, need_mime)))
@@ -352,7 +346,7 @@ def _log_page(session: Session, folder: Folder, state: SyncState, window: int, o
 
 def _soft_deletes(session: Session, folder: Folder, state: SyncState, start: datetime | None) -> list[ServerChange]:
     """Items that slid out of the FilterType window since the last Sync (MS-ASCMD 2.2.3.161)."""
-    old = _aware(state.window_start)
+    old = state.window_start
     if start is None or old is None or start <= old:
         return []
     rows = session.exec(select(Item).where(Item.folder_id == folder.id, Item.date_received >= old,
@@ -416,7 +410,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
                                           now, None if restricted else drafts)
     start = window_start(folder_class, options.filter_type, now)
 
-    presented = set(json.loads(state.presented or "[]"))
+    presented = set(state.presented)
     if restricted:
         # Quarantined or discovering: no server changes, except the access notice in the Inbox
         # (digest §5.3).  The device's position in the log stays where it was, so everything
@@ -426,7 +420,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
             if notice is not None and notice.folder_id == folder.id:
                 outcome.changes = [ServerChange("Add", notice.server_id, email_item(notice))]
                 presented.add(notice_id)
-                state.presented = json.dumps(sorted(presented))
+                state.presented = sorted(presented)
     elif request.get_changes and request.window_size > 0:
         window = request.window_size
         need_mime = options.mime_support > 0 or any(p.type == 4 for p in options.body_preferences)
@@ -533,7 +527,7 @@ def _notice_pending(session: Session, folder: Folder, state: SyncState | None, n
     if notice_id is None:
         return False
     notice = session.get(Item, notice_id)
-    presented = set(json.loads(state.presented or "[]")) if state is not None else set()
+    presented = set(state.presented) if state is not None else set()
     return notice is not None and notice.folder_id == folder.id and notice_id not in presented
 
 

@@ -332,7 +332,7 @@ async def test_policy_detail_per_version(client, db):
 async def test_outbound_is_listed(client, db):
     set_role(db, "alice", "viewer")
     with db.session() as s:
-        s.add(OutboundMail(sender="MicrosoftExchange@easlab.test", recipients=json.dumps(["boss@elsewhere.example"]),
+        s.add(OutboundMail(sender="MicrosoftExchange@easlab.test", recipients=["boss@elsewhere.example"],
                            subject="A new mobile device", mime=b"12345"))
     rows = (await client.get("/api/outbound", auth=ALICE)).json()
     assert len(rows) == 1 and rows[0]["recipients"] == ["boss@elsewhere.example"] and rows[0]["size"] == 5

@@ -2,7 +2,6 @@
 the other side: the recipient's Inbox (bob is local), Sent Items, the outbound queue, another
 device's Sync or held Ping."""
 import asyncio
-import json
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -115,7 +114,7 @@ async def test_sendmail_local_remote_bcc_and_sent_items(client, db, version):
     # The other domains go to the outbound queue, Bcc recipients in the envelope only.
     [queued] = outbound(db)
     assert queued.sender == "alice@easlab.test" and queued.status == "queued"
-    assert json.loads(queued.recipients) == ["carol@example.net", "dave@example.org"]
+    assert queued.recipients == ["carol@example.net", "dave@example.org"]
     assert queued.mime == got.mime
     # alice's copy in Sent Items keeps the Bcc line.
     [sent] = folder_items(db, "alice", 5)
@@ -168,7 +167,7 @@ async def test_sendmail_12_1_raw_mime(client, db):
     assert (r.status_code, r.content) == (200, b"")
     [got] = folder_items(db, "bob", 2)
     assert got.sender == '"Alice Example" <alice@easlab.test>' and parse(got.mime)["Bcc"] is None
-    assert json.loads(outbound(db)[0].recipients) == ["dave@example.org"]
+    assert outbound(db)[0].recipients == ["dave@example.org"]
     assert len(folder_items(db, "alice", 5)) == 1
     # No SaveInSent: no copy.  Failures are HTTP statuses in 12.1.
     assert (await post_raw(dev, "SendMail", mime(subject="second"))).status_code == 200
@@ -224,7 +223,7 @@ async def test_smart_reply_quotes_the_original_and_threads(client, app, db, vers
     r = await dev.post("SmartReply", smart("SmartReply", mime(to="carol@example.net", subject="RE: Budget", text="Looks good."), sid))
     assert (r.status_code, r.content) == (200, b"")
     [queued] = outbound(db)
-    assert json.loads(queued.recipients) == ["carol@example.net"]
+    assert queued.recipients == ["carol@example.net"]
     sent = parse(queued.mime)
     assert sent["In-Reply-To"] == "<budget-1@example.net>"
     assert sent["References"] == "<earlier@example.net> <budget-1@example.net>"
@@ -256,7 +255,7 @@ async def test_smart_forward_carries_the_original_attachments(client, app, db):
     fwd = mime(to="bob@easlab.test", subject="FW: Budget", text="FYI")
     assert (await dev.post("SmartForward", smart("SmartForward", fwd, sid, save=False))).content == b""
     [got] = folder_items(db, "bob", 2)
-    assert [a["name"] for a in json.loads(got.attachments)] == ["budget.xlsx"]
+    assert [a["name"] for a in got.attachments] == ["budget.xlsx"]
     msg = parse(got.mime)
     assert msg["In-Reply-To"] is None and msg["References"] == "<earlier@example.net> <budget-1@example.net>"
     assert "FYI" in got.body_text and "Please review the budget." in got.body_text
@@ -328,7 +327,7 @@ async def test_smart_reply_and_forward_12_1_query_parameters(client, app, db):
     r = await post_raw(dev, "SmartForward", mime(subject="FW: Budget", text="Fwd"), ItemId=sid)  # Inbox by default
     assert r.status_code == 200
     [got] = folder_items(db, "bob", 2)
-    assert [a["name"] for a in json.loads(got.attachments)] == ["a.txt"]
+    assert [a["name"] for a in got.attachments] == ["a.txt"]
     assert (await post_raw(dev, "SmartReply", mime(), ItemId="1:424242", CollectionId="1")).status_code == 500
 
 

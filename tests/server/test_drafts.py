@@ -2,7 +2,6 @@
 added and removed, sending with email2:Send; checked in the database, on another device, in the
 recipient's Inbox, in Sent Items and in the outbound queue."""
 import asyncio
-import json
 
 import pytest
 from sqlmodel import select
@@ -116,7 +115,7 @@ async def test_attachments_added_and_removed_through_sync(client, db):
                            E(f"{B}:Attachment", E(f"{B}:ClientId", "a1"), E(f"{B}:FileReference", f"{sid}:0")),
                            E(f"{B}:Attachment", E(f"{B}:ClientId", "a2"), E(f"{B}:FileReference", f"{sid}:1")))))
     [draft] = folder_items(db, "alice", 3)
-    assert [(a["name"], a["size"]) for a in json.loads(draft.attachments)] == [("one.txt", 11), ("two.pdf", 15)]
+    assert [(a["name"], a["size"]) for a in draft.attachments] == [("one.txt", 11), ("two.pdf", 15)]
     # Delete the first, add a third: the Change answers with the new FileReference, and as the
     # second moved up, the device gets the draft back with the references as they are now.
     ops = E(f"{B}:Attachments", E(f"{B}:Delete", E(f"{B}:FileReference", f"{sid}:0")), attach("a3", "three.png", b"\x89PNG", "image/png"))
@@ -133,7 +132,7 @@ async def test_attachments_added_and_removed_through_sync(client, db):
     # A FileReference that is not this draft's is 8, and nothing changes.
     coll, key = await run(dev, key, change(sid, E(f"{B}:Attachments", E(f"{B}:Delete", E(f"{B}:FileReference", "1:5:0")))))
     assert coll.find(f"{A}:Responses") == E(f"{A}:Responses", E(f"{A}:Change", E(f"{A}:ServerId", sid), E(f"{A}:Status", 8)))
-    assert len(json.loads(folder_items(db, "alice", 3)[0].attachments)) == 2
+    assert len(folder_items(db, "alice", 3)[0].attachments) == 2
 
 
 # -- sending -------------------------------------------------------------------------------------
@@ -157,10 +156,10 @@ async def test_send_a_draft_with_change(client, app, db):
     assert (await asyncio.wait_for(ping, 5)).text("Ping:Status") == "2"
     [got] = folder_items(db, "bob", 2)
     assert (got.subject, got.sender) == ("Plan, final", '"Alice Example" <alice@easlab.test>')
-    assert parse(got.mime)["Bcc"] is None and [a["name"] for a in json.loads(got.attachments)] == ["notes.txt"]
+    assert parse(got.mime)["Bcc"] is None and [a["name"] for a in got.attachments] == ["notes.txt"]
     with db.session() as s:
         [queued] = s.exec(select(OutboundMail)).all()
-    assert queued.sender == "alice@easlab.test" and json.loads(queued.recipients) == ["carol@example.net", "dave@example.org"]
+    assert queued.sender == "alice@easlab.test" and queued.recipients == ["carol@example.net", "dave@example.org"]
     assert b"dave@" not in queued.mime
     # Sent Items holds the message as sent, no longer a draft.
     [sent] = folder_items(db, "alice", 5)

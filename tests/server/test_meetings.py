@@ -1,5 +1,4 @@
 """Meeting requests, MeetingResponse and the iCalendar mail around them, in-process with exact trees."""
-import json
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -124,7 +123,7 @@ async def test_14_1_client_sends_its_own_reply_with_sendmail_and_it_reaches_the_
     assert r.status_code == 200 and r.content == b""
     with app.state.db.session() as s:
         queued, = s.exec(select(OutboundMail)).all()
-    assert json.loads(queued.recipients) == ["anna.mueller@contoso.com"]
+    assert queued.recipients == ["anna.mueller@contoso.com"]
     part = parse_calendar(find_calendar_part(message_from_bytes(queued.mime, policy=policy.default)))
     assert part.method == "REPLY" and part.events[0].attendees[0].email == "alice@easlab.test"
     assert part.events[0].attendees[0].status == 2
@@ -156,7 +155,7 @@ async def test_16_1_organiser_invites_attendee_answers_with_send_response_and_or
     assert (mine.text(f"{C}:OrganizerEmail"), mine.text(f"{C}:OrganizerName")) == ("bob@easlab.test", "Bob Example")
     with app.state.db.session() as s:
         queued, = s.exec(select(OutboundMail)).all()
-    assert json.loads(queued.recipients) == ["dan@example.net"]
+    assert queued.recipients == ["dan@example.net"]
     invitation = parse_calendar(find_calendar_part(message_from_bytes(queued.mime, policy=policy.default)))
     assert invitation.method == "REQUEST" and invitation.events[0].uid == mine.text(f"{C}:UID")
     assert invitation.events[0].recurrence == {"Type": "1", "Occurrences": "4", "DayOfWeek": "2"}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import smtplib
 from contextlib import asynccontextmanager
@@ -72,7 +71,7 @@ async def test_message_lands_in_alice_inbox(app, db, caplog):
     assert item.to == "alice@easlab.test"
     assert "Numbers attached." in item.body_text
     assert "<b>attached</b>" in item.body_html
-    attachments = json.loads(item.attachments)
+    attachments = item.attachments
     assert [(a["name"], a["content_type"], a["size"]) for a in attachments] == [("report.pdf", "application/pdf", len(PDF))]
     assert item.read is False
     # The trace header comes first; the rest is the message as sent.

@@ -42,7 +42,7 @@ def add_device(db, user="alice", device_id="dev1", state="Quarantined", version=
 def lists(db, user="alice") -> tuple[list[str], list[str]]:
     with db.session() as s:
         u = get_user(s, user)
-        return json.loads(u.allowed_device_ids), json.loads(u.blocked_device_ids)
+        return u.allowed_device_ids, u.blocked_device_ids
 
 
 def device_row(db, device_id="dev1") -> Device | None:
@@ -478,7 +478,7 @@ async def test_org_page_saves_and_warns(client, db):
     assert "no valid admin mail recipient" not in page and "ignored admin mail recipients: not an address" in page
     with db.session() as s:
         org = org_settings(s)
-        assert json.loads(org.admin_mail_recipients) == ["boss@easlab.test", "not an address", "it@easlab.test"]
+        assert org.admin_mail_recipients == ["boss@easlab.test", "not an address", "it@easlab.test"]
         assert (org.default_access, org.max_devices, org.blocked_delay, org.discovery_minutes) == ("Quarantine", 10, 3, 0)
 
 
@@ -514,7 +514,7 @@ async def test_policy_page_shows_the_document_edits_and_assigns(client, db):
 async def test_outbound_page_lists_the_queue(client, db):
     set_role(db, "alice", "viewer")
     with db.session() as s:
-        s.add(OutboundMail(sender="MicrosoftExchange@easlab.test", recipients=json.dumps(["boss@elsewhere.example"]),
+        s.add(OutboundMail(sender="MicrosoftExchange@easlab.test", recipients=["boss@elsewhere.example"],
                            subject="A new mobile device <b>x</b>", mime=b"x" * 10, last_error="connection refused"))
     await login(client)
     page = (await client.get("/ecp/outbound")).text

@@ -1,5 +1,3 @@
-import os
-
 import pytest
 from sqlalchemy import text
 
@@ -48,14 +46,10 @@ def test_failed_transaction_leaves_nothing(db):
         assert get_user(s, "dave") is None
 
 
-def test_postgresql_url_works():
-    url = os.environ.get("EASLAB_TEST_PG_URL")
-    assert url, "EASLAB_TEST_PG_URL is not set: run the suite through .ci/run, which starts PostgreSQL"
-    db = Database(url)
+def test_postgresql_url_works(pg_schema_url):
+    db = Database(pg_schema_url.replace("postgresql+psycopg://", "postgres://"))  # the form people type
     assert db.dialect == "postgresql"
     db.create_all()
-    with db.engine.begin() as conn:
-        conn.execute(text('DELETE FROM "user"'))
     with db.session() as s:
         add_user(s, "erin", "pw")
     with db.session() as s:

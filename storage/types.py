@@ -1,0 +1,70 @@
+"""Column types that make the database hand back what the code stored, on SQLite and PostgreSQL.
+
+`UTCDateTime`: every moment easlab keeps is UTC.  SQLite has no time zones and returns naive
+datetimes; PostgreSQL's `timestamp without time zone` does the same, and converts an aware value
+by the session's TimeZone on the way in.  This type converts to UTC itself, stores the naive UTC
+value in the same column as before (`DATETIME` / `TIMESTAMP`, so no schema change), and always
+returns an aware UTC datetime.  A naive datetime is refused on the way in (ValueError at flush or
+in a query parameter): which zone it meant cannot be known, and easlab's clocks are all aware.
+
+`JSONList`: a list kept as JSON in a TEXT column (the columns existed as hand-parsed text before;
+the stored text is unchanged).  Reading an empty or NULL column gives an empty list.  Assign a new
+list to change one: the type does not see in-place mutation.
+
+`iso` formats a stored moment the way the admin views and APIs show it.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Text
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime takes a datetime, not {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: easlab stores only aware (UTC) moments")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:  # a timestamptz column (a database made by hand)
+            return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=timezone.utc)
+
+
+class JSONText(TypeDecorator):
+    """JSON in TEXT; `empty` is the Python type stored and what an empty column reads as."""
+
+    impl = Text
+    cache_ok = True
+    empty: type = list
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, self.empty):
+            raise TypeError(f"{type(self).__name__} takes a {self.empty.__name__}, not {type(value).__name__}")
+        return json.dumps(value)
+
+    def process_result_value(self, value, dialect):
+        return self.empty(json.loads(value)) if value else self.empty()
+
+
+class JSONList(JSONText):
+    empty = list
+
+
+def iso(value: datetime | None, timespec: str = "seconds") -> str | None:
+    """ISO 8601 with the offset (+00:00), to the second unless asked otherwise; None stays None."""
+    return value.astimezone(timezone.utc).isoformat(timespec=timespec) if value is not None else None
