@@ -24,7 +24,7 @@ class CommandContext:
     address: str  # the user's SMTP address
     store: Any = None  # the server's implementation of the store interface the commands declare
     limits: Limits = field(default_factory=lambda: Limits())
-    gate: Any = None  # eas.access.Gate: the access decision this request runs under
+    gate: Any = None  # eas.machines.access.Gate: the access decision this request runs under
 
     clock: Any = None  # callable returning monotonic seconds; the test plugin swaps in its own
 

@@ -38,6 +38,7 @@ from starlette.responses import Response as HTTPResponse
 from easlab.eas import commands
 from easlab.eas.access import refuse
 from easlab.eas.response import Response, common_status
+from easlab.eas.status import Common
 from easlab.storage.faults import candidates, consume
 
 log = logging.getLogger("easlab.faults")
@@ -46,18 +47,6 @@ IMMEDIATE = ("throttle", "reprovision", "unauthorized", "block")  # answered ins
 WIRE = ("delay", "drop")  # the command runs; its answer is held or cut
 SCOPE_KEY = "easlab.fault"  # the FaultAction for the ASGI layer, in the request's scope
 CHECKED_KEY = "easlab.fault_checked"  # set once a request has been matched (never twice)
-
-# Request roots of commands easlab does not implement, so a fault can still answer them in body form.
-_ROOTS = {
-    "Sync": "AirSync:Sync", "FolderSync": "FolderHierarchy:FolderSync", "FolderCreate": "FolderHierarchy:FolderCreate",
-    "FolderDelete": "FolderHierarchy:FolderDelete", "FolderUpdate": "FolderHierarchy:FolderUpdate",
-    "GetItemEstimate": "GetItemEstimate:GetItemEstimate", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
-    "Settings": "Settings:Settings", "ItemOperations": "ItemOperations:ItemOperations", "MoveItems": "Move:MoveItems",
-    "Search": "Search:Search", "SendMail": "ComposeMail:SendMail", "SmartReply": "ComposeMail:SmartReply",
-    "SmartForward": "ComposeMail:SmartForward", "MeetingResponse": "MeetingResponse:MeetingResponse",
-    "ResolveRecipients": "ResolveRecipients:ResolveRecipients", "ValidateCert": "ValidateCert:ValidateCert",
-    "Find": "Find:Find",
-}
 
 
 @dataclass
@@ -81,10 +70,11 @@ class FaultAction:
 
 
 def root_of(command: str | None) -> str | None:
+    """The command's request root (Command.root), for answers in body form."""
+    if command and command not in commands.REGISTRY:
+        commands.load_all()  # a fault can answer before any app has registered the commands
     known = commands.REGISTRY.get(command or "")
-    if known is not None and known.root:
-        return known.root
-    return _ROOTS.get(command or "")
+    return known.root if known is not None else None
 
 
 def eas_response(action: FaultAction, version: str) -> Response | None:
@@ -99,7 +89,7 @@ def eas_response(action: FaultAction, version: str) -> Response | None:
     if action.kind == "unauthorized":
         return Response(401, headers={"WWW-Authenticate": f'Basic realm="{p["realm"]}"'})
     if action.kind == "block":
-        response = refuse(129, version, root_of(action.command), {"X-MS-ASThrottle": p["reason"]})
+        response = refuse(Common.DeviceIsBlockedForThisUser, version, root_of(action.command), {"X-MS-ASThrottle": p["reason"]})
         response.delay = float(p.get("seconds") or 0)
         return response
     return None

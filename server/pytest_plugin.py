@@ -152,6 +152,7 @@ class Easlab:
     live in InProcessEaslab and ProcessEaslab."""
 
     mode: str = ""
+    _clock = None  # the server's clock when the server runs in this process
 
     def __init__(self, directory: Path, domain: str = DEFAULT_DOMAIN, scope: str = "function",
                  owns_directory: bool = True):
@@ -210,7 +211,7 @@ class Easlab:
         """easlab.server.admin.Admin over this store, acting as the local shell (use with server.admin.SHELL)."""
         from .admin import Admin
 
-        return Admin(self.db, self._notify, self.domain)
+        return Admin(self.db, self._notify, self.domain, clock=self._clock)
 
     def make_user(self, name: str, password: str = DEFAULT_PASSWORD, display_name: str | None = None,
                   role: str | None = None) -> User:
