@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .request import RequestLine
 
 if TYPE_CHECKING:
-    from .access import Gate
+    from .machines.access import Gate
     from .ports import Ports
 
 

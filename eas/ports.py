@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from .access import Gate
+    from .machines.access import Gate
     from .commands import Command
     from .commands.compose import ComposeRequest
     from .commands.getitemestimate import EstimateRequest
     from .commands.meetingresponse import MeetingAnswer, MeetingResult
-    from .commands.provision import ProvisionUpdate, ProvisionView
+    from .machines.provision import ProvisionUpdate, ProvisionView
     from .commands.resolverecipients import ResolveQuery
     from .commands.settings import Block, BlockResult
     from .commands.sync import CollectionRequest

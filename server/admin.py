@@ -7,18 +7,17 @@ or a running server through the control socket) so devices react at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlmodel import select
 
-from easlab.eas.access import ACCESS_LEVELS, decide
+from easlab.eas.machines import wipe
+from easlab.eas.machines.access import ACCESS_LEVELS, evaluate, listed
 from easlab.storage import Database
 from easlab.storage.access import (
-    AccessError, add_rule, add_to_list, admin_recipients, device_facts, find_rule, history,
-    mailbox_access, org_settings, organisation, remove_from_list, rules,
+    AccessError, add_rule, add_to_list, admin_recipients, find_rule, history, org_settings, remove_from_list,
 )
 from easlab.storage.devices import get_device, remove_device
-from easlab.storage.models import AccessRule, Device, User, utcnow
+from easlab.storage.models import AccessRule, Device, User
 from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
@@ -76,8 +75,8 @@ def device_view(device: Device, user: User, with_history=None) -> dict:
         "wipe": device.wipe_state, "wipe_account_only": device.wipe_account_only,
         "wipe_requested_at": iso(device.wipe_requested_at), "wipe_sent_at": iso(device.wipe_sent_at),
         "wipe_ack_at": iso(device.wipe_ack_at),
-        "allowed_individually": device.device_id.lower() in (d.lower() for d in user.allowed_device_ids),
-        "blocked_individually": device.device_id.lower() in (d.lower() for d in user.blocked_device_ids),
+        "allowed_individually": listed(device.device_id, user.allowed_device_ids),
+        "blocked_individually": listed(device.device_id, user.blocked_device_ids),
     }
     if with_history is not None:
         row["history"] = [{"at": iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,
@@ -86,10 +85,13 @@ def device_view(device: Device, user: User, with_history=None) -> dict:
 
 
 class Admin:
-    def __init__(self, db: Database, notify, domain: str = "easlab.test"):
+    def __init__(self, db: Database, notify, domain: str = "easlab.test", clock=None):
+        from .clock import SystemClock
+
         self.db = db
         self.notify = notify  # callable(event dict): wakes held requests in the serving process
         self.domain = domain
+        self.clock = clock or SystemClock()  # the serving app's clock (server/clock.py)
 
     def _need(self, actor: Actor, permission: str) -> None:
         if not actor.may(permission):
@@ -267,15 +269,18 @@ class Admin:
             u = self._user(s, user)
             d = self._device(s, u, device_id)
             if cancel:
-                if d.wipe_state != "pending":
+                try:
+                    d.wipe_state = wipe.next_state(d.wipe_state, wipe.Input.CANCEL)
+                except wipe.Refused:
                     raise AccessError(f"cannot cancel: the wipe is {d.wipe_state}"
-                                      + (" (already sent to the device)" if d.wipe_state != "none" else ""))
-                d.wipe_state, d.wipe_requested_at, d.wipe_account_only = "none", None, False
+                                      + (" (already sent to the device)" if d.wipe_state != wipe.State.NONE else "")) from None
+                d.wipe_requested_at, d.wipe_account_only = None, False
             else:
-                if account_only and d.protocol_version != "16.1":
-                    raise AccessError(f"an account-only wipe needs an EAS 16.1 device; {device_id} speaks "
-                                      f"{d.protocol_version or 'nothing yet'}")
-                d.wipe_state, d.wipe_requested_at, d.wipe_account_only = "pending", utcnow(), account_only
+                if account_only and not wipe.account_only_supported(d.protocol_version):
+                    raise AccessError(f"an account-only wipe needs an EAS {wipe.ACCOUNT_ONLY_WIPE_SINCE} device; "
+                                      f"{device_id} speaks {d.protocol_version or 'nothing yet'}")
+                d.wipe_state = wipe.next_state(d.wipe_state, wipe.Input.REQUEST)
+                d.wipe_requested_at, d.wipe_account_only = self.clock.now(), account_only
                 d.wipe_sent_at = d.wipe_ack_at = None
             s.add(d)
             uid = u.id
@@ -284,16 +289,16 @@ class Admin:
         return view
 
     def device_explain(self, actor: Actor, user: str, device_id: str) -> dict:
-        """The decision the device's next request would get, step by step."""
+        """The decision the device's next request would get, step by step: the gate's own rules over
+        the same facts (server/gate.py), at the server's time."""
+        from .gate import access_facts, next_request
+
         self._need(actor, "view")
         with self.db.session() as s:
             u = self._user(s, user)
             d = get_device(s, u, device_id)
-            from easlab.storage.models import Device as DeviceRow
-
-            probe = d or DeviceRow(user_id=u.id, device_id=device_id, device_type="", first_sync=utcnow())
-            org = org_settings(s)
-            decision = decide(organisation(org), rules(s), mailbox_access(u), device_facts(probe), datetime.now(timezone.utc))
+            line, command = next_request(u, d, device_id)
+            decision = evaluate(access_facts(s, u, d, line, command, self.clock.now()))
             return {"user": u.name, "device_id": device_id, "known": d is not None, "state": decision.state,
                     "reason": decision.reason, "rule": decision.rule, "step": decision.step, "path": decision.path,
                     "stored_state": d.access_state if d else None}

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router, compile_path
 
-from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS
+from easlab.eas.machines.access import ACCESS_LEVELS, CHARACTERISTICS
 from easlab.eas.versions import SUPPORTED
 from easlab.storage.access import AccessError
 

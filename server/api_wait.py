@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
-from easlab.eas.access import ALLOWED, BLOCKED, DISCOVERY, QUARANTINED
+from easlab.eas.machines.access import ALLOWED, BLOCKED, DISCOVERY, QUARANTINED
 from easlab.storage.devices import get_device
 from easlab.storage.models import Folder, Item, OutboundMail
 from easlab.storage.types import iso

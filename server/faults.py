@@ -47,18 +47,6 @@ WIRE = ("delay", "drop")  # the command runs; its answer is held or cut
 SCOPE_KEY = "easlab.fault"  # the FaultAction for the ASGI layer, in the request's scope
 CHECKED_KEY = "easlab.fault_checked"  # set once a request has been matched (never twice)
 
-# Request roots of commands easlab does not implement, so a fault can still answer them in body form.
-_ROOTS = {
-    "Sync": "AirSync:Sync", "FolderSync": "FolderHierarchy:FolderSync", "FolderCreate": "FolderHierarchy:FolderCreate",
-    "FolderDelete": "FolderHierarchy:FolderDelete", "FolderUpdate": "FolderHierarchy:FolderUpdate",
-    "GetItemEstimate": "GetItemEstimate:GetItemEstimate", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
-    "Settings": "Settings:Settings", "ItemOperations": "ItemOperations:ItemOperations", "MoveItems": "Move:MoveItems",
-    "Search": "Search:Search", "SendMail": "ComposeMail:SendMail", "SmartReply": "ComposeMail:SmartReply",
-    "SmartForward": "ComposeMail:SmartForward", "MeetingResponse": "MeetingResponse:MeetingResponse",
-    "ResolveRecipients": "ResolveRecipients:ResolveRecipients", "ValidateCert": "ValidateCert:ValidateCert",
-    "Find": "Find:Find",
-}
-
 
 @dataclass
 class FaultAction:
@@ -81,10 +69,11 @@ class FaultAction:
 
 
 def root_of(command: str | None) -> str | None:
+    """The command's request root (Command.root), for answers in body form."""
+    if command and command not in commands.REGISTRY:
+        commands.load_all()  # a fault can answer before any app has registered the commands
     known = commands.REGISTRY.get(command or "")
-    if known is not None and known.root:
-        return known.root
-    return _ROOTS.get(command or "")
+    return known.root if known is not None else None
 
 
 def eas_response(action: FaultAction, version: str) -> Response | None:

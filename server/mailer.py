@@ -8,6 +8,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from easlab.eas.folders import FolderType
+from easlab.eas.machines.access import Recipient
 from easlab.eas.mime import parse_message
 from easlab.storage.access import admin_recipients
 from easlab.storage.mailbox import folder_by_type, store_message
@@ -81,8 +82,8 @@ class Mailer:
         effects.touched.append(notice.folder_id)
         device.quarantine_notice_id = notice.id
         session.add(device)
-        if decision.state != "Quarantined":
-            return  # Exchange mails the admins about quarantines only
+        if Recipient.ADMINS not in decision.notify:
+            return  # Exchange mails the admins about quarantines only (eas.machines.access)
         valid, invalid = admin_recipients(org)
         if invalid:
             log.warning("AdminMailRecipients not usable: %s", ", ".join(invalid))

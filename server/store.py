@@ -210,7 +210,7 @@ class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
         return gate
 
     async def provision(self, ctx, decide):
-        from easlab.eas.commands.provision import ProvisionView
+        from easlab.eas.machines.provision import ProvisionView
         from easlab.eas.policy import PolicySettings
 
         touched: list[int] = []

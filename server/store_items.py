@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.folders import USER_FOLDER_TYPES, FolderType
+from easlab.eas.status import FolderStatus, MoveItemsStatus
 from easlab.eas.records import (
     AttachmentData, FetchOutcome, FetchRequest, FolderChangeOutcome, FolderInfo, MailboxQuery, MoveRequest, MoveResult,
     SearchHit, SearchOutcome,

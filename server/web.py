@@ -230,7 +230,7 @@ def admin_for(request: Request) -> Admin:
     def notify(event: dict) -> None:
         loop.call_soon_threadsafe(hub.handle_event, event)
 
-    return Admin(request.app.state.db, notify, request.app.state.settings.domain)
+    return Admin(request.app.state.db, notify, request.app.state.settings.domain, clock=request.app.state.clock)
 
 
 def device_path(user: str, device_id: str) -> str:
@@ -625,7 +625,7 @@ class WebUI:
             except ValueError as exc:
                 error, status = str(exc), 400
         rows = await self.call(request, "rule_list", actor)
-        from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS
+        from easlab.eas.machines.access import ACCESS_LEVELS, CHARACTERISTICS
 
         return self.render(request, actor, "rules.html", status=status, rows=rows, error=error, entered=entered,
                            characteristics=CHARACTERISTICS, levels=ACCESS_LEVELS)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, func, select
 
-from easlab.eas.access import ACCESS_LEVELS, CHARACTERISTICS, DeviceFacts, MailboxAccess, Organisation, Rule
+from easlab.eas.machines import wipe
+from easlab.eas.machines.access import (
+    ACCESS_LEVELS, CHARACTERISTICS, DeviceFacts, MailboxAccess, Organisation, Rule, listed, same_device,
+)
 
 from .models import AccessRule, Device, DeviceAccessChange, OrgSettings, User, utcnow
 
@@ -45,7 +48,8 @@ def admin_recipients(row: OrgSettings) -> tuple[list[str], list[str]]:
 
 
 def organisation(row: OrgSettings) -> Organisation:
-    return Organisation(default_access=row.default_access, discovery_minutes=row.discovery_minutes)
+    return Organisation(default_access=row.default_access, discovery_minutes=row.discovery_minutes,
+                        max_devices=row.max_devices, blocked_delay=row.blocked_delay)
 
 
 def rules(session: Session) -> list[Rule]:
@@ -89,7 +93,7 @@ def add_to_list(user: User, which: str, device_id: str) -> bool:
     """Append to the allowed or blocked list (case-insensitive); False if already there."""
     attr = f"{which}_device_ids"
     ids = list(getattr(user, attr))
-    if device_id.lower() in (d.lower() for d in ids):
+    if listed(device_id, ids):
         return False
     ids.append(device_id)
     setattr(user, attr, ids)
@@ -103,8 +107,8 @@ def remove_from_list(user: User, which: str, device_id: str | None) -> list[str]
     if device_id is None:
         kept, removed = [], ids
     else:
-        kept = [d for d in ids if d.lower() != device_id.lower()]
-        removed = [d for d in ids if d.lower() == device_id.lower()]
+        kept = [d for d in ids if not same_device(d, device_id)]
+        removed = [d for d in ids if same_device(d, device_id)]
     setattr(user, attr, kept)
     return removed
 
@@ -113,21 +117,24 @@ def device_facts(device: Device, user_agent: str | None = None, xmswl: str = "")
     return DeviceFacts(
         device_id=device.device_id, device_type=device.device_type, user_agent=user_agent or device.user_agent,
         os=device.os, model=device.model, xmswl=xmswl, created_at=device.first_sync,
-        wipe_pending=device.wipe_state in ("pending", "sent"),
+        wipe_pending=device.wipe_state in wipe.PENDING,
     )
 
 
-def record_state(session: Session, device: Device, state: str, reason: str, rule: str | None, step: str) -> bool:
-    """Store a device's new access state; True when it changed (and the change was logged)."""
+def record_state(session: Session, device: Device, state: str, reason: str, rule: str | None, step: str,
+                 now=None) -> bool:
+    """Store a device's new access state at `now` (the server's clock); True when it changed (and
+    the change was logged)."""
+    now = now or utcnow()
     rule = rule or ""
     if (device.access_state, device.access_reason, device.access_rule) == (state, reason, rule):
         device.access_step = step
         return False
     session.add(DeviceAccessChange(device_pk=device.id, old_state=device.access_state, new_state=state,
-                                   reason=reason, rule=rule, step=step))
+                                   reason=reason, rule=rule, step=step, at=now))
     changed_state = device.access_state != state
     device.access_state, device.access_reason, device.access_rule, device.access_step = state, reason, rule, step
-    device.access_changed_at = utcnow()
+    device.access_changed_at = now
     session.add(device)
     return changed_state
 

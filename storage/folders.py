@@ -4,10 +4,11 @@ leaves a device's own folder changes out.
 A device sends its current FolderSync key with every folder change and gets a new key back; the
 next FolderSync with that key must report what others changed, never the device's own change
 (MS-ASCMD 2.2.1.3/2.2.1.4/2.2.1.6).  The hierarchy is tracked by sequence numbers
-(`User.hierarchy_seq`, `Folder.created_seq/modified_seq`, `Device.hierarchy_seq`), so:
+(`User.hierarchy_seq`, `Folder.created_seq/modified_seq`, `Device.hierarchy_seq`); which key gets
+what is eas.machines.synckey's table, so:
 
 * when nothing else changed since the device's last FolderSync, its position simply moves past
-  its own change — exactly what `storage.sync.folder_sync` does when it hands out a key;
+  its own change, as FolderSync moves it when it hands out a key;
 * otherwise the position stays (the other changes are still owed) and the change is written to
   `HierarchyEcho`; `folder_sync_with_echoes` then drops it from the device's next FolderSync.
 """
@@ -16,19 +17,22 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
+from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
 from easlab.eas.records import HierarchyOutcome
-from easlab.eas.synckey import KeyMatch, match, successor
 
 from .models import Device, Folder, User
 from .models_items import HierarchyEcho
 from .sync import folder_info
-from .sync import folder_sync as plain_folder_sync
+
+
+def _step(device: Device, kind: Kind, client_key: str | None):
+    return step(kind, client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
 
 
 def key_is_current(device: Device, client_key: str | None) -> bool:
     """Folder changes need the key the device got last; "0", the previous key or garbage is
     status 9 (the device goes back to FolderSync 0)."""
-    return bool(client_key) and client_key != "0" and client_key == device.hierarchy_key
+    return _step(device, Kind.FOLDER_CHANGE, client_key)[1] is Action.ADVANCE
 
 
 def own_change(session: Session, user: User, device: Device, client_key: str, seq_before: int,
@@ -36,8 +40,10 @@ def own_change(session: Session, user: User, device: Device, client_key: str, se
     """Hand the device its next hierarchy key after it changed `changes` [(folder, kind)];
     `seq_before` is the user's hierarchy_seq before the change.  Returns the new key."""
     caught_up = device.hierarchy_seq == seq_before
-    device.hierarchy_prev_key, device.hierarchy_prev_seq = client_key, device.hierarchy_seq
-    device.hierarchy_key = successor(device.hierarchy_key or None)
+    _, _, keys = _step(device, Kind.FOLDER_CHANGE, client_key)
+    device.hierarchy_key, device.hierarchy_prev_key = keys_after(keys, client_key, device.hierarchy_key or None,
+                                                                 device.hierarchy_prev_key)
+    device.hierarchy_prev_seq = device.hierarchy_seq
     if caught_up:
         device.hierarchy_seq = user.hierarchy_seq
     else:
@@ -48,24 +54,36 @@ def own_change(session: Session, user: User, device: Device, client_key: str, se
 
 
 def folder_sync_with_echoes(session: Session, user: User, device: Device, client_key: str) -> HierarchyOutcome:
-    """easlab.storage.sync.folder_sync, minus the changes this device made itself (HierarchyEcho)."""
-    found = match(client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
-    base = {KeyMatch.CURRENT: device.hierarchy_seq, KeyMatch.PREVIOUS: device.hierarchy_prev_seq}.get(found)
+    """FolderSync: the folders changed since the key's position, minus the changes this device
+    made itself (HierarchyEcho).  One query for the folders, one for the echoes."""
+    _, action, keys = _step(device, Kind.FOLDER_SYNC, client_key)
+    if action.status is not None:
+        return HierarchyOutcome(status=action.status)
+    base = {Action.RESET: 0, Action.ADVANCE: device.hierarchy_seq, Action.REPLAY: device.hierarchy_prev_seq}[action]
     echoes = []
-    if base is not None:
+    if action is not Action.RESET:
         echoes = list(session.exec(select(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq > base)))
-    outcome = plain_folder_sync(session, user, device, client_key)
-    if outcome.status == 1:
-        # Rows at or below the previous key's position can never matter again.
-        floor = device.hierarchy_seq if found is KeyMatch.INITIAL else device.hierarchy_prev_seq
-        session.execute(delete(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq <= floor))
-    if not echoes:
-        return outcome
+    outcome = _changes(session, user, base, echoes)
+    if keys is not Keys.KEEP:
+        device.hierarchy_key, device.hierarchy_prev_key = keys_after(keys, client_key, device.hierarchy_key or None,
+                                                                     device.hierarchy_prev_key)
+        device.hierarchy_prev_seq, device.hierarchy_seq = base, user.hierarchy_seq
+        session.add(device)
+    outcome.sync_key = device.hierarchy_key
+    # Rows at or below the previous key's position can never matter again.
+    floor = device.hierarchy_seq if action is Action.RESET else base
+    session.execute(delete(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq <= floor))
+    return outcome
+
+
+def _changes(session: Session, user: User, base: int, echoes: list[HierarchyEcho]) -> HierarchyOutcome:
+    """Folders changed after `base`, classified for the device; a folder it created or last
+    changed itself is known to it, and one it left as it is now is not reported."""
     created = {e.folder_id for e in echoes if e.kind == "create"}
     last_own: dict[int, int] = {}
     for e in echoes:
         last_own[e.folder_id] = max(e.seq, last_own.get(e.folder_id, 0))
-    outcome.added, outcome.updated, outcome.deleted = [], [], []
+    outcome = HierarchyOutcome(status=1)
     folders = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.modified_seq > base).order_by(Folder.id))
     for f in folders:
         mine = last_own.get(f.id) == f.modified_seq  # the folder is as this device left it

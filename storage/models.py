@@ -194,6 +194,7 @@ class Device(SQLModel, table=True):
     access_rule: str = Field(default="", max_length=64)
     access_step: str = Field(default="", max_length=32)
     access_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ms_wl: str = Field(default="", max_length=1024)  # the X-MS-WL header of the last request (XMSWLHeader rules)
     quarantine_notice_id: int | None = None  # the Item holding the quarantine/block notice
 
 

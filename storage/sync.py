@@ -1,6 +1,6 @@
 """The queries behind FolderSync, Sync, GetItemEstimate and Ping.
 
-The SyncKey rules come from eas.synckey; this module applies them to rows.  Outgoing changes are
+The SyncKey rules come from eas.machines.synckey; this module applies them to rows.  Outgoing changes are
 read from the folder's change log after the device's position (index on folder_id, seq), so an
 incremental Sync touches the rows that changed and nothing else.
 """
@@ -14,13 +14,12 @@ from sqlalchemy import func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from easlab.eas.records import (
-    AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, HierarchyOutcome,
-    ItemCommandResult, ServerChange,
-)
 from easlab.eas.folders import FOLDER_CLASS, FolderType, filter_days, filter_valid
-from easlab.eas.status import Common, FolderStatus, GetItemEstimateStatus, SyncStatus
-from easlab.eas.synckey import KeyMatch, match, successor
+from easlab.eas.machines.synckey import Action, Kind, keys_after, step
+from easlab.eas.records import (
+    AttachmentInfo, CollectionOutcome, EmailItem, Estimate, FolderInfo, ItemCommandResult, ServerChange,
+)
+from easlab.eas.status import Common, GetItemEstimateStatus, SyncStatus
 from easlab.eas.versions import has
 
 from .mailbox import change_item, delete_item, folder_by_type, move_item
@@ -29,31 +28,6 @@ from .models import Device, Folder, Item, ItemChange, SyncState, User
 
 def folder_info(f: Folder) -> FolderInfo:
     return FolderInfo(f.server_id, f.parent_id, f.display_name, f.type)
-
-
-# -- FolderSync --------------------------------------------------------------------------------
-def folder_sync(session: Session, user: User, device: Device, client_key: str) -> HierarchyOutcome:
-    found = match(client_key, device.hierarchy_key or None, device.hierarchy_prev_key or None)
-    if found is KeyMatch.UNKNOWN:
-        return HierarchyOutcome(status=FolderStatus.InvalidSyncKey)
-    base = {KeyMatch.INITIAL: 0, KeyMatch.CURRENT: device.hierarchy_seq, KeyMatch.PREVIOUS: device.hierarchy_prev_seq}[found]
-    folders = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.modified_seq > base).order_by(Folder.id))
-    outcome = HierarchyOutcome(status=FolderStatus.Success)
-    for f in folders:
-        if f.deleted:
-            if f.created_seq <= base:
-                outcome.deleted.append(f.server_id)
-        elif f.created_seq > base:
-            outcome.added.append(folder_info(f))
-        else:
-            outcome.updated.append(folder_info(f))
-    if found is not KeyMatch.PREVIOUS:
-        device.hierarchy_prev_key, device.hierarchy_prev_seq = client_key, base
-        device.hierarchy_key = successor(device.hierarchy_key or None)
-        device.hierarchy_seq = user.hierarchy_seq
-        session.add(device)
-    outcome.sync_key = device.hierarchy_key
-    return outcome
 
 
 def find_folder(session: Session, user: User, server_id: str) -> Folder | None:
@@ -364,17 +338,18 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
     folder_class = FOLDER_CLASS.get(folder.type, "Email")
     outcome = CollectionOutcome(cid, status=SyncStatus.Success, folder_class=folder_class, watch=[folder.id])
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
-    found = match(request.sync_key, state.sync_key if state else None, state.prev_key if state else None)
+    # A previous key is worth something only while its answer is kept to be given again.
+    _, action, keys = step(Kind.SYNC, request.sync_key, state.sync_key if state else None,
+                           state.prev_key if state and state.last_response else None)
 
-    if found is KeyMatch.INITIAL:
+    if action is Action.RESET:
         state = state or SyncState(device_pk=device.id, collection_id=cid, sync_key="0")
         options = request.options or options_type()
         supported = getattr(request, "supported", None)
         if not filter_valid(folder_class, options.filter_type) or (supported is not None and folder_class == "Notes"):
             return CollectionOutcome(cid, status=SyncStatus.ProtocolError)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
         state.supported = json.dumps(supported) if supported is not None else ""
-        state.sync_key = successor(state.sync_key)
-        state.prev_key = "0"
+        state.sync_key, state.prev_key = keys_after(keys, request.sync_key, state.sync_key, state.prev_key)
         state.seq = 0
         state.snapshot_seq = folder.change_seq
         state.initial_cursor = 0
@@ -386,14 +361,14 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         state.last_response = b""
         session.add(state)
         return outcome
-    if found is KeyMatch.PREVIOUS and state.last_response:
+    if action is Action.REPLAY:
         from easlab.eas.wbxml import decode
 
         outcome.replay = decode(zlib.decompress(state.last_response))
         outcome.sync_key = state.sync_key
         return outcome
-    if found is not KeyMatch.CURRENT:
-        return CollectionOutcome(cid, status=SyncStatus.InvalidSyncKey, sync_key="0")
+    if action.status is not None:
+        return CollectionOutcome(cid, status=action.status, sync_key="0")
 
     options = request.options or options_type.from_json(state.options)
     if not filter_valid(folder_class, options.filter_type):
@@ -451,8 +426,7 @@ def sync_collection(session: Session, user: User, device: Device, request, optio
         outcome.sync_key = state.sync_key
         session.add(state)
         return outcome
-    state.prev_key = state.sync_key
-    state.sync_key = successor(state.sync_key)
+    state.sync_key, state.prev_key = keys_after(keys, request.sync_key, state.sync_key, state.prev_key)
     outcome.sync_key = state.sync_key
     rendered = render(outcome)
     outcome.rendered = rendered

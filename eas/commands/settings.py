@@ -18,7 +18,7 @@ from ..oof import AUDIENCES, TIME_BASED, OofConfig, OofMessage, parse_datetime
 from ..response import Response
 from ..wbxml import E, Element
 from . import Command, register
-from .provision import DEVICE_INFO_FIELDS
+from ..machines.provision import DEVICE_INFO_FIELDS
 
 S = "Settings"
 log = logging.getLogger("easlab.eas")

@@ -2,7 +2,7 @@
 
 This module turns the request tree into a typed SyncRequest, asks the store to run each
 collection, holds the request when Wait/HeartbeatInterval ask for it and nothing is pending, and
-renders the response.  The store runs the SyncKey state machine (eas.synckey) inside its
+renders the response.  The store runs the SyncKey state machine (eas.machines.synckey) inside its
 transaction and calls `render_collection` there, so the exact answer it hands out can be kept
 for a device that resends its previous key.
 """

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from easlab.eas import commands, gal
-from easlab.eas.access import Gate
+from easlab.eas.machines.access import Gate
 from easlab.eas.commands.compose import ComposeRequest
 from easlab.eas.commands.getitemestimate import EstimateRequest
 from easlab.eas.commands.meetingresponse import MeetingAnswer, MeetingResult
-from easlab.eas.commands.provision import ProvisionView
+from easlab.eas.machines.provision import ProvisionView
 from easlab.eas.commands.resolverecipients import ResolveQuery
 from easlab.eas.commands.settings import Block, BlockResult, OofGet, OofSet, UserInformationGet
 from easlab.eas.commands.sync import CollectionRequest

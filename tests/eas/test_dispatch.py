@@ -26,7 +26,7 @@ class OpenGate:
     """The store interface as far as dispatch uses it: every request may run."""
 
     async def gate(self, ctx, command, request=None):
-        from easlab.eas.access import Gate
+        from easlab.eas.machines.access import Gate
 
         return Gate(decision=None)
 

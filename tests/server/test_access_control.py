@@ -4,7 +4,7 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from easlab.eas.wbxml import E, decode
+from easlab.eas.wbxml import E, decode, encode
 from easlab.server.admin import SHELL, Admin
 from easlab.storage.models import Device, DeviceAccessChange, Item, OrgSettings
 from easlab.storage.users import get_user
@@ -270,3 +270,26 @@ async def test_remove_makes_the_next_request_a_new_device(client, admin, db):  #
         assert s.exec(select(Device)).all() == []
     await fs_status(dev)
     assert stored(db) == first
+
+
+async def test_explain_agrees_with_the_gate_on_an_xmswl_rule(client, admin, db):  # review A.4
+    admin.rule_add(SHELL, "XMSWLHeader", "LabWiFi", "Block")
+    dev = Raw(client)
+    headers = {**dev.headers(), "X-MS-WL": "LabWiFi"}
+    r = await client.post("/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=dev1&DeviceType=iPhone",
+                          content=encode(FS), headers=headers)
+    assert (r.status_code, decode(r.content).text("FolderHierarchy:Status")) == (200, "129")
+    assert stored(db) == ("Blocked", "DeviceRule", "LabWiFi (XMSWLHeader)")
+    explain = admin.device_explain(SHELL, "alice", "dev1")
+    assert (explain["state"], explain["reason"], explain["rule"]) == ("Blocked", "DeviceRule", "LabWiFi (XMSWLHeader)")
+    assert explain["path"][-1] == "rule 'LabWiFi (XMSWLHeader)' matches XMSWLHeader 'LabWiFi': Block"
+
+
+async def test_explain_counts_the_policy_and_max_devices_as_the_gate_does(client, admin, db):
+    admin.org_set(SHELL, max_devices=1)
+    assert await fs_status(Raw(client)) == (200, "1")
+    r = await Raw(client, device="dev2").post("FolderSync", FS)
+    assert decode(r.content).text("FolderHierarchy:Status") == "177"
+    explain = admin.device_explain(SHELL, "alice", "dev2")
+    assert (explain["known"], explain["state"], explain["step"]) == (False, None, "MaxDevices")
+    assert explain["path"][-1] == "1 partnerships, the limit is 1: a new partnership is refused (177)"

@@ -5,10 +5,8 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-import easlab.storage.sync
 from easlab.eas.wbxml import E, decode
 from easlab.server.config import Settings
-from easlab.storage.folders import folder_sync_with_echoes
 from easlab.storage.models import Folder, Item, ItemChange
 from easlab.storage.users import get_user
 from tests.server.eas_helpers import collection, message
@@ -193,10 +191,9 @@ async def test_bob_does_not_see_alices_folders(client):
     assert status(await bob.call("FolderDelete", delete(bob_key, sid))) == "4"
 
 
-async def test_own_change_while_others_are_pending(client, monkeypatch):
+async def test_own_change_while_others_are_pending(client):
     """The device changes the hierarchy before it has fetched someone else's change: its next
     FolderSync brings the other change and not its own (storage.folders.folder_sync_with_echoes)."""
-    monkeypatch.setattr(easlab.storage.sync, "folder_sync", folder_sync_with_echoes)  # what server/store.py will call
     me, other = device(client, name="me"), device(client, name="other")
     key, other_key = await folder_key(me), await folder_key(other)
     theirs = await other.call("FolderCreate", create(other_key, "Theirs"))

@@ -58,3 +58,22 @@ def test_postgresql_url_works(pg_schema_url):
         assert [u.name for u in list_users(s)] == ["erin"]
         assert verify_password("pw2", get_user(s, "erin").password_hash)
     db.dispose()
+
+
+def test_an_old_file_gains_the_device_xmswl_column(tmp_path):
+    from sqlalchemy import inspect
+
+    from easlab.storage.devices import touch_device
+
+    db = Database(str(tmp_path / "old.db"))
+    db.create_all()
+    with db.engine.begin() as conn:
+        conn.execute(text('ALTER TABLE device DROP COLUMN ms_wl'))  # a file from before the column
+    assert "ms_wl" not in {c["name"] for c in inspect(db.engine).get_columns("device")}
+    db.create_all()
+    assert "ms_wl" in {c["name"] for c in inspect(db.engine).get_columns("device")}
+    with db.session() as s:
+        add_user(s, "dave", "pw")
+    with db.session() as s:
+        assert touch_device(s, get_user(s, "dave"), "dev1", "iPhone").ms_wl == ""
+    db.dispose()
