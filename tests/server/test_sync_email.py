@@ -3,6 +3,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -324,6 +325,32 @@ async def test_interval_out_of_bounds_status_14_with_limit(client, top, limit):
     key = await primed(dev)
     resp = await dev.sync(key, top=[top])
     assert resp == E(f"{A}:Sync", E(f"{A}:Status", 14), E(f"{A}:Limit", limit))
+
+
+@pytest.mark.parametrize("seconds, status, limit", [(30, None, None), (9, 14, 10), (301, 14, 300)])
+async def test_heartbeat_bounds_are_the_servers_settings(tmp_path, db, seconds, status, limit):
+    """Settings.heartbeat_min/max bound Sync as they bound Ping (review A.5: Sync used 60/3540)."""
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+    from easlab.server.config import Settings
+    from easlab.storage.users import add_user
+
+    with db.session() as session:
+        add_user(session, "alice", "secret", "Alice Example")
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'easlab.db'}", domain="easlab.test",
+                        heartbeat_min=10, heartbeat_max=300)
+    clock = ManualClock()
+    app = create_app(settings, db, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        dev = Raw(c)
+        key = await primed(dev)
+        task = asyncio.create_task(dev.sync(key, top=[E(f"{A}:HeartbeatInterval", seconds)]))
+        if status is None:  # accepted: held for the interval, then the empty response
+            await until_held(app)
+            clock.advance(seconds)
+            assert await asyncio.wait_for(task, 5) is None
+        else:
+            assert await asyncio.wait_for(task, 5) == E(f"{A}:Sync", E(f"{A}:Status", status), E(f"{A}:Limit", limit))
 
 
 async def test_wait_and_heartbeat_together_status_4(client):
