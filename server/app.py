@@ -46,7 +46,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
     app.state.clock = clock or SystemClock()
     app.state.hub = PushHub(app.state.clock)
     app.state.mailer = Mailer(settings)
-    app.state.outbound = Outbound(db, settings.smarthost)
+    app.state.outbound = Outbound(db, settings.smarthost, app.state.clock)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound)
     app.state.store.trust_store = settings.trust_store
     return app

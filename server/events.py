@@ -9,6 +9,8 @@ The push hub (server/push.py) wakes held requests when mail arrives; its observe
                 (server/mailer.py, Mailer.send)
     "held"      a Ping or long-poll Sync is being held     user_id, device_id
                 (server/push.py, PushHub.wait)
+    "timer"     a ManualClock timer was set                delay, due
+                (server/clock.py, on the clock's own bus)
 
 Its observers are the test plugin (server/pytest_plugin.py) and the long-poll endpoints of
 server/api_wait.py.  An event published inside a database transaction (`session=`) is delivered
@@ -31,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
-KINDS = ("device", "outbound", "held", "folders")
+KINDS = ("device", "outbound", "held", "folders", "timer")
 _PENDING = "easlab.events.pending"  # key in Session.info: events waiting for the commit
 
 

@@ -40,6 +40,8 @@ from easlab.eas.access import refuse
 from easlab.eas.response import Response, common_status
 from easlab.storage.faults import candidates, consume
 
+from .clock import clock_sleep
+
 log = logging.getLogger("easlab.faults")
 
 IMMEDIATE = ("throttle", "reprovision", "unauthorized", "block")  # answered instead of the command
@@ -116,23 +118,6 @@ def http_response(action: FaultAction, version: str) -> HTTPResponse | None:
         # 401 carries no MS-Server-ActiveSync header in easlab's own answer; keep it that way.
         del out.headers["MS-Server-ActiveSync"]
     return out
-
-
-async def clock_sleep(clock, seconds: float) -> None:
-    """Sleep on the server's clock (a ManualClock's `advance` ends it)."""
-    if seconds <= 0:
-        return
-    future = asyncio.get_running_loop().create_future()
-
-    def wake() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    handle = clock.call_later(seconds, wake)
-    try:
-        await future
-    finally:
-        handle.cancel()
 
 
 class Faults:

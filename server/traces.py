@@ -40,7 +40,8 @@ from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
 from easlab.storage.faults import TraceRecord, quick_probe, record_trace, trace_entries, trace_setting
 
 from .auth import login_name, parse_basic
-from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer, clock_sleep, faults_for
+from .clock import clock_sleep
+from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer, faults_for
 
 log = logging.getLogger("easlab.trace")
 

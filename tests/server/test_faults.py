@@ -31,21 +31,11 @@ from easlab.server.device import Device
 from easlab.server.faults import Faults, apply_fault, smtp_fault
 from easlab.storage.faults import FaultError, add_fault, list_faults
 from easlab.storage.users import add_user
+from tests.conftest import until_timer
 from tests.server.eas_helpers import Raw, message, provision
 
 pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
-
-
-async def until_timer(clock, n: int = 1, timeout: float = 20.0) -> None:
-    """Until the request under test has set its timer on the ManualClock: advancing earlier would
-    fire nothing and leave it waiting.  (A short poll: the clock publishes no event.)"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while clock.pending < n:
-        if loop.time() > deadline:
-            raise AssertionError(f"{clock.pending} timers pending, wanted {n}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -164,8 +154,7 @@ async def test_block_with_a_tarpit_and_delay_wait_on_the_server_clock(http, db, 
     await until_timer(clock)
     assert not held.done()
     clock.advance(89)
-    await asyncio.sleep(0.1)
-    assert not held.done()
+    assert clock.pending == 1 and not held.done()  # the delay's timer has not fired
     clock.advance(1)
     r = await asyncio.wait_for(held, 5)
     assert r.status_code == 200 and decode(r.content).text("FolderHierarchy:Status") == "1"
@@ -454,7 +443,16 @@ def served(db: str):
 def live_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     easlab(url, "user", "add", "alice", "--password", "secret")
+    easlab(url, "user", "add", "watcher", "--password", "watch", "--role", "viewer")
     return url
+
+
+async def until_held(url: str, device_id: str) -> None:
+    """The server's own long-poll wait (/api/wait/ping): the Ping is held before the test goes on."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.get(f"{url.rsplit('/', 1)[0]}/api/wait/ping", auth=("watcher", "watch"),
+                           params={"user": "alice", "device_id": device_id, "timeout": 20})
+    assert r.status_code == 200, r.text
 
 
 def send_mail(port: int, subject: str) -> None:
@@ -486,7 +484,7 @@ async def test_drop_over_a_real_socket(live_db):
             await asyncio.to_thread(easlab, live_db, "fault", "add", "drop", "--user", "alice", "--command", "Ping",
                                     "--count", "1")
             held = asyncio.create_task(dev.ping(["Inbox"], 120))
-            await asyncio.sleep(0.5)
+            await until_held(url, "dropme")
             await asyncio.to_thread(send_mail, smtp_port, "second")
             with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 await asyncio.wait_for(held, 20)
