@@ -22,7 +22,7 @@ from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User, utcnow
 from easlab.storage.policies import policy_for
 
-from . import events, notices
+from . import notices
 
 log = logging.getLogger("easlab.access")
 
@@ -89,7 +89,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     if stored.step != "RemoteWipe":
         changed = record_state(session, device, stored.state, stored.reason, stored.rule, stored.step)
         if changed:
-            events.publish("device", session=session, user=user.name, device_id=device.device_id,
+            mailer.bus.publish("device", session=session, user=user.name, device_id=device.device_id,
                            state=stored.state, reason=stored.reason)
         if changed and stored.state in (QUARANTINED, BLOCKED) and stored.reason != POLICY:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, stored.state, stored.reason)

@@ -78,7 +78,7 @@ async def until_held(app, device_id: str = "dev1", user_id: int = 1, timeout: fl
     async def held():
         return app.state.hub.is_held(user_id, device_id)
 
-    await events.wait_until(held, timeout, kinds=("held",), what=f"a held request of {device_id}")
+    await events.wait_until(held, timeout, kinds=("held",), bus=app.state.bus, what=f"a held request of {device_id}")
 
 
 async def until_timer(clock, n: int = 1, timeout: float = 10) -> None:

@@ -92,7 +92,7 @@ async def held(app, n=1):
     async def enough():
         return app.state.hub.held >= n
 
-    await events.wait_until(enough, 20, kinds=("held",), what=f"{n} held requests")
+    await events.wait_until(enough, 20, kinds=("held",), bus=app.state.bus, what=f"{n} held requests")
 
 
 PING = lambda folder: E("Ping:Ping", E("Ping:HeartbeatInterval", 300),  # noqa: E731
