@@ -242,27 +242,33 @@ async def test_attachment_metadata(client, app):
     assert att.text("AirSyncBase:FileReference").endswith(":0")
 
 
-async def test_filter_type_window_and_soft_delete(client, app, db):
-    old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+async def test_filter_type_window_and_soft_delete(settings, app, db):
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+
+    clock = ManualClock()
+    app = create_app(settings, db, clock=clock)  # the same mailbox, on a clock the test moves
+    old = (clock.now() - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     await deliver(app, message(subject="recent"))
     with db.session() as s:  # an old message, as if imported
         from easlab.storage.mailbox import store_message
 
         inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
         store_message(s, inbox, message(subject="old", date=old))
-    dev = Raw(client)
-    key = await primed(dev, options=[opts(filter=2)])  # 3 days
-    resp = await dev.sync(key)
-    assert [s for _, _, s in commands(resp)] == ["recent"]
-    key = collection(resp).text(f"{A}:SyncKey")
-    # Time passes: "recent" slides out of the window by the next Sync.
-    with db.session() as s:
-        state = s.exec(select(SyncState)).one()
-        item = s.exec(select(Item).where(Item.subject == "recent")).one()
-        item.date_received = state.window_start.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
-        s.add(item)
-    await asyncio.sleep(0.01)
-    resp = await dev.sync(key)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        dev = Raw(client)
+        key = await primed(dev, options=[opts(filter=2)])  # 3 days
+        resp = await dev.sync(key)
+        assert [s for _, _, s in commands(resp)] == ["recent"]
+        key = collection(resp).text(f"{A}:SyncKey")
+        # Time passes: "recent" slides out of the window by the next Sync.
+        with db.session() as s:
+            state = s.exec(select(SyncState)).one()
+            item = s.exec(select(Item).where(Item.subject == "recent")).one()
+            item.date_received = state.window_start.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
+            s.add(item)
+        clock.advance(1)
+        resp = await dev.sync(key)
     assert [(k, s) for k, _, s in commands(resp)] == [("SoftDelete", None)]
 
 
