@@ -1,7 +1,6 @@
 """The /Microsoft-Server-ActiveSync endpoint: HTTP in, `eas.dispatch` in the middle, HTTP out."""
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +13,8 @@ from easlab.eas.dispatch import dispatch
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
+
+from .clock import clock_sleep
 
 log = logging.getLogger("easlab.http")
 
@@ -89,5 +90,5 @@ async def endpoint(request: Request) -> HTTPResponse:
         log.exception("%s %s %s failed", identity.name, line.device_id, line.command)
         return HTTPResponse(b"", status_code=500)
     if response.delay:
-        await asyncio.sleep(response.delay)  # Exchange's tarpit for blocked devices, not a poll
+        await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
     return to_http(response)

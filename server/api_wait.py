@@ -147,7 +147,7 @@ class Waits:
     def __init__(self, db, hub, bus: events.EventBus | None = None):
         self.db = db
         self.hub = hub
-        self.bus = bus or events.BUS
+        self.bus = bus or hub.bus  # the app's bus, which the hub publishes on
 
     async def mail(self, user: str, folder: str = "Inbox", subject: str | None = None, after: int = 0,
                    timeout: float = DEFAULT_TIMEOUT) -> Mail:
@@ -330,7 +330,7 @@ def _endpoint(build):
     """`build(request, waits)` -> (coroutine function, timeout, condition dict)."""
 
     async def endpoint(request: Request) -> Response:
-        waits = Waits(request.app.state.db, request.app.state.hub)
+        waits = Waits(request.app.state.db, request.app.state.hub, request.app.state.bus)
         try:
             make_wait, timeout, condition = build(request, waits)
         except (BadParameter, ValueError) as exc:

@@ -14,6 +14,8 @@ from . import activesync, api, api_testing, api_wait, autodiscover, traces, web
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
+from .events import EventBus
+from .faults import Faults
 from .mailer import Mailer
 from .outbound import Outbound
 from .push import PushHub
@@ -44,9 +46,11 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
     app.state.authenticator = Authenticator(db, settings.domain)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
     app.state.clock = clock or SystemClock()
-    app.state.hub = PushHub(app.state.clock)
-    app.state.mailer = Mailer(settings)
-    app.state.outbound = Outbound(db, settings.smarthost)
-    app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound)
-    app.state.store.trust_store = settings.trust_store
+    app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps
+    app.state.faults = Faults(db, app.state.clock)  # the EAS route's Instrument and the SMTP listener ask it
+    app.state.hub = PushHub(app.state.clock, app.state.bus)
+    app.state.mailer = Mailer(settings, app.state.bus)
+    app.state.outbound = Outbound(db, settings.smarthost, app.state.clock)
+    app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound,
+                                trust_store=settings.trust_store)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import threading
 import time
@@ -59,13 +60,15 @@ def login_name(login: str, domain: str) -> str | None:
     return login
 
 
-_dummy: list[str] = []
-
-
+@functools.cache
 def _dummy_hash() -> str:
-    if not _dummy:
-        _dummy.append(hash_password("easlab: no such user"))
-    return _dummy[0]
+    return hash_password("easlab: no such user")
+
+
+def verify_unknown(password: str) -> None:
+    """Spend one password check on a name that does not exist, so timing does not tell which
+    names do (the EAS endpoint, the admin center and the API all answer unknown names so)."""
+    verify_password(password, _dummy_hash())
 
 
 class Authenticator:
@@ -98,7 +101,7 @@ class Authenticator:
             # Spend the same hashing time as for a real user, so timing does not tell which
             # names exist.
             with self._hashing:
-                verify_password(creds[1], _dummy_hash())
+                verify_unknown(creds[1])
             return None
         key = self._cache_key(user.password_hash, creds[1])
         if not self._known(key):

@@ -4,7 +4,9 @@ Everything time-based in the server — the DeviceDiscovery window, the policy r
 FilterType windows, Ping and Sync heartbeats, outbound retries — asks the app's clock.  The
 SystemClock is the real one; ManualClock moves only when a test says `advance(...)`, firing
 every timer that falls due on the way, so a test of a 14-minute window or a 59-minute heartbeat
-takes no real time and never sleeps.
+takes no real time and never sleeps.  A ManualClock publishes a "timer" event on its own bus
+each time a timer is set, so a test waits for the request under test to be asleep on the clock
+before it advances, instead of polling `pending`.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+
+from .events import EventBus
 
 
 class SystemClock:
@@ -43,11 +47,12 @@ class _Timer:
 class ManualClock:
     """A clock that stands still until advanced."""
 
-    def __init__(self, start: datetime | None = None):
+    def __init__(self, start: datetime | None = None, bus: EventBus | None = None):
         self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
         self._mono = 1000.0
         self._timers: list[tuple[float, int, _Timer]] = []
         self._order = itertools.count()
+        self.bus = bus or EventBus()  # "timer" events: delay, due (monotonic seconds)
 
     def now(self) -> datetime:
         return self._now
@@ -58,6 +63,7 @@ class ManualClock:
     def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
         timer = _Timer(self._mono + max(0.0, delay), callback)
         heapq.heappush(self._timers, (timer.due, next(self._order), timer))
+        self.bus.publish("timer", delay=delay, due=timer.due)
         return timer
 
     def advance(self, seconds: float = 0.0, **delta) -> None:
@@ -78,3 +84,20 @@ class ManualClock:
     @property
     def pending(self) -> int:
         return sum(1 for _, _, t in self._timers if not t.cancelled)
+
+
+async def clock_sleep(clock, seconds: float) -> None:
+    """Sleep on the server's clock (a ManualClock's `advance` ends it)."""
+    if seconds <= 0:
+        return
+    future = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    handle = clock.call_later(seconds, wake)
+    try:
+        await future
+    finally:
+        handle.cancel()

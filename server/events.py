@@ -9,9 +9,12 @@ The push hub (server/push.py) wakes held requests when mail arrives; its observe
                 (server/mailer.py, Mailer.send)
     "held"      a Ping or long-poll Sync is being held     user_id, device_id
                 (server/push.py, PushHub.wait)
+    "timer"     a ManualClock timer was set                delay, due
+                (server/clock.py, on the clock's own bus)
 
-Its observers are the test plugin (testing/plugin/) and the long-poll endpoints of
-server/api_wait.py.  An event published inside a database transaction (`session=`) is delivered
+Each app has its own bus (`app.state.bus`, made by create_app and handed to the push hub and the
+mailer), so two apps in one process do not see each other's events.  Its observers are the test
+plugin (testing/plugin/) and the long-poll endpoints of server/api_wait.py.  An event published inside a database transaction (`session=`) is delivered
 after that transaction commits and dropped if it rolls back, so an observer that re-reads the
 database when the event arrives always finds the change.  Events carry hints, never state: an
 observer subscribes first, then checks, then re-checks on every event, which cannot miss a change
@@ -31,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
-KINDS = ("device", "outbound", "held", "folders")
+KINDS = ("device", "outbound", "held", "folders", "timer")
 _PENDING = "easlab.events.pending"  # key in Session.info: events waiting for the commit
 
 
@@ -136,18 +139,6 @@ def _after_rollback(session) -> None:
     session.info[_PENDING] = []
 
 
-BUS = EventBus()
-
-
-def publish(kind: str, *, session=None, **data: Any) -> None:
-    """Publish on the process's bus (see the module docstring for the kinds)."""
-    BUS.publish(kind, session=session, **data)
-
-
-def subscribe(*kinds: str) -> Subscription:
-    return BUS.subscribe(*kinds)
-
-
 async def _next_events(queues: list[asyncio.Queue]) -> list[Any]:
     """Wait until one of `queues` has something; return everything they hold now."""
     if not any(q.qsize() for q in queues):
@@ -186,7 +177,8 @@ async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], ti
     `check` is a coroutine function, or a plain function run in a worker thread (so it may read
     the database).  `relevant(event)` skips re-checks for events that cannot matter.  Raises
     WaitTimeout after `timeout` seconds; never sleeps and never polls."""
-    bus = bus or BUS
+    if kinds and bus is None:
+        raise ValueError("wait_until needs the bus that carries the event kinds")
     sub = bus.subscribe(*kinds) if kinds else None
     hub_queue = hub.subscribe() if hub is not None else None
     queues = [q for q in (sub.queue if sub else None, hub_queue) if q is not None]

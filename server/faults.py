@@ -21,12 +21,11 @@ What each kind answers (digest: eas-protocol-facts §1.7/§1.8, exchange-access-
 
 The answers that replace the command are built here; delay and drop need the ASGI layer and are
 carried out by `server.traces.Instrument`, which also calls `match` itself, so the EAS endpoint
-needs no change when the route is wrapped.  `apply_fault` is the same check for an endpoint
-that prefers to call it after authentication.
+needs no change when the route is wrapped.  create_app makes one `Faults` per app
+(`app.state.faults`) and the SMTP listener is handed it (server/smtp.py `start_smtp`).
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -39,6 +38,8 @@ from easlab.eas import commands
 from easlab.eas.response import Response
 from easlab.eas.status import Common, encode
 from easlab.storage.faults import candidates, consume
+
+from .clock import clock_sleep
 
 log = logging.getLogger("easlab.faults")
 
@@ -107,23 +108,6 @@ def http_response(action: FaultAction, version: str) -> HTTPResponse | None:
     return out
 
 
-async def clock_sleep(clock, seconds: float) -> None:
-    """Sleep on the server's clock (a ManualClock's `advance` ends it)."""
-    if seconds <= 0:
-        return
-    future = asyncio.get_running_loop().create_future()
-
-    def wake() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    handle = clock.call_later(seconds, wake)
-    try:
-        await future
-    finally:
-        handle.cancel()
-
-
 class Faults:
     """The faults of one server: matching and counting, on the database, with the server's clock."""
 
@@ -170,31 +154,6 @@ class Faults:
         return None
 
 
-def faults_for(app) -> Faults:
-    """The app's Faults, made on first use (server/app.py need not know about it)."""
-    state = app.state
-    faults = getattr(state, "faults", None)
-    if faults is None:
-        faults = state.faults = Faults(state.db, state.clock)
-    return faults
-
-
-async def apply_fault(request, identity, line) -> HTTPResponse | None:
-    """The endpoint-side hook, right after authentication and parsing the request line: the
-    answer to send instead of running the command, or None to go on.  A delay or drop is left in
-    the request's scope for `server.traces.Instrument`; without it a delay is slept here and a
-    drop cannot be done (logged)."""
-    scope = request.scope
-    if scope.get(CHECKED_KEY):
-        return None  # the ASGI layer has already matched this request
-    scope[CHECKED_KEY] = True
-    faults = faults_for(request.app)
-    action = await faults.check(identity, line)
-    if action is None:
-        return None
-    return await answer(action, line.protocol_version, scope, faults.clock)
-
-
 async def answer(action: FaultAction, version: str, scope: dict, clock) -> HTTPResponse | None:
     response = http_response(action, version)
     if response is not None:
@@ -216,17 +175,14 @@ def smtp_reply(action: FaultAction) -> str:
     return f"{int(action.params['status'])} {action.params['message']}"
 
 
-async def smtp_fault(store, addresses: str | Iterable[str], stage: str) -> str | None:
+async def smtp_fault(store, addresses: str | Iterable[str], stage: str, faults: Faults) -> str | None:
     """The reply an injected fault gives at RCPT (one address) or DATA (the envelope's
-    recipients), or None.  `store` is the server's MailStore (its db, clock and domain)."""
+    recipients), or None.  `store` is the server's MailStore (its domain); `faults` the app's."""
     if isinstance(addresses, str):
         addresses = [addresses]
     users = [u for u in (store.local_user_name(a) for a in addresses) if u]
     if not users:
         return None
-    faults = getattr(store, "_easlab_faults", None)
-    if faults is None:
-        faults = store._easlab_faults = Faults(store.db, store.clock)
     action = await run_in_threadpool(faults.match_smtp, users, stage)
     return smtp_reply(action) if action is not None else None
 

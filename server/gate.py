@@ -24,7 +24,7 @@ from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
 
-from . import events, notices
+from . import notices
 
 log = logging.getLogger("easlab.access")
 
@@ -111,8 +111,8 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     if decision.recorded:
         changed = record_state(session, device, decision.state, decision.reason, decision.rule, decision.step, now)
         if changed:
-            events.publish("device", session=session, user=user.name, device_id=device.device_id,
-                           state=decision.state, reason=decision.reason)
+            mailer.bus.publish("device", session=session, user=user.name, device_id=device.device_id,
+                               state=decision.state, reason=decision.reason)
         if decision.notify:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, decision.state, decision.reason)
             mailer.access_notices(session, user, device, org_settings(session), decision, effects, now)

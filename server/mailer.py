@@ -15,7 +15,7 @@ from easlab.storage.mailbox import folder_by_type, store_message
 from easlab.storage.models import OrgSettings, OutboundMail, User
 from easlab.storage.users import get_user
 
-from . import events, notices
+from . import notices
 
 log = logging.getLogger("easlab.mail")
 
@@ -23,8 +23,9 @@ LINK_MAX_AGE = 7 * 24 * 3600  # an approval link works for a week
 
 
 class Mailer:
-    def __init__(self, settings):
+    def __init__(self, settings, bus):
         self.settings = settings  # read late: `serve --port 0` learns its port after the app exists
+        self.bus = bus  # the app's event bus (server/events.py): "outbound", and the gate's "device"
         self.domain = settings.domain.lower()
 
     @property
@@ -70,7 +71,7 @@ class Mailer:
         if remote:
             session.add(OutboundMail(sender=f"MicrosoftExchange@{self.domain}", recipients=remote,
                                      subject=parse_message(mime).subject, mime=mime))
-            events.publish("outbound", session=session, recipients=remote)
+            self.bus.publish("outbound", session=session, recipients=remote)
             effects.outbound = True
 
     def access_notices(self, session: Session, user: User, device, org: OrgSettings, decision, effects, now=None) -> None:

@@ -1,8 +1,9 @@
 """The outbound queue: mail for other domains goes through the smarthost, with retries.
 
 Nothing polls: `kick()` starts a run when mail is queued; a failed send is retried at a
-scheduled time (exponential back-off, at most an hour apart) through `loop.call_later`.  Without a
-smarthost, mail stays queued where the API and web UI show it: a lab never loses a sent mail.
+scheduled time (exponential back-off, at most an hour apart) through the app's clock
+(server/clock.py), so a test's ManualClock decides when a retry happens.  Without a smarthost,
+mail stays queued where the API and web UI show it: a lab never loses a sent mail.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Outbound:
-    def __init__(self, db: Database, smarthost: str | None):
+    def __init__(self, db: Database, smarthost: str | None, clock):
         self.db = db
         self.smarthost = smarthost
+        self.clock = clock
         self._running: asyncio.Task | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = None  # the clock's handle for the next retry
         self._warned = False
 
     def kick(self) -> None:
@@ -42,8 +44,13 @@ class Outbound:
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().create_task(self._run())
 
+    async def idle(self) -> None:
+        """Return once the current run, if any, has finished (tests; shutdown)."""
+        if self._running is not None:
+            await asyncio.shield(self._running)
+
     def _due(self) -> tuple[list[int], datetime | None]:
-        now = datetime.now(timezone.utc)
+        now = self.clock.now()
         with self.db.session() as s:
             rows = list(s.exec(select(OutboundMail).where(OutboundMail.status == "queued").order_by(OutboundMail.id)))
         due = [r.id for r in rows if r.next_attempt_at is None or r.next_attempt_at <= now]
@@ -60,12 +67,12 @@ class Outbound:
                 with smtplib.SMTP(host or self.smarthost, int(port or 25), timeout=30) as smtp:
                     # SMTP wants CRLF; stored notices may carry bare LF, and smtplib sends bytes as-is.
                     smtp.sendmail(row.sender, row.recipients, re.sub(rb"(?<!\r)\n", b"\r\n", row.mime))
-                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), ""
+                row.status, row.sent_at, row.last_error = "sent", self.clock.now(), ""
                 log.info("outbound %s sent to %s", row.id, row.recipients)
             except (OSError, smtplib.SMTPException) as exc:
                 row.attempts += 1
                 row.last_error = str(exc)[:1000]
-                row.next_attempt_at = datetime.now(timezone.utc) + backoff(row.attempts)
+                row.next_attempt_at = self.clock.now() + backoff(row.attempts)
                 log.warning("outbound %s to %s failed (attempt %d, retry at %s): %s", row.id, row.recipients,
                             row.attempts, row.next_attempt_at.isoformat(timespec="seconds"), exc)
             s.add(row)
@@ -76,10 +83,10 @@ class Outbound:
             await run_in_threadpool(self._send_one, mail_id)
         _, later = await run_in_threadpool(self._due)
         if later is not None:
-            delay = max(0.0, (later - datetime.now(timezone.utc)).total_seconds())
+            delay = max(0.0, (later - self.clock.now()).total_seconds())
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_later(delay, self.kick)
+            self._timer = self.clock.call_later(delay, self.kick)
 
     def close(self) -> None:
         if self._timer is not None:

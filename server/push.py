@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import events
+from .events import EventBus
 
 
 @dataclass
@@ -48,10 +48,9 @@ class _Waiter:
 
 
 class PushHub:
-    def __init__(self, clock=None) -> None:
-        from .clock import SystemClock
-
-        self.clock = clock or SystemClock()
+    def __init__(self, clock, bus: EventBus) -> None:
+        self.clock = clock
+        self.bus = bus  # the app's event bus: "held" goes out here
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_folder: dict[int, set[_Waiter]] = defaultdict(set)
         self._by_user: dict[int, set[_Waiter]] = defaultdict(set)
@@ -127,7 +126,7 @@ class PushHub:
         self._by_user[user_id].add(waiter)
         for fid in waiter.folders:
             self._by_folder[fid].add(waiter)
-        events.publish("held", user_id=user_id, device_id=device_id)
+        self.bus.publish("held", user_id=user_id, device_id=device_id)
         # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
         # and a test's ManualClock expires it without real time passing.
         timer = self.clock.call_later(timeout, waiter.expire)

@@ -49,7 +49,7 @@ async def serve(settings: Settings) -> None:
     # directly.  Listening before printing makes --smtp-port 0 print the real port.
     try:
         smtp = await start_smtp(app.state.store, settings.smtp_bind_host, settings.smtp_port,
-                                settings.max_message_size)
+                                settings.max_message_size, faults=app.state.faults)
     except BaseException as exc:
         sock.close()
         db.dispose()

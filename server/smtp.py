@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.concurrency import run_in_threadpool
 
 from .config import DEFAULT_MAX_MESSAGE_SIZE
-from .faults import smtp_fault
+from .faults import Faults, smtp_fault
 from .store import MailStore
 
 log = logging.getLogger("easlab.smtp")
@@ -73,13 +73,14 @@ def _newline_of(content: bytes) -> bytes:
 class DeliveryHandler:
     """aiosmtpd handler: RCPT checks the user table, DATA stores through `MailStore`."""
 
-    def __init__(self, store: MailStore, hostname: str):
+    def __init__(self, store: MailStore, hostname: str, faults: Faults | None = None):
         self.store = store
         self.hostname = hostname
+        self.faults = faults  # the app's injected faults (`easlab fault add smtp`); None: none apply
         self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
-        refusal = await smtp_fault(self.store, address, "rcpt")  # injected by `easlab fault add smtp`
+        refusal = await self._fault(address, "rcpt")
         if refusal is not None:
             return refusal
         try:
@@ -94,8 +95,13 @@ class DeliveryHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
+    async def _fault(self, addresses, stage: str) -> str | None:
+        if self.faults is None:
+            return None
+        return await smtp_fault(self.store, addresses, stage, self.faults)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
-        refusal = await smtp_fault(self.store, envelope.rcpt_tos, "data")
+        refusal = await self._fault(envelope.rcpt_tos, "data")
         if refusal is not None:
             return refusal
         content = envelope.original_content  # bytes as received (decode_data is off)
@@ -150,12 +156,13 @@ _HANDLERS: weakref.WeakKeyDictionary[asyncio.AbstractServer, DeliveryHandler] = 
 
 
 async def start_smtp(store: MailStore, host: str, port: int, max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                     hostname: str | None = None) -> asyncio.Server:
+                     hostname: str | None = None, faults: Faults | None = None) -> asyncio.Server:
     """Listen for SMTP on `host`:`port` (0: any free port) on the running loop; stop with
-    `stop_smtp`.  `max_size` bytes of DATA at most (0 or None: no limit)."""
+    `stop_smtp`.  `max_size` bytes of DATA at most (0 or None: no limit); `faults`: the app's
+    (`app.state.faults`), so injected SMTP faults answer."""
     loop = asyncio.get_running_loop()
     name = hostname or store.domain
-    handler = DeliveryHandler(store, name)
+    handler = DeliveryHandler(store, name, faults)
 
     def factory() -> SMTP:
         return _Protocol(handler, data_size_limit=max_size or None, hostname=name, ident=IDENT,

@@ -42,8 +42,10 @@ class DeliveryResult:
 
 
 class MailStore(ItemStore, DirectoryStore, ComposeStore, MeetingStore):
-    def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None):
+    def __init__(self, db: Database, hub: PushHub, domain: str, mailer=None, outbound=None,
+                 trust_store: str | None = None):
         self.db = db
+        self.trust_store = trust_store  # folder of PEM files ValidateCert trusts (server/store_directory.py)
         self.hub = hub
         self.domain = domain.lower()
         self.mailer = mailer

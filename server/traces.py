@@ -40,7 +40,8 @@ from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
 from easlab.storage.faults import TraceRecord, quick_probe, record_trace, trace_entries, trace_setting
 
 from .auth import login_name, parse_basic
-from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer, clock_sleep, faults_for
+from .clock import clock_sleep
+from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
 
 log = logging.getLogger("easlab.trace")
 
@@ -129,7 +130,7 @@ class Instrument:
                 identity = state.authenticator.authenticate(who.header)
                 return identity is not None and identity.name == who.user
 
-            action = faults_for(scope["app"]).match(who.user, who.device_id, who.command, verify=verify)
+            action = state.faults.match(who.user, who.device_id, who.command, verify=verify)
         return traced, action
 
     @staticmethod
@@ -267,16 +268,6 @@ def instrument(endpoint) -> Route:
     """The EAS route, wrapped: `instrument(activesync.endpoint)` in place of the plain Route."""
     return Route("/Microsoft-Server-ActiveSync", endpoint, methods=["GET", "POST", "OPTIONS", "HEAD"],
                  middleware=[Middleware(Instrument)])
-
-
-def install(app) -> None:
-    """Wrap the EAS route of an app made by create_app (tests; or instead of editing app.py)."""
-    for route in app.router.routes:
-        if getattr(route, "path", None) == "/Microsoft-Server-ActiveSync" and not isinstance(route.app, Instrument):
-            route.app = Instrument(route.app)
-            return
-    if not any(isinstance(getattr(r, "app", None), Instrument) for r in app.router.routes):
-        raise LookupError("no /Microsoft-Server-ActiveSync route to instrument")
 
 
 def switch(db, user: str, device_id: str, on: bool, now, **bounds) -> dict:

@@ -45,13 +45,13 @@ from easlab.eas.versions import SUPPORTED, has
 from easlab.eas.wbxml import to_xml
 from easlab.storage.access import org_settings
 from easlab.storage.models import OutboundMail
-from easlab.storage.passwords import hash_password, verify_password
+from easlab.storage.passwords import verify_password
 from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
 from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from .admin import ROLES, Actor, Admin, Forbidden, NotFound
-from .auth import login_name
+from .auth import login_name, verify_unknown
 from .mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes
 from .mailer import Mailer
 
@@ -141,20 +141,14 @@ def router(db, settings) -> Router:
 
 
 # -- accounts and sessions (shared with server/api.py) ------------------------------------------
-_DUMMY_HASH: str | None = None
-
-
 def check_password(db, domain: str, login: str, password: str) -> tuple[str, str] | None:
     """(user name, role) when the password is right; None otherwise.  Blocking (argon2)."""
-    global _DUMMY_HASH
     name = login_name(login or "", domain)
     with db.session() as session:
         user = get_user(session, name) if name else None
         stored = (user.name, user.role, user.password_hash) if user else None
     if stored is None:
-        # Spend the same time on unknown names, so timing does not tell which names exist.
-        _DUMMY_HASH = _DUMMY_HASH or hash_password(secrets.token_hex(16))
-        verify_password(password or "", _DUMMY_HASH)
+        verify_unknown(password or "")
         return None
     if not verify_password(password or "", stored[2]):
         return None

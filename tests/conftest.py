@@ -78,4 +78,15 @@ async def until_held(app, device_id: str = "dev1", user_id: int = 1, timeout: fl
     async def held():
         return app.state.hub.is_held(user_id, device_id)
 
-    await events.wait_until(held, timeout, kinds=("held",), what=f"a held request of {device_id}")
+    await events.wait_until(held, timeout, kinds=("held",), bus=app.state.bus, what=f"a held request of {device_id}")
+
+
+async def until_timer(clock, n: int = 1, timeout: float = 10) -> None:
+    """Return once `n` timers are pending on the ManualClock: the request under test is asleep on
+    the clock, so an `advance` now fires it.  Woken by the clock's "timer" event, never a poll."""
+    from easlab.server import events
+
+    async def set_():
+        return clock.pending >= n
+
+    await events.wait_until(set_, timeout, kinds=("timer",), bus=clock.bus, what=f"{n} pending timers")

@@ -14,7 +14,7 @@ from typing import overload
 
 from .. import versions
 from ..body import BodyPreference
-from ..context import CommandContext
+from ..context import CommandContext, Limits
 from ..drafts import attachment_refs_element
 from ..email import BodyOptions, application_data
 from ..quirks import has_quirk
@@ -29,8 +29,7 @@ from . import Command, register
 NS = "AirSync"
 DEFAULT_WINDOW = 100
 MAX_WINDOW = 512
-# MS-ASCMD 2.2.3.79 / 2.2.3.182: Exchange's default bounds.
-HEARTBEAT_MIN, HEARTBEAT_MAX = 60, 3540
+# MS-ASCMD 2.2.3.182: Wait is in minutes; HeartbeatInterval's bounds are the server's (ctx.limits).
 WAIT_MIN, WAIT_MAX = 1, 59
 
 
@@ -191,7 +190,7 @@ def _collection(el: Element) -> CollectionRequest:
     return req
 
 
-def parse(tree: Element, version: str) -> SyncRequest:
+def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequest:
     collections_el = tree.find(f"{NS}:Collections")
     collections = [_collection(c) for c in collections_el.findall(f"{NS}:Collection")] if collections_el is not None else []
     wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
@@ -206,8 +205,10 @@ def parse(tree: Element, version: str) -> SyncRequest:
         request.wait = minutes * 60
     if hb_el is not None:
         seconds = _int(hb_el)
-        if seconds is None or not HEARTBEAT_MIN <= seconds <= HEARTBEAT_MAX:
-            limit = HEARTBEAT_MIN if (seconds or 0) < HEARTBEAT_MIN else HEARTBEAT_MAX
+        bounds = limits or Limits()
+        low, high = bounds.heartbeat_min, bounds.heartbeat_max
+        if seconds is None or not low <= seconds <= high:
+            limit = low if (seconds or 0) < low else high
             raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"HeartbeatInterval {seconds}", limit=limit)
         request.wait = seconds
     return request
@@ -301,7 +302,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     elif tree.find(f"{NS}:Collections") is not None:
         await store.cache_request(ctx, "sync", encode(tree))
     try:
-        request = parse(tree, ctx.version)
+        request = parse(tree, ctx.version, ctx.limits)
     except ProtocolError as exc:
         return _global(exc.status, exc.limit)
     if not request.collections:

@@ -31,7 +31,7 @@ class InProcessEaslab(Easlab):
         self._app = create_app(settings, self.db, clock=self._clock)
         from easlab.server.api_wait import Waits
 
-        self._waits = Waits(self.db, self._app.state.hub)
+        self._waits = Waits(self.db, self._app.state.hub, self._app.state.bus)
 
     @property
     def app(self):
@@ -100,7 +100,7 @@ class InProcessEaslab(Easlab):
         refused: dict[str, tuple[int, bytes]] = {}
         accepted = []
         for address in recipients:
-            reply = await smtp_fault(store, address, "rcpt")
+            reply = await smtp_fault(store, address, "rcpt", faults=self._app.state.faults)
             if reply is not None:
                 code, _, text = reply.partition(" ")
                 refused[address] = (int(code), text.encode())
@@ -108,7 +108,7 @@ class InProcessEaslab(Easlab):
                 accepted.append(address)
         if not accepted:
             raise smtplib.SMTPRecipientsRefused(refused)
-        reply = await smtp_fault(store, accepted, "data")
+        reply = await smtp_fault(store, accepted, "data", faults=self._app.state.faults)
         if reply is not None:
             code, _, text = reply.partition(" ")
             raise smtplib.SMTPDataError(int(code), text.encode())

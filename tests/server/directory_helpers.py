@@ -2,6 +2,7 @@
 organisation to search, and certificates made on the spot with `cryptography`."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import datetime, timedelta, timezone
 
@@ -24,10 +25,9 @@ class DirectoryMailStore(MailStore, DirectoryStore):  # MailStore first: right w
 
 def directory_app(settings, db, trust_store=None):
     """create_app as production will have it once the mixin and the routes are wired in."""
-    app = create_app(settings, db, clock=ManualClock(NOW))
+    app = create_app(dataclasses.replace(settings, trust_store=trust_store), db, clock=ManualClock(NOW))
     if not isinstance(app.state.store, DirectoryStore):
         app.state.store.__class__ = DirectoryMailStore
-    app.state.store.trust_store = trust_store
     if not any(route in app.router.routes for route in autodiscover.routes):
         app.router.routes.extend(autodiscover.routes)
     return app

@@ -75,7 +75,7 @@ async def held(app, n: int) -> None:
     async def enough():
         return app.state.hub.held >= n
 
-    await events.wait_until(enough, 20, kinds=("held",), what=f"{n} held requests")
+    await events.wait_until(enough, 20, kinds=("held",), bus=app.state.bus, what=f"{n} held requests")
 
 
 def ping(heartbeat, *folders):

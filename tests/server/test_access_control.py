@@ -1,14 +1,18 @@
 """Device access control over HTTP (digest §11 items 1-59), for 12.1, 14.1 and 16.1 devices."""
 import asyncio
+import time
 
+import httpx
 import pytest
 from sqlmodel import select
 
 from easlab.eas.wbxml import E, decode, encode
 from easlab.server.admin import SHELL, Admin
+from easlab.server.app import create_app
+from easlab.server.clock import ManualClock
 from easlab.storage.models import Device, DeviceAccessChange, Item, OrgSettings
 from easlab.storage.users import get_user
-from tests.conftest import until_held
+from tests.conftest import until_held, until_timer
 from tests.server.eas_helpers import Raw, collection, commands, device_information, message, provision
 
 pytestmark = pytest.mark.anyio
@@ -96,9 +100,11 @@ async def test_quarantined_device_sees_only_the_notice(client, app, admin, db, v
     held = asyncio.create_task(dev.call("Ping", ping))
     await until_held(app)
     assert not held.done()
-    await app.state.store.deliver(message(subject="and more"), ["alice@easlab.test"])
-    await asyncio.sleep(0.3)
-    assert not held.done()
+    with app.state.bus.subscribe("held") as rehold:
+        await app.state.store.deliver(message(subject="and more"), ["alice@easlab.test"])
+        # The mail wakes the Ping, which finds it withheld and goes back to waiting: held again.
+        again = await asyncio.wait_for(rehold.get(), 10)
+    assert again.get("device_id") == "dev1" and not held.done() and app.state.hub.is_held(1, "dev1")
     # Approval (item 46): the device is Allowed/Individual and the withheld mail arrives.
     admin.device_allow(SHELL, "alice", "dev1")
     assert (await asyncio.wait_for(held, 5)).text("Ping:Status") in ("2", "7")
@@ -124,22 +130,25 @@ async def test_refused_commands_while_quarantined(client, admin, stand_in):  # i
 
 
 @pytest.mark.parametrize("version, expect", [("12.1", (403, None)), ("14.1", (200, "129")), ("16.1", (200, "129"))])
-async def test_blocked_device_everywhere_with_throttle_header(client, admin, db, version, expect, monkeypatch):  # 5, 27, 28
-    delays = []
-
-    async def fake_sleep(seconds):
-        delays.append(seconds)
-
-    import easlab.server.activesync
-
-    monkeypatch.setattr(easlab.server.activesync.asyncio, "sleep", fake_sleep)
+async def test_blocked_device_everywhere_with_throttle_header(settings, admin, db, version, expect):  # 5, 27, 28
+    """The tarpit sleeps on the app's clock (review A.3): under a ManualClock the answer leaves when
+    the clock has moved `blocked_delay` seconds, not before, and no real time passes."""
+    clock = ManualClock()
+    app = create_app(settings, db, clock=clock)
     admin.org_set(SHELL, blocked_delay=17)
     admin.device_block(SHELL, "alice", "DEV1")  # case-insensitive, before it ever connected
-    dev = Raw(client, version=version)
-    r = await dev.post("FolderSync", FS)
+    started = time.monotonic()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        held = asyncio.create_task(Raw(client, version=version).post("FolderSync", FS))
+        await until_timer(clock)
+        clock.advance(16)
+        assert clock.pending == 1 and not held.done()  # the tarpit's timer has not fired: still held
+        clock.advance(1)
+        r = await asyncio.wait_for(held, 5)
+    assert time.monotonic() - started < 10  # the tarpit took clock time, not 17 real seconds
+    assert clock.pending == 0
     assert (r.status_code, decode(r.content).text("FolderHierarchy:Status") if r.content else None) == expect
     assert r.headers["X-MS-ASThrottle"] == "Individual"
-    assert delays == [17]
     assert stored(db) == ("Blocked", "Individual", "")
     # The user gets a notice, the admins nothing (items 49, 54).
     assert inbox_subjects(db) == ["Your device is blocked (iPhone)"]

@@ -1,9 +1,9 @@
 """Fault injection: every kind with a count and with a duration, matching, CLI, API, and the
 dropped connection and SMTP refusals against a real `easlab serve` process.
 
-server/app.py and server/smtp.py do not call the fault hooks yet, so the in-process tests wrap the
-app's EAS route with `traces.install` (what the Route line in app.py will do) and the process
-tests start the server through a launcher that does the same and wraps the SMTP handler.
+The in-process tests use create_app, whose EAS route carries the faults (server/traces.py
+`Instrument`); the process tests start `easlab serve`, whose SMTP listener is handed the app's
+Faults (server/runner.py).
 """
 from __future__ import annotations
 
@@ -21,31 +21,19 @@ import pytest
 from click.testing import CliRunner
 
 from easlab.eas.wbxml import E, decode
-from easlab.server import traces
 from easlab.server.api_testing import routes as api_routes
 from easlab.server.app import create_app
-from easlab.server.auth import Identity
 from easlab.server.clock import ManualClock
 from easlab.server.cli_testing import fault as fault_cli
 from easlab.testing.aio import Device
-from easlab.server.faults import Faults, apply_fault, smtp_fault
+from easlab.server.faults import Faults, smtp_fault
 from easlab.storage.faults import FaultError, add_fault, list_faults
 from easlab.storage.users import add_user
+from tests.conftest import until_timer
 from tests.server.eas_helpers import Raw, message, provision
 
 pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
-
-
-async def until_timer(clock, n: int = 1, timeout: float = 20.0) -> None:
-    """Until the request under test has set its timer on the ManualClock: advancing earlier would
-    fire nothing and leave it waiting.  (A short poll: the clock publishes no event.)"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while clock.pending < n:
-        if loop.time() > deadline:
-            raise AssertionError(f"{clock.pending} timers pending, wanted {n}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -66,7 +54,6 @@ def lab(settings, db, clock):
         session.add(admin)
         session.add(viewer)
     app = create_app(settings, db, clock=clock)
-    traces.install(app)
     app.router.routes[0:0] = api_routes(db, settings)
     return app
 
@@ -164,8 +151,7 @@ async def test_block_with_a_tarpit_and_delay_wait_on_the_server_clock(http, db, 
     await until_timer(clock)
     assert not held.done()
     clock.advance(89)
-    await asyncio.sleep(0.1)
-    assert not held.done()
+    assert clock.pending == 1 and not held.done()  # the delay's timer has not fired
     clock.advance(1)
     r = await asyncio.wait_for(held, 5)
     assert r.status_code == 200 and decode(r.content).text("FolderHierarchy:Status") == "1"
@@ -275,43 +261,18 @@ def test_bad_faults_are_refused(db, clock):
                 add_fault(session, kind, now=clock.now(), **kw)
 
 
-# -- the endpoint-side hook ------------------------------------------------------------------------------
-async def test_apply_fault_for_an_endpoint_that_calls_it(lab, db, clock):
-    from starlette.requests import Request
-
-    from easlab.eas.request import parse_request_line
-
-    add(db, clock, "throttle", user="alice", count=1)
-    add(db, clock, "delay", user="alice", count=1, params={"seconds": 7})
-    line = parse_request_line("Cmd=FolderSync&User=alice&DeviceId=x1&DeviceType=T", {"ms-asprotocolversion": "14.1"})
-    who = Identity(1, "alice", "alice@easlab.test", "Alice")
-
-    def request():
-        return Request({"type": "http", "app": lab, "method": "POST", "headers": [], "query_string": b""})
-
-    response = await apply_fault(request(), who, line)
-    assert response.status_code == 503 and response.headers["x-ms-asthrottle"] == "OutOfBudgets"
-    # Without the ASGI wrapper a delay is slept in the hook itself.
-    held = asyncio.create_task(apply_fault(request(), who, line))
-    await until_timer(clock)
-    assert not held.done()
-    clock.advance(7)
-    assert await asyncio.wait_for(held, 2) is None
-    assert await apply_fault(request(), who, line) is None  # nothing left
-
-
 # -- SMTP ----------------------------------------------------------------------------------------------
 async def test_smtp_fault_replies(lab, db, clock):
-    store = lab.state.store
+    store, faults = lab.state.store, lab.state.faults  # the Faults create_app hands the SMTP listener
     add(db, clock, "smtp", user="alice", count=1, params={"status": 452, "message": "4.2.2 Mailbox full"})
     add(db, clock, "smtp", user="bob", seconds=60, params={"status": 554, "stage": "data"})
-    assert await smtp_fault(store, "alice@easlab.test", "rcpt") == "452 4.2.2 Mailbox full"
-    assert await smtp_fault(store, "alice@easlab.test", "rcpt") is None
-    assert await smtp_fault(store, "bob@easlab.test", "rcpt") is None  # a DATA fault
-    assert (await smtp_fault(store, ["alice@easlab.test", "bob@easlab.test"], "data")).startswith("554 5.7.1")
-    assert await smtp_fault(store, "someone@elsewhere.example", "rcpt") is None
+    assert await smtp_fault(store, "alice@easlab.test", "rcpt", faults) == "452 4.2.2 Mailbox full"
+    assert await smtp_fault(store, "alice@easlab.test", "rcpt", faults) is None
+    assert await smtp_fault(store, "bob@easlab.test", "rcpt", faults) is None  # a DATA fault
+    assert (await smtp_fault(store, ["alice@easlab.test", "bob@easlab.test"], "data", faults)).startswith("554 5.7.1")
+    assert await smtp_fault(store, "someone@elsewhere.example", "rcpt", faults) is None
     clock.advance(60)
-    assert await smtp_fault(store, ["bob@easlab.test"], "data") is None
+    assert await smtp_fault(store, ["bob@easlab.test"], "data", faults) is None
     assert Faults(db, clock).match("bob", None, None) is None  # SMTP faults never answer EAS
 
 
@@ -393,35 +354,11 @@ async def test_api_refuses_bad_input(http):
 
 
 # -- real processes ----------------------------------------------------------------------------------------
-# `easlab serve` with the hooks wired in as app.py and smtp.py will have them, and the fault CLI
-# as `easlab fault` will be.
+# `easlab serve` and `easlab fault` from this checkout, with this interpreter.
 LAUNCHER = r"""
 import sys
-from easlab.server import faults, runner, smtp, traces
-_create = runner.create_app
-def create_app(*args, **kw):
-    app = _create(*args, **kw)
-    traces.install(app)
-    return app
-runner.create_app = create_app
-_rcpt, _data = smtp.DeliveryHandler.handle_RCPT, smtp.DeliveryHandler.handle_DATA
-async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-    refusal = await faults.smtp_fault(self.store, address, "rcpt")
-    if refusal is not None:
-        return refusal
-    return await _rcpt(self, server, session, envelope, address, rcpt_options)
-async def handle_DATA(self, server, session, envelope):
-    refusal = await faults.smtp_fault(self.store, envelope.rcpt_tos, "data")
-    if refusal is not None:
-        return refusal
-    return await _data(self, server, session, envelope)
-smtp.DeliveryHandler.handle_RCPT, smtp.DeliveryHandler.handle_DATA = handle_RCPT, handle_DATA
-if sys.argv[1] == "fault":
-    from easlab.server.cli_testing import fault
-    fault(sys.argv[2:], prog_name="easlab fault")
-else:
-    from easlab.server.cli import main
-    main(sys.argv[1:], prog_name="easlab")
+from easlab.server.cli import main
+main(sys.argv[1:], prog_name="easlab")
 """
 
 
@@ -454,7 +391,16 @@ def served(db: str):
 def live_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     easlab(url, "user", "add", "alice", "--password", "secret")
+    easlab(url, "user", "add", "watcher", "--password", "watch", "--role", "viewer")
     return url
+
+
+async def until_held(url: str, device_id: str) -> None:
+    """The server's own long-poll wait (/api/wait/ping): the Ping is held before the test goes on."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.get(f"{url.rsplit('/', 1)[0]}/api/wait/ping", auth=("watcher", "watch"),
+                           params={"user": "alice", "device_id": device_id, "timeout": 20})
+    assert r.status_code == 200, r.text
 
 
 def send_mail(port: int, subject: str) -> None:
@@ -486,7 +432,7 @@ async def test_drop_over_a_real_socket(live_db):
             await asyncio.to_thread(easlab, live_db, "fault", "add", "drop", "--user", "alice", "--command", "Ping",
                                     "--count", "1")
             held = asyncio.create_task(dev.ping(["Inbox"], 120))
-            await asyncio.sleep(0.5)
+            await until_held(url, "dropme")
             await asyncio.to_thread(send_mail, smtp_port, "second")
             with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 await asyncio.wait_for(held, 20)

@@ -3,6 +3,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -241,27 +242,33 @@ async def test_attachment_metadata(client, app):
     assert att.text("AirSyncBase:FileReference").endswith(":0")
 
 
-async def test_filter_type_window_and_soft_delete(client, app, db):
-    old = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+async def test_filter_type_window_and_soft_delete(settings, app, db):
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+
+    clock = ManualClock()
+    app = create_app(settings, db, clock=clock)  # the same mailbox, on a clock the test moves
+    old = (clock.now() - timedelta(days=10)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     await deliver(app, message(subject="recent"))
     with db.session() as s:  # an old message, as if imported
         from easlab.storage.mailbox import store_message
 
         inbox = s.exec(select(Folder).where(Folder.user_id == get_user(s, "alice").id, Folder.type == 2)).one()
         store_message(s, inbox, message(subject="old", date=old))
-    dev = Raw(client)
-    key = await primed(dev, options=[opts(filter=2)])  # 3 days
-    resp = await dev.sync(key)
-    assert [s for _, _, s in commands(resp)] == ["recent"]
-    key = collection(resp).text(f"{A}:SyncKey")
-    # Time passes: "recent" slides out of the window by the next Sync.
-    with db.session() as s:
-        state = s.exec(select(SyncState)).one()
-        item = s.exec(select(Item).where(Item.subject == "recent")).one()
-        item.date_received = state.window_start.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
-        s.add(item)
-    await asyncio.sleep(0.01)
-    resp = await dev.sync(key)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        dev = Raw(client)
+        key = await primed(dev, options=[opts(filter=2)])  # 3 days
+        resp = await dev.sync(key)
+        assert [s for _, _, s in commands(resp)] == ["recent"]
+        key = collection(resp).text(f"{A}:SyncKey")
+        # Time passes: "recent" slides out of the window by the next Sync.
+        with db.session() as s:
+            state = s.exec(select(SyncState)).one()
+            item = s.exec(select(Item).where(Item.subject == "recent")).one()
+            item.date_received = state.window_start.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
+            s.add(item)
+        clock.advance(1)
+        resp = await dev.sync(key)
     assert [(k, s) for k, _, s in commands(resp)] == [("SoftDelete", None)]
 
 
@@ -324,6 +331,32 @@ async def test_interval_out_of_bounds_status_14_with_limit(client, top, limit):
     key = await primed(dev)
     resp = await dev.sync(key, top=[top])
     assert resp == E(f"{A}:Sync", E(f"{A}:Status", 14), E(f"{A}:Limit", limit))
+
+
+@pytest.mark.parametrize("seconds, status, limit", [(30, None, None), (9, 14, 10), (301, 14, 300)])
+async def test_heartbeat_bounds_are_the_servers_settings(tmp_path, db, seconds, status, limit):
+    """Settings.heartbeat_min/max bound Sync as they bound Ping (review A.5: Sync used 60/3540)."""
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+    from easlab.server.config import Settings
+    from easlab.storage.users import add_user
+
+    with db.session() as session:
+        add_user(session, "alice", "secret", "Alice Example")
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'easlab.db'}", domain="easlab.test",
+                        heartbeat_min=10, heartbeat_max=300)
+    clock = ManualClock()
+    app = create_app(settings, db, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        dev = Raw(c)
+        key = await primed(dev)
+        task = asyncio.create_task(dev.sync(key, top=[E(f"{A}:HeartbeatInterval", seconds)]))
+        if status is None:  # accepted: held for the interval, then the empty response
+            await until_held(app)
+            clock.advance(seconds)
+            assert await asyncio.wait_for(task, 5) is None
+        else:
+            assert await asyncio.wait_for(task, 5) == E(f"{A}:Sync", E(f"{A}:Status", status), E(f"{A}:Limit", limit))
 
 
 async def test_wait_and_heartbeat_together_status_4(client):

@@ -40,7 +40,6 @@ def make_lab(tmp_path, name="lab"):
     settings = Settings(db_url=url, domain="easlab.test")
     clock = ManualClock()
     app = create_app(settings, db, clock=clock)
-    traces.install(app)
     app.router.routes[0:0] = api_routes(db, settings)
     return app, db, clock
 

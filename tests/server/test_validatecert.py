@@ -3,6 +3,7 @@ by eas.certs directly and over HTTP against a trust store folder."""
 import base64
 from datetime import timedelta
 
+import httpx
 import pytest
 
 
@@ -165,9 +166,10 @@ async def test_statuses_over_http(client, pki):
     assert await dev.call("ValidateCert", validate(der(good), chain=[der(pki.inter)])) == answer(1)
 
 
-async def test_without_a_trust_store_nothing_is_trusted(client, app, pki):
-    app.state.store.trust_store = None
-    resp = await Raw(client).call("ValidateCert", validate(b64(pki.leaf()), chain=[b64(pki.inter), b64(pki.root)]))
+async def test_without_a_trust_store_nothing_is_trusted(settings, db, app, pki):
+    bare = directory_app(settings, db)  # the same mailbox, started without --trust-store
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://testserver") as client:
+        resp = await Raw(client).call("ValidateCert", validate(b64(pki.leaf()), chain=[b64(pki.inter), b64(pki.root)]))
     assert resp == answer(4)
 
 

@@ -21,6 +21,7 @@ from easlab.testing.profiles_run import (
     ProfileRun, _body_opaque, _outbox_and_drafts, device_for, run_profile,
 )
 from easlab.testing.replay import replay
+from tests.conftest import until_held
 from tests.server.eas_helpers import message
 
 pytestmark = pytest.mark.anyio
@@ -193,19 +194,14 @@ def clocked(settings, db):
     return create_app(settings, db, clock=clock), clock
 
 
-async def wait_for(predicate, timeout=5.0):
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 async def test_ios_starts_a_second_ping_while_the_first_is_held(clocked, settings_cmd):
     app, clock = clocked
     async with device_for("ios", app, "alice", "secret") as device:
-        task = asyncio.create_task(run_profile(device, include_ping=True, ping_heartbeat=300))
-        await wait_for(lambda: len(sent(device, "Ping")) == 1)  # the first ended: superseded
+        with app.state.bus.subscribe("held") as held:
+            task = asyncio.create_task(run_profile(device, include_ping=True, ping_heartbeat=300))
+            for _ in range(2):  # the first Ping is held, then the second, which supersedes it
+                event = await asyncio.wait_for(held.get(), 10)
+                assert event.get("device_id") == device.state.device_id
         assert not task.done() and app.state.hub.held == 1
         clock.advance(300)
         run = await asyncio.wait_for(task, 5)
@@ -217,7 +213,7 @@ async def test_samsung_ping_answer_is_checked(clocked, settings_cmd):
     app, clock = clocked
     async with device_for("android-samsung", app, "alice", "secret") as device:
         task = asyncio.create_task(run_profile(device, include_ping=True))
-        await wait_for(lambda: app.state.hub.held == 1)
+        await until_held(app, device.state.device_id)
         await app.state.store.deliver(message(subject="wake"), ["alice@easlab.test"])
         run = await asyncio.wait_for(task, 5)
         ping = next(s for s in run.steps if s.command == "Ping")
@@ -256,7 +252,6 @@ async def test_a_traced_profile_run_replays_against_a_fresh_server(tmp_path, set
     with db.session() as session:
         add_user(session, "alice", "secret", "Alice Example")
     first = create_app(settings, db)
-    traces.install(first)
     await first.state.store.deliver(message(subject="hello", html="<b>hi</b>"), ["alice@easlab.test"])
     profile = profiles.get("android-samsung")
     with db.session() as session:
