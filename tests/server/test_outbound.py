@@ -2,7 +2,6 @@
 again exactly when the clock reaches its next attempt (30 s, then 60 s: server/outbound.py
 `backoff`), and arrives once."""
 import asyncio
-import json
 
 import pytest
 from aiosmtpd.smtp import SMTP as SMTPProtocol
@@ -55,7 +54,7 @@ async def test_retry_with_backoff_on_the_app_clock(tmp_path, db, smarthost):
     app = create_app(settings, db, clock=clock)
     outbound = app.state.outbound
     with db.session() as s:
-        s.add(OutboundMail(sender="alice@easlab.test", recipients=json.dumps(["carol@example.net"]),
+        s.add(OutboundMail(sender="alice@easlab.test", recipients=["carol@example.net"],
                            subject="Retry me", mime=b"Subject: Retry me\r\n\r\nbody\r\n"))
     start = clock.now()
     outbound.kick()
