@@ -69,6 +69,12 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
                                                                      device.hierarchy_prev_key)
         device.hierarchy_prev_seq, device.hierarchy_seq = base, user.hierarchy_seq
         session.add(device)
+    elif action is Action.REPLAY and device.hierarchy_seq != user.hierarchy_seq:
+        # The hierarchy is not stored per answer: the replay is worked out again from the previous
+        # position and so also carries what changed since.  The key it hands back (unchanged) now
+        # stands for that newer position, or its next FolderSync would report those folders again.
+        device.hierarchy_seq = user.hierarchy_seq
+        session.add(device)
     outcome.sync_key = device.hierarchy_key
     # Rows at or below the previous key's position can never matter again.
     floor = device.hierarchy_seq if action is Action.RESET else base

@@ -16,7 +16,9 @@ Rules (everything that decides what a SyncKey does lives in this file):
    - The current key gets what changed since its position (ADVANCE) and a new key; the key it sent
      becomes the previous one (Keys.ROLL).  A Sync with nothing to say keeps its key.
    - The previous key means the device lost our last answer: it gets the same answer again
-     (REPLAY) and the keys stay (Keys.KEEP), so nothing is sent twice and nothing is lost.
+     (REPLAY) and the keys stay (Keys.KEEP), so nothing is sent twice and nothing is lost.  Sync
+     keeps the answer's bytes; FolderSync works it out again from the previous position, so it
+     also carries what changed since, and the current key's position moves up to match.
    - Any other key is refused: Sync status 3, FolderSync status 9, and the keys stay.
    - A folder change (FolderCreate, FolderUpdate, FolderDelete) needs the current key; "0", the
      previous key and garbage get status 9 (the device goes back to FolderSync 0).
