@@ -27,9 +27,11 @@ from easlab.eas.machines.access import ACCESS_LEVELS, CHARACTERISTICS
 from easlab.eas.versions import SUPPORTED
 from easlab.storage.access import AccessError
 
-from . import web
 from .admin import PERMISSIONS, ROLES, Actor, Forbidden, NotFound
+from .admin.checks import MAX_NAME
 from .mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes, download_headers
+from .web.sessions import SESSION_COOKIE, admin_for, csrf_ok, csrf_token, role_of, session_user
+from .web.wiring import MAX_BODY, middleware, org_secret
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -55,13 +57,13 @@ async def authenticate(request: Request) -> Actor | Response:
         identity = await run_in_threadpool(state.authenticator.authenticate, header)
         if identity is None:
             return _unauthorized("wrong user name or password")
-        role = await run_in_threadpool(web.role_of, state.db, identity.name)
+        role = await run_in_threadpool(role_of, state.db, identity.name)
         return Actor(identity.name, role or "")
     # Routes mounted outside this module's Router have no session middleware: no cookie login there.
-    actor = await web.session_user(request) if "session" in request.scope else None
+    actor = await session_user(request) if "session" in request.scope else None
     if actor is None:
         return _unauthorized("authentication required: HTTP Basic, or the admin center's session cookie")
-    if request.method not in SAFE_METHODS and not web.csrf_ok(request, request.headers.get("x-csrf-token")):
+    if request.method not in SAFE_METHODS and not csrf_ok(request, request.headers.get("x-csrf-token")):
         return _error(403, "a request with the session cookie needs the session's CSRF token in X-CSRF-Token")
     return actor
 
@@ -106,8 +108,8 @@ def take(body: dict, spec: dict[str, str], required: tuple[str, ...] = ()) -> di
 
 
 def _device_id(value: str) -> str:
-    if not value or len(value) > web.MAX_NAME:
-        raise BadInput(f"a device id is 1-{web.MAX_NAME} characters")
+    if not value or len(value) > MAX_NAME:
+        raise BadInput(f"a device id is 1-{MAX_NAME} characters")
     return value
 
 
@@ -116,17 +118,13 @@ Handler = Callable[[Request, Actor, dict], Awaitable[tuple[int, object]]]
 
 
 async def _admin(request: Request, method: str, *args, **kwargs):
-    return await run_in_threadpool(getattr(web.admin_for(request), method), *args, **kwargs)
-
-
-async def _console(request: Request, method: str, *args, **kwargs):
-    return await run_in_threadpool(getattr(web.Console(web.admin_for(request)), method), *args, **kwargs)
+    return await run_in_threadpool(getattr(admin_for(request), method), *args, **kwargs)
 
 
 async def me(request, actor, body):
     out = {"user": actor.name, "role": actor.role or None, "permissions": sorted(PERMISSIONS.get(actor.role, ()))}
     if request.session.get("user") == actor.name and "authorization" not in request.headers:
-        out["csrf"] = web.csrf_token(request)
+        out["csrf"] = csrf_token(request)
     return 200, out
 
 
@@ -212,21 +210,21 @@ async def user_revoke(request, actor, body):
 
 async def user_policy(request, actor, body):
     fields = take(body, {"policy": "str"}, ("policy",))
-    return 200, await _console(request, "policy_assign", actor, request.path_params["user"], fields["policy"])
+    return 200, await _admin(request, "policy_assign", actor, request.path_params["user"], fields["policy"])
 
 
 async def policies_get(request, actor, body):
-    return 200, await _console(request, "policy_list", actor)
+    return 200, await _admin(request, "policy_list", actor)
 
 
 async def policy_get(request, actor, body):
     version = request.query_params.get("version") or "14.1"
-    return 200, await _console(request, "policy_show", actor, request.path_params["name"], version)
+    return 200, await _admin(request, "policy_show", actor, request.path_params["name"], version)
 
 
 async def policies_post(request, actor, body):
     fields = take(body, {"name": "str", "settings": "object", "default": "bool"}, ("name",))
-    return 201, await _console(request, "policy_add", actor, fields["name"], fields.get("settings", {}),
+    return 201, await _admin(request, "policy_add", actor, fields["name"], fields.get("settings", {}),
                                default=fields.get("default", False))
 
 
@@ -234,12 +232,12 @@ async def policy_patch(request, actor, body):
     fields = take(body, {"settings": "object", "default": "bool"})
     if fields.get("default") is False:
         raise BadInput("default: false is not a change; make another policy the default instead")
-    return 200, await _console(request, "policy_update", actor, request.path_params["name"], fields.get("settings", {}),
+    return 200, await _admin(request, "policy_update", actor, request.path_params["name"], fields.get("settings", {}),
                                default=fields.get("default", False))
 
 
 async def outbound_get(request, actor, body):
-    return 200, await _console(request, "outbound", actor)
+    return 200, await _admin(request, "outbound", actor)
 
 
 # -- the mailboxes, read-only (server/mailboxes.py) ---------------------------------------------
@@ -555,7 +553,7 @@ def openapi() -> dict:
         "components": {
             "securitySchemes": {
                 "basicAuth": {"type": "http", "scheme": "basic", "description": "a mailbox account with an admin role"},
-                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": web.SESSION_COOKIE,
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
                                   "description": "the admin center's session (sign in at /ecp/login)"},
                 "csrfHeader": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
                                "description": "the session's CSRF token (GET /api/me); needed with the cookie on "
@@ -605,5 +603,5 @@ async def not_found(scope, receive, send):
 
 def router(db, settings) -> Router:
     """The /api application (mounted by server/app.py)."""
-    secret = web.org_secret(db)
-    return Router(routes=routes(), default=not_found, middleware=web.middleware(secret, settings), max_body_size=web.MAX_BODY)
+    secret = org_secret(db)
+    return Router(routes=routes(), default=not_found, middleware=middleware(secret, settings), max_body_size=MAX_BODY)

@@ -33,8 +33,10 @@ from easlab.storage.faults import (
     FaultError, add_fault, clear_faults, clear_trace, fault_view, get_fault, list_faults, remove_fault,
 )
 
-from . import traces, web
+from . import traces
 from .admin import Actor
+from .web.wiring import middleware as web_middleware
+from .web.wiring import org_secret
 
 MAX_BODY = 64 * 1024
 FAULT_FIELDS = {"kind": str, "user": (str, type(None)), "device_id": (str, type(None)),
@@ -234,7 +236,7 @@ TABLE = [
 def routes(db, settings) -> list[Route]:
     """The routes with their full /api paths, each behind /api's middleware (security headers and
     the session cookie); list them before server/app.py's Mount("/api")."""
-    middleware = web.middleware(web.org_secret(db), settings)
+    middleware = web_middleware(org_secret(db), settings)
     by_path: dict[str, dict[str, tuple[str, object]]] = {}
     for method, path, permission, handler in TABLE:
         by_path.setdefault(path, {})[method] = (permission, handler)

@@ -47,7 +47,8 @@ from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from . import events
-from .admin import NotFound, device_view
+from .admin import NotFound
+from .admin.views import device_view
 
 ALLOWED_ROLES = ("org-admin", "viewer")
 DEFAULT_TIMEOUT = 5.0
@@ -179,7 +180,7 @@ class Waits:
         return await events.wait_until(check, timeout, hub=self.hub, bus=self.bus, what=what)
 
     async def device(self, user: str, device_id: str, state: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
-        """The device's view (server/admin.py device_view) once its stored access state is `state`."""
+        """The device's view (server/admin/views.py device_view) once its stored access state is `state`."""
         user = user.strip().lower()
         wanted = state_name(state)
 

@@ -10,7 +10,7 @@ from easlab.eas import commands
 from easlab.eas.context import Limits
 from easlab.storage import Database
 
-from . import activesync, api, api_testing, api_wait, autodiscover, traces, web
+from . import activesync, api, api_testing, api_wait, autodiscover, traces
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
@@ -20,6 +20,7 @@ from .mailer import Mailer
 from .outbound import Outbound
 from .push import PushHub
 from .store import MailStore
+from .web import wiring as web
 
 log = logging.getLogger("easlab")
 

@@ -88,29 +88,42 @@ class Authenticator:
         return hashlib.sha256(password_hash.encode() + b"\0" + password.encode()).digest()
 
     def authenticate(self, header: str | None) -> Identity | None:
-        """Blocking (database and argon2): call it from a worker thread."""
+        """An HTTP Basic header's user.  Blocking (database and argon2): call it from a worker thread."""
         creds = parse_basic(header)
         if creds is None:
             return None
         name = login_name(creds[0], self.domain)
         if not name:
             return None
+        return self._check(name, creds[1])
+
+    def check(self, login: str, password: str) -> Identity | None:
+        """A login and password as the admin center's form sends them; a login naming another
+        domain costs the same hashing time as a wrong password.  Blocking, as `authenticate`."""
+        name = login_name(login or "", self.domain)
+        if not name:
+            with self._hashing:
+                verify_unknown(password or "")
+            return None
+        return self._check(name, password or "")
+
+    def _check(self, name: str, password: str) -> Identity | None:
         with self.db.session() as session:
             user = get_user(session, name)
         if user is None:
             # Spend the same hashing time as for a real user, so timing does not tell which
             # names exist.
             with self._hashing:
-                verify_unknown(creds[1])
+                verify_unknown(password)
             return None
-        key = self._cache_key(user.password_hash, creds[1])
+        key = self._cache_key(user.password_hash, password)
         if not self._known(key):
             with self._inflight_guard:
                 lock = self._inflight.setdefault(key, threading.Lock())
             with lock:
                 if not self._known(key):  # another thread may have verified it meanwhile
                     with self._hashing:
-                        ok = verify_password(creds[1], user.password_hash)
+                        ok = verify_password(password, user.password_hash)
                     if not ok:
                         return None
                     self._remember(key)

@@ -7,7 +7,6 @@ fixture's server; a running server hears of changes through `_notify`.  The mode
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage, Message
@@ -118,37 +117,21 @@ class Factories:
 
     def policy(self, name: str, *, default: bool = False, **settings: Any) -> dict:
         """Create (or change) mobile device mailbox policy NAME; settings by their Exchange names
-        (PasswordEnabled=True, DevicePolicyRefreshInterval=24, ...).  Held requests of its users end."""
-        from easlab.eas.policy import PolicySettings
-        from easlab.storage.policies import PolicyError, add_policy, get_policy, update_policy, users_of
+        (PasswordEnabled=True, DevicePolicyRefreshInterval=24, ...).  Held requests of its users end.
+        Checked as the CLI, web UI and API check them (server/admin/service.py)."""
+        from easlab.server.admin import SHELL, NotFound
 
-        unknown = set(settings) - set(PolicySettings.names())
-        if unknown:
-            raise PolicyError(f"unknown policy setting(s) {', '.join(sorted(unknown))}")
-        with self.db.session() as s:
-            if get_policy(s, name) is None:
-                row = add_policy(s, name, PolicySettings(**settings), default=default)
-            else:
-                row = update_policy(s, name, settings, default=default)
-            s.flush()
-            users = users_of(s, row)
-            out = {"name": row.name, "default": row.is_default, "settings": json.loads(row.settings)}
-        self._notify({"event": "policy", "users": users})
-        return out
+        try:
+            shown = self.admin.policy_update(SHELL, name, settings, default=default)
+        except NotFound:
+            shown = self.admin.policy_add(SHELL, name, settings, default=default)
+        return {"name": shown["name"], "default": shown["default"], "settings": shown["settings"]}
 
     def assign_policy(self, user: User | str, name: str) -> None:
         """Set-CASMailbox -ActiveSyncMailboxPolicy NAME: the user's devices re-provision."""
-        from easlab.server.admin import NotFound
-        from easlab.storage.policies import assign_policy
-        from easlab.storage.users import get_user
+        from easlab.server.admin import SHELL
 
-        with self.db.session() as s:
-            row = get_user(s, str(user))
-            if row is None:
-                raise NotFound(f"no user {user}")
-            assign_policy(s, row, name)
-            uid = row.id
-        self._notify({"event": "policy", "users": [uid]})
+        self.admin.policy_assign(SHELL, str(user), name)
 
     def rule(self, characteristic: str, query: str, access: str) -> dict:
         """A device access rule: rule("DeviceType", "iPhone", "Quarantine")."""

@@ -175,6 +175,20 @@ async def test_policy_and_assign_policy(easlab):
         easlab.policy("Strict", NoSuchThing=1)
 
 
+async def test_policy_is_checked_by_the_admin_service(easlab):
+    """easlab.policy goes through server/admin/service.py as the CLI, web UI and API do."""
+    from easlab.eas.policy import PolicySettings
+
+    with pytest.raises(ValueError, match="may not contain control characters, '/' or"):
+        easlab.policy("Kiosk / lab")
+    with pytest.raises(ValueError, match="MinPasswordLength must be a whole number"):
+        easlab.policy("Default", MinPasswordLength="8")
+    assert easlab.policy("  Kiosk ", AllowCamera=False) == {
+        "name": "Kiosk", "default": False, "settings": PolicySettings(AllowCamera=False).__dict__}
+    with pytest.raises(LookupError, match="no policy 'Nope'"):
+        easlab.assign_policy(easlab.make_user("alice"), "Nope")
+
+
 async def test_policy_refresh_interval_follows_the_clock(easlab):
     alice = easlab.make_user("alice")
     easlab.policy("Default", DevicePolicyRefreshInterval=24)

@@ -67,3 +67,28 @@ def test_wbxml_cli_round_trips_every_capture_byte_for_byte():
         back = CliRunner().invoke(main, ["wbxml", "encode"], input=xml.output)
         assert back.exit_code == 0, (f, back.output)
         assert back.stdout_bytes == data, f
+
+
+def test_policy_names_are_checked_as_the_web_and_api_check_them(tmp_path):
+    """`easlab policy` goes through the admin service: a name with '/', '\\' or a control character
+    is one clear line and exit code 1, never a traceback or a policy no page can reach; names
+    are stripped."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    for name in ("Kiosk / lab", "Kiosk\\lab", "Kiosk\tlab", "   ", "x" * 65):
+        result = CliRunner().invoke(main, ["policy", "add", name, "--db", db])
+        assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+        assert result.output.startswith("Error: a policy ") and result.output.count("\n") == 1, result.output
+    assert run("policy", "add", "  Kiosk ", "--no-allow-camera", "--db", db).output == "added policy Kiosk\n"
+    rows = json.loads(run("policy", "list", "--json", "--db", db).output)
+    assert [row["name"] for row in rows] == ["Default", "Kiosk"]
+    shown = json.loads(run("policy", "show", "Kiosk", "--json", "--db", db).output)
+    assert shown["settings"]["AllowCamera"] is False and shown["version"] == "14.1" and shown["users"] == 0
+
+
+def test_policy_errors_are_one_line(tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert CliRunner().invoke(main, ["policy", "show", "Nope", "--db", db]).output == "Error: no policy 'Nope'\n"
+    assert CliRunner().invoke(main, ["policy", "set", "Nope", "--db", db]).output == "Error: no policy 'Nope'\n"
+    assert CliRunner().invoke(main, ["policy", "assign", "bob", "Default", "--db", db]).output == "Error: no user bob\n"
+    out = CliRunner().invoke(main, ["policy", "show", "Default", "--version", "9.9", "--db", db]).output
+    assert out == "Error: version '9.9': use one of 2.5, 12.0, 12.1, 14.0, 14.1, 16.0, 16.1\n"

@@ -10,14 +10,14 @@ def cli():
     """`easlab user` with the directory options, on copies: the real commands stay as they are."""
     import click
 
-    from easlab.server import cli as main_cli
-    from easlab.server.cli_directory import extend_user_commands
+    from easlab.server.cli import user as user_cli
+    from easlab.server.cli.directory import extend_user_commands
 
     group = click.Group("user")
-    user_set = copy.copy(main_cli.user_set)
-    user_set.params = list(main_cli.user_set.params)
+    user_set = copy.copy(user_cli.user_set)
+    user_set.params = list(user_cli.user_set.params)
     group.add_command(user_set)
-    group.add_command(main_cli.user_add)
+    group.add_command(user_cli.user_add)
     extend_user_commands(group, user_set)
     return group
 

@@ -24,7 +24,7 @@ from easlab.eas.wbxml import E, decode
 from easlab.server.api_testing import routes as api_routes
 from easlab.server.app import create_app
 from easlab.server.clock import ManualClock
-from easlab.server.cli_testing import fault as fault_cli
+from easlab.server.cli.testing import fault as fault_cli
 from easlab.testing.aio import Device
 from easlab.server.faults import Faults, smtp_fault
 from easlab.storage.faults import FaultError, add_fault, list_faults

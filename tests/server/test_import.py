@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-import easlab.server.cli_import
-from easlab.server.cli_import import import_command
+import easlab.server.cli.imports
+from easlab.server.cli.imports import import_command
 from easlab.storage import Database
 from easlab.storage.models import Folder, Item, ItemChange
 from easlab.storage.users import add_user, get_user
@@ -166,7 +166,7 @@ def test_parse_failure_is_reported_not_fatal(tmp_path, db_url, monkeypatch):
 
 
 def test_batches_commit_every_batch(tmp_path, db_url, monkeypatch):
-    monkeypatch.setattr(easlab.server.cli_import, "BATCH", 2)
+    monkeypatch.setattr(easlab.server.cli.imports, "BATCH", 2)
     path = tmp_path / "big.mbox"
     box = mailbox.mbox(str(path))
     for n in range(7):

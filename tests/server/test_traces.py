@@ -14,7 +14,7 @@ from easlab.eas.wbxml import E, decode
 from easlab.server import traces
 from easlab.server.api_testing import routes as api_routes
 from easlab.server.app import create_app
-from easlab.server.cli_testing import trace as trace_cli
+from easlab.server.cli.testing import trace as trace_cli
 from easlab.server.clock import ManualClock
 from easlab.server.config import Settings
 from easlab.testing.aio import Device

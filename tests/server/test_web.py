@@ -12,12 +12,14 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import select
 
-from easlab.server import web
 from easlab.server.admin import SHELL, Admin
+from easlab.server.web.sessions import safe_next
+from easlab.server.web.wiring import _derive
 from easlab.storage.access import org_settings, record_state
 from easlab.storage.devices import touch_device
 from easlab.storage.models import Device, OutboundMail, Policy, User
 from easlab.storage.users import get_user
+from tests.conftest import basic
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +111,27 @@ async def test_wrong_credentials(client, db, user, password):
     assert (await client.get("/ecp/")).status_code == 303
 
 
+async def test_login_is_checked_by_the_eas_authenticator(client, app, db, monkeypatch):
+    """One password checker (server/auth.py) for the EAS endpoint and the admin center: a web login
+    fills the Authenticator's cache, and an unknown name or another domain's login costs one hash,
+    as a wrong password does."""
+    from easlab.server import auth
+
+    checked = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda password, hashed: checked.append(password) or real(password, hashed))
+    set_role(db, "alice", "org-admin")
+    for user in ("nobody", "alice@other.example", "alice"):
+        checked.clear()
+        assert (await login(client, user, "wrong" if user == "alice" else "secret")).status_code == 401
+        assert len(checked) == 1, user
+    checked.clear()
+    assert (await login(client)).status_code == 303
+    assert checked == ["secret"]
+    assert app.state.authenticator.authenticate(basic("alice", "secret")).name == "alice"
+    assert checked == ["secret"]  # the admin center's login counted: no second argon2 check
+
+
 async def test_user_without_role_is_refused(client):
     r = await login(client, "bob", "hunter2")
     assert r.status_code == 403 and "No admin role" in r.text
@@ -154,7 +177,7 @@ def forged_cookie(key: str, data: dict) -> str:
 
 async def test_session_expires_after_eight_hours(client, db):
     set_role(db, "alice", "org-admin")
-    key = web._derive(secret_of(db), "easlab web session")
+    key = _derive(secret_of(db), "easlab web session")
     client.cookies.set("easlab_session", forged_cookie(key, {"user": "alice", "at": int(time.time()) - 8 * 3600 - 5,
                                                              "csrf": "x" * 43}))
     assert (await client.get("/ecp/")).status_code == 303
@@ -566,10 +589,10 @@ async def test_allow_in_the_web_lets_the_device_sync(client, db):
 
 
 def test_safe_next_unit():
-    assert web.safe_next("/ecp/devices?state=quarantined") == "/ecp/devices?state=quarantined"
-    assert web.safe_next("/ecp") == "/ecp"
+    assert safe_next("/ecp/devices?state=quarantined") == "/ecp/devices?state=quarantined"
+    assert safe_next("/ecp") == "/ecp"
     for bad in (None, 7, "", "ecp/", "/ecpx", "//x", "/ecp/%2F%2Fx/../y", "/ecp/\x00", "https://x/ecp/", "/ecp/a b"):
-        assert web.safe_next(bad) == "/ecp/", bad
+        assert safe_next(bad) == "/ecp/", bad
 
 
 async def test_user_table_unchanged_by_login(client, db):

@@ -1,95 +1,47 @@
 """The admin UI under /ecp, shaped after Exchange's ECP "mobile device access" pages.
 
 Plain server-rendered HTML (Jinja2 templates in server/templates, no script at all).  Every page
-and every button goes through the administration layer (server/admin.py) as the logged-in user
-with that user's role, so the web UI refuses exactly what the CLI's RBAC refuses; buttons a role
-may not use are not even shown.
-
-Security model:
-* sessions are Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure behind an https public
-  URL), keyed with a key derived from the installation's secret (storage.access.org_settings),
-  valid 8 hours from login;
-* every form carries the session's CSRF token and every POST is refused (403) without it;
-* `next` after login accepts only local paths under /ecp (no open redirect);
-* responses carry a Content-Security-Policy without scripts, no framing, no referrer (the admin
-  mail's link carries a token), and no caching.
-
-Mailbox policies and the outbound queue have no Admin-layer methods; the `Console` below adds them
-with the same role rules (view to look, configure to change) for this module and server/api.py.
-The look inside the mailboxes (users, folders, items, a device's sync state) is server/mailboxes.py,
-read-only; mail is shown as hostile content (see `FRAME_CSP` and templates/item.html).
+and every button goes through the administration service (server/admin/service.py) as the
+logged-in user with that user's role, so the web UI refuses exactly what the CLI's RBAC refuses;
+buttons a role may not use are not even shown.  Sessions, CSRF and `next` checks are
+server/web/sessions.py; headers and the router are server/web/wiring.py.  The look inside the
+mailboxes (users, folders, items, a device's sync state) is server/mailboxes.py, read-only; mail
+is shown as hostile content (see `FRAME_CSP` and templates/item.html).
 """
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import secrets
 import time
-from dataclasses import fields
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from easlab.eas.policy import ENUMS, UNITS, PolicySettings, policy_key, provision_doc, wap_doc
-from easlab.eas.versions import SUPPORTED, has
-from easlab.eas.wbxml import to_xml
-from easlab.storage.access import org_settings
-from easlab.storage.models import OutboundMail
-from easlab.storage.passwords import verify_password
-from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
-from easlab.storage.types import iso
-from easlab.storage.users import get_user
+from easlab.eas.policy import UNITS
+from easlab.eas.versions import has
 
-from .admin import ROLES, Actor, Admin, Forbidden, NotFound
-from .auth import login_name, verify_unknown
-from .mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes
-from .mailer import Mailer
+from ..admin import ROLES, Actor, Forbidden, NotFound
+from ..admin.checks import COMMON_SETTINGS, MAX_NAME, setting_kind
+from ..admin.roles import error_text
+from ..mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes
+from ..mailer import Mailer
+from .sessions import admin_for, check_login, csrf_ok, csrf_token, safe_next, session_user
 
-SESSION_COOKIE = "easlab_session"
-SESSION_MAX_AGE = 8 * 3600  # seconds from login
-MAX_BODY = 256 * 1024  # no admin form or JSON body comes near this
 STATES = ("quarantined", "allowed", "blocked", "discovery")
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# The templates stay in server/templates (package data of easlab.server).
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 TEMPLATES.env.filters["pq"] = lambda value: quote(str(value), safe="")  # one path segment
 # `{% if version is feature("account_only_wipe") %}`: a device that has not spoken yet has no version.
 TEMPLATES.env.tests["feature"] = lambda version, name: bool(version) and has(version, name)
 
 
 TEMPLATES.env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("+00:00", " UTC") if value else "—"
-
-
-# -- what server/app.py wires in -----------------------------------------------------------------
-def org_secret(db) -> str:
-    """The installation's secret (created on first use); the app reads it once at start."""
-    with db.session() as session:
-        return org_settings(session).secret
-
-
-def _derive(secret: str, purpose: str) -> str:
-    # One secret, several uses: each gets its own key, so a value signed for one (an admin link)
-    # can never pass as another (a session cookie).
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
-
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 # The policy a mail's HTML gets inside its sandboxed iframe (templates/item.html), as a <meta> at
@@ -101,271 +53,11 @@ SECURITY_HEADERS = {
 FRAME_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
-class SecurityHeaders:
-    """Pure ASGI: the headers above on every response that does not set its own."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def middleware(secret: str, settings) -> list[Middleware]:
-    """Security headers and the signed session cookie shared by /ecp and /api."""
-    https = (settings.public_url or "").lower().startswith("https://")
-    return [
-        Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=_derive(secret, "easlab web session"), session_cookie=SESSION_COOKIE,
-                   max_age=SESSION_MAX_AGE, same_site="lax", https_only=https),
-    ]
-
-
-def router(db, settings) -> Router:
-    """The /ecp application (mounted by server/app.py)."""
-    secret = org_secret(db)
-    ui = WebUI(secret)
-    return Router(routes=ui.routes(), default=ui.not_found, middleware=middleware(secret, settings), max_body_size=MAX_BODY)
-
-
-# -- accounts and sessions (shared with server/api.py) ------------------------------------------
-def check_password(db, domain: str, login: str, password: str) -> tuple[str, str] | None:
-    """(user name, role) when the password is right; None otherwise.  Blocking (argon2)."""
-    name = login_name(login or "", domain)
-    with db.session() as session:
-        user = get_user(session, name) if name else None
-        stored = (user.name, user.role, user.password_hash) if user else None
-    if stored is None:
-        verify_unknown(password or "")
-        return None
-    if not verify_password(password or "", stored[2]):
-        return None
-    return stored[0], stored[1] or ""
-
-
-def role_of(db, name: str) -> str | None:
-    """The user's role now ("" for none); None when the user no longer exists."""
-    with db.session() as session:
-        user = get_user(session, name)
-        return None if user is None else (user.role or "")
-
-
-async def session_user(request: Request) -> Actor | None:
-    """The session's user with the role the user has now (roles are read on every request, so a
-    changed role counts at once); None without a live session."""
-    session = request.session
-    name, since = session.get("user"), session.get("at")
-    if not isinstance(name, str) or not name:
-        return None
-    if not isinstance(since, (int, float)) or not 0 <= time.time() - since <= SESSION_MAX_AGE:
-        for key in ("user", "at", "role"):
-            session.pop(key, None)
-        return None
-    role = await run_in_threadpool(role_of, request.app.state.db, name)
-    if role is None:
-        session.clear()
-        return None
-    return Actor(name, role)
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str) or len(token) < 32:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
-
-
-def csrf_ok(request: Request, supplied) -> bool:
-    expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not isinstance(supplied, str) or not expected or not supplied:
-        return False
-    return hmac.compare_digest(expected.encode(), supplied.encode())
-
-
-def safe_next(value, default: str = "/ecp/") -> str:
-    """A local path under /ecp, or `default`: never another host, scheme or odd path."""
-    if not isinstance(value, str) or not value or len(value) > 2048:
-        return default
-    if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value):
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or parts.fragment:
-        return default
-    path = parts.path
-    if not (path == "/ecp" or path.startswith("/ecp/")):
-        return default
-    decoded = unquote(path)
-    if "//" in decoded or "\\" in decoded or any(seg in (".", "..") for seg in decoded.split("/")):
-        return default
-    if decoded.rstrip("/") in ("/ecp/login", "/ecp/logout") or decoded.startswith("/ecp/link/"):
-        return default
-    return path + (f"?{parts.query}" if parts.query else "")
-
-
-def admin_for(request: Request) -> Admin:
-    """The Admin layer for a request: its events reach this process's push hub at once.  Admin
-    runs in worker threads and the hub lives on the event loop, so events are handed over."""
-    loop = asyncio.get_running_loop()
-    hub = request.app.state.hub
-
-    def notify(event: dict) -> None:
-        loop.call_soon_threadsafe(hub.handle_event, event)
-
-    return Admin(request.app.state.db, notify, request.app.state.settings.domain, clock=request.app.state.clock)
-
 
 def device_path(user: str, device_id: str) -> str:
     return f"/ecp/devices/{quote(user, safe='')}/{quote(device_id, safe='')}"
 
 
-# -- policies and the outbound queue (shared with server/api.py) --------------------------------
-# The settings the web form edits; the API takes any of PolicySettings.
-COMMON_SETTINGS = ("PasswordEnabled", "AlphanumericPasswordRequired", "MinPasswordLength", "MaxPasswordFailedAttempts",
-                   "MaxInactivityTimeLock", "PasswordExpiration", "AllowSimplePassword", "RequireDeviceEncryption",
-                   "AllowCamera", "AllowNonProvisionableDevices", "DevicePolicyRefreshInterval")
-SETTING_TYPES = {f.name: f.type for f in fields(PolicySettings)}
-MAX_NAME = 64
-
-
-def setting_kind(name: str) -> str:
-    kind = SETTING_TYPES[name]
-    if name in ENUMS:
-        return "enum"
-    if kind == "bool":
-        return "bool"
-    if kind.startswith("list"):
-        return "list"
-    return "int" if kind == "int" else "limit"  # limit: a number, or None for unlimited
-
-
-def check_settings(changes) -> dict:
-    """Policy changes with the right types (storage only checks ranges); PolicyError otherwise."""
-    if not isinstance(changes, dict):
-        raise PolicyError("settings must be an object of Exchange parameter names")
-    out = {}
-    for name, value in changes.items():
-        if name not in SETTING_TYPES:
-            raise PolicyError(f"unknown setting {name}")
-        kind = setting_kind(name)
-        if kind == "bool":
-            ok = isinstance(value, bool)
-        elif kind == "enum":
-            ok = value in ENUMS[name]
-        elif kind == "list":
-            ok = isinstance(value, list) and all(isinstance(v, str) and 0 < len(v) <= 256 for v in value)
-            if ok and name == "ApprovedApplicationList":
-                ok = all(len(v) == 40 and all(c in "0123456789abcdefABCDEF" for c in v) for v in value)
-        elif kind == "int":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
-        if not ok:
-            expected = {"bool": "true or false", "enum": f"one of {', '.join(ENUMS.get(name, ()))}",
-                        "list": "a list of strings" + (" (SHA-1 hashes in hex)" if name == "ApprovedApplicationList" else ""),
-                        "int": "a whole number", "limit": "a whole number, or null for unlimited"}[kind]
-            raise PolicyError(f"{name} must be {expected}")
-        out[name] = value
-    return out
-
-
-class Console:
-    """Mailbox policies and the outbound queue, with the Admin layer's role rules."""
-
-    def __init__(self, admin: Admin):
-        self.admin = admin
-        self.db = admin.db
-
-    @staticmethod
-    def _need(actor: Actor, permission: str) -> None:
-        if not actor.may(permission):
-            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not {permission}")
-
-    def _wake(self, session, policy) -> None:
-        self.admin.notify({"event": "policy", "users": users_of(session, policy)})
-
-    def policy_list(self, actor: Actor) -> list[dict]:
-        self._need(actor, "view")
-        with self.db.session() as s:
-            return [{"name": p.name, "default": p.is_default, "users": len(users_of(s, p)), "changed_at": iso(p.changed_at)}
-                    for p in list_policies(s)]
-
-    def policy_show(self, actor: Actor, name: str, version: str = "14.1") -> dict:
-        self._need(actor, "view")
-        if version not in SUPPORTED:
-            raise PolicyError(f"version {version!r}: use one of {', '.join(SUPPORTED)}")
-        with self.db.session() as s:
-            row = get_policy(s, name)
-            if row is None:
-                raise NotFound(f"no policy {name!r}")
-            settings = PolicySettings.from_json(row.settings)
-            out = {"name": row.name, "default": row.is_default, "users": len(users_of(s, row)),
-                   "changed_at": iso(row.changed_at)}
-        document = wap_doc(settings) if has(version, "wap_policy_doc") else to_xml(provision_doc(settings, version))
-        return {**out, "settings": dict(settings.__dict__), "version": version,
-                "policy_key": policy_key(settings, version), "document": document}
-
-    def policy_add(self, actor: Actor, name, changes: dict, default: bool = False) -> dict:
-        self._need(actor, "configure")
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
-            raise PolicyError(f"a policy needs a name of 1-{MAX_NAME} characters")
-        name = name.strip()
-        if any(ord(c) < 0x20 or c in "/\\" for c in name):
-            raise PolicyError("a policy name may not contain control characters, '/' or '\\'")
-        changes = check_settings(changes)
-        with self.db.session() as s:
-            row = add_policy(s, name, PolicySettings(**changes), default=bool(default))
-            self._wake(s, row)
-        return self.policy_show(actor, name)
-
-    def policy_update(self, actor: Actor, name: str, changes: dict, default: bool = False) -> dict:
-        self._need(actor, "configure")
-        changes = check_settings(changes)
-        with self.db.session() as s:
-            if get_policy(s, name) is None:
-                raise NotFound(f"no policy {name!r}")
-            row = update_policy(s, name, changes, default=bool(default))
-            s.flush()
-            self._wake(s, row)
-        return self.policy_show(actor, name)
-
-    def policy_assign(self, actor: Actor, user_name: str, name: str) -> dict:
-        """Set-CASMailbox -ActiveSyncMailboxPolicy: the user's devices re-provision."""
-        self._need(actor, "configure")
-        with self.db.session() as s:
-            user = get_user(s, user_name)
-            if user is None:
-                raise NotFound(f"no user {user_name}")
-            if get_policy(s, name) is None:
-                raise NotFound(f"no policy {name!r}")
-            assign_policy(s, user, name)
-            uid, uname = user.id, user.name
-        self.admin.notify({"event": "policy", "users": [uid]})
-        return {"user": uname, "policy": name}
-
-    def outbound(self, actor: Actor, limit: int = 500) -> list[dict]:
-        self._need(actor, "view")
-        with self.db.session() as s:
-            rows = s.exec(select(OutboundMail).order_by(OutboundMail.id.desc()).limit(limit))
-            return [{"id": r.id, "created_at": iso(r.created_at), "sender": r.sender,
-                     "recipients": r.recipients, "subject": r.subject, "size": len(r.mime or b""),
-                     "status": r.status, "attempts": r.attempts, "last_error": r.last_error,
-                     "next_attempt_at": iso(r.next_attempt_at), "sent_at": iso(r.sent_at)} for r in rows]
-
-
-# -- the pages ----------------------------------------------------------------------------------
 class Refused(Exception):
     """A page answer that is not the page: 403/404 with a message."""
 
@@ -445,7 +137,7 @@ class WebUI:
                 return self.message(request, actor, 403, "Not allowed", f"{exc}. Your role is {actor.role}.")
             except (NotFound, Refused) as exc:
                 status = exc.status if isinstance(exc, Refused) else 404
-                return self.message(request, actor, status, "Not found" if status == 404 else "Refused", str(exc).strip("'\""))
+                return self.message(request, actor, status, "Not found" if status == 404 else "Refused", error_text(exc))
 
         endpoint.__name__ = handler.__name__
         return endpoint
@@ -454,10 +146,6 @@ class WebUI:
     async def call(request: Request, method: str, *args, **kwargs):
         admin = admin_for(request)
         return await run_in_threadpool(getattr(admin, method), *args, **kwargs)
-
-    @staticmethod
-    async def console(request: Request, method: str, *args, **kwargs):
-        return await run_in_threadpool(getattr(Console(admin_for(request)), method), *args, **kwargs)
 
     @staticmethod
     async def look(request: Request, method: str, *args, **kwargs):
@@ -483,8 +171,7 @@ class WebUI:
             return self.message(request, None, 403, "Request refused",
                                 "The form's security token is missing or out of date. Reload the page and try again.")
         login, password = str(form.get("user") or ""), str(form.get("password") or "")
-        app = request.app.state
-        found = await run_in_threadpool(check_password, app.db, app.settings.domain, login, password)
+        found = await check_login(request, login, password)
         if found is None:
             return self.render(request, None, "login.html", status=401, next=target, login=login,
                                error="Wrong user name or password.")
@@ -545,13 +232,12 @@ class WebUI:
 
     async def trace_switch(self, request: Request, actor: Actor, form) -> Response:
         """Tracing on or off for one device (server/traces.py); configure, as /api/.../trace."""
-        from . import traces
+        from .. import traces
 
         user, device_id, state = (request.path_params[k] for k in ("user", "device_id", "state"))
         if state not in ("on", "off"):
             raise Refused(404, f"no trace switch {state}")
-        if not actor.may("configure"):
-            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not configure")
+        actor.need("configure")
         if len(device_id) > MAX_NAME:
             raise Refused(404, f"{user} has no device {device_id}")
         row = await self.call(request, "device_get", actor, user, device_id)  # NotFound for a device never seen
@@ -651,11 +337,11 @@ class WebUI:
         if form is not None:
             name = str(form.get("name") or "").strip()
             try:
-                await self.console(request, "policy_add", actor, name, {}, default=bool(form.get("default")))
+                await self.call(request, "policy_add", actor, name, {}, default=bool(form.get("default")))
                 return self.done(request, f"Policy {name} added.", f"/ecp/policies/{quote(name, safe='')}")
             except ValueError as exc:
                 error, status = str(exc), 400
-        rows = await self.console(request, "policy_list", actor)
+        rows = await self.call(request, "policy_list", actor)
         return self.render(request, actor, "policies.html", status=status, rows=rows, error=error)
 
     async def policy(self, request: Request, actor: Actor, form) -> Response:
@@ -677,7 +363,7 @@ class WebUI:
                             changes[key] = int(raw)
                         else:
                             raise ValueError(f"{key}: {raw!r} is not a whole number (leave it empty for unlimited)")
-                    await self.console(request, "policy_update", actor, name, changes, default=bool(form.get("default")))
+                    await self.call(request, "policy_update", actor, name, changes, default=bool(form.get("default")))
                     return self.done(request, f"Policy {name} saved: its devices provision again at their next request.",
                                      f"/ecp/policies/{quote(name, safe='')}")
                 if op == "assign":
@@ -685,7 +371,7 @@ class WebUI:
                     if not user:
                         raise ValueError("name the user to assign the policy to")
                     try:
-                        out = await self.console(request, "policy_assign", actor, user, name)
+                        out = await self.call(request, "policy_assign", actor, user, name)
                     except NotFound as exc:
                         if str(exc).startswith("no policy"):
                             raise
@@ -697,13 +383,13 @@ class WebUI:
                     raise ValueError(f"unknown operation {op!r}")
             except ValueError as exc:
                 error, status = str(exc), 400
-        shown = await self.console(request, "policy_show", actor, name)
+        shown = await self.call(request, "policy_show", actor, name)
         common = [(key, setting_kind(key), shown["settings"][key], UNITS.get(key, "")) for key in COMMON_SETTINGS]
         return self.render(request, actor, "policy.html", status=status, p=shown, common=common, units=UNITS, error=error)
 
     # -- outbound -------------------------------------------------------------------------------
     async def outbound(self, request: Request, actor: Actor, form) -> Response:
-        rows = await self.console(request, "outbound", actor)
+        rows = await self.call(request, "outbound", actor)
         return self.render(request, actor, "outbound.html", rows=rows)
 
     # -- mailboxes (read-only: server/mailboxes.py) ---------------------------------------------

@@ -15,7 +15,7 @@ import click
 
 from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
 
-from .cli_common import _db, _settings
+from .common import _db, _settings
 
 MAX_PICTURE = 100 * 1024  # Active Directory's limit for thumbnailPhoto
 

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .config import Settings
+from ..config import Settings
 
 db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -29,7 +29,7 @@ def _db(db_url: str | None):
 
 def tell_server(db, event: dict) -> None:
     """Wake what a running server holds (server/control.py); silent when none runs."""
-    from .control import send
+    from ..control import send
 
     send(db.url, event)
 
@@ -54,7 +54,7 @@ def print_rows(rows: list[dict], as_json: bool, columns: list[str]) -> None:
 
 def admin_for(db):
     """The administration layer as the local shell uses it: full rights, events to the server."""
-    from .admin import Admin
+    from ..admin import Admin
 
     return Admin(db, lambda event: tell_server(db, event), _settings().domain)
 
@@ -64,9 +64,10 @@ def run_admin(db_url: str | None, operation):
     from easlab.storage.access import AccessError
     from easlab.storage.policies import PolicyError
 
-    from .admin import SHELL, Forbidden, NotFound
+    from ..admin import SHELL, Forbidden, NotFound
+    from ..admin.roles import error_text
 
     try:
         return operation(admin_for(_db(db_url)), SHELL)
     except (AccessError, PolicyError, Forbidden, NotFound, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise click.ClickException(error_text(exc)) from None

@@ -146,7 +146,7 @@ def _find_folder(session, user, name: str):
 
 
 def _user_name(user: str) -> str:
-    from .config import Settings
+    from ..config import Settings
 
     local, at, domain = user.strip().rpartition("@")
     if not at:
@@ -177,7 +177,7 @@ def import_command(user, path, folder_name, db_url) -> None:
     from easlab.storage.models import Folder
     from easlab.storage.users import get_user
 
-    from .cli_common import _db
+    from .common import _db
 
     db = _db(db_url)
     try:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import click
 
-from .cli_common import _db, db_option, json_option, print_rows
+from .common import _db, db_option, json_option, print_rows
 
 KIND_OPTIONS = {
     # kind: (option -> parameter) for the options that mean something for it
@@ -161,7 +161,7 @@ def trace(user_name, device_id, action, folder, max_entries, max_bytes, last, bo
     in a ring of the last 200 exchanges or 5 MB (change with --max-entries/--max-bytes)."""
     from easlab.storage.faults import FaultError, clear_trace, set_trace
 
-    from . import traces
+    from .. import traces
 
     db = _db(db_url)
     if action in ("on", "off"):

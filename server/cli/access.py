@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .cli_common import db_option, json_option, print_rows, run_admin
+from .common import db_option, json_option, print_rows, run_admin
 
 
 @click.group()

@@ -1,43 +1,31 @@
-"""Administration, one layer under the CLI, the web UI and the JSON API.
+"""Administration: the one service under the CLI, the web UI, the JSON API and the pytest plugin.
 
-Every operation checks the caller's role (as Exchange's RBAC splits them), runs in one
-transaction, and then tells whoever holds requests for the affected users (the in-process hub,
-or a running server through the control socket) so devices react at once.
+Every administrative write (organisation, rules, devices, users, mailbox policies) and every
+administrative read goes through `Admin`.  Each operation checks the caller's role (as Exchange's
+RBAC splits them, server/admin/roles.py), checks its input (server/admin/checks.py), runs in one
+transaction, and then tells whoever holds requests for the affected users through `notify` (the
+in-process hub, or a running server through the control socket) so devices react at once.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlmodel import select
 
 from easlab.eas.machines import wipe
-from easlab.eas.machines.access import ACCESS_LEVELS, evaluate, listed
+from easlab.eas.machines.access import ACCESS_LEVELS, evaluate
+from easlab.eas.policy import PolicySettings
+from easlab.eas.versions import SUPPORTED
 from easlab.storage import Database
 from easlab.storage.access import (
     AccessError, add_rule, add_to_list, admin_recipients, find_rule, history, org_settings, remove_from_list,
 )
 from easlab.storage.devices import get_device, remove_device
-from easlab.storage.models import AccessRule, Device, User
-from easlab.storage.types import iso
+from easlab.storage.models import AccessRule, Device, OutboundMail, User
+from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
 from easlab.storage.users import get_user
 
-ROLES = ("org-admin", "device-approver", "device-operator", "viewer")
-# Exchange: Organization Client Access may release quarantine (approve); Mail Recipients may
-# wipe and remove (operate); Help Desk may look (view).
-PERMISSIONS = {
-    "org-admin": {"view", "approve", "operate", "configure"},
-    "device-approver": {"view", "approve"},
-    "device-operator": {"view", "operate"},
-    "viewer": {"view"},
-}
-
-
-class Forbidden(Exception):
-    pass
-
-
-class NotFound(LookupError):
-    pass
+from .checks import check_settings, policy_name
+from .roles import ROLES, Actor, NotFound
+from .views import device_view, outbound_view, policy_document, policy_view, rule_view
 
 
 def _rule(session, name: str):
@@ -49,53 +37,20 @@ def _rule(session, name: str):
         raise NotFound(str(exc)) from None
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user with a role, or the local shell (the CLI), which may do anything."""
-
-    name: str
-    role: str
-
-    def may(self, permission: str) -> bool:
-        return permission in PERMISSIONS.get(self.role, set())
-
-
-SHELL = Actor("shell", "org-admin")
-
-
-def device_view(device: Device, user: User, with_history=None) -> dict:
-    row = {
-        "user": user.name, "display_name": user.display_name, "device_id": device.device_id,
-        "device_type": device.device_type, "model": device.model, "os": device.os, "user_agent": device.user_agent,
-        "friendly_name": device.friendly_name, "imei": device.imei, "phone_number": device.phone_number,
-        "protocol_version": device.protocol_version, "first_sync": iso(device.first_sync), "last_sync": iso(device.last_sync),
-        "access_state": device.access_state, "access_reason": device.access_reason, "access_rule": device.access_rule,
-        "access_step": device.access_step, "access_changed_at": iso(device.access_changed_at),
-        "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
-        "wipe": device.wipe_state, "wipe_account_only": device.wipe_account_only,
-        "wipe_requested_at": iso(device.wipe_requested_at), "wipe_sent_at": iso(device.wipe_sent_at),
-        "wipe_ack_at": iso(device.wipe_ack_at),
-        "allowed_individually": listed(device.device_id, user.allowed_device_ids),
-        "blocked_individually": listed(device.device_id, user.blocked_device_ids),
-    }
-    if with_history is not None:
-        row["history"] = [{"at": iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,
-                           "step": h.step} for h in with_history]
-    return row
-
-
 class Admin:
+    """The administration service; `notify(event)` is how the serving process hears of a change."""
+
     def __init__(self, db: Database, notify, domain: str = "easlab.test", clock=None):
-        from .clock import SystemClock
+        from ..clock import SystemClock
 
         self.db = db
         self.notify = notify  # callable(event dict): wakes held requests in the serving process
         self.domain = domain
         self.clock = clock or SystemClock()  # the serving app's clock (server/clock.py)
 
-    def _need(self, actor: Actor, permission: str) -> None:
-        if not actor.may(permission):
-            raise Forbidden(f"{actor.name} ({actor.role or 'no role'}) may not {permission}")
+    @staticmethod
+    def _need(actor: Actor, permission: str) -> None:
+        actor.need(permission)
 
     def _user(self, session, name: str) -> User:
         user = get_user(session, name)
@@ -161,8 +116,7 @@ class Admin:
     def rule_list(self, actor: Actor) -> list[dict]:
         self._need(actor, "view")
         with self.db.session() as s:
-            return [{"name": r.name, "characteristic": r.characteristic, "query": r.query, "access_level": r.access_level,
-                     "created_at": iso(r.created_at)} for r in s.exec(select(AccessRule).order_by(AccessRule.id))]
+            return [rule_view(r) for r in s.exec(select(AccessRule).order_by(AccessRule.id))]
 
     def rule_add(self, actor: Actor, characteristic: str, query: str, access_level: str) -> dict:
         self._need(actor, "configure")
@@ -291,7 +245,7 @@ class Admin:
     def device_explain(self, actor: Actor, user: str, device_id: str) -> dict:
         """The decision the device's next request would get, step by step: the gate's own rules over
         the same facts (server/gate.py), at the server's time."""
-        from .gate import access_facts, next_request
+        from ..gate import access_facts, next_request
 
         self._need(actor, "view")
         with self.db.session() as s:
@@ -322,3 +276,63 @@ class Admin:
             out = {"name": u.name, "activesync": u.activesync_enabled, "role": u.role, "display_name": u.display_name}
         self._wake([uid])
         return out
+
+    # -- mailbox policies -----------------------------------------------------------------------
+    def policy_list(self, actor: Actor) -> list[dict]:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            return [policy_view(p, len(users_of(s, p))) for p in list_policies(s)]
+
+    def policy_show(self, actor: Actor, name: str, version: str = "14.1") -> dict:
+        """The policy's row, its settings, and the PolicyKey and document a device of `version` gets."""
+        self._need(actor, "view")
+        if version not in SUPPORTED:
+            raise PolicyError(f"version {version!r}: use one of {', '.join(SUPPORTED)}")
+        with self.db.session() as s:
+            row = get_policy(s, name)
+            if row is None:
+                raise NotFound(f"no policy {name!r}")
+            out = policy_view(row, len(users_of(s, row)))
+            settings = PolicySettings.from_json(row.settings)
+        return {**out, **policy_document(settings, version)}
+
+    def policy_add(self, actor: Actor, name, changes: dict, default: bool = False) -> dict:
+        self._need(actor, "configure")
+        name = policy_name(name)
+        changes = check_settings(changes)
+        with self.db.session() as s:
+            row = add_policy(s, name, PolicySettings(**changes), default=bool(default))
+            users = users_of(s, row)
+        self._wake(users)
+        return self.policy_show(actor, name)
+
+    def policy_update(self, actor: Actor, name: str, changes: dict, default: bool = False) -> dict:
+        """Set-MobileDeviceMailboxPolicy: the policy's devices provision again at their next request."""
+        self._need(actor, "configure")
+        changes = check_settings(changes)
+        with self.db.session() as s:
+            if get_policy(s, name) is None:
+                raise NotFound(f"no policy {name!r}")
+            row = update_policy(s, name, changes, default=bool(default))
+            s.flush()
+            users = users_of(s, row)
+        self._wake(users)
+        return self.policy_show(actor, name)
+
+    def policy_assign(self, actor: Actor, user_name: str, name: str) -> dict:
+        """Set-CASMailbox -ActiveSyncMailboxPolicy: the user's devices re-provision."""
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            user = self._user(s, user_name)
+            if get_policy(s, name) is None:
+                raise NotFound(f"no policy {name!r}")
+            assign_policy(s, user, name)
+            uid, uname = user.id, user.name
+        self._wake([uid])
+        return {"user": uname, "policy": name}
+
+    # -- the outbound queue ---------------------------------------------------------------------
+    def outbound(self, actor: Actor, limit: int = 500) -> list[dict]:
+        self._need(actor, "view")
+        with self.db.session() as s:
+            return [outbound_view(r) for r in s.exec(select(OutboundMail).order_by(OutboundMail.id.desc()).limit(limit))]

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .cli_common import admin_for, db_option, json_option, print_rows, run_admin
+from .common import admin_for, db_option, json_option, print_rows, run_admin
 
 
 @click.group()

@@ -1,4 +1,7 @@
-"""`easlab policy`: mobile device mailbox policies, one flag per Exchange parameter."""
+"""`easlab policy`: mobile device mailbox policies, one flag per Exchange parameter.
+
+Every command goes through the administration service (server/admin/service.py), as the web UI
+and the API do: the same name and type checks, the same notification of a running server."""
 from __future__ import annotations
 
 import json
@@ -7,11 +10,10 @@ from dataclasses import fields
 
 import click
 
-from easlab.eas.policy import ENUMS, PolicySettings, provision_doc
+from easlab.eas.policy import ENUMS, PolicySettings
 from easlab.eas.policy import UNITS as POLICY_UNITS
-from easlab.eas.versions import has
 
-from .cli_common import _db, db_option, json_option, print_rows, tell_server
+from .common import db_option, json_option, print_rows, run_admin
 
 # The flags the issue names; every other parameter gets its Exchange name in kebab case
 # (AllowStorageCard -> --allow-storage-card).
@@ -88,14 +90,6 @@ def policy() -> None:
     """Mobile device mailbox policies (Exchange's MobileDeviceMailboxPolicy)."""
 
 
-def _notify(db, policy_row) -> None:
-    from easlab.storage.policies import users_of
-
-    with db.session() as session:
-        users = users_of(session, policy_row)
-    tell_server(db, {"event": "policy", "users": users})
-
-
 @policy.command("add")
 @click.argument("name")
 @click.option("--default", "make_default", is_flag=True, help="Make this the default policy.")
@@ -103,17 +97,8 @@ def _notify(db, policy_row) -> None:
 @db_option
 def policy_add(name, make_default, db_url, **values) -> None:
     """Create policy NAME (unset parameters take Exchange's schema defaults)."""
-    from easlab.storage.policies import PolicyError, add_policy
-
-    settings = PolicySettings(**_changes(values))
-    db = _db(db_url)
-    try:
-        with db.session() as session:
-            row = add_policy(session, name, settings, default=make_default)
-    except (PolicyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    _notify(db, row)
-    click.echo(f"added policy {name}" + (" (default)" if make_default else ""))
+    row = run_admin(db_url, lambda admin, actor: admin.policy_add(actor, name, _changes(values), default=make_default))
+    click.echo(f"added policy {row['name']}" + (" (default)" if make_default else ""))
 
 
 @policy.command("set")
@@ -123,16 +108,19 @@ def policy_add(name, make_default, db_url, **values) -> None:
 @db_option
 def policy_set(name, make_default, db_url, **values) -> None:
     """Change parameters of policy NAME; devices under it re-provision at their next request."""
-    from easlab.storage.policies import PolicyError, update_policy
+    row = run_admin(db_url, lambda admin, actor: admin.policy_update(actor, name, _changes(values), default=make_default))
+    click.echo(f"changed policy {row['name']}")
 
-    db = _db(db_url)
-    try:
-        with db.session() as session:
-            row = update_policy(session, name, _changes(values), default=make_default)
-    except (PolicyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    _notify(db, row)
-    click.echo(f"changed policy {name}")
+
+def show_text(shown: dict) -> str:
+    """`policy show` for a person: the parameters with their units, the PolicyKey and the document."""
+    lines = [f"{shown['name']}{' (default)' if shown['default'] else ''}"]
+    for key, value in shown["settings"].items():
+        unit = f" {UNITS[key].lower()}" if key in UNITS and value is not None else ""
+        lines.append(f"  {key:<42} {'Unlimited' if value is None else value}{unit}")
+    lines.append(f"\nPolicyKey for {shown['version']}: {shown['policy_key']}\n")
+    lines.append(shown["document"])
+    return "\n".join(lines)
 
 
 @policy.command("show")
@@ -142,27 +130,8 @@ def policy_set(name, make_default, db_url, **values) -> None:
 @db_option
 def policy_show(name, version, as_json, db_url) -> None:
     """The parameters of NAME and the EASProvisionDoc a device of --version receives."""
-    from easlab.eas.policy import policy_key, wap_doc
-    from easlab.eas.wbxml import to_xml
-    from easlab.storage.policies import get_policy
-
-    with _db(db_url).session() as session:
-        row = get_policy(session, name)
-        if row is None:
-            raise click.ClickException(f"no policy {name!r}")
-        settings = PolicySettings.from_json(row.settings)
-        is_default = row.is_default
-    doc = wap_doc(settings) if has(version, "wap_policy_doc") else to_xml(provision_doc(settings, version))
-    if as_json:
-        click.echo(json.dumps({"name": name, "default": is_default, "settings": settings.__dict__,
-                               "policy_key": policy_key(settings, version), "document": doc}, indent=2))
-        return
-    click.echo(f"{name}{' (default)' if is_default else ''}")
-    for key, value in settings.__dict__.items():
-        shown = "Unlimited" if value is None else value
-        click.echo(f"  {key:<42} {shown}{' ' + UNITS[key].lower() if key in UNITS and value is not None else ''}")
-    click.echo(f"\nPolicyKey for {version}: {policy_key(settings, version)}\n")
-    click.echo(doc)
+    shown = run_admin(db_url, lambda admin, actor: admin.policy_show(actor, name, version))
+    click.echo(json.dumps(shown, indent=2) if as_json else show_text(shown))
 
 
 @policy.command("list")
@@ -170,11 +139,7 @@ def policy_show(name, version, as_json, db_url) -> None:
 @db_option
 def policy_list(as_json, db_url) -> None:
     """All policies."""
-    from easlab.storage.policies import list_policies, users_of
-
-    with _db(db_url).session() as session:
-        rows = [{"name": p.name, "default": p.is_default, "users": len(users_of(session, p)),
-                 "changed_at": p.changed_at.isoformat(timespec="seconds")} for p in list_policies(session)]
+    rows = run_admin(db_url, lambda admin, actor: admin.policy_list(actor))
     print_rows(rows, as_json, ["name", "default", "users", "changed_at"])
 
 
@@ -184,18 +149,5 @@ def policy_list(as_json, db_url) -> None:
 @db_option
 def policy_assign(user_name, name, db_url) -> None:
     """Apply policy NAME to USER instead of the default."""
-    from easlab.storage.policies import PolicyError, assign_policy
-    from easlab.storage.users import get_user
-
-    db = _db(db_url)
-    try:
-        with db.session() as session:
-            user = get_user(session, user_name)
-            if user is None:
-                raise PolicyError(f"no user {user_name}")
-            assign_policy(session, user, name)
-            user_id = user.id
-    except PolicyError as exc:
-        raise click.ClickException(str(exc)) from None
-    tell_server(db, {"event": "policy", "users": [user_id]})
-    click.echo(f"{user_name} now has policy {name}")
+    out = run_admin(db_url, lambda admin, actor: admin.policy_assign(actor, user_name, name))
+    click.echo(f"{out['user']} now has policy {out['policy']}")

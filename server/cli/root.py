@@ -1,0 +1,57 @@
+"""The `easlab` command: the root group and `serve`; each other group is a module of this package."""
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .common import _settings, db_option
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """easlab: an Exchange ActiveSync server emulator for labs and tests."""
+
+
+@main.command()
+@click.option("--host", envvar="EASLAB_HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", envvar="EASLAB_PORT", default=8080, show_default=True, type=int, help="HTTP port (0: any free port).")
+@db_option
+@click.option("--domain", envvar="EASLAB_DOMAIN", default="easlab.test", show_default=True, help="Mail domain of the users.")
+@click.option("--public-url", envvar="EASLAB_PUBLIC_URL", default=None, help="URL phones and mail links use to reach this server.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--smtp-port", envvar="EASLAB_SMTP_PORT", default=2525, show_default=True, type=int,
+              help="SMTP port for inbound mail (0: any free port).")
+@click.option("--smarthost", envvar="EASLAB_SMARTHOST", default=None, metavar="HOST:PORT",
+              help="Relay for mail to other domains (default: keep it in the outbound queue).")
+@click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
+              help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store) -> None:
+    """Start the server: EAS over HTTP and SMTP for inbound mail."""
+    from ..runner import run
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url,
+                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
+    run(settings)
+
+
+def _register() -> None:
+    from .access import org, rule
+    from .client import client
+    from .device import device
+    from .imports import import_command
+    from .policy import policy
+    from .testing import fault, trace
+    from .user import user, user_set
+    from .wbxml import wbxml
+
+    device.add_command(trace)
+    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault):
+        main.add_command(command)
+    from .directory import extend_user_commands
+
+    extend_user_commands(user, user_set)
+
+
+_register()

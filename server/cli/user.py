@@ -1,0 +1,90 @@
+"""`easlab user`: mailboxes, their passwords and admin roles (directory fields: directory.py)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..admin import ROLES
+from .common import _db, _settings, db_option, run_admin
+
+
+@click.group()
+def user() -> None:
+    """Manage users (mailboxes)."""
+
+
+ROLE_CHOICE = click.Choice([*ROLES, "none"])
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--display-name", default="")
+@click.option("--role", type=ROLE_CHOICE, default=None, help="Admin role for the web UI and API.")
+@db_option
+def user_add(name, password, display_name, role, db_url) -> None:
+    """Create user NAME; its address is NAME@DOMAIN."""
+    from easlab.storage.users import UserError, add_user
+
+    db = _db(db_url)
+    try:
+        with db.session() as session:
+            created = add_user(session, name, password, display_name)
+            if role and role != "none":
+                created.role = role
+                session.add(created)
+            click.echo(f"added {created.name} ({created.display_name})" + (f", role {created.role}" if created.role else ""))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@user.command("set")
+@click.argument("name")
+@click.option("--activesync/--no-activesync", default=None, help="Exchange's ActiveSyncEnabled.")
+@click.option("--role", type=ROLE_CHOICE, default=None, help="Admin role for the web UI and API ('none' removes it).")
+@click.option("--display-name", default=None)
+@db_option
+def user_set(name, activesync, role, display_name, db_url) -> None:
+    """Change a user's ActiveSync access, role or display name."""
+    result = run_admin(db_url, lambda admin, actor: admin.user_set(actor, name, activesync=activesync, role=role,
+                                                                   display_name=display_name))
+    click.echo(f"{result['name']}: activesync {'on' if result['activesync'] else 'off'}, role {result['role'] or 'none'}")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def user_list(as_json, db_url) -> None:
+    """List users."""
+    from easlab.storage.users import list_users
+
+    domain = _settings().domain
+    with _db(db_url).session() as session:
+        rows = [
+            {"name": u.name, "address": f"{u.name}@{domain}", "display_name": u.display_name,
+             "activesync": u.activesync_enabled, "role": u.role,
+             "created_at": u.created_at.isoformat(timespec="seconds")}
+            for u in list_users(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['address']:<36} {row['display_name']}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@db_option
+def user_passwd(name, password, db_url) -> None:
+    """Set the password of user NAME."""
+    from easlab.storage.users import UserError, set_password
+
+    try:
+        with _db(db_url).session() as session:
+            set_password(session, name, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {name.lower()} changed")
