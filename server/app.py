@@ -4,13 +4,13 @@ from __future__ import annotations
 import logging
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 
 from easlab.eas import commands
 from easlab.eas.context import Limits
 from easlab.storage import Database
 
-from . import activesync, api, api_testing, api_wait, autodiscover, traces
+from . import activesync, api, autodiscover, traces
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
@@ -35,10 +35,9 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
             # The EAS endpoint, wrapped so per-device traces and injected faults apply (server/traces.py).
             traces.instrument(activesync.endpoint),
             *autodiscover.routes,  # /autodiscover/autodiscover.xml in any letter case
-            # The admin center and its JSON API; both carry the session middleware keyed with the org secret.
+            # The admin center and its JSON API (with the test tools: faults, traces, waits); both carry
+            # the session middleware keyed with the org secret.
             Mount("/ecp", app=web.router(db, settings)),
-            *api_testing.routes(db, settings),  # /api/faults, /api/devices/.../trace (full paths: before the /api mount)
-            Mount("/api/wait", app=api_wait.router()),  # long-poll waits for test suites (server/api_wait.py)
             Mount("/api", app=api.router(db, settings)),
         ],
     )

@@ -14,7 +14,7 @@ The push hub (server/push.py) wakes held requests when mail arrives; its observe
 
 Each app has its own bus (`app.state.bus`, made by create_app and handed to the push hub and the
 mailer), so two apps in one process do not see each other's events.  Its observers are the test
-plugin (testing/plugin/) and the long-poll endpoints of server/api_wait.py.  An event published inside a database transaction (`session=`) is delivered
+plugin (testing/plugin/) and the long-poll endpoints of server/api (GET /api/wait/...).  An event published inside a database transaction (`session=`) is delivered
 after that transaction commits and dropped if it rolls back, so an observer that re-reads the
 database when the event arrives always finds the change.  Events carry hints, never state: an
 observer subscribes first, then checks, then re-checks on every event, which cannot miss a change

@@ -1,7 +1,7 @@
 """A look inside the mailboxes, read-only: users, folders, items, raw MIME, attachments, and where
 each device stands in each folder's change log (the admin center's "Mailpit face").
 
-One layer under server/web/pages.py and server/api.py, like server/admin/service.py: every method checks the
+One layer under server/web/pages.py and server/api/, like server/admin/service.py: every method checks the
 caller's role (the view permission, which every admin role has) and runs in one short read
 transaction.  Nothing here changes mail: there is no write operation at all.
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import smtplib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from easlab.eas.folders import FOLDER_CLASS, FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
@@ -45,6 +45,12 @@ def ensure_mailbox(session: Session, user: User) -> list[Folder]:
 def folder_by_type(session: Session, user: User, ftype: int) -> Folder:
     ensure_mailbox(session, user)
     return session.exec(select(Folder).where(Folder.user_id == user.id, Folder.type == ftype, Folder.deleted == False)).first()  # noqa: E712
+
+
+def folder_by_name(session: Session, user: User, name: str) -> Folder | None:
+    """The user's live folder called `name`, in any letter case (the first, if names repeat)."""
+    return session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False,  # noqa: E712
+                                             func.lower(Folder.display_name) == name.lower())).first()
 
 
 def record_change(session: Session, folder: Folder, item: Item, kind: str) -> int:

@@ -33,7 +33,7 @@ mode through /api/faults as an org-admin account the fixture makes (`easlab-admi
 Every wait (`wait_for_mail`, `wait_for_ping`, `wait_for_device_state`, `wait_for_outbound`)
 returns as soon as the server's own events (server/events.py, the push hub) show the condition
 holds — at once when it already does — and raises `WaitTimeout` (a TimeoutError) otherwise.  In
-process mode the waits are long-polls on the server's /api/wait endpoints (server/api_wait.py).
+process mode the waits are long-polls on the server's /api/wait endpoints (server/api/ops.py).
 
 Async tests run under AnyIO's pytest plugin (`@pytest.mark.anyio`, asyncio backend); devices the
 fixture made are closed at the end of each test, and the server — its process, its files — when

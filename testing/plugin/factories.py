@@ -147,23 +147,15 @@ class Factories:
         return self.admin.org_set(SHELL, **settings)
 
     def messages(self, user: User | str, folder: str = "Inbox") -> list:
-        """The messages in a folder now, oldest first (server.api_wait.Mail)."""
-        from sqlmodel import func, select
+        """The messages in a folder now, oldest first (server.api.waits.Mail)."""
+        from sqlmodel import select
 
-        from easlab.server.admin import NotFound
-        from easlab.server.api_wait import mail_of
-        from easlab.storage.models import Folder, Item
-        from easlab.storage.users import get_user
+        from easlab.server.api.waits import mail_of, named_folder
+        from easlab.storage.models import Item
 
         name = str(user).strip().lower()
         with self.db.session() as s:
-            row = get_user(s, name)
-            if row is None:
-                raise NotFound(f"no user {name}")
-            box = s.exec(select(Folder).where(Folder.user_id == row.id, Folder.deleted == False,  # noqa: E712
-                                              func.lower(Folder.display_name) == folder.lower())).first()
-            if box is None:
-                raise NotFound(f"{name} has no folder {folder!r}")
+            box = named_folder(s, name, folder)
             return [mail_of(item, name, box) for item in s.exec(select(Item).where(Item.folder_id == box.id).order_by(Item.id))]
 
     # -- devices and clients ----------------------------------------------------------------------

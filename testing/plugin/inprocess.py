@@ -29,7 +29,7 @@ class InProcessEaslab(Easlab):
         self._clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0)) if clock == "manual" else SystemClock()
         settings = Settings(db_url=self.db_url, domain=self.domain, public_url=self.url)
         self._app = create_app(settings, self.db, clock=self._clock)
-        from easlab.server.api_wait import Waits
+        from easlab.server.api.waits import Waits
 
         self._waits = Waits(self.db, self._app.state.hub, self._app.state.bus)
 

@@ -225,14 +225,14 @@ class ProcessEaslab(Easlab):
         return await long_poll(self.url, auth, path, params, timeout)
 
     async def _wait_mail(self, user, folder, subject, after, timeout, with_mime):
-        from easlab.server.api_wait import Mail
+        from easlab.server.api.waits import Mail
 
         data = await self._long_poll("mail", {"user": user, "folder": folder, "subject": subject, "after": after,
                                               "mime": "1" if with_mime else None}, timeout)
         return Mail.from_json(data)
 
     async def _wait_outbound(self, to, subject, after, timeout, with_mime):
-        from easlab.server.api_wait import Outbound
+        from easlab.server.api.waits import Outbound
 
         data = await self._long_poll("outbound", {"to": to, "subject": subject, "after": after,
                                                   "mime": "1" if with_mime else None}, timeout)

@@ -2,7 +2,7 @@
 (at once when it already does) and raises `WaitTimeout` (a TimeoutError) otherwise; nothing here
 sleeps.
 
-In-process the waits ask server/api_wait.py's `Waits` directly; in process mode they are
+In-process the waits ask server/api/waits.py's `Waits` directly; in process mode they are
 long-polls on the server's /api/wait endpoints (`long_poll`).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Waits:
                             after=None):
         """The first message in the folder (already there or still to come) whose subject contains
         `match` (a string) or for which `match(mail)` is true; `after`: only messages newer than
-        this one (a Mail or an id).  Returns a server.api_wait.Mail."""
+        this one (a Mail or an id).  Returns a server.api.waits.Mail."""
         name = str(user).strip().lower()
         cursor = getattr(after, "id", after) or 0
         subject = match if isinstance(match, str) else None
@@ -42,7 +42,7 @@ class Waits:
                                 *, to: str | None = None, subject: str | None = None, after=None):
         """The first message in the outbound queue (mail for other domains) that matches: `match`
         is a recipient address when it contains '@', else a piece of the subject, or a callable
-        taking a server.api_wait.Outbound."""
+        taking a server.api.waits.Outbound."""
         if isinstance(match, str):
             if "@" in match:
                 to = to or match
@@ -106,7 +106,7 @@ async def long_poll(url: str, auth: tuple[str, str], path: str, params: dict, ti
         raise WaitTimeout(body.get("detail") or f"{path} wait timed out after {timeout:g} s")
     if response.status_code == 404 and body.get("error") == "no such API path":
         raise RuntimeError("this easlab server has no /api/wait endpoints: server/app.py must mount "
-                           "easlab.server.api_wait.router() at /api/wait")
+                           "easlab.server.api.router() at /api")
     if response.status_code == 404:
         raise LookupError(body.get("error"))
     raise RuntimeError(f"GET /api/wait/{path}: HTTP {response.status_code} {body.get('error')}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 from sqlmodel import select
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from easlab.server import api
 from easlab.server.admin import SHELL, Admin
@@ -278,7 +279,9 @@ async def test_garbage_never_makes_a_500(client, db):
     bodies = [b"", b"null", b"0", b'"x"', b"{}", b'{"settings": null}', b'{"name": null}', b'{"device_id": null}',
               b'{"settings": {"MinPasswordLength": null}}', b'{"access_level": ["Allow"]}', b'{"policy": 1}']
     for op in api.OPS:
-        path = api.doc_path(op.path).format(user="alice", device_id="dev16", name="Default", server_id="1:1", index="0")
+        path = api.doc_path(op.path).format(user="alice", device_id="dev16", name="Default", server_id="1:1", index="0",
+                                            fault_id="1")
+        path += "?timeout=0" if path.startswith("/wait/") else ""  # a wait that holds answers 408 at once
         for body in bodies if op.method not in ("GET",) else [b""]:
             r = await client.request(op.method, f"/api{path}", auth=ALICE, content=body)
             assert r.status_code < 500, (op.method, path, body, r.text)
@@ -355,12 +358,19 @@ async def test_api_changes_reach_the_push_hub_at_once(client, app, db, monkeypat
 
 # -- the OpenAPI document -----------------------------------------------------------------------
 def _app_routes(app) -> set[tuple[str, str]]:
-    mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/api")
+    """Every (path under /api, method) the whole app serves: all its routes walked, mounts
+    included, so a router mounted beside /api (as /api/wait and /api/faults once were) counts."""
     found = set()
-    for route in mount.routes:
-        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
-        for method in route.methods - {"HEAD"}:
-            found.add((path, method.lower()))
+
+    def walk(routes, prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route) and (prefix + route.path).startswith("/api/"):
+                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", prefix + route.path)[len("/api"):]
+                found.update((path, method.lower()) for method in route.methods - {"HEAD"})
+
+    walk(app.routes, "")
     return found
 
 
@@ -374,6 +384,7 @@ async def test_openapi_document_matches_the_routes(client, app, db):
     assert schemes["sessionCookie"]["in"] == "cookie" and schemes["sessionCookie"]["name"] == "easlab_session"
     documented = {(path, method) for path, methods in doc["paths"].items() for method in methods}
     assert documented == _app_routes(app)
+    assert {("/faults", "post"), ("/devices/{user}/{device_id}/trace", "get"), ("/wait/mail", "get")} <= documented
     # Every operation: its path parameters declared, responses given, references resolvable.
     for path, methods in doc["paths"].items():
         names = set(re.findall(r"\{(\w+)\}", path))
@@ -400,23 +411,40 @@ async def test_every_documented_operation_answers(client, db):
                 b"Content-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF\r\n--b--\r\n")
         item_id = store_message(s, folder_by_type(s, get_user(s, "alice"), 2), mime).server_id
     doc = (await client.get("/api/openapi.json")).json()
+    bodies = {"RuleNew": {"characteristic": "DeviceOS", "query": "iOS 17", "access_level": "Allow"},
+              "RulePatch": {"access_level": "Allow"}, "PolicyNew": {"name": "Another"},
+              "PolicyAssign": {"policy": "Default"}, "FaultNew": {"kind": "delay", "user": "bob"},
+              "TraceSwitch": {"enabled": True}}
+    # The waits' conditions: mail in alice's Inbox, dev16 Allowed; none holds a Ping, so that one times out.
+    waits = {"mail": "user=alice", "device": "user=alice&device_id=dev16&state=allowed", "outbound": "",
+             "ping": "user=alice&device_id=dev16"}
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
-            ids = {"server_id": "1" if "/folders/" in path else item_id, "index": "0"}
+            ids = {"server_id": "1" if "/folders/" in path else item_id, "index": "0",
+                   "fault_id": str(add_fault_row(db, "bob"))}
             url = "/api" + path.format(user="alice", device_id="dev16", name="Default", **ids)
             body = {}
             if "requestBody" in operation:
                 schema_name = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-                body = {"RuleNew": {"characteristic": "DeviceOS", "query": "iOS 17", "access_level": "Allow"},
-                        "RulePatch": {"access_level": "Allow"}, "PolicyNew": {"name": "Another"},
-                        "PolicyAssign": {"policy": "Default"}}.get(schema_name, {})
+                body = bodies.get(schema_name, {})
             if path == "/rules/{name}":
                 url = "/api/rules/Android%20(DeviceType)"
+            if path.startswith("/wait/"):
+                url += f"?{waits[path.rsplit('/', 1)[1]]}&timeout=0"
             r = await client.request(method.upper(), url, auth=ALICE, json=body)
-            expected = [int(code) for code in operation["responses"] if code.startswith("2")]
+            expected = [int(code) for code in operation["responses"] if code.startswith("2") or code == "408"]
             assert r.status_code in expected, (method, path, r.status_code, r.text)
-            if method == "delete" and path.startswith("/devices"):
+            if method == "delete" and path.startswith("/devices") and not path.endswith("/trace"):
                 add_device(db, "alice", "dev16", version="16.1")
+
+
+def add_fault_row(db, user: str) -> int:
+    from easlab.storage.faults import add_fault
+
+    with db.session() as s:
+        row = add_fault(s, "delay", now=datetime.now(timezone.utc), user=user)
+        s.flush()
+        return row.id
 
 
 async def test_openapi_needs_no_credentials_and_lists_roles(client):

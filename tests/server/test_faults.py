@@ -21,7 +21,6 @@ import pytest
 from click.testing import CliRunner
 
 from easlab.eas.wbxml import E, decode
-from easlab.server.api_testing import routes as api_routes
 from easlab.server.app import create_app
 from easlab.server.clock import ManualClock
 from easlab.server.cli.testing import fault as fault_cli
@@ -54,7 +53,6 @@ def lab(settings, db, clock):
         session.add(admin)
         session.add(viewer)
     app = create_app(settings, db, clock=clock)
-    app.router.routes[0:0] = api_routes(db, settings)
     return app
 
 

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from easlab.eas.wbxml import E, decode
 from easlab.server import traces
-from easlab.server.api_testing import routes as api_routes
 from easlab.server.app import create_app
 from easlab.server.cli.testing import trace as trace_cli
 from easlab.server.clock import ManualClock
@@ -40,7 +39,6 @@ def make_lab(tmp_path, name="lab"):
     settings = Settings(db_url=url, domain="easlab.test")
     clock = ManualClock()
     app = create_app(settings, db, clock=clock)
-    app.router.routes[0:0] = api_routes(db, settings)
     return app, db, clock
 
 
