@@ -72,7 +72,7 @@ def http_initial_sync(client, device: str) -> dict:
 
 def inprocess_initial_sync(db, device_id: str) -> dict:
     """The server's work for the same pages, minus HTTP, auth and the threadpool: one transaction
-    per page around storage.sync.sync_collection (which renders and encodes the page for
+    per page around storage.sync.sync_collection (the render it is handed encodes the page for
     last_response), then the Sync document encoded as activesync.to_http does."""
     import datetime as dt
 
@@ -94,13 +94,17 @@ def inprocess_initial_sync(db, device_id: str) -> dict:
         coll = request.collections[0]
 
         def render(outcome, coll=coll):
-            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
+            # As the server's store adapter does: the Collection kept on the outcome, its WBXML for storage.
+            outcome.rendered = render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
+            return encode(outcome.rendered)
 
         with db.session() as session:
             user = get_user(session, USER)
             device = touch_device(session, user, device_id, "iPhone", "easlab-bench/1", version)
-            outcome = queries.sync_collection(session, user, device, coll, SyncOptions, render,
-                                              dt.datetime.now(dt.timezone.utc), set())
+            outcome, _ = queries.sync_collection(session, user, device, coll, SyncOptions, render,
+                                                 dt.datetime.now(dt.timezone.utc), set())
+        if outcome.rendered is None:
+            outcome.rendered = render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
         if outcome.unchanged:
             pages += 1
             break

@@ -1,6 +1,6 @@
 """The ports: what the commands ask of a store, one Protocol per capability.
 
-The server implements all of them over its database (server/store.py `MailStore`); the unit tests
+The server implements all of them over its database (server/store/ `MailStore`); the unit tests
 of the commands implement them in memory (tests/eas/fake_ports.py).  Every capability is
 required: a command never probes its store.  Each method is one transaction on the other side.
 The records that cross the ports are in eas/records.py; a few requests and answers belong to one

@@ -4,7 +4,7 @@ The push hub (server/push.py) wakes held requests when mail arrives; its observe
 ("folders", ids) notifications.  This bus carries the other things a test waits for:
 
     "device"    a device's stored access state changed   user, device_id, state, reason
-                (server/gate.py, right after record_state)
+                (server/store/access.py, right after record_state)
     "outbound"  mail for another domain was queued        recipients, subject
                 (server/mailer.py, Mailer.send)
     "held"      a Ping or long-poll Sync is being held     user_id, device_id

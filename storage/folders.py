@@ -18,11 +18,14 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
-from easlab.eas.records import HierarchyOutcome
+from easlab.eas.records import FolderInfo, HierarchyOutcome
 
 from .models import Device, Folder, User
 from .models_items import HierarchyEcho
-from .sync import folder_info
+
+
+def folder_info(f: Folder) -> FolderInfo:
+    return FolderInfo(f.server_id, f.parent_id, f.display_name, f.type)
 
 
 def _step(device: Device, kind: Kind, client_key: str | None):

@@ -2,7 +2,7 @@
 the senders an automatic reply already went to.
 
 Kept apart from storage/models.py; importing this module registers the tables with SQLModel's
-metadata (server/store_compose.py does, and `Database.create_all` should import it too), and the
+metadata (server/store/compose.py does, and `Database.create_all` should import it too), and the
 additive migration in storage/migrate.py covers columns added here later.
 
 - `SentClientId`: the ClientIds of SendMail/SmartReply/SmartForward (14.0+) a device used lately.

@@ -18,16 +18,12 @@ from sqlmodel import Session, select
 
 from easlab.eas.pim import tree
 from easlab.eas.pim.calendar import summarise
-from easlab.eas.records import ItemCommandResult, PimItem
+from easlab.eas.records import ItemCommandResult
 from easlab.eas.status import SyncStatus
 
+from .items import item_in_folder, pim_item
 from .mailbox import change_item, delete_item, record_change
 from .models import Folder, Item, ItemChange, User
-
-
-
-def pim_item(item: Item, class_name: str) -> PimItem:
-    return PimItem(item.server_id, class_name, json.loads(item.pim or "[]"))
 
 
 def write_nodes(item: Item, class_name: str, nodes: list, now: datetime) -> None:
@@ -101,12 +97,6 @@ def _prepare_new(class_name: str, nodes: list, ctx: PimContext) -> list:
     return nodes
 
 
-def _item(session: Session, folder: Folder, server_id: str | None) -> Item | None:
-    if not server_id:
-        return None
-    return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
-
-
 def apply_pim_commands(session: Session, user: User, folder: Folder, class_name: str, request, ctx: PimContext,
                        own: set[int], added: set[int]) -> list[ItemCommandResult]:
     results: list[ItemCommandResult] = []
@@ -124,7 +114,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             if ctx.on_organised is not None and class_name == "Calendar":
                 ctx.on_organised(session, user, "add", nodes, None)
             continue
-        item = _item(session, folder, cmd.server_id)
+        item = item_in_folder(session, folder, cmd.server_id)
         if item is None:
             results.append(ItemCommandResult(cmd.kind, cmd.server_id, SyncStatus.ObjectNotFound))
             continue

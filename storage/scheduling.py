@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage
@@ -23,6 +23,7 @@ from easlab.eas.pim import meeting, tree
 from easlab.eas.pim.calendar import compact
 from easlab.eas.pim.ical import CalendarError, CalendarMessage, Event, find_calendar_part, parse_calendar, reply_status
 
+from .items import find_folder, item_in_folder
 from .mailbox import delete_item, folder_by_type, move_item, store_message
 from .models import Folder, Item, User
 from .pim import add_pim, change_pim, find_by_uid
@@ -205,9 +206,8 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
 
 
 def find_item(session: Session, user: User, collection_id: str, request_id: str) -> tuple[Item, Folder] | None:
-    folder = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.server_id == collection_id,
-                                               Folder.deleted == False)).first()  # noqa: E712
+    folder = find_folder(session, user, collection_id)
     if folder is None:
         return None
-    item = session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == request_id)).first()
+    item = item_in_folder(session, folder, request_id)
     return (item, folder) if item is not None else None

@@ -16,7 +16,7 @@ from easlab.eas.records import MailboxQuery
 
 from .mailbox import folder_class, subfolders
 from .models import Folder, Item, User
-from .sync import find_folder
+from .items import find_folder
 
 _KQL_FIELDS = {
     "subject": ("subject",), "from": ("sender",), "to": ("to", "display_to"), "cc": ("cc",),

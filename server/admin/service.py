@@ -244,8 +244,8 @@ class Admin:
 
     def device_explain(self, actor: Actor, user: str, device_id: str) -> dict:
         """The decision the device's next request would get, step by step: the gate's own rules over
-        the same facts (server/gate.py), at the server's time."""
-        from ..gate import access_facts, next_request
+        the same facts (server/store/access.py), at the server's time."""
+        from ..store.access import access_facts, next_request
 
         self._need(actor, "view")
         with self.db.session() as s:

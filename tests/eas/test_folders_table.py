@@ -38,7 +38,7 @@ def test_filter_days():
 
 
 def test_window_start_per_class():
-    from easlab.storage.sync import window_start
+    from easlab.storage.changes import window_start
 
     now = datetime(2026, 12, 7, tzinfo=timezone.utc)
     assert window_start("Email", 3, now) == datetime(2026, 11, 30, tzinfo=timezone.utc)

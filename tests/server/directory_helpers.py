@@ -1,4 +1,4 @@
-"""The app with the directory parts mounted (the GAL store mixin, Autodiscover's routes), a small
+"""The app with the directory parts mounted (Autodiscover's routes), a small
 organisation to search, and certificates made on the spot with `cryptography`."""
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from datetime import datetime, timedelta, timezone
 from easlab.server import autodiscover
 from easlab.server.app import create_app
 from easlab.server.clock import ManualClock
-from easlab.server.store import MailStore
-from easlab.server.store_directory import DirectoryStore
 from easlab.storage.directory import set_directory
 from easlab.storage.mailbox import ensure_mailbox
 from easlab.storage.models import User
@@ -19,15 +17,9 @@ from easlab.storage.passwords import hash_password
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # ManualClock's start
 
 
-class DirectoryMailStore(MailStore, DirectoryStore):  # MailStore first: right whether or not it has the mixin
-    pass
-
-
 def directory_app(settings, db, trust_store=None):
-    """create_app as production will have it once the mixin and the routes are wired in."""
+    """create_app as production will have it once the routes are wired in."""
     app = create_app(dataclasses.replace(settings, trust_store=trust_store), db, clock=ManualClock(NOW))
-    if not isinstance(app.state.store, DirectoryStore):
-        app.state.store.__class__ = DirectoryMailStore
     if not any(route in app.router.routes for route in autodiscover.routes):
         app.router.routes.extend(autodiscover.routes)
     return app

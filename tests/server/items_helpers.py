@@ -1,27 +1,11 @@
-"""Shared by the MoveItems, folder, ItemOperations and Search tests: the store with the ItemStore
-mixin, and the few requests they all make."""
+"""Shared by the MoveItems, folder, ItemOperations and Search tests: the few requests they all make."""
 from __future__ import annotations
-
-import asyncio
-
-import pytest
 
 from easlab.eas.wbxml import E
 from tests.server.eas_helpers import Raw, collection
 
 A, FH = "AirSync", "FolderHierarchy"
 VERSIONS = ("12.1", "14.1", "16.1")
-
-
-@pytest.fixture(autouse=True)
-def item_store(app):
-    """The app's MailStore with ItemStore mixed in (until server/store.py lists the mixin)."""
-    from easlab.server.store_items import ItemStore
-
-    store = app.state.store
-    if not isinstance(store, ItemStore):
-        store.__class__ = type("ItemMailStore", (ItemStore, type(store)), {})
-    return store
 
 
 def device(client, version="14.1", name="dev1", user="alice", password="secret"):

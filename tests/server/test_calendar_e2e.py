@@ -10,7 +10,7 @@ from easlab.testing.device import add, change, delete, meeting_response
 from easlab.eas.pim.ical import Attendee, build_reply, find_calendar_part, parse_calendar
 from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E
-from easlab.server.store_meeting import itip_mime
+from easlab.server.store.meeting import itip_mime
 
 pytestmark = [pytest.mark.anyio, pytest.mark.easlab(mode="process")]
 A, C, B = "AirSync", "Calendar", "AirSyncBase"

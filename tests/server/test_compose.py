@@ -374,7 +374,7 @@ async def test_a_failed_submission_sends_nothing_and_says_so(client, app, db, mo
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(app.state.store, "submit", broken)
+    monkeypatch.setattr(app.state.store.sending, "submit", broken)
     dev = Raw(client, version=version)
     r = await (dev.post("SendMail", send_mail(mime())) if version == "14.1" else post_raw(dev, "SendMail", mime(), SaveInSent="T"))
     from easlab.eas.wbxml import decode

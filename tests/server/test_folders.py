@@ -10,9 +10,7 @@ from easlab.server.config import Settings
 from easlab.storage.models import Folder, Item, ItemChange
 from easlab.storage.users import get_user
 from tests.server.eas_helpers import collection, message
-from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
-    FH, VERSIONS, changes, deliver, device, folder_key, held, item_store, ping, synced,
-)
+from tests.server.items_helpers import FH, VERSIONS, changes, deliver, device, folder_key, held, ping, synced
 
 pytestmark = pytest.mark.anyio
 

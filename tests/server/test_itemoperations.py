@@ -11,9 +11,7 @@ from easlab.eas.wbxml import E, decode
 from easlab.storage.models import Folder, Item
 from easlab.storage.users import get_user
 from tests.server.eas_helpers import message
-from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
-    FH, VERSIONS, deliver, device, folder_key, item_store, items_of, synced,
-)
+from tests.server.items_helpers import FH, VERSIONS, deliver, device, folder_key, items_of, synced
 
 pytestmark = pytest.mark.anyio
 IO = "ItemOperations"

@@ -476,7 +476,7 @@ async def test_a_calendar_item_and_a_meeting_mail_show_their_properties(easlab):
     from datetime import datetime, timezone
 
     from easlab.eas.pim.ical import Attendee, Event, build_request
-    from easlab.server.store_meeting import itip_mime
+    from easlab.server.store.meeting import itip_mime
 
     easlab.make_user("alice")
     api = easlab.http(easlab.make_user("vera", role="viewer"))

@@ -79,7 +79,7 @@ async def test_easlab_client_by_hand(easlab, tmp_path):
     from datetime import datetime, timezone
 
     from easlab.eas.pim.ical import Attendee, Event, build_request
-    from easlab.server.store_meeting import itip_mime
+    from easlab.server.store.meeting import itip_mime
 
     event = Event(uid="cli-1", subject="Planning", start=datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc),
                   end=datetime(2026, 12, 3, 10, tzinfo=timezone.utc), organizer_email="carol@example.net",

@@ -9,7 +9,7 @@ from sqlmodel import select
 from easlab.eas.pim.ical import Attendee, Event, build_request, find_calendar_part, parse_calendar
 from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E
-from easlab.server.store_meeting import itip_mime
+from easlab.server.store.meeting import itip_mime
 from easlab.storage.models import Item, OutboundMail
 from tests.server.eas_helpers import Raw, collection
 

@@ -9,9 +9,7 @@ from easlab.server.config import Settings
 from easlab.storage.models import Folder, Item
 from easlab.storage.users import get_user
 from tests.server.eas_helpers import message
-from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
-    VERSIONS, deliver, device, held, item_store, items_of, ping, synced,
-)
+from tests.server.items_helpers import VERSIONS, deliver, device, held, items_of, ping, synced
 
 pytestmark = pytest.mark.anyio
 M = "Move"

@@ -9,9 +9,7 @@ from easlab.eas.mime import parse_message
 from easlab.eas.wbxml import E
 from easlab.storage.models import Item
 from tests.server.eas_helpers import message
-from tests.server.items_helpers import (  # noqa: F401  (item_store is an autouse fixture)
-    FH, deliver, device, folder_key, item_store,
-)
+from tests.server.items_helpers import FH, deliver, device, folder_key
 
 pytestmark = pytest.mark.anyio
 S, IO, F = "Search", "ItemOperations", "Find"

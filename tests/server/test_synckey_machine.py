@@ -140,7 +140,9 @@ class SyncKeys(RuleBasedStateMachine):
     @rule()
     def sync_answer_lost(self):
         if self.lost is None:  # a phone resends before it sends anything new
-            self.lost = self.run(self.sync_bytes(self.key))
+            # An empty answer (nothing changed) hands out no key: the phone's key stays the current
+            # one, and its next Sync is answered afresh, not replayed.
+            self.lost = self.run(self.sync_bytes(self.key)) or None
 
     @rule()
     def stale_sync_key_is_refused(self):
@@ -199,5 +201,19 @@ def test_a_folder_made_between_a_lost_folder_sync_and_its_resend_is_added_once()
         machine.folder_sync_with_the_phones_key()  # the resend: the new folder arrives here
         machine.folder_sync_with_the_phones_key()  # and must not arrive again
         assert machine.created <= machine.folders
+    finally:
+        machine.teardown()
+
+
+def test_an_empty_answer_that_was_lost_is_no_replay():
+    """Found by the machine: with nothing to report the answer is empty and the key stays, so after
+    mail arrives the same key gets that mail, not the empty answer again."""
+    machine = SyncKeys()
+    try:
+        machine.partnership()
+        machine.sync_answer_lost()
+        machine.mail_arrives(1)
+        machine.drain()
+        assert sorted(machine.held.values()) == ["message 1"]
     finally:
         machine.teardown()

@@ -1,4 +1,4 @@
-"""The change log read in pages (storage/sync.py `_log_page`): each item at most once per page,
+"""The change log read in pages (storage/changes.py `log_page`): each item at most once per page,
 its changes collapsed, the position moving only past what was handed out."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from easlab.storage.mailbox import change_item, delete_item, folder_by_type, store_message
 from easlab.storage.models import Item, ItemChange, SyncState
-from easlab.storage.sync import _log_page
+from easlab.storage.changes import log_page
 from easlab.storage.users import add_user, get_user
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -30,7 +30,7 @@ def pages(db, state: SyncState, window: int, start=None) -> list[tuple[list[tupl
     with db.session() as s:
         inbox = folder_by_type(s, get_user(s, "alice"), 2)
         while True:
-            changes, more = _log_page(s, inbox, state, window, set(), start)
+            changes, more = log_page(s, inbox, state, window, set(), start)
             out.append(([(c.kind, c.server_id) for c in changes], more, state.seq))
             if not more:
                 return out

@@ -1,51 +1,36 @@
-"""The store side of MoveItems, FolderCreate/Update/Delete, GetHierarchy, ItemOperations,
-GetAttachment, Search and Find (records: eas/records.py), as a mixin of MailStore.
+"""The ItemPort: MoveItems, ItemOperations (Fetch, EmptyFolderContents, Move), GetAttachment, Search
+and Find (records: eas/records.py).
 
-Like the rest of MailStore, every method is one transaction in a worker thread.  After the
-commit, Pings held on folders that received items wake (`hub.notify`), and a hierarchy change
-ends the held Pings of the user's other devices with status 7 (`hub.notify_hierarchy`).
+Every method is one transaction in a worker thread.  After the commit, Pings held on folders that
+received items wake (`hub.notify`); subfolders EmptyFolderContents deleted end every device's held
+Pings with status 7 (`hub.notify_hierarchy`).
 """
 from __future__ import annotations
 
 import logging
 
 from sqlmodel import Session, select
-from starlette.concurrency import run_in_threadpool
 
-from easlab.eas.folders import USER_FOLDER_TYPES, FolderType
-from easlab.eas.status import FolderStatus, MoveItemsStatus
+from easlab.eas.folders import FolderType
+from easlab.eas.status import MoveItemsStatus
 from easlab.eas.records import (
-    AttachmentData, FetchOutcome, FetchRequest, FolderChangeOutcome, FolderInfo, MailboxQuery, MoveRequest, MoveResult,
-    SearchHit, SearchOutcome,
+    AttachmentData, FetchOutcome, FetchRequest, MailboxQuery, MoveRequest, MoveResult, SearchHit, SearchOutcome,
 )
 from easlab.storage import search as mailbox_search
-from easlab.storage.folders import key_is_current, own_change
+from easlab.storage.items import email_item, find_folder, item_in_folder, row_item
 from easlab.storage.longid import LongIds, looks_like_long_id
-from easlab.storage.mailbox import (
-    create_folder, delete_folder_tree, empty_folder, folder_class, is_default_folder, move_item, subfolders, update_folder,
-)
+from easlab.storage.mailbox import delete_folder_tree, empty_folder, folder_class, move_item
 from easlab.storage.models import Folder, Item, User
 from easlab.storage.models_items import FindSearch
-from easlab.storage.sync import email_item, find_folder, row_item
+
+from .context import StoreContext
+from .folders import RI_CACHE
 
 log = logging.getLogger("easlab.store")
 
-# The recipient information cache: no folder changes in or under it.
-RI_CACHE = FolderType.RecipientInformationCache
 # Conversation moves leave these where they are (what Outlook's "always move" does too).
 _CONVERSATION_KEEPS = {FolderType.Drafts, FolderType.DeletedItems, FolderType.SentItems, FolderType.Outbox}
 _FIND_SEARCHES_KEPT = 50  # SearchIds remembered per device
-
-
-def _name_taken(session: Session, user: User, parent_id: str, name: str, other_than: int | None = None) -> bool:
-    rows = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.parent_id == parent_id, Folder.deleted == False))  # noqa: E712
-    return any(f.display_name.casefold() == name.casefold() and f.id != other_than for f in rows)
-
-
-def _item_in_folder(session: Session, folder: Folder, server_id: str | None) -> Item | None:
-    if not server_id:
-        return None
-    return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
 
 
 def _attachment(session: Session, user: User, reference: str) -> tuple[int, AttachmentData | None]:
@@ -72,20 +57,21 @@ def _hit(item: Item, folder: Folder, ids: LongIds) -> SearchHit:
                      has_attachments=bool(full.attachments), is_draft=folder.type == FolderType.Drafts)
 
 
-class ItemStore:
-    """Mixin for server.store.MailStore (uses its db, hub, clock, domain, _who, _in_transaction)."""
+class ItemAdapter:
+    def __init__(self, store: StoreContext):
+        self.store = store
 
     # -- MoveItems ---------------------------------------------------------------------------------
     async def move_items(self, ctx, moves: list[MoveRequest]) -> list[MoveResult]:
         touched: set[int] = set()
 
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             return [self._move_one(session, user, move, touched) for move in moves]
 
-        results = await run_in_threadpool(self._in_transaction, work)
+        results = await self.store.run(work)
         if touched:
-            self.hub.notify(touched)
+            self.store.hub.notify(touched)
         return results
 
     @staticmethod
@@ -100,7 +86,7 @@ class ItemStore:
             return MoveResult(move.src_msg_id, MoveItemsStatus.InvalidDestination)
         if destination.id == source.id:
             return MoveResult(move.src_msg_id, MoveItemsStatus.SameSourceAndDestination)
-        item = _item_in_folder(session, source, move.src_msg_id)
+        item = item_in_folder(session, source, move.src_msg_id)
         if item is None:
             return MoveResult(move.src_msg_id, MoveItemsStatus.InvalidSource)
         if folder_class(source.type) != folder_class(destination.type):
@@ -109,96 +95,10 @@ class ItemStore:
         touched.add(destination.id)
         return MoveResult(move.src_msg_id, MoveItemsStatus.Success, item.server_id)
 
-    # -- FolderCreate / FolderUpdate / FolderDelete / GetHierarchy -------------------------------------
-    async def _folder_change(self, ctx, change) -> FolderChangeOutcome:
-        def work(session):
-            user, device = self._who(session, ctx)
-            return change(session, user, device), user.id
-
-        outcome, user_id = await run_in_threadpool(self._in_transaction, work)
-        if outcome.status == FolderStatus.Success:
-            self.hub.notify_hierarchy(user_id, except_device=ctx.request.device_id)
-        return outcome
-
-    async def folder_create(self, ctx, sync_key, parent_id, display_name, ftype) -> FolderChangeOutcome:
-        def change(session, user, device):
-            if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
-            if ftype not in USER_FOLDER_TYPES:
-                return FolderChangeOutcome(FolderStatus.MalformedRequest)  # includes an attempt to make a default folder
-            if parent_id != "0":
-                parent = find_folder(session, user, parent_id)
-                if parent is None:
-                    return FolderChangeOutcome(FolderStatus.ParentNotFound)
-                if parent.type == RI_CACHE:
-                    return FolderChangeOutcome(FolderStatus.SpecialFolder)
-            if _name_taken(session, user, parent_id, display_name):
-                return FolderChangeOutcome(FolderStatus.FolderExists)
-            before = user.hierarchy_seq
-            folder = create_folder(session, user, parent_id, display_name, ftype)
-            key = own_change(session, user, device, sync_key, before, [(folder, "create")])
-            return FolderChangeOutcome(FolderStatus.Success, key, folder.server_id)
-
-        return await self._folder_change(ctx, change)
-
-    async def folder_update(self, ctx, sync_key, server_id, parent_id, display_name) -> FolderChangeOutcome:
-        def change(session, user, device):
-            if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
-            folder = find_folder(session, user, server_id)
-            if folder is None:
-                return FolderChangeOutcome(FolderStatus.FolderNotFound)
-            if folder.type == RI_CACHE:
-                return FolderChangeOutcome(FolderStatus.SpecialFolder)
-            if is_default_folder(folder):
-                return FolderChangeOutcome(FolderStatus.FolderExists)  # a special folder keeps its name and place
-            new_parent = folder.parent_id if parent_id is None else parent_id
-            if new_parent != "0":
-                parent = find_folder(session, user, new_parent)
-                if parent is None:
-                    return FolderChangeOutcome(FolderStatus.ParentNotFound)
-                if parent.type == RI_CACHE:
-                    return FolderChangeOutcome(FolderStatus.SpecialFolder)
-                if parent.id == folder.id or parent in subfolders(session, user, folder):
-                    return FolderChangeOutcome(FolderStatus.MalformedRequest)  # into itself
-            if _name_taken(session, user, new_parent, display_name, other_than=folder.id):
-                return FolderChangeOutcome(FolderStatus.FolderExists)
-            before = user.hierarchy_seq
-            update_folder(session, user, folder, new_parent, display_name)
-            key = own_change(session, user, device, sync_key, before, [(folder, "update")])
-            return FolderChangeOutcome(FolderStatus.Success, key)
-
-        return await self._folder_change(ctx, change)
-
-    async def folder_delete(self, ctx, sync_key, server_id) -> FolderChangeOutcome:
-        def change(session, user, device):
-            if not key_is_current(device, sync_key):
-                return FolderChangeOutcome(FolderStatus.InvalidSyncKey)
-            folder = find_folder(session, user, server_id)
-            if folder is None:
-                return FolderChangeOutcome(FolderStatus.FolderNotFound)
-            if is_default_folder(folder) or folder.type == RI_CACHE:
-                return FolderChangeOutcome(FolderStatus.SpecialFolder)
-            before = user.hierarchy_seq
-            doomed = delete_folder_tree(session, user, folder)
-            key = own_change(session, user, device, sync_key, before, [(f, "delete") for f in doomed])
-            return FolderChangeOutcome(FolderStatus.Success, key)
-
-        return await self._folder_change(ctx, change)
-
-    async def hierarchy(self, ctx) -> list[FolderInfo]:
-        def work(session):
-            user, _device = self._who(session, ctx)
-            rows = session.exec(select(Folder).where(Folder.user_id == user.id, Folder.deleted == False).order_by(Folder.id))  # noqa: E712
-            return [FolderInfo(f.server_id, f.parent_id, f.display_name, f.type) for f in rows
-                    if folder_class(f.type) == "Email"]
-
-        return await run_in_threadpool(self._in_transaction, work)
-
     # -- ItemOperations / GetAttachment ------------------------------------------------------------
     async def fetch(self, ctx, request: FetchRequest) -> FetchOutcome:
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             if request.file_reference:
                 status, found = _attachment(session, user, request.file_reference)
                 return FetchOutcome(status, attachment=found)
@@ -211,23 +111,23 @@ class ItemStore:
             else:
                 cid = request.collection_id or request.server_id.partition(":")[0]
                 folder = find_folder(session, user, cid)
-                item = _item_in_folder(session, folder, request.server_id) if folder is not None else None
+                item = item_in_folder(session, folder, request.server_id) if folder is not None else None
                 if item is None:
                     return FetchOutcome(6)
             return FetchOutcome(1, row_item(item, folder_class(folder.type)), folder.server_id, item.server_id)
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)
 
     async def attachment(self, ctx, file_reference: str) -> AttachmentData | None:
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             return _attachment(session, user, file_reference)[1]
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)
 
     async def empty_folder(self, ctx, collection_id: str, delete_subfolders: bool) -> int:
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             folder = find_folder(session, user, collection_id)
             if folder is None:
                 return 6, user.id, False
@@ -240,18 +140,18 @@ class ItemStore:
                     removed = True
             return 1, user.id, removed
 
-        status, user_id, removed = await run_in_threadpool(self._in_transaction, work)
+        status, user_id, removed = await self.store.run(work)
         if removed:
             # The requesting device's FolderSync key did not move: it learns of the deleted
             # subfolders at its next FolderSync like everyone else, so every device is told.
-            self.hub.notify_hierarchy(user_id)
+            self.store.hub.notify_hierarchy(user_id)
         return status
 
     async def move_conversation(self, ctx, conversation_id: bytes, destination_id: str) -> int:
         touched: set[int] = set()
 
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             destination = find_folder(session, user, destination_id)
             if destination is None:
                 return 6
@@ -270,9 +170,9 @@ class ItemStore:
                 touched.add(destination.id)
             return 1
 
-        status = await run_in_threadpool(self._in_transaction, work)
+        status = await self.store.run(work)
         if touched:
-            self.hub.notify(touched)
+            self.store.hub.notify(touched)
         return status
 
     # -- Search / Find --------------------------------------------------------------------------------
@@ -286,25 +186,25 @@ class ItemStore:
 
     async def search_mailbox(self, ctx, query: MailboxQuery) -> SearchOutcome:
         def work(session):
-            user, _device = self._who(session, ctx)
+            user, _device = self.store.who(session, ctx)
             return self._search(session, user, query, unknown_folder=11)  # Store Status 11: FolderSync first
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)
 
     async def find_mailbox(self, ctx, search_id: str, query: MailboxQuery) -> SearchOutcome:
         sid = search_id[:128]
 
         def work(session):
-            user, device = self._who(session, ctx)
+            user, device = self.store.who(session, ctx)
             started = session.exec(select(FindSearch).where(FindSearch.device_pk == device.id, FindSearch.search_id == sid)).first()
             if started is None:
                 if query.range[0] != 0:
                     return SearchOutcome(4)  # StartWithRangeZero
-                session.add(FindSearch(device_pk=device.id, search_id=sid, started_at=self.clock.now()))
+                session.add(FindSearch(device_pk=device.id, search_id=sid, started_at=self.store.clock.now()))
                 old = session.exec(select(FindSearch).where(FindSearch.device_pk == device.id)
                                    .order_by(FindSearch.started_at.desc(), FindSearch.id.desc()).offset(_FIND_SEARCHES_KEPT)).all()
                 for row in old:
                     session.delete(row)
             return self._search(session, user, query, unknown_folder=3)  # Find Status 3: FolderSync required
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)

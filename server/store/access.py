@@ -1,5 +1,7 @@
-"""The per-request gate: the facts for eas.machines.access.evaluate gathered from rows, and what it
-decided written back, in one transaction.
+"""The AccessPort: the per-request gate and Provision.
+
+The gate gathers the facts for eas.machines.access.evaluate from rows and writes back what it
+decided, in one transaction.
 
 Exchange evaluates a device's access on every request but OPTIONS and stores the outcome; when
 the stored state changes into Quarantined or Blocked (for other reasons than policy) the user gets
@@ -10,7 +12,7 @@ are eas.machines.access; `access_facts` is the one way to gather its facts, for 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import secrets
 from datetime import datetime
 
 from sqlmodel import Session, func, select
@@ -18,23 +20,20 @@ from sqlmodel import Session, func, select
 from easlab.eas import policy
 from easlab.eas.machines import access, wipe
 from easlab.eas.machines.access import Gate, Recipient
-from easlab.eas.machines.provision import device_information
+from easlab.eas.folders import FolderType
+from easlab.eas.machines.provision import ProvisionView, device_information
+from easlab.eas.mime import parse_message
 from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
 from easlab.storage.devices import get_device, touch_device
+from easlab.storage.mailbox import folder_by_type, store_message
 from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
+from easlab.storage.users import get_user
 
-from . import notices
+from .. import notices
+from .context import Effects, StoreContext
 
 log = logging.getLogger("easlab.access")
-
-
-@dataclass
-class GateEffects:
-    """What the gate did besides answering: folders that got mail, mail queued for others."""
-
-    touched: list[int] = field(default_factory=list)
-    outbound: bool = False
 
 
 def _reported(command, request) -> dict:
@@ -89,9 +88,9 @@ def next_request(user: User, device: Device | None, device_id: str):
     return line, commands.REGISTRY["Sync"]
 
 
-def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, request=None) -> tuple[Gate, GateEffects]:
+def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, request=None) -> tuple[Gate, Effects]:
     line = ctx.request
-    effects = GateEffects()
+    effects = Effects()
     device = get_device(session, user, line.device_id)
     reported = _reported(command, request)
     decision = access.evaluate(access_facts(session, user, device, line, command, now, reported))
@@ -117,3 +116,62 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
             log.info("%s %s: now %s (%s)", user.name, device.device_id, decision.state, decision.reason)
             mailer.access_notices(session, user, device, org_settings(session), decision, effects, now)
     return Gate(decision, decision.response), effects
+
+
+def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime) -> int:
+    """The mail Exchange leaves in the Inbox when a device confirmed its wipe; the Inbox's id."""
+    rows = [("Device ID", device.device_id), ("Device type", device.device_type), ("Model", device.model),
+            ("User agent", device.user_agent), ("Protocol version", device.protocol_version)]
+    mime = notices.wipe_confirmation(store.domain, store.address(user), user.display_name, rows, now)
+    parsed = parse_message(mime)
+    parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"
+    inbox = folder_by_type(session, user, FolderType.Inbox)
+    store_message(session, inbox, mime, parsed=parsed)
+    return inbox.id
+
+
+class AccessAdapter:
+    def __init__(self, store: StoreContext):
+        self.store = store
+
+    async def gate(self, ctx, command, request=None):
+        """Access control and the policy check for this request."""
+        store = self.store
+
+        def work(session):
+            user = get_user(session, ctx.user)
+            return run_gate(session, store.mailer, user, ctx, command, store.clock.now(), request)
+
+        gate, effects = await store.run(work)
+        store.follow_up(effects)
+        return gate
+
+    async def provision(self, ctx, decide):
+        store = self.store
+        effects = Effects()
+
+        def work(session):
+            user, device = store.who(session, ctx)
+            pol = policy_for(session, user)
+            now = store.clock.now()
+            view = ProvisionView(
+                version=ctx.version,
+                settings=policy.PolicySettings.from_json(pol.settings) if pol else None,
+                policy_name=pol.name if pol else "",
+                temp_policy_key=device.temp_policy_key,
+                wipe_state=device.wipe_state,
+                wipe_account_only=device.wipe_account_only,
+                new_temp_key=secrets.randbelow(0xFFFFFFFF) + 1,
+                now=now,
+            )
+            result, update = decide(view)
+            for name, value in update.fields.items():
+                setattr(device, name, value)
+            session.add(device)
+            if update.wipe_confirmation:
+                effects.touched.append(wipe_confirmation(store, session, user, device, now))
+            return result
+
+        result = await store.run(work)
+        store.follow_up(effects)
+        return result

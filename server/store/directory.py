@@ -1,7 +1,4 @@
-"""The directory's part of the store interface: the GAL, ResolveRecipients, ValidateCert's trust.
-
-A mixin for MailStore (it uses MailStore's `db`, `domain`, `clock`, `_who` and `_in_transaction`);
-each method is one transaction in a worker thread, like MailStore's own.
+"""The DirectoryPort: the GAL, ResolveRecipients, ValidateCert's trust.
 
 Free/busy comes from the users' calendars: every occurrence of the events in their calendar
 folders, exceptions applied, cancelled meetings left out (eas.pim.calendar.busy_intervals).  A mail
@@ -20,33 +17,36 @@ from easlab.eas import gal
 from easlab.storage.directory import directory_entries, load_details
 from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table)
 
+from .context import StoreContext
+
 log = logging.getLogger("easlab.store")
 
 TRUST_SUFFIXES = (".pem", ".crt", ".cer")
 
 
-class DirectoryStore:
-    trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts (None: none)
+class DirectoryAdapter:
+    def __init__(self, store: StoreContext):
+        self.store = store
 
     # -- GAL ---------------------------------------------------------------------------------------
     async def gal_search(self, ctx, query: str, range: tuple[int, int], options: gal.PictureOptions | None):
         """The GAL entries `query` matches, the requested page of them, photos loaded if asked."""
         def work(session):
-            self._who(session, ctx)
-            found = gal.search(directory_entries(session, self.domain), query)
+            self.store.who(session, ctx)
+            found = gal.search(directory_entries(session, self.store.domain), query)
             result = gal.page(found, range)
             load_details(session, result.entries, pictures=options is not None)
             return result
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)
 
     # -- ResolveRecipients -------------------------------------------------------------------------
     async def resolve_recipients(self, ctx, query) -> tuple[list[gal.Resolved], datetime]:
         """Each To of `query` (eas.commands.resolverecipients.ResolveQuery) resolved, with what
         the response shows loaded; and the time certificates are judged at."""
         def work(session):
-            self._who(session, ctx)
-            entries = directory_entries(session, self.domain)
+            self.store.who(session, ctx)
+            entries = directory_entries(session, self.store.domain)
             resolved = [gal.Resolved(name, gal.resolve(entries, name)) for name in query.names]
             shown = {id(e): e for r in resolved for e in gal.suggestions(r.found, query.max_ambiguous)}
             unique = {id(r.found[0]): r.found[0] for r in resolved if len(r.found) == 1}
@@ -57,15 +57,15 @@ class DirectoryStore:
                 for item in resolved:
                     if len(item.found) == 1:
                         item.busy = _busy_intervals(session, item.found[0], start, end)
-            return resolved, self.clock.now()
+            return resolved, self.store.clock.now()
 
-        return await run_in_threadpool(self._in_transaction, work)
+        return await self.store.run(work)
 
     # -- ValidateCert ------------------------------------------------------------------------------
     async def certificate_trust(self, ctx) -> tuple[list[bytes], datetime]:
         """The trust store's files (PEM bundles, as read) and the time to validate at."""
-        folder = self.trust_store
-        return await run_in_threadpool(read_trust_store, folder), self.clock.now()
+        folder = self.store.trust_store
+        return await run_in_threadpool(read_trust_store, folder), self.store.clock.now()
 
 
 def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: datetime):

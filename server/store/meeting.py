@@ -1,8 +1,8 @@
 """MeetingResponse, and the meeting mail the server sends on a user's behalf: the iCalendar REPLY
 (16.x SendResponse) and, for events a 16.x device organises, the invitations and cancellations.
 
-The mail is built here and leaves through the same path as SendMail (ComposeStore.submit), in the
-command's transaction: local attendees find it in their Inbox (and their calendar) at once,
+The mail is built here and leaves through the same path as SendMail (server/store/sending.py
+`Sending.submit`, by way of the request's DraftContext), in the command's transaction: local attendees find it in their Inbox (and their calendar) at once,
 others through the outbound queue.
 """
 from __future__ import annotations
@@ -12,8 +12,9 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from typing import TYPE_CHECKING
+
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.commands.meetingresponse import MeetingAnswer, MeetingResult
 from easlab.eas.compose import ComposeError
@@ -23,7 +24,13 @@ from easlab.eas.pim.meeting import address as display_address
 from easlab.eas.pim.meeting import nodes_event
 from easlab.eas.pim.recurrence import parse_compact
 from easlab.storage.models import User
+from easlab.storage.longid import item_by_long_id
 from easlab.storage.scheduling import find_item, respond
+
+from .context import StoreContext
+
+if TYPE_CHECKING:
+    from .sending import DraftContext, Sending
 
 log = logging.getLogger("easlab.meeting")
 
@@ -116,34 +123,35 @@ def send_invitations(send, session: Session, user: User, kind: str, nodes: list,
     _submit(send, session, user, mime)
 
 
-class MeetingStore:
+class MeetingAdapter:
+    """The MeetingPort."""
+
+    def __init__(self, store: StoreContext, sending: Sending):
+        self.store = store
+        self.sending = sending
+
+    def _answer(self, session: Session, user: User, send: DraftContext, a: MeetingAnswer, touched: set[int]) -> MeetingResult:
+        found = item_by_long_id(session, user, a.long_id) if a.long_id else find_item(session, user, a.collection_id, a.request_id)
+        if found is None:
+            return MeetingResult(a.request_id, 2)
+        item, folder = found
+        outcome = respond(session, user, send.address(user), item, folder, a.user_response, a.instance_id, send.now)
+        touched.update(outcome.touched)
+        if outcome.status == 1 and a.send_response and outcome.event is not None:
+            instance = parse_compact(a.instance_id) if a.instance_id else None
+            send_reply(send, session, user, outcome.event, a, instance)
+        return MeetingResult(a.request_id, outcome.status, outcome.calendar_id, a.instance_id if outcome.status == 1 else None)
+
     async def meeting_response(self, ctx, answers: list[MeetingAnswer]) -> list[MeetingResult]:
-        send = self.draft_context(ctx)
+        send = self.sending.draft_context(ctx.version)
         touched: set[int] = set()
 
         def work(session):
-            from easlab.storage.longid import item_by_long_id
+            user, _ = self.store.who(session, ctx)
+            return [self._answer(session, user, send, a, touched) for a in answers]
 
-            user, _ = self._who(session, ctx)
-            address = f"{user.name}@{self.domain}"
-            results = []
-            for a in answers:
-                found = item_by_long_id(session, user, a.long_id) if a.long_id else find_item(session, user, a.collection_id, a.request_id)
-                if found is None:
-                    results.append(MeetingResult(a.request_id, 2))
-                    continue
-                item, folder = found
-                outcome = respond(session, user, address, item, folder, a.user_response, a.instance_id, send.now)
-                touched.update(outcome.touched)
-                if outcome.status == 1 and a.send_response and outcome.event is not None:
-                    instance = parse_compact(a.instance_id) if a.instance_id else None
-                    send_reply(send, session, user, outcome.event, a, instance)
-                results.append(MeetingResult(a.request_id, outcome.status, outcome.calendar_id,
-                                             a.instance_id if outcome.status == 1 else None))
-            return results
-
-        results = await run_in_threadpool(self._in_transaction, work)
+        results = await self.store.run(work)
         if touched:
-            self.hub.notify(touched)
+            self.store.hub.notify(touched)
         send.finish()
         return results

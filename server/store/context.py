@@ -1,0 +1,86 @@
+"""What every store adapter shares, handed to each explicitly: the database, the push hub, the clock,
+the mailer, the outbound queue, the domain and the trust store.
+
+Each port method is one database transaction, run in a worker thread (`run`) so the event loop
+(and every held Ping on it) never waits for the disk; after the commit, the folders that got items
+are told to the push hub and mail for other domains kicks the outbound sender (`follow_up`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from easlab.storage import Database
+from easlab.storage.devices import get_device, touch_device
+from easlab.storage.models import Device, User
+from easlab.storage.users import get_user
+
+if TYPE_CHECKING:
+    from easlab.eas.context import CommandContext
+
+    from ..mailer import Mailer
+    from ..outbound import Outbound
+    from ..push import PushHub
+
+T = TypeVar("T")
+
+
+@dataclass
+class Effects:
+    """What a transaction did that the loop must follow up: folders that got items (wake their
+    Pings), mail queued for other domains (kick the Outbound sender).  Mailer.send fills it too."""
+
+    touched: list[int] = field(default_factory=list)
+    outbound: bool = False
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    db: Database
+    hub: PushHub
+    clock: Any  # server/clock.py: now()
+    domain: str  # lower case
+    mailer: Mailer | None = None
+    outbound: Outbound | None = None
+    trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts (None: none)
+
+    def address(self, user: User) -> str:
+        return f"{user.name}@{self.domain}"
+
+    def local_user_name(self, address: str) -> str | None:
+        """The user name of an address in this domain; None for other domains."""
+        local, _, domain = address.strip().strip("<>").rpartition("@")
+        if domain.lower() != self.domain or not local:
+            return None
+        return local.lower()
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        with self.db.session() as session:
+            return work(session)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work` in one transaction, in a worker thread."""
+        return await run_in_threadpool(self.transaction, work)
+
+    def who(self, session: Session, ctx: CommandContext) -> tuple[User, Device]:
+        """(user, device) of a request.  A read: the gate already created or touched the
+        partnership for this request, and a held Ping's checks must not queue for SQLite's
+        single writer."""
+        user = get_user(session, ctx.user)
+        device = get_device(session, user, ctx.request.device_id)
+        if device is None:  # only for callers that bypass the gate (unit tests of one command)
+            line = ctx.request
+            device = touch_device(session, user, line.device_id, line.device_type, line.user_agent,
+                                  line.protocol_version, now=self.clock.now())
+        return user, device
+
+    def follow_up(self, effects: Effects) -> None:
+        """On the loop, after the transaction committed."""
+        if effects.touched:
+            self.hub.notify(set(effects.touched))
+        if effects.outbound and self.outbound is not None:
+            self.outbound.kick()

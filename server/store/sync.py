@@ -1,0 +1,111 @@
+"""The SyncPort: FolderSync, Sync, GetItemEstimate, Ping's checks and waits, and the cached Sync and
+Ping requests a device may leave out next time.
+
+Storage keeps the answer that handed out a Sync key as opaque bytes: this adapter encodes the
+Collection the command renders, and decodes the kept bytes when the device resends the previous
+key (the lost answer is given again, byte for byte).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlmodel import select
+
+from easlab.eas.commands.sync import SyncOptions
+from easlab.eas.records import CollectionOutcome, PingCheck
+from easlab.eas.wbxml import Element, decode, encode
+from easlab.storage import changes
+from easlab.storage import sync as queries
+from easlab.storage.folders import folder_sync_with_echoes
+from easlab.storage.models import User
+
+from .context import StoreContext
+from .sending import Sending
+
+
+class SyncAdapter:
+    def __init__(self, store: StoreContext, sending: Sending):
+        self.store = store
+        self.sending = sending
+        self._user_ids: dict[str, int] = {}  # ids never change, so one lookup per user and process
+
+    async def folder_sync(self, ctx, sync_key):
+        def work(session):
+            user, device = self.store.who(session, ctx)
+            return folder_sync_with_echoes(session, user, device, sync_key)
+
+        return await self.store.run(work)
+
+    async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
+        added: set[int] = set()
+        drafts = self.sending.draft_context(ctx.version)
+
+        def encoded(outcome: CollectionOutcome) -> bytes:
+            outcome.rendered = render(outcome)
+            return encode(outcome.rendered)
+
+        def work(session):
+            user, device = self.store.who(session, ctx)
+            notice = device.quarantine_notice_id if ctx.restricted else None
+            return queries.sync_collection(session, user, device, request, SyncOptions, encoded, self.store.clock.now(),
+                                           added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
+
+        outcome, replay = await self.store.run(work)
+        if replay is not None:
+            outcome.replay = decode(replay)
+        if added:
+            self.store.hub.notify(added)
+        drafts.finish()
+        return outcome
+
+    async def estimate(self, ctx, collection):
+        def work(session):
+            user, device = self.store.who(session, ctx)
+            return changes.estimate(session, user, device, collection.collection_id, collection.sync_key,
+                                    collection.filter_type, self.store.clock.now(),
+                                    restricted=ctx.restricted, notice_id=device.quarantine_notice_id)
+
+        return await self.store.run(work)
+
+    async def pending_adds(self, ctx, collection_ids):
+        def work(session):
+            user, device = self.store.who(session, ctx)
+            status, changed, watch = changes.pending_adds(session, user, device, collection_ids, restricted=ctx.restricted,
+                                                          notice_id=device.quarantine_notice_id)
+            return PingCheck(status, changed, watch)
+
+        return await self.store.run(work)
+
+    async def wait(self, ctx, watch, timeout):
+        user_id = self._user_ids.get(ctx.user)
+        if user_id is None:
+            user_id = self._user_ids[ctx.user] = await self.store.run(
+                lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
+        return await self.store.hub.wait(user_id, ctx.request.device_id, watch, timeout)
+
+    async def cached_request(self, ctx, kind):
+        def work(session):
+            _, device = self.store.who(session, ctx)
+            if kind == "sync":
+                return device.cached_sync or None
+            if kind == "ping":
+                if not device.ping_heartbeat:
+                    return None
+                return json.dumps({"heartbeat": device.ping_heartbeat, "folders": json.loads(device.ping_folders or "[]")}).encode()
+            raise ValueError(kind)
+
+        return await self.store.run(work)
+
+    async def cache_request(self, ctx, kind, data):
+        def work(session):
+            _, device = self.store.who(session, ctx)
+            if kind == "sync":
+                device.cached_sync = data
+            elif kind == "ping":
+                cached = json.loads(data)
+                device.ping_heartbeat = cached["heartbeat"]
+                device.ping_folders = json.dumps(cached["folders"])
+            session.add(device)
+
+        await self.store.run(work)

@@ -1,0 +1,191 @@
+"""What a Sync hands out: the initial download in pages, the change log after the device's
+position, items that slid out of the FilterType window; and the counts GetItemEstimate and Ping
+read from the same positions.
+
+Outgoing changes are read from the folder's change log after the device's position (index on
+folder_id, seq), so an incremental Sync touches the rows that changed and nothing else.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.orm import defer
+from sqlmodel import Session, select
+
+from easlab.eas.folders import FOLDER_CLASS, filter_days
+from easlab.eas.records import Estimate, ServerChange
+from easlab.eas.status import GetItemEstimateStatus
+
+from .items import find_folder, row_item
+from .models import Device, Folder, Item, ItemChange, SyncState, User
+
+
+def window_start(folder_class: str, filter_type: int, now: datetime) -> datetime | None:
+    if folder_class == "Tasks" and filter_type == 8:
+        # Incomplete tasks: an incomplete task's date is the far future, a complete one's the day
+        # it was completed (storage/pim.py), so "from now on" selects the incomplete ones.
+        return now
+    days = filter_days(folder_class, filter_type)
+    return now - timedelta(days=days) if days else None
+
+
+def _items(need_mime: bool):
+    query = select(Item)
+    return query if need_mime else query.options(defer(Item.mime))
+
+
+def initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None, need_mime: bool = True):
+    query = _items(need_mime).where(Item.folder_id == folder.id, Item.id > (state.initial_cursor or 0), Item.created_seq <= state.snapshot_seq)
+    if start is not None:
+        query = query.where(Item.date_received >= start)
+    rows = list(session.exec(query.order_by(Item.id).limit(window + 1)))
+    more = len(rows) > window
+    rows = rows[:window]
+    if rows:
+        state.initial_cursor = rows[-1].id
+    if not more:
+        state.initial_cursor = None
+        state.seq = state.snapshot_seq
+    cls = FOLDER_CLASS.get(folder.type, "Email")
+    return [ServerChange("Add", r.server_id, row_item(r, cls, need_mime)) for r in rows], more
+
+
+def log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None,
+              need_mime: bool = True):
+    """Collapse the log after state.seq into at most `window` item changes."""
+    rows = session.exec(select(ItemChange).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq))
+    collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id]
+    cut = state.seq
+    more = False
+    for row in rows:
+        if row.seq in own:
+            cut = row.seq
+            continue
+        entry = collapsed.get(row.item_id)
+        if entry is None:
+            if len(collapsed) >= window:
+                more = True
+                break
+            collapsed[row.item_id] = [row.kind, row.kind, row.server_id]
+        else:
+            entry[1] = row.kind
+            entry[2] = row.server_id
+        cut = row.seq
+    state.seq = cut
+    live_ids = [iid for iid, (first, last, _) in collapsed.items() if last != "delete"]
+    items = {i.id: i for i in session.exec(_items(need_mime).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
+    changes: list[ServerChange] = []
+    cls = FOLDER_CLASS.get(folder.type, "Email")
+    for iid, (first, last, server_id) in collapsed.items():
+        if last == "delete":
+            if first != "add":
+                changes.append(ServerChange("Delete", server_id))
+            continue
+        item = items.get(iid)
+        if item is None:  # moved away meanwhile; the delete row is past the cut
+            continue
+        inside = start is None or item.date_received >= start
+        if first == "add":
+            if inside:
+                changes.append(ServerChange("Add", item.server_id, row_item(item, cls, need_mime)))
+        elif inside:
+            changes.append(ServerChange("Change", item.server_id, row_item(item, cls, need_mime)))
+        elif cls != "Email":
+            # Changed out of the window (an event moved into the past, a task completed under
+            # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).  A mail's
+            # date never changes, so a mail changed outside the window was never sent at all.
+            changes.append(ServerChange("SoftDelete", item.server_id))
+    return changes, more
+
+
+def soft_deletes(session: Session, folder: Folder, state: SyncState, start: datetime | None) -> list[ServerChange]:
+    """Items that slid out of the FilterType window since the last Sync (MS-ASCMD 2.2.3.161)."""
+    old = state.window_start
+    if start is None or old is None or start <= old:
+        return []
+    rows = session.exec(select(Item).where(Item.folder_id == folder.id, Item.date_received >= old,
+                                           Item.date_received < start, Item.created_seq <= state.seq))
+    return [ServerChange("SoftDelete", r.server_id) for r in rows]
+
+
+def skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
+    """Step over the log rows this device's own commands wrote, up to the first foreign one."""
+    for seq in session.exec(select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq)):
+        if seq not in own:
+            break
+        state.seq = seq
+
+
+def has_pending(session: Session, folder: Folder, state: SyncState) -> bool:
+    if state.initial_cursor is not None:
+        return True
+    return session.exec(select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).limit(1)).first() is not None
+
+
+# -- GetItemEstimate and Ping -------------------------------------------------------------------
+def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None,
+             now: datetime, restricted: bool = False, notice_id: int | None = None) -> Estimate:
+    folder = find_folder(session, user, collection_id)
+    if folder is None:
+        return Estimate(collection_id, GetItemEstimateStatus.InvalidCollection)
+    state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == collection_id)).first()
+    if state is None or sync_key == "0":
+        return Estimate(collection_id, GetItemEstimateStatus.SyncStateNotPrimed)
+    if sync_key is not None and sync_key not in (state.sync_key,):
+        return Estimate(collection_id, GetItemEstimateStatus.InvalidSyncKey)
+    if restricted:
+        return Estimate(collection_id, GetItemEstimateStatus.Success, 1 if notice_pending(session, folder, state, notice_id) else 0)
+    chosen = filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0)
+    start = window_start(FOLDER_CLASS.get(folder.type, "Email"), chosen, now)
+    count = 0
+    if state.initial_cursor is not None:
+        q = select(func.count()).select_from(Item).where(Item.folder_id == folder.id, Item.id > state.initial_cursor, Item.created_seq <= state.snapshot_seq)
+        if start is not None:
+            q = q.where(Item.date_received >= start)
+        count += session.exec(q).one()
+        base = state.snapshot_seq
+    else:
+        base = state.seq
+    count += session.exec(select(func.count(func.distinct(ItemChange.item_id))).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)).one()
+    return Estimate(collection_id, GetItemEstimateStatus.Success, count)
+
+
+def notice_pending(session: Session, folder: Folder, state: SyncState | None, notice_id: int | None) -> bool:
+    if notice_id is None:
+        return False
+    notice = session.get(Item, notice_id)
+    presented = set(state.presented) if state is not None else set()
+    return notice is not None and notice.folder_id == folder.id and notice_id not in presented
+
+
+def pending_adds(session: Session, user: User, device: Device, collection_ids: list[str], restricted: bool = False,
+                 notice_id: int | None = None) -> tuple[int, list[str], list[int]]:
+    """For Ping: (status, folders with new items since the device's last SyncKey, folder handles).
+
+    A folder the device never synced counts as changed once it holds anything; a restricted
+    (quarantined) device hears only of its access notice."""
+    changed, watch = [], []
+    for cid in collection_ids:
+        folder = find_folder(session, user, cid)
+        if folder is None:
+            return 7, [], []
+        watch.append(folder.id)
+        state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
+        if restricted:
+            if notice_pending(session, folder, state, notice_id):
+                changed.append(cid)
+            continue
+        if state is not None and state.initial_cursor is not None:
+            changed.append(cid)
+            continue
+        base = state.seq if state is not None else 0
+        query = select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)
+        if FOLDER_CLASS.get(folder.type, "Email") == "Email":
+            query = query.where(ItemChange.kind == "add")  # mail: new messages push; flags and moves wait
+        # Calendar, contacts, tasks, notes: an item edited or deleted elsewhere is news too.
+        hit = session.exec(query.limit(1)).first()
+        if hit is not None:
+            changed.append(cid)
+    return (2 if changed else 0), changed, watch

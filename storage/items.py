@@ -1,0 +1,60 @@
+"""Folders and items looked up by the ServerIds a device sends, and rows as the commands see them.
+
+One query per lookup, shared by Sync, the PIM commands, MoveItems, ItemOperations, SmartReply and
+MeetingResponse: a ServerId is only meaningful inside the folder the device names.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from easlab.eas.records import AttachmentInfo, EmailItem, PimItem
+
+from .models import Folder, Item, User
+
+
+def find_folder(session: Session, user: User, server_id: str | None) -> Folder | None:
+    if not server_id:
+        return None
+    return session.exec(select(Folder).where(Folder.user_id == user.id, Folder.server_id == server_id, Folder.deleted == False)).first()  # noqa: E712
+
+
+def item_in_folder(session: Session, folder: Folder, server_id: str | None) -> Item | None:
+    """The item `server_id` names in `folder`; None for a missing or empty ServerId."""
+    if not server_id:
+        return None
+    return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
+
+
+def email_item(item: Item, with_mime: bool = True) -> EmailItem:
+    """The EmailItem commands render.  Without `with_mime` the MIME blob (most of a row's bytes)
+    is neither loaded nor copied: Sync needs it only when the client asked for MIME bodies."""
+    attachments = [
+        AttachmentInfo(file_reference=f"{item.server_id}:{a['index']}", name=a["name"], content_type=a["content_type"],
+                       size=a["size"], method=a.get("method", 1), content_id=a.get("content_id", ""), inline=a.get("inline", False))
+        for a in item.attachments
+    ]
+    return EmailItem(
+        server_id=item.server_id, subject=item.subject, sender=item.sender, to=item.to, cc=item.cc,
+        reply_to=item.reply_to, display_to=item.display_to, thread_topic=item.thread_topic,
+        date_received=item.date_received, importance=item.importance, read=item.read,
+        flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
+        internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
+        conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
+        mime=item.mime if with_mime else b"", attachments=attachments, bcc=item.bcc, is_draft=item.is_draft,
+    )
+
+
+def pim_item(item: Item, class_name: str) -> PimItem:
+    return PimItem(item.server_id, class_name, json.loads(item.pim or "[]"))
+
+
+def row_item(item: Item, folder_class: str, need_mime: bool = True):
+    """What a command renders for a row: an EmailItem, or a PimItem in a PIM folder."""
+    if folder_class != "Email" and item.pim:
+        return pim_item(item, folder_class)
+    found = email_item(item, need_mime)
+    if item.pim:
+        found.meeting = json.loads(item.pim)
+    return found
