@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -96,12 +96,26 @@ def _message_class(msg: EmailMessage) -> str:
     return "IPM.Note"
 
 
+def decoded_payload(part: Message) -> bytes:
+    """A leaf part's body with its Content-Transfer-Encoding undone; b"" for a multipart."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def subparts(part: EmailMessage) -> list[EmailMessage]:
+    """The parts a multipart or message/rfc822 part holds (policy.default parses each as an
+    EmailMessage); [] for a leaf."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return []
+    return [sub for sub in payload if isinstance(sub, EmailMessage)]
+
+
 def _text(part: EmailMessage) -> str:
     try:
         return part.get_content()
     except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        return payload.decode("utf-8", "replace")
+        return decoded_payload(part).decode("utf-8", "replace")
 
 
 def html_to_text(markup: str) -> str:
@@ -134,7 +148,7 @@ def _leaf_parts(msg: EmailMessage):
         if part.get_content_type() == "message/rfc822" and part is not msg:
             yield part
         elif part.is_multipart():
-            stack.extend(reversed(part.get_payload()))
+            stack.extend(reversed(subparts(part)))
         else:
             yield part
 
@@ -186,7 +200,7 @@ def parse_message(data: bytes) -> ParsedMessage:
             continue
         if is_body:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = decoded_payload(part)
         if ctype == "message/rfc822":
             payload = part.as_bytes()
         cid = (part.get("Content-ID") or "").strip().strip("<>")
@@ -219,7 +233,7 @@ def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None
         if part.get_content_disposition() != "attachment" and not part.get_filename() and ctype in ("text/plain", "text/html"):
             continue
         if n == index:
-            payload = part.as_bytes() if ctype == "message/rfc822" else (part.get_payload(decode=True) or b"")
+            payload = part.as_bytes() if ctype == "message/rfc822" else decoded_payload(part)
             return parsed.attachments[index], payload
         n += 1
     return None

@@ -139,10 +139,11 @@ def meeting_request(event: Event, *, message_type: int) -> list[Node]:
     return nodes
 
 
-def _override(exc: list[Node]) -> Override:
+def _override(exc: list[Node], start_time: str) -> Override:
+    """The Override for one Calendar:Exception whose ExceptionStartTime is `start_time`."""
     from .recurrence import parse_compact
 
-    o = Override(recurrence_id=parse_compact(value(exc, EXCEPTION_TIME)), deleted=value(exc, "Calendar:Deleted") == "1")
+    o = Override(recurrence_id=parse_compact(start_time), deleted=value(exc, "Calendar:Deleted") == "1")
     o.subject = value(exc, "Calendar:Subject")
     o.start, o.end = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
     loc = children(exc, LOCATION)
@@ -184,7 +185,8 @@ def nodes_event(nodes: list[Node], *, organizer_email: str, organizer_name: str,
             event.attendees.append(Attendee(email=email, name=value(att, "Calendar:Name") or "",
                                             status=number(value(att, "Calendar:AttendeeStatus"), 5),
                                             type=number(value(att, "Calendar:AttendeeType"), 1)))
-    event.overrides = [_override(exc) for _, exc in children(nodes, "Calendar:Exceptions") if value(exc, EXCEPTION_TIME)]
+    event.overrides = [_override(exc, start_time) for _, exc in children(nodes, "Calendar:Exceptions")
+                       if (start_time := value(exc, EXCEPTION_TIME))]
     return event
 
 
@@ -221,7 +223,7 @@ def respond(nodes: list[Node], response: int, now: datetime, *, instance: str | 
     if instance is not None:
         if response == 3:
             return tree.change_instance(nodes, instance, [], delete=True)
-        props = [["Calendar:ResponseType", str(response_type)], ["Calendar:BusyStatus", busy],
+        props: list[Node] = [["Calendar:ResponseType", str(response_type)], ["Calendar:BusyStatus", busy],
                  ["Calendar:AppointmentReplyTime", compact(now)]]
         return tree.change_instance(nodes, instance, props)
     nodes = [list(n) for n in nodes]
