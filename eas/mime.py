@@ -8,7 +8,8 @@ import hashlib
 import html
 import re
 import struct
-from dataclasses import dataclass, field
+from typing import Any
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage, Message
@@ -36,8 +37,12 @@ class Attachment:
     method: int = 1  # 1 normal, 5 embedded message (MS-ASAIRS 2.2.2.31)
 
 
-@dataclass
-class ParsedMessage:
+@dataclass(kw_only=True)
+class MailFields:
+    """What a message's MIME says that EAS serves for a mail item: parsed once (ParsedMessage),
+    stored as the item's columns and handed back to the commands (eas.records.EmailItem).  The one
+    list of them; a store copies them by name (MAIL_FIELDS, mail_fields)."""
+
     subject: str = ""
     sender: str = ""
     to: str = ""
@@ -45,15 +50,28 @@ class ParsedMessage:
     reply_to: str = ""
     display_to: str = ""
     thread_topic: str = ""
-    date: datetime | None = None
     importance: int = 1
     message_class: str = "IPM.Note"
     internet_cpid: int = 65001
+    conversation_id: bytes = b""
+    conversation_index: bytes = b""  # empty while parsed from a message without a Date (stored_index)
     body_text: str = ""
     body_html: str = ""
+
+
+MAIL_FIELDS = tuple(f.name for f in fields(MailFields))
+
+
+def mail_fields(source: Any) -> dict[str, Any]:
+    """The MailFields values of `source`: a ParsedMessage, an EmailItem, or a stored row with those
+    columns."""
+    return {name: getattr(source, name) for name in MAIL_FIELDS}
+
+
+@dataclass
+class ParsedMessage(MailFields):
+    date: datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
-    conversation_id: bytes = b""
-    conversation_index: bytes = b""
     message_id: str = ""
 
 
@@ -139,6 +157,12 @@ def conversation_index(cid: bytes, when: datetime) -> bytes:
     return b"\x01" + struct.pack(">Q", filetime)[:5] + cid
 
 
+def stored_index(parsed: ParsedMessage, received: datetime) -> bytes:
+    """Email2:ConversationIndex as stored: dated by the Date header, or by the message's arrival
+    when it has none."""
+    return parsed.conversation_index or conversation_index(parsed.conversation_id, received)
+
+
 def _leaf_parts(msg: EmailMessage):
     """The message's leaf parts in order, not descending into attached messages: an attached
     message/rfc822 is one attachment (Method 5), not a source of further attachments."""
@@ -217,7 +241,8 @@ def parse_message(data: bytes) -> ParsedMessage:
     if not out.body_text and out.body_html:
         out.body_text = html_to_text(out.body_html)
     out.conversation_id = conversation_id(out.thread_topic)
-    out.conversation_index = conversation_index(out.conversation_id, out.date or datetime.now(timezone.utc))
+    if out.date is not None:  # without a Date the index is dated when the message is stored (stored_index)
+        out.conversation_index = conversation_index(out.conversation_id, out.date)
     return out
 
 

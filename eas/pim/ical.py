@@ -506,13 +506,13 @@ def _cal_address(address: str, name: str, **params) -> icalendar.vCalAddress:
     return icalendar.vCalAddress.new(address, cn=name or None, **params)
 
 
-def _vevent(event: Event, writer: _Writer, method: str) -> icalendar.Event:
+def _vevent(event: Event, writer: _Writer, method: str, now: datetime) -> icalendar.Event:
     if event.start is None:
         raise ValueError("an event to send needs a start")
     vevent = icalendar.Event()
     vevent.add("UID", event.uid)
     vevent.add("SEQUENCE", event.sequence)
-    vevent.add("DTSTAMP", (event.dtstamp or datetime.now(UTC)).astimezone(UTC))
+    vevent.add("DTSTAMP", (event.dtstamp or now).astimezone(UTC))
     end = event.end or (event.start + timedelta(days=1) if event.all_day else event.start)
     writer.put(vevent, "DTSTART", event.start, event.all_day)
     writer.put(vevent, "DTEND", end, event.all_day)
@@ -554,9 +554,10 @@ def _rrule(recurrence: dict[str, str], all_day: bool, writer: _Writer) -> dict:
     return rule
 
 
-def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//easlab//EN") -> bytes:
+def build_request(event: Event, method: str = "REQUEST", *, now: datetime, prodid: str = "-//easlab//EN") -> bytes:
     """A REQUEST (the series with its EXDATEs and modified instances) or CANCEL (STATUS:CANCELLED;
-    one occurrence when `event.recurrence_id` is set) for `event`, as bytes."""
+    one occurrence when `event.recurrence_id` is set) for `event`, as bytes; `now`, the server
+    clock's time, is the DTSTAMP of an event that carries none."""
     method = method.upper()
     if method not in ("REQUEST", "CANCEL", "PUBLISH"):
         raise ValueError(f"build_request writes REQUEST, CANCEL or PUBLISH, not {method}")
@@ -564,7 +565,7 @@ def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//ea
         raise ValueError("a meeting without a UID cannot be sent: replies could not find it")
     writer = _Writer(event)
     cal = _calendar(method, prodid, writer)
-    master = _vevent(event, writer, method)
+    master = _vevent(event, writer, method, now)
     cal.add_component(master)
     if event.recurrence_id is not None:
         writer.put(master, "RECURRENCE-ID", event.recurrence_id)
@@ -584,7 +585,7 @@ def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//ea
                 **{k: getattr(override, k) for k in ("subject", "location", "description", "all_day",
                                                       "busy_status", "reminder")
                    if getattr(override, k) is not None})
-            vevent = _vevent(instance, writer, method)
+            vevent = _vevent(instance, writer, method, now)
             writer.put(vevent, "RECURRENCE-ID", override.recurrence_id)  # in the series' form
             cal.add_component(vevent)
     return cal.to_ical()

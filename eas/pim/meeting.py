@@ -4,7 +4,7 @@ own meeting is sent out as.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ..email import wire_datetime
 from . import tree
@@ -12,7 +12,6 @@ from .calendar import compact, number, recurrence, time_of, zone
 from .ical import Attendee, Event, Override
 from .tree import EXCEPTION_TIME, LOCATION, Node, children, value
 
-UTC = timezone.utc
 # MS-ASCAL Recurrence children in the order Exchange writes them.
 _REC_ORDER = ("Type", "Occurrences", "Interval", "WeekOfMonth", "DayOfWeek", "MonthOfYear", "Until", "DayOfMonth",
               "CalendarType", "IsLeapMonth", "FirstDayOfWeek")
@@ -60,15 +59,16 @@ def _exception(o: Override) -> Node:
 
 
 def event_nodes(event: Event, *, meeting_status: int, response_type: int | None, busy_status: int | None = None,
-                now: datetime | None = None) -> list[Node]:
-    """The calendar item of a meeting (an invitation received, or a series updated)."""
+                now: datetime) -> list[Node]:
+    """The calendar item of a meeting (an invitation received, or a series updated); `now`, the
+    server clock's time, stands in for a missing DTSTAMP."""
     from .timezone import UTC_BLOB
 
     nodes: list[Node] = [
         ["Calendar:Timezone", event.timezone or UTC_BLOB.to_base64()],
         ["Calendar:AllDayEvent", "1" if event.all_day else "0"],
         ["Calendar:BusyStatus", str(event.busy_status if busy_status is None else busy_status)],
-        ["Calendar:DtStamp", compact(event.dtstamp or now or datetime.now(UTC))],
+        ["Calendar:DtStamp", compact(event.dtstamp or now)],
         ["Calendar:Sensitivity", str(event.sensitivity)],
         ["Calendar:Subject", event.subject],
         ["Calendar:UID", event.uid],
@@ -102,13 +102,14 @@ def event_nodes(event: Event, *, meeting_status: int, response_type: int | None,
     return tree.sort("Calendar", nodes)
 
 
-def meeting_request(event: Event, *, message_type: int) -> list[Node]:
+def meeting_request(event: Event, *, message_type: int, now: datetime) -> list[Node]:
     """email:MeetingRequest children (MS-ASEMAIL 2.2.2.48) in Exchange's order.  `message_type` is
-    email2:MeetingMessageType: 1 a new request, 2 a full update (14.1+)."""
+    email2:MeetingMessageType: 1 a new request, 2 a full update (14.1+); `now`, the server clock's
+    time, stands in for a missing DTSTART."""
     from .calendar import global_object_id
     from .timezone import UTC_BLOB
 
-    start = event.start or datetime.now(UTC)
+    start = event.start or now
     nodes: list[Node] = [
         ["Email:AllDayEvent", "1" if event.all_day else "0"],
         ["Email:StartTime", wire_datetime(start)],
