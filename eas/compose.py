@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
-from .mime import html_to_text, parse_message, text_to_html
+from .mime import decoded_payload, html_to_text, parse_message, subparts, text_to_html
 from .status import Common
 
 _FIELD_NAME = re.compile(rb"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII but ':'
@@ -212,7 +212,7 @@ def _own_parts(msg: EmailMessage):
     if msg.is_multipart():
         if msg.get_content_type() == "message/rfc822":
             return
-        for sub in msg.get_payload():
+        for sub in subparts(msg):
             if sub.get_content_type() != "message/rfc822":
                 yield from _own_parts(sub)
         return
@@ -255,7 +255,7 @@ def attachment_units(msg: EmailMessage) -> list[AttachmentUnit]:
             if part.get_content_type() == "message/rfc822" and unit is None:
                 unit = AttachmentUnit(part, [])
                 units.append(unit)
-            for sub in part.get_payload():
+            for sub in subparts(part):
                 visit(sub, unit)
             return
         ctype = part.get_content_type()
@@ -284,7 +284,7 @@ def _text_of(part: EmailMessage) -> str:
     try:
         return part.get_content()
     except (LookupError, ValueError, AssertionError):
-        return (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        return decoded_payload(part).decode("utf-8", "replace")
 
 
 def _original_block(original: bytes) -> tuple[str, str]:
@@ -323,7 +323,9 @@ def include_original(new: bytes, original: bytes, *, forward: bool) -> bytes:
             msg.make_mixed()
             part = EmailMessage()
             part.set_content(text_block.lstrip("\n"), charset="utf-8")
-            msg.get_payload().insert(0, part)
+            payload = msg.get_payload()
+            assert isinstance(payload, list)  # make_mixed() left a multipart
+            payload.insert(0, part)
         else:
             msg.set_content(text_block.lstrip("\n"), charset="utf-8")
     if plain is not None:

@@ -1,7 +1,6 @@
 """What a command handler knows about the request it serves."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,13 +27,14 @@ class CommandContext:
     user: str  # the authenticated user's login name; requests act on this mailbox only
     address: str  # the user's SMTP address
     store: Ports  # the server's implementation of the ports the commands declare (eas/ports.py)
+    # The server clock's monotonic seconds (Ping's heartbeat): required, so a test's ManualClock
+    # governs every wait a command computes.
+    clock: Callable[[], float]
     limits: Limits = field(default_factory=lambda: Limits())
     gate: Gate | None = None  # the access decision this request runs under
 
-    clock: Callable[[], float] | None = None  # monotonic seconds; the test plugin swaps in its own
-
     def now(self) -> float:
-        return (self.clock or time.monotonic)()
+        return self.clock()
 
     @property
     def restricted(self) -> bool:

@@ -20,7 +20,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, getaddresses
 
 from .compose import attachment_units, body_parts
-from .mime import parse_message
+from .mime import decoded_payload, parse_message, subparts
 from .records import ItemCommandResult
 from .status import SyncStatus
 from .wbxml import E, Element
@@ -137,9 +137,9 @@ def parse_change(data: Element | None) -> DraftChange:
     change = DraftChange()
     if data is None:
         return change
-    for tag, name in (("Email:To", "to"), ("Email:Cc", "cc"), ("Email2:Bcc", "bcc"), ("Email:ReplyTo", "reply_to")):
+    for tag, field_name in (("Email:To", "to"), ("Email:Cc", "cc"), ("Email2:Bcc", "bcc"), ("Email:ReplyTo", "reply_to")):
         if data.has(tag):
-            setattr(change, name, _addresses(data.text(tag, "") or ""))
+            setattr(change, field_name, _addresses(data.text(tag, "") or ""))
     if data.has("Email:Subject"):
         change.subject = (data.text("Email:Subject", "") or "").replace("\r", "").replace("\n", " ")
     if data.has("Email:Importance"):
@@ -211,11 +211,11 @@ def read_draft(mime: bytes) -> Draft:
         part = unit.part
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
-            inner = part.get_payload()
-            data = inner[0].as_bytes(policy=policy.SMTP) if isinstance(inner, list) and inner else b""
+            inner = subparts(part)
+            data = inner[0].as_bytes(policy=policy.SMTP) if inner else b""
             method = 5
         else:
-            data = part.get_payload(decode=True) or b""
+            data = decoded_payload(part)
             method = 1
         cid = (part.get("Content-ID") or "").strip().strip("<>")
         draft.attachments.append(DraftAttachment(
@@ -249,7 +249,7 @@ def build_draft(draft: Draft, *, sender: str, now: datetime) -> bytes:
             msg.add_attachment(att.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
                                disposition=disposition, filename=att.name, cid=f"<{att.content_id}>" if att.content_id else None)
         if att.content_location:
-            msg.get_payload()[-1]["Content-Location"] = att.content_location
+            subparts(msg)[-1]["Content-Location"] = att.content_location
     # Stored with the plain newlines a client's Body Data has; sending converts to CRLF.
     for pol in (policy.default, policy.default.clone(utf8=True)):
         try:

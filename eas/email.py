@@ -34,8 +34,7 @@ class BodyOptions:
     opaque_data: bool = False  # send Body/Data as OPAQUE even for text (iOS Mail expects it)
 
 
-def wire_datetime(value: datetime | None) -> str:
-    value = value or datetime.now(timezone.utc)
+def wire_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     value = value.astimezone(timezone.utc)

@@ -8,10 +8,11 @@ import hashlib
 import html
 import re
 import struct
-from dataclasses import dataclass, field
+from typing import Any
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -36,8 +37,12 @@ class Attachment:
     method: int = 1  # 1 normal, 5 embedded message (MS-ASAIRS 2.2.2.31)
 
 
-@dataclass
-class ParsedMessage:
+@dataclass(kw_only=True)
+class MailFields:
+    """What a message's MIME says that EAS serves for a mail item: parsed once (ParsedMessage),
+    stored as the item's columns and handed back to the commands (eas.records.EmailItem).  The one
+    list of them; a store copies them by name (MAIL_FIELDS, mail_fields)."""
+
     subject: str = ""
     sender: str = ""
     to: str = ""
@@ -45,15 +50,28 @@ class ParsedMessage:
     reply_to: str = ""
     display_to: str = ""
     thread_topic: str = ""
-    date: datetime | None = None
     importance: int = 1
     message_class: str = "IPM.Note"
     internet_cpid: int = 65001
+    conversation_id: bytes = b""
+    conversation_index: bytes = b""  # empty while parsed from a message without a Date (stored_index)
     body_text: str = ""
     body_html: str = ""
+
+
+MAIL_FIELDS = tuple(f.name for f in fields(MailFields))
+
+
+def mail_fields(source: Any) -> dict[str, Any]:
+    """The MailFields values of `source`: a ParsedMessage, an EmailItem, or a stored row with those
+    columns."""
+    return {name: getattr(source, name) for name in MAIL_FIELDS}
+
+
+@dataclass
+class ParsedMessage(MailFields):
+    date: datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
-    conversation_id: bytes = b""
-    conversation_index: bytes = b""
     message_id: str = ""
 
 
@@ -96,12 +114,26 @@ def _message_class(msg: EmailMessage) -> str:
     return "IPM.Note"
 
 
+def decoded_payload(part: Message) -> bytes:
+    """A leaf part's body with its Content-Transfer-Encoding undone; b"" for a multipart."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def subparts(part: EmailMessage) -> list[EmailMessage]:
+    """The parts a multipart or message/rfc822 part holds (policy.default parses each as an
+    EmailMessage); [] for a leaf."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return []
+    return [sub for sub in payload if isinstance(sub, EmailMessage)]
+
+
 def _text(part: EmailMessage) -> str:
     try:
         return part.get_content()
     except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        return payload.decode("utf-8", "replace")
+        return decoded_payload(part).decode("utf-8", "replace")
 
 
 def html_to_text(markup: str) -> str:
@@ -125,6 +157,12 @@ def conversation_index(cid: bytes, when: datetime) -> bytes:
     return b"\x01" + struct.pack(">Q", filetime)[:5] + cid
 
 
+def stored_index(parsed: ParsedMessage, received: datetime) -> bytes:
+    """Email2:ConversationIndex as stored: dated by the Date header, or by the message's arrival
+    when it has none."""
+    return parsed.conversation_index or conversation_index(parsed.conversation_id, received)
+
+
 def _leaf_parts(msg: EmailMessage):
     """The message's leaf parts in order, not descending into attached messages: an attached
     message/rfc822 is one attachment (Method 5), not a source of further attachments."""
@@ -134,7 +172,7 @@ def _leaf_parts(msg: EmailMessage):
         if part.get_content_type() == "message/rfc822" and part is not msg:
             yield part
         elif part.is_multipart():
-            stack.extend(reversed(part.get_payload()))
+            stack.extend(reversed(subparts(part)))
         else:
             yield part
 
@@ -186,7 +224,7 @@ def parse_message(data: bytes) -> ParsedMessage:
             continue
         if is_body:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = decoded_payload(part)
         if ctype == "message/rfc822":
             payload = part.as_bytes()
         cid = (part.get("Content-ID") or "").strip().strip("<>")
@@ -203,7 +241,8 @@ def parse_message(data: bytes) -> ParsedMessage:
     if not out.body_text and out.body_html:
         out.body_text = html_to_text(out.body_html)
     out.conversation_id = conversation_id(out.thread_topic)
-    out.conversation_index = conversation_index(out.conversation_id, out.date or datetime.now(timezone.utc))
+    if out.date is not None:  # without a Date the index is dated when the message is stored (stored_index)
+        out.conversation_index = conversation_index(out.conversation_id, out.date)
     return out
 
 
@@ -219,7 +258,7 @@ def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None
         if part.get_content_disposition() != "attachment" and not part.get_filename() and ctype in ("text/plain", "text/html"):
             continue
         if n == index:
-            payload = part.as_bytes() if ctype == "message/rfc822" else (part.get_payload(decode=True) or b"")
+            payload = part.as_bytes() if ctype == "message/rfc822" else decoded_payload(part)
             return parsed.attachments[index], payload
         n += 1
     return None

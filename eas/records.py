@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .email import BodyOptions
+from .mime import MailFields
 
 if TYPE_CHECKING:
     from .commands.sync import SyncOptions
@@ -44,26 +45,14 @@ class AttachmentInfo:
 
 
 @dataclass
-class EmailItem:
+class EmailItem(MailFields):
+    """A stored mail: what its MIME says (MailFields, keyword arguments) and the store's own state."""
+
     server_id: str
-    subject: str = ""
-    sender: str = ""
-    to: str = ""
-    cc: str = ""
-    reply_to: str = ""
-    display_to: str = ""
-    thread_topic: str = ""
-    date_received: datetime | None = None
-    importance: int = 1
+    date_received: datetime
     read: bool = False
     flag_status: int = 0
     flag_type: str = ""
-    message_class: str = "IPM.Note"
-    internet_cpid: int = 65001
-    conversation_id: bytes = b""
-    conversation_index: bytes = b""
-    body_text: str = ""
-    body_html: str = ""
     mime: bytes = b""
     attachments: list[AttachmentInfo] = field(default_factory=list)
     bcc: str = ""  # drafts only (Email2:Bcc, 16.0+)

@@ -9,6 +9,7 @@ import json
 
 from sqlmodel import Session, select
 
+from easlab.eas.mime import mail_fields
 from easlab.eas.records import AttachmentInfo, EmailItem, PimItem
 
 from .models import Folder, Item, User
@@ -36,13 +37,9 @@ def email_item(item: Item, with_mime: bool = True) -> EmailItem:
         for a in item.attachments
     ]
     return EmailItem(
-        server_id=item.server_id, subject=item.subject, sender=item.sender, to=item.to, cc=item.cc,
-        reply_to=item.reply_to, display_to=item.display_to, thread_topic=item.thread_topic,
-        date_received=item.date_received, importance=item.importance, read=item.read,
-        flag_status=item.flag_status, flag_type=item.flag_type, message_class=item.message_class,
-        internet_cpid=item.internet_cpid, conversation_id=item.conversation_id,
-        conversation_index=item.conversation_index, body_text=item.body_text, body_html=item.body_html,
-        mime=item.mime if with_mime else b"", attachments=attachments, bcc=item.bcc, is_draft=item.is_draft,
+        server_id=item.server_id, date_received=item.date_received, read=item.read, flag_status=item.flag_status,
+        flag_type=item.flag_type, mime=item.mime if with_mime else b"", attachments=attachments, bcc=item.bcc,
+        is_draft=item.is_draft, **mail_fields(item),  # the column list is eas.mime.MailFields
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlmodel import Session, func, select
 
 from easlab.eas.folders import FOLDER_CLASS, FolderType
-from easlab.eas.mime import ParsedMessage, parse_message
+from easlab.eas.mime import ParsedMessage, mail_fields, parse_message, stored_index
 
 from .models import Folder, Item, ItemChange, User
 
@@ -61,20 +61,24 @@ def record_change(session: Session, folder: Folder, item: Item, kind: str) -> in
     return folder.change_seq
 
 
+def set_parsed(item: Item, mime: bytes, parsed: ParsedMessage) -> None:
+    """Write onto the row the MIME and what it says: eas.mime.MAIL_FIELDS (the one list of them),
+    the attachments, and the ConversationIndex dated by the item's arrival when the message has no
+    Date."""
+    for name, value in mail_fields(parsed).items():
+        setattr(item, name, value)
+    item.conversation_index = stored_index(parsed, item.date_received)
+    item.attachments = [asdict(a) for a in parsed.attachments]
+    item.mime, item.size = mime, len(mime)
+
+
 def store_message(session: Session, folder: Folder, mime: bytes, *, parsed: ParsedMessage | None = None,
                   received: datetime | None = None, read: bool = False) -> Item:
     """Store one RFC 5322 message in `folder` and log it as an add, in the caller's transaction."""
     parsed = parsed or parse_message(mime)
     when = received or parsed.date or datetime.now(timezone.utc)
-    item = Item(
-        folder_id=folder.id, server_id="", message_class=parsed.message_class, subject=parsed.subject,
-        sender=parsed.sender, to=parsed.to, cc=parsed.cc, reply_to=parsed.reply_to,
-        display_to=parsed.display_to, thread_topic=parsed.thread_topic, date_received=when,
-        importance=parsed.importance, read=read, internet_cpid=parsed.internet_cpid,
-        conversation_id=parsed.conversation_id, conversation_index=parsed.conversation_index,
-        body_text=parsed.body_text, body_html=parsed.body_html,
-        attachments=[asdict(a) for a in parsed.attachments], mime=mime, size=len(mime),
-    )
+    item = Item(folder_id=folder.id, server_id="", date_received=when, read=read)
+    set_parsed(item, mime, parsed)
     session.add(item)
     session.flush()  # the id makes the ServerId unique in the folder, for good
     item.server_id = f"{folder.server_id}:{item.id}"
@@ -192,15 +196,7 @@ def refresh_item(session: Session, item: Item, mime: bytes, *, parsed: ParsedMes
     """Replace an item's MIME and every column parsed from it, in the caller's transaction.  No
     change-log row: the caller records the change (change_item), or the item was just added or
     moved and its log row is already written."""
-    parsed = parsed or parse_message(mime)
-    item.message_class = parsed.message_class
-    item.subject, item.sender, item.to, item.cc = parsed.subject, parsed.sender, parsed.to, parsed.cc
-    item.reply_to, item.display_to, item.thread_topic = parsed.reply_to, parsed.display_to, parsed.thread_topic
-    item.importance, item.internet_cpid = parsed.importance, parsed.internet_cpid
-    item.conversation_id, item.conversation_index = parsed.conversation_id, parsed.conversation_index
-    item.body_text, item.body_html = parsed.body_text, parsed.body_html
-    item.attachments = [asdict(a) for a in parsed.attachments]
-    item.mime, item.size = mime, len(mime)
+    set_parsed(item, mime, parsed or parse_message(mime))
     if bcc is not None and _has_column("bcc"):
         item.bcc = bcc
     if is_draft is not None and _has_column("is_draft"):

@@ -107,12 +107,12 @@ def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, pa
         if itip.method == "REQUEST" and not mine:
             kind = _apply_request(session, calendar, event, now)
             parsed.message_class = "IPM.Schedule.Meeting.Request"
-            meeting_nodes = meeting.meeting_request(event, message_type=kind)
+            meeting_nodes = meeting.meeting_request(event, message_type=kind, now=now)
             touched.append(calendar.id)
         elif itip.method == "CANCEL" and not mine:
             _apply_cancel(session, calendar, event, now)
             parsed.message_class = "IPM.Schedule.Meeting.Canceled"
-            meeting_nodes = meeting.meeting_request(event, message_type=0)
+            meeting_nodes = meeting.meeting_request(event, message_type=0, now=now)
             touched.append(calendar.id)
         elif itip.method in ("REPLY", "COUNTER") and mine and event.attendees:
             status = reply_status(itip, event.attendees[0].email) or 5

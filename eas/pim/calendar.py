@@ -84,18 +84,19 @@ def last_end(nodes: list[Node]) -> datetime:
     from . import recurrence as rr
 
     start = time_of(nodes, "Calendar:StartTime")
-    end = time_of(nodes, "Calendar:EndTime") or start
     if start is None:
         return FAR_FUTURE
+    end = time_of(nodes, "Calendar:EndTime") or start
     rec = recurrence(nodes)
     last = end
     if rec:
         try:
-            last = rr.last_end(rec, start, end - start, tz=zone(nodes))
+            series_end = rr.last_end(rec, start, end - start, tz=zone(nodes))
         except (ValueError, OverflowError):
-            last = None
-        if last is None:
+            series_end = None
+        if series_end is None:
             return FAR_FUTURE
+        last = series_end
     for _, exc in children(nodes, "Calendar:Exceptions"):
         moved = time_of(exc, "Calendar:EndTime") if isinstance(exc, list) else None
         if moved is not None and moved > last:
@@ -146,10 +147,10 @@ def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Oc
         if o.start < before and o.end > after:
             found.append(o)
     # Exceptions moved into the window from an occurrence outside it.
-    for iid, exc in exceptions.items():
+    for moved_iid, exc in exceptions.items():
         s, e = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
         if value(exc, "Calendar:Deleted") != "1" and s and e and s < before and e > after:
-            found.append(Occurrence(s, e, number(value(exc, "Calendar:BusyStatus"), busy), iid or compact(s)))
+            found.append(Occurrence(s, e, number(value(exc, "Calendar:BusyStatus"), busy), moved_iid or compact(s)))
     return sorted(found, key=lambda o: o.start)
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from ..mime import decoded_payload
 from .recurrence import from_rrule, instance_id, to_rrule
 from .timezone import UTC_BLOB, BlobTimeZone, TimeZoneBlob, from_tzinfo, to_vtimezone
 
@@ -126,7 +127,7 @@ class _Zones:
     """TZID -> tzinfo and blob for one VCALENDAR (see the module notes for the order)."""
 
     def __init__(self, cal: icalendar.Calendar) -> None:
-        self._vtz = {str(c["TZID"]): c for c in cal.walk("VTIMEZONE") if "TZID" in c}
+        self._vtz = {str(c["TZID"]): c for c in cal.walk("VTIMEZONE") if isinstance(c, icalendar.Timezone) and "TZID" in c}
         self._tz: dict[str, tzinfo | None] = {}
 
     def tz(self, tzid: str | None) -> tzinfo | None:
@@ -144,7 +145,7 @@ class _Zones:
 
     def blob(self, tzid: str | None, year: int) -> TimeZoneBlob:
         zone = self.tz(tzid)
-        if zone is None:
+        if zone is None or tzid is None:
             return UTC_BLOB
         # Outlook's VTIMEZONEs carry no TZNAME; Exchange names a zone's blob after the zone, so
         # the TZID stands in.  Otherwise the blob keeps the zone's own abbreviations (CET, EDT).
@@ -259,7 +260,7 @@ def _read_times(vevent, zones: _Zones, method: str, uid: str):
             end = zones.instant(start_prop.dt + days, tzid) + (duration.dt - days)
         else:
             end = start + (timedelta(days=1) if is_date else timedelta(0))
-    if start is not None and end < start:
+    if start is not None and end is not None and end < start:
         raise CalendarError(f"VEVENT {uid} ends before it starts")
     return start_prop, start, end, tzid, is_date
 
@@ -351,11 +352,12 @@ def _read_event(vevent, zones: _Zones, method: str) -> Event:
     return event
 
 
-def _fold(master: Event, instance: Event, method: str) -> None:
-    """Record a RECURRENCE-ID VEVENT as an Override of its series: only what differs is kept."""
-    override = next((o for o in master.overrides if o.recurrence_id == instance.recurrence_id), None)
+def _fold(master: Event, instance: Event, rid: datetime, method: str) -> None:
+    """Record a RECURRENCE-ID VEVENT (`rid` its RECURRENCE-ID) as an Override of its series: only
+    what differs is kept."""
+    override = next((o for o in master.overrides if o.recurrence_id == rid), None)
     if override is None:
-        override = Override(instance.recurrence_id)
+        override = Override(rid)
         master.overrides.append(override)
     if override.deleted:
         return  # an EXDATE beats a stale instance
@@ -373,7 +375,7 @@ def _fold(master: Event, instance: Event, method: str) -> None:
     override.busy_status = differs(instance.busy_status, master.busy_status)
     override.reminder = differs(instance.reminder, master.reminder)
     length = (master.end - master.start) if master.start and master.end else timedelta(0)
-    if instance.start is not None and (instance.start, instance.end) != (instance.recurrence_id, instance.recurrence_id + length):
+    if instance.start is not None and (instance.start, instance.end) != (rid, rid + length):
         override.start, override.end = instance.start, instance.end
 
 
@@ -417,8 +419,8 @@ def parse_calendar(data: bytes | str) -> CalendarMessage:
             events.extend(group)
             continue
         for instance in group:
-            if instance.recurrence_id is not None:
-                _fold(masters[0], instance, method)
+            if (rid := instance.recurrence_id) is not None:
+                _fold(masters[0], instance, rid, method)
         masters[0].overrides.sort(key=lambda o: o.recurrence_id)
         events.append(masters[0])
     return CalendarMessage(method, events)
@@ -440,7 +442,7 @@ def find_calendar_part(message: email.message.Message) -> bytes | None:
 
 
 def _part_bytes(part: email.message.Message) -> bytes:
-    data = part.get_payload(decode=True) or b""
+    data = decoded_payload(part)
     charset = (part.get_content_charset() or "utf-8").lower()
     if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
         try:  # parse_calendar reads UTF-8; a declared other charset is converted here
@@ -504,13 +506,13 @@ def _cal_address(address: str, name: str, **params) -> icalendar.vCalAddress:
     return icalendar.vCalAddress.new(address, cn=name or None, **params)
 
 
-def _vevent(event: Event, writer: _Writer, method: str) -> icalendar.Event:
+def _vevent(event: Event, writer: _Writer, method: str, now: datetime) -> icalendar.Event:
     if event.start is None:
         raise ValueError("an event to send needs a start")
     vevent = icalendar.Event()
     vevent.add("UID", event.uid)
     vevent.add("SEQUENCE", event.sequence)
-    vevent.add("DTSTAMP", (event.dtstamp or datetime.now(UTC)).astimezone(UTC))
+    vevent.add("DTSTAMP", (event.dtstamp or now).astimezone(UTC))
     end = event.end or (event.start + timedelta(days=1) if event.all_day else event.start)
     writer.put(vevent, "DTSTART", event.start, event.all_day)
     writer.put(vevent, "DTEND", end, event.all_day)
@@ -545,16 +547,17 @@ def _vevent(event: Event, writer: _Writer, method: str) -> icalendar.Event:
     return vevent
 
 
-def _rrule(event: Event, writer: _Writer) -> dict:
-    rule = to_rrule(event.recurrence)
-    if event.all_day and "UNTIL" in rule:  # RFC 5545: UNTIL has DTSTART's value type
+def _rrule(recurrence: dict[str, str], all_day: bool, writer: _Writer) -> dict:
+    rule = to_rrule(recurrence)
+    if all_day and "UNTIL" in rule:  # RFC 5545: UNTIL has DTSTART's value type
         rule["UNTIL"] = rule["UNTIL"].astimezone(writer.zone or UTC).date()
     return rule
 
 
-def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//easlab//EN") -> bytes:
+def build_request(event: Event, method: str = "REQUEST", *, now: datetime, prodid: str = "-//easlab//EN") -> bytes:
     """A REQUEST (the series with its EXDATEs and modified instances) or CANCEL (STATUS:CANCELLED;
-    one occurrence when `event.recurrence_id` is set) for `event`, as bytes."""
+    one occurrence when `event.recurrence_id` is set) for `event`, as bytes; `now`, the server
+    clock's time, is the DTSTAMP of an event that carries none."""
     method = method.upper()
     if method not in ("REQUEST", "CANCEL", "PUBLISH"):
         raise ValueError(f"build_request writes REQUEST, CANCEL or PUBLISH, not {method}")
@@ -562,15 +565,15 @@ def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//ea
         raise ValueError("a meeting without a UID cannot be sent: replies could not find it")
     writer = _Writer(event)
     cal = _calendar(method, prodid, writer)
-    master = _vevent(event, writer, method)
+    master = _vevent(event, writer, method, now)
     cal.add_component(master)
     if event.recurrence_id is not None:
         writer.put(master, "RECURRENCE-ID", event.recurrence_id)
         return cal.to_ical()
     if not event.recurrence:
         return cal.to_ical()
-    master.add("RRULE", _rrule(event, writer))
-    length = (event.end - event.start) if event.end else timedelta(0)
+    master.add("RRULE", _rrule(event.recurrence, event.all_day, writer))
+    length = (event.end - event.start) if event.start and event.end else timedelta(0)
     for override in sorted(event.overrides, key=lambda o: o.recurrence_id):
         if override.deleted:
             writer.put(master, "EXDATE", override.recurrence_id)
@@ -582,7 +585,7 @@ def build_request(event: Event, method: str = "REQUEST", *, prodid: str = "-//ea
                 **{k: getattr(override, k) for k in ("subject", "location", "description", "all_day",
                                                       "busy_status", "reminder")
                    if getattr(override, k) is not None})
-            vevent = _vevent(instance, writer, method)
+            vevent = _vevent(instance, writer, method, now)
             writer.put(vevent, "RECURRENCE-ID", override.recurrence_id)  # in the series' form
             cal.add_component(vevent)
     return cal.to_ical()
@@ -606,7 +609,7 @@ def build_reply(event: Event, attendee: Attendee, partstat: str, *, proposed_sta
         vevent.add("ORGANIZER", _cal_address(event.organizer_email, event.organizer_name))
     vevent.add("ATTENDEE", _cal_address(attendee.email, attendee.name, partstat=partstat))
     start, end = event.start, event.end
-    if counter:
+    if proposed_start is not None:  # a COUNTER
         length = (event.end - event.start) if event.start and event.end else timedelta(0)
         start, end = proposed_start, proposed_end or proposed_start + length
         if event.start is not None:

@@ -4,7 +4,7 @@ own meeting is sent out as.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ..email import wire_datetime
 from . import tree
@@ -12,7 +12,6 @@ from .calendar import compact, number, recurrence, time_of, zone
 from .ical import Attendee, Event, Override
 from .tree import EXCEPTION_TIME, LOCATION, Node, children, value
 
-UTC = timezone.utc
 # MS-ASCAL Recurrence children in the order Exchange writes them.
 _REC_ORDER = ("Type", "Occurrences", "Interval", "WeekOfMonth", "DayOfWeek", "MonthOfYear", "Until", "DayOfMonth",
               "CalendarType", "IsLeapMonth", "FirstDayOfWeek")
@@ -60,15 +59,16 @@ def _exception(o: Override) -> Node:
 
 
 def event_nodes(event: Event, *, meeting_status: int, response_type: int | None, busy_status: int | None = None,
-                now: datetime | None = None) -> list[Node]:
-    """The calendar item of a meeting (an invitation received, or a series updated)."""
+                now: datetime) -> list[Node]:
+    """The calendar item of a meeting (an invitation received, or a series updated); `now`, the
+    server clock's time, stands in for a missing DTSTAMP."""
     from .timezone import UTC_BLOB
 
     nodes: list[Node] = [
         ["Calendar:Timezone", event.timezone or UTC_BLOB.to_base64()],
         ["Calendar:AllDayEvent", "1" if event.all_day else "0"],
         ["Calendar:BusyStatus", str(event.busy_status if busy_status is None else busy_status)],
-        ["Calendar:DtStamp", compact(event.dtstamp or now or datetime.now(UTC))],
+        ["Calendar:DtStamp", compact(event.dtstamp or now)],
         ["Calendar:Sensitivity", str(event.sensitivity)],
         ["Calendar:Subject", event.subject],
         ["Calendar:UID", event.uid],
@@ -102,13 +102,14 @@ def event_nodes(event: Event, *, meeting_status: int, response_type: int | None,
     return tree.sort("Calendar", nodes)
 
 
-def meeting_request(event: Event, *, message_type: int) -> list[Node]:
+def meeting_request(event: Event, *, message_type: int, now: datetime) -> list[Node]:
     """email:MeetingRequest children (MS-ASEMAIL 2.2.2.48) in Exchange's order.  `message_type` is
-    email2:MeetingMessageType: 1 a new request, 2 a full update (14.1+)."""
+    email2:MeetingMessageType: 1 a new request, 2 a full update (14.1+); `now`, the server clock's
+    time, stands in for a missing DTSTART."""
     from .calendar import global_object_id
     from .timezone import UTC_BLOB
 
-    start = event.start or datetime.now(UTC)
+    start = event.start or now
     nodes: list[Node] = [
         ["Email:AllDayEvent", "1" if event.all_day else "0"],
         ["Email:StartTime", wire_datetime(start)],
@@ -139,10 +140,11 @@ def meeting_request(event: Event, *, message_type: int) -> list[Node]:
     return nodes
 
 
-def _override(exc: list[Node]) -> Override:
+def _override(exc: list[Node], start_time: str) -> Override:
+    """The Override for one Calendar:Exception whose ExceptionStartTime is `start_time`."""
     from .recurrence import parse_compact
 
-    o = Override(recurrence_id=parse_compact(value(exc, EXCEPTION_TIME)), deleted=value(exc, "Calendar:Deleted") == "1")
+    o = Override(recurrence_id=parse_compact(start_time), deleted=value(exc, "Calendar:Deleted") == "1")
     o.subject = value(exc, "Calendar:Subject")
     o.start, o.end = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
     loc = children(exc, LOCATION)
@@ -184,7 +186,8 @@ def nodes_event(nodes: list[Node], *, organizer_email: str, organizer_name: str,
             event.attendees.append(Attendee(email=email, name=value(att, "Calendar:Name") or "",
                                             status=number(value(att, "Calendar:AttendeeStatus"), 5),
                                             type=number(value(att, "Calendar:AttendeeType"), 1)))
-    event.overrides = [_override(exc) for _, exc in children(nodes, "Calendar:Exceptions") if value(exc, EXCEPTION_TIME)]
+    event.overrides = [_override(exc, start_time) for _, exc in children(nodes, "Calendar:Exceptions")
+                       if (start_time := value(exc, EXCEPTION_TIME))]
     return event
 
 
@@ -221,7 +224,7 @@ def respond(nodes: list[Node], response: int, now: datetime, *, instance: str | 
     if instance is not None:
         if response == 3:
             return tree.change_instance(nodes, instance, [], delete=True)
-        props = [["Calendar:ResponseType", str(response_type)], ["Calendar:BusyStatus", busy],
+        props: list[Node] = [["Calendar:ResponseType", str(response_type)], ["Calendar:BusyStatus", busy],
                  ["Calendar:AppointmentReplyTime", compact(now)]]
         return tree.change_instance(nodes, instance, props)
     nodes = [list(n) for n in nodes]

@@ -24,6 +24,7 @@ it lists are the same series.  A start that is off the pattern is not itself an 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from dateutil.rrule import rrulestr
@@ -62,10 +63,12 @@ def parse_compact(text: str) -> datetime:
     """Compact DateTime `YYYYMMDDTHHMMSSZ` or dateTime `YYYY-MM-DDTHH:MM:SS(.mmm)Z` -> aware UTC."""
     text = text.strip()
     if m := _COMPACT.fullmatch(text):
-        return datetime(*map(int, m.groups()), tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = map(int, m.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     if m := _DATETIME.fullmatch(text):
+        year, month, day, hour, minute, second = map(int, m.groups()[:6])
         micro = int((m[7] or "0").ljust(6, "0"))
-        return datetime(*map(int, m.groups()[:6]), micro, tzinfo=timezone.utc)
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
     raise ValueError(f"not a Compact DateTime or dateTime: {text!r}")
 
 
@@ -199,8 +202,9 @@ def _from_rrule(rrule, start, tz) -> dict[str, str] | None:
         rec["Until"] = instance_id(_until(parts["UNTIL"][0], tz))
     if isinstance(start, datetime) and start.tzinfo and tz:
         start = start.astimezone(tz)
-    matches = [_BYDAY.fullmatch(str(d).strip().upper()) for d in parts.get("BYDAY", [])]
-    if not all(matches):
+    found = [_BYDAY.fullmatch(str(d).strip().upper()) for d in parts.get("BYDAY", [])]
+    matches = [m for m in found if m is not None]
+    if len(matches) != len(found):
         return None
     ordinals = [int(m[1]) if m[1] else None for m in matches]
     mask = sum({1 << DAYS.index(m[2]) for m in matches})
@@ -267,12 +271,13 @@ def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None, after: da
     until = parse_compact(r.pop("Until")) if "Until" in r else None
     wall_start = start.astimezone(zone).replace(tzinfo=None)
     rule = rrulestr(to_rrule_text(r), dtstart=wall_start)
+    walls: Iterable[datetime] = rule
     if after is not None:
         # Converting every wall-clock time of an old series through the zone was most of the cost
         # of asking for a week of it (free/busy); no UTC offset exceeds a day, so occurrences a day
         # before `after` in wall time are skipped unconverted (dateutil still counts them).
-        rule = rule.xafter(after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1), inc=True)
-    for wall in rule:
+        walls = rule.xafter(after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1), inc=True)
+    for wall in walls:
         # fold=0: a time in the autumn overlap is its first (summer) instant, one in the spring gap
         # lands an hour later in wall time, as Outlook shows it.
         instant = wall.replace(tzinfo=zone).astimezone(timezone.utc)

@@ -128,7 +128,7 @@ class TimeZoneBlob:
     def utc_offset(self, when: datetime) -> timedelta:
         """Offset in force at `when`: an instant if aware, a local wall-clock time (fold honoured) if naive."""
         tz = BlobTimeZone(self)
-        return tz.utcoffset(when) if when.tzinfo is None else when.astimezone(tz).utcoffset()
+        return tz._offset(when if when.tzinfo is None else when.astimezone(tz))
 
 
 UTC_BLOB = TimeZoneBlob(0, "", _NO_RULE, 0, "", _NO_RULE, 0)
@@ -250,7 +250,10 @@ def from_tzinfo(tz: tzinfo, year: int, name: str | None = None) -> TimeZoneBlob:
         return instant.replace(tzinfo=timezone.utc).astimezone(tz)
 
     def offset(instant: datetime) -> timedelta:
-        return local(instant).utcoffset()
+        found = local(instant).utcoffset()
+        if found is None:  # a tzinfo that names no offset cannot be described by a blob
+            raise ValueError(f"{tz!r} gives no UTC offset")
+        return found
 
     # Weekly steps then bisection to the second: no real zone changes twice within a week, and
     # VTIMEZONE-built tzinfos re-expand their RRULEs on every call, so fewer probes matter.

@@ -110,10 +110,13 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             el = stack[-1]
             if el.children:
                 raise WBXMLError(f"<{el.tag}> mixes text and elements", at)
-            if el.value is None:
+            current = el.value
+            if current is None:
                 el.value = value
-            elif type(el.value) is type(value):
-                el.value += value  # consecutive strings are one value
+            elif isinstance(current, str) and isinstance(value, str):
+                el.value = current + value  # consecutive strings are one value
+            elif isinstance(current, bytes) and isinstance(value, bytes):
+                el.value = current + value
             else:
                 raise WBXMLError(f"<{el.tag}> mixes inline string and OPAQUE", at)
         elif b == SWITCH_PAGE:
@@ -150,6 +153,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
                 break
     if pos != n:
         raise WBXMLError(f"{n - pos} bytes after the root element", pos)
+    assert root is not None  # the loop ends only when the root element closes
     return root
 
 

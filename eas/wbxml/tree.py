@@ -73,7 +73,7 @@ class Element:
             return NotImplemented
         return self.tag == other.tag and self.value == other.value and self.children == other.children
 
-    __hash__ = None  # mutable
+    # Defining __eq__ leaves __hash__ None: elements are mutable, so they are not hashable.
 
     def __repr__(self) -> str:
         if self.value is not None:

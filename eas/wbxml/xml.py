@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .errors import WBXMLError
 from .tables import ENCODE
-from .tree import Element
+from .tree import Element, Value
 
 
 # Characters XML 1.0 cannot carry at all, not even as character references.
@@ -90,10 +90,10 @@ def from_xml(text: str | bytes) -> Element:
         if "opaque" in attrib or "string" in attrib:
             try:
                 raw = base64.b64decode("".join(text.split()), validate=True)
-                value = raw if "opaque" in attrib else raw.decode("utf-8", "surrogatepass")
+                content: Value = raw if "opaque" in attrib else raw.decode("utf-8", "surrogatepass")
             except ValueError:
                 raise WBXMLError(f"<{tag}> is marked base64 but is not base64 of UTF-8") from None
-            return Element(tag, value=value)
+            return Element(tag, value=content)
         form = attrib.get("form")
         if form == "empty-string":
             return Element(tag, value="")

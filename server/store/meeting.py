@@ -114,7 +114,7 @@ def send_invitations(send, session: Session, user: User, kind: str, nodes: list,
     method = "CANCEL" if kind == "delete" else "REQUEST"
     subject = f"Canceled: {event.subject}" if kind == "delete" else event.subject
     try:
-        calendar = build_request(event, method)
+        calendar = build_request(event, method, now=send.now)
     except ValueError as exc:  # e.g. no StartTime: the event is stored, but there is nothing to invite to
         log.info("no invitation for %r from %s: %s", event.subject, user.name, exc)
         return

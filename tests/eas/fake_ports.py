@@ -83,6 +83,10 @@ class FakePorts:
         self.meeting_requests: dict[str, str] = {}  # RequestId -> CalendarId
         self.hierarchy_fails = False
         self._next_id = 100
+        self.seconds = 0.0  # the server clock's monotonic seconds: still unless a test moves it
+
+    def monotonic(self) -> float:
+        return self.seconds
 
     # -- set-up ---------------------------------------------------------------------------------
     def folder(self, server_id: str, name: str, ftype: int, parent_id: str = "0") -> Collection:
@@ -353,7 +357,7 @@ def as_ports(store: FakePorts) -> Ports:
 
 def context(store: FakePorts, command: str, version: str = "14.1", **line: object) -> CommandContext:
     request = RequestLine(command, "dev1", "TestPhone", version, **line)  # type: ignore[arg-type]
-    return CommandContext(request, "alice", "alice@easlab.test", store=store)
+    return CommandContext(request, "alice", "alice@easlab.test", store=store, clock=store.monotonic)
 
 
 async def run(store: FakePorts, command: str, tree: Element | bytes | None = None, version: str = "14.1",

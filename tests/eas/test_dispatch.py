@@ -32,7 +32,8 @@ class OpenGate:
 
 
 def ctx(command="FolderSync", version="14.1"):
-    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=OpenGate())
+    return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=OpenGate(),
+                          clock=lambda: 0.0)
 
 
 WBXML = "application/vnd.ms-sync.wbxml"

@@ -16,6 +16,7 @@ from easlab.eas.pim.timezone import UTC_BLOB, SystemTime, TimeZoneBlob, from_zon
 
 UTC = timezone.utc
 VECTORS = Path(__file__).parent / "ical"
+STAMP = datetime(2024, 1, 1, tzinfo=UTC)  # the server clock build_request is given
 OUTLOOK_UID = ("040000008200E00074C5B7101A82E00800000000D0F4E0B4A86DDA01000000000000000"
                "010000000A1B2C3D4E5F60718293A4B5C6D7E8F90")
 
@@ -302,7 +303,7 @@ def berlin_series() -> Event:
 
 def test_recurring_berlin_event_round_trips_field_by_field():
     event = berlin_series()
-    data = build_request(event)
+    data = build_request(event, now=STAMP)
     text = data.decode().replace("\r\n ", "")
     for line in ("METHOD:REQUEST", "BEGIN:VTIMEZONE", "TZID:Europe/Berlin",
                  "DTSTART;TZID=Europe/Berlin:20240305T100000", "DTEND;TZID=Europe/Berlin:20240305T103000",
@@ -328,7 +329,7 @@ def test_all_day_events_round_trip():
                   start=utc(2024, 12, 24), end=utc(2024, 12, 27), all_day=True, timezone=UTC_BLOB.to_base64(),
                   organizer_email="eve@example.org", attendees=[Attendee("bob@example.net", "Bob")],
                   busy_status=0, response_requested=False)  # carried as RSVP=FALSE on the attendees
-    data = build_request(event)
+    data = build_request(event, now=STAMP)
     text = data.decode()
     assert "DTSTART;VALUE=DATE:20241224" in text and "DTEND;VALUE=DATE:20241227" in text
     assert "BEGIN:VTIMEZONE" not in text and "TRANSP:TRANSPARENT" in text
@@ -336,7 +337,7 @@ def test_all_day_events_round_trip():
     yearly = replace(event, uid="birthday@easlab.test", end=utc(2024, 12, 25),
                      recurrence={"Type": "5", "DayOfMonth": "24", "MonthOfYear": "12", "Until": "20301224T000000Z"},
                      overrides=[Override(utc(2026, 12, 24), deleted=True)])
-    data = build_request(yearly)
+    data = build_request(yearly, now=STAMP)
     assert "UNTIL=20301224;" in data.decode() or "UNTIL=20301224\r" in data.decode()
     assert "EXDATE;VALUE=DATE:20261224" in data.decode()
     assert parse_calendar(data).events == [yearly]
@@ -345,27 +346,27 @@ def test_all_day_events_round_trip():
 def test_utc_event_is_written_with_z_times():
     event = Event(uid="u@easlab.test", dtstamp=utc(2024, 1, 1), start=utc(2024, 1, 5, 9), end=utc(2024, 1, 5, 10),
                   timezone=UTC_BLOB.to_base64())
-    text = build_request(event).decode()
+    text = build_request(event, now=STAMP).decode()
     assert "DTSTART:20240105T090000Z" in text and "TZID" not in text
     assert parse_calendar(text).events == [event]
 
 
 def test_cancel_whole_series_and_one_occurrence():
     event = berlin_series()
-    cancel = parse_calendar(build_request(event, "CANCEL"))
+    cancel = parse_calendar(build_request(event, "CANCEL", now=STAMP))
     assert cancel.method == "CANCEL"
     [series] = cancel.events
     assert (series.uid, series.sequence, series.status) == (event.uid, 4, "CANCELLED")
     assert [o.deleted for o in series.overrides] == [True]  # no modified instances in a cancel
     one = replace(event, recurrence=None, overrides=[], recurrence_id=utc(2024, 3, 19, 9),
                   start=utc(2024, 3, 19, 9), end=utc(2024, 3, 19, 9, 30), sequence=5)
-    data = build_request(one, "cancel")
+    data = build_request(one, "cancel", now=STAMP)
     text = data.decode()
     assert "RECURRENCE-ID;TZID=Europe/Berlin:20240319T100000" in text and "RRULE:FREQ=WEEKLY" not in text
     [occurrence] = parse_calendar(data).events
     assert (occurrence.recurrence_id, occurrence.status, occurrence.sequence) == (utc(2024, 3, 19, 9), "CANCELLED", 5)
     with pytest.raises(ValueError):
-        build_request(event, "REPLY")
+        build_request(event, "REPLY", now=STAMP)
 
 
 def test_build_reply_accept_series_and_occurrence():
@@ -426,7 +427,7 @@ def invitation_mail(ics: bytes) -> EmailMessage:
 
 
 def test_find_calendar_part_in_multipart_alternative():
-    ics = build_request(berlin_series())
+    ics = build_request(berlin_series(), now=STAMP)
     msg = invitation_mail(ics)
     assert msg.get_content_type() == "multipart/mixed"  # alternative inside mixed, plus the attachment
     reparsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)

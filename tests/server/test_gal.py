@@ -114,6 +114,7 @@ async def test_gal_search_on_the_store(app):
 
     line = RequestLine(command="Search", user="alice", device_id="dev9", device_type="iPhone", protocol_version="14.1",
                        policy_key=None, user_agent="t")
-    ctx = CommandContext(request=line, user="alice", address="alice@easlab.test", store=app.state.store)
+    ctx = CommandContext(request=line, user="alice", address="alice@easlab.test", store=app.state.store,
+                         clock=app.state.clock.monotonic)
     result = await app.state.store.gal_search(ctx, "al", (0, 0), None)
     assert [e.alias for e in result.entries] == ["alan"] and result.total == 2 and result.start == 0

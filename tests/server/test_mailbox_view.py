@@ -484,7 +484,7 @@ async def test_a_calendar_item_and_a_meeting_mail_show_their_properties(easlab):
                   end=datetime(2026, 12, 1, 12, tzinfo=timezone.utc), organizer_email="carol@example.net",
                   attendees=[Attendee("alice@easlab.test")])
     when = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event), "REQUEST", when))
+    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event, now=when), "REQUEST", when))
     listed = (await api.get("/api/users/alice/folders/7/items")).json()["items"]
     assert [i["subject"] for i in listed] == ["Lunch"]
     item = (await api.get(f"/api/items/alice/{listed[0]['server_id']}")).json()

@@ -85,7 +85,7 @@ async def test_easlab_client_by_hand(easlab, tmp_path):
                   end=datetime(2026, 12, 3, 10, tzinfo=timezone.utc), organizer_email="carol@example.net",
                   organizer_name="Carol C", attendees=[Attendee("alice@easlab.test")])
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Planning", "", build_request(event),
+    await easlab.deliver(itip_mime("carol@example.net", ["alice@easlab.test"], "Planning", "", build_request(event, now=now),
                                    "REQUEST", now))
     calendar = await asyncio.to_thread(run, "sync", "Calendar")
     assert calendar.returncode == 0, calendar.stderr

@@ -18,6 +18,7 @@ A, C, B, M = "AirSync", "Calendar", "AirSyncBase", "MeetingResponse"
 INBOX, DELETED, CALENDAR = "1", "3", "7"
 VECTORS = Path(__file__).parent.parent / "eas" / "ical"
 BERLIN = from_zone_name("Europe/Berlin", 2026).to_base64()
+ITIP_TIME = datetime(2026, 11, 1, tzinfo=timezone.utc)  # when the organiser sent the invitations below
 
 
 def alice(client, version="14.1", device="a1"):
@@ -212,8 +213,8 @@ async def test_meeting_response_errors(client, app):
     single = Event(uid="one-off", subject="Lunch", start=datetime(2026, 12, 1, 11, tzinfo=timezone.utc),
                    end=datetime(2026, 12, 1, 12, tzinfo=timezone.utc), organizer_email="bob@easlab.test",
                    organizer_name="Bob Example", attendees=[Attendee("alice@easlab.test", "Alice")])
-    mime = itip_mime('"Bob Example" <bob@easlab.test>', ["alice@easlab.test"], "Lunch", "", build_request(single), "REQUEST",
-                     datetime(2026, 11, 1, tzinfo=timezone.utc))
+    mime = itip_mime('"Bob Example" <bob@easlab.test>', ["alice@easlab.test"], "Lunch", "", build_request(single, now=ITIP_TIME), "REQUEST",
+                     ITIP_TIME)
     await app.state.store.deliver(mime, ["alice@easlab.test"])
     dev = alice(client)
     by_class = {d.text("Email:MessageClass"): sid for sid, d in (await items(dev, INBOX)).items()}
@@ -240,8 +241,8 @@ async def test_a_nul_in_the_icalendar_text_does_not_break_the_phones_sync(client
     event = Event(uid="nul-1", subject="Lunch\x00 break", start=datetime(2026, 12, 1, 11, tzinfo=timezone.utc),
                   end=datetime(2026, 12, 1, 12, tzinfo=timezone.utc), organizer_email="carol@example.net",
                   attendees=[Attendee("alice@easlab.test")])
-    mime = itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event), "REQUEST",
-                     datetime(2026, 11, 1, tzinfo=timezone.utc))
+    mime = itip_mime("carol@example.net", ["alice@easlab.test"], "Lunch", "", build_request(event, now=ITIP_TIME), "REQUEST",
+                     ITIP_TIME)
     await app.state.store.deliver(mime, ["alice@easlab.test"])
     (mail,) = (await items(alice(client), INBOX)).values()
     assert mail.text("Email:MessageClass") == "IPM.Schedule.Meeting.Request"

@@ -242,6 +242,25 @@ async def test_attachment_metadata(client, app):
     assert att.text("AirSyncBase:FileReference").endswith(":0")
 
 
+async def test_a_mail_without_a_date_is_dated_by_the_server_clock(settings, app, db):
+    """A message without a Date header: its DateReceived and the time in its ConversationIndex are
+    the app clock's arrival time (the index read the wall clock when the message was parsed)."""
+    from easlab.eas.mime import conversation_id, conversation_index
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+
+    clock = ManualClock(datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc))
+    app = create_app(settings, db, clock=clock)
+    await deliver(app, message(subject="Undated"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        dev = Raw(c)
+        resp = await dev.sync(await primed(dev), "1")
+    add, = collection(resp).find(f"{A}:Commands").children
+    data = add.find(f"{A}:ApplicationData")
+    assert data.text("Email:DateReceived") == "2031-05-06T07:08:09.000Z"
+    assert data.find("Email2:ConversationIndex").value == conversation_index(conversation_id("Undated"), clock.now())
+
+
 async def test_filter_type_window_and_soft_delete(settings, app, db):
     from easlab.server.app import create_app
     from easlab.server.clock import ManualClock
