@@ -83,5 +83,6 @@ def since(feature: str) -> str:
 
 
 def at_least(version: str, floor: str) -> bool:
-    """For eas/client.py and eas/profiles.py until they leave eas/; protocol code asks has()."""
+    """A raw version comparison, for the simulated device (easlab.testing), which switches on
+    versions the way a client does; the server's protocol code asks has() with a FEATURES name."""
     return key(version) >= key(floor)

@@ -19,7 +19,8 @@ from sqlmodel import Session
 from easlab.eas.commands.meetingresponse import MeetingAnswer, MeetingResult
 from easlab.eas.compose import ComposeError
 from easlab.eas.pim import tree
-from easlab.eas.pim.ical import Attendee, Event, build_reply, build_request
+from easlab.eas.pim.ical import Attendee, Event
+from easlab.eas.pim.ical_write import build_reply, build_request
 from easlab.eas.pim.meeting import address as display_address
 from easlab.eas.pim.meeting import nodes_event
 from easlab.eas.pim.recurrence import parse_compact

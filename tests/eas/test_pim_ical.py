@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from easlab.eas.pim.ical import (Attendee, CalendarError, CalendarMessage, Event, Override, build_reply,
-                          build_request, find_calendar_part, parse_calendar, reply_status)
+from easlab.eas.pim.ical import (
+    Attendee, CalendarError, CalendarMessage, Event, Override, find_calendar_part, parse_calendar, reply_status,
+)
+from easlab.eas.pim.ical_write import build_reply, build_request
 from easlab.eas.pim.timezone import UTC_BLOB, SystemTime, TimeZoneBlob, from_zone_name
 
 UTC = timezone.utc

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easlab.eas.pim.ical import Attendee, Event, Override, build_request, parse_calendar
+from easlab.eas.pim.ical import Attendee, Event, Override, parse_calendar
+from easlab.eas.pim.ical_write import build_request
 from easlab.eas.pim.timezone import UTC_BLOB, from_zone_name
 
 UTC = timezone.utc

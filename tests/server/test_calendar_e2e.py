@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from easlab.testing.device import add, change, delete, meeting_response
-from easlab.eas.pim.ical import Attendee, build_reply, find_calendar_part, parse_calendar
+from easlab.eas.pim.ical import Attendee, find_calendar_part, parse_calendar
+from easlab.eas.pim.ical_write import build_reply
 from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E
 from easlab.server.store.meeting import itip_mime

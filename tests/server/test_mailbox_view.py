@@ -475,7 +475,8 @@ async def test_the_mail_script_does_not_run_in_a_browser(easlab, tmp_path):
 async def test_a_calendar_item_and_a_meeting_mail_show_their_properties(easlab):
     from datetime import datetime, timezone
 
-    from easlab.eas.pim.ical import Attendee, Event, build_request
+    from easlab.eas.pim.ical import Attendee, Event
+    from easlab.eas.pim.ical_write import build_request
     from easlab.server.store.meeting import itip_mime
 
     easlab.make_user("alice")

@@ -78,7 +78,8 @@ async def test_easlab_client_by_hand(easlab, tmp_path):
     # A meeting request: the calendar lists the event by its start and its organiser.
     from datetime import datetime, timezone
 
-    from easlab.eas.pim.ical import Attendee, Event, build_request
+    from easlab.eas.pim.ical import Attendee, Event
+    from easlab.eas.pim.ical_write import build_request
     from easlab.server.store.meeting import itip_mime
 
     event = Event(uid="cli-1", subject="Planning", start=datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc),

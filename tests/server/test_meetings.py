@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from easlab.eas.pim.ical import Attendee, Event, build_request, find_calendar_part, parse_calendar
+from easlab.eas.pim.ical import Attendee, Event, find_calendar_part, parse_calendar
+from easlab.eas.pim.ical_write import build_request
 from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E
 from easlab.server.store.meeting import itip_mime
@@ -116,7 +117,7 @@ async def test_14_1_client_sends_its_own_reply_with_sendmail_and_it_reaches_the_
     await dev.call("MeetingResponse", meeting_response(request(2, sid)))
     # What iOS/Android (<= 14.1) then send: a REPLY built from the request.
     received = parse_calendar((VECTORS / "outlook_weekly_request.ics").read_bytes()).events[0]
-    from easlab.eas.pim.ical import build_reply
+    from easlab.eas.pim.ical_write import build_reply
     reply = build_reply(received, Attendee("alice@easlab.test", "Alice Example"), "TENTATIVE", now=datetime.now(timezone.utc))
     mime = itip_mime('"Alice Example" <alice@easlab.test>', ["anna.mueller@contoso.com"], "Tentative: Team sync", "",
                      reply, "REPLY", datetime.now(timezone.utc))
