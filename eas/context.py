@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .request import RequestLine
 
 if TYPE_CHECKING:
+    from .commands import Registry
     from .machines.access import Gate
     from .ports import Ports
 
@@ -30,6 +31,7 @@ class CommandContext:
     # The server clock's monotonic seconds (Ping's heartbeat): required, so a test's ManualClock
     # governs every wait a command computes.
     clock: Callable[[], float]
+    commands: Registry  # the server's commands: dispatch looks the request's up, FolderSync advertises them
     limits: Limits = field(default_factory=lambda: Limits())
     gate: Gate | None = None  # the access decision this request runs under
 

@@ -47,7 +47,7 @@ def parse_body(command: commands.Command, body: bytes, content_type: str | None,
 
 async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -> Response:
     line = ctx.request
-    command = commands.REGISTRY.get(line.command)
+    command = ctx.commands.get(line.command)
     if command is None or not command.supports(line.protocol_version):
         log.warning("%s %s: command %r not implemented for %s", ctx.user, line.device_id, line.command, line.protocol_version)
         return Response(501)

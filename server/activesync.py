@@ -7,7 +7,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response as HTTPResponse
 
-from easlab.eas import commands, versions
+from easlab.eas import versions
+from easlab.eas.commands import Registry
 from easlab.eas.context import CommandContext
 from easlab.eas.dispatch import dispatch
 from easlab.eas.request import RequestError, parse_request_line
@@ -22,7 +23,7 @@ SERVER_VERSION = "16.1"  # MS-Server-ActiveSync: the Exchange build family we em
 PROTOCOL_VERSIONS = ",".join(versions.SUPPORTED)
 
 
-def _capability_headers() -> dict[str, str]:
+def _capability_headers(commands: Registry) -> dict[str, str]:
     return {
         "MS-Server-ActiveSync": SERVER_VERSION,
         "MS-ASProtocolVersions": PROTOCOL_VERSIONS,
@@ -56,7 +57,7 @@ async def endpoint(request: Request) -> HTTPResponse:
     if request.method == "OPTIONS":
         if await _identity(request) is None:
             return _unauthorized()
-        return HTTPResponse(b"", headers={**_capability_headers(), "Allow": "OPTIONS,POST", "Public": "OPTIONS,POST"})
+        return HTTPResponse(b"", headers={**_capability_headers(request.app.state.commands), "Allow": "OPTIONS,POST", "Public": "OPTIONS,POST"})
     if request.method != "POST":
         return HTTPResponse(b"", status_code=501, headers={"Allow": "OPTIONS,POST"})
 
@@ -83,6 +84,7 @@ async def endpoint(request: Request) -> HTTPResponse:
         store=request.app.state.store,
         limits=request.app.state.limits,
         clock=request.app.state.hub.clock.monotonic,
+        commands=request.app.state.commands,
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))

@@ -6,7 +6,7 @@ import logging
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from easlab.eas import commands
+from easlab.eas.commands import Registry, catalog
 from easlab.eas.context import Limits
 from easlab.storage import Database
 
@@ -25,9 +25,10 @@ from .web import wiring as web
 log = logging.getLogger("easlab")
 
 
-def create_app(settings: Settings, db: Database | None = None, clock=None) -> Starlette:
-    """The app over `db`; `clock` (server/clock.py) is the real one unless a test brings its own."""
-    commands.load_all()
+def create_app(settings: Settings, db: Database | None = None, clock=None,
+               commands: Registry | None = None) -> Starlette:
+    """The app over `db`; `clock` (server/clock.py) is the real one unless a test brings its own,
+    `commands` all of easlab's (catalog.MODULES) unless a test brings stand-ins."""
     db = db or Database(settings.db_url)
     db.create_all()
     app = Starlette(
@@ -46,6 +47,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None) -> St
     app.state.authenticator = Authenticator(db, settings.domain)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
     app.state.clock = clock or SystemClock()
+    app.state.commands = commands if commands is not None else Registry.of(catalog.MODULES)  # dispatch, OPTIONS, faults
     app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps
     app.state.faults = Faults(db, app.state.clock)  # the EAS route's Instrument and the SMTP listener ask it
     app.state.hub = PushHub(app.state.clock, app.state.bus)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response as HTTPResponse
 
-from easlab.eas import commands
+from easlab.eas.commands import Registry
 from easlab.eas.response import Response
 from easlab.eas.status import Common, encode
 from easlab.storage.faults import candidates, consume
@@ -69,34 +69,32 @@ class FaultAction:
         return f"fault #{self.fault_id} {self.kind}" + (f" ({shown})" if shown else "")
 
 
-def root_of(command: str | None) -> str | None:
-    """The command's request root (Command.root), for answers in body form."""
-    if command and command not in commands.REGISTRY:
-        commands.load_all()  # a fault can answer before any app has registered the commands
-    known = commands.REGISTRY.get(command or "")
+def root_of(command: str | None, commands: Registry) -> str | None:
+    """The command's request root (Command.root) among the app's `commands`, for answers in body form."""
+    known = commands.get(command or "")
     return known.root if known is not None else None
 
 
-def eas_response(action: FaultAction, version: str) -> Response | None:
+def eas_response(action: FaultAction, version: str, commands: Registry) -> Response | None:
     """The answer an immediate fault gives instead of running the command (None for delay/drop)."""
     p = action.params
     if action.kind == "throttle":
         return Response(int(p["status"]), headers={"Retry-After": str(p["retry_after"]), "X-MS-ASThrottle": p["reason"]})
     if action.kind == "reprovision":
-        root = root_of(action.command)
+        root = root_of(action.command, commands)
         code = int(p["status"])
         return encode(code, version, root)
     if action.kind == "unauthorized":
         return Response(401, headers={"WWW-Authenticate": f'Basic realm="{p["realm"]}"'})
     if action.kind == "block":
-        response = encode(Common.DeviceIsBlockedForThisUser, version, root_of(action.command), headers={"X-MS-ASThrottle": p["reason"]})
+        response = encode(Common.DeviceIsBlockedForThisUser, version, root_of(action.command, commands), headers={"X-MS-ASThrottle": p["reason"]})
         response.delay = float(p.get("seconds") or 0)
         return response
     return None
 
 
-def http_response(action: FaultAction, version: str) -> HTTPResponse | None:
-    response = eas_response(action, version)
+def http_response(action: FaultAction, version: str, commands: Registry) -> HTTPResponse | None:
+    response = eas_response(action, version, commands)
     if response is None:
         return None
     from .activesync import to_http  # late: activesync may import this module
@@ -155,7 +153,7 @@ class Faults:
 
 
 async def answer(action: FaultAction, version: str, scope: dict, clock) -> HTTPResponse | None:
-    response = http_response(action, version)
+    response = http_response(action, version, scope["app"].state.commands)
     if response is not None:
         if action.kind == "block":
             await clock_sleep(clock, float(action.params.get("seconds") or 0))

@@ -52,22 +52,15 @@ async def client(app):
 
 
 @pytest.fixture
-def stand_in():
-    """Register a stand-in command handler for one test; the real one comes back afterwards."""
+def stand_in(app):
+    """Put a stand-in command handler in the test's app: a copy of its registry with the stand-in in
+    place, so no other app (or test) sees it."""
     from easlab.eas import commands
 
-    saved: dict = {}
-
     def install(name, handler, root):
-        saved.setdefault(name, commands.REGISTRY.get(name))
-        commands.register(commands.Command(name, handler, root=root))
+        app.state.commands = app.state.commands.replacing(commands.Command(name, handler, root=root))
 
-    yield install
-    for name, previous in saved.items():
-        if previous is None:
-            commands.REGISTRY.pop(name, None)
-        else:
-            commands.REGISTRY[name] = previous
+    return install
 
 
 async def until_held(app, device_id: str = "dev1", user_id: int = 1, timeout: float = 10):

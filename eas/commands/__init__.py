@@ -1,4 +1,5 @@
-"""The command registry: one module per command registers its handler here.
+"""The command registry: one module per command lists its Command(s) in `COMMANDS`; a server
+builds its Registry from a tuple of such modules (eas.commands.catalog.MODULES for all of them).
 
 A handler is `async def handler(ctx: CommandContext, request: Element | bytes | None) -> Response`.
 The request is the decoded WBXML root (already checked to be the command's own element), the raw
@@ -6,8 +7,9 @@ bytes for MIME bodies (SendMail and friends before 14.0), or None for an empty b
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import versions
@@ -43,26 +45,39 @@ class Command:
         return versions.within(version, self.since, self.until)
 
 
-REGISTRY: dict[str, Command] = {}
+class Registry:
+    """The commands one server answers, by name.  Each app holds its own (app.state.commands,
+    handed to dispatch in the CommandContext), so a test swaps a command in a copy (`replacing`)
+    and never in a global."""
 
+    def __init__(self, commands: Iterable[Command] = ()):
+        self._by_name: dict[str, Command] = {}
+        for command in commands:
+            if command.name not in ADVERTISED_ORDER:
+                raise ValueError(f"{command.name} is not an EAS command")
+            self._by_name[command.name] = command
 
-def register(command: Command) -> Command:
-    if command.name not in ADVERTISED_ORDER:
-        raise ValueError(f"{command.name} is not an EAS command")
-    REGISTRY[command.name] = command
-    return command
+    @classmethod
+    def of(cls, modules: Iterable[ModuleType]) -> Registry:
+        """The commands the modules list in their `COMMANDS`; a later module's command wins."""
+        return cls(command for module in modules for command in module.COMMANDS)
 
+    def replacing(self, *commands: Command) -> Registry:
+        """A copy with `commands` in place of the ones of the same name."""
+        return Registry([*self._by_name.values(), *commands])
 
-def advertised() -> list[str]:
-    """The implemented commands, for MS-ASProtocolCommands."""
-    return [name for name in ADVERTISED_ORDER if name in REGISTRY]
+    def get(self, name: str) -> Command | None:
+        return self._by_name.get(name)
 
+    def __getitem__(self, name: str) -> Command:
+        return self._by_name[name]
 
-def load_all() -> None:
-    """Import every command module so it registers itself."""
-    import importlib
-    import pkgutil
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
 
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def advertised(self) -> list[str]:
+        """The implemented commands, for MS-ASProtocolCommands."""
+        return [name for name in ADVERTISED_ORDER if name in self._by_name]

@@ -18,7 +18,7 @@ from ..oof import parse_datetime
 from ..response import Response
 from ..status import Common, encode
 from ..wbxml import Element
-from . import Command, register
+from . import Command
 
 NS = "ComposeMail"
 log = logging.getLogger("easlab.eas")
@@ -125,5 +125,5 @@ def handler(command: str):
     return handle
 
 
-for _name in ("SendMail", "SmartReply", "SmartForward"):
-    register(Command(_name, handler(_name), root=f"{NS}:{_name}", body="mime"))
+COMMANDS = tuple(Command(name, handler(name), root=f"{NS}:{name}", body="mime")
+                 for name in ("SendMail", "SmartReply", "SmartForward"))

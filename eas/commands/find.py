@@ -17,7 +17,7 @@ from ..mime import html_to_text
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "Find"
 ROOT = f"{NS}:Find"
@@ -129,4 +129,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return mailbox_response(outcome)
 
 
-register(Command("Find", handle, root=ROOT, since="16.1"))
+COMMANDS = (Command("Find", handle, root=ROOT, since="16.1"),)

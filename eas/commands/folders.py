@@ -14,7 +14,7 @@ from ..response import Response
 from ..records import FolderChangeOutcome, FolderInfo
 from ..status import FolderStatus
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "FolderHierarchy"
 MAX_NAME = 256
@@ -95,7 +95,9 @@ async def get_hierarchy(ctx: CommandContext, _request: Element | bytes | None) -
     return Response(200, hierarchy_element(folders))
 
 
-register(Command("FolderCreate", folder_create, root=f"{NS}:FolderCreate"))
-register(Command("FolderUpdate", folder_update, root=f"{NS}:FolderUpdate"))
-register(Command("FolderDelete", folder_delete, root=f"{NS}:FolderDelete"))
-register(Command("GetHierarchy", get_hierarchy, root=None, until="12.1", body="none"))
+COMMANDS = (
+    Command("FolderCreate", folder_create, root=f"{NS}:FolderCreate"),
+    Command("FolderUpdate", folder_update, root=f"{NS}:FolderUpdate"),
+    Command("FolderDelete", folder_delete, root=f"{NS}:FolderDelete"),
+    Command("GetHierarchy", get_hierarchy, root=None, until="12.1", body="none"),
+)

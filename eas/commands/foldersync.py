@@ -7,7 +7,7 @@ from ..response import Response
 from ..records import FolderInfo, HierarchyOutcome
 from ..status import FolderStatus
 from ..wbxml import E, Element
-from . import Command, advertised, register
+from . import Command
 
 NS = "FolderHierarchy"
 
@@ -38,8 +38,8 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     if key == "0":
         # MS-ASCMD 2.2.1.5: tell a (re)starting client what this server speaks.
         response.headers["MS-ASProtocolVersions"] = ",".join(versions.SUPPORTED)
-        response.headers["MS-ASProtocolCommands"] = ",".join(advertised())
+        response.headers["MS-ASProtocolCommands"] = ",".join(ctx.commands.advertised())
     return response
 
 
-register(Command("FolderSync", handle, root=f"{NS}:FolderSync"))
+COMMANDS = (Command("FolderSync", handle, root=f"{NS}:FolderSync"),)

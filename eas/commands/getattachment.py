@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..context import CommandContext
 from ..response import Response
-from . import Command, register
+from . import Command
 
 
 async def handle(ctx: CommandContext, _request) -> Response:
@@ -21,4 +21,4 @@ async def handle(ctx: CommandContext, _request) -> Response:
     return Response(200, found.data, content_type=found.content_type or None)
 
 
-register(Command("GetAttachment", handle, root=None, until="12.1", body="none"))
+COMMANDS = (Command("GetAttachment", handle, root=None, until="12.1", body="none"),)

@@ -7,7 +7,7 @@ from .. import versions
 from ..context import CommandContext
 from ..response import Response
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "GetItemEstimate"
 
@@ -58,4 +58,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, E(f"{NS}:GetItemEstimate", *responses))
 
 
-register(Command("GetItemEstimate", handle, root=f"{NS}:GetItemEstimate"))
+COMMANDS = (Command("GetItemEstimate", handle, root=f"{NS}:GetItemEstimate"),)

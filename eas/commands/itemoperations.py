@@ -21,7 +21,7 @@ from ..email import BodyOptions
 from ..response import Response
 from ..records import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "ItemOperations"
 ROOT = f"{NS}:ItemOperations"
@@ -301,4 +301,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return _respond(ctx, E(ROOT, E(f"{NS}:Status", SUCCESS), E(f"{NS}:Response", *answers)), payload)
 
 
-register(Command("ItemOperations", handle, root=ROOT, since="12.0"))
+COMMANDS = (Command("ItemOperations", handle, root=ROOT, since="12.0"),)

@@ -18,7 +18,7 @@ from ..response import Response
 from ..status import Common, MeetingResponseStatus, encode
 from ..versions import has
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "MeetingResponse"
 ROOT = f"{NS}:MeetingResponse"
@@ -109,4 +109,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, build(answered, ctx.version))
 
 
-register(Command("MeetingResponse", handle, root=ROOT))
+COMMANDS = (Command("MeetingResponse", handle, root=ROOT),)

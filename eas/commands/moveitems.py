@@ -11,7 +11,7 @@ from ..records import MoveRequest, MoveResult
 from ..response import Response
 from ..status import Common, encode
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "Move"
 ROOT = f"{NS}:MoveItems"
@@ -58,4 +58,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, build(results))
 
 
-register(Command("MoveItems", handle, root=ROOT))
+COMMANDS = (Command("MoveItems", handle, root=ROOT),)

@@ -11,7 +11,7 @@ from ..context import CommandContext
 from ..response import Response
 from ..status import PingStatus
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "Ping"
 CLASSES = {"Email", "Calendar", "Contacts", "Tasks", "Notes", "SMS"}
@@ -84,4 +84,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
             return _answer(PingStatus.Changes, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
 
 
-register(Command("Ping", handle, root=f"{NS}:Ping"))
+COMMANDS = (Command("Ping", handle, root=f"{NS}:Ping"),)

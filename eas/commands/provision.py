@@ -6,7 +6,7 @@ from ..machines.provision import P, decide
 from ..response import Response
 from ..status import encode
 from ..wbxml import Element
-from . import Command, register
+from . import Command
 
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
@@ -16,4 +16,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, result)
 
 
-register(Command("Provision", handle, root=f"{P}:Provision"))
+COMMANDS = (Command("Provision", handle, root=f"{P}:Provision"),)

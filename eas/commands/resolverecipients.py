@@ -24,7 +24,7 @@ from ..context import CommandContext
 from ..response import Response
 from ..versions import has
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "ResolveRecipients"
 
@@ -210,4 +210,4 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     return Response(200, build(query, resolved, now))
 
 
-register(Command("ResolveRecipients", handle, root=f"{NS}:ResolveRecipients"))
+COMMANDS = (Command("ResolveRecipients", handle, root=f"{NS}:ResolveRecipients"),)

@@ -18,7 +18,7 @@ from ..email import application_data
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 from .itemoperations import OperationError, body_options
 
 NS = "Search"
@@ -167,4 +167,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return _wrap(_store(INVALID))
 
 
-register(Command("Search", handle, root=ROOT))
+COMMANDS = (Command("Search", handle, root=ROOT),)

@@ -17,7 +17,7 @@ from ..email import wire_datetime
 from ..oof import AUDIENCES, TIME_BASED, OofConfig, OofMessage, parse_datetime
 from ..response import Response
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 from ..machines.provision import DEVICE_INFO_FIELDS
 
 S = "Settings"
@@ -243,4 +243,4 @@ async def handle(ctx: CommandContext, tree: Element | bytes | None) -> Response:
     return Response(200, build(blocks, results, ctx.version))
 
 
-register(Command("Settings", handle, root=f"{S}:Settings", since="12.0"))
+COMMANDS = (Command("Settings", handle, root=f"{S}:Settings", since="12.0"),)

@@ -24,7 +24,7 @@ from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
 from ..records import CollectionOutcome, PimItem
 from ..wbxml import E, Element, WBXMLError, decode, encode
-from . import Command, register
+from . import Command
 
 NS = "AirSync"
 DEFAULT_WINDOW = 100
@@ -349,4 +349,5 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     return outcomes
 
 
-register(Command("Sync", handle, root=f"{NS}:Sync"))
+COMMAND = Command("Sync", handle, root=f"{NS}:Sync")  # `easlab device explain` evaluates the gate for it
+COMMANDS = (COMMAND,)

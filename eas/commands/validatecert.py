@@ -13,7 +13,7 @@ import logging
 from ..context import CommandContext
 from ..response import Response
 from ..wbxml import E, Element
-from . import Command, register
+from . import Command
 
 NS = "ValidateCert"
 STATUS_SUCCESS = 1
@@ -52,4 +52,4 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     return _answer(STATUS_SUCCESS, *(E(f"{NS}:Certificate", E(f"{NS}:Status", s)) for s in statuses))
 
 
-register(Command("ValidateCert", handle, root=f"{NS}:ValidateCert"))
+COMMANDS = (Command("ValidateCert", handle, root=f"{NS}:ValidateCert"),)

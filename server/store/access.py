@@ -77,15 +77,15 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
 def next_request(user: User, device: Device | None, device_id: str):
     """(RequestLine, Command) of the request `easlab device explain` answers for: the device's next
     Sync, sent as it presented itself last (its type, User-Agent, X-MS-WL and policy key)."""
-    from easlab.eas import commands, versions
-    from easlab.eas.commands import sync  # noqa: F401  (registers Sync)
+    from easlab.eas import versions
+    from easlab.eas.commands import sync
     from easlab.eas.request import RequestLine
 
     known = device or Device(device_id=device_id)
     line = RequestLine(command="Sync", device_id=device_id, device_type=known.device_type,
                        protocol_version=known.protocol_version or versions.SUPPORTED[-1], user=user.name,
                        policy_key=known.policy_key, user_agent=known.user_agent or None, ms_wl=known.ms_wl or None)
-    return line, commands.REGISTRY["Sync"]
+    return line, sync.COMMAND
 
 
 def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, request=None) -> tuple[Gate, Effects]:

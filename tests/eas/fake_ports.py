@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from easlab.eas import commands, gal
+from easlab.eas.commands import catalog
 from easlab.eas.machines.access import Gate
 from easlab.eas.commands.compose import ComposeRequest
 from easlab.eas.commands.getitemestimate import EstimateRequest
@@ -32,12 +33,6 @@ from easlab.eas.records import (
 from easlab.eas.request import RequestLine
 from easlab.eas.response import Response
 from easlab.eas.wbxml import Element, encode
-
-# Every command module, so each registers its handler (what eas.commands.load_all does for the server).
-from easlab.eas.commands import (  # noqa: E402,F401
-    compose, find, folders, foldersync, getattachment, getitemestimate, itemoperations, meetingresponse, moveitems, ping,
-    provision, resolverecipients, search, settings, sync, validatecert,
-)
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 WBXML = "application/vnd.ms-sync.wbxml"
@@ -357,7 +352,8 @@ def as_ports(store: FakePorts) -> Ports:
 
 def context(store: FakePorts, command: str, version: str = "14.1", **line: object) -> CommandContext:
     request = RequestLine(command, "dev1", "TestPhone", version, **line)  # type: ignore[arg-type]
-    return CommandContext(request, "alice", "alice@easlab.test", store=store, clock=store.monotonic)
+    return CommandContext(request, "alice", "alice@easlab.test", store=store, clock=store.monotonic,
+                          commands=catalog.registry())
 
 
 async def run(store: FakePorts, command: str, tree: Element | bytes | None = None, version: str = "14.1",

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from easlab.eas import commands
+from easlab.eas.commands import catalog
 from easlab.eas.machines.access import (
     BLOCKED, DISCOVERY, QUARANTINED, Decision, DeviceFacts, MailboxAccess, Organisation, Rule, decide,
     gate_response, quarantine_answer,
@@ -141,8 +141,7 @@ def test_177_reaches_only_14_1_and_later_as_a_status():  # items 57, 87
     ("GetAttachment", "12.1", (500, None)),
 ])
 def test_quarantine_answers(command, version, expected):  # items 35-43
-    commands.load_all()
-    r = quarantine_answer(command, commands.REGISTRY[command].root, version)
+    r = quarantine_answer(command, catalog.registry()[command].root, version)
     assert (r.status, r.body) == expected
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from easlab.eas import versions
-from easlab.eas.commands import advertised
+from easlab.eas.commands import catalog
 from easlab.eas.wbxml import E
 
 from .fake_ports import FakePorts, as_ports, run
@@ -26,7 +26,7 @@ async def test_initial_folder_sync_lists_every_folder_and_advertises_the_server(
         E(f"{NS}:Add", E(f"{NS}:ServerId", "2"), E(f"{NS}:ParentId", "0"), E(f"{NS}:DisplayName", "Inbox"), E(f"{NS}:Type", 2)),
         E(f"{NS}:Add", E(f"{NS}:ServerId", "5"), E(f"{NS}:ParentId", "0"), E(f"{NS}:DisplayName", "Sent Items"), E(f"{NS}:Type", 5))))
     assert response.headers == {"MS-ASProtocolVersions": ",".join(versions.SUPPORTED),
-                                "MS-ASProtocolCommands": ",".join(advertised())}
+                                "MS-ASProtocolCommands": ",".join(catalog.registry().advertised())}
     assert store.gates == ["FolderSync"]
 
 

@@ -10,16 +10,15 @@ from easlab.eas.wbxml import E, encode
 
 
 @pytest.fixture
-def echo_command(stand_in):
-    """A stand-in command registered for the test only: records its request tree."""
+def echo_command():
+    """(the request trees it saw, a registry of only it): a stand-in FolderSync."""
     seen = []
 
     async def handler(ctx, request):
         seen.append(request)
         return Response(200, E("FolderHierarchy:FolderSync", E("FolderHierarchy:Status", 1)))
 
-    stand_in("FolderSync", handler, "FolderHierarchy:FolderSync")
-    return seen
+    return seen, commands.Registry([commands.Command("FolderSync", handler, root="FolderHierarchy:FolderSync")])
 
 
 class OpenGate:
@@ -31,9 +30,9 @@ class OpenGate:
         return Gate(decision=None)
 
 
-def ctx(command="FolderSync", version="14.1"):
+def ctx(registry, command="FolderSync", version="14.1"):
     return CommandContext(RequestLine(command, "dev1", "iPhone", version), "alice", "alice@easlab.test", store=OpenGate(),
-                          clock=lambda: 0.0)
+                          clock=lambda: 0.0, commands=registry)
 
 
 WBXML = "application/vnd.ms-sync.wbxml"
@@ -41,16 +40,18 @@ WBXML = "application/vnd.ms-sync.wbxml"
 
 @pytest.mark.anyio
 async def test_dispatch_decodes_and_calls_handler(echo_command):
+    seen, registry = echo_command
     tree = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
-    response = await dispatch(ctx(), encode(tree), WBXML)
+    response = await dispatch(ctx(registry), encode(tree), WBXML)
     assert response.status == 200
-    assert echo_command == [tree]
+    assert seen == [tree]
 
 
 @pytest.mark.anyio
 async def test_empty_body_reaches_handler_as_none(echo_command):
-    await dispatch(ctx(), b"", None)
-    assert echo_command == [None]
+    seen, registry = echo_command
+    await dispatch(ctx(registry), b"", None)
+    assert seen == [None]
 
 
 @pytest.mark.anyio
@@ -64,15 +65,18 @@ async def test_empty_body_reaches_handler_as_none(echo_command):
     ],
 )
 async def test_bad_bodies_get_400(echo_command, body, content_type, caplog):
-    response = await dispatch(ctx(), body, content_type)
+    seen, registry = echo_command
+    response = await dispatch(ctx(registry), body, content_type)
     assert response.status == 400
-    assert echo_command == []
+    assert seen == []
     assert any("FolderSync" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.anyio
-async def test_unknown_command_501():
-    assert (await dispatch(ctx("Frobnicate"), b"", None)).status == 501
+async def test_unknown_command_501(echo_command):
+    _, registry = echo_command
+    assert (await dispatch(ctx(registry, "Frobnicate"), b"", None)).status == 501
+    assert (await dispatch(ctx(commands.Registry()), b"", None)).status == 501  # a command this server lacks
 
 
 def test_command_version_window():

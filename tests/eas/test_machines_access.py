@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from easlab.eas import commands, policy
+from easlab.eas import policy
+from easlab.eas.commands import catalog
 from easlab.eas.machines.access import (
     ALLOWED, BLOCKED, CHARACTERISTICS, DISCOVERY, QUARANTINE_ALLOWED, QUARANTINED, DeviceFacts, Facts,
     MailboxAccess, Organisation, Recipient, Rule, evaluate, listed,
@@ -13,7 +14,7 @@ from easlab.eas.request import RequestLine
 from easlab.eas.status import Common
 from easlab.eas.wbxml import E
 
-commands.load_all()
+COMMANDS = catalog.registry()
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 VALUES = ("iPhone", "LabWiFi", "iOS 17", "Android", "")
 POLICY_STATUSES = (None, Common.RemoteWipeRequested, Common.LegacyDeviceOnStrictPolicy, Common.DeviceNotProvisioned,
@@ -24,7 +25,7 @@ def make(command="Sync", version="14.1", *, org=None, rules=(), mailbox=None, de
     line = RequestLine(command, "Dev1", "iPhone", version, policy_key=1)
     device = device or DeviceFacts("Dev1", "iPhone", created_at=NOW - timedelta(days=1))
     return Facts(org or Organisation(), tuple(rules), mailbox or MailboxAccess(), device, line,
-                 commands.REGISTRY[command], NOW, **kw)
+                 COMMANDS[command], NOW, **kw)
 
 
 @st.composite
@@ -36,13 +37,13 @@ def facts(draw) -> Facts:
     device = DeviceFacts("Dev1", "iPhone", draw(st.sampled_from(VALUES)), draw(st.sampled_from(VALUES)),
                          model=draw(st.sampled_from(VALUES)), xmswl=draw(st.sampled_from(VALUES)),
                          created_at=NOW - timedelta(minutes=draw(st.integers(0, 60))), wipe_pending=draw(st.booleans()))
-    command = draw(st.sampled_from(sorted(c for c in commands.REGISTRY if commands.REGISTRY[c].root)))
+    command = draw(st.sampled_from(sorted(c for c in COMMANDS if COMMANDS[c].root)))
     line = RequestLine(command, device_id, "iPhone", draw(st.sampled_from(["12.1", "14.0", "14.1", "16.1"])), policy_key=1)
     return Facts(
         Organisation(draw(st.sampled_from(["Allow", "Block", "Quarantine"])), draw(st.integers(0, 30)),
                      max_devices=draw(st.integers(1, 3)), blocked_delay=5),
         tuple(rules), MailboxAccess(draw(st.booleans()), draw(ids), draw(ids)), device, line,
-        commands.REGISTRY[command], NOW, known=draw(st.booleans()), partnerships=draw(st.integers(0, 4)),
+        COMMANDS[command], NOW, known=draw(st.booleans()), partnerships=draw(st.integers(0, 4)),
         # eas.policy.check answers RemoteWipeRequested first whenever a wipe is pending.
         policy_status=Common.RemoteWipeRequested if device.wipe_pending else draw(st.sampled_from(POLICY_STATUSES)),
         stored_state=draw(st.sampled_from(["Unknown", ALLOWED, BLOCKED, QUARANTINED, DISCOVERY])),

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from easlab.eas import commands
+from easlab.eas.commands import ADVERTISED_ORDER, foldersync
 from easlab.eas.response import Response
 from easlab.eas.wbxml import E, decode, encode
 from tests.conftest import basic
@@ -25,11 +25,25 @@ def whoami(stand_in):
     stand_in("FolderSync", handler, "FolderHierarchy:FolderSync")
 
 
+async def test_a_stand_in_stays_in_its_own_app(app, settings, db, stand_in):
+    """Commands live in each app's registry: a stand-in put into one app is not another's."""
+    from easlab.server.app import create_app
+
+    async def handler(ctx, request):
+        return Response(200)
+
+    stand_in("FolderSync", handler, "FolderHierarchy:FolderSync")
+    other = create_app(settings, db)
+    assert app.state.commands["FolderSync"].handler is handler
+    assert other.state.commands["FolderSync"] is foldersync.COMMANDS[0]
+
+
 async def test_options_lists_versions_and_commands(client, whoami):
     r = await client.options(EAS, headers={"Authorization": basic("alice", "secret")})
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == ",".join(commands.advertised())
+    unimplemented = ("CreateCollection", "DeleteCollection", "MoveCollection")
+    assert r.headers["MS-ASProtocolCommands"] == ",".join(c for c in ADVERTISED_ORDER if c not in unimplemented)
     assert "FolderSync" in r.headers["MS-ASProtocolCommands"].split(",")
     assert "MS-Server-ActiveSync" in r.headers
 

@@ -21,9 +21,7 @@ def app(settings, db):
 def search_command(app, stand_in):
     """The Search command hands GAL stores to eas.gal.answer; where no Search command is
     registered, a stand-in does just that."""
-    from easlab.eas import commands
-
-    if "Search" in commands.REGISTRY:
+    if "Search" in app.state.commands:
         return
 
     async def handle(ctx, request):
@@ -115,6 +113,6 @@ async def test_gal_search_on_the_store(app):
     line = RequestLine(command="Search", user="alice", device_id="dev9", device_type="iPhone", protocol_version="14.1",
                        policy_key=None, user_agent="t")
     ctx = CommandContext(request=line, user="alice", address="alice@easlab.test", store=app.state.store,
-                         clock=app.state.clock.monotonic)
+                         clock=app.state.clock.monotonic, commands=app.state.commands)
     result = await app.state.store.gal_search(ctx, "al", (0, 0), None)
     assert [e.alias for e in result.entries] == ["alan"] and result.total == 2 and result.start == 0

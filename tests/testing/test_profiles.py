@@ -7,6 +7,7 @@ import re
 import pytest
 
 from easlab.eas import versions
+from easlab.eas.commands import Command, catalog
 from easlab.eas.response import Response
 from easlab.eas.wbxml import E, decode
 from easlab.server import traces
@@ -191,10 +192,11 @@ def clocked(settings, db):
     with db.session() as session:
         add_user(session, "alice", "secret", "Alice Example")
     clock = ManualClock()
-    return create_app(settings, db, clock=clock), clock
+    commands = catalog.registry().replacing(Command("Settings", settings_ok, root="Settings:Settings"))  # as settings_cmd
+    return create_app(settings, db, clock=clock, commands=commands), clock
 
 
-async def test_ios_starts_a_second_ping_while_the_first_is_held(clocked, settings_cmd):
+async def test_ios_starts_a_second_ping_while_the_first_is_held(clocked):
     app, clock = clocked
     async with device_for("ios", app, "alice", "secret") as device:
         with app.state.bus.subscribe("held") as held:
@@ -209,7 +211,7 @@ async def test_ios_starts_a_second_ping_while_the_first_is_held(clocked, setting
         assert [p.status for p in pings] == [1, 1] and run.commands[-1] == "Ping"
 
 
-async def test_samsung_ping_answer_is_checked(clocked, settings_cmd):
+async def test_samsung_ping_answer_is_checked(clocked):
     app, clock = clocked
     async with device_for("android-samsung", app, "alice", "secret") as device:
         task = asyncio.create_task(run_profile(device, include_ping=True))
