@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .types import JSONList, UTCDateTime
+from .types import JSONList, UTCDateTime, empty_list
 
 
 def utcnow() -> datetime:
@@ -35,8 +35,8 @@ class User(SQLModel, table=True):
     policy_id: int | None = Field(default=None, foreign_key="policy.id")  # None: the default policy
     # Exchange's CASMailbox settings.  Device-ID lists may name devices that never connected.
     activesync_enabled: bool = True
-    allowed_device_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
-    blocked_device_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    allowed_device_ids: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
+    blocked_device_ids: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     role: str = Field(default="", max_length=32)  # "", org-admin, device-approver, device-operator, viewer
     max_devices_mail_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -46,7 +46,7 @@ class OrgSettings(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     default_access: str = Field(default="Allow", max_length=16)
-    admin_mail_recipients: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    admin_mail_recipients: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     user_mail_insert: str = Field(default="", max_length=256)
     max_devices: int = 100
     blocked_delay: int = 20  # seconds a blocked answer is held (Exchange's ErrorResponseDelay)
@@ -117,7 +117,7 @@ class Item(SQLModel, table=True):
     conversation_index: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     body_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    attachments: list[dict] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    attachments: list[dict] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     size: int = 0
     bcc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # drafts: Email2:Bcc
@@ -217,7 +217,7 @@ class OutboundMail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sender: str = Field(default="", max_length=320)
-    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    recipients: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     mime: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     status: str = Field(default="queued", max_length=16)  # queued | sent | failed
@@ -253,4 +253,4 @@ class SyncState(SQLModel, table=True):
     last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     # Items the device already holds from outside the change log (the quarantine notice): not
     # to be added a second time when normal sync resumes.  JSON list of Item ids.
-    presented: list[int] = Field(default_factory=list, sa_column=Column(JSONList, nullable=False, default=list))
+    presented: list[int] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))

@@ -68,3 +68,10 @@ class JSONList(JSONText):
 def iso(value: datetime | None, timespec: str = "seconds") -> str | None:
     """ISO 8601 with the offset (+00:00), to the second unless asked otherwise; None stays None."""
     return value.astimezone(timezone.utc).isoformat(timespec=timespec) if value is not None else None
+
+
+def empty_list() -> list:
+    """The default_factory of a JSONList field.  Not `list`: pydantic inspects a default_factory's
+    signature every time a row is made, and a builtin's signature is parsed from its text (about
+    0.2 ms, a tenth of storing a whole message); a Python function's costs 7 microseconds."""
+    return []
