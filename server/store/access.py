@@ -62,14 +62,19 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
     count = 0
     if device is None:
         count = session.exec(select(func.count()).select_from(Device).where(Device.user_id == user.id)).one()
-    pol = policy_for(session, user)
-    settings = policy.PolicySettings.from_json(pol.settings) if pol else None
-    provisioning = policy.Provisioning(probe.policy_key, probe.provisioned_at, probe.wipe_state in wipe.PENDING)
+    policy_status = None
+    if command.name not in policy.EXEMPT_COMMANDS:
+        # evaluate never reads the policy check for Provision and Ping, and Ping is the request a
+        # server holds by the thousand: no policy lookup for it.
+        pol = policy_for(session, user)
+        settings = policy.PolicySettings.from_json(pol.settings) if pol else None
+        provisioning = policy.Provisioning(probe.policy_key, probe.provisioned_at, probe.wipe_state in wipe.PENDING)
+        policy_status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, now)
     return access.Facts(
         organisation=organisation(org), rules=tuple(rules(session)), mailbox=mailbox_access(user),
         device=device_facts(probe, line.user_agent, line.ms_wl or ""), line=line, command=command, now=now,
         known=device is not None, partnerships=count, stored_state=probe.access_state,
-        policy_status=policy.check(settings, provisioning, line.policy_key, line.protocol_version, now),
+        policy_status=policy_status,
         max_devices_notice_at=user.max_devices_mail_at,
     )
 
