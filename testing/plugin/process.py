@@ -74,8 +74,7 @@ class ProcessEaslab(Easlab):
         except BaseException:
             self.close()
             raise
-        self._waiter: str | None = None
-        self._admin: str | None = None
+        self._accounts: set[str] = set()  # the plugin's own accounts made in this store so far
 
     # -- start-up ---------------------------------------------------------------------------------
     def _server_log(self) -> str:
@@ -158,16 +157,21 @@ class ProcessEaslab(Easlab):
         await asyncio.to_thread(send)
 
     # -- faults: /api/faults as an org-admin ------------------------------------------------------
-    def _admin_account(self) -> tuple[str, str]:
-        if self._admin is None:
+    def _account(self, name: str, password: str, display_name: str, role: str) -> tuple[str, str]:
+        """(name, password) of one of the plugin's own API accounts, made at its first use (a
+        module-scoped store may have it already)."""
+        if name not in self._accounts:
             from easlab.storage.users import get_user
 
             with self.db.session() as s:
-                exists = get_user(s, ADMIN) is not None
+                exists = get_user(s, name) is not None
             if not exists:
-                self.make_user(ADMIN, _ADMIN_PASSWORD, "easlab test faults", role="org-admin")
-            self._admin = ADMIN
-        return ADMIN, _ADMIN_PASSWORD
+                self.make_user(name, password, display_name, role=role)
+            self._accounts.add(name)
+        return name, password
+
+    def _admin_account(self) -> tuple[str, str]:
+        return self._account(ADMIN, _ADMIN_PASSWORD, "easlab test faults", "org-admin")
 
     def _api(self, method: str, path: str, *, json_body: dict | None = None, params: dict | None = None,
              ok: tuple[int, ...] = (200,)):
@@ -209,16 +213,7 @@ class ProcessEaslab(Easlab):
 
     # -- waits: long-polls on /api/wait ----------------------------------------------------------
     def _waiter_account(self) -> tuple[str, str]:
-        password = _WAITER_PASSWORD
-        if self._waiter is None:
-            from easlab.storage.users import get_user
-
-            with self.db.session() as s:
-                exists = get_user(s, WAITER) is not None
-            if not exists:
-                self.make_user(WAITER, password, "easlab test waits", role="viewer")
-            self._waiter = WAITER
-        return WAITER, password
+        return self._account(WAITER, _WAITER_PASSWORD, "easlab test waits", "viewer")
 
     async def _long_poll(self, path: str, params: dict, timeout: float) -> dict:
         auth = await asyncio.to_thread(self._waiter_account)
