@@ -92,13 +92,23 @@ class PolicySettings:
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
+    def to_dict(self) -> dict:
+        """A copy: a stored row must share no list with settings being edited."""
+        return {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
+
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PolicySettings:
+        """Unknown names are left out; lists are copied, so editing the settings leaves `data` as it was
+        (a row's loaded value: mutated in place, it would look unchanged and not be written)."""
+        known = set(cls.names())
+        return cls(**{k: list(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
 
     @classmethod
     def from_json(cls, raw: str) -> PolicySettings:
-        known = set(cls.names())
-        return cls(**{k: v for k, v in json.loads(raw or "{}").items() if k in known})
+        return cls.from_dict(json.loads(raw or "{}"))
 
     def validate(self) -> None:
         def between(name, lo, hi):

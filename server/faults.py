@@ -26,7 +26,6 @@ needs no change when the route is wrapped.  create_app makes one `Faults` per ap
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -128,7 +127,7 @@ class Faults:
         with self.db.session() as session:
             for fault in candidates(session, now, user=user, device_id=device_id, command=command):
                 if consume(session, fault.id, now):
-                    action = FaultAction(fault.id, fault.kind, json.loads(fault.params or "{}"), user, device_id, command)
+                    action = FaultAction(fault.id, fault.kind, dict(fault.params), user, device_id, command)
                     log.warning("%s injected for %s/%s %s", action.describe(), user, device_id, command)
                     return action
         return None
@@ -142,7 +141,7 @@ class Faults:
         with self.db.session() as session:
             for user in users:
                 for fault in candidates(session, now, user=user, smtp=True):
-                    params = json.loads(fault.params or "{}")
+                    params = dict(fault.params)
                     if params.get("stage", "rcpt") != stage:
                         continue
                     if consume(session, fault.id, now):

@@ -12,7 +12,6 @@ a sandboxed iframe (server/templates/item.html).
 """
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from email import policy as email_policy
@@ -234,7 +233,7 @@ class Mailboxes:
                 "headers": parse_headers(item.mime), "mime_url": f"{url}/mime",
                 # Calendar/contact/task/note properties, or a meeting mail's MeetingRequest, as
                 # eas.pim.tree keeps them: [[tag, value or children], ...].
-                "properties": json.loads(item.pim) if item.pim else None, "uid": item.uid,
+                "properties": item.pim, "uid": item.uid,
             }
 
     def mime(self, actor: Actor, user: str, server_id: str) -> tuple[str, bytes]:
@@ -302,10 +301,6 @@ class Mailboxes:
                 base = st.snapshot_seq
             pending += s.exec(select(func.count(func.distinct(ItemChange.item_id))).where(
                 ItemChange.folder_id == folder.id, ItemChange.seq > base)).one()
-        try:
-            options = json.loads(st.options or "{}")
-        except ValueError:
-            options = {}
         change_seq = folder.change_seq if folder is not None else None
         return {
             "collection_id": st.collection_id, "folder": folder.display_name if folder is not None else None,
@@ -314,6 +309,6 @@ class Mailboxes:
             "seq": st.seq, "change_seq": change_seq,
             "behind": max(0, change_seq - st.seq) if change_seq is not None else None,
             "initial": initial, "initial_cursor": st.initial_cursor, "snapshot_seq": st.snapshot_seq,
-            "pending": pending, "options": options if isinstance(options, dict) else {},
+            "pending": pending, "options": st.options,
             "window_start": iso(st.window_start),
         }

@@ -302,8 +302,7 @@ def decoded(body: bytes, headers: list) -> tuple[str | None, str]:
 
 
 def entry_view(entry, *, bodies: bool = True) -> dict:
-    request_headers = json.loads(entry.request_headers or "[]")
-    response_headers = json.loads(entry.response_headers or "[]")
+    request_headers, response_headers = entry.request_headers, entry.response_headers
     out = {
         "id": entry.id, "at": entry.at.isoformat(timespec="milliseconds") if entry.at else None,
         "duration_ms": entry.duration_ms, "method": entry.method, "path": entry.path, "command": entry.command,
@@ -348,8 +347,7 @@ def fixture_files(entries) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     index = []
     for n, entry in enumerate(entries, 1):
-        request_headers = json.loads(entry.request_headers or "[]")
-        response_headers = json.loads(entry.response_headers or "[]")
+        request_headers, response_headers = entry.request_headers, entry.response_headers
         stem = f"{n:03d}-{_safe(entry.command or entry.method)}"
         item = {
             "n": n, "command": entry.command, "method": entry.method, "path": entry.path,

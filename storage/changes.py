@@ -7,7 +7,6 @@ folder_id, seq), so an incremental Sync touches the rows that changed and nothin
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -137,7 +136,7 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
         return Estimate(collection_id, GetItemEstimateStatus.InvalidSyncKey)
     if restricted:
         return Estimate(collection_id, GetItemEstimateStatus.Success, 1 if notice_pending(session, folder, state, notice_id) else 0)
-    chosen = filter_type if filter_type is not None else json.loads(state.options or "{}").get("filter_type", 0)
+    chosen = filter_type if filter_type is not None else state.options.get("filter_type", 0)
     start = window_start(FOLDER_CLASS.get(folder.type, "Email"), chosen, now)
     count = 0
     if state.initial_cursor is not None:

@@ -128,7 +128,7 @@ def add_fault(session: Session, kind: str, *, now: datetime, user: str | None = 
         if value is not None and (not value or len(value) > limit or not value.isprintable()):
             raise FaultError(f"{name} must be 1-{limit} printable characters")
     row = Fault(user=user.lower() if user else None, device_id=device_id or None, command=command or None, kind=kind,
-                params=json.dumps(check_params(kind, params)), remaining=count,
+                params=check_params(kind, params), remaining=count,
                 expires_at=now + timedelta(seconds=seconds) if seconds else None, created_at=now)
     session.add(row)
     session.flush()
@@ -146,7 +146,7 @@ def state_of(fault: Fault, now: datetime) -> str:
 def fault_view(fault: Fault, now: datetime) -> dict:
     return {
         "id": fault.id, "kind": fault.kind, "user": fault.user, "device_id": fault.device_id, "command": fault.command,
-        "params": json.loads(fault.params or "{}"), "remaining": fault.remaining,
+        "params": dict(fault.params), "remaining": fault.remaining,
         "expires_at": iso(fault.expires_at), "created_at": iso(fault.created_at), "hits": fault.hits,
         "last_hit_at": iso(fault.last_hit_at), "state": state_of(fault, now),
     }
@@ -264,10 +264,10 @@ class TraceRecord:
     method: str
     path: str
     command: str
-    request_headers: dict
+    request_headers: list  # [[name, value], ...]
     request_body: bytes
     status: int
-    response_headers: dict
+    response_headers: list
     response_body: bytes
     note: str = ""
 
@@ -278,20 +278,20 @@ def record_trace(session: Session, user: str, device_id: str, record: TraceRecor
     setting = trace_setting(session, user, device_id)
     if setting is None or not setting.enabled:
         return None
-    req_headers = json.dumps(record.request_headers)
-    resp_headers = json.dumps(record.response_headers)
+    # The ring's bound counts the headers as the stored JSON text.
+    headers_size = len(json.dumps(record.request_headers)) + len(json.dumps(record.response_headers))
     request_body, response_body, note = record.request_body, record.response_body, record.note
-    size = len(req_headers) + len(resp_headers) + len(request_body) + len(response_body) + len(record.path)
+    size = headers_size + len(request_body) + len(response_body) + len(record.path)
     if size > setting.max_bytes:
         extra = (f"bodies left out: {len(request_body)} + {len(response_body)} bytes exceed the trace's bound "
                  f"of {setting.max_bytes} bytes")
         note = f"{note}; {extra}" if note else extra
         request_body = response_body = b""
-        size = len(req_headers) + len(resp_headers) + len(record.path)
+        size = headers_size + len(record.path)
     u, d = _owner(user, device_id)
     entry = TraceEntry(user=u, device_id=d, at=record.at, duration_ms=round(record.duration_ms, 3),
-                       method=record.method, path=record.path, command=record.command, request_headers=req_headers,
-                       request_body=request_body, status=record.status, response_headers=resp_headers,
+                       method=record.method, path=record.path, command=record.command, request_headers=record.request_headers,
+                       request_body=request_body, status=record.status, response_headers=record.response_headers,
                        response_body=response_body, note=note, size=size)
     session.add(entry)
     session.flush()

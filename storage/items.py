@@ -5,8 +5,6 @@ MeetingResponse: a ServerId is only meaningful inside the folder the device name
 """
 from __future__ import annotations
 
-import json
-
 from sqlmodel import Session, select
 
 from easlab.eas.mime import mail_fields
@@ -44,14 +42,14 @@ def email_item(item: Item, with_mime: bool = True) -> EmailItem:
 
 
 def pim_item(item: Item, class_name: str) -> PimItem:
-    return PimItem(item.server_id, class_name, json.loads(item.pim or "[]"))
+    return PimItem(item.server_id, class_name, item.pim or [])
 
 
 def row_item(item: Item, folder_class: str, need_mime: bool = True):
     """What a command renders for a row: an EmailItem, or a PimItem in a PIM folder."""
-    if folder_class != "Email" and item.pim:
+    if folder_class != "Email" and item.pim is not None:
         return pim_item(item, folder_class)
     found = email_item(item, need_mime)
-    if item.pim:
-        found.meeting = json.loads(item.pim)
+    if item.pim is not None:
+        found.meeting = item.pim
     return found

@@ -136,13 +136,15 @@ def _rebuild_one(conn, table: Table, dialect, quote) -> None:
 
 
 def _default_as_stored(column, dialect):
-    """The column's Python default as the database stores it (a JSON list as its text); None for
-    a default computed per row (a moment), which old rows cannot be given."""
+    """The column's Python default as the database stores it (a JSON list as its text, "" for an
+    optional JSON column's None); None for a default computed per row (a moment), which old rows
+    cannot be given."""
     default = column.default
+    if isinstance(column.type, JSONText):
+        value = None if default is None else default.arg(None) if default.is_callable else default.arg
+        return column.type.process_bind_param(value, dialect)
     if default is None:
         return None
-    if isinstance(column.type, JSONText):
-        return column.type.process_bind_param(default.arg(None) if default.is_callable else default.arg, dialect)
     return default.arg if default.is_scalar else None
 
 

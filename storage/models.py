@@ -7,7 +7,7 @@ cost follows the number of changes, never the folder's size.  The hierarchy work
 per user (`User.hierarchy_seq`, `Folder.created_seq`/`modified_seq`, deleted folders kept as
 tombstones).
 
-Every moment is a `UTCDateTime` (aware UTC in and out) and lists kept as JSON are `JSONList`
+Every moment is a `UTCDateTime` (aware UTC in and out) and JSON is a `JSONList` or `JSONDict`
 (storage/types.py).  Rows keyed by a device (`device_pk`) go with it: ON DELETE CASCADE.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .types import JSONList, UTCDateTime, empty_list
+from .types import JSONDict, JSONList, UTCDateTime, empty_dict, empty_list
 
 
 def utcnow() -> datetime:
@@ -71,7 +71,8 @@ class Policy(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=64)
     is_default: bool = False
-    settings: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # sort_keys: the text PolicySettings.to_json wrote before the column was typed.
+    settings: dict = Field(default_factory=empty_dict, sa_column=Column(JSONDict(sort_keys=True), nullable=False, default=dict))
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -125,7 +126,8 @@ class Item(SQLModel, table=True):
     # Calendar/Contacts/Tasks/Notes: the item's properties as eas.pim.tree keeps them (JSON); for
     # mail, the MeetingRequest of a meeting message.  `date_received` is then the date FilterType
     # compares with (a calendar item's last end, an incomplete task's far future).
-    pim: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # None ("" in the column) for a plain mail; ensure_ascii=False is how the text was always written.
+    pim: list | None = Field(default=None, sa_column=Column(JSONList(optional=True, ensure_ascii=False), nullable=False))
     uid: str = Field(default="", max_length=300, index=True)  # calendar:UID / iCalendar UID
     created_seq: int = 0
     modified_seq: int = 0
@@ -164,7 +166,7 @@ class Device(SQLModel, table=True):
     # 2.2.3.107): WBXML bytes.
     cached_sync: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     ping_heartbeat: int = 0
-    ping_folders: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON
+    ping_folders: list | None = Field(default=None, sa_column=Column(JSONList(optional=True), nullable=False))
     # settings:DeviceInformation (Provision 14.1+, or Settings)
     model: str = Field(default="", max_length=256)
     imei: str = Field(default="", max_length=64)
@@ -247,9 +249,9 @@ class SyncState(SQLModel, table=True):
     snapshot_seq: int = 0
     initial_cursor: int | None = None
     window_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    options: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
-    # The Supported list sent with SyncKey 0 (MS-ASCMD 2.2.3.179), JSON; "" when none was sent.
-    supported: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    options: dict = Field(default_factory=empty_dict, sa_column=Column(JSONDict, nullable=False, default=dict))  # SyncOptions
+    # The Supported list sent with SyncKey 0 (MS-ASCMD 2.2.3.179); None ("" in the column) when none was sent.
+    supported: list[str] | None = Field(default=None, sa_column=Column(JSONList(optional=True), nullable=False))
     last_response: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     # Items the device already holds from outside the change log (the quarantine notice): not
     # to be added a second time when normal sync resumes.  JSON list of Item ids.

@@ -20,7 +20,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .models import utcnow
-from .types import UTCDateTime
+from .types import JSONDict, JSONList, UTCDateTime, empty_dict, empty_list
 
 FAULT_KINDS = ("throttle", "reprovision", "unauthorized", "block", "delay", "drop", "smtp")
 
@@ -34,7 +34,7 @@ class Fault(SQLModel, table=True):
     device_id: str | None = Field(default=None, max_length=64)  # None: any device
     command: str | None = Field(default=None, max_length=32)  # None: any command (EAS faults only)
     kind: str = Field(max_length=16)
-    params: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    params: dict = Field(default_factory=empty_dict, sa_column=Column(JSONDict, nullable=False, default=dict))
     remaining: int | None = None  # None: unlimited
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: never (compared with the server clock)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -64,10 +64,10 @@ class TraceEntry(SQLModel, table=True):
     method: str = Field(default="POST", max_length=8)
     path: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # path and query
     command: str = Field(default="", max_length=32)
-    request_headers: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    request_headers: list = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))  # [[name, value], ...]
     request_body: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     status: int = 0
-    response_headers: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    response_headers: list = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     response_body: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # fault, drop, truncation
     size: int = 0  # bytes this entry counts against the ring's bound

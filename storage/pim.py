@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
 from easlab.eas.pim import tree
@@ -28,13 +29,14 @@ from .models import Folder, Item, ItemChange, User
 
 def write_nodes(item: Item, class_name: str, nodes: list, now: datetime) -> None:
     summary = summarise(class_name, tree.scrub(nodes), now)
-    item.pim = json.dumps(nodes, ensure_ascii=False)
+    item.pim = nodes
+    flag_modified(item, "pim")  # nodes may be the loaded list, edited in place: equal to itself
     item.subject = summary.subject
     item.message_class = summary.message_class
     item.date_received = summary.window_date
     item.uid = summary.uid
     item.body_text = summary.body_text
-    item.size = len(item.pim.encode("utf-8"))
+    item.size = len(json.dumps(nodes, ensure_ascii=False).encode("utf-8"))  # the stored text
 
 
 def add_pim(session: Session, folder: Folder, class_name: str, nodes: list, now: datetime) -> Item:
@@ -121,7 +123,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
         if cmd.kind == "Fetch":
             results.append(ItemCommandResult("Fetch", item.server_id, 1, item=pim_item(item, class_name)))
             continue
-        before = json.loads(item.pim or "[]")
+        before = item.pim or []
         if cmd.kind == "Delete" and not cmd.instance_id:
             # A delete beats a server change (MS-ASCMD 2.2.3.34).  Calendar, contact, task and note
             # deletes are permanent here; Exchange would keep them in Deleted Items, a mail folder.

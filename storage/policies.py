@@ -18,7 +18,7 @@ def ensure_default(session: Session) -> Policy:
     if default is None:
         default = session.exec(select(Policy).where(Policy.name == "Default")).first()
         if default is None:
-            default = Policy(name="Default", settings=exchange_default().to_json())
+            default = Policy(name="Default", settings=exchange_default().to_dict())
         default.is_default = True
         session.add(default)
         session.flush()
@@ -46,7 +46,7 @@ def add_policy(session: Session, name: str, settings: PolicySettings, default: b
     if get_policy(session, name) is not None:
         raise PolicyError(f"policy {name!r} exists")
     settings.validate()
-    policy = Policy(name=name, settings=settings.to_json())
+    policy = Policy(name=name, settings=settings.to_dict())
     session.add(policy)
     session.flush()
     if default:
@@ -58,13 +58,13 @@ def update_policy(session: Session, name: str, changes: dict, default: bool = Fa
     policy = get_policy(session, name)
     if policy is None:
         raise PolicyError(f"no policy {name!r}")
-    settings = PolicySettings.from_json(policy.settings)
+    settings = PolicySettings.from_dict(policy.settings)
     for key, value in changes.items():
         if key not in PolicySettings.names():
             raise PolicyError(f"unknown setting {key}")
         setattr(settings, key, value)
     settings.validate()
-    policy.settings = settings.to_json()
+    policy.settings = settings.to_dict()
     policy.changed_at = utcnow()
     if default:
         _make_default(session, policy)

@@ -8,7 +8,7 @@ event.  MeetingResponse (`respond`) records the user's own answer and says what 
 """
 from __future__ import annotations
 
-import json
+import copy
 import logging
 import re
 from dataclasses import dataclass, field
@@ -45,7 +45,9 @@ def calendar_message(mime: bytes) -> CalendarMessage | None:
 
 
 def _event_nodes(item: Item) -> list:
-    return json.loads(item.pim or "[]")
+    """A copy: tree.put and meeting.set_attendee_status edit nodes in place, and the loaded value
+    must keep what the database holds until the edit is written."""
+    return copy.deepcopy(item.pim or [])
 
 
 def _apply_request(session: Session, calendar: Folder, event: Event, now: datetime) -> int:
@@ -123,7 +125,7 @@ def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, pa
             touched.append(calendar.id)
     item = store_message(session, inbox, mime, parsed=parsed, received=now)
     if meeting_nodes:
-        item.pim = json.dumps(tree.scrub(meeting_nodes), ensure_ascii=False)
+        item.pim = tree.scrub(meeting_nodes)
         item.uid = itip.events[0].uid
         session.add(item)
     return touched
@@ -165,7 +167,7 @@ def respond(session: Session, user: User, address: str, item: Item, folder: Fold
             nodes = meeting.event_nodes(event, meeting_status=meeting.MEETING_RECEIVED, response_type=meeting.RESPONSE_NONE,
                                         busy_status=1, now=now)
             target = add_pim(session, calendar, "Calendar", nodes, now)
-    elif item.message_class == "IPM.Appointment" and item.pim:
+    elif item.message_class == "IPM.Appointment" and item.pim is not None:
         target = item
         calendar = folder
     else:

@@ -7,7 +7,6 @@ resends the previous key: storage never encodes or decodes WBXML.
 """
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,13 +129,13 @@ def _reset(session: Session, folder: Folder, state: SyncState, request: Collecti
     supported = request.supported
     if not filter_valid(outcome.folder_class, options.filter_type) or (supported is not None and outcome.folder_class == "Notes"):
         return CollectionOutcome(outcome.collection_id, status=SyncStatus.ProtocolError)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
-    state.supported = json.dumps(supported) if supported is not None else ""
+    state.supported = supported
     state.sync_key, state.prev_key = keys_after(keys, request.sync_key, state.sync_key, state.prev_key)
     state.seq = 0
     state.snapshot_seq = folder.change_seq
     state.initial_cursor = 0
     state.window_start = window_start(outcome.folder_class, options.filter_type, now)
-    state.options = options.to_json()
+    state.options = options.to_dict()
     state.last_response = b""
     session.add(state)
     outcome.sync_key = state.sync_key
@@ -165,11 +164,11 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     """The current key: the device's commands applied, the changes it is owed handed out, and the
     key moved on unless there was nothing to say."""
     session, state, request = work.session, work.state, work.request
-    options = request.options or options_type.from_json(state.options)
+    options = request.options or options_type.from_dict(state.options)
     if not filter_valid(outcome.folder_class, options.filter_type):
         return CollectionOutcome(outcome.collection_id, status=SyncStatus.ProtocolError)
     if request.options is not None:
-        state.options = options.to_json()
+        state.options = options.to_dict()
     outcome.options = options
     own: set[int] = set()
     drafts = None if work.restricted else work.drafts
@@ -253,7 +252,7 @@ def _pim_commands(session: Session, user: User, folder: Folder, folder_class: st
         # completed now", so the device keeps its changes and resends them once allowed.
         return [ItemCommandResult(c.kind, c.server_id, SyncStatus.CannotComplete, client_id=c.client_id) for c in request.commands]
     ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=options.conflict,
-                     supported=json.loads(state.supported) if state.supported else None,
+                     supported=state.supported,
                      on_organised=drafts.organised,
                      organizer=(user.display_name or user.name, drafts.address(user)))
     return apply_pim_commands(session, user, folder, folder_class, request, ctx, own, added)

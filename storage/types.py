@@ -7,9 +7,14 @@ value in the same column as before (`DATETIME` / `TIMESTAMP`, so no schema chang
 returns an aware UTC datetime.  A naive datetime is refused on the way in (ValueError at flush or
 in a query parameter): which zone it meant cannot be known, and easlab's clocks are all aware.
 
-`JSONList`: a list kept as JSON in a TEXT column (the columns existed as hand-parsed text before;
-the stored text is unchanged).  Reading an empty or NULL column gives an empty list.  Assign a new
-list to change one: the type does not see in-place mutation.
+`JSONList` and `JSONDict`: a list or a dict kept as JSON in a TEXT column (the columns existed as
+hand-parsed text before; the stored text is unchanged, which is why a column can ask for the
+`json.dumps` arguments its old code used: `ensure_ascii=False`, `sort_keys=True`).  Reading an
+empty or NULL column gives an empty list or dict; with `optional=True` it gives None instead, and
+None is stored as "" (the columns where "" meant "none", which an empty list does not: an empty
+AirSync:Supported ghosts every property, no Supported ghosts none).  Assign a new value to change
+one: the type does not see in-place mutation, and a value mutated in place then assigned back is
+equal to what was loaded, so nothing is written (copy first, or `flag_modified`).
 
 `iso` formats a stored moment the way the admin views and APIs show it.
 """
@@ -50,19 +55,40 @@ class JSONText(TypeDecorator):
     cache_ok = True
     empty: type = list
 
+    # Positional-or-keyword, not keyword-only: SQLAlchemy's statement cache key is made of the
+    # __init__ arguments it finds by name, and it does not see keyword-only ones.
+    def __init__(self, optional: bool = False, ensure_ascii: bool = True, sort_keys: bool = False):
+        super().__init__()
+        self.optional = optional
+        self.ensure_ascii = ensure_ascii
+        self.sort_keys = sort_keys
+        # The ORM leaves a None out of an INSERT unless the type says it means something: here "".
+        self.should_evaluate_none = optional
+        self._encode = json.JSONEncoder(ensure_ascii=ensure_ascii, sort_keys=sort_keys).encode
+
     def process_bind_param(self, value, dialect):
         if value is None:
-            return None
+            return "" if self.optional else None
         if not isinstance(value, self.empty):
             raise TypeError(f"{type(self).__name__} takes a {self.empty.__name__}, not {type(value).__name__}")
-        return json.dumps(value)
+        return self._encode(value)
 
     def process_result_value(self, value, dialect):
-        return self.empty(json.loads(value)) if value else self.empty()
+        if value:
+            return self.empty(json.loads(value))
+        return None if self.optional else self.empty()
 
 
+# cache_ok is not inherited: SQLAlchemy reads it from each class's own __dict__, and without it
+# a statement naming the column is compiled anew every time (with a warning).
 class JSONList(JSONText):
     empty = list
+    cache_ok = True
+
+
+class JSONDict(JSONText):
+    empty = dict
+    cache_ok = True
 
 
 def iso(value: datetime | None, timespec: str = "seconds") -> str | None:
@@ -75,3 +101,8 @@ def empty_list() -> list:
     signature every time a row is made, and a builtin's signature is parsed from its text (about
     0.2 ms, a tenth of storing a whole message); a Python function's costs 7 microseconds."""
     return []
+
+
+def empty_dict() -> dict:
+    """The default_factory of a JSONDict field (not `dict`: see empty_list)."""
+    return {}

@@ -8,7 +8,6 @@ for a device that resends its previous key.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import overload
 
@@ -54,14 +53,14 @@ class SyncOptions:
     def body(self) -> BodyOptions:
         return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, raw: str) -> SyncOptions:
-        data = json.loads(raw or "{}")
-        prefs = [BodyPreference(**p) for p in data.pop("body_preferences", [])]
-        return cls(body_preferences=prefs, **data)
+    def from_dict(cls, data: dict) -> SyncOptions:
+        """`data` is left as it was: it is a row's loaded value."""
+        prefs = [BodyPreference(**p) for p in data.get("body_preferences", [])]
+        return cls(**{**data, "body_preferences": prefs})
 
 
 @dataclass

@@ -293,7 +293,7 @@ class Admin:
             if row is None:
                 raise NotFound(f"no policy {name!r}")
             out = policy_view(row, len(users_of(s, row)))
-            settings = PolicySettings.from_json(row.settings)
+            settings = PolicySettings.from_dict(row.settings)
         return {**out, **policy_document(settings, version)}
 
     def policy_add(self, actor: Actor, name, changes: dict, default: bool = False) -> dict:

@@ -67,7 +67,7 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
         # evaluate never reads the policy check for Provision and Ping, and Ping is the request a
         # server holds by the thousand: no policy lookup for it.
         pol = policy_for(session, user)
-        settings = policy.PolicySettings.from_json(pol.settings) if pol else None
+        settings = policy.PolicySettings.from_dict(pol.settings) if pol else None
         provisioning = policy.Provisioning(probe.policy_key, probe.provisioned_at, probe.wipe_state in wipe.PENDING)
         policy_status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, now)
     return access.Facts(
@@ -161,7 +161,7 @@ class AccessAdapter:
             now = store.clock.now()
             view = ProvisionView(
                 version=ctx.version,
-                settings=policy.PolicySettings.from_json(pol.settings) if pol else None,
+                settings=policy.PolicySettings.from_dict(pol.settings) if pol else None,
                 policy_name=pol.name if pol else "",
                 temp_policy_key=device.temp_policy_key,
                 wipe_state=device.wipe_state,

@@ -70,8 +70,6 @@ class DirectoryAdapter:
 
 def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: datetime):
     """(start, end, BusyStatus) of `entry`'s occurrences overlapping [start, end); None: no data."""
-    import json
-
     from easlab.eas.pim.calendar import busy_intervals
     from easlab.storage.models import Folder, Item
 
@@ -82,7 +80,7 @@ def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: da
     rows = session.exec(select(Item.pim).where(Item.folder_id.in_(folders), Item.date_received >= start))
     out = []
     for pim in rows:
-        out += busy_intervals(json.loads(pim or "[]"), start, end)
+        out += busy_intervals(pim or [], start, end)
     return out
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger("easlab.compose")
 
 def recovery_allowed(session: Session, user: User) -> bool:
     policy = policy_for(session, user)
-    return bool(policy and PolicySettings.from_json(policy.settings).PasswordRecoveryEnabled)
+    return bool(policy and PolicySettings.from_dict(policy.settings).PasswordRecoveryEnabled)
 
 
 def set_oof(session: Session, user: User, req: OofSet, now: datetime) -> None:

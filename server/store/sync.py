@@ -92,7 +92,7 @@ class SyncAdapter:
             if kind == "ping":
                 if not device.ping_heartbeat:
                     return None
-                return json.dumps({"heartbeat": device.ping_heartbeat, "folders": json.loads(device.ping_folders or "[]")}).encode()
+                return json.dumps({"heartbeat": device.ping_heartbeat, "folders": device.ping_folders or []}).encode()
             raise ValueError(kind)
 
         return await self.store.run(work)
@@ -105,7 +105,7 @@ class SyncAdapter:
             elif kind == "ping":
                 cached = json.loads(data)
                 device.ping_heartbeat = cached["heartbeat"]
-                device.ping_folders = json.dumps(cached["folders"])
+                device.ping_folders = cached["folders"]
             session.add(device)
 
         await self.store.run(work)

@@ -114,7 +114,7 @@ OPERATIONS = [  # (permission, method, path, body, success status, check on the 
     ("configure", "POST", "/api/policies", {"name": "Kiosk", "settings": {"AllowCamera": False}}, 201,
      lambda db: _policy(db, "Kiosk") is not None),
     ("configure", "PATCH", "/api/policies/Default", {"settings": {"PasswordEnabled": True, "MinPasswordLength": 6}}, 200,
-     lambda db: json.loads(_policy(db, "Default").settings)["MinPasswordLength"] == 6),
+     lambda db: _policy(db, "Default").settings["MinPasswordLength"] == 6),
     ("configure", "POST", "/api/users/bob/policy", {"policy": "Default"}, 200,
      lambda db: _user(db, "bob").policy_id == _policy(db, "Default").id),
 ]

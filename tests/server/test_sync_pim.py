@@ -1,6 +1,5 @@
 """Sync for Calendar, Contacts, Tasks and Notes, in-process, with exact trees: what one device
 writes, it and every other device read back property by property."""
-import json
 
 import pytest
 from sqlmodel import select
@@ -333,7 +332,7 @@ async def test_stored_form_is_version_neutral(client, app):
     reply, _ = await add(dev, CALENDAR, await primed(dev, CALENDAR), recurring_meeting_141())
     with app.state.db.session() as s:
         row = s.exec(select(Item).where(Item.server_id == reply.text(f"{A}:ServerId"))).one()
-        stored = json.loads(row.pim)
+        stored = row.pim
         assert row.message_class == "IPM.Appointment" and row.uid == "weekly-1@easlab.test" and row.subject == "Weekly"
     tags = [t for t, _ in stored]
     assert "AirSyncBase:Location" in tags and "Calendar:Location" not in tags

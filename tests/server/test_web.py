@@ -309,7 +309,7 @@ async def test_configuration_by_role(client, db, role):
         policy = s.exec(select(Policy).where(Policy.name == "Default")).one()
         assert (org.default_access, org.max_devices, org.blocked_delay) == (
             ("Quarantine", 5, 0) if allowed else ("Allow", 100, 20))
-        assert (json.loads(policy.settings)["MinPasswordLength"] == 6) == allowed
+        assert (policy.settings["MinPasswordLength"] == 6) == allowed
         assert (s.exec(select(Policy).where(Policy.name == "Strict")).first() is not None) == allowed
     rules = Admin(db, lambda e: None).rule_list(SHELL)
     assert [r["name"] for r in rules] == (["Android (DeviceType)"] if allowed else [])
@@ -528,7 +528,7 @@ async def test_policy_page_shows_the_document_edits_and_assigns(client, db):
     with db.session() as s:
         kiosk = s.exec(select(Policy).where(Policy.name == "Kiosk")).one()
         assert get_user(s, "bob").policy_id == kiosk.id
-        default = json.loads(s.exec(select(Policy).where(Policy.name == "Default")).one().settings)
+        default = s.exec(select(Policy).where(Policy.name == "Default")).one().settings
         assert default["PasswordEnabled"] is True and default["MinPasswordLength"] == 8
         assert default["MaxInactivityTimeLock"] is None and default["AllowCamera"] is False  # unchecked box
     assert "Kiosk" in (await client.get("/ecp/policies")).text

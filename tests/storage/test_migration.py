@@ -58,7 +58,7 @@ def test_an_old_file_keeps_its_data(old_file):
         assert item.attachments == [{"name": "a.txt", "size": 3}]
         assert item.date_received == datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
         state = s.get(SyncState, 1)
-        assert (state.sync_key, state.prev_key, state.presented, state.options) == ("2", "1", [7], '{"filter_type": 3}')
+        assert (state.sync_key, state.prev_key, state.presented, state.options) == ("2", "1", [7], {"filter_type": 3})
         assert state.window_start == datetime(2025, 12, 29, 9, 0, tzinfo=UTC)
         phone = s.get(Device, 1)
         assert (phone.device_id, phone.access_state, phone.access_changed_at) == (
