@@ -184,15 +184,22 @@ async def smtp_fault(store, addresses: str | Iterable[str], stage: str, faults: 
     return smtp_reply(action) if action is not None else None
 
 
-# -- for in-process callers (the test plugin, the web UI) ------------------------------------------
+# -- for in-process callers (the test plugin) ------------------------------------------------------
+def _admin(app):
+    """The Admin service over the app's store and clock, for a caller with full rights in this
+    process.  Faults wake nothing (every request reads them), so there is nothing to notify."""
+    from .admin import Admin
+
+    state = app.state
+    return Admin(state.db, lambda event: None, state.settings.domain, clock=state.clock)
+
+
 def inject(app, kind: str, **kw) -> dict:
     """Add a fault to a running app (blocking; from a test or a worker thread), timed on the
     app's clock: `inject(app, "throttle", user="alice", count=2, params={"retry_after": 5})`."""
-    from easlab.storage.faults import add_fault, fault_view
+    from .admin import SHELL
 
-    now = app.state.clock.now()
-    with app.state.db.session() as session:
-        return fault_view(add_fault(session, kind, now=now, **kw), now)
+    return _admin(app).fault_add(SHELL, kind, **kw)
 
 
 def listing(app) -> list[dict]:
@@ -203,14 +210,16 @@ def listing(app) -> list[dict]:
 
 
 def remove(app, fault_id: int) -> bool:
-    from easlab.storage.faults import remove_fault
+    from .admin import SHELL, NotFound
 
-    with app.state.db.session() as session:
-        return remove_fault(session, fault_id)
+    try:
+        _admin(app).fault_remove(SHELL, fault_id)
+    except NotFound:
+        return False
+    return True
 
 
 def clear(app, user: str | None = None) -> int:
-    from easlab.storage.faults import clear_faults
+    from .admin import SHELL
 
-    with app.state.db.session() as session:
-        return clear_faults(session, user)
+    return _admin(app).faults_clear(SHELL, user)

@@ -270,16 +270,6 @@ def instrument(endpoint) -> Route:
                  middleware=[Middleware(Instrument)])
 
 
-def switch(db, user: str, device_id: str, on: bool, now, **bounds) -> dict:
-    """Turn tracing on or off for a device (blocking); `bounds`: max_entries, max_bytes."""
-    from easlab.storage.faults import set_trace
-
-    with db.session() as session:
-        row = set_trace(session, user, device_id, on, now=now, **bounds)
-        return {"user": row.user, "device_id": device_id, "enabled": row.enabled, "max_entries": row.max_entries,
-                "max_bytes": row.max_bytes, "dropped": row.dropped}
-
-
 # -- reading traces -----------------------------------------------------------------------------
 def content_type(headers: list) -> str:
     for name, value in headers:

@@ -1,8 +1,9 @@
 """Injected faults and protocol traces in the database: the rows, checked and bounded.
 
 Everything here is synchronous (one Session per call, from the caller); the server runs it in a
-worker thread.  The CLI, the API and the test plugin all write through these functions, and the
-running server reads the tables on every request, so a change reaches it without a restart.
+worker thread.  The CLI, the API, the web UI and the test plugin all write through the Admin
+service (server/admin/testing_ops.py), which calls these functions, and the running server reads
+the tables on every request, so a change reaches it without a restart.
 """
 from __future__ import annotations
 

@@ -27,13 +27,17 @@ def get_user(session: Session, name: str) -> User | None:
     return session.exec(select(User).where(User.name == name.strip().lower())).first()
 
 
-def add_user(session: Session, name: str, password: str, display_name: str = "") -> User:
+def add_user(session: Session, name: str, password: str, display_name: str = "", *, role: str = "",
+             hashed: str | None = None) -> User:
+    """A new user with its mailbox; `hashed` is the password's hash when the caller has it already
+    (argon2 is slow on purpose, and the test plugin makes the same users again and again)."""
     name = normalise_name(name)
     if not password:
         raise UserError("a password is required")
     if get_user(session, name) is not None:
         raise UserError(f"user {name} exists")
-    user = User(name=name, display_name=display_name or name, password_hash=hash_password(password))
+    user = User(name=name, display_name=display_name or name, password_hash=hashed or hash_password(password),
+                role=role)
     session.add(user)
     session.flush()
     ensure_mailbox(session, user)

@@ -1,9 +1,11 @@
 """Administration: the one service under the CLI, the web UI, the JSON API and the pytest plugin.
 
-Every administrative write (organisation, rules, devices, users, mailbox policies) and every
-administrative read goes through `Admin`.  Each operation checks the caller's role (as Exchange's
-RBAC splits them, server/admin/roles.py), checks its input (server/admin/checks.py), runs in one
-transaction, and then tells whoever holds requests for the affected users through `notify` (the
+Every administrative write (organisation, rules, devices, users, mailbox policies, and the test
+tools' faults and traces) and every administrative read goes through `Admin`; the writes on users
+are in server/admin/users.py and those of the test tools in server/admin/testing_ops.py, mixed
+in.  Each operation checks the caller's role (as Exchange's RBAC splits them,
+server/admin/roles.py), checks its input (server/admin/checks.py), runs in one transaction, and
+then tells whoever holds requests for the affected users through `notify` (the
 in-process hub, or a running server through the control socket) so devices react at once.
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ from easlab.storage.users import get_user
 
 from .checks import check_settings, policy_name
 from .roles import ROLES, Actor, NotFound
+from .testing_ops import FaultsAndTraces
+from .users import UserOps
 from .views import device_view, outbound_view, policy_document, policy_view, rule_view
 
 
@@ -37,7 +41,7 @@ def _rule(session, name: str):
         raise NotFound(str(exc)) from None
 
 
-class Admin:
+class Admin(UserOps, FaultsAndTraces):
     """The administration service; `notify(event)` is how the serving process hears of a change."""
 
     def __init__(self, db: Database, notify, domain: str = "easlab.test", clock=None):
@@ -257,7 +261,7 @@ class Admin:
                     "reason": decision.reason, "rule": decision.rule, "step": decision.step, "path": decision.path,
                     "stored_state": d.access_state if d else None}
 
-    # -- users ----------------------------------------------------------------------------------
+    # -- users (adding one, its password and directory fields: users.py) ------------------------
     def user_set(self, actor: Actor, name: str, *, activesync: bool | None = None, role: str | None = None,
                  display_name: str | None = None) -> dict:
         self._need(actor, "configure")

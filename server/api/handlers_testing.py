@@ -1,8 +1,9 @@
 """The test tools of /api: injected faults, per-device protocol traces, and long-poll waits.
 
 Handlers as in server/api/handlers.py: (request, actor, body) -> (status, payload); the route
-table (server/api/ops.py) checks their permission.  The faults are server/faults.py's on the
-app's clock; the traces are server/traces.py's; the waits are server/api/waits.py's `Waits`.
+table (server/api/ops.py) checks their permission.  Faults and trace switches change through the
+Admin service as the caller (server/admin/testing_ops.py), on the app's clock; the traces are read
+by server/traces.py; the waits are server/api/waits.py's `Waits`.
 """
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from easlab.storage.faults import MAX_TRACE_ENTRIES, clear_trace, fault_view, get_fault
+from easlab.storage.faults import MAX_TRACE_ENTRIES, fault_view, get_fault
 
 from .. import events, faults, traces
 from ..admin import NotFound
-from .handlers import who
+from .handlers import _admin, who
 from .validate import error, flag, number, param, seconds, take, whole
 from .waits import DEFAULT_TIMEOUT, MAX_TIMEOUT, Waits, state_name
 
@@ -32,7 +33,7 @@ async def faults_get(request, actor, body):
 
 async def faults_post(request, actor, body):
     fields = dict(take(body, FAULT_FIELDS, ("kind",)))
-    return 201, await run_in_threadpool(lambda: faults.inject(request.app, fields.pop("kind"), **fields))
+    return 201, await _admin(request, "fault_add", actor, fields.pop("kind"), **fields)
 
 
 def _fault_id(request: Request) -> int:
@@ -60,15 +61,13 @@ async def fault_get(request, actor, body):
 
 
 async def fault_delete(request, actor, body):
-    fault_id = _fault_id(request)
-    if not await run_in_threadpool(faults.remove, request.app, fault_id):
-        raise NotFound(f"no fault {fault_id}")
+    await _admin(request, "fault_remove", actor, _fault_id(request))
     return 204, None
 
 
 async def faults_delete(request, actor, body):
     user = param(request, "user")
-    return 200, {"removed": await run_in_threadpool(faults.clear, request.app, user)}
+    return 200, {"removed": await _admin(request, "faults_clear", actor, user)}
 
 
 # -- traces ---------------------------------------------------------------------------------------
@@ -87,9 +86,8 @@ def _switch(enabled: bool | None):
         fields = TRACE_FIELDS if enabled is None else {k: v for k, v in TRACE_FIELDS.items() if k != "enabled"}
         data = take(body, fields, ("enabled",) if enabled is None else ())
         on = data["enabled"] if enabled is None else enabled
-        state = request.app.state
-        return 200, await run_in_threadpool(traces.switch, state.db, user, device_id, on, state.clock.now(),
-                                            max_entries=data.get("max_entries"), max_bytes=data.get("max_bytes"))
+        return 200, await _admin(request, "trace_set", actor, user, device_id, on, max_entries=data.get("max_entries"),
+                                 max_bytes=data.get("max_bytes"))
 
     handler.__name__ = {None: "trace_post", True: "trace_on", False: "trace_off"}[enabled]
     return handler
@@ -100,12 +98,7 @@ trace_post, trace_on, trace_off = _switch(None), _switch(True), _switch(False)
 
 async def trace_delete(request, actor, body):
     user, device_id = who(request)
-
-    def work():
-        with request.app.state.db.session() as session:
-            return clear_trace(session, user, device_id)
-
-    return 200, {"removed": await run_in_threadpool(work)}
+    return 200, {"removed": await _admin(request, "trace_clear", actor, user, device_id)}
 
 
 async def trace_export(request, actor, body):

@@ -15,7 +15,7 @@ import click
 
 from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
 
-from .common import _db, _settings
+from .common import _db, _settings, run_admin
 
 MAX_PICTURE = 100 * 1024  # Active Directory's limit for thumbnailPhoto
 
@@ -80,23 +80,15 @@ DIRECTORY_PARAMS = (*TEXT_OPTIONS, "picture", "no_picture", "certificate", "no_c
 
 def apply_directory(db_url: str | None, name: str, values: dict) -> list[str]:
     """Store the given directory options of user NAME; returns the names of the fields changed."""
-    from easlab.storage.directory import set_directory
-    from easlab.storage.users import UserError
-
     picture = read_picture(values["picture"]) if values.get("picture") else (b"" if values.get("no_picture") else None)
     certificate = (read_certificate(values["certificate"]) if values.get("certificate")
                    else (b"" if values.get("no_certificate") else None))
     fields = {key: values.get(key) for key in TEXT_OPTIONS}
-    changed = [key for key, value in fields.items() if value is not None]
-    changed += [key for key, value in (("picture", picture), ("certificate", certificate)) if value is not None]
-    if not changed:
+    if all(value is None for value in (*fields.values(), picture, certificate)):
         return []
-    try:
-        with _db(db_url).session() as session:
-            set_directory(session, name, picture=picture, certificate=certificate, **fields)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
-    return changed
+    done = run_admin(db_url, lambda admin, actor: admin.user_directory_set(actor, name, picture=picture,
+                                                                           certificate=certificate, **fields))
+    return done["changed"]
 
 
 def extend_user_set(command: click.Command) -> click.Command:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import click
 
-from .common import _db, db_option, json_option, print_rows
+from .common import _db, db_option, json_option, print_rows, run_admin
 
 KIND_OPTIONS = {
     # kind: (option -> parameter) for the options that mean something for it
@@ -30,6 +30,19 @@ def _now() -> datetime:
 
 def _fail(exc: Exception):
     raise click.ClickException(str(exc).strip("'\"")) from None
+
+
+def _checked(operation):
+    """`operation(admin, actor)` with a FaultError shown as these commands always showed it."""
+    from easlab.storage.faults import FaultError
+
+    def run(admin, actor):
+        try:
+            return operation(admin, actor)
+        except FaultError as exc:
+            _fail(exc)
+
+    return run
 
 
 @click.group()
@@ -67,8 +80,6 @@ def fault() -> None:
 def fault_add(kind, user, device_id, command, count, duration, status, retry_after, seconds, byte_count, stage, message,
               as_json, db_url) -> None:
     """Add a fault of KIND (see `easlab fault --help`)."""
-    from easlab.storage.faults import FaultError, add_fault, fault_view
-
     given = {"status": status, "retry_after": retry_after, "seconds": seconds, "bytes": byte_count, "stage": stage,
              "message": message}
     allowed = KIND_OPTIONS[kind]
@@ -76,14 +87,8 @@ def fault_add(kind, user, device_id, command, count, duration, status, retry_aft
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to a {kind} fault")
     params = {allowed[name]: value for name, value in given.items() if value is not None}
-    now = _now()
-    try:
-        with _db(db_url).session() as session:
-            row = add_fault(session, kind, now=now, user=user, device_id=device_id, command=command, params=params,
-                            count=count, seconds=duration)
-            view = fault_view(row, now)
-    except FaultError as exc:
-        _fail(exc)
+    view = run_admin(db_url, _checked(lambda admin, actor: admin.fault_add(
+        actor, kind, user=user, device_id=device_id, command=command, params=params, count=count, seconds=duration)))
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
@@ -122,11 +127,7 @@ def fault_list(as_json, db_url) -> None:
 @db_option
 def fault_remove(fault_id, db_url) -> None:
     """Remove fault ID."""
-    from easlab.storage.faults import remove_fault
-
-    with _db(db_url).session() as session:
-        if not remove_fault(session, fault_id):
-            raise click.ClickException(f"no fault {fault_id}")
+    run_admin(db_url, lambda admin, actor: admin.fault_remove(actor, fault_id))
     click.echo(f"fault {fault_id} removed")
 
 
@@ -135,10 +136,7 @@ def fault_remove(fault_id, db_url) -> None:
 @db_option
 def fault_clear(user, db_url) -> None:
     """Remove every fault (or every fault of one user)."""
-    from easlab.storage.faults import clear_faults
-
-    with _db(db_url).session() as session:
-        removed = clear_faults(session, user)
+    removed = run_admin(db_url, lambda admin, actor: admin.faults_clear(actor, user))
     click.echo(f"{removed} fault{'s' if removed != 1 else ''} removed")
 
 
@@ -159,35 +157,26 @@ def trace(user_name, device_id, action, folder, max_entries, max_bytes, last, bo
 
     Every request and answer is kept with headers (Authorization redacted), bodies and timing,
     in a ring of the last 200 exchanges or 5 MB (change with --max-entries/--max-bytes)."""
-    from easlab.storage.faults import FaultError, clear_trace, set_trace
-
     from .. import traces
 
-    db = _db(db_url)
     if action in ("on", "off"):
-        try:
-            with db.session() as session:
-                row = set_trace(session, user_name, device_id, action == "on", now=_now(), max_entries=max_entries,
-                                max_bytes=max_bytes)
-                bound = (row.max_entries, row.max_bytes)
-        except FaultError as exc:
-            _fail(exc)
-        click.echo(f"trace of {user_name.lower()}/{device_id} {action}"
-                   + (f" (last {bound[0]} exchanges, at most {bound[1]} bytes)" if action == "on" else ""))
+        row = run_admin(db_url, _checked(lambda admin, actor: admin.trace_set(
+            actor, user_name, device_id, action == "on", max_entries=max_entries, max_bytes=max_bytes)))
+        bounds = f" (last {row['max_entries']} exchanges, at most {row['max_bytes']} bytes)" if action == "on" else ""
+        click.echo(f"trace of {user_name.lower()}/{device_id} {action}{bounds}")
         return
     if action == "clear":
-        with db.session() as session:
-            removed = clear_trace(session, user_name, device_id)
+        removed = run_admin(db_url, lambda admin, actor: admin.trace_clear(actor, user_name, device_id))
         click.echo(f"{removed} exchanges removed from the trace of {user_name.lower()}/{device_id}")
         return
     if action == "export":
         if not folder:
             raise click.UsageError("export needs a FOLDER")
-        path = traces.export_fixture(db, user_name, device_id, folder)
+        path = traces.export_fixture(_db(db_url), user_name, device_id, folder)
         count = len(json.loads((path / "index.json").read_text())["exchanges"])
         click.echo(f"{count} exchanges written to {path}")
         return
-    view = traces.trace_view(db, user_name, device_id, bodies=bodies or as_json, limit=last)
+    view = traces.trace_view(_db(db_url), user_name, device_id, bodies=bodies or as_json, limit=last)
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return

@@ -25,18 +25,9 @@ ROLE_CHOICE = click.Choice([*ROLES, "none"])
 @db_option
 def user_add(name, password, display_name, role, db_url) -> None:
     """Create user NAME; its address is NAME@DOMAIN."""
-    from easlab.storage.users import UserError, add_user
-
-    db = _db(db_url)
-    try:
-        with db.session() as session:
-            created = add_user(session, name, password, display_name)
-            if role and role != "none":
-                created.role = role
-                session.add(created)
-            click.echo(f"added {created.name} ({created.display_name})" + (f", role {created.role}" if created.role else ""))
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
+    created = run_admin(db_url, lambda admin, actor: admin.user_add(actor, name, password, display_name, role))
+    click.echo(f"added {created['name']} ({created['display_name']})"
+               + (f", role {created['role']}" if created["role"] else ""))
 
 
 @user.command("set")
@@ -80,11 +71,5 @@ def user_list(as_json, db_url) -> None:
 @db_option
 def user_passwd(name, password, db_url) -> None:
     """Set the password of user NAME."""
-    from easlab.storage.users import UserError, set_password
-
-    try:
-        with _db(db_url).session() as session:
-            set_password(session, name, password)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
+    run_admin(db_url, lambda admin, actor: admin.user_passwd(actor, name, password))
     click.echo(f"password of {name.lower()} changed")

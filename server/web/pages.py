@@ -232,8 +232,6 @@ class WebUI:
 
     async def trace_switch(self, request: Request, actor: Actor, form) -> Response:
         """Tracing on or off for one device (server/traces.py); configure, as /api/.../trace."""
-        from .. import traces
-
         user, device_id, state = (request.path_params[k] for k in ("user", "device_id", "state"))
         if state not in ("on", "off"):
             raise Refused(404, f"no trace switch {state}")
@@ -241,8 +239,7 @@ class WebUI:
         if len(device_id) > MAX_NAME:
             raise Refused(404, f"{user} has no device {device_id}")
         row = await self.call(request, "device_get", actor, user, device_id)  # NotFound for a device never seen
-        app = request.app.state
-        await run_in_threadpool(traces.switch, app.db, row["user"], row["device_id"], state == "on", app.clock.now())
+        await self.call(request, "trace_set", actor, row["user"], row["device_id"], state == "on")
         message = (f"Tracing {row['device_id']}: its next exchanges are recorded." if state == "on"
                    else f"Tracing of {row['device_id']} is off; the exchanges recorded so far are kept.")
         return self.done(request, message, device_path(row["user"], row["device_id"]))

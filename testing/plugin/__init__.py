@@ -27,8 +27,8 @@ The store is fresh for each test, or shared by the tests of a module with `scope
 or `easlab_scope = module` (ini).
 
 Faults (server/faults.py) are injected with `easlab.fault(kind, ...)`, listed with `faults()` and
-removed with `clear_faults()`: in-process straight into the store on the server's clock, in process
-mode through /api/faults as an org-admin account the fixture makes (`easlab-admin`).
+removed with `clear_faults()`: in-process through the Admin service on the server's clock, in
+process mode through /api/faults as an org-admin account the fixture makes (`easlab-admin`).
 
 Every wait (`wait_for_mail`, `wait_for_ping`, `wait_for_device_state`, `wait_for_outbound`)
 returns as soon as the server's own events (server/events.py, the push hub) show the condition

@@ -81,25 +81,24 @@ class Factories:
 
     def make_user(self, name: str, password: str = DEFAULT_PASSWORD, display_name: str | None = None,
                   role: str | None = None) -> User:
-        """A mailbox NAME@domain with its folders; `role` is an admin role (org-admin, viewer, ...)."""
-        from easlab.server.admin import ROLES
-        from easlab.storage.mailbox import ensure_mailbox
-        from easlab.storage.models import User as UserRow
-        from easlab.storage.users import UserError, get_user, normalise_name
+        """A mailbox NAME@domain with its folders; `role` is an admin role (org-admin, viewer, ...).
+        Made by the Admin service (server/admin/users.py), with this process's hash of the password."""
+        from easlab.server.admin import ROLES, SHELL
+        from easlab.storage.users import UserError, normalise_name
 
         if role not in (None, "", *ROLES):
             raise ValueError(f"role {role!r}: use one of {', '.join(ROLES)}")
         if not password:
             raise ValueError("a password is required")
         name = normalise_name(name)
-        with self.db.session() as s:
-            if get_user(s, name) is not None:
-                raise UserError(f"user {name} exists" + (" (this store is shared by the module)" if self.scope == "module" else ""))
-            row = UserRow(name=name, display_name=display_name or name, password_hash=password_hash(password), role=role or "")
-            s.add(row)
-            s.flush()
-            ensure_mailbox(s, row)
-            user = User(row.name, password, row.display_name, row.role, f"{row.name}@{self.domain}")
+        try:
+            row = self.admin.user_add(SHELL, name, password, display_name or name, role or "",
+                                      hashed=password_hash(password))
+        except UserError as exc:
+            if self.scope == "module" and str(exc) == f"user {name} exists":
+                raise UserError(f"{exc} (this store is shared by the module)") from None
+            raise
+        user = User(row["name"], password, row["display_name"], row["role"], f"{row['name']}@{self.domain}")
         self._passwords[name] = password
         self._user_added(user)
         return user

@@ -1,0 +1,43 @@
+"""The Admin service's writes on mailbox users: creating them, their passwords and their directory
+(GAL) fields.  A mixin of `Admin` (server/admin/service.py), which provides `db` and `_need`.
+
+None of these wakes a held request: a new user has none, a new password is met at the next
+login (the login cache is keyed on the stored hash), and the directory is read per request.
+"""
+from __future__ import annotations
+
+from easlab.storage.access import AccessError
+from easlab.storage.directory import set_directory
+from easlab.storage.users import add_user, set_password
+
+from .roles import ROLES, Actor
+
+
+class UserOps:
+    def user_add(self, actor: Actor, name: str, password: str, display_name: str = "", role: str | None = None, *,
+                 hashed: str | None = None) -> dict:
+        """New-Mailbox: user NAME with its folders.  `hashed`: the password's hash, when the caller
+        already has it (the test plugin keeps one per password, argon2 being slow on purpose)."""
+        self._need(actor, "configure")
+        if role is not None and role not in ("", "none", *ROLES):
+            raise AccessError(f"role {role!r}: use {', '.join(ROLES)} or none")
+        with self.db.session() as s:
+            row = add_user(s, name, password, display_name, role="" if role in (None, "none") else role, hashed=hashed)
+            return {"name": row.name, "display_name": row.display_name, "role": row.role}
+
+    def user_passwd(self, actor: Actor, name: str, password: str) -> dict:
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            row = set_password(s, name, password)
+            return {"name": row.name}
+
+    def user_directory_set(self, actor: Actor, name: str, *, picture: bytes | None = None,
+                           certificate: bytes | None = None, **fields: str | None) -> dict:
+        """Change the user's directory fields (storage/directory.py TEXT_FIELDS); None leaves a field
+        alone, "" / b"" clears it."""
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            set_directory(s, name, picture=picture, certificate=certificate, **fields)
+        return {"name": name.strip().lower(),
+                "changed": [k for k, v in (*fields.items(), ("picture", picture), ("certificate", certificate))
+                            if v is not None]}
