@@ -83,7 +83,13 @@ class Easlab(Factories, Waits):
         """easlab.server.admin.Admin over this store, acting as the local shell (use with server.admin.SHELL)."""
         from easlab.server.admin import Admin
 
-        return Admin(self.db, self._notify, self.domain)
+        return Admin(self.db, self._notify, self.domain, clock=self._admin_clock())
+
+    def _admin_clock(self):
+        """The clock the admin service writes times with: the server's own (in-process: its
+        ManualClock, so a wipe request or a fault's expiry is dated as the server sees time);
+        None in process mode, where the server runs on the real clock."""
+        return None
 
     # -- faults -----------------------------------------------------------------------------------
     def fault(self, kind: str, user: User | str | None = None, device=None, command: str | None = None,

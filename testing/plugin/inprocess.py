@@ -37,6 +37,9 @@ class InProcessEaslab(Easlab):
     def app(self):
         return self._app
 
+    def _admin_clock(self):
+        return self._clock
+
     @property
     def clock(self):
         """The server's clock: an easlab.server.clock.ManualClock (advance(seconds, minutes=...))."""

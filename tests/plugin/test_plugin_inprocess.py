@@ -287,3 +287,11 @@ async def test_the_marker_can_choose_the_real_clock(easlab):
     from easlab.server.clock import SystemClock
 
     assert isinstance(easlab.clock, SystemClock)
+
+
+async def test_the_admin_service_writes_times_on_the_servers_clock(easlab):
+    easlab.make_user("alice")
+    phone = await easlab.make_device("alice")
+    easlab.clock.advance(minutes=90)  # the ManualClock is now an hour and a half from the wall clock
+    view = easlab.admin.device_wipe(SHELL, "alice", phone.state.device_id)
+    assert view["wipe_requested_at"] == easlab.clock.now().isoformat(timespec="seconds")
