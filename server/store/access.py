@@ -140,8 +140,11 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     return Gate(decision, response), effects
 
 
-def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime) -> int:
-    """The mail Exchange leaves in the Inbox when a device confirmed its wipe; the Inbox's id."""
+def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime,
+                      effects: Effects) -> None:
+    """The mail Exchange leaves in the Inbox when a device confirmed its wipe; the addresses the
+    administrator named (NotificationEmailAddresses) get it too, as Bcc: mail to local users
+    lands in their Inbox, other mail goes to the outbound queue."""
     rows = [("Device ID", device.device_id), ("Device type", device.device_type), ("Model", device.model),
             ("User agent", device.user_agent), ("Protocol version", device.protocol_version)]
     mime = notices.wipe_confirmation(store.domain, store.address(user), user.display_name, rows, now)
@@ -149,7 +152,9 @@ def wipe_confirmation(store: StoreContext, session: Session, user: User, device:
     parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"
     inbox = folder_by_type(session, user, FolderType.Inbox)
     store_message(session, inbox, mime, parsed=parsed)
-    return inbox.id
+    effects.touched.append(inbox.id)
+    if device.wipe_notify and store.mailer is not None:
+        store.mailer.send(session, mime, list(device.wipe_notify), effects, now)
 
 
 class AccessAdapter:
@@ -191,7 +196,7 @@ class AccessAdapter:
                 setattr(device, name, value)
             session.add(device)
             if update.wipe_confirmation:
-                effects.touched.append(wipe_confirmation(store, session, user, device, now))
+                wipe_confirmation(store, session, user, device, now, effects)
             return result
 
         result = await store.run(work)
