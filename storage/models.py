@@ -189,6 +189,8 @@ class Device(SQLModel, table=True):
     wipe_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     wipe_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     wipe_ack_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Clear-MobileDevice -NotificationEmailAddresses: told when the device confirms the wipe.
+    wipe_notify: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     # Access control: the state stored after the device's last request (Exchange's
     # DeviceAccessState / Reason / ControlRule), and the step of the decision that set it.
     access_state: str = Field(default="Unknown", max_length=16)

@@ -24,7 +24,7 @@ from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
 from .items import email_item, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
-from .models import Device, Folder, Item, SyncState, User
+from .models import Device, Folder, Item, ItemChange, SyncState, User
 
 if TYPE_CHECKING:
     from easlab.eas.commands.sync import CollectionRequest
@@ -176,8 +176,9 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
         outcome.responses = apply_client_commands(session, work.user, work.folder, request, own, work.added, drafts=drafts)
     else:
         outcome.responses = _pim_commands(session, work.user, work.folder, outcome.folder_class, request, state, options,
-                                          own, work.added, work.now, drafts)
+                                          own, work.added, work.now, work.drafts, work.restricted)
     if work.restricted:
+        _held_by_device(work, own)
         _notice_only(work, outcome)
     else:
         _server_changes(work, options, own, outcome)
@@ -194,6 +195,19 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     state.last_response = zlib.compress(render(outcome), 1)
     session.add(state)
     return outcome
+
+
+def _held_by_device(work: _Work, own: set[int]) -> None:
+    """A restricted device's position stays put, so the items its own commands added or deleted
+    would come back to it as Adds and Deletes once access is granted: remember them as presented
+    (a Change comes back too, and carries what the device already has)."""
+    if not own:
+        return
+    rows = work.session.exec(select(ItemChange.item_id).where(ItemChange.folder_id == work.folder.id, ItemChange.seq.in_(own),
+                                                              ItemChange.kind.in_(("add", "delete"))))
+    mine = set(rows)
+    if mine:
+        work.state.presented = sorted(set(work.state.presented) | mine)
 
 
 def _notice_only(work: _Work, outcome: CollectionOutcome) -> None:
@@ -233,27 +247,35 @@ def _server_changes(work: _Work, options, own: set[int], outcome: CollectionOutc
                              if window > len(changes) else ([], True))
         changes += soft + log_changes
     if state.presented:
-        # The device already holds these (delivered while it was quarantined): no second Add.
+        # The device already holds these (delivered while it was quarantined, or its own adds
+        # then): no second Add; nor a Delete of what it deleted itself then.
         held = {i.server_id for i in session.exec(select(Item).where(Item.id.in_(state.presented)))}
-        changes = [c for c in changes if not (c.kind == "Add" and c.server_id in held)]
+        gone = set(session.exec(select(ItemChange.server_id).where(
+            ItemChange.folder_id == folder.id, ItemChange.kind == "delete", ItemChange.item_id.in_(state.presented))))
+        changes = [c for c in changes if not ((c.kind == "Add" and c.server_id in held) or (c.kind == "Delete" and c.server_id in gone))]
     outcome.changes = changes
     outcome.more_available = more
     state.window_start = start
 
 
 def _pim_commands(session: Session, user: User, folder: Folder, folder_class: str, request, state: SyncState, options,
-                  own: set[int], added: set[int], now: datetime, drafts) -> list[ItemCommandResult]:
+                  own: set[int], added: set[int], now: datetime, drafts, restricted: bool = False) -> list[ItemCommandResult]:
     from .pim import PimContext, apply_pim_commands
 
     if not request.commands:
         return []
     if drafts is None:
-        # A quarantined device writes nothing (digest §5.3): every command fails as "cannot be
-        # completed now", so the device keeps its changes and resends them once allowed.
+        # No way to write given (a caller without a DraftContext): every command fails as "cannot
+        # be completed now", so the device keeps its changes and resends them.
         return [ItemCommandResult(c.kind, c.server_id, SyncStatus.CannotComplete, client_id=c.client_id) for c in request.commands]
-    ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=options.conflict,
+    # A quarantined device's own changes are processed (digest §5.3, §11 item 34); only what the
+    # server sends it is withheld.  Its position stays put meanwhile, so its earlier edits are log
+    # rows after it: judged server-wins, its second edit of an item would be a conflict with its
+    # first, and it sees no server version to resolve one with; its changes win.  It submits no
+    # mail either (SendMail gets 120), so a 16.x device's meetings send no invitations.
+    ctx = PimContext(version=drafts.version, now=now, since=state.seq, conflict=0 if restricted else options.conflict,
                      supported=state.supported,
-                     on_organised=drafts.organised,
+                     on_organised=None if restricted else drafts.organised,
                      organizer=(user.display_name or user.name, drafts.address(user)))
     return apply_pim_commands(session, user, folder, folder_class, request, ctx, own, added)
 

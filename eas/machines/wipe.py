@@ -13,6 +13,8 @@ Rules (everything that moves a device's wipe state lives in this file):
    Provision, acknowledgement or not, leaves the state as it is.
 6. The account-only wipe (AccountOnlyRemoteWipe) exists from EAS 16.1 (ACCOUNT_ONLY_WIPE_SINCE);
    an older device gets the full RemoteWipe directive, and an administrator cannot ask for it.
+7. Administrators see Exchange's Get-MobileDeviceStatistics Status (`STATUS`), not the state:
+   pending and sent are both DeviceWipePending (the sent time tells them apart).
 """
 from __future__ import annotations
 
@@ -54,6 +56,28 @@ WIPE: dict[tuple[str, str], str | None] = {
     }.items()
     for input_, nxt in zip(INPUTS, row)
 }
+
+
+# What Exchange's administrators see for each state (Get-MobileDeviceStatistics Status; digest
+# §7.2): (full wipe, account-only wipe).  The account-only names are the later enum values the
+# digest takes from the Adaxes SDK; no source names a failed acknowledgement, so the two Failed
+# names follow the pattern.
+STATUS: dict[str, tuple[str, str]] = {
+    State.NONE: ("DeviceOk", "DeviceOk"),
+    State.PENDING: ("DeviceWipePending", "AccountOnlyDeviceWipePending"),
+    State.SENT: ("DeviceWipePending", "AccountOnlyDeviceWipePending"),
+    State.SUCCEEDED: ("DeviceWipeSucceeded", "AccountOnlyDeviceWipeSucceeded"),
+    State.FAILED: ("DeviceWipeFailed", "AccountOnlyDeviceWipeFailed"),
+}
+
+
+def status(state: str, account_only: bool = False) -> str:
+    """The name an administrator sees for a stored wipe state."""
+    return STATUS[state][1 if account_only else 0]
+
+
+def cancellable(state: str) -> bool:
+    return WIPE[(state, Input.CANCEL)] is not None
 
 
 class Refused(ValueError):

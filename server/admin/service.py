@@ -18,7 +18,7 @@ from easlab.eas.policy import PolicySettings
 from easlab.eas.versions import SUPPORTED
 from easlab.storage import Database
 from easlab.storage.access import (
-    AccessError, add_rule, add_to_list, admin_recipients, find_rule, history, org_settings, remove_from_list,
+    AccessError, add_rule, add_to_list, admin_recipients, find_rule, history, org_settings, remove_from_list, valid_address,
 )
 from easlab.storage.devices import get_device, remove_device
 from easlab.storage.models import AccessRule, Device, OutboundMail, User
@@ -221,8 +221,17 @@ class Admin(UserOps, FaultsAndTraces):
             uid = u.id
         self._wake([uid])
 
-    def device_wipe(self, actor: Actor, user: str, device_id: str, account_only: bool = False, cancel: bool = False) -> dict:
+    def device_wipe(self, actor: Actor, user: str, device_id: str, account_only: bool = False, cancel: bool = False,
+                    notification_emails: list[str] | None = None) -> dict:
+        """Clear-MobileDevice: a wipe at the device's next request, or -Cancel; the addresses of
+        -NotificationEmailAddresses get the confirmation when the device acknowledges it."""
         self._need(actor, "operate")
+        notify = [a.strip() for a in notification_emails or () if a.strip()]
+        bad = [a for a in notify if not valid_address(a)]
+        if bad:
+            raise AccessError(f"not an e-mail address: {', '.join(bad)}")
+        if cancel and notify:
+            raise AccessError("notification addresses go with a wipe, not with its cancellation")
         with self.db.session() as s:
             u = self._user(s, user)
             d = self._device(s, u, device_id)
@@ -230,15 +239,16 @@ class Admin(UserOps, FaultsAndTraces):
                 try:
                     d.wipe_state = wipe.next_state(d.wipe_state, wipe.Input.CANCEL)
                 except wipe.Refused:
-                    raise AccessError(f"cannot cancel: the wipe is {d.wipe_state}"
-                                      + (" (already sent to the device)" if d.wipe_state != wipe.State.NONE else "")) from None
-                d.wipe_requested_at, d.wipe_account_only = None, False
+                    why = {wipe.State.NONE: "no wipe is pending", wipe.State.SENT: "the wipe was already sent to the device"}
+                    raise AccessError(f"cannot cancel: {why.get(d.wipe_state, 'the wipe is over')} "
+                                      f"({wipe.status(d.wipe_state, d.wipe_account_only)})") from None
+                d.wipe_requested_at, d.wipe_account_only, d.wipe_notify = None, False, []
             else:
                 if account_only and not wipe.account_only_supported(d.protocol_version):
                     raise AccessError(f"an account-only wipe needs an EAS {wipe.ACCOUNT_ONLY_WIPE_SINCE} device; "
                                       f"{device_id} speaks {d.protocol_version or 'nothing yet'}")
                 d.wipe_state = wipe.next_state(d.wipe_state, wipe.Input.REQUEST)
-                d.wipe_requested_at, d.wipe_account_only = self.clock.now(), account_only
+                d.wipe_requested_at, d.wipe_account_only, d.wipe_notify = self.clock.now(), account_only, notify
                 d.wipe_sent_at = d.wipe_ack_at = None
             s.add(d)
             uid = u.id

@@ -2,6 +2,7 @@
 the web templates and the API's bodies."""
 from __future__ import annotations
 
+from easlab.eas.machines import wipe
 from easlab.eas.machines.access import listed
 from easlab.eas.policy import PolicySettings, policy_key, provision_doc, wap_doc
 from easlab.eas.versions import has
@@ -13,13 +14,18 @@ from easlab.storage.types import iso
 def device_view(device: Device, user: User, with_history=None) -> dict:
     row = {
         "user": user.name, "display_name": user.display_name, "device_id": device.device_id,
-        "device_type": device.device_type, "model": device.model, "os": device.os, "user_agent": device.user_agent,
+        # Exchange sets Model = DeviceType for a device that never sent DeviceInformation.
+        "device_type": device.device_type, "model": device.model or device.device_type, "os": device.os,
+        "user_agent": device.user_agent,
         "friendly_name": device.friendly_name, "imei": device.imei, "phone_number": device.phone_number,
         "protocol_version": device.protocol_version, "first_sync": iso(device.first_sync), "last_sync": iso(device.last_sync),
         "access_state": device.access_state, "access_reason": device.access_reason, "access_rule": device.access_rule,
         "access_step": device.access_step, "access_changed_at": iso(device.access_changed_at),
         "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
-        "wipe": device.wipe_state, "wipe_account_only": device.wipe_account_only,
+        # Exchange's Status names (eas.machines.wipe.STATUS); the stored state stays easlab's own.
+        "wipe": wipe.status(device.wipe_state, device.wipe_account_only), "wipe_account_only": device.wipe_account_only,
+        "wipe_pending": device.wipe_state in wipe.PENDING, "wipe_cancellable": wipe.cancellable(device.wipe_state),
+        "wipe_notification_emails": list(device.wipe_notify),
         "wipe_requested_at": iso(device.wipe_requested_at), "wipe_sent_at": iso(device.wipe_sent_at),
         "wipe_ack_at": iso(device.wipe_ack_at),
         "allowed_individually": listed(device.device_id, user.allowed_device_ids),

@@ -107,9 +107,9 @@ def list_action(method: str) -> Handler:
 
 
 async def device_wipe(request, actor, body):
-    fields = take(body, {"account_only": "bool", "cancel": "bool"})
+    fields = take(body, {"account_only": "bool", "cancel": "bool", "notification_emails": "str[]"})
     return 200, await _admin(request, "device_wipe", actor, *who(request), account_only=fields.get("account_only", False),
-                             cancel=fields.get("cancel", False))
+                             cancel=fields.get("cancel", False), notification_emails=fields.get("notification_emails"))
 
 
 async def device_explain(request, actor, body):

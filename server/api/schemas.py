@@ -1,6 +1,7 @@
 """The JSON schemas of /api's bodies and answers (components/schemas of /api/openapi.json)."""
 from __future__ import annotations
 
+from easlab.eas.machines import wipe
 from easlab.eas.machines.access import ACCESS_LEVELS, CHARACTERISTICS
 from easlab.storage.faults import FAULT_KINDS
 
@@ -20,10 +21,12 @@ NSTR = {"type": ["string", "null"]}
 DEVICE_FIELDS = {
     **{k: STR for k in ("user", "display_name", "device_id", "device_type", "model", "os", "user_agent", "friendly_name",
                         "imei", "phone_number", "protocol_version", "access_state", "access_reason", "access_rule",
-                        "access_step", "policy", "policy_status", "wipe")},
+                        "access_step", "policy", "policy_status")},
+    "wipe": {"type": "string", "enum": sorted({name for names in wipe.STATUS.values() for name in names})},
     **{k: {"type": ["string", "null"], "format": "date-time"} for k in ("first_sync", "last_sync", "access_changed_at",
                                                                          "wipe_requested_at", "wipe_sent_at", "wipe_ack_at")},
-    "policy_key": {"type": ["integer", "null"]}, "wipe_account_only": BOOL,
+    "policy_key": {"type": ["integer", "null"]}, "wipe_account_only": BOOL, "wipe_pending": BOOL, "wipe_cancellable": BOOL,
+    "wipe_notification_emails": array(STR),
     "allowed_individually": BOOL, "blocked_individually": BOOL,
 }
 SCHEMAS = {
@@ -55,7 +58,9 @@ SCHEMAS = {
     "Lists": {"type": "object", "properties": {"user": STR, "allowed": array(STR), "blocked": array(STR)}},
     "Wipe": {"type": "object", "additionalProperties": False,
              "properties": {"account_only": {"type": "boolean", "description": "EAS 16.1 devices only"},
-                            "cancel": {"type": "boolean", "description": "withdraw a wipe not yet sent"}}},
+                            "cancel": {"type": "boolean", "description": "withdraw a wipe not yet sent"},
+                            "notification_emails": {**array(STR), "description": "told when the device confirms the wipe "
+                                                                             "(Clear-MobileDevice -NotificationEmailAddresses)"}}},
     "Explain": {"type": "object", "properties": {"user": STR, "device_id": STR, "known": BOOL, "state": NSTR, "reason": STR,
                                                  "rule": NSTR, "step": STR, "path": array(STR), "stored_state": NSTR}},
     "Revoke": {"type": "object", "additionalProperties": False,

@@ -79,14 +79,17 @@ def device_explain(user_name, device_id, as_json, db_url) -> None:
 @click.argument("device_id")
 @click.option("--account-only", is_flag=True, help="Wipe only the account's data (EAS 16.1 devices).")
 @click.option("--cancel", is_flag=True, help="Withdraw a wipe that has not been sent yet.")
+@click.option("--notification-email", "notify", multiple=True, metavar="ADDR",
+              help="Mail ADDR when the device confirms the wipe (repeatable; NotificationEmailAddresses).")
 @db_option
-def device_wipe(user_name, device_id, account_only, cancel, db_url) -> None:
+def device_wipe(user_name, device_id, account_only, cancel, notify, db_url) -> None:
     """Remote-wipe DEVICE_ID of USER at its next request (Clear-MobileDevice)."""
-    run_admin(db_url, lambda admin, actor: admin.device_wipe(actor, user_name, device_id, account_only, cancel))
+    run_admin(db_url, lambda admin, actor: admin.device_wipe(actor, user_name, device_id, account_only, cancel, list(notify)))
     if cancel:
         click.echo(f"wipe of {device_id} cancelled")
     else:
-        click.echo(f"{'account-only ' if account_only else ''}wipe of {device_id} pending: it runs at the device's next request")
+        told = f"; {', '.join(notify)} will be told when it is done" if notify else ""
+        click.echo(f"{'account-only ' if account_only else ''}wipe of {device_id} pending: it runs at the device's next request{told}")
 
 
 __all__ = ["device", "admin_for"]

@@ -7,12 +7,15 @@ Exchange evaluates a device's access on every request but OPTIONS and stores the
 the stored state changes into Quarantined or Blocked (for other reasons than policy) the user gets
 a notice in the Inbox and, for quarantine, the admins get a mail with a link to approve.  The rules
 are eas.machines.access; `access_facts` is the one way to gather its facts, for a request and for
-`easlab device explain` alike, so the two never disagree.
+`easlab device explain` alike, so the two never disagree.  The answer is decided on what the
+server knew before the request; DeviceInformation the request carries is stored only when the
+request runs (a blocked device keeps what it was blocked for, digest §11 item 24).
 """
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session, func, select
@@ -38,19 +41,15 @@ log = logging.getLogger("easlab.access")
 
 def _reported(command, request) -> dict:
     """The DeviceInformation a Provision or Settings request carries, cut to the columns' widths
-    (a phone's over-long value must not fail the request).  It counts from the request that carries
-    it: a Quarantine rule on the OS lifts the moment the device reports a new one (digest §11 item 25)."""
+    (a phone's over-long value must not fail the request)."""
     if command.name not in ("Provision", "Settings") or request is None or isinstance(request, bytes):
         return {}
     return {column: value[:Device.__table__.c[column].type.length or len(value)]
             for column, value in (device_information(request) or {}).items()}
 
 
-def access_facts(session: Session, user: User, device: Device | None, line, command, now: datetime,
-                 reported: dict | None = None) -> access.Facts:
-    """What evaluate needs, from the rows and the request line (`device` None: not yet a partner)."""
-    org = org_settings(session)
-    # The device as it will be once this request is stored, without writing anything yet.
+def _probe(user: User, device: Device | None, line, now: datetime, reported: dict | None) -> Device:
+    """The device as it will be once this request is stored, without writing anything yet."""
     probe = Device(user_id=user.id, device_id=line.device_id, first_sync=now)
     if device is not None:
         for column in ("device_type", "user_agent", "os", "model", "first_sync", "wipe_state", "access_state",
@@ -59,6 +58,14 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
     probe.device_type = line.device_type or probe.device_type
     for column, value in (reported or {}).items():
         setattr(probe, column, value)
+    return probe
+
+
+def access_facts(session: Session, user: User, device: Device | None, line, command, now: datetime,
+                 reported: dict | None = None) -> access.Facts:
+    """What evaluate needs, from the rows and the request line (`device` None: not yet a partner)."""
+    org = org_settings(session)
+    probe = _probe(user, device, line, now, reported)
     count = 0
     if device is None:
         count = session.exec(select(func.count()).select_from(Device).where(Device.user_id == user.id)).one()
@@ -97,8 +104,18 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
     line = ctx.request
     effects = Effects()
     device = get_device(session, user, line.device_id)
-    reported = _reported(command, request)
-    decision = access.evaluate(access_facts(session, user, device, line, command, now, reported))
+    # The answer is decided on what the server knew before this request (digest §5.2, §11 item 24):
+    # a refused request (a blocked device's Settings or Provision) stores nothing it reports, so an
+    # OS upgrade cannot free a device a DeviceOS rule blocked.
+    facts = access_facts(session, user, device, line, command, now)
+    decision = access.evaluate(facts)
+    response = decision.response
+    reported = _reported(command, request) if response is None else {}
+    if reported:
+        # A request let through stores its report, and the state recorded counts it from this
+        # request: a Quarantine rule on the OS lifts the moment the device reports a new one (item 25).
+        probe = _probe(user, device, line, now, reported)
+        decision = access.evaluate(replace(facts, device=device_facts(probe, line.user_agent, line.ms_wl or "")))
     if decision.state is None:  # refused before any partnership: nothing is stored
         if decision.step == "MaxDevices":
             log.warning("%s: device %s refused, %s", user.name, line.device_id, decision.path[-1])
@@ -107,7 +124,7 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
             effects.touched.append(mailer.post_to_inbox(session, user, notice, now=now).folder_id)
             user.max_devices_mail_at = now
             session.add(user)
-        return Gate(decision, decision.response), effects
+        return Gate(decision, response), effects
     device = touch_device(session, user, line.device_id, line.device_type, line.user_agent, line.protocol_version, now=now)
     for column, value in reported.items():
         setattr(device, column, value)
@@ -120,11 +137,14 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         if decision.notify:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, decision.state, decision.reason)
             mailer.access_notices(session, user, device, org_settings(session), decision, effects, now)
-    return Gate(decision, decision.response), effects
+    return Gate(decision, response), effects
 
 
-def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime) -> int:
-    """The mail Exchange leaves in the Inbox when a device confirmed its wipe; the Inbox's id."""
+def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime,
+                      effects: Effects) -> None:
+    """The mail Exchange leaves in the Inbox when a device confirmed its wipe; the addresses the
+    administrator named (NotificationEmailAddresses) get it too, as Bcc: mail to local users
+    lands in their Inbox, other mail goes to the outbound queue."""
     rows = [("Device ID", device.device_id), ("Device type", device.device_type), ("Model", device.model),
             ("User agent", device.user_agent), ("Protocol version", device.protocol_version)]
     mime = notices.wipe_confirmation(store.domain, store.address(user), user.display_name, rows, now)
@@ -132,7 +152,9 @@ def wipe_confirmation(store: StoreContext, session: Session, user: User, device:
     parsed.message_class = "IPM.Note.Exchange.ActiveSync.RemoteWipeConfirmation"
     inbox = folder_by_type(session, user, FolderType.Inbox)
     store_message(session, inbox, mime, parsed=parsed)
-    return inbox.id
+    effects.touched.append(inbox.id)
+    if device.wipe_notify and store.mailer is not None:
+        store.mailer.send(session, mime, list(device.wipe_notify), effects, now)
 
 
 class AccessAdapter:
@@ -174,7 +196,7 @@ class AccessAdapter:
                 setattr(device, name, value)
             session.add(device)
             if update.wipe_confirmation:
-                effects.touched.append(wipe_confirmation(store, session, user, device, now))
+                wipe_confirmation(store, session, user, device, now, effects)
             return result
 
         result = await store.run(work)

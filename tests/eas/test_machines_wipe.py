@@ -78,3 +78,12 @@ def test_provision_without_a_wipe_leaves_the_state(state):
     ack = E(f"{P}:Provision", E(f"{P}:RemoteWipe", E(f"{P}:Status", 1)))
     _, update = decide(ack, view(state))
     assert "wipe_state" not in update.fields
+
+
+def test_administrators_see_exchange_status_names():
+    """Get-MobileDeviceStatistics' Status: requested and sent are both pending (digest §7.2)."""
+    assert {s: wipe.status(s) for s in wipe.STATES} == {
+        "none": "DeviceOk", "pending": "DeviceWipePending", "sent": "DeviceWipePending",
+        "succeeded": "DeviceWipeSucceeded", "failed": "DeviceWipeFailed"}
+    assert wipe.status(State.SENT, account_only=True) == "AccountOnlyDeviceWipePending"
+    assert [s for s in wipe.STATES if wipe.cancellable(s)] == [State.PENDING]

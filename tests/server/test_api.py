@@ -315,9 +315,10 @@ async def test_allow_block_revoke_all_and_wipe_cancel(client, db):
     r = await client.post("/api/users/bob/revoke", auth=ALICE, json={"device_id": None})
     assert r.json() == {"user": "bob", "revoked": []}
     r = await client.post("/api/devices/bob/b2/wipe", auth=ALICE, json={"account_only": True})
-    assert r.json()["wipe"] == "pending" and r.json()["wipe_account_only"] is True
+    assert r.json()["wipe"] == "AccountOnlyDeviceWipePending" and r.json()["wipe_account_only"] is True
+    assert r.json()["wipe_cancellable"] is True
     r = await client.post("/api/devices/bob/b2/wipe", auth=ALICE, json={"cancel": True})
-    assert r.json()["wipe"] == "none"
+    assert r.json()["wipe"] == "DeviceOk"
     assert device_row(db, "b2").wipe_state == "none"
 
 

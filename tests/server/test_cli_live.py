@@ -77,18 +77,18 @@ async def test_policy_assign_and_wipe_lifecycle_from_the_cli(db):
         assert cli_json(db, "device", "list")[0]["policy"] == "Kiosk"
 
         cli(db, "device", "wipe", "alice", "wipeme", "--account-only")
-        assert cli_json(db, "device", "list")[0]["wipe"] == "pending"
+        assert cli_json(db, "device", "list")[0]["wipe"] == "AccountOnlyDeviceWipePending"
         cli(db, "device", "wipe", "alice", "wipeme", "--cancel")
-        assert cli_json(db, "device", "list")[0]["wipe"] == "none"
+        assert cli_json(db, "device", "list")[0]["wipe"] == "DeviceOk"
         cli(db, "device", "wipe", "alice", "wipeme")
         assert decode((await dev.post("FolderSync", FS)).content).text("FolderHierarchy:Status") == "140"
         resp = await dev.call("Provision", E("Provision:Provision"))
         assert resp.find("Provision:RemoteWipe") is not None
         refused = cli(db, "device", "wipe", "alice", "wipeme", "--cancel", check=False)
-        assert refused.returncode != 0 and "already sent" in refused.stderr
+        assert refused.returncode != 0 and "already sent to the device (DeviceWipePending)" in refused.stderr
         await dev.call("Provision", E("Provision:Provision", E("Provision:RemoteWipe", E("Provision:Status", 1))))
         row = cli_json(db, "device", "list")[0]
-        assert row["wipe"] == "succeeded" and row["wipe_ack_at"]
+        assert row["wipe"] == "DeviceWipeSucceeded" and row["wipe_ack_at"]
         await dev.client.aclose()
 
 

@@ -129,9 +129,9 @@ def test_postgresql_gains_the_cascades_with_its_data(pg_schema_url):
                           " first_sync, last_sync, hierarchy_key, hierarchy_prev_key, hierarchy_seq, hierarchy_prev_seq,"
                           " cached_sync, ping_heartbeat, ping_folders, model, imei, friendly_name, os, os_language,"
                           " phone_number, mobile_operator, info_user_agent, recovery_password, policy_name, policy_status,"
-                          " wipe_state, wipe_account_only, access_state, access_reason, access_rule, access_step, ms_wl)"
-                          " VALUES (1, 1, 'PhoneA', '', '', '14.1', now(), now(), '', '', 0, 0, '', 0, '', '', '', '', '',"
-                          " '', '', '', '', '', '', 'Unknown', 'none', false, 'Allowed', '', '', '', '')"))
+                          " wipe_state, wipe_account_only, wipe_notify, access_state, access_reason, access_rule, access_step,"
+                          " ms_wl) VALUES (1, 1, 'PhoneA', '', '', '14.1', now(), now(), '', '', 0, 0, '', 0, '', '', '', '',"
+                          " '', '', '', '', '', '', '', 'Unknown', 'none', false, '[]', 'Allowed', '', '', '', '')"))
         conn.execute(text("INSERT INTO syncstate (id, device_pk, collection_id, sync_key, prev_key, seq, snapshot_seq,"
                           " options, supported, last_response, presented) VALUES (1, 1, '1', '1', '0', 0, 0, '{}', '', '', '[]')"))
         conn.execute(text("INSERT INTO sentclientid (id, device_pk, client_id, command, sent_at) VALUES (1, 1, 'c1', 'SendMail', now())"))
