@@ -10,8 +10,8 @@ import logging
 from . import commands
 from .context import CommandContext
 from .response import Response
-from .status import encode
-from .wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode
+from .status import Common, encode
+from .wbxml import DEFAULT_MAX_SIZE, E, InvalidText, WBXMLError, decode
 
 log = logging.getLogger("easlab.eas")
 
@@ -56,11 +56,24 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
     except BadRequest as exc:
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
         return Response(exc.status)
-    gate = await ctx.store.gate(ctx, command, request)
-    ctx.gate = gate
-    if gate.response is not None:
-        return gate.response
-    return await command.handler(ctx, request)
+    try:
+        gate = await ctx.store.gate(ctx, command, request)
+        ctx.gate = gate
+        if gate.response is not None:
+            return gate.response
+        return await command.handler(ctx, request)
+    except InvalidText as exc:  # raised where the value is read; a transaction that read it rolls back
+        log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc)
+        return malformed(command, line.protocol_version)
+
+
+def malformed(command: commands.Command, version: str) -> Response:
+    """The answer to a request the command cannot read: its own protocol-error status, or
+    common status 103 as `version` carries it."""
+    if command.malformed is not None and command.root:
+        ns = command.root.partition(":")[0]
+        return Response(200, E(command.root, E(f"{ns}:Status", command.malformed)))
+    return encode(Common.InvalidXML, version, command.root)
 
 
 def policy_refusal(status: int, command: commands.Command, line) -> Response:

@@ -129,11 +129,18 @@ def subparts(part: EmailMessage) -> list[EmailMessage]:
     return [sub for sub in payload if isinstance(sub, EmailMessage)]
 
 
+def _no_nul(text: str) -> str:
+    """A mail's text without NUL: an SMTP sender can put one in a header or a body, no WBXML
+    string can carry it (MS-ASWBXML: STR_I ends at NUL), and stored it would fail every Sync of
+    the folder."""
+    return text.replace("\x00", "")
+
+
 def _text(part: EmailMessage) -> str:
     try:
-        return part.get_content()
+        return _no_nul(part.get_content())
     except (LookupError, ValueError, AssertionError):
-        return decoded_payload(part).decode("utf-8", "replace")
+        return _no_nul(decoded_payload(part).decode("utf-8", "replace"))
 
 
 def html_to_text(markup: str) -> str:
@@ -186,7 +193,7 @@ def parse_message(data: bytes) -> ParsedMessage:
             value = msg.get(name)
         except (ValueError, IndexError, TypeError, AttributeError):  # a header email cannot model
             return ""
-        return str(value) if value is not None else ""
+        return _no_nul(str(value)) if value is not None else ""
 
     out.subject = header("Subject").replace("\r", "").replace("\n", " ")
     out.sender = format_addresses(header("From"))
@@ -227,10 +234,10 @@ def parse_message(data: bytes) -> ParsedMessage:
         payload = decoded_payload(part)
         if ctype == "message/rfc822":
             payload = part.as_bytes()
-        cid = (part.get("Content-ID") or "").strip().strip("<>")
+        cid = _no_nul(str(part.get("Content-ID") or "")).strip().strip("<>")
         out.attachments.append(Attachment(
             index=index,
-            name=filename or ("message.eml" if ctype == "message/rfc822" else f"attachment-{index + 1}"),
+            name=_no_nul(filename or "") or ("message.eml" if ctype == "message/rfc822" else f"attachment-{index + 1}"),
             content_type=ctype,
             size=len(payload),
             content_id=cid,

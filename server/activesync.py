@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response as HTTPResponse
 
 from easlab.eas import versions
@@ -13,6 +14,7 @@ from easlab.eas.context import CommandContext
 from easlab.eas.dispatch import dispatch
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
+from easlab.eas.status import Common, encode as encode_status
 from easlab.eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
 
 from .clock import clock_sleep
@@ -43,14 +45,40 @@ async def _identity(request: Request):
     return identity
 
 
+class _Answer(HTTPResponse):
+    """An answer whose client may have gone: a closed connection while it is written is the
+    client's doing (a phone that lost its network mid-Ping), not a server error to log."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (OSError, ClientDisconnect) as exc:
+            log.debug("%s: the client left before the answer (%s)", scope.get("query_string", b"").decode("latin-1")[:200],
+                      type(exc).__name__)
+
+
 def to_http(response: Response) -> HTTPResponse:
     headers = {"Cache-Control": "private", "MS-Server-ActiveSync": SERVER_VERSION, **response.headers}
     body = response.body
     if isinstance(body, Element):
-        return HTTPResponse(encode(body), status_code=response.status, headers=headers, media_type=WBXML_CONTENT_TYPE)
+        return _Answer(encode(body), status_code=response.status, headers=headers, media_type=WBXML_CONTENT_TYPE)
     if body:
-        return HTTPResponse(body, status_code=response.status, headers=headers, media_type=response.content_type)
-    return HTTPResponse(b"", status_code=response.status, headers=headers)
+        return _Answer(body, status_code=response.status, headers=headers, media_type=response.content_type)
+    return _Answer(b"", status_code=response.status, headers=headers)
+
+
+def server_error(request: Request, line, user: str, exc: Exception) -> HTTPResponse:
+    """What escaped a command, answered as MS-ASCMD's common status 110 ServerError: in the body
+    from 14.0, a bare HTTP 500 before (and for a command without an XML root).  Not 111
+    (retry later): the same request would meet the same fault.  One line at ERROR names who
+    and where; the traceback goes to DEBUG."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {frame.filename}:{frame.lineno}" if frame else ""
+    log.error("%s %s %s: %s: %s%s", user, line.device_id, line.command, type(exc).__name__, str(exc)[:200], at)
+    log.debug("%s %s %s: traceback", user, line.device_id, line.command, exc_info=exc)
+    command = request.app.state.commands.get(line.command)
+    root = command.root if command is not None else None
+    return to_http(encode_status(Common.ServerError, line.protocol_version, root))
 
 
 async def endpoint(request: Request) -> HTTPResponse:
@@ -76,7 +104,11 @@ async def endpoint(request: Request) -> HTTPResponse:
     if length and length.isdigit() and int(length) > DEFAULT_MAX_SIZE:
         log.warning("%s %s: body of %s bytes refused", identity.name, line.command, length)
         return HTTPResponse(b"", status_code=413)
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        log.debug("%s %s %s: the client left in the middle of its body", identity.name, line.device_id, line.command)
+        return _Answer(b"", status_code=400)  # nobody reads it
     ctx = CommandContext(
         request=line,
         user=identity.name,
@@ -88,9 +120,8 @@ async def endpoint(request: Request) -> HTTPResponse:
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))
-    except Exception:  # a bug must not become a traceback on the wire
-        log.exception("%s %s %s failed", identity.name, line.device_id, line.command)
-        return HTTPResponse(b"", status_code=500)
-    if response.delay:
-        await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
-    return to_http(response)
+        if response.delay:
+            await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
+        return to_http(response)  # encoding too: a value it cannot write is a fault of this request
+    except Exception as exc:  # the handler boundary: a bug must not become a traceback on the wire
+        return server_error(request, line, identity.name, exc)

@@ -40,6 +40,9 @@ class Command:
     since: str = "2.5"
     until: str | None = None
     body: Literal["wbxml", "mime", "none"] = "wbxml"
+    # The command's own status for a request it cannot read (a value that is not text, say),
+    # answered as `<Root><Status>n</Status></Root>`; None: common status 103 InvalidXML.
+    malformed: int | None = None
 
     def supports(self, version: str) -> bool:
         return versions.within(version, self.since, self.until)

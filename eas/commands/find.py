@@ -129,4 +129,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return mailbox_response(outcome)
 
 
-COMMANDS = (Command("Find", handle, root=ROOT, since="16.1"),)
+COMMANDS = (Command("Find", handle, root=ROOT, since="16.1", malformed=INVALID),)

@@ -96,8 +96,8 @@ async def get_hierarchy(ctx: CommandContext, _request: Element | bytes | None) -
 
 
 COMMANDS = (
-    Command("FolderCreate", folder_create, root=f"{NS}:FolderCreate"),
-    Command("FolderUpdate", folder_update, root=f"{NS}:FolderUpdate"),
-    Command("FolderDelete", folder_delete, root=f"{NS}:FolderDelete"),
+    Command("FolderCreate", folder_create, root=f"{NS}:FolderCreate", malformed=FolderStatus.MalformedRequest),
+    Command("FolderUpdate", folder_update, root=f"{NS}:FolderUpdate", malformed=FolderStatus.MalformedRequest),
+    Command("FolderDelete", folder_delete, root=f"{NS}:FolderDelete", malformed=FolderStatus.MalformedRequest),
     Command("GetHierarchy", get_hierarchy, root=None, until="12.1", body="none"),
 )

@@ -42,4 +42,4 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     return response
 
 
-COMMANDS = (Command("FolderSync", handle, root=f"{NS}:FolderSync"),)
+COMMANDS = (Command("FolderSync", handle, root=f"{NS}:FolderSync", malformed=FolderStatus.MalformedRequest),)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .. import versions
 from ..context import CommandContext
 from ..response import Response
+from ..status import GetItemEstimateStatus
 from ..wbxml import E, Element
 from . import Command
 
@@ -58,4 +59,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, E(f"{NS}:GetItemEstimate", *responses))
 
 
-COMMANDS = (Command("GetItemEstimate", handle, root=f"{NS}:GetItemEstimate"),)
+COMMANDS = (Command("GetItemEstimate", handle, root=f"{NS}:GetItemEstimate", malformed=GetItemEstimateStatus.InvalidCollection),)

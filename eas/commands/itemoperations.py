@@ -301,4 +301,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return _respond(ctx, E(ROOT, E(f"{NS}:Status", SUCCESS), E(f"{NS}:Response", *answers)), payload)
 
 
-COMMANDS = (Command("ItemOperations", handle, root=ROOT, since="12.0"),)
+COMMANDS = (Command("ItemOperations", handle, root=ROOT, since="12.0", malformed=PROTOCOL_ERROR),)

@@ -69,7 +69,11 @@ def parse(tree: Element, version: str) -> list[MeetingAnswer]:
             body = send.find("AirSyncBase:Body")
             if body is not None:
                 answer.body = body.text("AirSyncBase:Data") or ""
-                answer.body_type = int(body.text("AirSyncBase:Type") or 1)
+                body_type = body.text("AirSyncBase:Type") or "1"
+                try:
+                    answer.body_type = int(body_type)
+                except ValueError:
+                    raise _Malformed(f"Body Type {body_type!r}") from None
             answer.proposed_start = send.text(f"{NS}:ProposedStartTime")
             answer.proposed_end = send.text(f"{NS}:ProposedEndTime")
         answers.append(answer)

@@ -84,4 +84,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
             return _answer(PingStatus.Changes, E(f"{NS}:Folders", *[E(f"{NS}:Folder", fid) for fid in changed]))
 
 
-COMMANDS = (Command("Ping", handle, root=f"{NS}:Ping"),)
+COMMANDS = (Command("Ping", handle, root=f"{NS}:Ping", malformed=PingStatus.SyntaxError),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..context import CommandContext
 from ..machines.provision import P, decide
 from ..response import Response
-from ..status import encode
+from ..status import ProvisionStatus, encode
 from ..wbxml import Element
 from . import Command
 
@@ -16,4 +16,4 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     return Response(200, result)
 
 
-COMMANDS = (Command("Provision", handle, root=f"{P}:Provision"),)
+COMMANDS = (Command("Provision", handle, root=f"{P}:Provision", malformed=ProvisionStatus.ProtocolError),)

@@ -91,8 +91,7 @@ def parse_datetime(text: str | None, what: str) -> datetime:
 def parse(request: Element | None, version: str) -> ResolveQuery:
     if request is None:
         raise ProtocolError("empty request")
-    names = [(to.value if isinstance(to.value, str) else (to.value or b"").decode("utf-8", "replace"))
-             for to in request.findall(f"{NS}:To")]
+    names = [to.as_text("") or "" for to in request.findall(f"{NS}:To")]
     if not names:
         raise ProtocolError("no To")
     if len(names) > MAX_TO:
@@ -210,4 +209,4 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     return Response(200, build(query, resolved, now))
 
 
-COMMANDS = (Command("ResolveRecipients", handle, root=f"{NS}:ResolveRecipients"),)
+COMMANDS = (Command("ResolveRecipients", handle, root=f"{NS}:ResolveRecipients", malformed=STATUS_PROTOCOL_ERROR),)

@@ -17,7 +17,7 @@ from ..context import CommandContext
 from ..email import application_data
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
-from ..wbxml import E, Element
+from ..wbxml import E, Element, InvalidText
 from . import Command
 from .itemoperations import OperationError, body_options
 
@@ -63,8 +63,7 @@ def parse_when(text: str | None) -> datetime:
 
 
 def _str(el: Element) -> str:
-    value = el.value
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+    return el.as_text("") or ""
 
 
 def _bound(el: Element) -> datetime:
@@ -153,6 +152,13 @@ async def _mailbox(ctx: CommandContext, store: Element) -> Response:
 
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    try:
+        return await _search(ctx, tree)
+    except InvalidText:  # a Name, Query or Range that is not text: the request is invalid
+        return _wrap(_store(INVALID))
+
+
+async def _search(ctx: CommandContext, tree: Element | None) -> Response:
     stores = tree.findall(f"{NS}:Store") if tree is not None else []
     if len(stores) != 1:
         return _wrap(_store(INVALID))

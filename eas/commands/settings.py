@@ -243,4 +243,4 @@ async def handle(ctx: CommandContext, tree: Element | bytes | None) -> Response:
     return Response(200, build(blocks, results, ctx.version))
 
 
-COMMANDS = (Command("Settings", handle, root=f"{S}:Settings", since="12.0"),)
+COMMANDS = (Command("Settings", handle, root=f"{S}:Settings", since="12.0", malformed=PROTOCOL_ERROR),)

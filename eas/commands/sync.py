@@ -348,5 +348,6 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     return outcomes
 
 
-COMMAND = Command("Sync", handle, root=f"{NS}:Sync")  # `easlab device explain` evaluates the gate for it
+# `easlab device explain` evaluates the gate for COMMAND.
+COMMAND = Command("Sync", handle, root=f"{NS}:Sync", malformed=SyncStatus.ProtocolError)
 COMMANDS = (COMMAND,)

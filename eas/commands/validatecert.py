@@ -52,4 +52,4 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     return _answer(STATUS_SUCCESS, *(E(f"{NS}:Certificate", E(f"{NS}:Status", s)) for s in statuses))
 
 
-COMMANDS = (Command("ValidateCert", handle, root=f"{NS}:ValidateCert"),)
+COMMANDS = (Command("ValidateCert", handle, root=f"{NS}:ValidateCert", malformed=STATUS_PROTOCOL_ERROR),)

@@ -3,10 +3,10 @@ from ._table import VERSIONS, CodePage, Tag
 from .codec import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE, HEADER, decode, encode
 from .codepages import CODE_PAGES
 from .errors import WBXMLError
-from .tree import E, Element
+from .tree import E, Element, InvalidText
 from .xml import from_xml, to_xml
 
 __all__ = [
-    "CODE_PAGES", "CodePage", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE", "E", "Element", "HEADER",
+    "CODE_PAGES", "CodePage", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE", "E", "Element", "HEADER", "InvalidText",
     "Tag", "VERSIONS", "WBXMLError", "decode", "encode", "from_xml", "to_xml",
 ]

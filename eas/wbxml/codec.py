@@ -203,6 +203,8 @@ def encode(root: Element) -> bytes:
                 except UnicodeEncodeError:
                     raise WBXMLError(f"<{el.tag}> string is not encodable as UTF-8 (lone surrogate)") from None
                 if b"\x00" in raw:
+                    # STR_I ends at NUL, and OPAQUE would hand a device bytes where it reads a
+                    # string: refused.  No client's value gets here with one (Element.as_text).
                     raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
                 out.append(STR_I)
                 out += raw

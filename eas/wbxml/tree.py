@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .errors import WBXMLError
+
 Value = str | bytes
+
+
+class InvalidText(WBXMLError):
+    """A value read as text that is not text: OPAQUE bytes that are not UTF-8 or hold a NUL.
+
+    Only OPAQUE can carry such a value (an inline string ends at NUL and the decoder checks its
+    UTF-8), and no EAS string holds one.  Read as text it would be echoed back (an unknown
+    CollectionId, say) where the encoder cannot write it, or stored where no device can read it
+    again; so reading it is where the request is refused, with the command's protocol status."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        super().__init__(f"<{tag}> is not text (OPAQUE that is not UTF-8 or holds a NUL)")
 
 
 class Element:
@@ -46,10 +61,23 @@ class Element:
     def text(self, tag: str, default: str | None = None) -> str | None:
         """The string value of the first child `tag`; `default` when it is absent or has none."""
         child = self.find(tag)
-        if child is None or child.value is None:
+        return default if child is None else child.as_text(default)
+
+    def as_text(self, default: str | None = None) -> str | None:
+        """This element's value as a string, `default` when it has none.  OPAQUE where a string
+        belongs is read as UTF-8; raises InvalidText when it is not text."""
+        value = self.value
+        if value is None:
             return default
-        value = child.value
-        return value if isinstance(value, str) else value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            return value
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidText(self.tag) from None
+        if "\x00" in text:
+            raise InvalidText(self.tag)
+        return text
 
     def has(self, tag: str) -> bool:
         return self.find(tag) is not None

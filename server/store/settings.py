@@ -6,6 +6,8 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from easlab.eas.commands.settings import (
@@ -28,10 +30,24 @@ def recovery_allowed(session: Session, user: User) -> bool:
     return bool(policy and PolicySettings.from_dict(policy.settings).PasswordRecoveryEnabled)
 
 
-def set_oof(session: Session, user: User, req: OofSet, now: datetime) -> None:
+_INSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
+
+
+def _oof_row(session: Session, user: User, now: datetime) -> OofSettings:
+    """The user's OofSettings row, made on the first set.  Two first sets at once (two devices
+    of the user, say) both find none: the insert that comes second does nothing, in the same
+    statement (it waits for the first one's commit), and both then update the one row."""
     row = session.exec(select(OofSettings).where(OofSettings.user_id == user.id)).first()
-    if row is None:
-        row = OofSettings(user_id=user.id)
+    if row is not None:
+        return row
+    values = OofSettings(user_id=user.id, changed_at=now).model_dump(exclude={"id"})
+    insert = _INSERT[session.get_bind().dialect.name]
+    session.exec(insert(OofSettings).values(**values).on_conflict_do_nothing(index_elements=["user_id"]))
+    return session.exec(select(OofSettings).where(OofSettings.user_id == user.id)).one()
+
+
+def set_oof(session: Session, user: User, req: OofSet, now: datetime) -> None:
+    row = _oof_row(session, user, now)
     if req.state is not None:
         row.state = req.state
     if req.start is not None:

@@ -118,12 +118,23 @@ async def test_get_is_not_part_of_the_protocol(client):
     assert r.status_code == 501
 
 
-async def test_handler_bug_is_500_without_traceback(client, caplog, stand_in):
+@pytest.mark.parametrize("version, status, body", [("14.1", 200, b"110"), ("14.0", 200, b"110"), ("12.1", 500, None)])
+async def test_handler_bug_is_common_status_110_without_traceback(client, caplog, stand_in, version, status, body):
+    """What escapes a handler is MS-ASCMD's ServerError: in the body from 14.0, HTTP 500 before;
+    one ERROR line names user, device and command, the traceback is at DEBUG only."""
     async def broken(ctx, request):
         raise RuntimeError("boom")
 
     stand_in("FolderSync", broken, "FolderHierarchy:FolderSync")
-    r = await client.post(EAS + Q, content=b"", headers={**WBXML, "Authorization": basic("alice", "secret")})
-    assert r.status_code == 500
-    assert b"boom" not in r.content and b"Traceback" not in r.content
-    assert any("failed" in rec.getMessage() for rec in caplog.records)
+    caplog.set_level(logging.DEBUG, logger="easlab.http")
+    r = await client.post(EAS + Q, content=b"", headers={**WBXML, "MS-ASProtocolVersion": version, "Authorization": basic("alice", "secret")})
+    assert r.status_code == status
+    if body is None:
+        assert r.content == b""
+    else:
+        tree = decode(r.content)
+        assert (tree.tag, tree.text("FolderHierarchy:Status")) == ("FolderHierarchy:FolderSync", body.decode())
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert errors[0].getMessage().startswith("alice dev1 FolderSync: RuntimeError: boom at ")
+    assert [rec.exc_info[1] for rec in caplog.records if rec.levelno == logging.DEBUG and rec.exc_info][0].args == ("boom",)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easlab.eas.wbxml import DEFAULT_MAX_DEPTH, E, Element, WBXMLError, decode, encode
+from easlab.eas.wbxml import DEFAULT_MAX_DEPTH, E, Element, InvalidText, WBXMLError, decode, encode
 
 from .test_codec_properties import trees
 
@@ -284,3 +284,16 @@ def test_offsets_are_within_bounds_for_the_refusal_table():
 def test_encode_refuses_unencodable_text_with_wbxmlerror():
     with pytest.raises(WBXMLError):
         encode(E("AirSync:Sync", E("AirSync:SyncKey", "\ud800")))
+
+
+@pytest.mark.parametrize("raw", [b"\x00\xff", b"\x00", b"\xff", b"ok\x00", b"\xed\xa0\x80"])
+def test_opaque_that_is_not_text_is_refused_when_read_as_text(raw):
+    """What the encoder cannot write back as a string (a NUL) or is no string at all (not UTF-8)
+    is refused where it is read, naming the element; text sent as OPAQUE still reads."""
+    tree = decode(encode(E("AirSync:Sync", E("AirSync:SyncKey", raw), E("AirSync:CollectionId", b"caf\xc3\xa9"))))
+    with pytest.raises(InvalidText, match="<AirSync:SyncKey> is not text"):
+        tree.text("AirSync:SyncKey")
+    with pytest.raises(WBXMLError):
+        tree.find("AirSync:SyncKey").as_text()
+    assert tree.text("AirSync:CollectionId") == "café"
+    assert tree.text("AirSync:Class", "none") == "none"
