@@ -83,3 +83,27 @@ async def until_timer(clock, n: int = 1, timeout: float = 10) -> None:
         return clock.pending >= n
 
     await events.wait_until(set_, timeout, kinds=("timer",), bus=clock.bus, what=f"{n} pending timers")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a `req` marker naming an ID that is malformed or not in the server requirements table:
+    a typo would otherwise count as coverage of nothing, silently."""
+    from pathlib import Path
+
+    from easlab.server import conformance
+
+    marked = [(item, mark) for item in items for mark in item.iter_markers("req")]
+    if not marked:
+        return
+    path = conformance.requirements_path(Path(__file__).resolve().parents[1])
+    if not path.is_file():
+        raise pytest.UsageError(f"req markers need the requirements table: no {path} (set EASLAB_SHARED)")
+    requirements = conformance.load_requirements(path)
+    errors = []
+    for item, mark in marked:
+        if not mark.args:
+            errors.append(f"{item.nodeid}: req marker without an ID")
+        errors += [f"{item.nodeid}: req marker ID {req_id!r} is {why}"
+                   for req_id, why in conformance.unknown_ids(mark.args, requirements)]
+    if errors:
+        raise pytest.UsageError("\n".join(dict.fromkeys(errors)))

@@ -39,6 +39,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
 def _register() -> None:
     from .access import org, rule
     from .client import client
+    from .conformance import conformance
     from .device import device
     from .imports import import_command
     from .policy import policy
@@ -47,7 +48,7 @@ def _register() -> None:
     from .wbxml import wbxml
 
     device.add_command(trace)
-    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault):
+    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault, conformance):
         main.add_command(command)
     from .directory import extend_user_commands
 

@@ -236,6 +236,8 @@ async def test_admin_mail_to_other_domain_goes_to_the_outbound_queue(client, adm
     assert len(inbox_subjects(db, "boss")) == 1
 
 
+@pytest.mark.req("MS-ASCMD_R4869", "MS-ASCMD_R7555")
+@pytest.mark.req("MS-ASHTTP_R180")
 @pytest.mark.parametrize("version, expect", [("12.1", (403, None)), ("14.1", (200, "126"))])
 async def test_activesync_disabled(client, admin, db, version, expect):  # item 56
     admin.user_set(SHELL, "alice", activesync=False)

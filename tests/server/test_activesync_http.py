@@ -62,6 +62,7 @@ async def test_three_login_forms_any_case(client, whoami, login):
     assert decode(r.content).text("FolderHierarchy:SyncKey") == "alice"
 
 
+@pytest.mark.req("MS-ASHTTP_R178", "MS-ASHTTP_R523")
 @pytest.mark.parametrize(
     "authorization",
     [None, basic("alice", "wrong"), basic("alice@other.test", "secret"), basic("other\\alice", "secret"),
@@ -107,12 +108,14 @@ async def test_unsupported_version_400_with_versions_header(client, whoami):
     assert r.headers["MS-ASProtocolVersions"] == "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
 
 
+@pytest.mark.req("MS-ASHTTP_R186")
 async def test_unknown_command_501(client):
     q = "?Cmd=Frobnicate&User=alice&DeviceId=dev1&DeviceType=iPhone"
     r = await client.post(EAS + q, content=b"", headers={**WBXML, "Authorization": basic("alice", "secret")})
     assert r.status_code == 501
 
 
+@pytest.mark.req("MS-ASHTTP_R465")
 async def test_get_is_not_part_of_the_protocol(client):
     r = await client.get(EAS, headers={"Authorization": basic("alice", "secret")})
     assert r.status_code == 501

@@ -128,6 +128,7 @@ async def test_sendmail_without_save_leaves_sent_items_empty(client, db):
     assert folder_items(db, "alice", 5) == [] and len(folder_items(db, "bob", 2)) == 1
 
 
+@pytest.mark.req("MS-ASCMD_R4848")
 async def test_duplicate_client_id_is_118_and_sends_once(client, db):
     dev = Raw(client)
     assert (await dev.post("SendMail", send_mail(mime(), client_id="42"))).content == b""
@@ -139,6 +140,7 @@ async def test_duplicate_client_id_is_118_and_sends_once(client, db):
     assert len(folder_items(db, "bob", 2)) == 2
 
 
+@pytest.mark.req("MS-ASCMD_R4853", "MS-ASCMD_R4956")
 @pytest.mark.parametrize("tree, status", [
     (send_mail(mime(to=None)), 119),
     (send_mail(b"this is not a message"), 107),
@@ -270,6 +272,7 @@ async def test_smart_forward_carries_the_original_attachments(client, app, db):
     assert att.text("AirSyncBase:DisplayName") == "budget.xlsx"
 
 
+@pytest.mark.req("MS-ASCMD_R4930", "MS-ASCMD_R4821", "MS-ASCMD_R4819", "MS-ASCMD_R4817")
 async def test_smart_commands_find_the_original_or_say_why_not(client, app, db):
     await app.state.store.deliver(original(), ["alice@easlab.test"])
     dev = Raw(client)

@@ -149,6 +149,7 @@ async def add_event(dev, data):
     return coll.find(f"{A}:Responses").find(f"{A}:Add").text(f"{A}:ServerId"), coll.text(f"{A}:SyncKey")
 
 
+@pytest.mark.req("MS-ASHTTP_R432")
 async def test_16_1_organiser_invites_attendee_answers_with_send_response_and_organiser_sees_it(client, app):
     organiser = bob(client)
     event_id, key = await add_event(organiser, bobs_meeting(("alice@easlab.test", "Alice Example"), ("dan@example.net", "Dan")))

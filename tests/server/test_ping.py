@@ -31,6 +31,7 @@ async def synced(dev, cid="1"):
     return collection(resp).text(f"{A}:SyncKey") if resp is not None else key
 
 
+@pytest.mark.req("MS-ASHTTP_R504")
 async def test_ping_wakes_on_delivery_with_status_2(client, app):
     dev = Raw(client)
     await synced(dev)

@@ -35,6 +35,7 @@ def policy_of(resp):
     return resp.find(f"{P}:Policies").find(f"{P}:Policy")
 
 
+@pytest.mark.req("MS-ASPROV_R378", "MS-ASPROV_R394", "MS-ASPROV_R486", "MS-ASPROV_R662", "MS-ASPROV_R678", "MS-ASPROV_R441", "MS-ASPROV_R688", "MS-ASPROV_R466", "MS-ASPROV_R703", "MS-ASPROV_R495")
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_two_phases_exact_document_and_keys(client, strict, db, version):
     dev = Raw(client, version=version)
@@ -67,6 +68,7 @@ async def test_key_is_stable_across_reprovisioning(client, strict):
     assert policy_of(second).text(f"{P}:PolicyKey") == policy_of(again).text(f"{P}:PolicyKey")
 
 
+@pytest.mark.req("MS-ASCMD_R4954")
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
 async def test_device_information_required_from_14_1(client, strict, version):
     dev = Raw(client, version=version)
@@ -78,6 +80,7 @@ async def test_device_information_required_from_14_1(client, strict, version):
     assert await dev.call("Provision", no_model) == E(f"{P}:Provision", E(f"{P}:Status", 165))
 
 
+@pytest.mark.req("MS-ASPROV_R382", "MS-ASPROV_R692", "MS-ASPROV_R475", "MS-ASPROV_R761", "MS-ASPROV_R708", "MS-ASPROV_R507", "MS-ASPROV_R657", "MS-ASPROV_R695")
 async def test_wrong_temporary_key_is_policy_status_5(client, strict):
     dev = Raw(client)
     dev.policy_key = 0
@@ -88,6 +91,7 @@ async def test_wrong_temporary_key_is_policy_status_5(client, strict):
                      E(f"{P}:PolicyType", "MS-EAS-Provisioning-WBXML"), E(f"{P}:Status", 5))))
 
 
+@pytest.mark.req("MS-ASPROV_R395", "MS-ASPROV_R679", "MS-ASPROV_R450", "MS-ASPROV_R497", "MS-ASPROV_R380", "MS-ASPROV_R471", "MS-ASPROV_R502")
 async def test_protocol_errors(client):
     dev = Raw(client)
     assert await dev.call("Provision", E(f"{P}:Provision")) == E(f"{P}:Provision", E(f"{P}:Status", 2))
@@ -116,6 +120,7 @@ async def test_unprovisioned_device_with_key_zero(client, strict, version, expec
         assert decode(r.content) == E("FolderHierarchy:FolderSync", E("FolderHierarchy:Status", expect))
 
 
+@pytest.mark.req("MS-ASPROV_R682", "MS-ASPROV_R458", "MS-ASPROV_R685", "MS-ASPROV_R509")
 @pytest.mark.parametrize("version, expect", [("12.1", 403), ("14.1", 141)])
 async def test_no_key_header_refused_unless_non_provisionable_allowed(client, strict, db, version, expect):
     dev = Raw(client, version=version)
@@ -130,6 +135,8 @@ async def test_no_key_header_refused_unless_non_provisionable_allowed(client, st
     assert decode((await dev.post("FolderSync", FS)).content).text("FolderHierarchy:Status") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R4912")
+@pytest.mark.req("MS-ASPROV_R537")
 @pytest.mark.parametrize("version, expect", [("12.1", 449), ("14.1", 144), ("16.1", 144)])
 async def test_policy_change_forces_reprovisioning(client, strict, db, version, expect):
     dev = Raw(client, version=version)
@@ -168,6 +175,7 @@ async def ack(dev, status):
         E(f"{P}:PolicyType", "MS-EAS-Provisioning-WBXML"), E(f"{P}:PolicyKey", dev.policy_key), E(f"{P}:Status", status)))))
 
 
+@pytest.mark.req("MS-ASPROV_R681", "MS-ASPROV_R684", "MS-ASPROV_R1046", "MS-ASPROV_R697")
 async def test_partial_ack_139_unless_non_provisionable_allowed(client, strict, db):
     dev = Raw(client)
     r = await ack(dev, 2)
@@ -190,6 +198,8 @@ async def test_partial_ack_403_for_12_1(client, strict):
     assert r.status_code == 403
 
 
+@pytest.mark.req("MS-ASCMD_R4917")
+@pytest.mark.req("MS-ASPROV_R686", "MS-ASPROV_R461", "MS-ASPROV_R687")
 async def test_externally_managed_ack_145_unless_allowed(client, strict, db):
     dev = Raw(client)
     assert decode((await ack(dev, 4)).content) == E(f"{P}:Provision", E(f"{P}:Status", 145))
@@ -213,6 +223,8 @@ async def test_policy_change_ends_a_held_ping(client, app, strict, db):
     assert decode((await dev.post("FolderSync", FS)).content).text("FolderHierarchy:Status") == "144"
 
 
+@pytest.mark.req("MS-ASPROV_R1041")
+@pytest.mark.req("MS-ASPROV_R1047", "MS-ASPROV_R653")
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_remote_wipe_runs_through_its_states(client, app, strict, db, version):
     dev = Raw(client, version=version)

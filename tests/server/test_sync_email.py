@@ -68,6 +68,7 @@ async def test_handshake_then_full_download_in_windows(client, app):
     assert await dev.post("Sync", E(f"{A}:Sync", E(f"{A}:Collections", E(f"{A}:Collection", E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1"))))) is not None
 
 
+@pytest.mark.req("MS-ASCMD_R3128")
 async def test_getchanges_with_key_zero_is_status_4(client):
     resp = await Raw(client).sync("0", "1", E(f"{A}:GetChanges"))
     assert resp == E(f"{A}:Sync", E(f"{A}:Status", 4))
