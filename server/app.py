@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from easlab.eas.commands import Registry, catalog
 from easlab.eas.context import Limits
@@ -38,6 +38,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
             *autodiscover.routes,  # /autodiscover/autodiscover.xml in any letter case
             # The admin center and its JSON API (with the test tools: faults, traces, waits); both carry
             # the session middleware keyed with the org secret.
+            Route("/", web.home, methods=["GET"]),  # the admin center (its login first, when not signed in)
             Mount("/ecp", app=web.router(db, settings)),
             Mount("/api", app=api.router(db, settings)),
         ],

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timezone
 from email import policy as email_policy
 from email.parser import BytesParser
 from urllib.parse import quote
 
-from sqlmodel import func, select
+from sqlmodel import and_, func, or_, select
 
 from easlab.storage.devices import get_device
 from easlab.storage.mailbox import FOLDER_CLASS
@@ -40,6 +41,9 @@ FOLDER_TYPES = {1: "Generic", 2: "Inbox", 3: "Drafts", 4: "Deleted Items", 5: "S
 DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 _TOKEN = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,127}$")
 _UNSAFE_IN_NAME = set('<>:"/\\|?*;')
+CURSOR_DATE = "%Y-%m-%dT%H:%M:%S.%fZ"
+CURSOR_PATTERN = r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)~([1-9]\d{0,18})$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 # -- downloads ----------------------------------------------------------------------------------
@@ -114,6 +118,23 @@ def item_summary(item: Item) -> dict:
             "has_attachments": bool(attachments)}
 
 
+def cursor(item: Item) -> str:
+    """Where a page ends, in the items' order: the last item's DateReceived (UTC, to the
+    microsecond) and id, e.g. `2026-12-07T10:15:00.000000Z~42`."""
+    return f"{item.date_received.astimezone(timezone.utc).strftime(CURSOR_DATE)}~{item.id}"
+
+
+def parse_cursor(value: str) -> tuple[datetime, int]:
+    """(date, id) of a `cursor`; ValueError for anything else."""
+    match = _CURSOR.match(value or "")
+    try:
+        if match is not None:
+            return datetime.strptime(match.group(1), CURSOR_DATE).replace(tzinfo=timezone.utc), int(match.group(2))
+    except ValueError:  # a day or hour out of range
+        pass
+    raise ValueError(f"before={value!r}: pass the previous page's next_before")
+
+
 def item_url(user: str, server_id: str) -> str:
     return f"/api/items/{quote(user, safe='')}/{quote(server_id, safe='')}"
 
@@ -180,7 +201,7 @@ class Mailboxes:
             for f in sorted(by_parent.get(parent, []), key=lambda f: (len(f.server_id), f.server_id)):
                 out.append({"server_id": f.server_id, "parent_id": f.parent_id, "name": f.display_name, "type": f.type,
                             "type_name": FOLDER_TYPES.get(f.type, str(f.type)),
-                            "class": FOLDER_CLASS.get(f.type, "Email"), "items": counts.get(f.id, 0),
+                            "class": FOLDER_CLASS.get(f.type, "Email"), "item_count": counts.get(f.id, 0),
                             "change_seq": f.change_seq, "depth": depth})
                 walk(f.server_id, depth + 1)
 
@@ -190,26 +211,30 @@ class Mailboxes:
         return out
 
     # -- items ------------------------------------------------------------------------------------
-    def items(self, actor: Actor, user: str, server_id: str, limit: int = DEFAULT_PAGE, before: int | None = None) -> dict:
-        """One page of a folder, newest stored first (by item id); `before`: only items with a
-        smaller id (the previous page's `next_before`)."""
+    def items(self, actor: Actor, user: str, server_id: str, limit: int = DEFAULT_PAGE, before: str | None = None) -> dict:
+        """One page of a folder, newest first by the message's date (DateReceived; the item id
+        breaks ties), as Outlook lists a folder; `before`: the previous page's `next_before`, the
+        (date, id) of its last item, so a page never repeats or skips an item when mail arrives
+        or goes between pages."""
         self._need(actor)
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be 1-{MAX_PAGE}")
+        after = parse_cursor(before) if before is not None else None
         with self.db.session() as s:
             u = self._user(s, user)
             folder = self._folder(s, u, server_id)
             total = s.exec(select(func.count()).select_from(Item).where(Item.folder_id == folder.id)).one()
             query = select(Item).where(Item.folder_id == folder.id)
-            if before is not None:
-                query = query.where(Item.id < before)
-            rows = list(s.exec(query.order_by(Item.id.desc()).limit(limit + 1)))
+            if after is not None:
+                date, item_id = after
+                query = query.where(or_(Item.date_received < date, and_(Item.date_received == date, Item.id < item_id)))
+            rows = list(s.exec(query.order_by(Item.date_received.desc(), Item.id.desc()).limit(limit + 1)))
             more = len(rows) > limit
             rows = rows[:limit]
             return {"user": u.name, "folder": {"server_id": folder.server_id, "name": folder.display_name,
                                                "type": folder.type, "change_seq": folder.change_seq},
                     "total": total, "limit": limit, "before": before,
-                    "next_before": rows[-1].id if more and rows else None,
+                    "next_before": cursor(rows[-1]) if more and rows else None,
                     "items": [item_summary(i) for i in rows]}
 
     def item(self, actor: Actor, user: str, server_id: str) -> dict:

@@ -391,7 +391,7 @@ def export_zip(db, user: str, device_id: str) -> bytes:
     return buffer.getvalue()
 
 
-# -- HTML (the admin center's trace view) -----------------------------------------------------------
+# -- HTML (the API's ?format=html page; the admin center has its own, templates/trace.html) ------
 def render_html(view: dict) -> str:
     """A self-contained page for one device's trace (no scripts, everything escaped)."""
     esc = html.escape

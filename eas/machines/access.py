@@ -161,6 +161,26 @@ def _value(device: DeviceFacts, characteristic: str) -> str:
     return device.xmswl
 
 
+def list_state(device_id: str, mailbox: MailboxAccess) -> str | None:
+    """What the user's lists make of the device, the blocked list first (rule 1); None: on neither."""
+    if listed(device_id, mailbox.blocked_ids):
+        return BLOCKED
+    if listed(device_id, mailbox.allowed_ids):
+        return ALLOWED
+    return None
+
+
+def pending_state(device_id: str, stored_state: str, stored_reason: str, mailbox: MailboxAccess) -> str | None:
+    """The state an administrator's Allow or Block gives the device at its next request, while the
+    stored state is still another (the gate records a state only when the device asks, rule 6);
+    None: nothing pending.  A device blocked for its policy is left out: being on the allowed list
+    does not make it meet the policy (rule 5)."""
+    if not mailbox.activesync_enabled or stored_reason == POLICY:
+        return None
+    state = list_state(device_id, mailbox)
+    return state if state is not None and state != stored_state else None
+
+
 def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device: DeviceFacts, now: datetime) -> Decision:
     """The device's access state by rules 1-3, without MaxDevices, policy or the answer."""
     path: list[str] = []
@@ -175,11 +195,12 @@ def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device:
     if device.wipe_pending:
         path.append("a remote wipe is pending: access control is bypassed so the wipe can be delivered")
         return done(ALLOWED, GLOBAL, "RemoteWipe")
-    if listed(device.device_id, mailbox.blocked_ids):
+    by_list = list_state(device.device_id, mailbox)
+    if by_list == BLOCKED:
         path.append(f"{device.device_id} is on the user's blocked list")
         return done(BLOCKED, INDIVIDUAL, "BlockedList")
     path.append("not on the user's blocked list")
-    if listed(device.device_id, mailbox.allowed_ids):
+    if by_list == ALLOWED:
         path.append(f"{device.device_id} is on the user's allowed list")
         return done(ALLOWED, INDIVIDUAL, "AllowedList")
     path.append("not on the user's allowed list")

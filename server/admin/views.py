@@ -3,7 +3,7 @@ the web templates and the API's bodies."""
 from __future__ import annotations
 
 from easlab.eas.machines import wipe
-from easlab.eas.machines.access import listed
+from easlab.eas.machines.access import MailboxAccess, listed, pending_state
 from easlab.eas.policy import PolicySettings, policy_key, provision_doc, wap_doc
 from easlab.eas.versions import has
 from easlab.eas.wbxml import to_xml
@@ -30,6 +30,9 @@ def device_view(device: Device, user: User, with_history=None) -> dict:
         "wipe_ack_at": iso(device.wipe_ack_at),
         "allowed_individually": listed(device.device_id, user.allowed_device_ids),
         "blocked_individually": listed(device.device_id, user.blocked_device_ids),
+        # Allowed or Blocked by the user's lists from the device's next request on; None: nothing pending.
+        "pending_state": pending_state(device.device_id, device.access_state, device.access_reason, MailboxAccess(
+            user.activesync_enabled, list(user.allowed_device_ids), list(user.blocked_device_ids))),
     }
     if with_history is not None:
         row["history"] = [{"at": iso(h.at), "from": h.old_state, "to": h.new_state, "reason": h.reason, "rule": h.rule,

@@ -15,7 +15,7 @@ from ..admin.checks import MAX_NAME
 from ..web.sessions import admin_for, csrf_token
 from ..admin import PERMISSIONS, Actor
 from ..mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes, download_headers
-from .validate import BadInput, number, take
+from .validate import BadInput, number, param, take
 
 
 def who(request: Request) -> tuple[str, str]:
@@ -172,7 +172,7 @@ async def folders_get(request, actor, body):
 
 async def items_get(request, actor, body):
     limit = number(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
-    before = number(request, "before", 1, 2**63 - 1)
+    before = param(request, "before")  # the Mailboxes layer checks the cursor (400 when it is not one)
     return 200, await _mailboxes(request, "items", actor, request.path_params["user"], request.path_params["server_id"],
                                  limit=limit, before=before)
 

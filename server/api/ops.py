@@ -29,7 +29,7 @@ from easlab.storage.faults import MAX_TRACE_ENTRIES
 from ..web.sessions import csrf_ok, role_of, session_user
 from ..web.wiring import MAX_BODY, middleware, org_secret
 from ..admin import Actor, Forbidden, NotFound
-from ..mailboxes import DEFAULT_PAGE, MAX_PAGE
+from ..mailboxes import CURSOR_PATTERN, DEFAULT_PAGE, MAX_PAGE
 from . import handlers as h
 from . import handlers_testing as t
 from .openapi import doc_path, document
@@ -110,10 +110,11 @@ OPS = [
        response=array(ref("MailboxUser"))),
     Op("GET", "/users/{user}/folders", h.folders_get, "The user's folders in tree order, with item counts", "view",
        response=array(ref("Folder"))),
-    Op("GET", "/users/{user}/folders/{server_id}/items", h.items_get, "A folder's items, newest first, a page at a time",
-       "view", response=ref("ItemPage"),
+    Op("GET", "/users/{user}/folders/{server_id}/items", h.items_get,
+       "A folder's items, newest first by date (DateReceived, then id), a page at a time", "view", response=ref("ItemPage"),
        query=[("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}, "page size"),
-              ("before", {"type": "integer", "minimum": 1}, "only items with a smaller id: the previous page's next_before")]),
+              ("before", {"type": "string", "pattern": CURSOR_PATTERN},
+               "the previous page's next_before: only the items after its last one, in the same order")]),
     Op("GET", "/items/{user}/{server_id}", h.item_get, "One item: properties, bodies, attachments, MIME header fields",
        "view", response=ref("Item")),
     Op("GET", "/items/{user}/{server_id}/mime", h.item_mime, "The item's MIME as stored (a download)", "view",

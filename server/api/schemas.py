@@ -28,6 +28,9 @@ DEVICE_FIELDS = {
     "policy_key": {"type": ["integer", "null"]}, "wipe_account_only": BOOL, "wipe_pending": BOOL, "wipe_cancellable": BOOL,
     "wipe_notification_emails": array(STR),
     "allowed_individually": BOOL, "blocked_individually": BOOL,
+    "pending_state": {"type": ["string", "null"], "enum": ["Allowed", "Blocked", None],
+                      "description": "the state the user's allowed or blocked list gives the device at its next request, "
+                                     "while the stored access_state is still another"},
 }
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": STR}},
@@ -85,7 +88,7 @@ SCHEMAS = {
     "Folder": {"type": "object", "properties": {
         "server_id": STR, "parent_id": {"type": "string", "description": "0: the mailbox root"}, "name": STR,
         "type": {"type": "integer", "description": "MS-ASCMD FolderHierarchy Type"}, "type_name": STR, "class": STR,
-        "items": INT, "change_seq": {"type": "integer", "description": "the last number of the folder's change log"},
+        "item_count": INT, "change_seq": {"type": "integer", "description": "the last number of the folder's change log"},
         "depth": {"type": "integer", "description": "nesting level; the list is in tree order"}}},
     "ItemSummary": {"type": "object", "properties": {
         "id": INT, "server_id": STR, "subject": STR, "from": STR, "to": STR, "date": {"type": "string", "format": "date-time"},
@@ -94,8 +97,10 @@ SCHEMAS = {
     "ItemPage": {"type": "object", "properties": {
         "user": STR, "folder": {"type": "object", "properties": {"server_id": STR, "name": STR, "type": INT,
                                                                  "change_seq": INT}},
-        "total": INT, "limit": INT, "before": {"type": ["integer", "null"]},
-        "next_before": {"type": ["integer", "null"], "description": "pass as before= for the next (older) page"},
+        "total": INT, "limit": INT, "before": {"type": ["string", "null"]},
+        "next_before": {"type": ["string", "null"],
+                        "description": "pass as before= for the next (older) page: the DateReceived and id of this page's "
+                                       "last item (the items are newest first by DateReceived, then id)"},
         "items": array(ref("ItemSummary"))}},
     "Attachment": {"type": "object", "properties": {
         "index": INT, "name": STR, "content_type": STR, "size": INT, "content_id": STR, "inline": BOOL,

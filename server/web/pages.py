@@ -28,7 +28,7 @@ from easlab.eas.versions import has
 from ..admin import ROLES, Actor, Forbidden, NotFound
 from ..admin.checks import COMMON_SETTINGS, MAX_NAME, setting_kind
 from ..admin.roles import error_text
-from ..mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes
+from ..mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes, parse_cursor
 from ..mailer import Mailer
 from .sessions import admin_for, check_login, csrf_ok, csrf_token, safe_next, session_user
 
@@ -87,6 +87,7 @@ class WebUI:
             Route("/policies", self.page(self.policies), methods=["GET", "POST"]),
             Route("/policies/{name:path}", self.page(self.policy), methods=["GET", "POST"]),
             Route("/outbound", self.page(self.outbound), methods=["GET"]),
+            Route("/devices/{user}/{device_id}/trace", self.page(self.trace), methods=["GET"]),
             Route("/devices/{user}/{device_id}/trace/{state}", self.page(self.trace_switch), methods=["POST"]),
             Route("/mailboxes", self.page(self.mailboxes), methods=["GET"]),
             Route("/mailboxes/{user}", self.page(self.mailbox), methods=["GET"]),
@@ -229,6 +230,18 @@ class WebUI:
         api = f"/api/devices/{quote(row['user'], safe='')}/{quote(row['device_id'], safe='')}/trace"
         return self.render(request, actor, "device.html", status=status, d=row, explain=explain, sync=sync,
                            trace=trace, trace_api=api, back=device_path(row["user"], row["device_id"]), error=error)
+
+    async def trace(self, request: Request, actor: Actor, form) -> Response:
+        """The device's recorded exchanges, decoded, inside the admin center (server/traces.py;
+        the API's ?format=html page is the same view on its own)."""
+        from .. import traces
+        from easlab.storage.faults import MAX_TRACE_ENTRIES
+
+        row = await self.call(request, "device_get", actor, request.path_params["user"], request.path_params["device_id"])
+        last = _number(request.query_params.get("last"), 1, MAX_TRACE_ENTRIES)
+        view = await run_in_threadpool(traces.trace_view, request.app.state.db, row["user"], row["device_id"], limit=last)
+        api = f"/api/devices/{quote(row['user'], safe='')}/{quote(row['device_id'], safe='')}/trace"
+        return self.render(request, actor, "trace.html", d=row, trace=view, trace_api=api, last=last)
 
     async def trace_switch(self, request: Request, actor: Actor, form) -> Response:
         """Tracing on or off for one device (server/traces.py); configure, as /api/.../trace."""
@@ -402,7 +415,12 @@ class WebUI:
 
     async def folder(self, request: Request, actor: Actor, form) -> Response:
         user, server_id = request.path_params["user"], request.path_params["server_id"]
-        before = _number(request.query_params.get("before"), 1, 2**63 - 1)
+        before = request.query_params.get("before") or None
+        try:
+            if before is not None:
+                parse_cursor(before)
+        except ValueError:
+            before = None  # a page ignores bad input: the newest page
         limit = _number(request.query_params.get("limit"), 1, MAX_PAGE) or DEFAULT_PAGE
         page = await self.look(request, "items", actor, user, server_id, limit=limit, before=before)
         return self.render(request, actor, "items.html", page=page, user=page["user"],

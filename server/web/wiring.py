@@ -18,6 +18,7 @@ import hmac
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse
 from starlette.routing import Router
 
 from easlab.storage.access import org_settings
@@ -79,6 +80,11 @@ def middleware(secret: str, settings) -> list[Middleware]:
         Middleware(SessionMiddleware, secret_key=_derive(secret, "easlab web session"), session_cookie=SESSION_COOKIE,
                    max_age=SESSION_MAX_AGE, same_site="lax", https_only=https),
     ]
+
+
+async def home(request) -> RedirectResponse:
+    """`/`: the admin center, whose pages send a visitor without a session to the login first."""
+    return RedirectResponse("/ecp/", status_code=303)
 
 
 def router(db, settings) -> Router:

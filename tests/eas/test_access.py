@@ -148,3 +148,19 @@ def test_quarantine_answers(command, version, expected):  # items 35-43
 @pytest.mark.parametrize("command", ["Provision", "Settings", "FolderSync", "Sync", "GetItemEstimate", "Ping"])
 def test_quarantined_device_may_run(command):  # item 30
     assert gate_response(Decision(QUARANTINED, "Global"), command, None, "14.1", 20) is None
+
+
+@pytest.mark.parametrize("allowed, blocked, stored, reason, enabled, pending", [
+    (["DEV1"], [], "Quarantined", "Global", True, "Allowed"),  # Allow pressed, the device not back yet
+    (["dev1"], [], "DeviceDiscovery", "DeviceRule", True, "Allowed"),  # lists ignore case
+    ([], ["DEV1"], "Quarantined", "Global", True, "Blocked"),
+    (["DEV1"], ["DEV1"], "Quarantined", "Global", True, "Blocked"),  # the blocked list wins, as in decide
+    (["DEV1"], [], "Allowed", "Individual", True, None),  # taken effect
+    ([], [], "Quarantined", "Global", True, None),  # on no list: rules and the default decide
+    (["DEV1"], [], "Blocked", "Policy", True, None),  # the allowed list does not meet the policy
+    (["DEV1"], [], "Quarantined", "Global", False, None),  # ActiveSync off: nothing is recorded
+])
+def test_pending_state_of_an_admin_decision(allowed, blocked, stored, reason, enabled, pending):
+    from easlab.eas.machines.access import pending_state
+
+    assert pending_state("DEV1", stored, reason, MailboxAccess(enabled, allowed, blocked)) == pending

@@ -82,7 +82,7 @@ async def test_users_and_folders(easlab):
     folders = (await api.get("/api/users/alice/folders")).json()
     inbox = next(f for f in folders if f["name"] == "Inbox")
     assert inbox == {"server_id": "1", "parent_id": "0", "name": "Inbox", "type": 2, "type_name": "Inbox",
-                     "class": "Email", "items": 1, "change_seq": 1, "depth": 0}
+                     "class": "Email", "item_count": 1, "change_seq": 1, "depth": 0}
     assert {f["name"] for f in folders} >= {"Drafts", "Sent Items", "Deleted Items", "Calendar"}
     assert (await api.get("/api/users/nobody/folders")).status_code == 404
 
@@ -113,6 +113,45 @@ async def test_items_newest_first_a_page_at_a_time(easlab):
         assert r.status_code == 400 and r.json()["error"], bad
     assert (await api.get("/api/users/alice/folders/99/items")).status_code == 404
     assert (await api.get("/api/users/nobody/folders/1/items")).status_code == 404
+
+
+async def test_items_by_date_not_by_arrival_with_a_stable_cursor(easlab):
+    """Mail stored in another order than its dates (an import: the Date is the DateReceived) lists
+    by date, the id breaking ties; the cursor goes on after the last item shown even when a newer
+    item arrives between the pages."""
+    from datetime import datetime, timedelta, timezone
+
+    from easlab.storage.mailbox import folder_by_type, store_message
+    from easlab.storage.users import get_user
+
+    easlab.make_user("alice")
+    api = easlab.http(easlab.make_user("vera", role="viewer"))
+    base = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+    stored_as = [("b", 2), ("d", 0), ("a", 3), ("c", 1), ("tie-1", 1), ("tie-2", 1)]  # (subject, days before base)
+
+    def store(subject, days):
+        with easlab.db.session() as s:
+            inbox = folder_by_type(s, get_user(s, "alice"), 2)
+            msg = easlab.build_message("alice", subject=subject)
+            store_message(s, inbox, msg.as_bytes(), received=base - timedelta(days=days))
+
+    for subject, days in stored_as:
+        store(subject, days)
+    url = "/api/users/alice/folders/1/items"
+    first = (await api.get(url, params={"limit": 3})).json()
+    assert [i["subject"] for i in first["items"]] == ["d", "tie-2", "tie-1"]
+    assert [i["date"] for i in first["items"]] == ["2026-11-02T09:30:00+00:00", "2026-11-01T09:30:00+00:00", "2026-11-01T09:30:00+00:00"]
+    assert first["next_before"] == f"2026-11-01T09:30:00.000000Z~{first['items'][2]['id']}"
+    store("newest", -1)  # arrives between the pages
+    second = (await api.get(url, params={"limit": 3, "before": first["next_before"]})).json()
+    assert [i["subject"] for i in second["items"]] == ["c", "b", "a"] and second["next_before"] is None
+    assert second["before"] == first["next_before"] and second["total"] == 7
+    for bad in ("12", "2026-11-01T09:30:00Z~3", "2026-13-01T09:30:00.000000Z~3", "2026-11-01T09:30:00.000000Z~0"):
+        r = await api.get(url, params={"before": bad})
+        assert r.status_code == 400 and "next_before" in r.json()["error"], bad
+    web = await viewer_client(easlab, "wendy")
+    page = (await web.get("/ecp/mailboxes/alice/1?limit=3")).text
+    assert re.findall(r'<td class="subject"><a [^>]*>([^<]*)</a>', page) == ["newest", "d", "tie-2"]
 
 
 async def test_an_item_with_bodies_headers_attachments_and_its_mime(easlab):
@@ -320,7 +359,7 @@ async def test_pages_from_the_user_list_to_a_message(easlab):
     page = await web.get("/ecp/mailboxes/alice/1?limit=2")
     assert page.status_code == 200
     assert re.findall(r'<td class="subject"><a [^>]*>([^<]*)</a>', page.text) == ["filler 2", "filler 1"]
-    older = re.search(r'href="(/ecp/mailboxes/alice/1\?before=\d+&amp;limit=2)" rel="next"', page.text).group(1)
+    older = re.search(r'href="(/ecp/mailboxes/alice/1\?before=[^"&]+&amp;limit=2)" rel="next"', page.text).group(1)
     rest = await web.get(html.unescape(older))
     assert re.findall(r'<td class="subject"><a [^>]*>([^<]*)</a>', rest.text) == ["filler 0", "Quarterly report"]
     assert 'href="/ecp/mailboxes/alice/1?limit=2">« Newest</a>' in rest.text
@@ -399,7 +438,7 @@ async def test_device_page_sync_state_and_trace_switch(easlab):
     row = re.search(r'<a href="/ecp/mailboxes/alice/1">Inbox</a>.*?</tr>', page, re.S).group(0)
     assert '<td class="mono">1 / 1</td>' in row and "<td>0</td>" in row and "done" in row
     assert "Tracing is <b>off</b>" in page
-    assert f'href="/api/devices/alice/{device_id}/trace?format=html"' in page
+    assert f'href="/ecp/devices/alice/{device_id}/trace"' in page
     assert f'href="/api/devices/alice/{device_id}/trace/export"' in page
     assert "/trace/on" not in page  # a viewer may look, not switch
     r = await viewer.post(f"{page_url}/trace/on", data={"csrf": csrf_from(page)})
