@@ -31,13 +31,16 @@ def merged_free_busy(start: datetime, end: datetime, intervals: Iterable[Interva
     if intervals is None:
         return str(NO_DATA) * count
     digits = [FREE] * count
+    last_slot = count - 1
     for begin, finish, busy_status in intervals:
         digit = BUSY_STATUS_DIGIT.get(busy_status, BUSY)
         lo, hi = max(begin, start), min(finish, end)
         if hi <= lo or digit == FREE:
             continue
-        first = math.floor((lo - start) / SLOT)
-        last = math.ceil((hi - start) / SLOT) - 1
-        for i in range(first, min(last, count - 1) + 1):
-            digits[i] = max(digits[i], digit)
+        # Whole-number division of timedeltas: exact, and a full calendar gives thousands of these.
+        first = (lo - start) // SLOT
+        last = min(-((start - hi) // SLOT) - 1, last_slot)  # the slot holding hi's last instant
+        for i in range(first, last + 1):
+            if digits[i] < digit:
+                digits[i] = digit
     return "".join(map(str, digits))

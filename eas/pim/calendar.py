@@ -10,6 +10,7 @@ import base64
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
 
 from ..mime import html_to_text
 from . import tree
@@ -61,11 +62,16 @@ def _body_text(nodes: list[Node]) -> str:
 
 
 def zone(nodes: list[Node], tag: str = "Calendar:Timezone") -> tzinfo:
+    text = value(nodes, tag)
+    return _blob_zone(text) if text else UTC
+
+
+@lru_cache(maxsize=64)
+def _blob_zone(text: str) -> tzinfo:
+    # One zone per blob text: a calendar's events share a few, and each BlobTimeZone keeps the
+    # transitions of the years it was asked about.
     from .timezone import BlobTimeZone, TimeZoneBlob
 
-    text = value(nodes, tag)
-    if not text:
-        return UTC
     try:
         return BlobTimeZone(TimeZoneBlob.from_base64(text))
     except ValueError:
@@ -112,53 +118,96 @@ class Occurrence:
     instance_id: str  # the original start, Compact DateTime
 
 
+@dataclass(frozen=True)
+class _Exception:
+    deleted: bool
+    start: datetime | None
+    end: datetime | None
+    busy_status: int
+
+
+class Event:
+    """A calendar item read once, for its occurrences in one window after another: free/busy
+    asks for every series of a calendar on every request (the store keeps these per item version)."""
+
+    def __init__(self, nodes: list[Node]):
+        from . import recurrence as rr
+
+        self.start = time_of(nodes, "Calendar:StartTime")
+        self.end = time_of(nodes, "Calendar:EndTime") or self.start
+        self.busy = number(value(nodes, "Calendar:BusyStatus"), 2)
+        self.cancelled = number(value(nodes, "Calendar:MeetingStatus"), 0) in CANCELLED
+        rec = recurrence(nodes) if self.start is not None else None
+        self.recurring = bool(rec)
+        self._memo: tuple[datetime, datetime, tuple] | None = None
+        self.expansion: rr.Expansion | None = None
+        self.exceptions: dict[str | None, _Exception] = {}
+        if not rec:
+            return
+        for _, exc in children(nodes, "Calendar:Exceptions"):
+            if isinstance(exc, list):
+                self.exceptions[value(exc, EXCEPTION_TIME)] = _Exception(
+                    value(exc, "Calendar:Deleted") == "1", time_of(exc, "Calendar:StartTime"),
+                    time_of(exc, "Calendar:EndTime"), number(value(exc, "Calendar:BusyStatus"), self.busy))
+        try:
+            self.expansion = rr.Expansion(rec, self.start, zone(nodes))
+        except (ValueError, OverflowError):
+            pass  # expanded as its first occurrence (occurrences)
+
+    def occurrences(self, after: datetime, before: datetime) -> list[Occurrence]:
+        """The occurrences overlapping [after, before), exceptions applied (deleted ones left out)."""
+        start, end, busy = self.start, self.end, self.busy
+        if start is None:
+            return []
+        if not self.recurring:
+            return [Occurrence(start, end, busy, compact(start))] if start < before and end > after else []
+        duration = end - start
+        try:
+            if self.expansion is None:
+                raise ValueError("not expandable")
+            starts = self.expansion.between(after - duration, before)
+        except (ValueError, OverflowError):
+            # A series this server cannot expand (a non-Gregorian calendar, values out of range) is
+            # kept as written; for free/busy it is its first occurrence.
+            starts = [start] if after - duration <= start < before else []
+        exceptions = dict(self.exceptions)
+        found = []
+        for begin in starts:
+            iid = compact(begin)
+            exc = exceptions.pop(iid, None)
+            if exc is None:
+                if begin + duration > after:
+                    found.append(Occurrence(begin, begin + duration, busy, iid))
+                continue
+            if exc.deleted:
+                continue
+            o = Occurrence(exc.start or begin, exc.end or begin + duration, exc.busy_status, iid)
+            if o.start < before and o.end > after:
+                found.append(o)
+        # Exceptions moved into the window from an occurrence outside it.
+        for moved_iid, exc in exceptions.items():
+            s, e = exc.start, exc.end
+            if not exc.deleted and s and e and s < before and e > after:
+                found.append(Occurrence(s, e, exc.busy_status, moved_iid or compact(s)))
+        return sorted(found, key=lambda o: o.start)
+
+    def busy_intervals(self, after: datetime, before: datetime) -> list[tuple[datetime, datetime, int]]:
+        # The last window's answer is kept: a scheduling assistant asks for the same days again
+        # and again, and an Event stands for one version of the item.
+        memo = self._memo
+        if memo is None or memo[0] != after or memo[1] != before:
+            found = () if self.cancelled else tuple((o.start, o.end, o.busy_status) for o in self.occurrences(after, before))
+            memo = self._memo = (after, before, found)
+        return list(memo[2])
+
+
 def occurrences(nodes: list[Node], after: datetime, before: datetime) -> list[Occurrence]:
     """The occurrences overlapping [after, before), exceptions applied (deleted ones left out)."""
-    from . import recurrence as rr
-
-    start = time_of(nodes, "Calendar:StartTime")
-    if start is None:
-        return []
-    end = time_of(nodes, "Calendar:EndTime") or start
-    busy = number(value(nodes, "Calendar:BusyStatus"), 2)
-    rec = recurrence(nodes)
-    duration = end - start
-    if not rec:
-        return [Occurrence(start, end, busy, compact(start))] if start < before and end > after else []
-    exceptions = {value(e, EXCEPTION_TIME): e for _, e in children(nodes, "Calendar:Exceptions") if isinstance(e, list)}
-    try:
-        starts = rr.occurrences(rec, start, tz=zone(nodes), after=after - duration, before=before)
-    except (ValueError, OverflowError):
-        # A series this server cannot expand (a non-Gregorian calendar, values out of range) is
-        # kept as written; for free/busy it is its first occurrence.
-        starts = [start] if after - duration <= start < before else []
-    found = []
-    for begin in starts:
-        iid = compact(begin)
-        exc = exceptions.pop(iid, None)
-        if exc is None:
-            if begin + duration > after:
-                found.append(Occurrence(begin, begin + duration, busy, iid))
-            continue
-        if value(exc, "Calendar:Deleted") == "1":
-            continue
-        o = Occurrence(time_of(exc, "Calendar:StartTime") or begin, time_of(exc, "Calendar:EndTime") or begin + duration,
-                       number(value(exc, "Calendar:BusyStatus"), busy), iid)
-        if o.start < before and o.end > after:
-            found.append(o)
-    # Exceptions moved into the window from an occurrence outside it.
-    for moved_iid, exc in exceptions.items():
-        s, e = time_of(exc, "Calendar:StartTime"), time_of(exc, "Calendar:EndTime")
-        if value(exc, "Calendar:Deleted") != "1" and s and e and s < before and e > after:
-            found.append(Occurrence(s, e, number(value(exc, "Calendar:BusyStatus"), busy), moved_iid or compact(s)))
-    return sorted(found, key=lambda o: o.start)
+    return Event(nodes).occurrences(after, before)
 
 
 def busy_intervals(nodes: list[Node], after: datetime, before: datetime) -> list[tuple[datetime, datetime, int]]:
-    status = number(value(nodes, "Calendar:MeetingStatus"), 0)
-    if status in CANCELLED:
-        return []
-    return [(o.start, o.end, o.busy_status) for o in occurrences(nodes, after, before)]
+    return Event(nodes).busy_intervals(after, before)
 
 
 def summarise(class_name: str, nodes: list[Node], now: datetime) -> Summary:

@@ -50,6 +50,7 @@ _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d
 _BYDAY = re.compile(r"([+-]?\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)")
 _RULE_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST"}
 _WEEK_OF_MONTH = {1: 1, 2: 2, 3: 3, 4: 4, -1: 5}  # BYSETPOS / BYDAY ordinal -> WeekOfMonth
+_DAY = timedelta(days=1)
 
 
 def instance_id(dt: datetime) -> str:
@@ -259,9 +260,9 @@ def _from_rrule(rrule, start, tz) -> dict[str, str] | None:
     return normalise(rec)
 
 
-def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None, after: datetime | None = None):
-    """The series' start instants in order, generated in tz's wall clock and yielded in UTC; with
-    `after`, those more than a day before it may be left out."""
+def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None):
+    """The series' start instants in order, generated in tz's wall clock by dateutil from the first
+    one on, and yielded in UTC (what `last_end` walks, and what Expansion must agree with)."""
     if start.tzinfo is None:
         raise ValueError("start must be an aware datetime")
     zone = tz or timezone.utc
@@ -269,15 +270,8 @@ def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None, after: da
     # Until is an instant, so it is compared in UTC here rather than handed to dateutil, which
     # would compare it with the naive wall-clock times.
     until = parse_compact(r.pop("Until")) if "Until" in r else None
-    wall_start = start.astimezone(zone).replace(tzinfo=None)
-    rule = rrulestr(to_rrule_text(r), dtstart=wall_start)
-    walls: Iterable[datetime] = rule
-    if after is not None:
-        # Converting every wall-clock time of an old series through the zone was most of the cost
-        # of asking for a week of it (free/busy); no UTC offset exceeds a day, so occurrences a day
-        # before `after` in wall time are skipped unconverted (dateutil still counts them).
-        walls = rule.xafter(after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1), inc=True)
-    for wall in walls:
+    rule = rrulestr(to_rrule_text(r), dtstart=start.astimezone(zone).replace(tzinfo=None))
+    for wall in rule:
         # fold=0: a time in the autumn overlap is its first (summer) instant, one in the spring gap
         # lands an hour later in wall time, as Outlook shows it.
         instant = wall.replace(tzinfo=zone).astimezone(timezone.utc)
@@ -286,19 +280,130 @@ def _instants(rec: dict[str, str], start: datetime, tz: tzinfo | None, after: da
         yield instant
 
 
+def _weekdays(mask: int) -> list[int]:
+    """Python weekdays (Monday 0) of a DayOfWeek mask (Sunday is its bit 0)."""
+    return sorted((bit - 1) % 7 for bit in range(7) if mask & (1 << bit))
+
+
+class _Periodic:
+    """The wall-clock starts of a DAILY or WEEKLY series from any date on, found arithmetically
+    rather than by walking from the first one, exactly as dateutil lists them: periods of
+    Interval days or weeks (weeks begin on WKST, Monday by default) from the one holding the
+    start, the DayOfWeek days of each at the start's time, none before the start; Occurrences
+    counts from the start."""
+
+    def __init__(self, r: dict[str, str], wall_start: datetime):
+        self.start = wall_start.replace(microsecond=0)  # as dateutil does
+        self.step = int(r.get("Interval", "1"))
+        self.count = int(r["Occurrences"]) if "Occurrences" in r else None
+        self.days = _weekdays(int(r.get("DayOfWeek", "0")))
+        self.weekly = r["Type"] == "1"
+        if self.weekly:
+            first_day = (int(r["FirstDayOfWeek"]) - 1) % 7 if "FirstDayOfWeek" in r else 0
+            day = self.start.date()
+            self.week0 = day - timedelta(days=(day.weekday() - first_day) % 7)
+            self.offsets = sorted((d - first_day) % 7 for d in self.days or [day.weekday()])
+            self.head = [o for o in self.offsets if o >= (day - self.week0).days]
+
+    def walls(self, first: date | None) -> Iterable[datetime]:
+        """Every start from the period holding `first` (None: from the first) on, in order; they
+        end after year 9999, as dateutil's do."""
+        try:
+            yield from self._weekly(first) if self.weekly else self._daily(first)
+        except OverflowError:
+            return
+
+    def _weekly(self, first: date | None):
+        span = 7 * self.step
+        period = 0 if first is None else max(0, (first - self.week0).days // span)
+        index = 0 if period == 0 else len(self.head) + (period - 1) * len(self.offsets)
+        clock = self.start.time()
+        while True:
+            base = self.week0 + timedelta(days=span * period)
+            for offset in self.head if period == 0 else self.offsets:
+                if self.count is not None and index >= self.count:
+                    return
+                index += 1
+                yield datetime.combine(base + timedelta(days=offset), clock)
+            period += 1
+
+    def _daily(self, first: date | None):
+        step, start = self.step, self.start
+        n = 0 if first is None else max(0, -(-(first - start.date()).days // step))
+        if not self.days:
+            hits, per_cycle = None, 7
+        else:
+            # The weekday of the n-th day repeats every 7 steps: count the matches arithmetically.
+            hits = [(start.weekday() + i * step) % 7 in self.days for i in range(7)]
+            per_cycle = sum(hits)
+            if not per_cycle:
+                return
+        index = n // 7 * per_cycle + (sum(hits[:n % 7]) if hits else n % 7)
+        while True:
+            if hits is None or hits[n % 7]:
+                if self.count is not None and index >= self.count:
+                    return
+                index += 1
+                yield start + timedelta(days=n * step)
+            n += 1
+
+
+def _utc_wall(when: datetime | None, shift: timedelta) -> datetime | None:
+    """`when` in naive UTC, shifted; None (no bound) for None or beyond the calendar's ends."""
+    try:
+        return None if when is None else when.astimezone(timezone.utc).replace(tzinfo=None) + shift
+    except OverflowError:
+        return None
+
+
+class Expansion:
+    """A series compiled once for its first occurrence and zone, to list its occurrences in one
+    window after another (free/busy asks for every series of a calendar): DAILY and WEEKLY ones
+    jump to the window (_Periodic), the others are walked by dateutil, at most twelve steps a year."""
+
+    def __init__(self, rec: dict[str, str], start: datetime, tz: tzinfo | None = None):
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        self.zone = tz or timezone.utc
+        r = normalise(rec)
+        self.until = parse_compact(r.pop("Until")) if "Until" in r else None
+        wall_start = start.astimezone(self.zone).replace(tzinfo=None)
+        self._periodic = _Periodic(r, wall_start) if r["Type"] in ("0", "1") else None
+        self._rule = None if self._periodic else rrulestr(to_rrule_text(r), dtstart=wall_start)
+
+    def between(self, after: datetime | None = None, before: datetime | None = None,
+                limit: int = 5000) -> list[datetime]:
+        """Start instants (aware UTC) within [after, before), at most `limit`."""
+        # A wall-clock time is within a day of its instant (Python's bound on UTC offsets), so a
+        # start more than a day from the window in wall time is judged unconverted: converting
+        # through the zone is most of the cost of a series that has one occurrence in the window.
+        first, last = _utc_wall(after, -_DAY), _utc_wall(before, _DAY)
+        if self._periodic is not None:
+            walls = self._periodic.walls(None if first is None else first.date())
+        else:
+            walls = self._rule if first is None else self._rule.xafter(first, inc=True)
+        found: list[datetime] = []
+        zone, until = self.zone, self.until
+        for wall in walls:
+            if first is not None and wall < first:
+                continue  # before `after`
+            if last is not None and wall >= last:
+                break  # at or after `before`
+            instant = wall.replace(tzinfo=zone).astimezone(timezone.utc)  # fold=0 as in _instants
+            if (until is not None and instant > until) or len(found) >= limit or (before is not None and instant >= before):
+                break
+            if after is None or instant >= after:
+                found.append(instant)
+        return found
+
+
 def occurrences(rec: dict[str, str], start: datetime, *, tz: tzinfo | None = None,
                 after: datetime | None = None, before: datetime | None = None,
                 limit: int = 5000) -> list[datetime]:
     """Start instants (aware UTC) of the series whose first occurrence is `start`, repeating in the
     wall clock of `tz` (the organiser's zone; None = UTC), within [after, before), at most `limit`.
     `tz` is a zoneinfo/dateutil zone (not pytz, whose zones cannot be attached with replace)."""
-    found: list[datetime] = []
-    for instant in _instants(rec, start, tz, after):
-        if len(found) >= limit or (before is not None and instant >= before):
-            break
-        if after is None or instant >= after:
-            found.append(instant)
-    return found
+    return Expansion(rec, start, tz).between(after, before, limit)
 
 
 def last_end(rec: dict[str, str], start: datetime, duration: timedelta, *,

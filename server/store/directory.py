@@ -1,8 +1,9 @@
 """The DirectoryPort: the GAL, ResolveRecipients, ValidateCert's trust.
 
 Free/busy comes from the users' calendars: every occurrence of the events in their calendar
-folders, exceptions applied, cancelled meetings left out (eas.pim.calendar.busy_intervals).  A mail
-user (directory `external_address` set) has no calendar here: no data.
+folders, exceptions applied, cancelled meetings left out (eas.pim.calendar.Event), read through
+a cache kept until a folder changes (freebusy.py).  A mail user (directory `external_address`
+set) has no calendar here: no data.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import logging
 import os
 from datetime import datetime
 
-from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from easlab.eas import gal
@@ -18,6 +18,7 @@ from easlab.storage.directory import directory_entries, load_details
 from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table)
 
 from .context import StoreContext
+from .freebusy import CalendarCache
 
 log = logging.getLogger("easlab.store")
 
@@ -27,6 +28,7 @@ TRUST_SUFFIXES = (".pem", ".crt", ".cer")
 class DirectoryAdapter:
     def __init__(self, store: StoreContext):
         self.store = store
+        self.calendars = CalendarCache()
 
     # -- GAL ---------------------------------------------------------------------------------------
     async def gal_search(self, ctx, query: str, range: tuple[int, int], options: gal.PictureOptions | None):
@@ -56,7 +58,10 @@ class DirectoryAdapter:
                 start, end = query.availability
                 for item in resolved:
                     if len(item.found) == 1:
-                        item.busy = _busy_intervals(session, item.found[0], start, end)
+                        entry = item.found[0]
+                        # A mail user (external_address) has no calendar here: no data.
+                        item.busy = None if entry.external_address else self.calendars.busy_intervals(
+                            session, entry.user_id, start, end)
             return resolved, self.store.clock.now()
 
         return await self.store.run(work)
@@ -66,22 +71,6 @@ class DirectoryAdapter:
         """The trust store's files (PEM bundles, as read) and the time to validate at."""
         folder = self.store.trust_store
         return await run_in_threadpool(read_trust_store, folder), self.store.clock.now()
-
-
-def _busy_intervals(session, entry: gal.DirectoryEntry, start: datetime, end: datetime):
-    """(start, end, BusyStatus) of `entry`'s occurrences overlapping [start, end); None: no data."""
-    from easlab.eas.pim.calendar import busy_intervals
-    from easlab.storage.models import Folder, Item
-
-    if entry.external_address:
-        return None
-    folders = select(Folder.id).where(Folder.user_id == entry.user_id, Folder.type.in_((8, 13)), Folder.deleted == False)  # noqa: E712
-    # An item's date_received is the end of its last occurrence (storage/pim.py): earlier ones are over.
-    rows = session.exec(select(Item.pim).where(Item.folder_id.in_(folders), Item.date_received >= start))
-    out = []
-    for pim in rows:
-        out += busy_intervals(pim or [], start, end)
-    return out
 
 
 def read_trust_store(folder: str | None) -> list[bytes]:
