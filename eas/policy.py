@@ -111,30 +111,60 @@ class PolicySettings:
         return cls.from_dict(json.loads(raw or "{}"))
 
     def validate(self) -> None:
-        def between(name, lo, hi):
-            value = getattr(self, name)
-            if value is not None and not lo <= value <= hi:
-                raise ValueError(f"{name} must be {lo}-{hi} (or unlimited)")
-
-        between("MinPasswordLength", 1, 16)
-        between("MaxPasswordFailedAttempts", 4, 16)
-        between("MaxInactivityTimeLock", 1, 60)
-        between("PasswordExpiration", 1, 730)
-        between("PasswordHistory", 0, 50)
-        between("MinPasswordComplexCharacters", 1, 4)
-        between("MaxAttachmentSize", 0, 2097151)
-        for name, values in ENUMS.items():
-            if getattr(self, name) not in values:
-                raise ValueError(f"{name} must be one of {', '.join(values)}")
+        """ValueError naming the first parameter out of its type or range (setting_error)."""
         for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "bool" and not isinstance(value, bool):
-                raise ValueError(f"{f.name} must be true or false")
-            if f.type in ("int", "int | None") and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{f.name} must be a whole number" + (" or unlimited" if f.type != "int" else ""))
-        for digest in self.ApprovedApplicationList:
-            if len(digest) != 40 or any(c not in "0123456789abcdefABCDEF" for c in digest):
-                raise ValueError(f"ApprovedApplicationList entries are SHA-1 hashes in hex; {digest!r} is not")
+            error = setting_error(f.name, getattr(self, f.name))
+            if error:
+                raise ValueError(error)
+
+
+# Exchange's range of every numeric parameter, in the unit it is given in (UNITS).  A None value of
+# an `int | None` parameter is Unlimited.  The truncation sizes share the attachment size's KB
+# ceiling; the refresh interval (hours) is at most a year.
+RANGES = {
+    "MinPasswordLength": (1, 16), "MaxPasswordFailedAttempts": (4, 16), "MaxInactivityTimeLock": (1, 60),
+    "PasswordExpiration": (1, 730), "PasswordHistory": (0, 50), "MinPasswordComplexCharacters": (1, 4),
+    "MaxAttachmentSize": (0, 2097151), "MaxEmailBodyTruncationSize": (0, 2097151),
+    "MaxEmailHTMLBodyTruncationSize": (0, 2097151), "DevicePolicyRefreshInterval": (1, 8760),
+}
+
+
+_TYPES = {f.name: f.type for f in fields(PolicySettings)}
+
+
+def setting_kind(name: str) -> str:
+    """How a parameter is given: bool, enum, list, int, or limit (a number, or None for unlimited)."""
+    kind = _TYPES[name]
+    if name in ENUMS:
+        return "enum"
+    if kind in ("bool", "int"):
+        return kind
+    return "list" if kind.startswith("list") else "limit"
+
+
+def _is_hash(value: str) -> bool:
+    return len(value) == 40 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def setting_error(name: str, value) -> str | None:
+    """Why `value` is not a valid `name`, or None: the one check of a policy parameter, whichever
+    way it came (CLI option, web form, API body, the plugin, a stored row)."""
+    kind = setting_kind(name)
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"{name} must be true or false"
+    if kind == "enum":
+        return None if value in ENUMS[name] else f"{name} must be one of {', '.join(ENUMS[name])}"
+    if kind == "list":
+        if not (isinstance(value, list) and all(isinstance(v, str) and 0 < len(v) <= 256 for v in value)):
+            return f"{name} must be a list of strings" + (" (SHA-1 hashes in hex)" if name == "ApprovedApplicationList" else "")
+        bad = next((v for v in value if not _is_hash(v)), None) if name == "ApprovedApplicationList" else None
+        return None if bad is None else f"ApprovedApplicationList entries are SHA-1 hashes in hex; {bad!r} is not"
+    if kind == "limit" and value is None:
+        return None
+    low, high = RANGES[name]
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return None
+    return f"{name} must be a whole number, {low}-{high}" + (", or unlimited" if kind == "limit" else "")
 
 
 def exchange_default() -> PolicySettings:

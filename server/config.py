@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from easlab.storage.db import default_url
+from .home import default_db_url
 
 # The largest message SMTP accepts: 35 MB as Exchange counts it (35,840 KB = 35 * 1024 * 1024
 # bytes), Exchange Online's default mailbox MaxSendSize.  (Its default MaxReceiveSize is 36 MB and
@@ -21,7 +21,7 @@ def _env_int(name: str, default: int) -> int:
 class Settings:
     host: str = "127.0.0.1"  # loopback by default: a lab server is not exposed unless asked
     port: int = 8080
-    db_url: str = field(default_factory=default_url)
+    db_url: str = field(default_factory=default_db_url)
     domain: str = "easlab.test"
     public_url: str | None = None
     heartbeat_min: int = 60  # Ping/Sync heartbeat bounds (Exchange: 60..3540 s)
@@ -37,7 +37,7 @@ class Settings:
         return cls(
             host=os.environ.get("EASLAB_HOST", "127.0.0.1"),
             port=_env_int("EASLAB_PORT", 8080),
-            db_url=os.environ.get("EASLAB_DB") or default_url(),
+            db_url=os.environ.get("EASLAB_DB") or default_db_url(),
             domain=os.environ.get("EASLAB_DOMAIN", "easlab.test"),
             public_url=os.environ.get("EASLAB_PUBLIC_URL") or None,
             smtp_host=os.environ.get("EASLAB_SMTP_HOST") or None,

@@ -3,19 +3,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 
 import uvicorn
 
 from easlab.storage import Database
 
-from . import control
+from . import control, home
 from .app import create_app
 from .autodiscover import phone_setup_text
 from .config import Settings
 from .smtp import smtp_address, start_smtp, stop_smtp
 
 log = logging.getLogger("easlab")
+
+
+class StartupError(Exception):
+    """The server cannot start for a reason its operator fixes (a port in use): one line, no traceback."""
+
+
+def _listen_error(what: str, host: str, port: int, exc: OSError, option: str) -> StartupError:
+    # os.strerror: asyncio's bind error wraps the system's text in its own sentence.
+    cause = os.strerror(exc.errno) if exc.errno else str(exc)
+    return StartupError(f"cannot listen for {what} on {host}:{port}: {cause} "
+                        f"(choose another with {option}; 0 picks a free one)")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -31,10 +43,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def serve(settings: Settings) -> None:
+    # Bind first, so that --port 0 resolves to a real port before the URL is printed.
+    try:
+        sock = _bind(settings.host, settings.port)
+    except OSError as exc:
+        raise _listen_error("HTTP", settings.host, settings.port, exc, "--port") from None
     db = Database(settings.db_url)
     app = create_app(settings, db)
-    # Bind first, so that --port 0 resolves to a real port before the URL is printed.
-    sock = _bind(settings.host, settings.port)
     settings.port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=120, server_header=False)
     server = uvicorn.Server(config)
@@ -54,11 +69,11 @@ async def serve(settings: Settings) -> None:
         sock.close()
         db.dispose()
         if isinstance(exc, OSError):
-            raise SystemExit(f"easlab: cannot listen for SMTP on {settings.smtp_bind_host}:{settings.smtp_port}: "
-                             f"{exc.strerror or exc} (choose another with --smtp-port; 0 picks a free one)") from None
+            raise _listen_error("SMTP", settings.smtp_bind_host, settings.smtp_port, exc, "--smtp-port") from None
         raise
     smtp_host, settings.smtp_port = smtp_address(smtp)
     smtp_host = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
+    _record(settings, db.url, smtp_host)  # before the URL is printed: a CLI started on it reads the domain
     print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)  # first line: tests read the URL here
     print(f"easlab: SMTP on {smtp_host}:{settings.smtp_port}", flush=True)
     print(f"easlab: database {db.url}", flush=True)
@@ -73,6 +88,16 @@ async def serve(settings: Settings) -> None:
         control.close(db.url, listener)
         await stop_smtp(smtp)
         db.dispose()
+
+
+def _record(settings: Settings, db_url: str, smtp_host: str) -> None:
+    """The data folder's settings.json: the CLI reads the domain this server serves from it."""
+    record = {"db": db_url, "domain": settings.domain, "eas_url": settings.eas_url, "base_url": settings.base_url,
+              "http": f"{settings.host}:{settings.port}", "smtp": f"{smtp_host}:{settings.smtp_port}"}
+    try:
+        home.write_server_settings(record)
+    except OSError as exc:  # a read-only home must not stop the server; the CLI then guesses the domain
+        log.warning("cannot write %s: %s", home.settings_path(), exc)
 
 
 def run(settings: Settings) -> None:

@@ -3,6 +3,6 @@
 One `Database` per process; every change runs inside one `Database.session()` transaction, so a
 request either lands whole or not at all.
 """
-from .db import Database, default_url
+from .db import Database, DatabaseUrlError
 
-__all__ = ["Database", "default_url"]
+__all__ = ["Database", "DatabaseUrlError"]

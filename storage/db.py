@@ -11,20 +11,31 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from .migrate import add_missing_columns, add_missing_foreign_keys
 
-DEFAULT_FILE = "easlab.db"
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # a bare path is taken as a SQLite file only with one
+SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
 
 
-def default_url() -> str:
-    return f"sqlite:///{os.path.abspath(DEFAULT_FILE)}"
+class DatabaseUrlError(ValueError):
+    """A --db value that names no database easlab can store in."""
 
 
 def normalise_url(url: str) -> str:
-    """Accept the URLs people type: a bare path means SQLite, postgres:// means psycopg 3."""
-    if "://" not in url:
+    """Accept the URLs people type: a path ending in .db (.sqlite, .sqlite3) means SQLite,
+    postgres:// and postgresql:// mean psycopg 3.  Anything else is refused: a typo must not
+    become a new SQLite file, nor another driver a ModuleNotFoundError."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if not url.lower().endswith(SQLITE_SUFFIXES):
+            raise DatabaseUrlError(f"--db {url!r} is not a database URL: use sqlite:///PATH, "
+                                   "postgresql://USER@HOST/DB, or a file path ending in .db")
         return f"sqlite:///{os.path.abspath(url)}"
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+    if scheme.lower() not in SCHEMES:
+        raise DatabaseUrlError(f"--db: easlab cannot store in {scheme}://; use sqlite:///PATH or "
+                               "postgresql://USER@HOST/DB")
+    if scheme.lower() == "sqlite" and not rest.startswith("/"):
+        raise DatabaseUrlError(f"--db {url!r}: a SQLite URL is sqlite:///PATH (three slashes, then the path)")
+    if scheme.lower() in ("postgres", "postgresql"):
+        return "postgresql+psycopg://" + rest
     return url
 
 
@@ -40,8 +51,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 class Database:
-    def __init__(self, url: str | None = None):
-        self.url = normalise_url(url or default_url())
+    def __init__(self, url: str):
+        self.url = normalise_url(url)
         if self.url.startswith("sqlite"):
             # As many connections as the server has worker threads (anyio's 40), so a transaction
             # never queues for a connection, and none is closed and re-opened under load.

@@ -14,6 +14,17 @@ from easlab.storage.users import add_user
 pytest_plugins = ["pytester"]  # tests/plugin runs whole modules as their own sessions
 
 
+@pytest.fixture(scope="session", autouse=True)
+def easlab_home(tmp_path_factory):
+    """easlab's data folder for the whole run, so no test (nor a server it starts) touches the real
+    one; EASLAB_DB and EASLAB_DOMAIN from the caller's shell would change what tests see."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EASLAB_HOME", str(tmp_path_factory.mktemp("easlab-home")))
+        mp.delenv("EASLAB_DB", raising=False)
+        mp.delenv("EASLAB_DOMAIN", raising=False)
+        yield
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"

@@ -101,7 +101,14 @@ class Admin(UserOps, FaultsAndTraces):
                     raise AccessError(f"default access {default_access!r}: use allow, block or quarantine")
                 org.default_access = level
             if admin_mail is not None:
-                org.admin_mail_recipients = [a.strip() for a in admin_mail if a.strip()]
+                # Exchange's AdminMailRecipients are SmtpAddress values: a typo is refused, not stored
+                # to be skipped at every notification.
+                listed = [a.strip() for a in admin_mail if a.strip()]
+                invalid = [a for a in listed if not valid_address(a)]
+                if invalid:
+                    raise AccessError(f"admin mail recipients: {', '.join(repr(a) for a in invalid)} "
+                                      f"{'is not a mail address' if len(invalid) == 1 else 'are not mail addresses'}")
+                org.admin_mail_recipients = listed
             if user_mail_insert is not None:
                 if len(user_mail_insert) > 256:
                     raise AccessError("the user mail insert is at most 256 characters")

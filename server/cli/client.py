@@ -10,6 +10,7 @@ Keys, folders and the items held survive between invocations in a JSON state fil
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from pathlib import Path
@@ -142,8 +143,8 @@ def _check(result: Result, what: str) -> None:
 
 
 @click.group("client", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", envvar="EASLAB_CLIENT_URL", required=True, help="Server base URL, e.g. http://127.0.0.1:8080")
-@click.option("--user", envvar="EASLAB_CLIENT_USER", required=True)
+@click.option("--url", envvar="EASLAB_CLIENT_URL", help="Server base URL, e.g. http://127.0.0.1:8080 (required).")
+@click.option("--user", envvar="EASLAB_CLIENT_USER", help="User name (required).")
 @click.option("--password", envvar="EASLAB_CLIENT_PASSWORD", default=None, help="Prompted for when a request needs it.")
 @click.option("--device-id", default=None, help=f"DeviceId (default {DEFAULT_DEVICE_ID}).")
 @click.option("--device-type", default=None, help=f"DeviceType (default {DEFAULT_DEVICE_TYPE}).")
@@ -155,11 +156,26 @@ def _check(result: Result, what: str) -> None:
 @click.pass_context
 def client(ctx, url, user, password, device_id, device_type, version, state_file, verbose, insecure) -> None:
     """A simulated ActiveSync device talking to URL as USER."""
-    ctx.obj = Session(url, user, password, device_id, device_type, version, state_file, verbose, insecure)
+    def open_session() -> Session:
+        for option, value in (("--url", url), ("--user", user)):
+            if not value:
+                raise click.UsageError(f"Missing option '{option}'.", ctx)
+        return Session(url, user, password, device_id, device_type, version, state_file, verbose, insecure)
+
+    # Made when a subcommand runs, not here: `easlab client sync --help` needs neither --url nor --user.
+    ctx.obj = open_session
+
+
+def pass_session(func):
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        return func(click.get_current_context().obj(), *args, **kwargs)
+
+    return run
 
 
 @client.command()
-@click.pass_obj
+@pass_session
 def options(session: Session) -> None:
     """OPTIONS: the versions and commands the server offers."""
     result = session.run(lambda d: d.options())
@@ -172,7 +188,7 @@ def options(session: Session) -> None:
 
 @client.command()
 @click.option("--ack-status", default=1, show_default=True, type=int, help="Status sent in the acknowledgement.")
-@click.pass_obj
+@pass_session
 def provision(session: Session, ack_status: int) -> None:
     """Provision in two phases and keep the final policy key."""
 
@@ -204,7 +220,7 @@ def provision(session: Session, ack_status: int) -> None:
 
 @client.command()
 @click.option("--reset", is_flag=True, help="Start over with SyncKey 0.")
-@click.pass_obj
+@pass_session
 def foldersync(session: Session, reset: bool) -> None:
     """FolderSync; prints the folder list."""
     result = session.run(lambda d: d.folder_sync("0" if reset else None))
@@ -262,7 +278,7 @@ def _item_line(server_id: str, item: Item) -> str:
 @click.option("--truncate", type=int, default=None, help="BodyPreference TruncationSize in bytes (2.5: Truncation).")
 @click.option("--once", is_flag=True, help="One Sync request only (no priming, no MoreAvailable loop).")
 @click.option("--show-body", is_flag=True, help="Print the body of each new or changed item.")
-@click.pass_obj
+@pass_session
 def sync(session: Session, folder: str, window, filter_type, body_type, truncate, once, show_body) -> None:
     """Sync FOLDER (a name or ServerId); prints what changed."""
     opts: dict[str, Any] = {}
@@ -316,7 +332,7 @@ def _indent(text: str | None) -> str:
 
 @client.command()
 @click.argument("folder")
-@click.pass_obj
+@pass_session
 def items(session: Session, folder: str) -> None:
     """List the items held for FOLDER (no request)."""
     held = session.state.collections.get(session.resolve(folder))
@@ -328,7 +344,7 @@ def items(session: Session, folder: str) -> None:
 @client.command()
 @click.argument("folders", nargs=-1, required=True)
 @click.option("--filter", "filter_type", type=int, default=None, help="FilterType.")
-@click.pass_obj
+@pass_session
 def estimate(session: Session, folders, filter_type) -> None:
     """GetItemEstimate for FOLDERS (names or ServerIds)."""
     result = session.run(lambda d: d.get_item_estimate(list(folders), filter_type=filter_type))
@@ -344,7 +360,7 @@ def estimate(session: Session, folders, filter_type) -> None:
 @client.command()
 @click.argument("folders", nargs=-1)
 @click.option("--heartbeat", type=int, default=None, help="HeartbeatInterval in seconds.")
-@click.pass_obj
+@pass_session
 def ping(session: Session, folders, heartbeat) -> None:
     """Ping FOLDERS (none: an empty Ping reusing the last parameters)."""
     result = session.run(lambda d: d.ping(list(folders) if folders else None, heartbeat))
@@ -360,7 +376,7 @@ def ping(session: Session, folders, heartbeat) -> None:
 
 
 @client.command()
-@click.pass_obj
+@pass_session
 def state(session: Session) -> None:
     """Print the saved device state (no request)."""
     s = session.state

@@ -7,7 +7,8 @@ import click
 
 from ..config import Settings
 
-db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+DB_HELP = "Database URL: sqlite:///PATH, postgresql://USER@HOST/DB or a PATH.db (default: easlab.db in the data folder)."
+db_option = click.option("--db", "db_url", envvar="EASLAB_DB", help=DB_HELP)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -20,11 +21,18 @@ def _settings(**overrides) -> Settings:
 
 
 def _db(db_url: str | None):
-    from easlab.storage import Database
+    """The existing database of --db (database.py: refused with one line when there is none)."""
+    from .database import open_database
 
-    db = Database(_settings(db_url=db_url).db_url)
-    db.create_all()
-    return db
+    return open_database(db_url)
+
+
+def server_domain(db) -> str:
+    """The mail domain of the server that serves `db`, as `serve` recorded it in the data folder;
+    else EASLAB_DOMAIN or the default."""
+    from .. import home
+
+    return home.server_settings(db.url).get("domain") or _settings().domain
 
 
 def tell_server(db, event: dict) -> None:
@@ -56,7 +64,7 @@ def admin_for(db):
     """The administration layer as the local shell uses it: full rights, events to the server."""
     from ..admin import Admin
 
-    return Admin(db, lambda event: tell_server(db, event), _settings().domain)
+    return Admin(db, lambda event: tell_server(db, event), server_domain(db))
 
 
 def run_admin(db_url: str | None, operation):

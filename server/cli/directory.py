@@ -15,7 +15,7 @@ import click
 
 from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
 
-from .common import _db, _settings, run_admin
+from .common import _db, db_option, run_admin, server_domain
 
 MAX_PICTURE = 100 * 1024  # Active Directory's limit for thumbnailPhoto
 
@@ -116,17 +116,18 @@ def extend_user_set(command: click.Command) -> click.Command:
 @click.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+@db_option
 def user_show(name, as_json, db_url) -> None:
     """Show user NAME with its directory fields (what the GAL shows)."""
     from easlab.storage.directory import directory_dict, get_directory
     from easlab.storage.users import get_user
 
-    with _db(db_url).session() as session:
+    db = _db(db_url)
+    with db.session() as session:
         user = get_user(session, name)
         if user is None:
             raise click.ClickException(f"no user {name}")
-        row = directory_dict(user, get_directory(session, user), _settings().domain)
+        row = directory_dict(user, get_directory(session, user), server_domain(db))
     if as_json:
         click.echo(json.dumps(row, indent=2))
         return

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import click
 
+from .common import db_option
+
 BATCH = 500  # messages per transaction
 
 # Headers at least one of which any real message has; a file with none of them is not mail.
@@ -145,13 +147,10 @@ def _find_folder(session, user, name: str):
     raise click.ClickException(f"{user.name} has no folder {name!r}; mail folders: {names}")
 
 
-def _user_name(user: str) -> str:
-    from ..config import Settings
-
+def _user_name(user: str, configured: str) -> str:
     local, at, domain = user.strip().rpartition("@")
     if not at:
         return user.strip().lower()
-    configured = Settings.from_env().domain
     if domain.lower() != configured.lower():
         raise click.ClickException(f"{user}: not an address of this server's domain ({configured})")
     return local.lower()
@@ -162,7 +161,7 @@ def _user_name(user: str) -> str:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--folder", "folder_name", default="Inbox", show_default=True,
               help="Display name of the mail folder to import into (any case).")
-@click.option("--db", "db_url", envvar="EASLAB_DB", help="Database URL (default: sqlite file easlab.db here).")
+@db_option
 def import_command(user, path, folder_name, db_url) -> None:
     """Import the messages of PATH into a folder of USER.
 
@@ -177,11 +176,11 @@ def import_command(user, path, folder_name, db_url) -> None:
     from easlab.storage.models import Folder
     from easlab.storage.users import get_user
 
-    from .common import _db
+    from .common import _db, server_domain
 
     db = _db(db_url)
     try:
-        name = _user_name(user)
+        name = _user_name(user, server_domain(db))
         with db.session() as session:
             account = get_user(session, name)
             if account is None:

@@ -6,11 +6,31 @@ import logging
 import click
 
 from .common import _settings, db_option
+from .database import Refused, open_database, shown, sqlite_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """easlab: an Exchange ActiveSync server emulator for labs and tests."""
+@click.option("-v", "--verbose", is_flag=True, help="Say which database and data folder a command uses (stderr).")
+@click.pass_context
+def main(ctx, verbose) -> None:
+    """easlab: an Exchange ActiveSync server emulator for labs and tests.
+
+    Its data (the database, TLS material, the running server's settings) live in EASLAB_HOME, else
+    the user's data folder (~/.local/share/easlab on Linux); --db chooses another database."""
+    if verbose:
+        from .. import home
+
+        ctx.meta["easlab.verbose"] = True
+        click.echo(f"easlab: data folder {home.data_folder()}", err=True)
+
+
+@main.command()
+@db_option
+def init(db_url) -> None:
+    """Create the database (and the data folder); `serve` does too on its first start."""
+    db = open_database(db_url, create=True)
+    db.dispose()
+    click.echo(f"easlab: database {'already at' if db.existed else 'created at'} {sqlite_path(db.url) or shown(db.url)}")
 
 
 @main.command()
@@ -31,9 +51,16 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     from ..runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(host=host, port=port, db_url=db_url, domain=domain, public_url=public_url,
+    from ..runner import StartupError
+
+    db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
+    db.dispose()
+    settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
                          smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
-    run(settings)
+    try:
+        run(settings)
+    except StartupError as exc:
+        raise Refused(str(exc)) from None
 
 
 def _register() -> None:

@@ -6,7 +6,7 @@ import json
 import click
 
 from ..admin import ROLES
-from .common import _db, _settings, db_option, run_admin
+from .common import _db, db_option, run_admin, server_domain
 
 
 @click.group()
@@ -50,8 +50,9 @@ def user_list(as_json, db_url) -> None:
     """List users."""
     from easlab.storage.users import list_users
 
-    domain = _settings().domain
-    with _db(db_url).session() as session:
+    db = _db(db_url)
+    domain = server_domain(db)
+    with db.session() as session:
         rows = [
             {"name": u.name, "address": f"{u.name}@{domain}", "display_name": u.display_name,
              "activesync": u.activesync_enabled, "role": u.role,

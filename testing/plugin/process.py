@@ -62,6 +62,7 @@ class ProcessEaslab(Easlab):
         self.db.create_all()  # before the server starts: two processes never race to create tables
         self.log_path = self.directory / "easlab.server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EASLAB_")}
+        env["EASLAB_HOME"] = str(self.directory)  # its settings.json beside its database, not in the user's data folder
         command = [*_easlab_command(), "serve", "--host", "127.0.0.1", "--port", "0", "--smtp-port", "0",
                    "--db", self.db_url, "--domain", self.domain, "--log-level", "warning", *extra_args]
         with open(self.log_path, "wb") as log:

@@ -11,8 +11,15 @@ def run(*args, input=None):
     return result
 
 
+def initialised(path) -> str:
+    """A new database at `path` as `easlab init` makes it: no other command creates one."""
+    db = f"sqlite:///{path}"
+    assert run("init", "--db", db).output == f"easlab: database created at {path}\n"
+    return db
+
+
 def test_user_add_list_passwd(tmp_path):
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = initialised(tmp_path / 'c.db')
     assert run("user", "add", "alice", "--password", "pw", "--display-name", "Alice A", "--db", db).exit_code == 0
     assert run("user", "add", "alice", "--password", "pw", "--db", db).exit_code != 0  # exists
     rows = json.loads(run("user", "list", "--json", "--db", db).output)
@@ -28,7 +35,7 @@ def test_user_add_list_passwd(tmp_path):
 
 
 def test_user_passwd_prompts_twice(tmp_path):
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = initialised(tmp_path / 'c.db')
     run("user", "add", "bob", "--password", "pw", "--db", db)
     result = run("user", "passwd", "bob", "--db", db, input="abc\nabc\n")
     assert result.exit_code == 0, result.output
@@ -73,7 +80,7 @@ def test_policy_names_are_checked_as_the_web_and_api_check_them(tmp_path):
     """`easlab policy` goes through the admin service: a name with '/', '\\' or a control character
     is one clear line and exit code 1, never a traceback or a policy no page can reach; names
     are stripped."""
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = initialised(tmp_path / 'c.db')
     for name in ("Kiosk / lab", "Kiosk\\lab", "Kiosk\tlab", "   ", "x" * 65):
         result = CliRunner().invoke(main, ["policy", "add", name, "--db", db])
         assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
@@ -86,7 +93,7 @@ def test_policy_names_are_checked_as_the_web_and_api_check_them(tmp_path):
 
 
 def test_policy_errors_are_one_line(tmp_path):
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = initialised(tmp_path / 'c.db')
     assert CliRunner().invoke(main, ["policy", "show", "Nope", "--db", db]).output == "Error: no policy 'Nope'\n"
     assert CliRunner().invoke(main, ["policy", "set", "Nope", "--db", db]).output == "Error: no policy 'Nope'\n"
     assert CliRunner().invoke(main, ["policy", "assign", "bob", "Default", "--db", db]).output == "Error: no user bob\n"

@@ -5,6 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from tests.server.test_cli import initialised
+
 
 def cli():
     """`easlab user` with the directory options, on copies: the real commands stay as they are."""
@@ -27,7 +29,7 @@ def test_cli_sets_and_shows_directory_fields(tmp_path):
 
     from tests.server.directory_helpers import PKI
 
-    group, db = cli(), f"sqlite:///{tmp_path / 'c.db'}"
+    group, db = cli(), initialised(tmp_path / 'c.db')
     runner = CliRunner()
     assert runner.invoke(group, ["add", "alice", "--password", "pw", "--db", db]).exit_code == 0
     photo = tmp_path / "alice.jpg"
@@ -58,7 +60,7 @@ def test_cli_sets_and_shows_directory_fields(tmp_path):
 
 
 def test_cli_refuses_bad_input(tmp_path):
-    group, db = cli(), f"sqlite:///{tmp_path / 'c.db'}"
+    group, db = cli(), initialised(tmp_path / 'c.db')
     runner = CliRunner()
     runner.invoke(group, ["add", "alice", "--password", "pw", "--db", db])
     junk = tmp_path / "junk.pem"

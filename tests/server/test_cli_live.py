@@ -37,6 +37,7 @@ async def until_held(url, device_id):
 @pytest.fixture
 def db(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
+    cli(url, "init")
     cli(url, "user", "add", "alice", "--password", "secret")
     cli(url, "user", "add", "watcher", "--password", "watch", "--role", "viewer")
     cli(url, "policy", "set", "Default", "--password-required", "--no-allow-non-provisionable")

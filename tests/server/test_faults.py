@@ -30,6 +30,7 @@ from easlab.storage.faults import FaultError, add_fault, list_faults
 from easlab.storage.users import add_user
 from tests.conftest import until_timer
 from tests.server.eas_helpers import Raw, message, provision
+from tests.server.test_cli import initialised
 
 pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
@@ -280,7 +281,7 @@ def run_cli(*args):
 
 
 def test_cli_add_list_remove_clear(tmp_path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    db = initialised(tmp_path / 'cli.db')
     out = run_cli("add", "throttle", "--user", "alice", "--count", "3", "--retry-after", "120", "--message", "OutOfBudgets",
                   "--db", db)
     assert out.exit_code == 0 and out.output.startswith("fault 1: throttle (status=503, retry_after=120")
@@ -302,7 +303,7 @@ def test_cli_add_list_remove_clear(tmp_path):
 
 
 def test_cli_refuses_options_that_do_not_fit_the_kind(tmp_path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    db = initialised(tmp_path / 'cli.db')
     wrong = run_cli("add", "delay", "--retry-after", "5", "--db", db)
     assert wrong.exit_code == 2 and "--retry-after does not apply to a delay fault" in wrong.output
     bad = run_cli("add", "smtp", "--user", "bob", "--db", db)
@@ -388,6 +389,7 @@ def served(db: str):
 @pytest.fixture
 def live_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
+    easlab(url, "init")
     easlab(url, "user", "add", "alice", "--password", "secret")
     easlab(url, "user", "add", "watcher", "--password", "watch", "--role", "viewer")
     return url

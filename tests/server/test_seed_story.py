@@ -95,6 +95,7 @@ def sync_key(resp) -> str:
 @pytest.fixture
 def db(tmp_path):
     url = f"sqlite:///{tmp_path / 'story.db'}"
+    cli(url, "init")
     cli(url, "user", "add", "alice", "--password", "secret", "--display-name", "Alice Example")
     cli(url, "user", "add", "admin", "--password", "admin-pw-1", "--display-name", "Lab Admin", "--role", "org-admin")
     cli(url, "org", "set", "--default-access", "quarantine", "--admin-mail", "admin@easlab.test", "--blocked-delay", "0")

@@ -16,6 +16,7 @@ EASLAB = str(Path(sys.executable).parent / "easlab")
 def served(tmp_path):
     path = tmp_path / "s.db"
     db = f"sqlite:///{path}"
+    subprocess.run([EASLAB, "init", "--db", db], check=True, capture_output=True)
     subprocess.run([EASLAB, "user", "add", "alice", "--password", "pw", "--db", db], check=True, capture_output=True)
     proc = subprocess.Popen([EASLAB, "serve", "--port", "0", "--smtp-port", "0", "--db", db],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
