@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import versions
 from .status import Common
@@ -104,7 +104,8 @@ class PolicySettings:
         """Unknown names are left out; lists are copied, so editing the settings leaves `data` as it was
         (a row's loaded value: mutated in place, it would look unchanged and not be written)."""
         known = set(cls.names())
-        return cls(**{k: list(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+        values: dict[str, Any] = {k: list(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)
 
     @classmethod
     def from_json(cls, raw: str) -> PolicySettings:
