@@ -45,6 +45,11 @@ async def _identity(request: Request):
     return identity
 
 
+def _too_large() -> HTTPResponse:
+    # Connection: close, so the server stops reading (and discarding) what the client still sends.
+    return HTTPResponse(b"", status_code=413, headers={"Connection": "close"})
+
+
 async def _read_body(request: Request, limit: int) -> bytes | None:
     """The body, or None once it passes `limit` bytes: counted as it arrives, since a chunked
     body has no Content-Length to refuse it by, and the rest is never read."""
@@ -115,7 +120,7 @@ async def endpoint(request: Request) -> HTTPResponse:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         log.warning("%s %s: body of %s bytes refused", identity.name, line.command, length)
-        return HTTPResponse(b"", status_code=413)
+        return _too_large()
     try:
         body = await _read_body(request, limit)
     except ClientDisconnect:
@@ -124,7 +129,7 @@ async def endpoint(request: Request) -> HTTPResponse:
     if body is None:
         log.warning("%s %s %s: body past %d bytes refused while it streamed", identity.name, line.device_id,
                     line.command, limit)
-        return HTTPResponse(b"", status_code=413)
+        return _too_large()
     ctx = CommandContext(
         request=line,
         user=identity.name,

@@ -54,6 +54,7 @@ async def test_a_chunked_body_past_the_limit_is_refused_before_it_is_read_whole(
     client = Streamer([b"\x03\x01j\x00" + bytes(CHUNK - 4)] + [bytes(CHUNK)] * 99)  # 1.6 MB, no Content-Length
     await app(_scope(), client.receive, client.send)
     assert client.status == 413
+    assert (b"connection", b"close") in client.sent[0]["headers"]
     assert client.taken == 5  # the first chunk past 64 KB: the other 95 are never read
     assert "alice dev1 FolderSync: body past 65536 bytes refused while it streamed" in [r.getMessage() for r in caplog.records]
 
