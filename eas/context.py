@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import limits
 from .request import RequestLine
 
 if TYPE_CHECKING:
@@ -20,6 +21,9 @@ class Limits:
     heartbeat_min: int = 60
     heartbeat_max: int = 3540
     ping_max_folders: int = 300
+    max_request_size: int = limits.MAX_REQUEST_SIZE  # eas/limits.py says why each is what it is
+    decode_in_thread_size: int = limits.DECODE_IN_THREAD_SIZE
+    max_itemoperations_size: int = limits.MAX_ITEMOPERATIONS_SIZE
 
 
 @dataclass

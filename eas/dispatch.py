@@ -5,6 +5,7 @@ for a command the server does not implement), never an exception to the server.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from . import commands
@@ -52,7 +53,11 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
         log.warning("%s %s: command %r not implemented for %s", ctx.user, line.device_id, line.command, line.protocol_version)
         return Response(501)
     try:
-        request = parse_body(command, body, content_type)
+        if len(body) >= ctx.limits.decode_in_thread_size:
+            # Off the event loop: other users' requests (and held Pings' answers) go on meanwhile.
+            request = await asyncio.to_thread(parse_body, command, body, content_type, ctx.limits.max_request_size)
+        else:
+            request = parse_body(command, body, content_type, ctx.limits.max_request_size)
     except BadRequest as exc:
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc.reason)
         return Response(exc.status)

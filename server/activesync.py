@@ -15,7 +15,7 @@ from easlab.eas.dispatch import dispatch
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
-from easlab.eas.wbxml import DEFAULT_MAX_SIZE, Element, encode
+from easlab.eas.wbxml import Element, encode
 
 from .clock import clock_sleep
 
@@ -43,6 +43,22 @@ async def _identity(request: Request):
     if identity is None:
         log.info("401 for %s %s from %s", request.method, request.url.path, request.client.host if request.client else "?")
     return identity
+
+
+def _too_large() -> HTTPResponse:
+    # Connection: close, so the server stops reading (and discarding) what the client still sends.
+    return HTTPResponse(b"", status_code=413, headers={"Connection": "close"})
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes: counted as it arrives, since a chunked
+    body has no Content-Length to refuse it by, and the rest is never read."""
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            return None
+    return bytes(received)
 
 
 class _Answer(HTTPResponse):
@@ -100,15 +116,20 @@ async def endpoint(request: Request) -> HTTPResponse:
         extra = {"MS-ASProtocolVersions": PROTOCOL_VERSIONS} if "version" in exc.reason else {}
         return HTTPResponse(b"", status_code=exc.http_status, headers=extra)
 
+    limit = request.app.state.limits.max_request_size
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > DEFAULT_MAX_SIZE:
+    if length and length.isdigit() and int(length) > limit:
         log.warning("%s %s: body of %s bytes refused", identity.name, line.command, length)
-        return HTTPResponse(b"", status_code=413)
+        return _too_large()
     try:
-        body = await request.body()
+        body = await _read_body(request, limit)
     except ClientDisconnect:
         log.debug("%s %s %s: the client left in the middle of its body", identity.name, line.device_id, line.command)
         return _Answer(b"", status_code=400)  # nobody reads it
+    if body is None:
+        log.warning("%s %s %s: body past %d bytes refused while it streamed", identity.name, line.device_id,
+                    line.command, limit)
+        return _too_large()
     ctx = CommandContext(
         request=line,
         user=identity.name,

@@ -10,10 +10,11 @@ import uvicorn
 
 from easlab.storage import Database
 
-from . import control, home
+from . import control, home, limits
 from .app import create_app
 from .autodiscover import phone_setup_text
 from .config import Settings
+from .connections import Addresses, bounded_protocol
 from .smtp import smtp_address, start_smtp, stop_smtp
 
 log = logging.getLogger("easlab")
@@ -42,6 +43,16 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def http_config(app, descriptors: int) -> uvicorn.Config:
+    """uvicorn with server/limits.py's connection bounds, for a process with `descriptors` open files."""
+    total, per_address = limits.connection_limits(descriptors)
+    protocol = bounded_protocol(Addresses(per_address), limits.HEADER_TIMEOUT, limits.MAX_REQUEST_BYTES,
+                                limits.MAX_REQUEST_HEADER_COUNT)
+    return uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, http=protocol,
+                          timeout_keep_alive=limits.KEEP_ALIVE_TIMEOUT, limit_concurrency=total,
+                          h11_max_incomplete_event_size=limits.MAX_REQUEST_BYTES)
+
+
 async def serve(settings: Settings) -> None:
     # Bind first, so that --port 0 resolves to a real port before the URL is printed.
     try:
@@ -51,8 +62,7 @@ async def serve(settings: Settings) -> None:
     db = Database(settings.db_url)
     app = create_app(settings, db)
     settings.port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=120, server_header=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(http_config(app, limits.raise_descriptor_limit()))
     with db.session() as session:
         from easlab.storage.users import list_users
 

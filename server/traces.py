@@ -167,16 +167,19 @@ class _Exchange:
         """Read the whole body first (so a trace holds it even if the answer comes before the
         server reads it), then hand the same messages on."""
         chunks: list[bytes] = []
+        size = 0
         messages = []
         while True:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
                 break
-            if sum(map(len, chunks)) <= DEFAULT_MAX_SIZE:
-                chunks.append(message.get("body", b""))
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
             if not message.get("more_body", False):
                 break
+            if size > DEFAULT_MAX_SIZE:
+                break  # the endpoint refuses it (413); the rest is left unread, not held here
         self.request_body = b"".join(chunks)[:DEFAULT_MAX_SIZE]
 
         async def replay():

@@ -34,6 +34,7 @@ NOT_FOUND = 6
 BAD_RANGE = 8
 STORE_UNSUPPORTED = 9
 TOO_MANY = 11
+TOO_LARGE = 11  # "The requested data size is too large" (MS-ASCMD 2.2.3.177.8): the answer's cap
 BAD_ATTACHMENT = 15
 MOVE_ALWAYS_REQUIRED = 155
 
@@ -177,6 +178,18 @@ class Payload:
         self.parts.append(raw)
         return E(f"{NS}:Part", len(self.parts))  # part 0 is the WBXML itself
 
+    def mark(self) -> int:
+        return len(self.parts) if self.parts is not None else 0
+
+    def size_since(self, mark: int, el: Element) -> int:
+        """The content `el` and the parts added after `mark` put in the answer."""
+        values = sum(len(e.value) for e in el.iter() if e.value is not None)
+        return values + sum(map(len, (self.parts or [])[mark:]))
+
+    def drop_since(self, mark: int) -> None:
+        if self.parts is not None:
+            del self.parts[mark:]
+
     def data(self, raw: bytes) -> Element:
         if self.parts is not None:
             return self.part(raw)
@@ -281,10 +294,19 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     except OperationError as exc:
         return _respond(ctx, E(ROOT, E(f"{NS}:Status", exc.status)), payload)
     answers: list[Element] = []
+    room = ctx.limits.max_itemoperations_size
     for op in ops:
         if isinstance(op, FetchOp):
             outcome = await ctx.store.fetch(ctx, op.request) if op.request is not None else None
-            answers.append(fetch_element(op, outcome, ctx.version, payload))
+            mark = payload.mark()
+            answer = fetch_element(op, outcome, ctx.version, payload)
+            size = payload.size_since(mark, answer)
+            if size > room:  # held only until here: the answer never grows past the cap
+                payload.drop_since(mark)
+                answer = E(f"{NS}:Fetch", E(f"{NS}:Status", TOO_LARGE), *(op.echo or []))
+            else:
+                room -= size
+            answers.append(answer)
         elif isinstance(op, EmptyOp):
             status = PROTOCOL_ERROR if not op.collection_id else await ctx.store.empty_folder(ctx, op.collection_id, op.delete_subfolders)
             answers.append(E(f"{NS}:EmptyFolderContents", E(f"{NS}:Status", status),

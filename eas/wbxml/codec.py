@@ -9,7 +9,8 @@ WBXMLError naming the byte offset; no other exception leaves `decode`, whatever 
 """
 from __future__ import annotations
 
-from .errors import WBXMLError
+from .. import limits
+from .errors import WBXMLError, WBXMLLimitError
 from .tables import DECODE, ENCODE
 from .tree import Element
 
@@ -23,10 +24,11 @@ _REFUSED_GLOBALS = {
     0x83: "STR_T", 0x84: "LITERAL_A", 0xC0: "EXT_0", 0xC1: "EXT_1", 0xC2: "EXT_2", 0xC4: "LITERAL_AC",
 }
 
-# Bounds on what a decoder accepts.  The size bound is above Exchange's largest default request
-# (MaxDocumentDataSize, 10 MB SendMail) with room to spare; real documents nest about 12 deep.
-DEFAULT_MAX_SIZE = 64 * 1024 * 1024
-DEFAULT_MAX_DEPTH = 64
+# Bounds on what a decoder accepts; eas/limits.py says why each is what it is.  Past one, a
+# WBXMLLimitError.  Decoded strings need no bound of their own: each is a slice of the document.
+DEFAULT_MAX_SIZE = limits.MAX_REQUEST_SIZE
+DEFAULT_MAX_DEPTH = limits.WBXML_MAX_DEPTH
+DEFAULT_MAX_ELEMENTS = limits.WBXML_MAX_ELEMENTS
 
 
 def _mb_u_int32(data: bytes, pos: int, n: int) -> tuple[int, int]:
@@ -46,7 +48,24 @@ def _mb_u_int32(data: bytes, pos: int, n: int) -> tuple[int, int]:
     raise WBXMLError("multi-byte integer longer than 5 bytes", start)
 
 
-def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH) -> Element:
+def _add_value(el: Element, value: str | bytes, at: int) -> None:
+    if el.children:
+        raise WBXMLError(f"<{el.tag}> mixes text and elements", at)
+    current = el.value
+    if current is None:
+        el.value = value
+        return
+    # Consecutive strings are one value.  Gathered in a list that END joins: adding them one by
+    # one would copy the value each time, quadratic in a body of many short strings.
+    parts = current if isinstance(current, list) else [current]
+    if type(parts[0]) is not type(value):
+        raise WBXMLError(f"<{el.tag}> mixes inline string and OPAQUE", at)
+    parts.append(value)
+    el.value = parts  # type: ignore[assignment]  # a list only until its END
+
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH,
+           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Element:
     """Decode one EAS WBXML document into its root Element."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
@@ -54,7 +73,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
         raise TypeError("decode() takes bytes")
     n = len(data)
     if n > max_size:
-        raise WBXMLError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
+        raise WBXMLLimitError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
     if n == 0:
         raise WBXMLError("empty document", 0)
     if data[0] != 0x03:
@@ -75,6 +94,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
     slots = DECODE[0]
     stack: list[Element] = []
     root: Element | None = None
+    elements = 0
     while True:
         if pos >= n:
             raise WBXMLError("truncated document: missing END" if root else "truncated document: no root element", pos)
@@ -85,6 +105,8 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             closed = stack.pop()
             if closed.value is None and not closed.children:
                 closed.explicit_end = True
+            elif isinstance(closed.value, list):
+                closed.value = closed.value[0][:0].join(closed.value)
             pos += 1
             if not stack:
                 break
@@ -107,18 +129,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
                     raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
                 value = data[pos:pos + length]
                 pos += length
-            el = stack[-1]
-            if el.children:
-                raise WBXMLError(f"<{el.tag}> mixes text and elements", at)
-            current = el.value
-            if current is None:
-                el.value = value
-            elif isinstance(current, str) and isinstance(value, str):
-                el.value = current + value  # consecutive strings are one value
-            elif isinstance(current, bytes) and isinstance(value, bytes):
-                el.value = current + value
-            else:
-                raise WBXMLError(f"<{el.tag}> mixes inline string and OPAQUE", at)
+            _add_value(stack[-1], value, at)
         elif b == SWITCH_PAGE:
             if pos + 1 >= n:
                 raise WBXMLError("truncated SWITCH_PAGE", pos)
@@ -136,6 +147,9 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             tag = slots[b & 0x3F]
             if tag is None:
                 raise WBXMLError(f"unknown token 0x{b & 0x3F:02X} in code page {page}", pos)
+            elements += 1
+            if elements > max_elements:
+                raise WBXMLLimitError(f"more than {max_elements} elements", pos)
             el = Element(tag)
             if stack:
                 parent = stack[-1]
@@ -147,7 +161,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             pos += 1
             if b & 0x40:
                 if len(stack) >= max_depth:
-                    raise WBXMLError(f"nesting deeper than {max_depth}", pos - 1)
+                    raise WBXMLLimitError(f"nesting deeper than {max_depth}", pos - 1)
                 stack.append(el)
             elif not stack:
                 break

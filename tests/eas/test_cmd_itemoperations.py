@@ -3,7 +3,7 @@ import pytest
 
 from easlab.eas.email import BodyOptions, application_data
 from easlab.eas.records import AttachmentData
-from easlab.eas.wbxml import E
+from easlab.eas.wbxml import E, decode
 
 from .fake_ports import FakePorts, run
 
@@ -56,3 +56,32 @@ async def test_an_attachment_fetch_inline_and_an_unsupported_store():
     assert attachment.text(f"{NS}:Status") == "1"
     assert attachment.find(f"{NS}:Properties").text(f"{NS}:Data") == "YWJj"
     assert library.text(f"{NS}:Status") == "9"
+
+
+@pytest.mark.parametrize("multipart_, served", [(False, 7), (True, 9)])
+async def test_an_answer_is_capped_in_total_size_and_the_rest_is_too_large(multipart_, served):
+    """100 fetches of one 1 MB attachment under a 10 MB cap: the fetches that fit are answered
+    (7 in base64, 9 as parts), every other one with Status 11, the requested data size is too large."""
+    from easlab.eas.dispatch import dispatch
+    from easlab.eas.wbxml import encode
+
+    from .fake_ports import WBXML, context
+
+    store = FakePorts()
+    store.attachments["ref"] = AttachmentData("big.bin", "application/octet-stream", bytes(1024 * 1024))
+    tree = operations(*[E(f"{NS}:Fetch", E(f"{NS}:Store", "Mailbox"), E("AirSyncBase:FileReference", "ref"))] * 100)
+    ctx = context(store, "ItemOperations", accept_multipart=multipart_)
+    ctx.limits.max_itemoperations_size = 10 * 1024 * 1024
+    response = await dispatch(ctx, encode(tree), WBXML)
+    if multipart_:
+        from easlab.eas import multipart
+
+        wbxml, *parts = multipart.unpack(response.body)
+        answer, size = decode(wbxml), len(response.body)
+        assert [len(p) for p in parts] == [1024 * 1024] * served
+    else:
+        answer, size = response.body, len(encode(response.body))
+    fetches = answer.find(f"{NS}:Response").children
+    assert [f.text(f"{NS}:Status") for f in fetches] == ["1"] * served + ["11"] * (100 - served)
+    assert fetches[-1] == E(f"{NS}:Fetch", E(f"{NS}:Status", 11), E("AirSyncBase:FileReference", "ref"))
+    assert size < 10 * 1024 * 1024 + 10_000

@@ -1,0 +1,29 @@
+"""The bounds one request may use, in one place (the README's "Limits" table lists them with
+server/limits.py's connection bounds).  Each is a number a hostile or broken client must not be
+able to exceed by sending more: beyond it the request gets a protocol answer, never more memory.
+
+Exchange's names where it has one; Exchange's own defaults are lower (IIS's maxAllowedContentLength
+and the ActiveSync web.config's MaxDocumentDataSize are about 10 MB): a lab server errs on the side
+of accepting what a real phone sends.
+"""
+
+# The request body, counted while it streams in (chunked bodies included): HTTP 413 beyond it.
+# IIS's maxAllowedContentLength in Exchange.
+MAX_REQUEST_SIZE = 64 * 1024 * 1024
+
+# WBXML decoding (eas/wbxml/codec.py).  Real documents nest about 12 deep; the element bound is far
+# above any real request (a Sync of 512 changes of 40 properties is ~25,000) and keeps the decoded
+# tree of a hostile body to about 12 MB whatever its size; decoded strings are slices of the body,
+# so they never outgrow it.  Beyond a bound: a WBXMLLimitError, answered as malformed WBXML (400).
+WBXML_MAX_DEPTH = 64
+WBXML_MAX_ELEMENTS = 100_000
+
+# A body at least this large is decoded in a worker thread, so the event loop keeps serving other
+# users (a held Ping's answer included) while it is read.  Smaller ones decode faster than a
+# thread hand-off costs.
+DECODE_IN_THREAD_SIZE = 64 * 1024
+
+# The content one ItemOperations answer carries in total (Exchange's MaxDocumentDataSize-style
+# bound, for the whole answer rather than one document): a Fetch whose data would take the answer
+# past it gets Status 11 "The requested data size is too large" (MS-ASCMD 2.2.3.177.8) instead.
+MAX_ITEMOPERATIONS_SIZE = 50 * 1024 * 1024

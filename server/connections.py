@@ -1,0 +1,106 @@
+"""HTTP connections within server/limits.py's bounds, as uvicorn's httptools protocol with four
+checks added: a connection cap per client address, a deadline for a request's line and headers,
+and their size and count.  Each costs a connection no task and no buffer: a counter, and a timer
+handle that exists only while headers are awaited (a held Ping's are long complete)."""
+from __future__ import annotations
+
+import logging
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("easlab.http")
+
+
+class TooLarge(Exception):
+    """Raised from a parser callback; uvicorn answers 400 and closes the connection."""
+
+
+class Addresses:
+    """Open connections per client address, admitted up to `cap`."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.open: dict[str, int] = {}
+
+    def admit(self, host: str) -> bool:
+        count = self.open.get(host, 0)
+        if count >= self.cap:
+            return False
+        self.open[host] = count + 1
+        return True
+
+    def release(self, host: str) -> None:
+        count = self.open.get(host, 0) - 1
+        if count > 0:
+            self.open[host] = count
+        else:
+            self.open.pop(host, None)
+
+
+def bounded_protocol(addresses: Addresses, header_timeout: float, max_request_bytes: int,
+                     max_header_count: int) -> type[HttpToolsProtocol]:
+    class BoundedProtocol(HttpToolsProtocol):
+        _host: str | None = None
+        _header_timer = None
+        _request_bytes = 0
+        _header_count = 0
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            host = self.client[0] if self.client else ""
+            if not addresses.admit(host):
+                log.warning("%s: more than %d connections from this address; closed", host, addresses.cap)
+                transport.close()
+                return
+            self._host = host
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            if self._host is not None:
+                addresses.release(self._host)
+                self._host = None
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            log.debug("%s: no complete request headers within %s s; closed", self._host, header_timeout)
+            self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # httptools holds a header's bytes until the header ends, so the bytes are counted as
+            # they arrive while headers are awaited, not as the parser hands fields over.
+            if self._header_timer is not None and not self.transport.is_closing():
+                self._request_bytes += len(data)
+                if self._request_bytes > max_request_bytes:
+                    log.warning("%s: request line and headers past %d bytes; refused", self._host, max_request_bytes)
+                    self._disarm()
+                    self.send_400_response("Request header too large.")
+
+        def on_message_begin(self) -> None:
+            self._arm()
+            super().on_message_begin()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > max_header_count:
+                log.warning("%s: more than %d header fields; refused", self._host, max_header_count)
+                raise TooLarge()
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            self._request_bytes = self._header_count = 0
+            super().on_headers_complete()
+
+    return BoundedProtocol

@@ -1,0 +1,53 @@
+"""Every documented bound (the README's "Limits" table): the ones a request's protocol work
+enforces live in eas/limits.py and are named here too; the ones on HTTP connections are here.
+
+Exchange serves ActiveSync through IIS and http.sys, whose names these carry where they have one.
+"""
+from __future__ import annotations
+
+import logging
+import resource
+
+from easlab.eas.limits import (  # noqa: F401  (re-exported: the table in one place)
+    DECODE_IN_THREAD_SIZE, MAX_ITEMOPERATIONS_SIZE, MAX_REQUEST_SIZE, WBXML_MAX_DEPTH, WBXML_MAX_ELEMENTS,
+)
+
+log = logging.getLogger("easlab")
+
+# An idle connection between two requests is closed after this many seconds (IIS's
+# connectionTimeout is 120 s).  A held Ping is not idle: its request is open.
+KEEP_ALIVE_TIMEOUT = 120
+# A connection must finish a request's line and headers this many seconds after it opens or after
+# its previous answer, or it is closed (http.sys's HeaderWait, 120 s; shorter here, where a
+# slow client is an attack rather than a phone on a bad network).
+HEADER_TIMEOUT = 30
+# The request line and headers together, in bytes (http.sys's MaxRequestBytes), and the number of
+# header fields (Kestrel's MaxRequestHeaderCount): past either, 400 and the connection closes.
+MAX_REQUEST_BYTES = 16 * 1024
+MAX_REQUEST_HEADER_COUNT = 100
+# Open connections from one client address; never more than half the descriptors, so one address
+# cannot lock every other user out.  Past it a new connection is closed at once.
+MAX_CONNECTIONS_PER_ADDRESS = 20_000
+# Descriptors kept for the database, SMTP and logs when the HTTP connection limit is derived from
+# the descriptor limit (uvicorn's limit_concurrency: 503 beyond it).
+RESERVED_DESCRIPTORS = 128
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard one (the usual soft 1,024 is what 1,100 idle
+    sockets exhausted); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the descriptor limit from %d to %d: %s", soft, target, exc)
+    return soft
+
+
+def connection_limits(descriptors: int) -> tuple[int, int]:
+    """(connections in all, connections per address) that `descriptors` can hold."""
+    total = max(descriptors - RESERVED_DESCRIPTORS, 64)
+    return total, min(MAX_CONNECTIONS_PER_ADDRESS, max(total // 2, 1))

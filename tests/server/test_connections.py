@@ -1,0 +1,149 @@
+"""HTTP connections within server/limits.py's bounds (issue 13.2): uvicorn gets the limits, an
+idle or slow connection is closed when its headers are late, oversized or too many headers are
+refused, and one client address holds a bounded number of connections."""
+import asyncio
+import resource
+
+import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from easlab.server import limits
+from easlab.server.connections import Addresses, bounded_protocol
+from easlab.server.runner import http_config
+
+pytestmark = pytest.mark.anyio
+
+
+async def _ok(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class Loop:
+    """The running loop, with call_later held for the test to fire."""
+
+    def __init__(self):
+        self.real = asyncio.get_running_loop()
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def call_later(self, delay, callback, *args):
+        handle = asyncio.TimerHandle(self.real.time() + delay, callback, args, self.real)
+        self.timers.append(handle)
+        return handle
+
+    def live(self) -> list[asyncio.TimerHandle]:
+        return [t for t in self.timers if not t.cancelled()]
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+class Transport:
+    def __init__(self, host: str):
+        self.peer = (host, 50000)
+        self.written = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": self.peer, "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def write(self, data):
+        self.written += data
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+@pytest.fixture
+async def connect():
+    config = uvicorn.Config(_ok, log_level="warning", lifespan="off")
+    config.load()
+    state, loop = ServerState(), Loop()
+    addresses = Addresses(2)
+    protocol_class = bounded_protocol(addresses, 30, 1024, 5)
+
+    def open_(host="10.0.0.1"):
+        protocol = protocol_class(config, state, {}, _loop=loop)
+        transport = Transport(host)
+        protocol.connection_made(transport)
+        return protocol, transport
+
+    open_.loop, open_.addresses = loop, addresses
+    return open_
+
+
+def test_uvicorn_gets_the_limits():
+    config = http_config(_ok, 1024)
+    assert (config.timeout_keep_alive, config.limit_concurrency, config.h11_max_incomplete_event_size) == (
+        limits.KEEP_ALIVE_TIMEOUT, 1024 - limits.RESERVED_DESCRIPTORS, limits.MAX_REQUEST_BYTES)
+    assert issubclass(config.http, HttpToolsProtocol)
+    assert limits.connection_limits(1024) == (896, 448)  # one address: half the connections at most
+    assert limits.connection_limits(1_048_576) == (1_048_448, limits.MAX_CONNECTIONS_PER_ADDRESS)
+
+
+def test_the_descriptor_limit_is_raised_to_the_hard_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = min(256, hard) if hard != resource.RLIM_INFINITY else 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        now = limits.raise_descriptor_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == now
+        assert now == (hard if hard != resource.RLIM_INFINITY else 1_048_576)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_connection_that_sends_no_headers_is_closed_when_they_are_late(connect):
+    protocol, transport = connect()
+    [timer] = connect.loop.live()
+    assert timer.when() - connect.loop.real.time() == pytest.approx(30, abs=1)
+    protocol.data_received(b"POST /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: x\r\n")  # and no more
+    timer._run()
+    assert transport.closed
+
+
+async def test_complete_headers_leave_no_timer(connect):
+    protocol, transport = connect()
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert connect.loop.live() == []  # a held request (a Ping) keeps no timer
+    await asyncio.gather(*list(protocol.tasks))
+    assert transport.written.startswith(b"HTTP/1.1 200 OK") and not transport.closed
+    protocol.data_received(b"GET / HT")  # the next request on the connection: its headers are timed again
+    assert len(connect.loop.live()) == 1
+
+
+async def test_headers_past_the_byte_limit_are_refused(connect):
+    protocol, transport = connect()
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    for _ in range(3):
+        protocol.data_received(b"a" * 400)  # one header that never ends: httptools would hold it all
+    assert transport.written.startswith(b"HTTP/1.1 400 Bad Request") and transport.closed
+
+
+async def test_too_many_header_fields_are_refused(connect):
+    protocol, transport = connect()
+    protocol.data_received(b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(7)) + b"\r\n")
+    assert transport.written.startswith(b"HTTP/1.1 400 Bad Request") and transport.closed
+
+
+async def test_one_address_holds_a_bounded_number_of_connections(connect):
+    (first, _), (_, second) = connect(), connect()
+    third, refused = connect()
+    _, other = connect("10.0.0.2")
+    assert (second.closed, refused.closed, other.closed) == (False, True, False)
+    third.connection_lost(None)  # the refused one's close
+    assert connect.addresses.open == {"10.0.0.1": 2, "10.0.0.2": 1}
+    first.connection_lost(None)
+    _, again = connect()
+    assert not again.closed

@@ -1,0 +1,122 @@
+"""Bounded resources per request (issue 13.2; eas/limits.py, server/limits.py): a body counted
+while it streams, WBXML decoded off the event loop within its bounds, ItemOperations answers
+capped in total size."""
+import asyncio
+import base64
+import threading
+
+import pytest
+
+from easlab.eas import dispatch
+from easlab.eas.wbxml import E, encode
+from tests.server.eas_helpers import EAS, Raw
+
+pytestmark = pytest.mark.anyio
+CHUNK = 16 * 1024
+
+
+def _scope(command: str = "FolderSync", length: int | None = None) -> dict:
+    auth = "Basic " + base64.b64encode(b"alice:secret").decode()
+    headers = {"authorization": auth, "ms-asprotocolversion": "14.1", "content-type": "application/vnd.ms-sync.wbxml"}
+    headers.update({"content-length": str(length)} if length is not None else {"transfer-encoding": "chunked"})
+    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": EAS, "raw_path": EAS.encode(), "root_path": "",
+            "query_string": f"Cmd={command}&User=alice&DeviceId=dev1&DeviceType=iPhone".encode(),
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()], "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80)}
+
+
+class Streamer:
+    """An ASGI client sending `chunks` body messages, counting how many the app took."""
+
+    def __init__(self, chunks: list[bytes]):
+        self.chunks = chunks
+        self.taken = 0
+        self.sent: list[dict] = []
+
+    async def receive(self):
+        if self.taken < len(self.chunks):
+            self.taken += 1
+            return {"type": "http.request", "body": self.chunks[self.taken - 1], "more_body": self.taken < len(self.chunks)}
+        await asyncio.Event().wait()  # a client that sent it all waits for the answer
+
+    async def send(self, message):
+        self.sent.append(message)
+
+    @property
+    def status(self) -> int:
+        return next(m["status"] for m in self.sent if m["type"] == "http.response.start")
+
+
+# -- 1. the body, counted while it streams --------------------------------------------------------
+async def test_a_chunked_body_past_the_limit_is_refused_before_it_is_read_whole(app, caplog):
+    app.state.limits.max_request_size = 4 * CHUNK
+    client = Streamer([b"\x03\x01j\x00" + bytes(CHUNK - 4)] + [bytes(CHUNK)] * 99)  # 1.6 MB, no Content-Length
+    await app(_scope(), client.receive, client.send)
+    assert client.status == 413
+    assert (b"connection", b"close") in client.sent[0]["headers"]
+    assert client.taken == 5  # the first chunk past 64 KB: the other 95 are never read
+    assert "alice dev1 FolderSync: body past 65536 bytes refused while it streamed" in [r.getMessage() for r in caplog.records]
+
+
+async def test_a_chunked_body_within_the_limit_is_read_as_before(app):
+    app.state.limits.max_request_size = 4 * CHUNK
+    body = encode(E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0")))
+    client = Streamer([body[:3], body[3:]])
+    await app(_scope(), client.receive, client.send)
+    assert (client.status, client.taken) == (200, 2)
+
+
+async def test_a_declared_length_past_the_limit_is_refused_unread(app, caplog):
+    app.state.limits.max_request_size = 4 * CHUNK
+    client = Streamer([bytes(CHUNK)] * 10)
+    await app(_scope(length=10 * CHUNK), client.receive, client.send)
+    assert (client.status, client.taken) == (413, 0)
+
+
+# -- 2. WBXML decoded within bounds, off the event loop -------------------------------------------
+def bomb(size: int) -> bytes:
+    """`size` one-byte empty elements (SyncKey without content) inside a FolderSync."""
+    return b"\x03\x01j\x00\x00\x07\x56" + b"\x12" * size + b"\x01"
+
+
+async def test_a_body_of_empty_elements_is_refused_as_malformed(client, caplog):
+    r = await Raw(client).post("FolderSync", raw=bomb(1024 * 1024))
+    assert (r.status_code, r.content) == (400, b"")
+    assert any(rec.getMessage().startswith("alice dev1 FolderSync: body is not valid WBXML: more than 100000 elements")
+               for rec in caplog.records)
+
+
+async def test_another_users_request_is_served_while_a_large_body_decodes(client, monkeypatch):
+    """The large body's decode waits (in its thread) until bob's FolderSync has been answered;
+    decoded on the event loop, it would hold bob's request until the gate gave up."""
+    started, gate, released = threading.Event(), threading.Event(), []
+    real = dispatch.decode
+
+    def held(data, **kwargs):
+        if len(data) > 100_000:
+            started.set()
+            released.append(gate.wait(10))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(dispatch, "decode", held)
+    big = asyncio.create_task(Raw(client).post("FolderSync", raw=bomb(200_000)))
+    assert await asyncio.to_thread(started.wait, 10)
+    answer = await Raw(client, user="bob", password="hunter2").folder_sync()
+    assert answer.text("FolderHierarchy:Status") == "1"
+    gate.set()
+    assert (await big).status_code == 400
+    assert released == [True]
+
+
+async def test_a_small_body_decodes_on_the_event_loop(client, monkeypatch):
+    loop_thread, seen = threading.get_ident(), []
+    real = dispatch.decode
+
+    def spy(data, **kwargs):
+        seen.append(threading.get_ident())
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(dispatch, "decode", spy)
+    await Raw(client).folder_sync()
+    assert seen == [loop_thread]  # a thread hand-off would cost more than the decode
