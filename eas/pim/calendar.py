@@ -133,8 +133,8 @@ class Event:
     def __init__(self, nodes: list[Node]):
         from . import recurrence as rr
 
-        self.start = time_of(nodes, "Calendar:StartTime")
-        self.end = time_of(nodes, "Calendar:EndTime") or self.start
+        self.start = start = time_of(nodes, "Calendar:StartTime")
+        self.end = time_of(nodes, "Calendar:EndTime") or start
         self.busy = number(value(nodes, "Calendar:BusyStatus"), 2)
         self.cancelled = number(value(nodes, "Calendar:MeetingStatus"), 0) in CANCELLED
         rec = recurrence(nodes) if self.start is not None else None
@@ -150,15 +150,17 @@ class Event:
                     value(exc, "Calendar:Deleted") == "1", time_of(exc, "Calendar:StartTime"),
                     time_of(exc, "Calendar:EndTime"), number(value(exc, "Calendar:BusyStatus"), self.busy))
         try:
-            self.expansion = rr.Expansion(rec, self.start, zone(nodes))
+            assert start is not None  # rec is only read for an event with a start
+            self.expansion = rr.Expansion(rec, start, zone(nodes))
         except (ValueError, OverflowError):
             pass  # expanded as its first occurrence (occurrences)
 
     def occurrences(self, after: datetime, before: datetime) -> list[Occurrence]:
         """The occurrences overlapping [after, before), exceptions applied (deleted ones left out)."""
-        start, end, busy = self.start, self.end, self.busy
+        start, busy = self.start, self.busy
         if start is None:
             return []
+        end = self.end or start
         if not self.recurring:
             return [Occurrence(start, end, busy, compact(start))] if start < before and end > after else []
         duration = end - start

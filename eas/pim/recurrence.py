@@ -381,7 +381,9 @@ class Expansion:
         if self._periodic is not None:
             walls = self._periodic.walls(None if first is None else first.date())
         else:
-            walls = self._rule if first is None else self._rule.xafter(first, inc=True)
+            rule = self._rule
+            assert rule is not None  # set whenever _periodic is not (__init__)
+            walls = rule if first is None else rule.xafter(first, inc=True)
         found: list[datetime] = []
         zone, until = self.zone, self.until
         for wall in walls:
