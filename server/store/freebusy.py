@@ -14,7 +14,6 @@ row, its `pim` column included, which in SQLite costs as much as reading the JSO
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -83,7 +82,7 @@ class CalendarCache:
         read: dict[int, Event] = {}
         for i in range(0, len(missing), _CHUNK):
             for item_id, pim in session.exec(select(Item.id, Item.pim).where(Item.id.in_(missing[i:i + _CHUNK]))):
-                read[item_id] = Event(json.loads(pim or "[]"))
+                read[item_id] = Event(pim or [])
         # An item deleted between the two queries has no event: it is left out.
         rows = [_Row(item_id, seq, when, known.get((item_id, seq)) or read[item_id])
                 for item_id, seq, when in listed if (item_id, seq) in known or item_id in read]
