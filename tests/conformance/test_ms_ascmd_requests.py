@@ -85,3 +85,18 @@ async def test_an_end_time_without_a_start_time_is_status_2(client):
 async def test_times_with_oof_state_1_are_accepted(client):
     resp = await Raw(client).call("Settings", oof_set(1, START, END))
     assert resp == E(f"{S}:Settings", E(f"{S}:Status", 1), E(f"{S}:Oof", E(f"{S}:Status", 1)))
+
+
+@pytest.mark.req("MS-ASCMD_R5708", "MS-ASCMD_R5724", "MS-ASCMD_R5678", "MS-ASCMD_R5790")
+async def test_tentative_acceptance_in_the_inbox_names_the_calendar_item(client, app):
+    from tests.server.test_meetings import CALENDAR, INBOX, alice, items, meeting_response, outlook_request, request
+
+    await app.state.store.deliver(outlook_request(), ["alice@easlab.test"])
+    dev = alice(client)
+    (sid, _), = (await items(dev, INBOX)).items()
+    (calendar_id, _), = (await items(alice(client, device="a2"), CALENDAR)).items()
+    resp = await dev.call(MR, meeting_response(request(2, sid)))
+    assert resp == meeting_response(E(f"{MR}:Result", E(f"{MR}:RequestId", sid), E(f"{MR}:Status", 1),
+                                      E(f"{MR}:CalendarId", calendar_id)))
+    (event,) = (await items(alice(client, device="a3"), CALENDAR)).values()
+    assert event.text("Calendar:ResponseType") == "2"  # tentative

@@ -212,7 +212,7 @@ async def test_cancel_of_one_occurrence_deletes_it(client, app):
     assert [g.text(f"{C}:Deleted") for g in gone] == ["1"]
 
 
-@pytest.mark.req("MS-ASCMD_R4182", "MS-ASCMD_R3196", "MS-ASCMD_R3195", "MS-ASCMD_R4185", "MS-ASCMD_R5072",
+@pytest.mark.req("MS-ASCMD_R4182", "MS-ASCMD_R3196", "MS-ASCMD_R3195", "MS-ASCMD_R5072",
                  "MS-ASCMD_R837", "MS-ASCMD_R5709", "MS-ASCMD_R5725")
 async def test_meeting_response_errors(client, app):
     from tests.server.eas_helpers import message

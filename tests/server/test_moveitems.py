@@ -89,6 +89,7 @@ async def test_second_move_of_the_same_item_is_status_1(client, app, db):
 
 
 @pytest.mark.parametrize("version,expected", [("12.1", 400), ("14.1", 103)])
+@pytest.mark.req("MS-ASCMD_R7547")
 async def test_empty_request_is_invalid_xml(client, version, expected):
     dev = device(client, version)
     r = await dev.post("MoveItems", E(f"{M}:MoveItems"))
