@@ -46,6 +46,7 @@ def set_wipe(db, account_only=False):
 @pytest.mark.req("MS-ASPROV_R310", "MS-ASPROV_R605", "MS-ASPROV_R417", "MS-ASPROV_R419", "MS-ASPROV_R209",
                  "MS-ASPROV_R601", "MS-ASPROV_R888", "MS-ASPROV_R654", "MS-ASPROV_R66615")
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R4990", "MS-ASCMD_R4992", "MS-ASCMD_R5026", "MS-ASCMD_R5028")
 async def test_both_phases_have_exactly_the_specified_children(client, strict, version):
     dev = Raw(client, version=version)
     first, second = await provision(dev)

@@ -56,6 +56,8 @@ SETTINGS = f"""<?xml version="1.0" encoding="utf-8"?>
 
 @pytest.mark.parametrize("path", ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml",
                                   "/AutoDiscover/AutoDiscover.xml", "/AUTODISCOVER/AUTODISCOVER.XML"])
+@pytest.mark.req("MS-ASCMD_R703", "MS-ASCMD_R3482", "MS-ASCMD_R3484", "MS-ASCMD_R4001", "MS-ASCMD_R5718",
+                 "MS-ASCMD_R5823")
 async def test_settings_for_a_mailbox(client, path):
     r = await post(client, body("Alice@EASLAB.test"), path=path)
     assert r.status_code == 200
@@ -122,6 +124,7 @@ def generic(code, message):
 """
 
 
+@pytest.mark.req("MS-ASCMD_R2285", "MS-ASCMD_R2286", "MS-ASCMD_R2288", "MS-ASCMD_R3818")
 async def test_unsupported_schema_is_601(client):
     outlook = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
     r = await post(client, body("alice@easlab.test", schema=outlook))
@@ -135,6 +138,7 @@ async def test_unsupported_schema_is_601(client):
     f'<Autodiscover xmlns="{REQUEST_NS}"><Request><EMailAddress>alice@easlab.test</EMailAddress></Request></Autodiscover>',
     "<Something/>",
 ])
+@pytest.mark.req("MS-ASCMD_R3799", "MS-ASCMD_R2287")
 async def test_invalid_requests_are_600(client, content):
     r = await post(client, content)
     assert r.status_code == 200 and r.text == generic(600, "Invalid Request")

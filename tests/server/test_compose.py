@@ -100,6 +100,7 @@ PING = lambda folder: E("Ping:Ping", E("Ping:HeartbeatInterval", 300),  # noqa: 
 
 # -- SendMail ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R443", "MS-ASCMD_R463", "MS-ASCMD_R4379")
 async def test_sendmail_local_remote_bcc_and_sent_items(client, db, version):
     dev = Raw(client, version=version)
     data = mime(cc='"Carol" <carol@example.net>', bcc="dave@example.org, Bob Again <BOB@easlab.test>")
@@ -149,6 +150,7 @@ async def test_duplicate_client_id_is_118_and_sends_once(client, db):
     (E(f"{C}:SendMail", E(f"{C}:ClientId", "x")), 103),
     (send_mail(mime(), account="someone-else@easlab.test"), 166),
 ])
+@pytest.mark.req("MS-ASCMD_R4380", "MS-ASCMD_R724")
 async def test_sendmail_statuses(client, db, tree, status):
     resp = await Raw(client).call("SendMail", tree)
     assert resp == E(f"{C}:SendMail", E(f"{C}:Status", status))
@@ -218,6 +220,7 @@ def original(attachments=()):
 
 
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R569", "MS-ASCMD_R580", "MS-ASCMD_R605", "MS-ASCMD_R4407", "MS-ASCMD_R5776")
 async def test_smart_reply_quotes_the_original_and_threads(client, app, db, version):
     await app.state.store.deliver(original(), ["alice@easlab.test"])
     dev = Raw(client, version=version)
@@ -249,6 +252,7 @@ async def test_smart_reply_with_replace_mime_sends_the_clients_message_only(clie
     assert sent["In-Reply-To"] == "<mine@x>"  # the client's own threading headers stay
 
 
+@pytest.mark.req("MS-ASCMD_R532", "MS-ASCMD_R568")
 async def test_smart_forward_carries_the_original_attachments(client, app, db):
     await app.state.store.deliver(original(attachments=[("budget.xlsx", b"PK\x03\x04 sheet", "application/vnd.ms-excel")]),
                                   ["alice@easlab.test"])
@@ -273,6 +277,7 @@ async def test_smart_forward_carries_the_original_attachments(client, app, db):
 
 
 @pytest.mark.req("MS-ASCMD_R4930", "MS-ASCMD_R4821", "MS-ASCMD_R4819", "MS-ASCMD_R4817")
+@pytest.mark.req("MS-ASCMD_R578", "MS-ASCMD_R4408", "MS-ASCMD_R5777")
 async def test_smart_commands_find_the_original_or_say_why_not(client, app, db):
     await app.state.store.deliver(original(), ["alice@easlab.test"])
     dev = Raw(client)

@@ -39,6 +39,7 @@ def status(resp):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("MS-ASCMD_R79", "MS-ASCMD_R3903", "MS-ASCMD_R4011", "MS-ASCMD_R4569", "MS-ASCMD_R5860")
 async def test_create_other_devices_learn_the_creator_does_not_hear_it_back(client, version):
     me, other = device(client, version, "me"), device(client, version, "other")
     key, other_key = await folder_key(me), await folder_key(other)
@@ -53,6 +54,7 @@ async def test_create_other_devices_learn_the_creator_does_not_hear_it_back(clie
     assert collection(await me.sync("0", "11")).text("AirSync:Status") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R79")
 async def test_every_user_folder_type_and_nested_folders(client):
     me = device(client)
     key = await folder_key(me)
@@ -70,6 +72,8 @@ async def test_every_user_folder_type_and_nested_folders(client):
     assert {by_id[sid][2] for sid in made.values()} == {"1", "12", "13", "14", "15", "16", "17"}
 
 
+@pytest.mark.req("MS-ASCMD_R4032", "MS-ASCMD_R4035", "MS-ASCMD_R4018", "MS-ASCMD_R4019", "MS-ASCMD_R4013",
+                 "MS-ASCMD_R3904", "MS-ASCMD_R4570")
 async def test_create_statuses(client):
     me = device(client)
     key = await folder_key(me)
@@ -89,6 +93,7 @@ async def test_create_statuses(client):
     assert status(await me.call("FolderCreate", create(key, "Junk E-Mail", parent="1"))) == "1"  # fine elsewhere
 
 
+@pytest.mark.req("MS-ASCMD_R139", "MS-ASCMD_R140", "MS-ASCMD_R4100", "MS-ASCMD_R5784")
 async def test_update_renames_and_moves_for_others_only(client):
     me, other = device(client, name="me"), device(client, name="other")
     key = await folder_key(me)
@@ -102,6 +107,9 @@ async def test_update_renames_and_moves_for_others_only(client):
     assert changes(theirs, "Update") == [(sid, "New", "1")] and changes(theirs, "Add") == []
 
 
+@pytest.mark.req("MS-ASCMD_R4120", "MS-ASCMD_R4105", "MS-ASCMD_R4106", "MS-ASCMD_R4101", "MS-ASCMD_R4102",
+                 "MS-ASCMD_R5438", "MS-ASCMD_R4108", "MS-ASCMD_R4109", "MS-ASCMD_R4123", "MS-ASCMD_R4568",
+                 "MS-ASCMD_R4573", "MS-ASCMD_R4096")
 async def test_update_statuses(client):
     me = device(client)
     key = await folder_key(me)
@@ -119,6 +127,8 @@ async def test_update_statuses(client):
                                                   E(f"{FH}:DisplayName", "x")))) == "10"  # no SyncKey
 
 
+@pytest.mark.req("MS-ASCMD_R97", "MS-ASCMD_R98", "MS-ASCMD_R99", "MS-ASCMD_R4045", "MS-ASCMD_R5783",
+                 "MS-ASCMD_R4060", "MS-ASCMD_R5863")
 async def test_delete_takes_items_and_subfolders_with_it(client, app, db):
     me, other = device(client, name="me"), device(client, name="other")
     key = await folder_key(me)
@@ -151,6 +161,8 @@ async def test_delete_takes_items_and_subfolders_with_it(client, app, db):
         assert sorted(f.server_id for f in gone) == sorted([parent, child])
 
 
+@pytest.mark.req("MS-ASCMD_R4046", "MS-ASCMD_R4047", "MS-ASCMD_R4048", "MS-ASCMD_R4049", "MS-ASCMD_R4063",
+                 "MS-ASCMD_R4040")
 async def test_delete_statuses(client):
     me = device(client)
     key = await folder_key(me)
@@ -213,6 +225,7 @@ async def test_own_change_while_others_are_pending(client):
     assert changes(resp, "Update") == [(my_id, "Renamed by other", "0")]
 
 
+@pytest.mark.req("MS-ASCMD_R6024", "MS-ASCMD_R6025", "MS-ASCMD_R6026", "MS-ASCMD_R7505", "MS-ASCMD_R7507")
 async def test_get_hierarchy_lists_mail_folders_for_old_clients(client):
     old = device(client, "12.1")
     key = await folder_key(old)

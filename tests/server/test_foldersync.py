@@ -20,6 +20,8 @@ def adds(resp, kind="Add"):
             for a in resp.find(f"{NS}:Changes").findall(f"{NS}:{kind}")]
 
 
+@pytest.mark.req("MS-ASCMD_R113", "MS-ASCMD_R119", "MS-ASCMD_R116", "MS-ASCMD_R4074", "MS-ASCMD_R4578",
+                 "MS-ASCMD_R5008", "MS-ASCMD_R5020")
 async def test_key_zero_returns_whole_hierarchy(client):
     dev = Raw(client)
     r = await dev.post("FolderSync", E(f"{NS}:FolderSync", E(f"{NS}:SyncKey", "0")))
@@ -32,6 +34,7 @@ async def test_key_zero_returns_whole_hierarchy(client):
     assert all(a.text(f"{NS}:ParentId") == "0" for a in resp.find(f"{NS}:Changes").findall(f"{NS}:Add"))
 
 
+@pytest.mark.req("MS-ASCMD_R2120", "MS-ASCMD_R5024", "MS-ASCMD_R5012", "MS-ASCMD_R5863")
 async def test_later_keys_return_only_changes(client, db):
     dev = Raw(client)
     key = (await dev.folder_sync("0")).text(f"{NS}:SyncKey")
@@ -55,6 +58,7 @@ async def test_later_keys_return_only_changes(client, db):
     assert (await dev.folder_sync(resp.text(f"{NS}:SyncKey"))).find(f"{NS}:Changes").text(f"{NS}:Count") == "0"
 
 
+@pytest.mark.req("MS-ASCMD_R4083", "MS-ASCMD_R4581", "MS-ASCMD_R4068")
 async def test_unknown_key_is_status_9(client):
     dev = Raw(client)
     await dev.folder_sync("0")
@@ -70,6 +74,7 @@ async def test_resent_previous_key_answers_again(client):
     assert again == second
 
 
+@pytest.mark.req("MS-ASCMD_R4086")
 async def test_missing_key_is_status_10(client):
     resp = await Raw(client).call("FolderSync", E(f"{NS}:FolderSync"))
     assert resp == E(f"{NS}:FolderSync", E(f"{NS}:Status", 10))

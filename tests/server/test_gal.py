@@ -47,6 +47,8 @@ def answer(*results, range_=None, total=None, status=1):
     return E("Search:Search", E("Search:Status", 1), E("Search:Response", store))
 
 
+@pytest.mark.req("MS-ASCMD_R5711", "MS-ASCMD_R419", "MS-ASCMD_R420", "MS-ASCMD_R421", "MS-ASCMD_R426",
+                 "MS-ASCMD_R5286", "MS-ASCMD_R5287")
 async def test_search_by_name_prefix(client):
     resp = await Raw(client).call("Search", gal_search("example"))
     assert resp == answer(
@@ -55,6 +57,9 @@ async def test_search_by_name_prefix(client):
         range_="0-1", total=2)
 
 
+@pytest.mark.req("MS-ASCMD_R5293", "MS-ASCMD_R5300", "MS-ASCMD_R5316", "MS-ASCMD_R5323", "MS-ASCMD_R5330",
+                 "MS-ASCMD_R5337", "MS-ASCMD_R5353", "MS-ASCMD_R5360", "MS-ASCMD_R5368", "MS-ASCMD_R5391",
+                 "MS-ASCMD_R3691")
 async def test_every_property_of_an_entry(client):
     resp = await Raw(client, version="12.1").call("Search", gal_search("JONES"))
     assert resp == answer(result(
@@ -74,6 +79,7 @@ async def test_alias_address_and_paging(client):
     assert store.text("Search:Range") == "1-1" and store.text("Search:Total") == "2"
 
 
+@pytest.mark.req("MS-ASCMD_R3847")
 async def test_no_match_and_bad_ranges(client):
     dev = Raw(client)
     assert await dev.call("Search", gal_search("zz")) == answer(total=0)
@@ -82,6 +88,8 @@ async def test_no_match_and_bad_ranges(client):
     assert await dev.call("Search", gal_search("")) == answer(status=2)
 
 
+@pytest.mark.req("MS-ASCMD_R3674", "MS-ASCMD_R2135", "MS-ASCMD_R4371", "MS-ASCMD_R4372", "MS-ASCMD_R4373",
+                 "MS-ASCMD_R4374", "MS-ASCMD_R4375", "MS-ASCMD_R3310", "MS-ASCMD_R3311")
 async def test_pictures(client, db):
     with db.session() as s:
         set_directory(s, "alice", picture=b"\xff\xd8alice-photo")

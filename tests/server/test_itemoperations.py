@@ -60,6 +60,7 @@ async def post_multipart(dev, tree):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("MS-ASCMD_R4153", "MS-ASCMD_R234", "MS-ASCMD_R5503")
 async def test_fetch_item_with_body_preference(client, app, db, version):
     sid, _ = await one_item(app, db, subject="Quarterly", text="the numbers are in")
     dev = device(client, version)
@@ -75,6 +76,9 @@ async def test_fetch_item_with_body_preference(client, app, db, version):
     assert body.text("AirSyncBase:Data") == "the" and body.text("AirSyncBase:Truncated") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R3716", "MS-ASCMD_R5422", "MS-ASCMD_R5423", "MS-ASCMD_R4160", "MS-ASCMD_R236",
+                 "MS-ASCMD_R5505", "MS-ASCMD_R3360", "MS-ASCMD_R3363", "MS-ASCMD_R3366", "MS-ASCMD_R3368",
+                 "MS-ASCMD_R2301", "MS-ASCMD_R2302")
 async def test_fetch_mime_whole_in_ranges_and_multipart(client, app, db):
     sid, mime = await one_item(app, db, subject="Raw", text="x" * 300)
     dev = device(client)
@@ -123,6 +127,7 @@ async def test_fetch_attachment_inline_ranged_and_multipart(client, app, db, ver
     assert parts[1:] == [PDF, b"second"]
 
 
+@pytest.mark.req("MS-ASCMD_R4158", "MS-ASCMD_R4166", "MS-ASCMD_R4161", "MS-ASCMD_R4154")
 async def test_fetch_failures(client, app, db):
     sid, _ = await one_item(app, db, attachments=[("a.bin", b"abc", "application/octet-stream")])
     dev = device(client)
@@ -147,6 +152,7 @@ async def test_fetch_failures(client, app, db):
 
 
 @pytest.mark.parametrize("version", ["12.1", "2.5"])
+@pytest.mark.req("MS-ASCMD_R157", "MS-ASCMD_R160", "MS-ASCMD_R166")
 async def test_get_attachment_for_old_clients(client, app, db, version):
     sid, _ = await one_item(app, db, attachments=[("report.pdf", PDF, "application/pdf")])
     dev = device(client, version)
@@ -160,6 +166,7 @@ async def test_get_attachment_for_old_clients(client, app, db, version):
     assert (await device(client, "14.1", "new").post(f"GetAttachment&AttachmentName={sid}:0")).status_code == 501
 
 
+@pytest.mark.req("MS-ASCMD_R199", "MS-ASCMD_R2243", "MS-ASCMD_R2244", "MS-ASCMD_R2167")
 async def test_empty_folder_contents_with_and_without_subfolders(client, app, db):
     me, other = device(client, name="me"), device(client, name="other")
     key = await folder_key(me)
@@ -186,6 +193,7 @@ async def test_empty_folder_contents_with_and_without_subfolders(client, app, db
     assert bad.find(f"{IO}:Response").find(f"{IO}:EmptyFolderContents").text(f"{IO}:Status") == "6"
 
 
+@pytest.mark.req("MS-ASCMD_R201", "MS-ASCMD_R3465", "MS-ASCMD_R4942")
 async def test_move_conversation(client, app, db):
     me = device(client, "14.1")
     key = await folder_key(me)

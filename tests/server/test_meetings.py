@@ -64,6 +64,9 @@ def request(response, request_id, collection_id=INBOX, *extra):
              E(f"{M}:RequestId", request_id), *extra)
 
 
+@pytest.mark.req("MS-ASCMD_R5707", "MS-ASCMD_R5723", "MS-ASCMD_R5068", "MS-ASCMD_R5828", "MS-ASCMD_R5071",
+                 "MS-ASCMD_R3843", "MS-ASCMD_R830", "MS-ASCMD_R831", "MS-ASCMD_R3807", "MS-ASCMD_R5089",
+                 "MS-ASCMD_R4180")
 async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client, app):
     await app.state.store.deliver(outlook_request(), ["alice@easlab.test"])
     dev = alice(client)
@@ -150,6 +153,7 @@ async def add_event(dev, data):
 
 
 @pytest.mark.req("MS-ASHTTP_R432")
+@pytest.mark.req("MS-ASCMD_R7478")
 async def test_16_1_organiser_invites_attendee_answers_with_send_response_and_organiser_sees_it(client, app):
     organiser = bob(client)
     event_id, key = await add_event(organiser, bobs_meeting(("alice@easlab.test", "Alice Example"), ("dan@example.net", "Dan")))
@@ -208,6 +212,8 @@ async def test_cancel_of_one_occurrence_deletes_it(client, app):
     assert [g.text(f"{C}:Deleted") for g in gone] == ["1"]
 
 
+@pytest.mark.req("MS-ASCMD_R4182", "MS-ASCMD_R3196", "MS-ASCMD_R3195", "MS-ASCMD_R5072",
+                 "MS-ASCMD_R837", "MS-ASCMD_R5709", "MS-ASCMD_R5725")
 async def test_meeting_response_errors(client, app):
     from tests.server.eas_helpers import message
 

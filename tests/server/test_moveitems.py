@@ -30,6 +30,8 @@ def responses(resp):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("MS-ASCMD_R285", "MS-ASCMD_R289", "MS-ASCMD_R290", "MS-ASCMD_R3977", "MS-ASCMD_R5879",
+                 "MS-ASCMD_R4217")
 async def test_moved_item_leaves_the_source_and_reaches_the_destination_everywhere(client, app, version):
     await deliver(app, message(subject="keep"), message(subject="move me"))
     mover, other = device(client, version, "mover"), device(client, version, "other")
@@ -51,6 +53,7 @@ async def test_moved_item_leaves_the_source_and_reaches_the_destination_everywhe
         assert items_of(await dev.sync(keys[dev.device, "6"], "6")) == [("Add", dst, "move me")]
 
 
+@pytest.mark.req("MS-ASCMD_R4207", "MS-ASCMD_R4212", "MS-ASCMD_R4219", "MS-ASCMD_R4222", "MS-ASCMD_R4201")
 async def test_statuses(client, app, db):
     await deliver(app, message(subject="a"))
     dev = device(client)
@@ -74,6 +77,7 @@ async def test_statuses(client, app, db):
         assert s.exec(select(Item.server_id)).one() == sid
 
 
+@pytest.mark.req("MS-ASCMD_R4208")
 async def test_second_move_of_the_same_item_is_status_1(client, app, db):
     await deliver(app, message(subject="a"))
     dev = device(client)
@@ -85,6 +89,7 @@ async def test_second_move_of_the_same_item_is_status_1(client, app, db):
 
 
 @pytest.mark.parametrize("version,expected", [("12.1", 400), ("14.1", 103)])
+@pytest.mark.req("MS-ASCMD_R7547")
 async def test_empty_request_is_invalid_xml(client, version, expected):
     dev = device(client, version)
     r = await dev.post("MoveItems", E(f"{M}:MoveItems"))

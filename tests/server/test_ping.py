@@ -32,6 +32,7 @@ async def synced(dev, cid="1"):
 
 
 @pytest.mark.req("MS-ASHTTP_R504")
+@pytest.mark.req("MS-ASCMD_R306", "MS-ASCMD_R4235", "MS-ASCMD_R4236", "MS-ASCMD_R5714")
 async def test_ping_wakes_on_delivery_with_status_2(client, app):
     dev = Raw(client)
     await synced(dev)
@@ -44,6 +45,7 @@ async def test_ping_wakes_on_delivery_with_status_2(client, app):
     assert app.state.hub.held == 0
 
 
+@pytest.mark.req("MS-ASCMD_R5636")
 async def test_pending_changes_answer_at_once(client, app):
     dev = Raw(client)
     await synced(dev)
@@ -68,6 +70,7 @@ async def test_mail_for_another_folder_or_user_does_not_wake(client, app):
     assert (await asyncio.wait_for(task, 5)).text(f"{P}:Status") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R335", "MS-ASCMD_R4240", "MS-ASCMD_R4241", "MS-ASCMD_R5836", "MS-ASCMD_R4228")
 async def test_empty_ping_reuses_the_last_one(client, app):
     dev = Raw(client)
     await synced(dev)
@@ -92,6 +95,7 @@ async def test_newer_ping_ends_the_older_at_once(client, app):
     assert (await asyncio.wait_for(second, 10)).text(f"{P}:Status") == "2"
 
 
+@pytest.mark.req("MS-ASCMD_R4257", "MS-ASCMD_R4258")
 async def test_hierarchy_change_status_7(client, app):
     dev = Raw(client)
     await synced(dev)
@@ -103,6 +107,7 @@ async def test_hierarchy_change_status_7(client, app):
 
 
 @pytest.mark.parametrize("hb, bound", [(0, 1), (5000, 3540)])
+@pytest.mark.req("MS-ASCMD_R4249", "MS-ASCMD_R5837", "MS-ASCMD_R5690", "MS-ASCMD_R5691")
 async def test_heartbeat_bounds_status_5(client, hb, bound):
     resp = await Raw(client).call("Ping", ping(hb, "1"))
     assert resp == E(f"{P}:Ping", E(f"{P}:Status", 5), E(f"{P}:HeartbeatInterval", bound))
@@ -127,6 +132,8 @@ def estimate_request(version, key, cid="1"):
 
 
 @pytest.mark.parametrize("version", ["12.1", "14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R171", "MS-ASCMD_R4134", "MS-ASCMD_R4136", "MS-ASCMD_R4135", "MS-ASCMD_R4139",
+                 "MS-ASCMD_R4140", "MS-ASCMD_R4142", "MS-ASCMD_R4594", "MS-ASCMD_R4130")
 async def test_get_item_estimate(client, app, version):
     dev = Raw(client, version=version)
     for i in range(3):

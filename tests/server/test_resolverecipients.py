@@ -46,6 +46,7 @@ def free_busy(digits):
     return E(f"{NS}:Availability", E(f"{NS}:Status", 1), E(f"{NS}:MergedFreeBusy", digits))
 
 
+@pytest.mark.req("MS-ASCMD_R343", "MS-ASCMD_R3761", "MS-ASCMD_R3762", "MS-ASCMD_R4268", "MS-ASCMD_R4275")
 async def test_resolved_ambiguous_and_unknown(client):
     resp = await Raw(client).call("ResolveRecipients", request(
         "alice", "Carol@EASLAB.test", "example", "nobody@elsewhere.example", "zzz", "Dave Outside"))
@@ -75,6 +76,7 @@ async def test_max_ambiguous_recipients_cuts_the_list(client):
     assert resp == answer(response("alice", 1, 1, recipient("alice", "Alice Example")))
 
 
+@pytest.mark.req("MS-ASCMD_R3321", "MS-ASCMD_R4617", "MS-ASCMD_R4618", "MS-ASCMD_R4623", "MS-ASCMD_R4624")
 async def test_free_busy_without_calendars(client):
     """Empty calendars: users are free; a mail user has no data; ambiguous names get none."""
     window = availability("2026-01-06T02:00:00.000Z", "2026-01-06T04:00:00.000Z")
@@ -92,6 +94,8 @@ def event(start, end, busy, *extra):
             ["Calendar:StartTime", start], *extra]
 
 
+@pytest.mark.req("MS-ASCMD_R3319", "MS-ASCMD_R3330", "MS-ASCMD_R3332", "MS-ASCMD_R4291", "MS-ASCMD_R3338",
+                 "MS-ASCMD_R3339", "MS-ASCMD_R819")
 async def test_free_busy_reads_the_users_calendars(client, db):
     from datetime import datetime, timezone
 
@@ -146,6 +150,8 @@ def certs(status, count, *blobs, kind="Certificate"):
              E(f"{NS}:RecipientCount", 1), *(E(f"{NS}:{kind}", base64.b64encode(b).decode()) for b in blobs))
 
 
+@pytest.mark.req("MS-ASCMD_R843", "MS-ASCMD_R856", "MS-ASCMD_R857", "MS-ASCMD_R858", "MS-ASCMD_R3435",
+                 "MS-ASCMD_R3764", "MS-ASCMD_R4302", "MS-ASCMD_R4304", "MS-ASCMD_R3825")
 async def test_certificates(client, certificates):
     dev = Raw(client)
     full = E(f"{NS}:CertificateRetrieval", 2)
@@ -179,6 +185,8 @@ async def test_certificate_validity_follows_the_servers_clock(client, app, certi
     assert app.state.clock.now() == NOW + timedelta(days=400)
 
 
+@pytest.mark.req("MS-ASCMD_R4310", "MS-ASCMD_R4311", "MS-ASCMD_R4312", "MS-ASCMD_R4313", "MS-ASCMD_R3287",
+                 "MS-ASCMD_R5350", "MS-ASCMD_R5351", "MS-ASCMD_R2133", "MS-ASCMD_R3667")
 async def test_pictures(client, db):
     with db.session() as s:
         set_directory(s, "alice", picture=b"\xff\xd8alice")
@@ -202,6 +210,7 @@ async def test_pictures(client, db):
 
 
 @pytest.mark.parametrize("version", ["12.1", "14.1"])
+@pytest.mark.req("MS-ASCMD_R4270", "MS-ASCMD_R3986", "MS-ASCMD_R5656", "MS-ASCMD_R7501")
 async def test_protocol_errors_are_status_5(client, version):
     dev = Raw(client, version=version)
     bad = availability("TimeWithInvalidFormat", "2012-04-11T10:00:00.000Z") if version != "12.1" else \

@@ -48,6 +48,8 @@ async def mail(app, db):
 
 
 @pytest.mark.parametrize("version", ["12.1", "14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R4327", "MS-ASCMD_R3846", "MS-ASCMD_R3849", "MS-ASCMD_R3851", "MS-ASCMD_R3862",
+                 "MS-ASCMD_R4638", "MS-ASCMD_R3699", "MS-ASCMD_R431")
 async def test_free_text_over_subject_body_and_sender(client, mail, version):
     dev = device(client, version)
     store = store_of(await dev.call("Search", mailbox(cls(), E("AirSync:CollectionId", "1"), text("budget"),
@@ -61,6 +63,7 @@ async def test_free_text_over_subject_body_and_sender(client, mail, version):
     assert first.find(f"{S}:Properties").find("AirSyncBase:Body").text("AirSyncBase:Type") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R3850")
 async def test_ranges_paging_and_no_match(client, app):
     await deliver(app, *[message(subject=f"report {n}") for n in range(12)])
     dev = device(client)
@@ -74,6 +77,7 @@ async def test_ranges_paging_and_no_match(client, app):
     assert store_of(await dev.call("Search", mailbox(text("report"), options=[E(f"{S}:Range", "0-100")]))).text(f"{S}:Status") == "12"
 
 
+@pytest.mark.req("MS-ASCMD_R3105", "MS-ASCMD_R2146", "MS-ASCMD_R5856", "MS-ASCMD_R2031", "MS-ASCMD_R4329")
 async def test_query_shapes_and_folders(client, mail, db):
     dev = device(client)
     outside = E(f"{S}:Search", E(f"{S}:Store", E(f"{S}:Name", "Mailbox"), E(f"{S}:Query", text("budget"))))
@@ -155,6 +159,7 @@ def find_response(resp):
     return resp.find(f"{F}:Response")
 
 
+@pytest.mark.req("MS-ASCMD_R72172520", "MS-ASCMD_R72172509", "MS-ASCMD_R37071816")
 async def test_find_with_kql_paging_and_long_id_server_ids(client, app):
     await deliver(app, message(subject="Budget 2025", text="numbers"),
                   message(subject="Lunch", text="the budget is tight", attachments=[("menu.txt", b"soup", "text/plain")]),
@@ -187,6 +192,7 @@ async def test_find_with_kql_paging_and_long_id_server_ids(client, app):
     assert attached.find(f"{F}:Result").find(f"{F}:Properties").text(f"{F}:HasAttachments") == "1"
 
 
+@pytest.mark.req("MS-ASCMD_R72172518", "MS-ASCMD_R72172512", "MS-ASCMD_R72172515", "MS-ASCMD_R38391805")
 async def test_find_statuses(client):
     dev = device(client, "16.1")
     r = find_response(await dev.call("Find", find("new-search", "budget", "5-9")))

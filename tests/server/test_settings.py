@@ -43,6 +43,11 @@ AWAY = [oof_message("AppliesToInternal", 1, "Back on Monday."),
 
 # -- Oof get and set -----------------------------------------------------------------------------
 @pytest.mark.parametrize("version", ["12.1", "14.1", "16.1"])
+@pytest.mark.req("MS-ASCMD_R783", "MS-ASCMD_R785", "MS-ASCMD_R786", "MS-ASCMD_R787", "MS-ASCMD_R793",
+                 "MS-ASCMD_R794", "MS-ASCMD_R795", "MS-ASCMD_R796", "MS-ASCMD_R802", "MS-ASCMD_R803",
+                 "MS-ASCMD_R804", "MS-ASCMD_R805", "MS-ASCMD_R5866", "MS-ASCMD_R5867", "MS-ASCMD_R1106",
+                 "MS-ASCMD_R5677", "MS-ASCMD_R826", "MS-ASCMD_R2251", "MS-ASCMD_R2252", "MS-ASCMD_R4387",
+                 "MS-ASCMD_R4396")
 async def test_oof_set_then_get_in_text_and_html(client, version):
     dev = Raw(client, version=version)
     assert await dev.call("Settings", oof_get()) == ok(E(f"{S}:Oof", E(f"{S}:Status", 1), E(f"{S}:Get", E(f"{S}:OofState", 0),
@@ -84,12 +89,15 @@ async def test_time_based_oof_round_trips_its_window(client):
     (oof_get(body_type=None), 2),
     (E(f"{S}:Settings", E(f"{S}:Oof")), 2),
 ])
+@pytest.mark.req("MS-ASCMD_R2272", "MS-ASCMD_R3992", "MS-ASCMD_R5702", "MS-ASCMD_R5385", "MS-ASCMD_R5582",
+                 "MS-ASCMD_R5583", "MS-ASCMD_R5845", "MS-ASCMD_R4398", "MS-ASCMD_R484")
 async def test_oof_statuses(client, request_tree, status):
     dev = Raw(client)
     assert await dev.call("Settings", request_tree) == ok(E(f"{S}:Oof", E(f"{S}:Status", status)))
     assert (await dev.call("Settings", oof_get())).find(f"{S}:Oof").find(f"{S}:Get").text(f"{S}:OofState") == "0"
 
 
+@pytest.mark.req("MS-ASCMD_R483", "MS-ASCMD_R3863")
 async def test_unreadable_settings_get_only_the_top_status(client):
     dev = Raw(client)
     assert await dev.call("Settings", E(f"{S}:Settings", E(f"{S}:Model", "not a block"))) == E(f"{S}:Settings", E(f"{S}:Status", 2))
@@ -190,6 +198,7 @@ async def test_device_information_is_stored(client, db):
     ("16.1", E(f"{S}:Get", E(f"{S}:Accounts", E(f"{S}:Account", E(f"{S}:UserDisplayName", "Alice Example"),
         E(f"{S}:EmailAddresses", E(f"{S}:SMTPAddress", "alice@easlab.test"), E(f"{S}:PrimarySmtpAddress", "alice@easlab.test")))))),
 ])
+@pytest.mark.req("MS-ASCMD_R733", "MS-ASCMD_R3679", "MS-ASCMD_R5898", "MS-ASCMD_R5901", "MS-ASCMD_R5905")
 async def test_user_information(client, version, get):
     resp = await Raw(client, version=version).call("Settings", E(f"{S}:Settings", E(f"{S}:UserInformation", E(f"{S}:Get"))))
     assert resp == ok(E(f"{S}:UserInformation", E(f"{S}:Status", 1), get))
@@ -199,6 +208,7 @@ def device_password(password):
     return E(f"{S}:Settings", E(f"{S}:DevicePassword", E(f"{S}:Set", E(f"{S}:Password", password))))
 
 
+@pytest.mark.req("MS-ASCMD_R4400")
 async def test_device_password_needs_password_recovery_in_the_policy(client, db):
     from easlab.storage.policies import update_policy
 
@@ -214,6 +224,7 @@ async def test_device_password_needs_password_recovery_in_the_policy(client, db)
         assert s.exec(select(Device.recovery_password).where(Device.user_id == alice.id)).one() == "1234-5678"
 
 
+@pytest.mark.req("MS-ASCMD_R469", "MS-ASCMD_R5713", "MS-ASCMD_R480", "MS-ASCMD_R481", "MS-ASCMD_R4392")
 async def test_several_blocks_are_answered_in_order(client):
     dev = Raw(client, version="14.1")
     tree = E(f"{S}:Settings", E(f"{S}:UserInformation", E(f"{S}:Get")), oof_set(1, None, None, AWAY[0]).children[0],

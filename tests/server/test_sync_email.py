@@ -43,6 +43,9 @@ def pref(t, size=None, all_or_none=None):
             E("AirSyncBase:AllOrNone", all_or_none) if all_or_none is not None else None]
 
 
+@pytest.mark.req("MS-ASCMD_R648", "MS-ASCMD_R654", "MS-ASCMD_R4599", "MS-ASCMD_R4606", "MS-ASCMD_R4602",
+                 "MS-ASCMD_R4423", "MS-ASCMD_R3451", "MS-ASCMD_R3456", "MS-ASCMD_R4765", "MS-ASCMD_R4771", "MS-ASCMD_R5041",
+                 "MS-ASCMD_R5051", "MS-ASCMD_R5032", "MS-ASCMD_R5060", "MS-ASCMD_R749")
 async def test_handshake_then_full_download_in_windows(client, app):
     await deliver(app, *[message(subject=f"m{i}") for i in range(7)])
     dev = Raw(client)
@@ -74,6 +77,7 @@ async def test_getchanges_with_key_zero_is_status_4(client):
     assert resp == E(f"{A}:Sync", E(f"{A}:Status", 4))
 
 
+@pytest.mark.req("MS-ASCMD_R4425", "MS-ASCMD_R4415")
 async def test_unknown_key_is_status_3_and_unknown_folder_12(client):
     dev = Raw(client)
     await primed(dev)
@@ -81,6 +85,7 @@ async def test_unknown_key_is_status_3_and_unknown_folder_12(client):
     assert collection(await dev.sync("0", "4711")).text(f"{A}:Status") == "12"
 
 
+@pytest.mark.req("MS-ASCMD_R656", "MS-ASCMD_R667", "MS-ASCMD_R679")
 async def test_nothing_new_is_the_empty_response_and_keeps_the_key(client, app):
     dev = Raw(client)
     key = await primed(dev)
@@ -91,6 +96,8 @@ async def test_nothing_new_is_the_empty_response_and_keeps_the_key(client, app):
     assert commands(resp) == [("Add", commands(resp)[0][1], "late")]
 
 
+@pytest.mark.req("MS-ASCMD_R3119", "MS-ASCMD_R5556", "MS-ASCMD_R3835", "MS-ASCMD_R2160", "MS-ASCMD_R2161",
+                 "MS-ASCMD_R5875")
 async def test_incremental_add_change_delete_from_other_sources(client, app, db):
     await deliver(app, message(subject="one"), message(subject="two"))
     dev = Raw(client)
@@ -121,6 +128,7 @@ async def test_incremental_add_change_delete_from_other_sources(client, app, db)
         assert [i.subject for i in s.exec(select(Item).where(Item.folder_id == trash.id))] == ["two"]
 
 
+@pytest.mark.req("MS-ASCMD_R2158")
 async def test_delete_for_good_when_deletes_as_moves_is_0(client, app, db):
     await deliver(app, message(subject="gone"))
     dev = Raw(client)
@@ -132,6 +140,7 @@ async def test_delete_for_good_when_deletes_as_moves_is_0(client, app, db):
         assert s.exec(select(Item)).all() == []
 
 
+@pytest.mark.req("MS-ASCMD_R755", "MS-ASCMD_R4447", "MS-ASCMD_R4419", "MS-ASCMD_R4440", "MS-ASCMD_R3834")
 async def test_flag_change_and_unknown_item_status_8(client, app, db):
     await deliver(app, message(subject="flag me"))
     dev = Raw(client)
@@ -151,6 +160,7 @@ async def test_flag_change_and_unknown_item_status_8(client, app, db):
         assert (item.flag_status, item.flag_type) == (2, "Flag for follow up")
 
 
+@pytest.mark.req("MS-ASCMD_R5433")
 async def test_fetch_returns_application_data(client, app):
     await deliver(app, message(subject="fetch me", text="the body"))
     dev = Raw(client)
@@ -262,6 +272,7 @@ async def test_a_mail_without_a_date_is_dated_by_the_server_clock(settings, app,
     assert data.find("Email2:ConversationIndex").value == conversation_index(conversation_id("Undated"), clock.now())
 
 
+@pytest.mark.req("MS-ASCMD_R2987", "MS-ASCMD_R3967")
 async def test_filter_type_window_and_soft_delete(settings, app, db):
     from easlab.server.app import create_app
     from easlab.server.clock import ManualClock
@@ -302,6 +313,7 @@ async def test_invalid_email_filter_is_status_4(client):
     assert await dev.sync("0", "1", opts(filter=9)) == E(f"{A}:Sync", E(f"{A}:Status", 4))
 
 
+@pytest.mark.req("MS-ASCMD_R4456")
 async def test_empty_request_repeats_the_cached_one(client, app):
     dev = Raw(client)
     r = await dev.post("Sync")  # nothing cached yet
@@ -346,6 +358,9 @@ async def test_wait_holds_until_mail_arrives(client, app):
 
 @pytest.mark.parametrize("top, limit", [(E(f"{A}:HeartbeatInterval", 10), 60), (E(f"{A}:HeartbeatInterval", 4000), 3540),
                                         (E(f"{A}:Wait", 0), 1), (E(f"{A}:Wait", 60), 59)])
+@pytest.mark.req("MS-ASCMD_R3160", "MS-ASCMD_R3225", "MS-ASCMD_R3227", "MS-ASCMD_R3228", "MS-ASCMD_R3229",
+                 "MS-ASCMD_R3230", "MS-ASCMD_R4746", "MS-ASCMD_R4459", "MS-ASCMD_R5780", "MS-ASCMD_R4460",
+                 "MS-ASCMD_R5781", "MS-ASCMD_R4461", "MS-ASCMD_R5782")
 async def test_interval_out_of_bounds_status_14_with_limit(client, top, limit):
     dev = Raw(client)
     key = await primed(dev)
@@ -379,6 +394,7 @@ async def test_heartbeat_bounds_are_the_servers_settings(tmp_path, db, seconds, 
             assert await asyncio.wait_for(task, 5) == E(f"{A}:Sync", E(f"{A}:Status", status), E(f"{A}:Limit", limit))
 
 
+@pytest.mark.req("MS-ASCMD_R3162", "MS-ASCMD_R4748", "MS-ASCMD_R5778", "MS-ASCMD_R5779")
 async def test_wait_and_heartbeat_together_status_4(client):
     dev = Raw(client)
     key = await primed(dev)

@@ -152,6 +152,7 @@ def answer(*statuses, status=1):
     return E(f"{NS}:ValidateCert", E(f"{NS}:Status", status), *(E(f"{NS}:Certificate", E(f"{NS}:Status", s)) for s in statuses))
 
 
+@pytest.mark.req("MS-ASCMD_R5387", "MS-ASCMD_R4474")
 async def test_statuses_over_http(client, pki):
     dev = Raw(client)
     good, expired, web = pki.leaf(), pki.leaf(days=(-400, -1)), pki.leaf(eku="server")
