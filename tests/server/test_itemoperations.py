@@ -75,6 +75,7 @@ async def test_fetch_item_with_body_preference(client, app, db, version):
     assert body.text("AirSyncBase:Data") == "the" and body.text("AirSyncBase:Truncated") == "1"
 
 
+@pytest.mark.req("MS-ASAIRS_R176", "MS-ASAIRS_R244")
 async def test_fetch_mime_whole_in_ranges_and_multipart(client, app, db):
     sid, mime = await one_item(app, db, subject="Raw", text="x" * 300)
     dev = device(client)
