@@ -60,6 +60,7 @@ async def post_multipart(dev, tree):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.req("MS-ASEMAIL_R61")
 async def test_fetch_item_with_body_preference(client, app, db, version):
     sid, _ = await one_item(app, db, subject="Quarterly", text="the numbers are in")
     dev = device(client, version)

@@ -155,6 +155,7 @@ def find_response(resp):
     return resp.find(f"{F}:Response")
 
 
+@pytest.mark.req("MS-ASEMAIL_R6000")
 async def test_find_with_kql_paging_and_long_id_server_ids(client, app):
     await deliver(app, message(subject="Budget 2025", text="numbers"),
                   message(subject="Lunch", text="the budget is tight", attachments=[("menu.txt", b"soup", "text/plain")]),

@@ -81,6 +81,7 @@ async def test_unknown_key_is_status_3_and_unknown_folder_12(client):
     assert collection(await dev.sync("0", "4711")).text(f"{A}:Status") == "12"
 
 
+@pytest.mark.req("MS-ASEMAIL_R81")
 async def test_nothing_new_is_the_empty_response_and_keeps_the_key(client, app):
     dev = Raw(client)
     key = await primed(dev)

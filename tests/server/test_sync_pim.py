@@ -76,6 +76,7 @@ def with_native(data, native=1):
     return E(f"{A}:ApplicationData", *[sized(c) for c in data.children], E(f"{B}:NativeBodyType", native))
 
 
+@pytest.mark.req("MS-ASEMAIL_R14")
 async def test_recurring_meeting_written_on_one_device_reads_back_identical_on_another(client):
     writer, reader = device(client, "w", "14.1"), device(client, "r", "14.1")
     sent = recurring_meeting_141()
