@@ -53,7 +53,7 @@ def whole_text():
     return TEXT + "\n"  # the text part as the message carries it
 
 
-@pytest.mark.req("MS-ASAIRS_R405", "MS-ASAIRS_R304", "MS-ASAIRS_R237", "MS-ASAIRS_R241", "MS-ASAIRS_R2411", "MS-ASAIRS_R402", "MS-ASAIRS_R277",
+@pytest.mark.req("MS-ASAIRS_R105", "MS-ASAIRS_R405", "MS-ASAIRS_R304", "MS-ASAIRS_R237", "MS-ASAIRS_R241", "MS-ASAIRS_R2411", "MS-ASAIRS_R402", "MS-ASAIRS_R277",
      "MS-ASAIRS_R180", "MS-ASAIRS_R276", "MS-ASAIRS_R77", "MS-ASAIRS_R78")
 @pytest.mark.parametrize("command, size, all_or_none, expect", [
     pytest.param("Search", 1000, 1, "whole", marks=pytest.mark.req("MS-ASAIRS_R53")),

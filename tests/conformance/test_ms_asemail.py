@@ -67,7 +67,7 @@ def flag(status, *more):
     return E("Email:Flag", E("Email:Status", status), *more)
 
 
-@pytest.mark.req("MS-ASEMAIL_R640", "MS-ASEMAIL_R1021", "MS-ASEMAIL_R940", "MS-ASEMAIL_R90", "MS-ASEMAIL_R86",
+@pytest.mark.req("MS-ASAIRS_R386", "MS-ASEMAIL_R640", "MS-ASEMAIL_R1021", "MS-ASEMAIL_R940", "MS-ASEMAIL_R90", "MS-ASEMAIL_R86",
                  "MS-ASEMAIL_R88", "MS-ASEMAIL_R8800")
 async def test_read_and_flag_changes_reach_another_device(client, app):
     await deliver(app, addressed())
@@ -87,6 +87,7 @@ async def test_read_and_flag_changes_reach_another_device(client, app):
         key = collection(resp).text(f"{A}:SyncKey")
         [got] = collection(resp).find(f"{A}:Commands").findall(f"{A}:Change")
         data = got.find(f"{A}:ApplicationData")
+        assert data.has("AirSyncBase:Body")
         seen.append((data.text("Email:Read"), data.find("Email:Flag")))
     assert seen == [("1", E("Email:Flag")), ("1", flag(2, E("Email:FlagType", "Flag for follow up"))),
                     ("1", flag(1)), ("1", E("Email:Flag"))]
