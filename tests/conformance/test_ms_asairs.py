@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from easlab.eas.pim.timezone import from_zone_name
 from easlab.eas.wbxml import E
 from easlab.storage.models import Item
 from tests.server.eas_helpers import Raw, collection, message
@@ -211,3 +212,44 @@ async def test_fetch_of_an_empty_file_reference_is_status_15(client):
     resp = await Raw(client).call(IO, E(f"{IO}:ItemOperations", E(f"{IO}:Fetch", E(f"{IO}:Store", "Mailbox"),
                                                                       E(f"{ASB}:FileReference", ""))))
     assert resp.find(f"{IO}:Response").find(f"{IO}:Fetch").text(f"{IO}:Status") == "15"
+
+
+def event(*children):
+    return E(f"{A}:ApplicationData", E("Calendar:Timezone", from_zone_name("Europe/Berlin", 2026).to_base64()),
+             E("Calendar:AllDayEvent", 0), *children, E("Calendar:EndTime", "20260302T093000Z"),
+             E("Calendar:Subject", "Standup"), E("Calendar:StartTime", "20260302T090000Z"))
+
+
+async def calendar_item(dev):
+    """The one event of the Calendar folder as `dev` downloads it from scratch."""
+    key = collection(await dev.sync("0", "7")).text(f"{A}:SyncKey")
+    [add] = collection(await dev.sync(key, "7")).find(f"{A}:Commands").findall(f"{A}:Add")
+    return add.find(f"{A}:ApplicationData")
+
+
+@pytest.mark.parametrize("version, body_type", [
+    pytest.param("16.0", 1, marks=pytest.mark.req("MS-ASAIRS_R1400")),
+    pytest.param("16.0", 2, marks=pytest.mark.req("MS-ASAIRS_R1401")),
+    pytest.param("16.1", 1, marks=pytest.mark.req("MS-ASAIRS_R14000918")),
+    pytest.param("16.1", 2, marks=pytest.mark.req("MS-ASAIRS_R14010918")),
+])
+@pytest.mark.req("MS-ASAIRS_R1001013")
+async def test_calendar_body_types_and_an_empty_location_removes_it(client, version, body_type):
+    data = "<p>Plan</p>" if body_type == 2 else "Plan"
+    dev = Raw(client, device="cal", version=version)
+    key = collection(await dev.sync("0", "7")).text(f"{A}:SyncKey")
+    coll = collection(await dev.sync(key, "7", E(f"{A}:Commands", E(f"{A}:Add", E(f"{A}:ClientId", "e1"), event(
+        E(f"{ASB}:Body", E(f"{ASB}:Type", body_type), E(f"{ASB}:Data", data)),
+        E(f"{ASB}:Location", E(f"{ASB}:DisplayName", "Lab")))))))
+    add = coll.find(f"{A}:Responses").find(f"{A}:Add")
+    assert add.text(f"{A}:Status") == "1"
+    got = await calendar_item(Raw(client, device="reader", version=version))
+    body = got.find(f"{ASB}:Body")
+    assert (body.text(f"{ASB}:Type"), body.text(f"{ASB}:Data")) == (str(body_type), data)
+    assert got.find(f"{ASB}:Location") == E(f"{ASB}:Location", E(f"{ASB}:DisplayName", "Lab"))
+    resp = await dev.sync(coll.text(f"{A}:SyncKey"), "7", E(f"{A}:Commands", E(f"{A}:Change",
+                          E(f"{A}:ServerId", add.text(f"{A}:ServerId")), E(f"{A}:ApplicationData", E(f"{ASB}:Location")))))
+    assert resp is None or not collection(resp).has(f"{A}:Responses")  # silence is success
+    got = await calendar_item(Raw(client, device="reader2", version=version))
+    # No location is left: an empty Location element, or none.
+    assert got.find(f"{ASB}:Location") in (None, E(f"{ASB}:Location")) and got.text("Calendar:Subject") == "Standup"
