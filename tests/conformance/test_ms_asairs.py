@@ -253,3 +253,24 @@ async def test_calendar_body_types_and_an_empty_location_removes_it(client, vers
     got = await calendar_item(Raw(client, device="reader2", version=version))
     # No location is left: an empty Location element, or none.
     assert got.find(f"{ASB}:Location") in (None, E(f"{ASB}:Location")) and got.text("Calendar:Subject") == "Standup"
+
+
+@pytest.mark.req("MS-ASAIRS_R11500", "MS-ASAIRS_R406")
+async def test_truncated_in_a_request_changes_nothing(client):
+    """Two notes whose Body differs only in a Truncated element (none, 0, 1): the same answers, the
+    same notes read back."""
+    dev = Raw(client, device="notes", device_type="TestPhone")
+    key = collection(await dev.sync("0", "10")).text(f"{A}:SyncKey")
+    replies = []
+    for n, truncated in enumerate((None, 0, 1)):
+        body = E(f"{ASB}:Body", E(f"{ASB}:Type", 1), E(f"{ASB}:Truncated", truncated) if truncated is not None else None,
+                 E(f"{ASB}:Data", "same"))
+        coll = collection(await dev.sync(key, "10", E(f"{A}:Commands", E(f"{A}:Add", E(f"{A}:ClientId", "n"),
+                                                  E(f"{A}:ApplicationData", E("Notes:Subject", "Note"), body)))))
+        key = coll.text(f"{A}:SyncKey")
+        replies.append(coll.find(f"{A}:Responses").find(f"{A}:Add"))
+    assert [(r.text(f"{A}:ClientId"), r.text(f"{A}:Status")) for r in replies] == [("n", "1")] * 3
+    reader = Raw(client, device="reader", device_type="TestPhone")
+    rkey = collection(await reader.sync("0", "10")).text(f"{A}:SyncKey")
+    adds = collection(await reader.sync(rkey, "10")).find(f"{A}:Commands").findall(f"{A}:Add")
+    assert len({str(a.find(f"{A}:ApplicationData")) for a in adds}) == 1 and len(adds) == 3
