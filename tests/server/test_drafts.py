@@ -54,6 +54,7 @@ async def run(dev, key, *cmds, cid=DRAFTS):
 
 
 # -- Add and Change -------------------------------------------------------------------------------
+@pytest.mark.req("MS-ASEMAIL_R1278")
 async def test_a_16_1_device_adds_a_draft_another_device_sees_it(client, db):
     dev = Raw(client, version="16.1")
     key = await primed(dev)

@@ -61,6 +61,7 @@ async def post_multipart(dev, tree):
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.req("MS-ASCMD_R4153", "MS-ASCMD_R234", "MS-ASCMD_R5503")
+@pytest.mark.req("MS-ASEMAIL_R61")
 async def test_fetch_item_with_body_preference(client, app, db, version):
     sid, _ = await one_item(app, db, subject="Quarterly", text="the numbers are in")
     dev = device(client, version)
@@ -79,6 +80,7 @@ async def test_fetch_item_with_body_preference(client, app, db, version):
 @pytest.mark.req("MS-ASCMD_R3716", "MS-ASCMD_R5422", "MS-ASCMD_R5423", "MS-ASCMD_R4160", "MS-ASCMD_R236",
                  "MS-ASCMD_R5505", "MS-ASCMD_R3360", "MS-ASCMD_R3363", "MS-ASCMD_R3366", "MS-ASCMD_R3368",
                  "MS-ASCMD_R2301", "MS-ASCMD_R2302")
+@pytest.mark.req("MS-ASAIRS_R176", "MS-ASAIRS_R244")
 async def test_fetch_mime_whole_in_ranges_and_multipart(client, app, db):
     sid, mime = await one_item(app, db, subject="Raw", text="x" * 300)
     dev = device(client)

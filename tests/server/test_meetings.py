@@ -67,6 +67,7 @@ def request(response, request_id, collection_id=INBOX, *extra):
 @pytest.mark.req("MS-ASCMD_R5707", "MS-ASCMD_R5723", "MS-ASCMD_R5068", "MS-ASCMD_R5828", "MS-ASCMD_R5071",
                  "MS-ASCMD_R3843", "MS-ASCMD_R830", "MS-ASCMD_R831", "MS-ASCMD_R3807", "MS-ASCMD_R5089",
                  "MS-ASCMD_R4180")
+@pytest.mark.req("MS-ASEMAIL_R16", "MS-ASEMAIL_R17", "MS-ASEMAIL_R650", "MS-ASEMAIL_R1067", "MS-ASEMAIL_R417", "MS-ASEMAIL_R687")
 async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client, app):
     await app.state.store.deliver(outlook_request(), ["alice@easlab.test"])
     dev = alice(client)
@@ -154,6 +155,7 @@ async def add_event(dev, data):
 
 @pytest.mark.req("MS-ASHTTP_R432")
 @pytest.mark.req("MS-ASCMD_R7478")
+@pytest.mark.req("MS-ASEMAIL_R1074")
 async def test_16_1_organiser_invites_attendee_answers_with_send_response_and_organiser_sees_it(client, app):
     organiser = bob(client)
     event_id, key = await add_event(organiser, bobs_meeting(("alice@easlab.test", "Alice Example"), ("dan@example.net", "Dan")))

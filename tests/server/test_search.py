@@ -160,6 +160,7 @@ def find_response(resp):
 
 
 @pytest.mark.req("MS-ASCMD_R72172520", "MS-ASCMD_R72172509", "MS-ASCMD_R37071816")
+@pytest.mark.req("MS-ASEMAIL_R6000")
 async def test_find_with_kql_paging_and_long_id_server_ids(client, app):
     await deliver(app, message(subject="Budget 2025", text="numbers"),
                   message(subject="Lunch", text="the budget is tight", attachments=[("menu.txt", b"soup", "text/plain")]),

@@ -86,6 +86,7 @@ async def test_unknown_key_is_status_3_and_unknown_folder_12(client):
 
 
 @pytest.mark.req("MS-ASCMD_R656", "MS-ASCMD_R667", "MS-ASCMD_R679")
+@pytest.mark.req("MS-ASEMAIL_R81")
 async def test_nothing_new_is_the_empty_response_and_keeps_the_key(client, app):
     dev = Raw(client)
     key = await primed(dev)

@@ -77,6 +77,7 @@ def with_native(data, native=1):
 
 
 @pytest.mark.req("MS-ASCMD_R748", "MS-ASCMD_R957")
+@pytest.mark.req("MS-ASEMAIL_R14")
 async def test_recurring_meeting_written_on_one_device_reads_back_identical_on_another(client):
     writer, reader = device(client, "w", "14.1"), device(client, "r", "14.1")
     sent = recurring_meeting_141()
