@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from easlab.eas.wbxml import E, Element, decode, encode  # noqa: E402
 from tests.wbxml import libwbxml  # noqa: E402
@@ -36,6 +37,9 @@ from tests.wbxml import libwbxml  # noqa: E402
 ITEMS = 512
 RESULTS = ROOT / "bench" / "RESULTS.md"
 COMMAND = ".venv/bin/python bench/wbxml.py"
+TITLE = "bench/wbxml.py — WBXML codec vs libwbxml"
+COLUMNS = ["date (UTC)", "command", "doc bytes", "N", "ours decode items/s", "ours encode items/s", "lib w2x items/s",
+           "lib x2w items/s", "decode ratio", "encode ratio", "lib x2w = ours", "python", "libwbxml"]
 TIME_BUDGET = 4.0  # seconds at most per measured operation (after the first run)
 
 HEADER = """\
@@ -180,14 +184,15 @@ def main() -> int:
         if not RESULTS.exists():
             RESULTS.write_text(HEADER, encoding="utf-8")
         n = min(n for _, n in runs.values())
-        row = (
-            f"| {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M')} | `{COMMAND}` | {len(data)} | {n} "
-            f"| {rate['ours decode']:,.0f} | {rate['ours encode']:,.0f} | {rate['lib w2x']:,.0f} "
-            f"| {rate['lib x2w']:,.0f} | {decode_ratio:.2f} | {encode_ratio:.2f} | {'yes' if back == data else 'no'} "
-            f"| {platform.python_version()} | {libwbxml_version()} |\n"
-        )
-        with RESULTS.open("a", encoding="utf-8") as out:
-            out.write(row)
+        cells = [dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M'), f"`{COMMAND}`", str(len(data)), str(n),
+                 f"{rate['ours decode']:,.0f}", f"{rate['ours encode']:,.0f}", f"{rate['lib w2x']:,.0f}",
+                 f"{rate['lib x2w']:,.0f}", f"{decode_ratio:.2f}", f"{encode_ratio:.2f}", "yes" if back == data else "no",
+                 platform.python_version(), libwbxml_version()]
+        # Into this benchmark's own section: appending to the file's end put rows under whichever
+        # table came last (pim_sync's, whose columns are others).
+        from _common import record
+
+        record(TITLE, "", COLUMNS, cells)
         print(f"appended to {RESULTS.relative_to(ROOT)}")
     return 0
 
