@@ -11,6 +11,7 @@ import struct
 from typing import Any
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from operator import attrgetter
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -65,7 +66,12 @@ MAIL_FIELDS = tuple(f.name for f in fields(MailFields))
 def mail_fields(source: Any) -> dict[str, Any]:
     """The MailFields values of `source`: a ParsedMessage, an EmailItem, or a stored row with those
     columns."""
-    return {name: getattr(source, name) for name in MAIL_FIELDS}
+    return dict(zip(MAIL_FIELDS, _MAIL_FIELD_VALUES(source)))
+
+
+# One C-level call for all the fields: Sync renders every item through mail_fields, and a Python
+# getattr loop over 16 names was a visible share of rendering a page of mail.
+_MAIL_FIELD_VALUES = attrgetter(*MAIL_FIELDS)
 
 
 @dataclass
