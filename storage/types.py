@@ -74,6 +74,8 @@ class JSONText(TypeDecorator):
         return self._encode(value)
 
     def process_result_value(self, value, dialect):
+        if value in ("[]", "{}"):  # most rows (a device's wipe addresses): no parser for those
+            return self.empty()
         if value:
             return self.empty(json.loads(value))
         return None if self.optional else self.empty()
