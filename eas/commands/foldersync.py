@@ -36,8 +36,10 @@ async def handle(ctx: CommandContext, request: Element | None) -> Response:
     outcome = await ctx.store.folder_sync(ctx, key)
     response = Response(200, build(outcome))
     if key == "0":
-        # MS-ASCMD 2.2.1.5: tell a (re)starting client what this server speaks.
-        response.headers["MS-ASProtocolVersions"] = ",".join(versions.SUPPORTED)
+        # MS-ASCMD 2.2.1.5: tell a (re)starting client what this server speaks; Exchange adds
+        # X-MS-RP, the same list, which a client reads as "the server's versions changed"
+        # (MS-ASHTTP_R1202).
+        response.headers["MS-ASProtocolVersions"] = response.headers["X-MS-RP"] = ",".join(versions.SUPPORTED)
         response.headers["MS-ASProtocolCommands"] = ",".join(ctx.commands.advertised())
     return response
 

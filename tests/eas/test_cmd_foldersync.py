@@ -25,7 +25,7 @@ async def test_initial_folder_sync_lists_every_folder_and_advertises_the_server(
         f"{NS}:Changes", E(f"{NS}:Count", 2),
         E(f"{NS}:Add", E(f"{NS}:ServerId", "2"), E(f"{NS}:ParentId", "0"), E(f"{NS}:DisplayName", "Inbox"), E(f"{NS}:Type", 2)),
         E(f"{NS}:Add", E(f"{NS}:ServerId", "5"), E(f"{NS}:ParentId", "0"), E(f"{NS}:DisplayName", "Sent Items"), E(f"{NS}:Type", 5))))
-    assert response.headers == {"MS-ASProtocolVersions": ",".join(versions.SUPPORTED),
+    assert response.headers == {"MS-ASProtocolVersions": ",".join(versions.SUPPORTED), "X-MS-RP": ",".join(versions.SUPPORTED),
                                 "MS-ASProtocolCommands": ",".join(catalog.registry().advertised())}
     assert store.gates == ["FolderSync"]
 

@@ -22,10 +22,12 @@ def adds(resp, kind="Add"):
 
 @pytest.mark.req("MS-ASCMD_R113", "MS-ASCMD_R119", "MS-ASCMD_R116", "MS-ASCMD_R4074", "MS-ASCMD_R4578",
                  "MS-ASCMD_R5008", "MS-ASCMD_R5020")
+@pytest.mark.req("MS-ASHTTP_R1202")
 async def test_key_zero_returns_whole_hierarchy(client):
     dev = Raw(client)
     r = await dev.post("FolderSync", E(f"{NS}:FolderSync", E(f"{NS}:SyncKey", "0")))
     assert r.headers["MS-ASProtocolCommands"].split(",")[:1] == ["Sync"]
+    assert r.headers["X-MS-RP"] == r.headers["MS-ASProtocolVersions"] == "2.5,12.0,12.1,14.0,14.1,16.0,16.1"
     resp = await dev.folder_sync("0")
     assert resp.text(f"{NS}:Status") == "1"
     assert resp.text(f"{NS}:SyncKey") == "2"  # keys never repeat, even across re-priming
