@@ -120,15 +120,20 @@ class Authenticator:
         if not self._known(key):
             with self._inflight_guard:
                 lock = self._inflight.setdefault(key, threading.Lock())
-            with lock:
-                if not self._known(key):  # another thread may have verified it meanwhile
-                    with self._hashing:
-                        ok = verify_password(password, user.password_hash)
-                    if not ok:
-                        return None
-                    self._remember(key)
-            with self._inflight_guard:
-                self._inflight.pop(key, None)
+            try:
+                with lock:
+                    if not self._known(key):  # another thread may have verified it meanwhile
+                        with self._hashing:
+                            ok = verify_password(password, user.password_hash)
+                        if not ok:
+                            return None
+                        self._remember(key)
+            finally:
+                # A wrong password leaves no entry behind either: each distinct one used to stay
+                # in this table for good, a memory leak any client could drive.
+                with self._inflight_guard:
+                    if self._inflight.get(key) is lock:
+                        del self._inflight[key]
         return Identity(user.id, user.name, f"{user.name}@{self.domain}", user.display_name)
 
     def remember(self, password_hash: str, password: str) -> None:
