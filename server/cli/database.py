@@ -42,7 +42,8 @@ def shown(url: str) -> str:
 
 
 def sqlite_path(url: str) -> str | None:
-    return url.split(":///", 1)[1] if url.startswith("sqlite") else None
+    parsed = make_url(url)
+    return parsed.database if parsed.get_backend_name() == "sqlite" else None
 
 
 def verbose(message: str) -> None:

@@ -21,11 +21,13 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from easlab.eas.folders import FOLDER_CLASS
 from easlab.eas.freebusy import Interval
 from easlab.eas.pim.calendar import Event
 from easlab.storage.models import Folder, Item
 
-CALENDAR_TYPES = (8, 13)  # MS-ASCMD FolderHierarchy Type: default Calendar, user-created calendar
+# The folders free/busy reads: every type eas.folders files under Calendar (the default one, user-created ones).
+CALENDAR_TYPES = tuple(int(t) for t, cls in FOLDER_CLASS.items() if cls == "Calendar")
 MAX_EVENTS = 20_000  # kept over all folders; a larger calendar is read on every request
 _CHUNK = 500  # ids per IN list (SQLite's old limit is 999 parameters)
 
