@@ -1,187 +1,29 @@
 """A bounded, seeded fuzz of every EAS command at the HTTP boundary, in process.
 
-Valid requests of each command are mutated (truncated, bytes flipped, string values replaced by
-OPAQUE with a NUL, by bytes that are not UTF-8, by huge or negative numbers, by long text, an
-element given children where it holds a value and the reverse, elements dropped and repeated) with
-a fixed seed, and sent through the ASGI app.  Nothing may escape the app, and no answer may be an
-undesigned one: the handler boundary logs every fault that reaches it at ERROR (server/activesync.py),
+The mutator is easlab.testing.fuzz (bench/fuzz.py runs it for long): valid requests of each command
+are mutated (truncated, bytes flipped, string values replaced by OPAQUE with a NUL, by bytes that
+are not UTF-8, by huge or negative numbers, by long text, an element given children where it holds
+a value and the reverse, elements dropped and repeated) with a fixed seed, and sent through the
+ASGI app.  Nothing may escape the app, and no answer may be an undesigned one: the handler boundary logs every fault that reaches it at ERROR (server/activesync.py),
 so no ERROR record means every 5xx was designed (MS-ASCMD's HTTP status for a common status before
 14.0, 501 for a command a version lacks).  Held requests (Ping, Sync with Wait) sleep on a manual
 clock the driver advances, so nothing here waits in real time.
 """
-import asyncio
-import base64
 import logging
 import random
 
 import httpx
 import pytest
 
-from easlab.eas.wbxml import E, Element, decode, encode
 from easlab.server.app import create_app
 from easlab.server.clock import ManualClock
-from tests.server.eas_helpers import EAS, message
+from easlab.testing.fuzz import QUERY_ONLY, VERSIONS, designed, seeds, send, sweep, work
+from tests.server.eas_helpers import message
 from tests.server.items_helpers import deliver
 
 pytestmark = pytest.mark.anyio
 SEED = 20261207
 MUTANTS = 4  # random mutants per seed request and version
-VERSIONS = ("12.1", "16.1")  # 12.1: common statuses as HTTP statuses (designed 500s among them)
-NOT_TEXT = b"\x00\xff"  # OPAQUE with a NUL, not UTF-8: where a string belongs, in every leaf in turn
-AS, C, F, S, IO, RR = "AirSync", "ComposeMail", "FolderHierarchy", "Settings", "ItemOperations", "ResolveRecipients"
-MIME = message(subject="fuzz", to="bob@easlab.test")
-
-
-def _seeds() -> list[tuple[str, Element]]:
-    """(command, a valid request) for every command that takes a WBXML body."""
-    collection = E(f"{AS}:Collection", E(f"{AS}:SyncKey", "0"), E(f"{AS}:CollectionId", "1"))
-    options = E(f"{AS}:Options", E(f"{AS}:FilterType", "3"), E("AirSyncBase:BodyPreference", E("AirSyncBase:Type", "2"),
-                E("AirSyncBase:TruncationSize", "5120")), E(f"{AS}:MIMESupport", "0"))
-    source = E(f"{C}:Source", E(f"{C}:FolderId", "1"), E(f"{C}:ItemId", "1:1"))
-    return [
-        ("Sync", E(f"{AS}:Sync", E(f"{AS}:Collections", collection))),
-        ("Sync", E(f"{AS}:Sync", E(f"{AS}:Collections", E(f"{AS}:Collection", E(f"{AS}:SyncKey", "1"), E(f"{AS}:CollectionId", "1"),
-             E(f"{AS}:GetChanges"), E(f"{AS}:WindowSize", "25"), options, E(f"{AS}:Commands",
-             E(f"{AS}:Change", E(f"{AS}:ServerId", "1:1"), E(f"{AS}:ApplicationData", E("Email:Read", "1"))),
-             E(f"{AS}:Fetch", E(f"{AS}:ServerId", "1:2")), E(f"{AS}:Delete", E(f"{AS}:ServerId", "1:3"))))),
-             E(f"{AS}:Wait", "5"))),
-        ("Sync", E(f"{AS}:Sync", E(f"{AS}:Collections", E(f"{AS}:Collection", E(f"{AS}:SyncKey", "1"), E(f"{AS}:CollectionId", "2"),
-             E(f"{AS}:Commands", E(f"{AS}:Add", E(f"{AS}:ClientId", "c1"), E(f"{AS}:ApplicationData",
-               E("Email:To", "bob@easlab.test"), E("Email:Subject", "draft"),
-               E("AirSyncBase:Body", E("AirSyncBase:Type", "1"), E("AirSyncBase:Data", "text"))))))))),
-        ("Sync", E(f"{AS}:Sync", E(f"{AS}:Collections", E(f"{AS}:Collection", E(f"{AS}:SyncKey", "1"), E(f"{AS}:CollectionId", "calendar"),
-             E(f"{AS}:Commands", E(f"{AS}:Add", E(f"{AS}:ClientId", "c2"), E(f"{AS}:ApplicationData",
-               E("Calendar:Subject", "meet"), E("Calendar:StartTime", "20260105T090000Z"), E("Calendar:EndTime", "20260105T100000Z"),
-               E("Calendar:BusyStatus", "2"), E("Calendar:AllDayEvent", "0")))))))),
-        ("FolderSync", E(f"{F}:FolderSync", E(f"{F}:SyncKey", "0"))),
-        ("FolderCreate", E(f"{F}:FolderCreate", E(f"{F}:SyncKey", "1"), E(f"{F}:ParentId", "0"), E(f"{F}:DisplayName", "Fuzz"),
-                           E(f"{F}:Type", "12"))),
-        ("FolderUpdate", E(f"{F}:FolderUpdate", E(f"{F}:SyncKey", "1"), E(f"{F}:ServerId", "1"), E(f"{F}:ParentId", "0"),
-                           E(f"{F}:DisplayName", "Renamed"))),
-        ("FolderDelete", E(f"{F}:FolderDelete", E(f"{F}:SyncKey", "1"), E(f"{F}:ServerId", "12"))),
-        ("GetItemEstimate", E("GetItemEstimate:GetItemEstimate", E("GetItemEstimate:Collections", E("GetItemEstimate:Collection",
-            E(f"{AS}:SyncKey", "1"), E("GetItemEstimate:CollectionId", "1"), E(f"{AS}:Options", E(f"{AS}:FilterType", "3")))))),
-        ("MoveItems", E("Move:MoveItems", E("Move:Move", E("Move:SrcMsgId", "1:1"), E("Move:SrcFldId", "1"), E("Move:DstFldId", "6")))),
-        ("MeetingResponse", E("MeetingResponse:MeetingResponse", E("MeetingResponse:Request", E("MeetingResponse:UserResponse", "1"),
-            E("MeetingResponse:CollectionId", "1"), E("MeetingResponse:RequestId", "1:1"),
-            E("MeetingResponse:SendResponse", E("AirSyncBase:Body", E("AirSyncBase:Type", "1"), E("AirSyncBase:Data", "ok")),
-              E("MeetingResponse:ProposedStartTime", "2026-01-05T09:00:00.000Z"))))),
-        ("Search", E("Search:Search", E("Search:Store", E("Search:Name", "Mailbox"), E("Search:Query", E("Search:And",
-            E(f"{AS}:Class", "Email"), E(f"{AS}:CollectionId", "1"), E("Search:FreeText", "fuzz"))),
-            E("Search:Options", E("Search:Range", "0-9"), E("Search:DeepTraversal"))))),
-        ("Search", E("Search:Search", E("Search:Store", E("Search:Name", "GAL"), E("Search:Query", "bob"),
-            E("Search:Options", E("Search:Range", "0-9"), E("Search:Picture", E("Search:MaxSize", "1000")))))),
-        ("Settings", E(f"{S}:Settings", E(f"{S}:Oof", E(f"{S}:Set", E(f"{S}:OofState", "2"),
-            E(f"{S}:StartTime", "2026-01-05T00:00:00.000Z"), E(f"{S}:EndTime", "2026-01-09T00:00:00.000Z"),
-            E(f"{S}:OofMessage", E(f"{S}:AppliesToInternal"), E(f"{S}:Enabled", "1"), E(f"{S}:ReplyMessage", "away"),
-              E(f"{S}:BodyType", "Text")))))),
-        ("Settings", E(f"{S}:Settings", E(f"{S}:Oof", E(f"{S}:Get", E(f"{S}:BodyType", "HTML"))),
-            E(f"{S}:DeviceInformation", E(f"{S}:Set", E(f"{S}:Model", "Fuzz"), E(f"{S}:OS", "Fuzz 1"))),
-            E(f"{S}:UserInformation", E(f"{S}:Get")), E(f"{S}:DevicePassword", E(f"{S}:Set", E(f"{S}:Password", "pw"))))),
-        ("Ping", E("Ping:Ping", E("Ping:HeartbeatInterval", "480"), E("Ping:Folders",
-            E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email")), E("Ping:Folder", E("Ping:Id", "calendar"), E("Ping:Class", "Calendar"))))),
-        ("ItemOperations", E(f"{IO}:ItemOperations", E(f"{IO}:Fetch", E(f"{IO}:Store", "Mailbox"), E(f"{AS}:CollectionId", "1"),
-            E(f"{AS}:ServerId", "1:1"), E(f"{IO}:Options", E(f"{IO}:Range", "0-99"), E("AirSyncBase:BodyPreference",
-              E("AirSyncBase:Type", "4")))),
-            E(f"{IO}:Fetch", E(f"{IO}:Store", "Mailbox"), E("AirSyncBase:FileReference", "1:1:0")))),
-        ("ItemOperations", E(f"{IO}:ItemOperations", E(f"{IO}:EmptyFolderContents", E(f"{AS}:CollectionId", "3"),
-            E(f"{IO}:Options", E(f"{IO}:DeleteSubFolders"))), E(f"{IO}:Move", E(f"{IO}:ConversationId", b"\x01\x02\x03"),
-            E(f"{IO}:DstFldId", "6"), E(f"{IO}:Options", E(f"{IO}:MoveAlways"))))),
-        ("Provision", E("Provision:Provision", E("Provision:Policies", E("Provision:Policy",
-            E("Provision:PolicyType", "MS-EAS-Provisioning-WBXML"))))),
-        ("Provision", E("Provision:Provision", E("Provision:Policies", E("Provision:Policy",
-            E("Provision:PolicyType", "MS-EAS-Provisioning-WBXML"), E("Provision:PolicyKey", "1234"), E("Provision:Status", "1"))))),
-        ("ResolveRecipients", E(f"{RR}:ResolveRecipients", E(f"{RR}:To", "bob"), E(f"{RR}:To", "nobody@example.net"),
-            E(f"{RR}:Options", E(f"{RR}:CertificateRetrieval", "2"), E(f"{RR}:MaxCertificates", "5"),
-              E(f"{RR}:MaxAmbiguousRecipients", "3"), E(f"{RR}:Availability", E(f"{RR}:StartTime", "2026-01-05T00:00:00.000Z"),
-                E(f"{RR}:EndTime", "2026-01-06T00:00:00.000Z")), E(f"{RR}:Picture", E(f"{RR}:MaxSize", "100"))))),
-        ("ValidateCert", E("ValidateCert:ValidateCert", E("ValidateCert:Certificates", E("ValidateCert:Certificate", b"0\x82\x01\x00")),
-            E("ValidateCert:CheckCRL", "1"))),
-        ("Find", E("Find:Find", E("Find:SearchId", "s1"), E("Find:ExecuteSearch", E("Find:MailBoxSearchCriterion",
-            E("Find:Query", E(f"{AS}:Class", "Email"), E(f"{AS}:CollectionId", "1"), E("Find:FreeText", "fuzz")),
-            E("Find:Options", E("Find:Range", "0-9"), E("Find:DeepTraversal")))))),
-        ("Find", E("Find:Find", E("Find:SearchId", "s2"), E("Find:ExecuteSearch", E("Find:GalSearchCriterion",
-            E("Find:Query", E("Find:FreeText", "bob")), E("Find:Options", E("Find:Range", "0-9")))))),
-        ("SendMail", E(f"{C}:SendMail", E(f"{C}:ClientId", "m1"), E(f"{C}:SaveInSentItems"), E(f"{C}:Mime", MIME))),
-        ("SmartReply", E(f"{C}:SmartReply", E(f"{C}:ClientId", "m2"), source, E(f"{C}:Mime", MIME))),
-        ("SmartForward", E(f"{C}:SmartForward", E(f"{C}:ClientId", "m3"), source, E(f"{C}:ReplaceMime"), E(f"{C}:Mime", MIME))),
-    ]
-
-
-# Commands without a WBXML body, as request lines (GetAttachment names the attachment in the query).
-QUERY_ONLY = [("GetAttachment", "&AttachmentName=1:1:0"), ("GetAttachment", "&AttachmentName=%00%FF"),
-              ("GetHierarchy", ""), ("SendMail", "&SaveInSent=T"), ("Sync", ""), ("Ping", "")]
-
-# Values a client can put where a string belongs.
-HOSTILE = [b"\x00\xff", b"\x00", b"\xff\xfe\xfd", "99999999999999999999999", "-1", "", "x", "0" * 12, "x" * 10000,
-           "\ufffd", "1:1:1:1", "../../etc", "2026-13-45T99:99:99.000Z", "0-99999999"]
-
-
-def _sweep(tree: Element) -> list[bytes]:
-    """Every leaf in turn set to NOT_TEXT, and every number in turn to a word: the values a
-    handler reads, echoes or converts, each reached once."""
-    out = []
-    for i, leaf in enumerate(tree.iter()):
-        if leaf.children or leaf is tree:
-            continue
-        for bad in (NOT_TEXT, "x") if isinstance(leaf.value, str) and leaf.value.isdigit() else (NOT_TEXT,):
-            copy = decode(encode(tree))
-            list(copy.iter())[i].value = bad
-            out.append(encode(copy))
-    return out
-
-
-def _mutate(tree: Element, rng: random.Random) -> bytes:
-    """One mutant of `tree`: a tree mutation (encoded), or its bytes mutated."""
-    tree = decode(encode(tree))  # a copy
-    nodes = list(tree.iter())
-    leaves = [n for n in nodes if not n.children and n is not tree]
-    kind = rng.randrange(8)
-    if kind == 0 and leaves:  # a hostile value
-        rng.choice(leaves).value = rng.choice(HOSTILE)
-    elif kind == 1 and leaves:  # several hostile values
-        for leaf in rng.sample(leaves, min(len(leaves), 3)):
-            leaf.value = rng.choice(HOSTILE)
-    elif kind == 2 and leaves:  # children where a value belongs
-        leaf = rng.choice(leaves)
-        leaf.value, leaf.children = None, [E(rng.choice(nodes).tag, "1")]
-    elif kind == 3:  # a value where children belong
-        parent = rng.choice([n for n in nodes if n.children])
-        parent.children, parent.value = [], rng.choice(HOSTILE)
-    elif kind == 4:  # an element dropped, or repeated
-        parent = rng.choice([n for n in nodes if n.children])
-        i = rng.randrange(len(parent.children))
-        if rng.random() < 0.5:
-            del parent.children[i]
-        else:
-            parent.children[i:i] = [parent.children[i]] * rng.randint(1, 30)
-    data = bytearray(encode(tree))
-    if kind == 5:  # truncated
-        del data[rng.randrange(len(data)):]
-    elif kind == 6:  # bytes flipped
-        for _ in range(rng.randint(1, 4)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-    elif kind == 7:  # a byte inserted
-        data.insert(rng.randrange(len(data)), rng.randrange(256))
-    return bytes(data)
-
-
-def _headers(version: str) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode(), "MS-ASProtocolVersion": version,
-            "Content-Type": "application/vnd.ms-sync.wbxml", "User-Agent": "easlab-fuzz/1"}
-
-
-async def _send(client, clock: ManualClock, query: str, body: bytes, version: str) -> httpx.Response:
-    """One request; a held one (Ping, Sync with Wait, a tarpit) is ended by advancing the clock."""
-    with clock.bus.subscribe("timer") as timers:
-        request = asyncio.ensure_future(client.post(EAS + "?" + query, content=body, headers=_headers(version)))
-        while not request.done():
-            timer = asyncio.ensure_future(timers.queue.get())
-            await asyncio.wait({request, timer}, return_when=asyncio.FIRST_COMPLETED)
-            timer.cancel()
-            if clock.pending:
-                clock.advance(3600)
-        return request.result()
 
 
 @pytest.fixture
@@ -205,20 +47,14 @@ async def test_no_mutated_request_escapes_or_gets_an_undesigned_answer(app, capl
         for version in VERSIONS:
             device = f"fuzz{version.replace('.', '')}"
             line = f"User=alice&DeviceId={device}&DeviceType=Fuzz"
-            work = [(cmd, encode(tree)) for cmd, tree in _seeds()]
-            work += [(cmd, _mutate(tree, rng)) for cmd, tree in _seeds() for _ in range(MUTANTS)]
-            work += [(cmd + extra, b"") for cmd, extra in QUERY_ONLY]
-            work += [(rng.choice(_seeds())[0], bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))) for _ in range(20)]
-            if version == VERSIONS[-1]:  # the sweep once, in the version that has every command
-                work += [(cmd, body) for cmd, tree in _seeds() for body in _sweep(tree)]
-            for cmd, body in work:
-                r = await _send(client, clock, f"Cmd={cmd}&{line}", body, version)
+            requests = work(rng, version, MUTANTS, swept=version == VERSIONS[-1])  # the sweep once, in 16.1
+            for cmd, body in requests:
+                r = await send(client, clock, f"Cmd={cmd}&{line}", body, version)
                 sent += 1
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 errors = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
                 assert not errors, (version, cmd, body[:200], r.status_code, errors)
-                designed = (200, 400, 403, 413, 449, 501, 503, 507) + ((500,) if version == "12.1" else ())
-                assert r.status_code in designed, (version, cmd, body[:200], r.status_code)
-    swept = sum(len(_sweep(tree)) for _, tree in _seeds())
-    assert sent == len(VERSIONS) * (len(_seeds()) * (MUTANTS + 1) + len(QUERY_ONLY) + 20) + swept == 503
+                assert r.status_code in designed(version), (version, cmd, body[:200], r.status_code)
+    swept = sum(len(sweep(tree)) for _, tree in seeds())
+    assert sent == len(VERSIONS) * (len(seeds()) * (MUTANTS + 1) + len(QUERY_ONLY) + 20) + swept == 503
     assert statuses[200] > sent // 2  # most mutants are still read far enough to be answered by a command
