@@ -2,8 +2,8 @@
 
 Faults live in the database (storage/faults.py), so `easlab fault add` in another shell, the API
 and the test plugin all reach a running server at its next request.  For each EAS request the
-server asks `Faults.match` (one small query; the credentials are verified only when a fault could
-apply), which counts the hit down atomically, so a fault with `--count 3` fires exactly three
+server asks `Faults.probe` (an in-memory snapshot, kept current by one counter read) and, only
+when a fault may apply, `Faults.match` (the credentials are verified only then), which counts the hit down atomically, so a fault with `--count 3` fires exactly three
 times even under concurrent requests.  Expiry uses the server's clock (server/clock.py), so a
 ManualClock moves a `--for 60` fault past its end without real time passing.
 
@@ -36,7 +36,7 @@ from starlette.responses import Response as HTTPResponse
 from easlab.eas.commands import Registry
 from easlab.eas.response import Response
 from easlab.eas.status import Common, encode
-from easlab.storage.faults import candidates, consume
+from easlab.storage.faults import InstrumentSnapshot, candidates, consume, load_instrument
 
 from .clock import clock_sleep
 
@@ -111,6 +111,16 @@ class Faults:
     def __init__(self, db, clock):
         self.db = db
         self.clock = clock
+        self._snapshot: InstrumentSnapshot | None = None
+
+    def probe(self, user: str | None, device_id: str | None) -> tuple[bool, bool]:
+        """Blocking: (traced, a fault may apply) for a request.  Every EAS request asks this, so it
+        costs one counter read while the traces and faults are unchanged (storage/generations.py);
+        threads racing to reload only do the same read twice."""
+        with self.db.engine.connect() as connection:
+            snapshot = load_instrument(connection, self._snapshot)
+        self._snapshot = snapshot
+        return snapshot.probe(user, device_id)
 
     def match(self, user: str | None, device_id: str | None, command: str | None, *,
               verify: Callable[[], bool] | None = None) -> FaultAction | None:

@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
-from easlab.storage.faults import TraceRecord, quick_probe, record_trace, trace_entries, trace_setting
+from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trace_setting
 
 from .auth import login_name, parse_basic
 from .clock import clock_sleep
@@ -120,7 +120,7 @@ class Instrument:
     def _lookup(state, scope, who: Probe) -> tuple[bool, FaultAction | None]:
         if not who.user:
             return False, None
-        traced, faulty = quick_probe(state.db.engine, who.user, who.device_id)
+        traced, faulty = state.faults.probe(who.user, who.device_id)
         traced = traced and bool(who.device_id)
         action = None
         if faulty and who.parsed and not scope.get(CHECKED_KEY):

@@ -2,8 +2,11 @@
 
 Everything here is synchronous (one Session per call, from the caller); the server runs it in a
 worker thread.  The CLI, the API, the web UI and the test plugin all write through the Admin
-service (server/admin/testing_ops.py), which calls these functions, and the running server reads
-the tables on every request, so a change reaches it without a restart.
+service (server/admin/testing_ops.py), which calls these functions.  Every change bumps the
+`instrument` generation (storage/generations.py) in its transaction: a running server keeps the
+tables' gist in memory (`InstrumentSnapshot`) and reloads it when that counter moves, so a change
+from any process reaches it at its next request without a restart, and a request that nothing
+traces or faults reads one counter instead of two tables.
 """
 from __future__ import annotations
 
@@ -11,18 +14,19 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, delete, select
 
 from .models_faults import (
     DEFAULT_TRACE_BYTES, DEFAULT_TRACE_ENTRIES, FAULT_KINDS, Fault, TraceEntry, TraceSetting,
 )
+from .generations import INSTRUMENT, bump, current
 from .types import iso
 
 __all__ = [
     "FAULT_KINDS", "Fault", "FaultError", "TraceEntry", "TraceSetting", "add_fault", "candidates", "clear_faults",
-    "consume", "quick_probe", "fault_view", "get_fault", "list_faults", "remove_fault", "set_trace", "trace_setting",
+    "consume", "InstrumentSnapshot", "load_instrument", "fault_view", "get_fault", "list_faults", "remove_fault", "set_trace", "trace_setting",
     "trace_settings", "record_trace", "trace_entries", "clear_trace", "TraceRecord",
 ]
 
@@ -133,6 +137,7 @@ def add_fault(session: Session, kind: str, *, now: datetime, user: str | None = 
                 expires_at=now + timedelta(seconds=seconds) if seconds else None, created_at=now)
     session.add(row)
     session.flush()
+    bump(session, INSTRUMENT)
     return row
 
 
@@ -166,6 +171,7 @@ def remove_fault(session: Session, fault_id: int) -> bool:
     if row is None:
         return False
     session.delete(row)
+    bump(session, INSTRUMENT)
     return True
 
 
@@ -173,6 +179,7 @@ def clear_faults(session: Session, user: str | None = None) -> int:
     query = delete(Fault)
     if user:
         query = query.where(Fault.user == user.lower())
+    bump(session, INSTRUMENT)
     return session.exec(query).rowcount or 0
 
 
@@ -196,16 +203,32 @@ def candidates(session: Session, now: datetime, *, user: str | None, device_id: 
     return rows
 
 
-def quick_probe(engine, user: str | None, device_id: str | None) -> tuple[bool, bool]:
-    """(traced, a fault may apply) for a request, in one cheap query on a bare connection: the
-    server asks this on every EAS request, so the usual answer (nothing to do) costs little."""
-    u, d = (user or "").lower(), (device_id or "").lower()
-    traced = core_select(TraceSetting.enabled).where(TraceSetting.user == u, TraceSetting.device_id == d)
-    faulty = exists().where(Fault.kind != "smtp", or_(col(Fault.remaining).is_(None), col(Fault.remaining) > 0),
-                            or_(col(Fault.user).is_(None), Fault.user == u))
-    with engine.connect() as conn:
-        row = conn.execute(core_select(traced.scalar_subquery(), faulty)).first()
-    return bool(row[0]), bool(row[1])
+@dataclass(frozen=True)
+class InstrumentSnapshot:
+    """The first question of every EAS request, answered from memory: is this device traced, and
+    may a fault hit this user (conservative: expiry is left to `candidates`)."""
+
+    generation: int
+    traced: frozenset[tuple[str, str]]
+    fault_users: frozenset[str]
+    fault_anyone: bool
+
+    def probe(self, user: str | None, device_id: str | None) -> tuple[bool, bool]:
+        u = (user or "").lower()
+        return (u, (device_id or "").lower()) in self.traced, self.fault_anyone or u in self.fault_users
+
+
+def load_instrument(connection, known: InstrumentSnapshot | None) -> InstrumentSnapshot:
+    """`known` while the generation has not moved, else the tables read anew.  The counter is read
+    first, so a snapshot is never older than the generation it is filed under."""
+    generation = current(connection, INSTRUMENT)
+    if known is not None and known.generation == generation:
+        return known
+    traced = connection.execute(core_select(TraceSetting.user, TraceSetting.device_id).where(col(TraceSetting.enabled)))
+    users = [row[0] for row in connection.execute(core_select(Fault.user).where(
+        Fault.kind != "smtp", or_(col(Fault.remaining).is_(None), col(Fault.remaining) > 0)))]
+    return InstrumentSnapshot(generation, frozenset((u, d) for u, d in traced),
+                              frozenset(u for u in users if u is not None), None in users)
 
 
 def consume(session: Session, fault_id: int, now: datetime) -> bool:
@@ -215,6 +238,7 @@ def consume(session: Session, fault_id: int, now: datetime) -> bool:
         .where(Fault.id == fault_id, or_(col(Fault.remaining).is_(None), col(Fault.remaining) > 0))
         .values(remaining=Fault.remaining - 1, hits=Fault.hits + 1, last_hit_at=now)  # NULL - 1 stays NULL
     )
+    bump(session, INSTRUMENT)  # the last hit takes the user out of the snapshot's fault_users
     return bool(result.rowcount)
 
 
@@ -253,6 +277,7 @@ def set_trace(session: Session, user: str, device_id: str, enabled: bool, *, now
     session.add(row)
     session.flush()
     _prune(session, row)
+    bump(session, INSTRUMENT)
     return row
 
 

@@ -1,0 +1,38 @@
+"""Change counters for the configuration a server keeps in memory.
+
+A server answers every EAS request from in-memory snapshots of what rarely changes (today: which
+devices are traced and which users a fault may hit) instead of querying those tables each time.
+Whoever changes that configuration (this process, the CLI in another one, a second server on the
+same PostgreSQL store) bumps its counter in the same transaction, so a reader compares one integer,
+read by primary key, to know whether its snapshot is still current.  A counter never goes down;
+a missing row reads as 0.
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, Session, SQLModel
+
+INSTRUMENT = "instrument"  # traces and faults (storage/faults.py)
+
+
+class Generation(SQLModel, table=True):
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = 0
+
+
+# One statement on SQLite (3.24+) and PostgreSQL alike: two writers bumping a counter that does
+# not exist yet cannot both insert it.
+_BUMP = text("INSERT INTO generation (name, value) VALUES (:name, 1) "
+             "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1")
+_READ = text("SELECT value FROM generation WHERE name = :name")
+
+
+def bump(session: Session, name: str) -> None:
+    """Mark `name`'s configuration changed, inside the caller's transaction."""
+    session.connection().execute(_BUMP, {"name": name})
+
+
+def current(connection: Connection, name: str) -> int:
+    value = connection.execute(_READ, {"name": name}).scalar()
+    return int(value or 0)

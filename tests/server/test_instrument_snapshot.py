@@ -1,0 +1,92 @@
+"""Traces and faults are read from an in-memory snapshot kept current by one counter
+(storage/generations.py): a request that nothing traces or faults reads neither table, and a
+change made through another connection pool (as the CLI in another process makes it) reaches the
+server at its very next request."""
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from easlab.eas.wbxml import E
+from easlab.server.app import create_app
+from easlab.server.clock import ManualClock
+from easlab.storage.db import Database
+from easlab.storage.faults import add_fault, clear_faults, remove_fault, set_trace
+from easlab.storage.users import add_user
+from tests.server.eas_helpers import Raw, provision
+
+pytestmark = pytest.mark.anyio
+FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
+
+
+@pytest.fixture
+async def lab(settings, db):
+    with db.session() as session:
+        add_user(session, "alice", "secret", "Alice Example")
+    app = create_app(settings, db, clock=ManualClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        dev = Raw(http)
+        await provision(dev)
+        yield app, dev
+
+
+@pytest.fixture
+def other(settings):
+    """A second pool on the same file: what `easlab fault add` in another shell writes through."""
+    database = Database(settings.db_url)
+    yield database
+    database.dispose()
+
+
+def statements(db) -> list[str]:
+    seen: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(a[2].lower()))
+    return seen
+
+
+async def test_a_request_nothing_traces_or_faults_reads_neither_table(lab, db):
+    app, dev = lab
+    assert (await dev.post("FolderSync", FS0)).status_code == 200  # the snapshot is loaded
+    seen = statements(db)
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert seen and not [s for s in seen if " fault" in s or "tracesetting" in s]
+    assert [s for s in seen if "from generation" in s]
+
+
+async def test_a_fault_from_another_pool_applies_at_the_next_request_and_its_removal_too(lab, other):
+    app, dev = lab
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    with other.session() as session:
+        fid = add_fault(session, "throttle", now=app.state.clock.now(), user="alice").id
+    assert (await dev.post("FolderSync", FS0)).status_code == 503
+    with other.session() as session:
+        assert remove_fault(session, fid)
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    with other.session() as session:
+        add_fault(session, "throttle", now=app.state.clock.now())  # anyone
+    assert (await dev.post("FolderSync", FS0)).status_code == 503
+    with other.session() as session:
+        assert clear_faults(session) == 1
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+
+
+async def test_a_spent_fault_leaves_the_snapshot(lab, db):
+    app, dev = lab
+    with db.session() as session:
+        add_fault(session, "throttle", now=app.state.clock.now(), user="alice", count=1)
+    assert (await dev.post("FolderSync", FS0)).status_code == 503
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert app.state.faults.probe("alice", "dev1") == (False, False)
+
+
+async def test_a_trace_switched_on_from_another_pool_records_the_next_request(lab, other):
+    app, dev = lab
+    assert app.state.faults.probe("alice", "dev1") == (False, False)
+    with other.session() as session:
+        set_trace(session, "alice", "DEV1", True, now=app.state.clock.now())
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert app.state.faults.probe("ALICE", "dev1") == (True, False)
+    with other.session() as session:
+        set_trace(session, "alice", "dev1", False, now=app.state.clock.now())
+    assert app.state.faults.probe("alice", "dev1") == (False, False)
