@@ -19,11 +19,14 @@ WBXML_MAX_DEPTH = 64
 WBXML_MAX_ELEMENTS = 100_000
 
 # A body at least this large is decoded in a worker thread, so the event loop keeps serving other
-# users (a held Ping's answer included) while it is read.  Smaller ones decode faster than a
-# thread hand-off costs.
+# users (a held Ping's answer included) while it is read; an answer carrying this much inline
+# content (ItemOperations data) is encoded in one.  Smaller ones take less than a thread hand-off.
 DECODE_IN_THREAD_SIZE = 64 * 1024
 
-# The content one ItemOperations answer carries in total (Exchange's MaxDocumentDataSize-style
-# bound, for the whole answer rather than one document): a Fetch whose data would take the answer
-# past it gets Status 11 "The requested data size is too large" (MS-ASCMD 2.2.3.177.8) instead.
-MAX_ITEMOPERATIONS_SIZE = 50 * 1024 * 1024
+# The content one ItemOperations answer carries in total: Exchange's MaxDocumentDataSize default
+# (10,240,000 bytes in the ActiveSync web.config), applied to the whole answer rather than one
+# document.  A Fetch whose data would take the answer past it gets Status 11 "The requested data
+# size is too large" (MS-ASCMD 2.2.3.177.8).  Raise it with EASLAB_MAX_DOCUMENT_DATA_SIZE as an
+# Exchange administrator raises MaxDocumentDataSize; the answer is held whole in memory, about
+# three times its size at the peak (bench/exhaust.py).
+MAX_ITEMOPERATIONS_SIZE = 10_240_000

@@ -15,4 +15,7 @@ class Response:
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds the server holds the answer (Exchange's tarpit for blocked devices)
+    # The body carries bulk content (ItemOperations data): the server encodes it off the event loop,
+    # so writing megabytes for one user does not hold up every other user's request.
+    heavy: bool = False
 

@@ -143,6 +143,8 @@ async def endpoint(request: Request) -> HTTPResponse:
         response = await dispatch(ctx, body, request.headers.get("content-type"))
         if response.delay:
             await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
+        if response.heavy and isinstance(response.body, Element):
+            response.body, response.content_type = await run_in_threadpool(encode, response.body), WBXML_CONTENT_TYPE
         return to_http(response)  # encoding too: a value it cannot write is a fault of this request
     except Exception as exc:  # the handler boundary: a bug must not become a traceback on the wire
         return server_error(request, line, identity.name, exc)

@@ -46,7 +46,8 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.settings = settings
     app.state.db = db
     app.state.authenticator = Authenticator(db, settings.domain)
-    app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max)
+    app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max,
+                              max_itemoperations_size=settings.max_document_data_size)
     app.state.clock = clock or SystemClock()
     app.state.commands = commands if commands is not None else Registry.of(catalog.MODULES)  # dispatch, OPTIONS, faults
     app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps

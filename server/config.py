@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from easlab.eas.limits import MAX_ITEMOPERATIONS_SIZE
+
 from .home import default_db_url
 
 # The largest message SMTP accepts: 35 MB as Exchange counts it (35,840 KB = 35 * 1024 * 1024
@@ -31,6 +33,7 @@ class Settings:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # bytes of SMTP DATA; 552 above it
     smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
     trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts; None: none
+    max_document_data_size: int = MAX_ITEMOPERATIONS_SIZE  # an ItemOperations answer's content (eas/limits.py)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +46,7 @@ class Settings:
             smtp_host=os.environ.get("EASLAB_SMTP_HOST") or None,
             smtp_port=_env_int("EASLAB_SMTP_PORT", 2525),
             max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
+            max_document_data_size=_env_int("EASLAB_MAX_DOCUMENT_DATA_SIZE", MAX_ITEMOPERATIONS_SIZE),
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
         )

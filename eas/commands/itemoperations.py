@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from .. import multipart, versions
+from .. import limits, multipart, versions
 from ..body import BodyPreference
 from ..context import CommandContext
 from ..email import BodyOptions
@@ -168,6 +168,7 @@ class Payload:
 
     def __init__(self, multipart_: bool):
         self.parts: list[bytes] | None = [] if multipart_ else None
+        self.inline = 0  # bytes of content carried inline (base64)
 
     @property
     def multipart(self) -> bool:
@@ -193,6 +194,7 @@ class Payload:
     def data(self, raw: bytes) -> Element:
         if self.parts is not None:
             return self.part(raw)
+        self.inline += len(raw)
         return E(f"{NS}:Data", base64.b64encode(raw).decode("ascii"))
 
 
@@ -282,7 +284,20 @@ def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
 
         body = multipart.pack([encode(tree), *(payload.parts or [])])
         return Response(200, body, content_type=multipart.CONTENT_TYPE)
-    return Response(200, tree)
+    return Response(200, tree, heavy=payload.inline >= limits.DECODE_IN_THREAD_SIZE)
+
+
+async def _fetch_once(ctx: CommandContext, request: FetchRequest, room: int, fetched: dict) -> FetchOutcome:
+    """The store's answer to one Fetch, told the room left; an attachment already read for this
+    request (same reference and range) is not read again."""
+    key = (request.file_reference, request.range) if request.file_reference else None
+    if key is not None and key in fetched:
+        return fetched[key]
+    request.max_size = room
+    outcome = await ctx.store.fetch(ctx, request)
+    if key is not None and outcome.status == SUCCESS:
+        fetched[key] = outcome
+    return outcome
 
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
@@ -295,9 +310,10 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         return _respond(ctx, E(ROOT, E(f"{NS}:Status", exc.status)), payload)
     answers: list[Element] = []
     room = ctx.limits.max_itemoperations_size
+    fetched: dict[tuple, FetchOutcome] = {}  # one read of each attachment per request, however often it is asked for
     for op in ops:
         if isinstance(op, FetchOp):
-            outcome = await ctx.store.fetch(ctx, op.request) if op.request is not None else None
+            outcome = await _fetch_once(ctx, op.request, room, fetched) if op.request is not None else None
             mark = payload.mark()
             answer = fetch_element(op, outcome, ctx.version, payload)
             size = payload.size_since(mark, answer)

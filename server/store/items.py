@@ -33,8 +33,10 @@ _CONVERSATION_KEEPS = {FolderType.Drafts, FolderType.DeletedItems, FolderType.Se
 _FIND_SEARCHES_KEPT = 50  # SearchIds remembered per device
 
 
-def _attachment(session: Session, user: User, reference: str) -> tuple[int, AttachmentData | None]:
-    """(ItemOperations status, the attachment) for a FileReference "<ServerId>:<index>"."""
+def _attachment(session: Session, user: User, reference: str,
+                max_size: int | None = None) -> tuple[int, AttachmentData | None]:
+    """(ItemOperations status, the attachment) for a FileReference "<ServerId>:<index>"; Status 11
+    without reading the message when its stored size is over `max_size`."""
     from easlab.eas.mime import attachment_bytes
 
     server_id, sep, index = (reference or "").rpartition(":")
@@ -44,6 +46,9 @@ def _attachment(session: Session, user: User, reference: str) -> tuple[int, Atta
         Folder.user_id == user.id, Folder.deleted == False, Item.server_id == server_id)).first()  # noqa: E712
     if row is None:
         return 6, None
+    known = row.attachments[int(index)] if int(index) < len(row.attachments) else None
+    if max_size is not None and known is not None and known.get("size", 0) > max_size:
+        return 11, None  # "The requested data size is too large" (MS-ASCMD 2.2.3.177.8)
     found = attachment_bytes(row.mime, int(index))
     if found is None:
         return 15, None
@@ -100,7 +105,7 @@ class ItemAdapter:
         def work(session):
             user, _device = self.store.who(session, ctx)
             if request.file_reference:
-                status, found = _attachment(session, user, request.file_reference)
+                status, found = _attachment(session, user, request.file_reference, request.max_size)
                 return FetchOutcome(status, attachment=found)
             by_long_id = request.long_id or (request.server_id if looks_like_long_id(request.server_id) else None)
             if by_long_id:

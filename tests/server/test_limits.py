@@ -120,3 +120,69 @@ async def test_a_small_body_decodes_on_the_event_loop(client, monkeypatch):
     monkeypatch.setattr(dispatch, "decode", spy)
     await Raw(client).folder_sync()
     assert seen == [loop_thread]  # a thread hand-off would cost more than the decode
+
+
+# -- ItemOperations: the answer's cap costs what fits, not what was asked ------------------------------
+async def _attachment_ref(app, size: int) -> str:
+    from tests.server.eas_helpers import message
+    from tests.server.items_helpers import deliver
+
+    await deliver(app, message(subject="big", attachments=[("big.bin", bytes(size), "application/octet-stream")]))
+    with app.state.db.session() as session:
+        from sqlmodel import select
+
+        from easlab.storage.models import Item
+
+        return (session.exec(select(Item).order_by(Item.id.desc())).first().server_id) + ":0"
+
+
+def _fetches(ref: str, n: int):
+    io = "ItemOperations"
+    return E(f"{io}:ItemOperations", *[E(f"{io}:Fetch", E(f"{io}:Store", "Mailbox"), E("AirSyncBase:FileReference", ref))] * n)
+
+
+def _statuses(tree) -> list[str]:
+    return [f.text("ItemOperations:Status") for f in tree.find("ItemOperations:Response").children]
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How often the store reads an attachment out of its message."""
+    import easlab.eas.mime as mime
+
+    calls = []
+    real = mime.attachment_bytes
+    monkeypatch.setattr(mime, "attachment_bytes", lambda data, index: calls.append(index) or real(data, index))
+    return calls
+
+
+async def test_an_attachment_asked_for_many_times_is_read_once(app, client, reads):
+    ref = await _attachment_ref(app, 1000)
+    answer = await Raw(client).call("ItemOperations", _fetches(ref, 20))
+    assert _statuses(answer) == ["1"] * 20 and len(reads) == 1
+
+
+async def test_an_attachment_larger_than_the_room_left_is_refused_unread(app, client, reads):
+    app.state.limits.max_itemoperations_size = 50_000
+    ref = await _attachment_ref(app, 60_000)
+    answer = await Raw(client).call("ItemOperations", _fetches(ref, 3))
+    assert _statuses(answer) == ["11"] * 3 and reads == []
+
+
+def test_the_answers_cap_is_exchanges_max_document_data_size_unless_set(monkeypatch):
+    from easlab.server.config import Settings
+
+    assert Settings().max_document_data_size == 10_240_000
+    monkeypatch.setenv("EASLAB_MAX_DOCUMENT_DATA_SIZE", "52428800")
+    assert Settings.from_env().max_document_data_size == 52_428_800
+
+
+async def test_an_answer_with_bulk_content_is_encoded_off_the_event_loop(app, client, monkeypatch):
+    import easlab.server.activesync as activesync
+
+    ref = await _attachment_ref(app, 100_000)
+    threads = []
+    real = activesync.encode
+    monkeypatch.setattr(activesync, "encode", lambda tree: threads.append(threading.current_thread()) or real(tree))
+    answer = await Raw(client).call("ItemOperations", _fetches(ref, 1))
+    assert _statuses(answer) == ["1"] and threads and threading.main_thread() not in threads
