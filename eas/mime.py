@@ -8,6 +8,7 @@ import hashlib
 import html
 import re
 import struct
+from collections.abc import Callable, Iterable
 from typing import Any
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -16,6 +17,8 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+
+from . import mime_scan
 
 # Windows code page ids for the charsets mail actually uses (email:InternetCPID).
 _CPID = {
@@ -97,13 +100,14 @@ def _display_names(value: str | None) -> str:
     return ";".join(name or addr for name, addr in getaddresses([value or ""]) if addr)
 
 
-def _importance(msg: EmailMessage) -> int:
-    value = (msg.get("Importance") or "").strip().lower()
+def _importance(importance: str, priority: str) -> int:
+    """Importance from the Importance header, else X-Priority's first digit."""
+    value = importance.strip().lower()
     if value in ("high", "urgent"):
         return 2
     if value == "low":
         return 0
-    priority = (msg.get("X-Priority") or "").strip()[:1]
+    priority = priority.strip()[:1]
     if priority in ("1", "2"):
         return 2
     if priority in ("4", "5"):
@@ -190,57 +194,104 @@ def _leaf_parts(msg: EmailMessage):
             yield part
 
 
-def parse_message(data: bytes) -> ParsedMessage:
-    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
-    out = ParsedMessage()
+@dataclass
+class _Reader:
+    """How parse_message reads one parse tree: header text as policy.default gives it, the
+    address lists, the Date, the leaf parts and a text part's content."""
 
-    def header(name: str) -> str:
-        try:
-            value = msg.get(name)
-        except (ValueError, IndexError, TypeError, AttributeError):  # a header email cannot model
-            return ""
-        return _no_nul(str(value)) if value is not None else ""
+    header: Callable[[Message, str], str]
+    addresses: Callable[[Message, str], str]
+    date: Callable[[Message], datetime | None]
+    leaves: Callable[[Message], Iterable[Message]]
+    text: Callable[[Message], str]
 
-    out.subject = header("Subject").replace("\r", "").replace("\n", " ")
-    out.sender = format_addresses(header("From"))
-    out.to = format_addresses(header("To"))
-    out.cc = format_addresses(header("Cc"))
-    out.reply_to = format_addresses(header("Reply-To"))
-    out.display_to = _display_names(header("To"))
-    out.thread_topic = _PREFIX.sub("", out.subject)
-    out.message_id = header("Message-ID").strip()
+
+def _default_header(msg: Message, name: str) -> str:
     try:
-        out.date = parsedate_to_datetime(header("Date")) if header("Date") else None
-        if out.date is not None and out.date.tzinfo is None:
-            out.date = out.date.replace(tzinfo=timezone.utc)
+        value = msg.get(name)
+    except (ValueError, IndexError, TypeError, AttributeError):  # a header email cannot model
+        return ""
+    return _no_nul(str(value)) if value is not None else ""
+
+
+def _default_date(msg: Message) -> datetime | None:
+    text = _default_header(msg, "Date")
+    try:
+        when = parsedate_to_datetime(text) if text else None
     except (TypeError, ValueError, IndexError):
-        out.date = None
-    out.importance = _importance(msg)
+        return None
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
+
+_FULL = _Reader(_default_header, _default_header, _default_date, _leaf_parts, _text)
+_QUICK = _Reader(mime_scan.header_text, mime_scan.addresses, mime_scan.date, mime_scan.leaf_parts,
+                 mime_scan.text_content)
+
+
+def parse_message(data: bytes) -> ParsedMessage:
+    """The properties of an RFC 5322 message.  Most mail is read from a compat32 parse
+    (eas.mime_scan, several times quicker); a message that reading could see differently is
+    parsed with policy.default, as it always was (parse_message_full)."""
+    try:
+        msg = mime_scan.parse_compat(data)
+    except mime_scan.NotPlain:
+        return parse_message_full(data)
+    return _read(msg, _QUICK)
+
+
+def parse_message_full(data: bytes) -> ParsedMessage:
+    return _read(BytesParser(policy=policy.default).parsebytes(data), _FULL)
+
+
+def _read(msg: Message, reader: _Reader) -> ParsedMessage:
+    out = ParsedMessage()
+    out.subject = reader.header(msg, "Subject").replace("\r", "").replace("\n", " ")
+    out.sender = format_addresses(reader.addresses(msg, "From"))
+    to = reader.addresses(msg, "To")
+    out.to = format_addresses(to)
+    out.cc = format_addresses(reader.addresses(msg, "Cc"))
+    out.reply_to = format_addresses(reader.addresses(msg, "Reply-To"))
+    out.display_to = _display_names(to)
+    out.thread_topic = _PREFIX.sub("", out.subject)
+    out.message_id = reader.header(msg, "Message-ID").strip()
+    out.date = reader.date(msg)
+    out.importance = _importance(reader.header(msg, "Importance"), reader.header(msg, "X-Priority"))
     out.message_class = _message_class(msg)
     charset = (msg.get_content_charset() or "").lower()
-    for part in _leaf_parts(msg):
+    for part in reader.leaves(msg):
         if part.get_content_maintype() == "text" and part.get_content_charset():
             charset = charset or part.get_content_charset().lower()
     out.internet_cpid = _CPID.get(charset or "utf-8", 65001)
+    _read_parts(out, msg, reader)
+    if not out.body_text and out.body_html:
+        out.body_text = html_to_text(out.body_html)
+    out.conversation_id = conversation_id(out.thread_topic)
+    if out.date is not None:  # without a Date the index is dated when the message is stored (stored_index)
+        out.conversation_index = conversation_index(out.conversation_id, out.date)
+    return out
 
+
+def _read_parts(out: ParsedMessage, msg: Message, reader: _Reader) -> None:
+    """The bodies (the first text/plain and text/html that are not attachments) and the
+    attachments, in the leaf parts' order."""
     index = 0
-    for part in _leaf_parts(msg):
+    for part in reader.leaves(msg):
         ctype = part.get_content_type()
         disposition = part.get_content_disposition()
         filename = part.get_filename()
         is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
         if is_body and ctype == "text/plain" and not out.body_text:
-            out.body_text = _text(part)
+            out.body_text = reader.text(part)
             continue
         if is_body and ctype == "text/html" and not out.body_html:
-            out.body_html = _text(part)
+            out.body_html = reader.text(part)
             continue
         if is_body:
             continue
         payload = decoded_payload(part)
         if ctype == "message/rfc822":
             payload = part.as_bytes()
-        cid = _no_nul(str(part.get("Content-ID") or "")).strip().strip("<>")
+        cid = reader.header(part, "Content-ID").strip().strip("<>")
         out.attachments.append(Attachment(
             index=index,
             name=_no_nul(filename or "") or ("message.eml" if ctype == "message/rfc822" else f"attachment-{index + 1}"),
@@ -251,12 +302,6 @@ def parse_message(data: bytes) -> ParsedMessage:
             method=5 if ctype == "message/rfc822" else 1,
         ))
         index += 1
-    if not out.body_text and out.body_html:
-        out.body_text = html_to_text(out.body_html)
-    out.conversation_id = conversation_id(out.thread_topic)
-    if out.date is not None:  # without a Date the index is dated when the message is stored (stored_index)
-        out.conversation_index = conversation_index(out.conversation_id, out.date)
-    return out
 
 
 def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None:

@@ -1,16 +1,18 @@
 """Mailboxes: the default folders, storing messages, and the change log every change writes."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, func, select
 
 from easlab.eas.folders import FOLDER_CLASS, FolderType
 from easlab.eas.mime import ParsedMessage, mail_fields, parse_message, stored_index
 
-from .models import Folder, Item, ItemChange, User
+from .models import Folder, Item, ItemChange, User, utcnow
 
 # Exchange's default folders with their MS-ASCMD FolderHierarchy types; Junk E-Mail is a
 # user-created mail folder as far as EAS is concerned.
@@ -92,6 +94,32 @@ def store_message(session: Session, folder: Folder, mime: bytes, *, parsed: Pars
     seq = record_change(session, folder, item, "add")
     item.created_seq = item.modified_seq = seq
     return item
+
+
+def store_messages(session: Session, folder: Folder, entries: list[tuple[bytes, ParsedMessage, datetime, bool]]) -> list[int]:
+    """Store many messages in `folder` at once, each as store_message would (the same columns,
+    ServerIds and change-log adds, in order), in the caller's transaction; returns the item ids.
+    `entries` are (mime, parsed, received, read).  Core statements, a few per batch instead of an
+    ORM flush per message: what makes `easlab import` and grouped SMTP deliveries quick."""
+    if not entries:
+        return []
+    items, changes = Item.__table__, ItemChange.__table__
+    first = folder.change_seq + 1
+    token = uuid.uuid4().hex[:16]  # placeholder ServerIds, unique in the folder until set below
+    rows = [dict(folder_id=folder.id, server_id=f"~{token}:{n}", date_received=when, read=read,
+                 created_seq=first + n, modified_seq=first + n, pim=None, **parsed_columns(mime, parsed, when))
+            for n, (mime, parsed, when, read) in enumerate(entries)]
+    result = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), rows)
+    ids = [row[0] for row in result]
+    server_ids = [f"{folder.server_id}:{item_id}" for item_id in ids]
+    session.execute(update(items).where(items.c.id == bindparam("b_id")).values(server_id=bindparam("b_sid")),
+                    [{"b_id": i, "b_sid": sid} for i, sid in zip(ids, server_ids)])
+    now = utcnow()
+    session.execute(insert(changes), [dict(folder_id=folder.id, seq=first + n, item_id=i, server_id=sid, kind="add", at=now)
+                                      for n, (i, sid) in enumerate(zip(ids, server_ids))])
+    folder.change_seq = first + len(entries) - 1
+    session.add(folder)
+    return ids
 
 
 def change_item(session: Session, folder: Folder, item: Item) -> None:

@@ -95,6 +95,11 @@ def _apply_reply(session: Session, calendar: Folder, event: Event, status: int, 
         change_pim(session, calendar, existing, "Calendar", nodes, now)
 
 
+def may_hold_itip(mime: bytes) -> bool:
+    """Whether a message may carry an iTIP part (deliver_to_inbox then looks for it)."""
+    return _MAY_HOLD_ITIP.search(mime) is not None
+
+
 def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, parsed: ParsedMessage,
                      now: datetime) -> list[int]:
     """Store `mime` in the user's Inbox, applying its iTIP part; returns the folders changed."""

@@ -1,7 +1,7 @@
 """`easlab import USER PATH`: load an mbox file, a Maildir or a folder of .eml files into a folder.
 
 Messages are stored like delivered mail (parsed once, logged as adds in the folder's change log),
-`BATCH` per transaction, so a large import is quick and an interrupted one keeps what it stored.
+`BATCH` per transaction and per batch of statements (storage.mailbox.store_messages), so a large import is quick and an interrupted one keeps what it stored.
 A message that cannot be read or parsed is reported and skipped.  The import runs in its own
 process, so Pings held by a running server learn of the new items at their next heartbeat, and a
 device's next Sync gets them.
@@ -172,7 +172,7 @@ def import_command(user, path, folder_name, db_url) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from easlab.eas.mime import parse_message
-    from easlab.storage.mailbox import store_message
+    from easlab.storage.mailbox import store_messages
     from easlab.storage.models import Folder
     from easlab.storage.users import get_user
 
@@ -203,8 +203,7 @@ def import_command(user, path, folder_name, db_url) -> None:
             try:
                 with db.session() as session:
                     target = session.get(Folder, folder_id)
-                    for mime, parsed, when, read in batch:
-                        store_message(session, target, mime, parsed=parsed, received=when, read=read)
+                    store_messages(session, target, batch)
             except SQLAlchemyError as exc:  # the store itself failed: stop, keeping what is committed
                 raise click.ClickException(f"database error after {imported} imported messages: {exc}") from exc
             imported += len(batch)

@@ -104,6 +104,7 @@ async def test_two_recipients_one_copy_each(app, db):
 @pytest.mark.anyio
 async def test_two_recipients_are_one_transaction(app, db, monkeypatch):
     """If storing bob's copy fails, alice's copy is rolled back too, and the sender gets 451."""
+    import easlab.server.store.delivery
     import easlab.storage.scheduling
 
     with db.session() as s:
@@ -115,7 +116,16 @@ async def test_two_recipients_are_one_transaction(app, db, monkeypatch):
             raise RuntimeError("disk full")
         return real(session, folder, mime, **kw)
 
+    real_many = easlab.server.store.delivery.store_messages
+
+    def failing_many(session, folder, entries):
+        if folder.user_id == bob_id:
+            raise RuntimeError("disk full")
+        return real_many(session, folder, entries)
+
     monkeypatch.setattr(easlab.storage.scheduling, "store_message", failing)
+    # Plain mail is written in groups (storage.mailbox.store_messages), meeting mail one by one.
+    monkeypatch.setattr(easlab.server.store.delivery, "store_messages", failing_many)
     async with smtp_server(app.state.store) as address:
         with pytest.raises(smtplib.SMTPDataError) as err:
             await asyncio.to_thread(send, address, message(), ["alice@easlab.test", "bob@easlab.test"])

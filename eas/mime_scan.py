@@ -1,0 +1,167 @@
+"""parse_message's quick path: the compat32 parse tree read the way policy.default would read it.
+
+policy.default builds a header object through its header registry on every `msg.get` (a few
+hundred microseconds each; a small message asked ~20 of them), which made parsing most of the
+cost of storing mail.  Here the message is parsed once with compat32 (raw header strings) and
+each header is turned into policy.default's text only where the two can differ: a header that
+is printable ASCII without encoded words is its own text (an address list that simple is read
+by getaddresses directly), anything else goes through policy.default's header factory for that
+one header.  A message whose MIME structure holds anything the compat32 reading could see
+differently (an attached message, an encoded or RFC 2231 parameter, a comment, non-ASCII in a
+MIME header) is not scanned here: `scan` returns None and the caller parses it in full.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import format_datetime, parsedate_to_datetime
+
+# Printable ASCII and tabs (the unfolded value), no encoded word: policy.default's text of such
+# an unstructured header is the value itself.
+_PLAIN = re.compile(r"[\x20-\x7e\t]*\Z")
+# An address list policy.default renders back to the same (name, address) pairs: plain
+# addresses, `Name <addr>` and `"Quoted, Name" <addr>`, comma separated.
+_ADDR = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+"
+_MAILBOX = rf"""\s*(?:{_ADDR}|(?:[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~ \t-]*|"[^"\\]*")\s*<{_ADDR}>)\s*"""
+_ADDRESS_LIST = re.compile(rf"(?:{_MAILBOX}(?:,{_MAILBOX})*)?\Z")
+_MSG_ID = re.compile(rf"\s*<{_ADDR}>\s*\Z")
+# A MIME header both policies split alike: type/subtype or a disposition token, then
+# `name=value` parameters (tokens or quoted strings without escapes), no RFC 2231 `name*=`.
+_TOKEN = r"[A-Za-z0-9!#$%&'+.^_`{|}~-]+"
+_PARAM = rf"""\s*;\s*{_TOKEN}\s*=\s*(?:{_TOKEN}|"[^"\\\r\n]*")\s*"""
+_MIME_VALUE = re.compile(rf"\s*{_TOKEN}(?:/{_TOKEN})?\s*(?:{_PARAM})*;?\s*\Z")
+_MIME_HEADERS = ("content-type", "content-disposition", "content-transfer-encoding")
+_ADDRESS_HEADERS = frozenset(("from", "to", "cc", "reply-to"))
+
+
+class NotPlain(Exception):
+    """The message needs the full parse."""
+
+
+def unfold(value: str) -> str:
+    """A raw header value as policy.default hands it to its header factory."""
+    return value.replace("\r", "").replace("\n", "")
+
+
+def is_plain(value: str) -> bool:
+    return "=?" not in value and _PLAIN.match(value) is not None
+
+
+def header_text(msg: Message, name: str) -> str:
+    """What `str(msg.get(name))` is under policy.default, NULs removed; "" if absent or beyond
+    what the header registry can model."""
+    raw = _raw(msg, name)
+    if raw is None:
+        return ""
+    value = unfold(raw)
+    if is_plain(value) and _plain_kind(name.lower(), value):
+        return value
+    try:
+        text = str(policy.default.header_factory(name, value))
+    except (ValueError, IndexError, TypeError, AttributeError):
+        return ""
+    return text.replace("\x00", "")
+
+
+def _raw(msg: Message, name: str) -> str | None:
+    """The first `name` header's value as parsed (compat32's `get` would wrap 8-bit text)."""
+    lower = name.lower()
+    for key, value in msg._headers:
+        if key.lower() == lower:
+            return value
+    return None
+
+
+def _plain_kind(lower: str, value: str) -> bool:
+    """Whether policy.default's text of this plain ASCII value is the value itself."""
+    if lower in _ADDRESS_HEADERS:
+        return False  # address lists: read by `addresses`, which keeps the raw text when simple
+    if lower == "message-id":
+        return _MSG_ID.match(value) is not None
+    if lower == "date" or lower in policy.default.header_factory.registry and lower != "subject":
+        return False
+    return True
+
+
+def addresses(msg: Message, name: str) -> str:
+    """The address list `format_addresses` should read: the raw value when policy.default would
+    render it to the same pairs, policy.default's text otherwise."""
+    raw = _raw(msg, name)
+    if raw is None:
+        return ""
+    value = unfold(raw)
+    if is_plain(value) and _ADDRESS_LIST.match(value):
+        return value
+    try:
+        return str(policy.default.header_factory(name, value)).replace("\x00", "")
+    except (ValueError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def date(msg: Message) -> datetime | None:
+    """The Date header as parse_message always read it: policy.default's DateHeader text (the
+    date re-rendered when it parses), read again by parsedate_to_datetime."""
+    raw = _raw(msg, "Date")
+    if raw is None:
+        return None
+    value = unfold(raw)
+    if not is_plain(value):
+        text = header_text(msg, "Date")
+    else:
+        try:
+            text = format_datetime(parsedate_to_datetime(value))
+        except (TypeError, ValueError, IndexError):
+            text = value
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+
+
+def parse_compat(data: bytes) -> Message:
+    """The message parsed with compat32, or NotPlain when a MIME header of any part is beyond
+    the quick path."""
+    msg = BytesParser(policy=policy.compat32).parsebytes(data)
+    for part in msg.walk():
+        if part.get_content_type() == "message/rfc822" or part.get_content_maintype() == "message":
+            raise NotPlain("an attached message")
+        for key, value in part._headers:
+            lower = key.lower()
+            if lower in _MIME_HEADERS:
+                if not (is_plain(unfold(value)) and _MIME_VALUE.match(unfold(value))):
+                    raise NotPlain(key)
+            elif lower == "content-id" and not is_plain(unfold(value)):
+                raise NotPlain(key)
+    if msg.defects or any(p.defects for p in msg.walk()):
+        raise NotPlain("defects")
+    return msg
+
+
+def leaf_parts(msg: Message) -> Iterator[Message]:
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend(reversed([sub for sub in payload if isinstance(sub, Message)]))
+        else:
+            yield part
+
+
+def text_content(part: Message) -> str:
+    """policy.default's get_content() of a text part (raw_data_manager: the decoded payload in
+    its charset, errors replaced), or its UTF-8 reading when the charset is unknown."""
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    try:
+        text = data.decode(part.get_param("charset", "ASCII"), "replace")
+    except (LookupError, ValueError):
+        text = data.decode("utf-8", "replace")
+    return text.replace("\x00", "")

@@ -1,0 +1,74 @@
+"""Deliveries that arrive together are stored in one transaction (a group commit): each caller is
+answered after that commit, the folders changed are told to the push hub once per commit, and a
+delivery that fails in a group fails alone."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import select
+
+from easlab.storage.mailbox import folder_by_type
+from easlab.storage.models import Item, ItemChange
+from easlab.storage.users import get_user
+
+
+def mail(n: int) -> bytes:
+    return f"From: a@example.net\r\nTo: alice@easlab.test\r\nSubject: m{n}\r\n\r\nbody {n}\r\n".encode()
+
+
+@pytest.fixture
+def counted(app, monkeypatch):
+    """The store, counting transactions and the hub's notifications."""
+    store = app.state.store
+    runs, notices = [], []
+    real_run, real_notify = store.context.transaction, store.context.hub.notify
+
+    def transaction(work):
+        runs.append(1)
+        return real_run(work)
+
+    monkeypatch.setattr(type(store.context), "transaction", lambda self, work: transaction(work))
+    monkeypatch.setattr(store.context.hub, "notify", lambda ids: (notices.append(set(ids)), real_notify(ids)))
+    return store, runs, notices
+
+
+@pytest.mark.anyio
+async def test_concurrent_deliveries_share_one_commit(counted, db):
+    store, runs, notices = counted
+    results = await asyncio.gather(*(store.deliver(mail(n), ["alice@easlab.test"]) for n in range(20)))
+    assert [r.delivered for r in results] == [["alice"]] * 20
+    assert len(runs) == 1  # one transaction for all twenty
+    with db.session() as s:
+        inbox = folder_by_type(s, get_user(s, "alice"), 2)
+        items = s.exec(select(Item).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
+        log = s.exec(select(ItemChange).where(ItemChange.folder_id == inbox.id).order_by(ItemChange.seq)).all()
+        assert [i.subject for i in items] == [f"m{n}" for n in range(20)]  # in arrival order
+        assert [(c.seq, c.kind, c.server_id) for c in log] == [(n + 1, "add", i.server_id) for n, i in enumerate(items)]
+        assert [i.server_id for i in items] == [f"1:{i.id}" for i in items]
+        assert inbox.change_seq == 20
+        assert notices == [{inbox.id}]  # one wake-up, after the commit
+
+
+@pytest.mark.anyio
+async def test_a_failing_delivery_fails_alone(counted, db, monkeypatch):
+    store, runs, notices = counted
+    import easlab.server.store.delivery as delivery
+
+    real = delivery.store_messages
+
+    def refuse_poison(session, folder, entries):
+        if any(b"poison" in mime for mime, *_ in entries):
+            raise RuntimeError("disk full")
+        return real(session, folder, entries)
+
+    monkeypatch.setattr(delivery, "store_messages", refuse_poison)
+    jobs = [store.deliver(mail(n) if n != 2 else b"Subject: poison\r\n\r\n", ["alice@easlab.test"]) for n in range(4)]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[2], RuntimeError)
+    assert [r.delivered for n, r in enumerate(results) if n != 2] == [["alice"]] * 3
+    with db.session() as s:
+        inbox = folder_by_type(s, get_user(s, "alice"), 2)
+        subjects = s.exec(select(Item.subject).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
+        assert subjects == ["m0", "m1", "m3"] and inbox.change_seq == 3
+    assert len(runs) == 1 + 4  # the group, rolled back, then each alone
