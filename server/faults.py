@@ -117,10 +117,13 @@ class Faults:
         """Blocking: (traced, a fault may apply) for a request.  Every EAS request asks this, so it
         costs one counter read while the traces and faults are unchanged (storage/generations.py);
         threads racing to reload only do the same read twice."""
+        return self._current().probe(user, device_id)
+
+    def _current(self) -> InstrumentSnapshot:
         with self.db.engine.connect() as connection:
             snapshot = load_instrument(connection, self._snapshot)
         self._snapshot = snapshot
-        return snapshot.probe(user, device_id)
+        return snapshot
 
     def match(self, user: str | None, device_id: str | None, command: str | None, *,
               verify: Callable[[], bool] | None = None) -> FaultAction | None:
@@ -147,6 +150,9 @@ class Faults:
         return await run_in_threadpool(self.match, identity.name, line.device_id, line.command)
 
     def match_smtp(self, users: Iterable[str], stage: str) -> FaultAction | None:
+        users = list(users)
+        if not self._current().smtp_may_apply(users):
+            return None  # the usual answer, from memory: no recipient has an smtp fault
         now = self.clock.now()
         with self.db.session() as session:
             for user in users:

@@ -205,17 +205,21 @@ def candidates(session: Session, now: datetime, *, user: str | None, device_id: 
 
 @dataclass(frozen=True)
 class InstrumentSnapshot:
-    """The first question of every EAS request, answered from memory: is this device traced, and
-    may a fault hit this user (conservative: expiry is left to `candidates`)."""
+    """The first question of every EAS request and SMTP recipient, answered from memory: is this
+    device traced, and may a fault hit this user (conservative: expiry is left to `candidates`)."""
 
     generation: int
     traced: frozenset[tuple[str, str]]
     fault_users: frozenset[str]
     fault_anyone: bool
+    smtp_users: frozenset[str]  # recipients an smtp fault names (an smtp fault always names one)
 
     def probe(self, user: str | None, device_id: str | None) -> tuple[bool, bool]:
         u = (user or "").lower()
         return (u, (device_id or "").lower()) in self.traced, self.fault_anyone or u in self.fault_users
+
+    def smtp_may_apply(self, users) -> bool:
+        return any((u or "").lower() in self.smtp_users for u in users)
 
 
 def load_instrument(connection, known: InstrumentSnapshot | None) -> InstrumentSnapshot:
@@ -225,10 +229,12 @@ def load_instrument(connection, known: InstrumentSnapshot | None) -> InstrumentS
     if known is not None and known.generation == generation:
         return known
     traced = connection.execute(core_select(TraceSetting.user, TraceSetting.device_id).where(col(TraceSetting.enabled)))
-    users = [row[0] for row in connection.execute(core_select(Fault.user).where(
-        Fault.kind != "smtp", or_(col(Fault.remaining).is_(None), col(Fault.remaining) > 0)))]
+    active = connection.execute(core_select(Fault.kind, Fault.user).where(
+        or_(col(Fault.remaining).is_(None), col(Fault.remaining) > 0))).all()
+    users = [user for kind, user in active if kind != "smtp"]
     return InstrumentSnapshot(generation, frozenset((u, d) for u, d in traced),
-                              frozenset(u for u in users if u is not None), None in users)
+                              frozenset(u for u in users if u is not None), None in users,
+                              frozenset(user for kind, user in active if kind == "smtp" and user))
 
 
 def consume(session: Session, fault_id: int, now: datetime) -> bool:

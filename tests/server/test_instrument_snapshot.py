@@ -90,3 +90,15 @@ async def test_a_trace_switched_on_from_another_pool_records_the_next_request(la
     with other.session() as session:
         set_trace(session, "alice", "dev1", False, now=app.state.clock.now())
     assert app.state.faults.probe("alice", "dev1") == (False, False)
+
+
+async def test_a_recipient_without_an_smtp_fault_costs_no_fault_query(lab, db, other):
+    app, _ = lab
+    faults = app.state.faults
+    assert faults.match_smtp(["alice"], "rcpt") is None  # the snapshot is loaded
+    seen = statements(db)
+    assert faults.match_smtp(["alice"], "rcpt") is None
+    assert not [s for s in seen if " fault" in s]
+    with other.session() as session:
+        add_fault(session, "smtp", now=app.state.clock.now(), user="alice", params={"status": 451, "stage": "rcpt"})
+    assert faults.match_smtp(["ALICE"], "rcpt").params["status"] == 451
