@@ -245,3 +245,19 @@ async def test_https_connections_count_against_the_same_per_address_cap(lab, tmp
         finally:
             for conn in held:
                 conn.close()
+
+
+def test_the_https_url_phones_are_given():
+    from easlab.server.autodiscover import phone_setup_text
+    from easlab.server.config import Settings
+
+    lab = Settings(host="0.0.0.0", port=8080, public_url="http://192.0.2.10:8080", tls=True, https_port=8443)
+    assert lab.https_base_url == "https://192.0.2.10:8443" and lab.base_url == "http://192.0.2.10:8080"
+    assert lab.phone_eas_url == "https://192.0.2.10:8443/Microsoft-Server-ActiveSync"
+    assert Settings(host="::1", tls=True, https_port=443).https_base_url == "https://[::1]"
+    assert Settings(public_url="https://mail.lab.test/", tls=True).https_base_url == "https://mail.lab.test"
+    assert Settings(public_url="http://192.0.2.10:8080").phone_base_url == "http://192.0.2.10:8080"  # no TLS
+    lines = phone_setup_text(lab).splitlines()
+    assert lines[2] == "easlab:   server     192.0.2.10:8443  (SSL on)"
+    assert lines[5:] == ["easlab:   Autodiscover answers at https://192.0.2.10:8443/autodiscover/autodiscover.xml",
+                         "easlab:   the CA, a QR code and an iOS profile: sign in at http://192.0.2.10:8080/setup"]
