@@ -20,6 +20,7 @@ from .mailer import Mailer
 from .outbound import Outbound
 from .push import PushHub
 from .store import MailStore
+from .web import setup
 from .web import wiring as web
 
 log = logging.getLogger("easlab")
@@ -41,6 +42,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
             Route("/", web.home, methods=["GET"]),  # the admin center (its login first, when not signed in)
             Mount("/ecp", app=web.router(db, settings)),
             Mount("/api", app=api.router(db, settings)),
+            Mount("/setup", app=setup.router(db, settings)),  # a phone's set-up page, for any mailbox user
         ],
     )
     app.state.settings = settings

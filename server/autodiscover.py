@@ -227,7 +227,8 @@ async def endpoint(request: Request) -> Response:
     address = f"{name}@{settings.domain}"
     if external and external.rpartition("@")[2].lower() != settings.domain.lower():
         return _xml(redirect_response(address, display_name, external))
-    return _xml(settings_response(address, display_name, settings.eas_url))
+    # Exchange answers with its configured external URL, HTTPS, whichever way it was asked.
+    return _xml(settings_response(address, display_name, settings.phone_eas_url))
 
 
 class CaselessRoute(Route):
@@ -245,21 +246,30 @@ routes = [CaselessRoute(PATH, endpoint, methods=["GET", "POST"])]
 
 # -- what to type into a phone ------------------------------------------------------------------------
 
+def server_address(base_url: str, fallback_host: str) -> str:
+    """What a phone's "server" field takes for `base_url`: host, and the port unless the scheme's own."""
+    url = urlsplit(base_url)
+    host = url.hostname or fallback_host
+    default_port = 443 if url.scheme == "https" else 80
+    return (f"[{host}]" if ":" in host else host) + (f":{url.port}" if url.port and url.port != default_port else "")
+
+
 def phone_setup_text(settings) -> str:
     """What `easlab serve` prints for setting a phone up by hand."""
-    url = urlsplit(settings.base_url)
+    base = settings.phone_base_url
+    url = urlsplit(base)
     host = url.hostname or settings.host
-    default_port = 443 if url.scheme == "https" else 80
-    server = (f"[{host}]" if ":" in host else host) + (f":{url.port}" if url.port and url.port != default_port else "")
     netbios = settings.domain.split(".")[0].upper()
     lines = [
         "easlab: on a phone, add an Exchange (ActiveSync) account:",
         f"easlab:   email      NAME@{settings.domain}",
-        f"easlab:   server     {server}  (SSL {'on' if url.scheme == 'https' else 'off'})",
+        f"easlab:   server     {server_address(base, settings.host)}  (SSL {'on' if url.scheme == 'https' else 'off'})",
         f"easlab:   domain     {netbios}  (or leave it empty)",
         f"easlab:   user name  NAME, NAME@{settings.domain} or {netbios}\\NAME",
-        f"easlab:   Autodiscover answers at {settings.base_url}{PATH}",
+        f"easlab:   Autodiscover answers at {base}{PATH}",
     ]
+    if settings.tls:
+        lines.append(f"easlab:   the CA, a QR code and an iOS profile: sign in at {settings.base_url}/setup")
     if host in ("localhost", "::1") or host.startswith("127."):
         lines.append(f"easlab:   {host} is this machine only: for phones, serve with --host 0.0.0.0 "
                      "--public-url http://ADDRESS:PORT")

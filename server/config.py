@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 
 from easlab.eas.limits import MAX_ITEMOPERATIONS_SIZE
@@ -34,6 +35,11 @@ class Settings:
     smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
     trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts; None: none
     max_document_data_size: int = MAX_ITEMOPERATIONS_SIZE  # an ItemOperations answer's content (eas/limits.py)
+    tls: bool = False  # HTTPS on https_port beside HTTP (server/tls.py)
+    https_port: int = 8443  # 0: any free port
+    tls_cert: str | None = None  # the lab's own certificate and key; None: easlab's lab CA signs one
+    tls_key: str | None = None
+    tls_ca: str | None = None  # the lab CA's PEM file once made (the setup page offers it); None with tls_cert
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +55,7 @@ class Settings:
             max_document_data_size=_env_int("EASLAB_MAX_DOCUMENT_DATA_SIZE", MAX_ITEMOPERATIONS_SIZE),
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
+            https_port=_env_int("EASLAB_HTTPS_PORT", 8443),
         )
 
     @property
@@ -57,6 +64,27 @@ class Settings:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def https_base_url(self) -> str | None:
+        """Where phones reach HTTPS: the public URL when it is https, else its host (or the bound
+        one) on https_port; None without TLS."""
+        if not self.tls:
+            return None
+        if self.public_url and urlsplit(self.public_url).scheme.lower() == "https":
+            return self.public_url.rstrip("/")
+        host = (urlsplit(self.public_url).hostname if self.public_url else None) or self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"https://{host}" + ("" if self.https_port == 443 else f":{self.https_port}")
+
+    @property
+    def phone_base_url(self) -> str:
+        """The URL a phone is given (Autodiscover, the setup page): HTTPS when it is served."""
+        return self.https_base_url or self.base_url
+
+    @property
+    def phone_eas_url(self) -> str:
+        return f"{self.phone_base_url}/Microsoft-Server-ActiveSync"
 
     @property
     def smtp_bind_host(self) -> str:

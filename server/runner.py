@@ -5,12 +5,13 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 
 import uvicorn
 
 from easlab.storage import Database
 
-from . import control, home, limits
+from . import control, home, limits, tls
 from .app import create_app
 from .autodiscover import phone_setup_text
 from .config import Settings
@@ -53,16 +54,63 @@ def http_config(app, descriptors: int) -> uvicorn.Config:
                           h11_max_incomplete_event_size=limits.MAX_REQUEST_BYTES)
 
 
-async def serve(settings: Settings) -> None:
-    # Bind first, so that --port 0 resolves to a real port before the URL is printed.
+class Listeners(uvicorn.Server):
+    """uvicorn on the HTTP socket and, with TLS, on the HTTPS one too: one app, one server state and
+    one protocol class, so both share the connection bounds of server/limits.py."""
+
+    def __init__(self, config: uvicorn.Config, tls_socket: socket.socket | None = None,
+                 tls_context: ssl.SSLContext | None = None):
+        super().__init__(config)
+        self.tls_socket, self.tls_context = tls_socket, tls_context
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[s for s in sockets or [] if s is not self.tls_socket])
+        if self.tls_socket is None or not self.started:
+            return
+        config = self.config
+
+        def create_protocol(_loop=None):
+            return config.http_protocol_class(config=config, server_state=self.server_state,
+                                               app_state=self.lifespan.state, _loop=_loop)
+
+        # The handshake gets the headers' deadline: the per-address cap counts a TLS connection
+        # only once it is up, so a client must not hold half-open ones for long.
+        self.servers.append(await asyncio.get_running_loop().create_server(
+            create_protocol, sock=self.tls_socket, ssl=self.tls_context, backlog=config.backlog,
+            ssl_handshake_timeout=limits.HEADER_TIMEOUT))
+
+
+def _listen(settings: Settings) -> tuple[socket.socket, socket.socket | None, tls.Material | None]:
+    """The HTTP socket and, with TLS, the HTTPS one and what it serves; one line when not possible."""
+    try:
+        material = tls.material_for(settings) if settings.tls else None  # a bad file: one line, before binding
+    except tls.TLSError as exc:
+        raise StartupError(str(exc)) from None
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
         raise _listen_error("HTTP", settings.host, settings.port, exc, "--port") from None
+    if material is None:
+        return sock, None, None
+    try:
+        tls_sock = _bind(settings.host, settings.https_port)
+    except OSError as exc:
+        sock.close()
+        raise _listen_error("HTTPS", settings.host, settings.https_port, exc, "--https-port") from None
+    settings.https_port = tls_sock.getsockname()[1]
+    settings.tls_ca = str(material.ca_file) if material.ca_file else None
+    return sock, tls_sock, material
+
+
+async def serve(settings: Settings) -> None:
+    # Bind first, so that --port 0 resolves to a real port before the URL is printed.
+    sock, tls_sock, material = _listen(settings)
+    sockets = [sock] + ([tls_sock] if tls_sock is not None else [])
     db = Database(settings.db_url)
     app = create_app(settings, db)
     settings.port = sock.getsockname()[1]
-    server = uvicorn.Server(http_config(app, limits.raise_descriptor_limit()))
+    server = Listeners(http_config(app, limits.raise_descriptor_limit()), tls_sock,
+                       material.context() if material else None)
     with db.session() as session:
         from easlab.storage.users import list_users
 
@@ -76,7 +124,8 @@ async def serve(settings: Settings) -> None:
         smtp = await start_smtp(app.state.store, settings.smtp_bind_host, settings.smtp_port,
                                 settings.max_message_size, faults=app.state.faults)
     except BaseException as exc:
-        sock.close()
+        for each in sockets:
+            each.close()
         db.dispose()
         if isinstance(exc, OSError):
             raise _listen_error("SMTP", settings.smtp_bind_host, settings.smtp_port, exc, "--smtp-port") from None
@@ -87,13 +136,15 @@ async def serve(settings: Settings) -> None:
     print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)  # first line: tests read the URL here
     print(f"easlab: SMTP on {smtp_host}:{settings.smtp_port}", flush=True)
     print(f"easlab: database {db.url}", flush=True)
+    for line in tls.startup_lines(settings, material) if material else []:
+        print(line, flush=True)
     print(phone_setup_text(settings), flush=True)
     if not has_users:
         print("easlab: no users yet; add one with: easlab user add NAME --password PW", flush=True)
     app.state.hub.bind(asyncio.get_running_loop())
     listener = await control.listen(db.url, app.state.hub.handle_event)
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
     finally:
         control.close(db.url, listener)
         await stop_smtp(smtp)
@@ -104,6 +155,8 @@ def _record(settings: Settings, db_url: str, smtp_host: str) -> None:
     """The data folder's settings.json: the CLI reads the domain this server serves from it."""
     record = {"db": db_url, "domain": settings.domain, "eas_url": settings.eas_url, "base_url": settings.base_url,
               "http": f"{settings.host}:{settings.port}", "smtp": f"{smtp_host}:{settings.smtp_port}"}
+    if settings.tls:
+        record.update(https=f"{settings.host}:{settings.https_port}", https_url=settings.https_base_url)
     try:
         home.write_server_settings(record)
     except OSError as exc:  # a read-only home must not stop the server; the CLI then guesses the domain

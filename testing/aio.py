@@ -16,6 +16,7 @@ device state and returns the typed result.  `exchanges` keeps every (request, re
 """
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,7 +60,7 @@ class Device:
                  device_id: str | None = None, device_type: str | None = None,
                  protocol_version: str | None = None, user_agent: str | None = None,
                  state: DeviceState | None = None, encoded_query: bool = False,
-                 timeout: float = DEFAULT_TIMEOUT, verify: bool = True,
+                 timeout: float = DEFAULT_TIMEOUT, verify: bool | ssl.SSLContext = True,
                  on_exchange: Callable[[HTTPRequest, HTTPResponse], None] | None = None):
         if state is None:
             state = DeviceState(user=user)

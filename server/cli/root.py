@@ -46,17 +46,28 @@ def init(db_url) -> None:
               help="Relay for mail to other domains (default: keep it in the outbound queue).")
 @click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
               help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
-def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store) -> None:
-    """Start the server: EAS over HTTP and SMTP for inbound mail."""
+@click.option("--tls", is_flag=True, envvar="EASLAB_TLS",
+              help="Serve HTTPS too, with a lab CA made once in the data folder (phones trust it once).")
+@click.option("--https-port", envvar="EASLAB_HTTPS_PORT", default=8443, show_default=True, type=int,
+              help="HTTPS port with --tls (0: any free port).")
+@click.option("--tls-cert", envvar="EASLAB_TLS_CERT", default=None, metavar="FILE",
+              help="The lab's own PEM certificate (chain) for HTTPS instead of the lab CA's; implies --tls.")
+@click.option("--tls-key", envvar="EASLAB_TLS_KEY", default=None, metavar="FILE", help="The PEM key of --tls-cert.")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
+          tls, https_port, tls_cert, tls_key) -> None:
+    """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     from ..runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..runner import StartupError
 
+    if bool(tls_cert) != bool(tls_key):
+        raise Refused("--tls-cert and --tls-key go together: the certificate and its private key")
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
-                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
+                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store,
+                         tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run(settings)
     except StartupError as exc:
