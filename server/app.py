@@ -10,7 +10,7 @@ from easlab.eas.commands import Registry, catalog
 from easlab.eas.context import Limits
 from easlab.storage import Database
 
-from . import activesync, api, autodiscover, traces
+from . import activesync, api, autodiscover, health, traces
 from .auth import Authenticator
 from .clock import SystemClock
 from .config import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
             # The EAS endpoint, wrapped so per-device traces and injected faults apply (server/traces.py).
             traces.instrument(activesync.endpoint),
             *autodiscover.routes,  # /autodiscover/autodiscover.xml in any letter case
+            *health.routes,  # /healthz: store and SMTP ready (server/health.py), no login
             # The admin center and its JSON API (with the test tools: faults, traces, waits); both carry
             # the session middleware keyed with the org secret.
             Route("/", web.home, methods=["GET"]),  # the admin center (its login first, when not signed in)
@@ -47,6 +48,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.smtp = None  # the SMTP listener, once server/runner.py has started one (/healthz asks it)
     app.state.authenticator = Authenticator(db, settings.domain)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max,
                               max_itemoperations_size=settings.max_document_data_size)

@@ -130,6 +130,7 @@ async def serve(settings: Settings) -> None:
         if isinstance(exc, OSError):
             raise _listen_error("SMTP", settings.smtp_bind_host, settings.smtp_port, exc, "--smtp-port") from None
         raise
+    app.state.smtp = smtp
     smtp_host, settings.smtp_port = smtp_address(smtp)
     smtp_host = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
     _record(settings, db.url, smtp_host)  # before the URL is printed: a CLI started on it reads the domain

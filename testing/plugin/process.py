@@ -112,15 +112,20 @@ class ProcessEaslab(Easlab):
         return url, host.strip("[]"), int(port)
 
     def _ready(self) -> None:
-        """One request: the listening socket was bound before the URL was printed, so it connects at
-        once and is answered as soon as the app serves (and the control socket listens)."""
+        """Waits on /healthz (server/health.py) with one request: the listening socket was bound
+        before the URL was printed, so it connects at once and is answered as soon as the app
+        serves; 200 means the store answers and SMTP listens, 503 names what does not."""
         host, _, port = self.url.split("://", 1)[1].rpartition(":")
         conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=STARTUP_TIMEOUT)
         try:
-            conn.request("GET", "/Microsoft-Server-ActiveSync")
-            conn.getresponse().read()
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            body = response.read()
         finally:
             conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"easlab serve is not ready: HTTP {response.status} {body.decode(errors='replace')}\n"
+                               f"{self._server_log()}")
 
     # -- the mode's parts -------------------------------------------------------------------------
     @property
