@@ -42,8 +42,9 @@ VOLUME ["/data"]
 WORKDIR /data
 USER easlab
 
-# 8080: EAS, Autodiscover, the admin centre and the API over HTTP; 2525: SMTP for inbound mail.
-EXPOSE 8080 2525
+# 8080: EAS, Autodiscover, the admin centre and the API over HTTP; 8443: the same over HTTPS when
+# EASLAB_TLS=1 (serve --tls: the lab CA is made once in /data); 2525: SMTP for inbound mail.
+EXPOSE 8080 8443 2525
 
 # /healthz answers 200 when the store answers and SMTP listens (server/health.py); slim has no curl,
 # and urlopen raises on 503, which exits 1 (unhealthy).
