@@ -116,6 +116,18 @@ async def endpoint(request: Request) -> HTTPResponse:
         extra = {"MS-ASProtocolVersions": PROTOCOL_VERSIONS} if "version" in exc.reason else {}
         return HTTPResponse(b"", status_code=exc.http_status, headers=extra)
 
+    throttle = request.app.state.throttle
+    refused = await throttle.admit(identity.name, line)
+    if refused is not None:
+        return to_http(refused)
+    try:
+        return await _command(request, identity, line)
+    finally:
+        throttle.leave(identity.name, line)
+
+
+async def _command(request: Request, identity, line) -> HTTPResponse:
+    """Read the body, run the command and answer; the throttling policy admitted it."""
     limit = request.app.state.limits.max_request_size
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
@@ -141,6 +153,7 @@ async def endpoint(request: Request) -> HTTPResponse:
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))
+        await request.app.state.throttle.observe(identity.name, line, body, response)  # auto-block counters
         if response.delay:
             await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
         if response.heavy and isinstance(response.body, Element):

@@ -57,6 +57,7 @@ class PushHub:
         self._by_device: dict[tuple[int, str], _Waiter] = {}
         # Observers see every notification (the test plugin's waits hang off this).
         self._listeners: list[asyncio.Queue] = []
+        self.on_throttling = lambda: None  # the throttling settings changed (server/throttling.py)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -71,6 +72,8 @@ class PushHub:
         elif kind == "policy":
             users = event.get("users")
             self.notify_policy(None if users is None else [int(u) for u in users])
+        elif kind == "throttling":
+            self.on_throttling()
 
     @property
     def held(self) -> int:

@@ -118,7 +118,22 @@ def device_facts(device: Device, user_agent: str | None = None, xmswl: str = "")
         device_id=device.device_id, device_type=device.device_type, user_agent=user_agent or device.user_agent,
         os=device.os, model=device.model, xmswl=xmswl, created_at=device.first_sync,
         wipe_pending=device.wipe_state in wipe.PENDING,
+        autoblock_reason=device.autoblock_reason, autoblock_until=device.autoblock_until,
     )
+
+
+def set_autoblock(session: Session, device: Device, behavior: str, until, now) -> None:
+    """Block the device for `behavior` until `until` (eas.autoblock rule 1), stored Blocked at once
+    so lists and the web UI show it before the device's next request."""
+    device.autoblock_reason, device.autoblock_until = behavior, until
+    record_state(session, device, "Blocked", behavior, None, "AutoBlock", now)
+
+
+def clear_autoblock(device: Device) -> bool:
+    """Lift an auto-block (an administrator's Allow); True when there was one."""
+    had = bool(device.autoblock_reason)
+    device.autoblock_reason, device.autoblock_until = "", None
+    return had
 
 
 def record_state(session: Session, device: Device, state: str, reason: str, rule: str | None, step: str,

@@ -3,7 +3,9 @@
 Upgrading must never mean deleting the lab's mailboxes, so `Database.create_all` runs both steps
 on every start; each does nothing once the database is current.
 
-- Columns: `ALTER TABLE ... ADD COLUMN`, with the column's default, on SQLite and PostgreSQL.
+- Columns: `ALTER TABLE ... ADD COLUMN`, with the column's default, on SQLite and PostgreSQL; a
+  VARCHAR the model made longer is widened on PostgreSQL (SQLite does not enforce lengths), as
+  the access reasons were for the auto-block behaviours.
 - Foreign keys: the `device_pk` columns gained `ON DELETE CASCADE` (before, removing a device
   tripped over its sent ClientIds and left its hierarchy echoes and Find searches to the next
   device given the same id).  PostgreSQL adds a constraint by ALTER TABLE.  SQLite cannot, so the
@@ -34,6 +36,19 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
                 literal = _sql_literal(_default_as_stored(column, engine.dialect))
                 clause = f" DEFAULT {literal}" if literal is not None else ""
                 conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{clause}'))
+    if engine.dialect.name == "postgresql":
+        _widen(engine, metadata, inspect(engine))
+
+
+def _widen(engine: Engine, metadata: MetaData, inspector) -> None:
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                want, have = getattr(column.type, "length", None), getattr(present.get(column.name), "length", None)
+                if want and have and want > have:
+                    ddl = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" TYPE {ddl}'))
 
 
 def add_missing_foreign_keys(engine: Engine, metadata: MetaData) -> list[str]:

@@ -51,6 +51,10 @@ class OrgSettings(SQLModel, table=True):
     max_devices: int = 100
     blocked_delay: int = 20  # seconds a blocked answer is held (Exchange's ErrorResponseDelay)
     discovery_minutes: int = 14
+    # Set-ThrottlingPolicy's EAS part (eas.throttling.ThrottlingPolicy) and the auto-block
+    # thresholds ({BehaviorType: {setting: value}}, eas.autoblock.Threshold).
+    throttling: dict = Field(default_factory=empty_dict, sa_column=Column(JSONDict, nullable=False, default=dict))
+    autoblock: dict = Field(default_factory=empty_dict, sa_column=Column(JSONDict, nullable=False, default=dict))
     secret: str = Field(default="", max_length=128)  # signs admin links and web sessions
 
 
@@ -194,9 +198,13 @@ class Device(SQLModel, table=True):
     # Access control: the state stored after the device's last request (Exchange's
     # DeviceAccessState / Reason / ControlRule), and the step of the decision that set it.
     access_state: str = Field(default="Unknown", max_length=16)
-    access_reason: str = Field(default="", max_length=16)
+    access_reason: str = Field(default="", max_length=32)  # 32: the auto-block behaviours
     access_rule: str = Field(default="", max_length=64)
     access_step: str = Field(default="", max_length=32)
+    # An auto-block (eas.autoblock): the behaviour that tripped it and when it lifts.
+    # (a server default: rows written by older code, or by hand, leave it out)
+    autoblock_reason: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
+    autoblock_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     access_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ms_wl: str = Field(default="", max_length=1024)  # the X-MS-WL header of the last request (XMSWLHeader rules)
     quarantine_notice_id: int | None = None  # the Item holding the quarantine/block notice
@@ -210,7 +218,7 @@ class DeviceAccessChange(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     old_state: str = Field(max_length=16)
     new_state: str = Field(max_length=16)
-    reason: str = Field(default="", max_length=16)
+    reason: str = Field(default="", max_length=32)
     rule: str = Field(default="", max_length=64)
     step: str = Field(default="", max_length=32)
 

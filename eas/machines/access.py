@@ -5,7 +5,8 @@ Rules (everything that decides a device's access lives in this file; digest §4,
 1. `evaluate` follows Exchange 2013's order: ActiveSync enabled for the mailbox (else 126, before
    any device evaluation) → a new partnership beyond the organisation's MaxDevices (177) → a
    pending remote wipe (access control is bypassed so the wipe can be delivered) → the user's
-   blocked list → the user's allowed list → device discovery → rules (UserAgent, DeviceOS,
+   blocked list → an auto-block still running (eas/autoblock.py) → the user's allowed list →
+   device discovery → rules (UserAgent, DeviceOS,
    DeviceModel, DeviceType, XMSWLHeader; whole string, case-insensitive) → the organisation
    default.  Each step taken is a sentence in `Decision.path`, which `easlab device explain` shows.
 2. Device ids on the user's lists compare case-insensitively (`listed`).
@@ -13,14 +14,16 @@ Rules (everything that decides a device's access lives in this file; digest §4,
    DeviceDiscovery (DeviceRule) for `discovery_minutes` after its partnership began, whatever the
    rules say; after that its Model counts as its DeviceType and the rules decide.  With no rule
    matching and the default Quarantine, the same window gives DeviceDiscovery (Global).
-4. A blocked device gets 129 with X-MS-ASThrottle, held `blocked_delay` seconds.  A quarantined or
+4. A blocked device gets 129 with X-MS-ASThrottle, held `blocked_delay` seconds; an auto-blocked
+   one gets HTTP 503, Retry-After (the block's seconds left) and X-MS-ASThrottle: <behaviour>.  A quarantined or
    discovering device may run only QUARANTINE_ALLOWED (server changes are withheld but for the
    notice); any other command gets its QUARANTINE_ANSWER.
 5. A device let through is checked against its policy (eas.policy.check), except for the commands
    that provision it (eas.policy.EXEMPT_COMMANDS).  Failing the check answers the policy status and
    is stored Blocked (Policy), except PolicyRefresh and RemoteWipeRequested.
 6. The outcome is stored (`Decision.recorded`) except for the refusals before a partnership and the
-   wipe bypass.  Stored state changing into Quarantined or Blocked, other than for Policy, notifies
+   wipe bypass.  Stored state changing into Quarantined or Blocked, other than for Policy or an
+   auto-block behaviour, notifies
    the user, and for Quarantined the administrators too; a refused new partnership notifies the
    user at most once per MAX_DEVICES_NOTICE_EVERY.
 """
@@ -32,9 +35,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .. import policy
+from ..autoblock import BEHAVIORS as AUTOBLOCK_REASONS
 from ..dispatch import policy_refusal
 from ..response import Response
 from ..status import Common, encode
+from ..throttling import refusal
 from ..wbxml import E
 
 if TYPE_CHECKING:
@@ -103,6 +108,11 @@ class DeviceFacts:
     xmswl: str = ""  # the X-MS-WL header
     created_at: datetime | None = None  # partnership creation
     wipe_pending: bool = False
+    autoblock_reason: str = ""  # the behaviour of an auto-block (eas/autoblock.py)
+    autoblock_until: datetime | None = None  # when it lifts, on the server's clock
+
+    def autoblocked(self, now: datetime) -> bool:
+        return bool(self.autoblock_reason) and self.autoblock_until is not None and now < self.autoblock_until
 
     @property
     def has_device_information(self) -> bool:
@@ -118,6 +128,7 @@ class Decision:
     path: list[str] = field(default_factory=list)
     response: Response | None = None  # what the request gets instead of running; None: run it
     notify: frozenset[str] = frozenset()  # Recipient values
+    autoblock_until: datetime | None = None  # an auto-block's end (step AutoBlock)
 
     @property
     def token(self) -> str:
@@ -200,6 +211,9 @@ def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device:
         path.append(f"{device.device_id} is on the user's blocked list")
         return done(BLOCKED, INDIVIDUAL, "BlockedList")
     path.append("not on the user's blocked list")
+    if device.autoblocked(now):
+        path.append(f"auto-blocked for {device.autoblock_reason} until {device.autoblock_until.isoformat(timespec='seconds')}")
+        return Decision(BLOCKED, device.autoblock_reason, None, "AutoBlock", path, autoblock_until=device.autoblock_until)
     if by_list == ALLOWED:
         path.append(f"{device.device_id} is on the user's allowed list")
         return done(ALLOWED, INDIVIDUAL, "AllowedList")
@@ -241,6 +255,9 @@ def evaluate(facts: Facts) -> Decision:
                                     "a new partnership is refused (177)"]
         return Decision(None, step="MaxDevices", path=path, notify=frozenset(notify),
                         response=encode(Common.MaximumDevicesReached, version, command.root))
+    if decision.step == "AutoBlock":
+        left = (decision.autoblock_until - facts.now).total_seconds()
+        return replace(decision, response=autoblock_response(decision.reason, left))
     response = gate_response(decision, command.name, command.root, version, org.blocked_delay)
     status = facts.policy_status
     if response is None and command.name not in policy.EXEMPT_COMMANDS and status is not None:
@@ -252,7 +269,7 @@ def evaluate(facts: Facts) -> Decision:
 
 
 def _notify(decision: Decision, stored_state: str) -> frozenset[str]:
-    if not decision.recorded or decision.state == stored_state or decision.reason == POLICY:
+    if not decision.recorded or decision.state == stored_state or decision.reason in (POLICY, *AUTOBLOCK_REASONS):
         return frozenset()
     if decision.state == QUARANTINED:
         return frozenset({Recipient.USER, Recipient.ADMINS})
@@ -311,6 +328,11 @@ class Gate:
     def restricted(self) -> bool:
         """Quarantined or discovering: server changes are withheld but for the notice."""
         return self.decision is not None and self.decision.state in (QUARANTINED, DISCOVERY)
+
+
+def autoblock_response(behavior: str, seconds_left: float) -> Response:
+    """Rule 4: HTTP 503 and no body for every version (digest §5.2), as a budget's refusal."""
+    return refusal(seconds_left, behavior)
 
 
 def gate_response(decision: Decision, command: str, root: str | None, version: str, blocked_delay: float) -> Response | None:

@@ -18,16 +18,18 @@ from easlab.eas.policy import PolicySettings
 from easlab.eas.versions import SUPPORTED
 from easlab.storage import Database
 from easlab.storage.access import (
-    AccessError, add_rule, add_to_list, admin_recipients, find_rule, history, org_settings, remove_from_list, valid_address,
+    AccessError, add_rule, add_to_list, admin_recipients, clear_autoblock, find_rule, history, org_settings, remove_from_list, valid_address,
 )
 from easlab.storage.devices import get_device, remove_device
 from easlab.storage.models import AccessRule, Device, OutboundMail, User
 from easlab.storage.policies import PolicyError, add_policy, assign_policy, get_policy, list_policies, update_policy, users_of
+from easlab.storage.types import iso
 from easlab.storage.users import get_user
 
 from .checks import check_settings, policy_name
 from .roles import ROLES, Actor, NotFound
 from .testing_ops import FaultsAndTraces
+from .throttling import ThrottlingOps
 from .users import UserOps
 from .views import device_view, outbound_view, policy_document, policy_view, rule_view
 
@@ -41,7 +43,7 @@ def _rule(session, name: str):
         raise NotFound(str(exc)) from None
 
 
-class Admin(UserOps, FaultsAndTraces):
+class Admin(UserOps, FaultsAndTraces, ThrottlingOps):
     """The administration service; `notify(event)` is how the serving process hears of a change."""
 
     def __init__(self, db: Database, notify, domain: str = "easlab.test", clock=None):
@@ -198,7 +200,13 @@ class Admin(UserOps, FaultsAndTraces):
             return {"allowed": list(u.allowed_device_ids), "blocked": list(u.blocked_device_ids)}
 
     def device_allow(self, actor: Actor, user: str, device_id: str) -> dict:
-        """Add to the user's allowed list (Exchange's Allow button; also for a device not yet seen)."""
+        """Add to the user's allowed list (Exchange's Allow button; also for a device not yet seen);
+        an auto-block (eas/autoblock.py) lifts with it."""
+        self._need(actor, "approve")
+        with self.db.session() as s:
+            d = get_device(s, self._user(s, user), device_id)
+            if d is not None and clear_autoblock(d):
+                s.add(d)
         return self._list_change(actor, "approve", user, device_id, add="allowed")
 
     def device_block(self, actor: Actor, user: str, device_id: str) -> dict:
@@ -276,7 +284,8 @@ class Admin(UserOps, FaultsAndTraces):
             decision = evaluate(access_facts(s, u, d, line, command, self.clock.now()))
             return {"user": u.name, "device_id": device_id, "known": d is not None, "state": decision.state,
                     "reason": decision.reason, "rule": decision.rule, "step": decision.step, "path": decision.path,
-                    "stored_state": d.access_state if d else None}
+                    "stored_state": d.access_state if d else None,
+                    "autoblock_until": iso(decision.autoblock_until)}
 
     # -- users (adding one, its password and directory fields: users.py) ------------------------
     def user_set(self, actor: Actor, name: str, *, activesync: bool | None = None, role: str | None = None,

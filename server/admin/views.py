@@ -21,6 +21,8 @@ def device_view(device: Device, user: User, with_history=None) -> dict:
         "protocol_version": device.protocol_version, "first_sync": iso(device.first_sync), "last_sync": iso(device.last_sync),
         "access_state": device.access_state, "access_reason": device.access_reason, "access_rule": device.access_rule,
         "access_step": device.access_step, "access_changed_at": iso(device.access_changed_at),
+        # An auto-block's behaviour and end; it may have passed (lifted at the next request).
+        "autoblock_reason": device.autoblock_reason, "autoblock_until": iso(device.autoblock_until),
         "policy": device.policy_name, "policy_key": device.policy_key, "policy_status": device.policy_status,
         # Exchange's Status names (eas.machines.wipe.STATUS); the stored state stays easlab's own.
         "wipe": wipe.status(device.wipe_state, device.wipe_account_only), "wipe_account_only": device.wipe_account_only,

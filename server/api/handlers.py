@@ -60,6 +60,22 @@ async def org_patch(request, actor, body):
     return 200, await _admin(request, "org_set", actor, **fields)
 
 
+async def throttling_get(request, actor, body):
+    return 200, await _admin(request, "throttling_show", actor)
+
+
+async def throttling_patch(request, actor, body):
+    from easlab.eas.throttling import LIMITS
+
+    return 200, await _admin(request, "throttling_set", actor, **take(body, {name: "int?" for name in LIMITS}))
+
+
+async def autoblock_patch(request, actor, body):
+    fields = take(body, {"incidence_limit": "int", "incidence_duration": "int", "block_duration": "int",
+                         "admin_email_insert": "str"})
+    return 200, await _admin(request, "autoblock_set", actor, request.path_params["name"], **fields)
+
+
 async def rules_get(request, actor, body):
     return 200, await _admin(request, "rule_list", actor)
 

@@ -1,7 +1,9 @@
 """The JSON schemas of /api's bodies and answers (components/schemas of /api/openapi.json)."""
 from __future__ import annotations
 
+from easlab.eas.autoblock import BEHAVIORS, LIMITS as AUTOBLOCK_LIMITS
 from easlab.eas.machines import wipe
+from easlab.eas.throttling import LIMITS as THROTTLING_LIMITS
 from easlab.eas.machines.access import ACCESS_LEVELS, CHARACTERISTICS
 from easlab.storage.faults import FAULT_KINDS
 
@@ -21,7 +23,9 @@ NSTR = {"type": ["string", "null"]}
 DEVICE_FIELDS = {
     **{k: STR for k in ("user", "display_name", "device_id", "device_type", "model", "os", "user_agent", "friendly_name",
                         "imei", "phone_number", "protocol_version", "access_state", "access_reason", "access_rule",
-                        "access_step", "policy", "policy_status")},
+                        "access_step", "policy", "policy_status", "autoblock_reason")},
+    "autoblock_until": {"type": ["string", "null"], "format": "date-time",
+                        "description": "when an auto-block (autoblock_reason) lifts; it may have passed"},
     "wipe": {"type": "string", "enum": sorted({name for names in wipe.STATUS.values() for name in names})},
     **{k: {"type": ["string", "null"], "format": "date-time"} for k in ("first_sync", "last_sync", "access_changed_at",
                                                                          "wipe_requested_at", "wipe_sent_at", "wipe_ack_at")},
@@ -46,6 +50,18 @@ SCHEMAS = {
         "max_devices": {"type": "integer", "minimum": 1, "maximum": 10000},
         "blocked_delay": {"type": "integer", "minimum": 0, "maximum": 59},
         "discovery_minutes": {"type": "integer", "minimum": 0, "maximum": 1440}}},
+    "Throttling": {"type": "object", "properties": {
+        "policy": {"type": "object", "properties": {**{name: {"type": ["integer", "null"]} for name in THROTTLING_LIMITS},
+                                                    "budgeted": BOOL}},
+        "autoblock": array({"type": "object", "properties": {
+            "behavior": {"type": "string", "enum": list(BEHAVIORS)}, "incidence_limit": INT, "incidence_duration": INT,
+            "block_duration": INT, "admin_email_insert": STR}})}},
+    "ThrottlingPatch": {"type": "object", "additionalProperties": False, "properties": {
+        name: {"type": ["integer", "null"], "minimum": low, "maximum": high, "description": "null: Unlimited"}
+        for name, (low, high) in THROTTLING_LIMITS.items()}},
+    "AutoblockPatch": {"type": "object", "additionalProperties": False, "properties": {
+        **{name: {"type": "integer", "minimum": low, "maximum": high} for name, (low, high) in AUTOBLOCK_LIMITS.items()},
+        "admin_email_insert": {"type": "string", "maxLength": 256}}},
     "Rule": {"type": "object", "properties": {"name": STR, "characteristic": {"type": "string", "enum": list(CHARACTERISTICS)},
                                               "query": STR, "access_level": {"type": "string", "enum": list(ACCESS_LEVELS)},
                                               "created_at": {"type": "string", "format": "date-time"}}},
@@ -65,7 +81,8 @@ SCHEMAS = {
                             "notification_emails": {**array(STR), "description": "told when the device confirms the wipe "
                                                                              "(Clear-MobileDevice -NotificationEmailAddresses)"}}},
     "Explain": {"type": "object", "properties": {"user": STR, "device_id": STR, "known": BOOL, "state": NSTR, "reason": STR,
-                                                 "rule": NSTR, "step": STR, "path": array(STR), "stored_state": NSTR}},
+                                                 "rule": NSTR, "step": STR, "path": array(STR), "stored_state": NSTR,
+                                                 "autoblock_until": {"type": ["string", "null"], "format": "date-time"}}},
     "Revoke": {"type": "object", "additionalProperties": False,
                "properties": {"device_id": {"type": ["string", "null"], "description": "omit or null: every device"}}},
     "Revoked": {"type": "object", "properties": {"user": STR, "revoked": array(STR)}},

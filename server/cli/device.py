@@ -23,7 +23,7 @@ def device_list(user_name, state, as_json, db_url) -> None:
     """Every device with its access state, type, model, OS, user agent, protocol, policy and wipe state."""
     rows = run_admin(db_url, lambda admin, actor: admin.device_list(actor, user_name, state))
     print_rows(rows, as_json, ["user", "device_id", "device_type", "model", "os", "user_agent", "protocol_version",
-                               "access_state", "access_reason", "access_rule", "policy", "policy_key", "last_sync", "wipe"])
+                               "access_state", "access_reason", "access_rule", "autoblock_until", "policy", "policy_key", "last_sync", "wipe"])
 
 
 def _simple(name: str, doc: str, method: str, done: str):

@@ -82,11 +82,12 @@ def _register() -> None:
     from .imports import import_command
     from .policy import policy
     from .testing import fault, trace
+    from .throttling import throttling
     from .user import user, user_set
     from .wbxml import wbxml
 
     device.add_command(trace)
-    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault, conformance):
+    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault, conformance, throttling):
         main.add_command(command)
     from .directory import extend_user_commands
 

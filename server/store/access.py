@@ -50,7 +50,8 @@ def _reported(command, request) -> dict:
 
 
 # What a probe reads of a device; a new device starts from the row's own defaults.
-_PROBED = ("device_type", "user_agent", "os", "model", "wipe_state", "access_state", "policy_key", "provisioned_at")
+_PROBED = ("device_type", "user_agent", "os", "model", "wipe_state", "access_state", "policy_key", "provisioned_at",
+           "autoblock_reason", "autoblock_until")
 _NEW_DEVICE = {column: Device.model_fields[column].default for column in _PROBED}
 
 

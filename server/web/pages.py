@@ -339,7 +339,8 @@ class WebUI:
             except ValueError as exc:
                 error, status = str(exc), 400
         org = await self.call(request, "org_show", actor)
-        return self.render(request, actor, "org.html", status=status, org=org, error=error)
+        throttling = await self.call(request, "throttling_show", actor)
+        return self.render(request, actor, "org.html", status=status, org=org, error=error, throttling=throttling)
 
     # -- policies -------------------------------------------------------------------------------
     async def policies(self, request: Request, actor: Actor, form) -> Response:

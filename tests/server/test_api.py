@@ -430,6 +430,8 @@ async def test_every_documented_operation_answers(client, db):
                 body = bodies.get(schema_name, {})
             if path == "/rules/{name}":
                 url = "/api/rules/Android%20(DeviceType)"
+            if path == "/throttling/autoblock/{name}":
+                url = "/api/throttling/autoblock/SyncCommands"
             if path.startswith("/wait/"):
                 url += f"?{waits[path.rsplit('/', 1)[1]]}&timeout=0"
             r = await client.request(method.upper(), url, auth=ALICE, json=body)

@@ -1,0 +1,92 @@
+"""The throttling policy and the auto-block counters of one serving process (eas/throttling.py,
+eas/autoblock.py hold the rules).
+
+The settings are the organisation row's; they are read once and again after an administrator
+changes them (the "throttling" event, server/push.py), not per request.  Budgets, concurrency and
+behaviour counters live in memory, bounded, as Exchange keeps them per server; a trip is written to
+the device's row at once, so the block outlives the process and every front end shows it.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from starlette.concurrency import run_in_threadpool
+
+from easlab.eas.autoblock import BEHAVIORS, Observation, Threshold, Tracker, failed, thresholds
+from easlab.eas.response import Response
+from easlab.eas.throttling import CONCURRENCY_RETRY_AFTER, OUT_OF_BUDGETS, Budgets, Concurrency, ThrottlingPolicy, refusal
+from easlab.storage.access import org_settings, set_autoblock
+from easlab.storage.devices import get_device
+from easlab.storage.users import get_user
+
+log = logging.getLogger("easlab.throttling")
+
+
+class Throttle:
+    def __init__(self, db, clock, bus) -> None:
+        self.db, self.clock, self.bus = db, clock, bus
+        self.budgets, self.concurrency, self.tracker = Budgets(), Concurrency(), Tracker()
+        self._config: tuple[ThrottlingPolicy, dict[str, Threshold], bool] | None = None
+
+    def reload(self) -> None:
+        """The settings changed: read them again at the next request."""
+        self._config = None
+
+    def _read(self):
+        with self.db.session() as s:
+            org = org_settings(s)
+            policy, rules = ThrottlingPolicy.from_dict(org.throttling), thresholds(org.autoblock)
+        return policy, rules, any(rule.active for rule in rules.values())
+
+    async def _settings(self):
+        if self._config is None:
+            self._config = await run_in_threadpool(self._read)
+        return self._config
+
+    async def admit(self, user: str, line) -> Response | None:
+        """None: serve the request (and call `leave` after); else the refusal it gets."""
+        policy, rules, _ = await self._settings()
+        if not self.concurrency.enter(policy, user, line.command):
+            wait = CONCURRENCY_RETRY_AFTER
+            log.info("%s %s %s: over EasMaxConcurrency %d", user, line.device_id, line.command, policy.eas_max_concurrency)
+        else:
+            wait = self.budgets.charge(policy, user, self.clock.monotonic()) if policy.budgeted else None
+            if wait is None:
+                return None
+            self.concurrency.leave(user, line.command)
+            log.info("%s %s %s: out of budget for %.0f s", user, line.device_id, line.command, wait)
+        tripped = self.tracker.incident(rules, (user, line.device_id), OUT_OF_BUDGETS, self.clock.monotonic())
+        if tripped is not None:
+            await self._block(user, line.device_id, tripped)
+        return refusal(wait)
+
+    def leave(self, user: str, line) -> None:
+        self.concurrency.leave(user, line.command)
+
+    async def observe(self, user: str, line, body: bytes, response: Response) -> None:
+        """Count what this answered request is an incidence of; block the device on a trip."""
+        _, rules, active = await self._settings()
+        if not active or (response.status == 503 and response.headers.get("X-MS-ASThrottle") in BEHAVIORS):
+            return  # nothing to count, or the device is auto-blocked already (eas.autoblock rule 4)
+        seen = Observation(line.command, line.user_agent or "", body, failed(line.command, response.status, response.body))
+        tripped = self.tracker.observe(rules, (user, line.device_id), seen, self.clock.monotonic())
+        if tripped is not None:
+            await self._block(user, line.device_id, tripped)
+
+    async def _block(self, user_name: str, device_id: str, rule: Threshold) -> None:
+        def work():
+            with self.db.session() as s:
+                user = get_user(s, user_name)
+                device = get_device(s, user, device_id) if user is not None else None
+                if device is None:
+                    return False
+                now = self.clock.now()
+                set_autoblock(s, device, rule.behavior, now + timedelta(minutes=rule.block_duration), now)
+                self.bus.publish("device", session=s, user=user.name, device_id=device_id, state="Blocked",
+                                 reason=rule.behavior)
+                return True
+
+        if await run_in_threadpool(work):
+            log.warning("%s %s: auto-blocked for %s (%d incidences in %d minutes), %d minutes", user_name, device_id,
+                        rule.behavior, rule.incidence_limit + 1, rule.incidence_duration, rule.block_duration)
