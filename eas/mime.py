@@ -115,7 +115,7 @@ def _importance(importance: str, priority: str) -> int:
     return 1
 
 
-def _message_class(msg: EmailMessage) -> str:
+def _message_class(msg: Message) -> str:
     ctype = msg.get_content_type()
     if ctype == "multipart/signed" and "pkcs7-signature" in (msg.get_param("protocol") or ""):
         return "IPM.Note.SMIME.MultipartSigned"
@@ -202,8 +202,8 @@ class _Reader:
     header: Callable[[Message, str], str]
     addresses: Callable[[Message, str], str]
     date: Callable[[Message], datetime | None]
-    leaves: Callable[[Message], Iterable[Message]]
-    text: Callable[[Message], str]
+    leaves: Callable[[Any], Iterable[Any]]  # EmailMessage parts for the full parse, Message for the quick
+    text: Callable[[Any], str]
 
 
 def _default_header(msg: Message, name: str) -> str:
@@ -260,7 +260,7 @@ def _read(msg: Message, reader: _Reader) -> ParsedMessage:
     charset = (msg.get_content_charset() or "").lower()
     for part in reader.leaves(msg):
         if part.get_content_maintype() == "text" and part.get_content_charset():
-            charset = charset or part.get_content_charset().lower()
+            charset = charset or (part.get_content_charset() or "").lower()
     out.internet_cpid = _CPID.get(charset or "utf-8", 65001)
     _read_parts(out, msg, reader)
     if not out.body_text and out.body_html:

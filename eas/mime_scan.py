@@ -67,10 +67,14 @@ def header_text(msg: Message, name: str) -> str:
     return text.replace("\x00", "")
 
 
+# The headers policy.default parses into structured objects (its header factory's registry).
+_REGISTRY: dict = getattr(policy.default.header_factory, "registry", {})
+
+
 def _raw(msg: Message, name: str) -> str | None:
     """The first `name` header's value as parsed (compat32's `get` would wrap 8-bit text)."""
     lower = name.lower()
-    for key, value in msg._headers:
+    for key, value in msg.raw_items():
         if key.lower() == lower:
             return value
     return None
@@ -82,7 +86,7 @@ def _plain_kind(lower: str, value: str) -> bool:
         return False  # address lists: read by `addresses`, which keeps the raw text when simple
     if lower == "message-id":
         return _MSG_ID.match(value) is not None
-    if lower == "date" or lower in policy.default.header_factory.registry and lower != "subject":
+    if lower == "date" or lower in _REGISTRY and lower != "subject":
         return False
     return True
 
@@ -132,7 +136,7 @@ def parse_compat(data: bytes) -> Message:
     for part in msg.walk():
         if part.get_content_type() == "message/rfc822" or part.get_content_maintype() == "message":
             raise NotPlain("an attached message")
-        for key, value in part._headers:
+        for key, value in part.raw_items():
             lower = key.lower()
             if lower in _MIME_HEADERS:
                 if not (is_plain(unfold(value)) and _MIME_VALUE.match(unfold(value))):
@@ -161,7 +165,8 @@ def text_content(part: Message) -> str:
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
     try:
-        text = data.decode(part.get_param("charset", "ASCII"), "replace")
+        charset = part.get_param("charset", "ASCII")
+        text = data.decode(charset if isinstance(charset, str) else "ASCII", "replace")
     except (LookupError, ValueError):
         text = data.decode("utf-8", "replace")
     return text.replace("\x00", "")

@@ -82,6 +82,8 @@ class Budgets:
         self._balance: OrderedDict[str, tuple[float, float]] = OrderedDict()  # user: (balance ms, at)
 
     def _current(self, policy: ThrottlingPolicy, user: str, now: float) -> float:
+        # Only a budgeted policy (all three settings given) is charged: see `budgeted`.
+        assert policy.eas_max_burst is not None and policy.eas_recharge_rate is not None
         balance, at = self._balance.get(user, (float(policy.eas_max_burst), now))
         recharged = balance + (now - at) * policy.eas_recharge_rate / 3600.0
         return min(recharged, float(policy.eas_max_burst))
@@ -89,6 +91,7 @@ class Budgets:
     def charge(self, policy: ThrottlingPolicy, user: str, now: float) -> float | None:
         """Take a request's charge; None when admitted, else the seconds until it would be."""
         balance = self._current(policy, user, now)
+        assert policy.eas_cutoff_balance is not None and policy.eas_recharge_rate
         floor = -float(policy.eas_cutoff_balance)
         if balance < floor:
             self._store(user, balance, now)

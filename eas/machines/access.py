@@ -211,7 +211,7 @@ def decide(org: Organisation, rules: list[Rule], mailbox: MailboxAccess, device:
         path.append(f"{device.device_id} is on the user's blocked list")
         return done(BLOCKED, INDIVIDUAL, "BlockedList")
     path.append("not on the user's blocked list")
-    if device.autoblocked(now):
+    if device.autoblocked(now) and device.autoblock_until is not None:
         path.append(f"auto-blocked for {device.autoblock_reason} until {device.autoblock_until.isoformat(timespec='seconds')}")
         return Decision(BLOCKED, device.autoblock_reason, None, "AutoBlock", path, autoblock_until=device.autoblock_until)
     if by_list == ALLOWED:
@@ -255,7 +255,7 @@ def evaluate(facts: Facts) -> Decision:
                                     "a new partnership is refused (177)"]
         return Decision(None, step="MaxDevices", path=path, notify=frozenset(notify),
                         response=encode(Common.MaximumDevicesReached, version, command.root))
-    if decision.step == "AutoBlock":
+    if decision.step == "AutoBlock" and decision.autoblock_until is not None:
         left = (decision.autoblock_until - facts.now).total_seconds()
         return replace(decision, response=autoblock_response(decision.reason, left))
     response = gate_response(decision, command.name, command.root, version, org.blocked_delay)
