@@ -10,6 +10,7 @@ from .database import Refused, open_database, shown, sqlite_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="easlab", prog_name="easlab", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Say which database and data folder a command uses (stderr).")
 @click.pass_context
 def main(ctx, verbose) -> None:
