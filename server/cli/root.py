@@ -47,7 +47,8 @@ def init(db_url) -> None:
               help="Relay for mail to other domains (default: keep it in the outbound queue).")
 @click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
               help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
-def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store) -> None:
+@click.option("--demo", is_flag=True, help="Load the demo users and their mail first (as `easlab demo`).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store, demo) -> None:
     """Start the server: EAS over HTTP and SMTP for inbound mail."""
     from ..runner import run
 
@@ -55,6 +56,8 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     from ..runner import StartupError
 
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
+    if demo:
+        _load_demo(db)
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
                          smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
@@ -62,6 +65,25 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
         run(settings)
     except StartupError as exc:
         raise Refused(str(exc)) from None
+
+
+def _load_demo(db) -> None:
+    from ..demo import load_demo
+
+    for line in load_demo(db):
+        click.echo(f"demo: {line}")
+
+
+@main.command()
+@db_option
+def demo(db_url) -> None:
+    """Add the demo users (alice, bob, carol) with mail, a calendar, contacts and tasks from
+    fixtures/demo; users that exist already are left as they are."""
+    db = open_database(db_url)
+    try:
+        _load_demo(db)
+    finally:
+        db.dispose()
 
 
 def _register() -> None:
