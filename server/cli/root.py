@@ -44,7 +44,8 @@ def init(db_url) -> None:
 @click.option("--smtp-port", envvar="EASLAB_SMTP_PORT", default=2525, show_default=True, type=int,
               help="SMTP port for inbound mail (0: any free port).")
 @click.option("--smarthost", envvar="EASLAB_SMARTHOST", default=None, metavar="HOST:PORT",
-              help="Relay for mail to other domains (default: keep it in the outbound queue).")
+              help="Relay for mail to other domains (default: keep it in the outbound queue); STARTTLS when offered, "
+                   "AUTH with EASLAB_SMARTHOST_USER / EASLAB_SMARTHOST_PASSWORD, EASLAB_SMARTHOST_CA: its CA file.")
 @click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
               help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
 @click.option("--demo", is_flag=True, help="Load the demo users and their mail first (as `easlab demo`).")
