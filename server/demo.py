@@ -3,9 +3,9 @@ tasks, read from the top-level fixtures/demo/ folder (installed as easlab.fixtur
 
 Every date in the files is written for the week of demo.json's `anchor`; the loader moves them by
 whole weeks to the current week, so a phone shows recent mail and meetings ahead whatever the day
-(whole weeks keep each meeting on its weekday).  Each user is loaded in one transaction and only
-when the user does not exist yet: loading again (a restart with --demo) changes nothing, and a
-demo user's own changes survive it.
+(whole weeks keep each meeting on its weekday).  Each user is added through the admin service with
+its content, in one transaction, and only when the user does not exist yet: loading again (a
+restart with --demo) changes nothing, and a demo user's own changes survive it.
 """
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ from easlab.storage import Database
 from easlab.storage.mailbox import folder_by_name, folder_by_type, store_message
 from easlab.storage.models import User
 from easlab.storage.pim import add_pim
-from easlab.storage.users import add_user, get_user
+from easlab.storage.users import get_user
+
+from .admin import SHELL, Admin
 
 # The JSON items' date properties, moved with the rest (MS-ASTASK dateTime values).
 DATE_TAGS = frozenset({"Tasks:StartDate", "Tasks:UtcStartDate", "Tasks:DueDate", "Tasks:UtcDueDate",
@@ -51,20 +53,24 @@ def week_shift(anchor: date, today: date) -> timedelta:
     return timedelta(weeks=(today - anchor).days // 7)
 
 
-def load_demo(db: Database, now: datetime | None = None, root: Path | None = None) -> list[str]:
-    """Load what is missing of the demo; one line per user says what happened."""
+def load_demo(db: Database, now: datetime | None = None, root: Path | None = None, admin=None) -> list[str]:
+    """Load what is missing of the demo through the admin service (`admin`: the CLI's, which tells
+    a running server; else one of its own); one line per user says what happened."""
     root = root or demo_folder()
     spec = json.loads((root / "demo.json").read_text(encoding="utf-8"))
     now = now or datetime.now(timezone.utc)
     shift = week_shift(date.fromisoformat(spec["anchor"]), now.date())
     lines = []
+    admin = admin or Admin(db, lambda event: None)
     for entry in spec["users"]:
         with db.session() as s:
-            if get_user(s, entry["name"]) is not None:
-                lines.append(f"{entry['name']}: already there, left as it is")
-                continue
-            user = add_user(s, entry["name"], spec["password"], entry.get("display_name", ""), role=entry.get("role", ""))
-            counts = _load_user(s, user, root / user.name, shift, now)
+            exists = get_user(s, entry["name"]) is not None
+        if exists:
+            lines.append(f"{entry['name']}: already there, left as it is")
+            continue
+        added = admin.user_add(SHELL, entry["name"], spec["password"], entry.get("display_name", ""), entry.get("role"),
+                               content=lambda s, user: _load_user(s, user, root / user.name, shift, now))
+        counts = added["content"]
         done = ", ".join(f"{n} {what[:-1] if n == 1 else what}" for what, n in counts.items() if n)
         lines.append(f"{entry['name']}: added ({done or 'empty mailbox'}), password {spec['password']!r}")
     return lines

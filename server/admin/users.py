@@ -15,15 +15,20 @@ from .roles import ROLES, Actor
 
 class UserOps:
     def user_add(self, actor: Actor, name: str, password: str, display_name: str = "", role: str | None = None, *,
-                 hashed: str | None = None) -> dict:
+                 hashed: str | None = None, content=None) -> dict:
         """New-Mailbox: user NAME with its folders.  `hashed`: the password's hash, when the caller
-        already has it (the test plugin keeps one per password, argon2 being slow on purpose)."""
+        already has it (the test plugin keeps one per password, argon2 being slow on purpose).
+        `content(session, user) -> dict` fills the new mailbox in the same transaction (the demo,
+        server/demo.py): a user is there with all of it or not at all; its answer is "content"."""
         self._need(actor, "configure")
         if role is not None and role not in ("", "none", *ROLES):
             raise AccessError(f"role {role!r}: use {', '.join(ROLES)} or none")
         with self.db.session() as s:
             row = add_user(s, name, password, display_name, role="" if role in (None, "none") else role, hashed=hashed)
-            return {"name": row.name, "display_name": row.display_name, "role": row.role}
+            out = {"name": row.name, "display_name": row.display_name, "role": row.role}
+            if content is not None:
+                out["content"] = content(s, row)
+            return out
 
     def user_remove(self, actor: Actor, name: str) -> dict:
         """Remove-Mailbox: the user, its folders and items, and its device partnerships, in one

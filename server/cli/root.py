@@ -70,8 +70,9 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
 
 def _load_demo(db) -> None:
     from ..demo import load_demo
+    from .common import admin_for
 
-    for line in load_demo(db):
+    for line in load_demo(db, admin=admin_for(db)):
         click.echo(f"demo: {line}")
 
 
