@@ -1,4 +1,5 @@
-"""The outbound queue: mail for other domains goes through the smarthost, with retries.
+"""The outbound queue: mail for other domains goes through the smarthost (server/relay.py:
+STARTTLS, AUTH, and the reason of a refusal kept as the message's last error), with retries.
 
 Nothing polls: `kick()` starts a run when mail is queued; a failed send is retried at a
 scheduled time (exponential back-off, at most an hour apart) through the app's clock
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import smtplib
 from datetime import datetime, timedelta
 
 from sqlmodel import select
@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from easlab.storage import Database
 from easlab.storage.models import OutboundMail
+
+from .relay import Relay, RelayError
 
 log = logging.getLogger("easlab.outbound")
 
@@ -27,9 +29,11 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Outbound:
-    def __init__(self, db: Database, smarthost: str | None, clock):
+    def __init__(self, db: Database, smarthost: str | None, clock, relay: Relay | None = None, tls_context=None):
         self.db = db
         self.smarthost = smarthost
+        self.relay = relay or Relay.of(smarthost)
+        self.tls_context = tls_context  # None: the relay's own (system roots or EASLAB_SMARTHOST_CA)
         self.clock = clock
         self._running: asyncio.Task | None = None
         self._timer = None  # the clock's handle for the next retry
@@ -58,18 +62,16 @@ class Outbound:
         return due, min(later) if later else None
 
     def _send_one(self, mail_id: int) -> None:
-        host, _, port = self.smarthost.rpartition(":")
         with self.db.session() as s:
             row = s.get(OutboundMail, mail_id)
             if row is None or row.status != "queued":
                 return
             try:
-                with smtplib.SMTP(host or self.smarthost, int(port or 25), timeout=30) as smtp:
-                    # SMTP wants CRLF; stored notices may carry bare LF, and smtplib sends bytes as-is.
-                    smtp.sendmail(row.sender, row.recipients, re.sub(rb"(?<!\r)\n", b"\r\n", row.mime))
+                # SMTP wants CRLF; stored notices may carry bare LF, and smtplib sends bytes as-is.
+                self.relay.send(row.sender, row.recipients, re.sub(rb"(?<!\r)\n", b"\r\n", row.mime), self.tls_context)
                 row.status, row.sent_at, row.last_error = "sent", self.clock.now(), ""
                 log.info("outbound %s sent to %s", row.id, row.recipients)
-            except (OSError, smtplib.SMTPException) as exc:
+            except RelayError as exc:
                 row.attempts += 1
                 row.last_error = str(exc)[:1000]
                 row.next_attempt_at = self.clock.now() + backoff(row.attempts)

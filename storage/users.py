@@ -57,3 +57,34 @@ def set_password(session: Session, name: str, password: str) -> User:
 
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(User.name)))
+
+
+def remove_user(session: Session, user: User) -> dict:
+    """Remove the mailbox and everything that is its own, in the caller's transaction (Exchange's
+    Remove-Mailbox takes the mailbox's content and its device partnerships with it): a later user
+    of the same name starts with an empty mailbox and new partnerships, never with another's mail.
+    The rows keyed by a device go with it through ON DELETE CASCADE (storage/devices.py)."""
+    from sqlmodel import col, delete
+
+    from .models import Device, Folder, Item, ItemChange
+    from .models_compose import OofReply, OofSettings
+    from .models_directory import UserDirectory
+    from .models_faults import Fault, TraceEntry, TraceSetting
+
+    devices = list(session.exec(select(Device).where(Device.user_id == user.id)))
+    for device in devices:
+        session.delete(device)
+    session.flush()
+    folders = select(Folder.id).where(Folder.user_id == user.id)
+    items = session.exec(select(Item.id).where(col(Item.folder_id).in_(folders))).all()
+    for table, column in ((ItemChange, ItemChange.folder_id), (Item, Item.folder_id)):
+        session.exec(delete(table).where(col(column).in_(folders)))  # type: ignore[call-overload]
+    for table, by_id in ((Folder, Folder.user_id), (OofSettings, OofSettings.user_id), (OofReply, OofReply.user_id),
+                         (UserDirectory, UserDirectory.user_id)):
+        session.exec(delete(table).where(by_id == user.id))  # type: ignore[call-overload]
+    # Faults and traces name the user rather than point at the row.
+    for table, by_name in ((Fault, Fault.user), (TraceSetting, TraceSetting.user), (TraceEntry, TraceEntry.user)):
+        session.exec(delete(table).where(by_name == user.name))  # type: ignore[call-overload]
+    session.delete(user)
+    session.flush()
+    return {"name": user.name, "devices": [d.device_id for d in devices], "items": len(items)}

@@ -361,6 +361,25 @@ class Admin(UserOps, FaultsAndTraces, ThrottlingOps):
         self._wake([uid])
         return {"user": uname, "policy": name}
 
+    def policy_remove(self, actor: Actor, name: str) -> None:
+        """Remove-MobileDeviceMailboxPolicy, refused while a user has the policy (Exchange refuses
+        to remove one still assigned to mailboxes) and for the default one, which users without an
+        assignment have."""
+        self._need(actor, "configure")
+        with self.db.session() as s:
+            row = get_policy(s, name)
+            if row is None:
+                raise NotFound(f"no policy {name!r}")
+            if row.is_default:
+                raise PolicyError(f"policy {row.name!r} is the default: make another the default first "
+                                  f"(easlab policy set OTHER --default)")
+            holders = sorted(s.exec(select(User.name).where(User.policy_id == row.id)))
+            if holders:
+                shown = ", ".join(holders[:5]) + (f" and {len(holders) - 5} more" if len(holders) > 5 else "")
+                raise PolicyError(f"policy {row.name!r} is assigned to {shown}: assign them another first "
+                                  f"(easlab policy assign USER OTHER)")
+            s.delete(row)
+
     # -- the outbound queue ---------------------------------------------------------------------
     def outbound(self, actor: Actor, limit: int = 500) -> list[dict]:
         self._need(actor, "view")

@@ -160,6 +160,11 @@ async def policies_post(request, actor, body):
                                default=fields.get("default", False))
 
 
+async def policy_delete(request, actor, body):
+    await _admin(request, "policy_remove", actor, request.path_params["name"])
+    return 204, None
+
+
 async def policy_patch(request, actor, body):
     fields = take(body, {"settings": "object", "default": "bool"})
     if fields.get("default") is False:

@@ -111,6 +111,8 @@ OPS = [
                                        "protocol version of the document")]),
     Op("PATCH", "/policies/{name:path}", h.policy_patch, "Change a policy's parameters, or make it the default", "configure",
        response=ref("Policy"), body=ref("PolicyPatch")),
+    Op("DELETE", "/policies/{name:path}", h.policy_delete,
+       "Remove a policy (refused while assigned to a user, or while it is the default)", "configure", ok=204),
     Op("GET", "/outbound", h.outbound_get, "The outbound mail queue (read-only)", "view", response=array(ref("Outbound"))),
     # The mailboxes, read-only (server/mailboxes.py).
     Op("GET", "/users", h.users_get, "Mailbox users with their role and device count", "view",

@@ -4,8 +4,10 @@
     easlab client --url ... --user alice --password secret foldersync
     easlab client --url ... --user alice --password secret -v sync Inbox --body-type 2
 
-Keys, folders and the items held survive between invocations in a JSON state file (default
-~/.easlab-client-<user>-<deviceid>.json), so each subcommand continues where the last one stopped.
+Keys, folders and the items held survive between invocations in a JSON state file, so each
+subcommand continues where the last one stopped.  The default file is per server, user and device
+(`client/<server>/<user>-<deviceid>.json` in easlab's data folder): a key one server handed out
+means nothing to another, which would answer it with Sync status 3 or FolderSync status 9.
 """
 from __future__ import annotations
 
@@ -35,6 +37,30 @@ from easlab.testing.device import (
 )
 
 
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in text)
+
+
+def server_key(url: str) -> str:
+    """One folder name per server URL: what a person reads (host and port) and a digest of the
+    whole normalised URL, so http://Host:80/ and http://host are one server and two paths two."""
+    import hashlib
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    scheme = (parts.scheme or "http").lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    normal = f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"
+    return f"{_safe(host)}_{port}-{hashlib.sha256(normal.encode()).hexdigest()[:8]}"
+
+
+def default_state_path(url: str, user: str, device_id: str) -> Path:
+    from .. import home
+
+    return home.data_folder() / "client" / server_key(url) / f"{_safe(user.lower())}-{_safe(device_id)}.json"
+
+
 class Session:
     def __init__(self, url: str, user: str, password: str | None, device_id: str | None, device_type: str | None,
                  version: str | None, state_file: str | None, verbose: bool, insecure: bool):
@@ -43,9 +69,8 @@ class Session:
         self.password = password
         self.verbose = verbose
         self.insecure = insecure
-        safe_user = "".join(ch if ch.isalnum() else "_" for ch in user)
         dev = device_id or DEFAULT_DEVICE_ID
-        self.path = Path(state_file) if state_file else Path.home() / f".easlab-client-{safe_user}-{dev}.json"
+        self.path = Path(state_file) if state_file else default_state_path(url, user, dev)
         state = self._load()
         if state is None:
             state = DeviceState(user=user, device_id=dev, device_type=device_type or DEFAULT_DEVICE_TYPE,
@@ -74,6 +99,7 @@ class Session:
             raise click.ClickException(str(exc.args[0])) from None
 
     def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(self.state.to_dict(), indent=2))
         os.replace(tmp, self.path)
@@ -150,7 +176,7 @@ def _check(result: Result, what: str) -> None:
 @click.option("--device-type", default=None, help=f"DeviceType (default {DEFAULT_DEVICE_TYPE}).")
 @click.option("--version", "version", type=click.Choice(list(versions.SUPPORTED)), default=None,
               help="MS-ASProtocolVersion (default: the state file's, else 14.1).")
-@click.option("--state", "state_file", default=None, help="State file (default ~/.easlab-client-<user>-<deviceid>.json).")
+@click.option("--state", "state_file", default=None, help="State file (default: one per server, user and device in the data folder).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every request and response as XML (stderr).")
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
 @click.pass_context

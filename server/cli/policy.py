@@ -151,3 +151,12 @@ def policy_assign(user_name, name, db_url) -> None:
     """Apply policy NAME to USER instead of the default."""
     out = run_admin(db_url, lambda admin, actor: admin.policy_assign(actor, user_name, name))
     click.echo(f"{out['user']} now has policy {out['policy']}")
+
+
+@policy.command("remove")
+@click.argument("name")
+@db_option
+def policy_remove(name, db_url) -> None:
+    """Remove policy NAME; refused while a user has it or while it is the default."""
+    run_admin(db_url, lambda admin, actor: admin.policy_remove(actor, name))
+    click.echo(f"removed policy {name}")

@@ -10,6 +10,7 @@ from .database import Refused, open_database, shown, sqlite_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="easlab", prog_name="easlab", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Say which database and data folder a command uses (stderr).")
 @click.pass_context
 def main(ctx, verbose) -> None:
@@ -43,7 +44,8 @@ def init(db_url) -> None:
 @click.option("--smtp-port", envvar="EASLAB_SMTP_PORT", default=2525, show_default=True, type=int,
               help="SMTP port for inbound mail (0: any free port).")
 @click.option("--smarthost", envvar="EASLAB_SMARTHOST", default=None, metavar="HOST:PORT",
-              help="Relay for mail to other domains (default: keep it in the outbound queue).")
+              help="Relay for mail to other domains (default: keep it in the outbound queue); STARTTLS when offered, "
+                   "AUTH with EASLAB_SMARTHOST_USER / EASLAB_SMARTHOST_PASSWORD, EASLAB_SMARTHOST_CA: its CA file.")
 @click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
               help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
 @click.option("--tls", is_flag=True, envvar="EASLAB_TLS",
@@ -53,8 +55,9 @@ def init(db_url) -> None:
 @click.option("--tls-cert", envvar="EASLAB_TLS_CERT", default=None, metavar="FILE",
               help="The lab's own PEM certificate (chain) for HTTPS instead of the lab CA's; implies --tls.")
 @click.option("--tls-key", envvar="EASLAB_TLS_KEY", default=None, metavar="FILE", help="The PEM key of --tls-cert.")
+@click.option("--demo", is_flag=True, help="Load the demo users and their mail first (as `easlab demo`).")
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
-          tls, https_port, tls_cert, tls_key) -> None:
+          tls, https_port, tls_cert, tls_key, demo) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     from ..runner import run
 
@@ -64,6 +67,8 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     if bool(tls_cert) != bool(tls_key):
         raise Refused("--tls-cert and --tls-key go together: the certificate and its private key")
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
+    if demo:
+        _load_demo(db)
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
                          smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store,
@@ -72,6 +77,26 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
         run(settings)
     except StartupError as exc:
         raise Refused(str(exc)) from None
+
+
+def _load_demo(db) -> None:
+    from ..demo import load_demo
+    from .common import admin_for
+
+    for line in load_demo(db, admin=admin_for(db)):
+        click.echo(f"demo: {line}")
+
+
+@main.command()
+@db_option
+def demo(db_url) -> None:
+    """Add the demo users (alice, bob, carol) with mail, a calendar, contacts and tasks from
+    fixtures/demo; users that exist already are left as they are."""
+    db = open_database(db_url)
+    try:
+        _load_demo(db)
+    finally:
+        db.dispose()
 
 
 def _register() -> None:

@@ -43,6 +43,17 @@ def user_set(name, activesync, role, display_name, db_url) -> None:
     click.echo(f"{result['name']}: activesync {'on' if result['activesync'] else 'off'}, role {result['role'] or 'none'}")
 
 
+@user.command("remove")
+@click.argument("name")
+@db_option
+def user_remove(name, db_url) -> None:
+    """Remove user NAME with its mail, folders and device partnerships (Remove-Mailbox)."""
+    gone = run_admin(db_url, lambda admin, actor: admin.user_remove(actor, name))
+    devices = len(gone["devices"])
+    click.echo(f"removed {gone['name']}: {gone['items']} item{'s' * (gone['items'] != 1)}, "
+               f"{devices} device partnership{'s' * (devices != 1)}")
+
+
 @user.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option

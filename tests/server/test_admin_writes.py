@@ -22,7 +22,7 @@ from easlab.storage.users import UserError, get_user
 
 ROOT = Path(__file__).resolve().parents[2]
 # The storage functions that write what the service owns; only server/admin/ (and storage/) may call them.
-WRITES = {"add_user", "set_password", "set_directory", "add_fault", "remove_fault", "clear_faults", "set_trace",
+WRITES = {"add_user", "remove_user", "set_password", "set_directory", "add_fault", "remove_fault", "clear_faults", "set_trace",
           "clear_trace"}
 SCANNED = ("server", "testing")
 SERVICE = ROOT / "server" / "admin"

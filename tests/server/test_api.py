@@ -86,6 +86,7 @@ def _prepared(db):
     shell(db).device_allow(SHELL, "alice", "gone1")  # something to revoke
     shell(db).device_block(SHELL, "alice", "bad1")  # something to unblock
     shell(db).rule_add(SHELL, "DeviceType", "Android", "Block")
+    shell(db).policy_add(SHELL, "Spare", {})  # something to remove
 
 
 OPERATIONS = [  # (permission, method, path, body, success status, check on the database)
@@ -115,6 +116,7 @@ OPERATIONS = [  # (permission, method, path, body, success status, check on the 
      lambda db: _policy(db, "Kiosk") is not None),
     ("configure", "PATCH", "/api/policies/Default", {"settings": {"PasswordEnabled": True, "MinPasswordLength": 6}}, 200,
      lambda db: _policy(db, "Default").settings["MinPasswordLength"] == 6),
+    ("configure", "DELETE", "/api/policies/Spare", None, 204, lambda db: _policy(db, "Spare") is None),
     ("configure", "POST", "/api/users/bob/policy", {"policy": "Default"}, 200,
      lambda db: _user(db, "bob").policy_id == _policy(db, "Default").id),
 ]
@@ -432,6 +434,8 @@ async def test_every_documented_operation_answers(client, db):
                 url = "/api/rules/Android%20(DeviceType)"
             if path == "/throttling/autoblock/{name}":
                 url = "/api/throttling/autoblock/SyncCommands"
+            if (method, path) == ("delete", "/policies/{name}"):  # the default policy cannot go
+                url = "/api/policies/Spare"
             if path.startswith("/wait/"):
                 url += f"?{waits[path.rsplit('/', 1)[1]]}&timeout=0"
             r = await client.request(method.upper(), url, auth=ALICE, json=body)

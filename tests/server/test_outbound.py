@@ -60,7 +60,7 @@ async def test_retry_with_backoff_on_the_app_clock(tmp_path, db, smarthost):
     outbound.kick()
     await outbound.idle()
     first = row(db)
-    assert (first.status, first.attempts, first.last_error) == ("queued", 1, "(451, b'4.3.0 Try again later')")
+    assert (first.status, first.attempts, first.last_error) == ("queued", 1, "DATA refused: 451 4.3.0 Try again later")
     assert first.next_attempt_at.replace(tzinfo=None) == (start + backoff(1)).replace(tzinfo=None)
     await until_timer(clock)  # the retry is a timer on the app's clock, 30 s away
 
