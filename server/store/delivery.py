@@ -10,7 +10,7 @@ from easlab.eas.mime import ParsedMessage, parse_message
 from easlab.eas.oof import reply_address
 from easlab.storage.models import User
 from easlab.storage.scheduling import deliver_to_inbox
-from easlab.storage.users import get_user
+from easlab.storage.users import get_user, lock_mailboxes
 
 from .context import Effects, StoreContext
 from .sending import Sending
@@ -36,6 +36,7 @@ class Delivery:
         effects = Effects()
         parsed = parse_message(mime)
         users: list[User] = []
+        lock_mailboxes(session, [name for name in map(self.store.local_user_name, recipients) if name])
         for address in recipients:
             name = self.store.local_user_name(address)
             user = get_user(session, name) if name else None
