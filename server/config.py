@@ -17,6 +17,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    return default if not raw else raw.strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"  # loopback by default: a lab server is not exposed unless asked
@@ -31,6 +36,7 @@ class Settings:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # bytes of SMTP DATA; 552 above it
     smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
     trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts; None: none
+    auth_lockout: bool = True  # back-off after repeated failed logons (server/lockout.py); the lab may switch it off
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +51,7 @@ class Settings:
             max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
+            auth_lockout=env_flag("EASLAB_AUTH_LOCKOUT", True),
         )
 
     @property

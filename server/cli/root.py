@@ -46,7 +46,10 @@ def init(db_url) -> None:
               help="Relay for mail to other domains (default: keep it in the outbound queue).")
 @click.option("--trust-store", envvar="EASLAB_TRUST_STORE", default=None, type=click.Path(file_okay=False),
               help="Folder of PEM files: the root certificates ValidateCert trusts (default: none).")
-def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store) -> None:
+@click.option("--auth-lockout/--no-auth-lockout", envvar="EASLAB_AUTH_LOCKOUT", default=None,
+              help="Refuse logons to an account (or from an address) for a while after repeated wrong passwords, "
+                   "as Active Directory's lockout (default: on).")
+def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store, auth_lockout) -> None:
     """Start the server: EAS over HTTP and SMTP for inbound mail."""
     from ..runner import run
 
@@ -56,7 +59,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
-                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store)
+                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store, auth_lockout=auth_lockout)
     try:
         run(settings)
     except StartupError as exc:
