@@ -67,37 +67,47 @@ def _sqlite_begin(connection) -> None:
 
 
 class WriterLock:
-    """The process's SQLite writers, one at a time, in the order the lock hands them over: a
-    Python lock wakes the next writer as soon as the last commits, where SQLite's busy handler
-    polls with growing sleeps (tens of ms) and lets late arrivals overtake."""
+    """The process's SQLite writers, one at a time, first come first served: the next writer is
+    woken as soon as the last commits, where SQLite's busy handler polls with growing sleeps (tens
+    of ms) and lets late arrivals overtake (a delivery could wait behind fifty devices' turns)."""
 
     def __init__(self, timeout: float):
         self.timeout = timeout
-        self._lock = threading.Lock()
-        self._guard = threading.Lock()
+        self._turns = threading.Condition(threading.Lock())
+        self._next = 0  # the ticket handed to the next writer that asks
+        self._serving = 0  # the ticket whose turn it is
         self._owner = threading.local()
-        self.waiting = 0  # writers queued now (tests look at it)
+        self._abandoned: set[int] = set()  # tickets of writers that gave up waiting
+
+    @property
+    def waiting(self) -> int:
+        """Writers queued now, the one writing not counted (tests look at it)."""
+        with self._turns:
+            return max(0, self._next - self._serving - 1)
 
     def held(self) -> bool:
         """Whether this thread is inside a writing transaction."""
         return getattr(self._owner, "held", False)
 
     def __enter__(self) -> WriterLock:
-        if not self._lock.acquire(blocking=False):
-            with self._guard:
-                self.waiting += 1
-            try:
-                if not self._lock.acquire(timeout=self.timeout):
-                    raise TimeoutError(f"no SQLite write lock within {self.timeout:g} s")
-            finally:
-                with self._guard:
-                    self.waiting -= 1
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            if not self._turns.wait_for(lambda: self._serving == ticket, self.timeout):
+                # Give the turn up when it comes, so the writers behind this one are not stuck.
+                self._abandoned.add(ticket)
+                raise TimeoutError(f"no SQLite write lock within {self.timeout:g} s")
         self._owner.held = True
         return self
 
     def __exit__(self, *exc) -> None:
         self._owner.held = False
-        self._lock.release()
+        with self._turns:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._turns.notify_all()
 
 
 class Database:
