@@ -39,7 +39,8 @@ def _unauthorized() -> HTTPResponse:
 
 async def _identity(request: Request):
     auth = request.app.state.authenticator
-    identity = await run_in_threadpool(auth.authenticate, request.headers.get("authorization"))
+    identity = await run_in_threadpool(auth.authenticate, request.headers.get("authorization"),
+                                       request.client.host if request.client else None)
     if identity is None:
         log.info("401 for %s %s from %s", request.method, request.url.path, request.client.host if request.client else "?")
     return identity

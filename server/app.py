@@ -16,6 +16,7 @@ from .clock import SystemClock
 from .config import Settings
 from .events import EventBus
 from .faults import Faults
+from .lockout import Lockout
 from .mailer import Mailer
 from .outbound import Outbound
 from .push import PushHub
@@ -50,7 +51,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.settings = settings
     app.state.db = db
     app.state.smtp = None  # the SMTP listener, once server/runner.py has started one (/healthz asks it)
-    app.state.authenticator = Authenticator(db, settings.domain)
+    app.state.authenticator = Authenticator(db, settings.domain, lockout=Lockout() if settings.auth_lockout else None)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max,
                               max_itemoperations_size=settings.max_document_data_size)
     app.state.clock = clock or SystemClock()

@@ -21,6 +21,8 @@ from easlab.storage import Database
 from easlab.storage.passwords import hash_password, verify_password
 from easlab.storage.users import get_user
 
+from .lockout import Lockout
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -72,9 +74,11 @@ def verify_unknown(password: str) -> None:
 
 
 class Authenticator:
-    def __init__(self, db: Database, domain: str, cache_seconds: float = 300.0, cache_size: int = 10000):
+    def __init__(self, db: Database, domain: str, cache_seconds: float = 300.0, cache_size: int = 10000,
+                 lockout: Lockout | None = None):
         self.db = db
         self.domain = domain
+        self.lockout = lockout  # None: no back-off after failed logons (the lab switched it off)
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         self._verified: OrderedDict[bytes, float] = OrderedDict()
@@ -87,17 +91,18 @@ class Authenticator:
     def _cache_key(self, password_hash: str, password: str) -> bytes:
         return hashlib.sha256(password_hash.encode() + b"\0" + password.encode()).digest()
 
-    def authenticate(self, header: str | None) -> Identity | None:
-        """An HTTP Basic header's user.  Blocking (database and argon2): call it from a worker thread."""
+    def authenticate(self, header: str | None, address: str | None = None) -> Identity | None:
+        """An HTTP Basic header's user, from client `address`.  Blocking (database and argon2):
+        call it from a worker thread."""
         creds = parse_basic(header)
         if creds is None:
             return None
         name = login_name(creds[0], self.domain)
         if not name:
             return None
-        return self._check(name, creds[1])
+        return self._logon(name, creds[1], address)
 
-    def check(self, login: str, password: str) -> Identity | None:
+    def check(self, login: str, password: str, address: str | None = None) -> Identity | None:
         """A login and password as the admin center's form sends them; a login naming another
         domain costs the same hashing time as a wrong password.  Blocking, as `authenticate`."""
         name = login_name(login or "", self.domain)
@@ -105,10 +110,22 @@ class Authenticator:
             with self._hashing:
                 verify_unknown(password or "")
             return None
-        return self._check(name, password or "")
+        return self._logon(name, password or "", address)
+
+    def _logon(self, name: str, password: str, address: str | None) -> Identity | None:
+        lockout = self.lockout
+        if lockout is not None and lockout.refused(name, address):
+            return None  # locked out: the password is not even looked at
+        identity = self._check(name, password)
+        if lockout is not None:
+            if identity is None:
+                lockout.failed(name, address)
+            else:
+                lockout.succeeded(name)
+        return identity
 
     def _check(self, name: str, password: str) -> Identity | None:
-        with self.db.session() as session:
+        with self.db.session(write=False) as session:
             user = get_user(session, name)
         if user is None:
             # Spend the same hashing time as for a real user, so timing does not tell which

@@ -196,7 +196,8 @@ def _xml(body: bytes) -> Response:
 
 async def endpoint(request: Request) -> Response:
     app = request.app
-    identity = await run_in_threadpool(app.state.authenticator.authenticate, request.headers.get("authorization"))
+    identity = await run_in_threadpool(app.state.authenticator.authenticate, request.headers.get("authorization"),
+                                       request.client.host if request.client else None)
     if identity is None:
         return Response(b"", status_code=401, headers={"WWW-Authenticate": 'Basic realm="easlab"'})
     now = app.state.clock.now()

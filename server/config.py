@@ -20,6 +20,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    return default if not raw else raw.strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"  # loopback by default: a lab server is not exposed unless asked
@@ -40,6 +45,7 @@ class Settings:
     tls_cert: str | None = None  # the lab's own certificate and key; None: easlab's lab CA signs one
     tls_key: str | None = None
     tls_ca: str | None = None  # the lab CA's PEM file once made (the setup page offers it); None with tls_cert
+    auth_lockout: bool = True  # back-off after repeated failed logons (server/lockout.py); the lab may switch it off
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,6 +62,7 @@ class Settings:
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
             https_port=_env_int("EASLAB_HTTPS_PORT", 8443),
+            auth_lockout=env_flag("EASLAB_AUTH_LOCKOUT", True),
         )
 
     @property

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,8 +47,67 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
+    # pysqlite would BEGIN (deferred) by itself before the first write; it must not, so that
+    # _sqlite_begin decides how each transaction starts.
+    dbapi_connection.isolation_level = None
+
+
+BUSY_TIMEOUT_MS = 10_000
+BEGIN_OPTION = "easlab_sqlite_begin"
+
+
+def _sqlite_begin(connection) -> None:
+    """BEGIN IMMEDIATE for a writing transaction, BEGIN (deferred) for a reading one.  A deferred
+    transaction that read and then writes must upgrade its lock, and in WAL mode SQLite refuses
+    that at once ("database is locked", busy_timeout or not) when another writer committed since
+    the read; taking the write lock at BEGIN makes a second writer wait in busy_timeout instead."""
+    connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+
+class WriterLock:
+    """The process's SQLite writers, one at a time, first come first served: the next writer is
+    woken as soon as the last commits, where SQLite's busy handler polls with growing sleeps (tens
+    of ms) and lets late arrivals overtake (a delivery could wait behind fifty devices' turns)."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._turns = threading.Condition(threading.Lock())
+        self._next = 0  # the ticket handed to the next writer that asks
+        self._serving = 0  # the ticket whose turn it is
+        self._owner = threading.local()
+        self._abandoned: set[int] = set()  # tickets of writers that gave up waiting
+
+    @property
+    def waiting(self) -> int:
+        """Writers queued now, the one writing not counted (tests look at it)."""
+        with self._turns:
+            return max(0, self._next - self._serving - 1)
+
+    def held(self) -> bool:
+        """Whether this thread is inside a writing transaction."""
+        return getattr(self._owner, "held", False)
+
+    def __enter__(self) -> WriterLock:
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            if not self._turns.wait_for(lambda: self._serving == ticket, self.timeout):
+                # Give the turn up when it comes, so the writers behind this one are not stuck.
+                self._abandoned.add(ticket)
+                raise TimeoutError(f"no SQLite write lock within {self.timeout:g} s")
+        self._owner.held = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._owner.held = False
+        with self._turns:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._turns.notify_all()
 
 
 class Database:
@@ -59,8 +119,13 @@ class Database:
             self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False},
                                                 pool_size=40, max_overflow=20)
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            self._write_engine = self.engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+            self.writer: WriterLock | None = WriterLock(timeout=BUSY_TIMEOUT_MS / 1000)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+            self._write_engine = self.engine
+            self.writer = None
 
     @property
     def dialect(self) -> str:
@@ -77,9 +142,24 @@ class Database:
             ensure_default(session)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with Session(self.engine, expire_on_commit=False) as session:
+    def session(self, write: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite a writing transaction (the default) holds the write lock from its first
+        statement to its commit, so it never fails half-way for a lock; `write=False` promises
+        a read only, which runs beside writers (WAL) and must not write."""
+        # A transaction opened inside a writing one of the same thread cannot have the write
+        # lock its caller holds: it reads (deferred), as every transaction did before.
+        if self.writer is None or not write or self.writer.held():
+            with self._transaction(self.engine, write) as session:
+                yield session
+            return
+        with self.writer, self._transaction(self._write_engine, write) as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self, bind, write: bool) -> Iterator[Session]:
+        with Session(bind, expire_on_commit=False, info={"write": write}) as session:
             try:
                 yield session
                 session.commit()

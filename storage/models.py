@@ -39,6 +39,9 @@ class User(SQLModel, table=True):
     blocked_device_ids: list[str] = Field(default_factory=empty_list, sa_column=Column(JSONList, nullable=False, default=list))
     role: str = Field(default="", max_length=32)  # "", org-admin, device-approver, device-operator, viewer
     max_devices_mail_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The admin center's sessions carry the value they were opened under; signing out raises it,
+    # so a copy of the cookie stops working (server/web/sessions.py).
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class OrgSettings(SQLModel, table=True):

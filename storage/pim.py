@@ -74,7 +74,7 @@ class PimContext:
     on_organised: Callable[[Session, User, str, list, list | None], None] | None = None
 
 
-def _changed_since(session: Session, folder: Folder, item: Item, since: int, own: set[int]) -> bool:
+def changed_since(session: Session, folder: Folder, item: Item, since: int, own: set[int]) -> bool:
     """Whether the server changed the item after the device's last Sync (a conflicting Change)."""
     query = select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.item_id == item.id,
                                          ItemChange.seq > since, ItemChange.kind == "change")
@@ -133,7 +133,7 @@ def apply_pim_commands(session: Session, user: User, folder: Folder, class_name:
             if ctx.on_organised is not None and class_name == "Calendar":
                 ctx.on_organised(session, user, "delete", before, None)
             continue
-        if cmd.kind == "Change" and ctx.conflict == 1 and _changed_since(session, folder, item, ctx.since, own):
+        if cmd.kind == "Change" and ctx.conflict == 1 and changed_since(session, folder, item, ctx.since, own):
             # Server wins: the device's change is dropped and the server's version reaches it as a
             # Change in this same response.
             results.append(ItemCommandResult("Change", item.server_id, SyncStatus.Conflict))

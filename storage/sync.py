@@ -25,6 +25,7 @@ from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
 from .items import email_item, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
+from .pim import changed_since
 
 if TYPE_CHECKING:
     from easlab.eas.commands.sync import CollectionRequest
@@ -37,13 +38,15 @@ class SyncAnswer(NamedTuple):
 
 # -- client commands ---------------------------------------------------------------------------
 def apply_client_commands(session: Session, user: User, folder: Folder, request, own: set[int], added: set[int],
-                          drafts=None) -> list[ItemCommandResult]:
+                          drafts=None, since: int | None = None, conflict: int = 1) -> list[ItemCommandResult]:
     """Change (Read, Flag), Delete and Fetch from the device; with `drafts` (16.0+, the Drafts
     folder) also Add and Change of drafts and sending them (email2:Send).  `own` collects the
     change numbers this request wrote, so they are not echoed back to the device that made them;
     `added` the folders that received items (moves to Deleted Items, new drafts, sent mail),
     whose Pings must wake.  `drafts` is server/store/sending.py DraftContext: the protocol version,
-    the time, and how to send."""
+    the time, and how to send.  `since` is the log position the device's SyncKey stands for: under
+    Conflict 1 (server wins) a Change of an item the server changed after it is discarded with
+    Status 7, and the server's version reaches the device in the same answer."""
     results: list[ItemCommandResult] = []
     drafting = drafts_over_sync(folder, drafts)
     for cmd in request.commands:
@@ -61,6 +64,10 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
         if cmd.kind == "Fetch":
             results.append(ItemCommandResult("Fetch", item.server_id, SyncStatus.Success, item=row_item(item, "Email")))
         elif cmd.kind == "Change":
+            if (since is not None and conflict == 1 and not (drafting and is_draft_change(cmd))
+                    and changed_since(session, folder, item, since, own)):
+                results.append(ItemCommandResult("Change", item.server_id, SyncStatus.Conflict))
+                continue
             data = cmd.data
             changed = False
             if data is not None:
@@ -173,7 +180,10 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     own: set[int] = set()
     drafts = None if work.restricted else work.drafts
     if outcome.folder_class == "Email":
-        outcome.responses = apply_client_commands(session, work.user, work.folder, request, own, work.added, drafts=drafts)
+        # As for PIM items below: a quarantined device's changes win (it is sent no server version).
+        since = state.seq if state.initial_cursor is None and not work.restricted else None
+        outcome.responses = apply_client_commands(session, work.user, work.folder, request, own, work.added, drafts=drafts,
+                                                  since=since, conflict=options.conflict)
     else:
         outcome.responses = _pim_commands(session, work.user, work.folder, outcome.folder_class, request, state, options,
                                           own, work.added, work.now, work.drafts, work.restricted)

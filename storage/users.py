@@ -27,6 +27,18 @@ def get_user(session: Session, name: str) -> User | None:
     return session.exec(select(User).where(User.name == name.strip().lower())).first()
 
 
+def lock_mailboxes(session: Session, names: list[str]) -> None:
+    """Make the caller the only writer of these users' mailboxes until its transaction ends.  On
+    PostgreSQL two transactions could otherwise both read a folder's change counter or an item
+    and both write it (one update lost, two devices told different stories); the user rows are
+    locked in name order, so two deliveries to the same people cannot deadlock.  SQLite has one
+    writer at a time already (storage/db.py)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    wanted = sorted({name.strip().lower() for name in names})
+    session.exec(select(User.id).where(User.name.in_(wanted)).order_by(User.name).with_for_update()).all()
+
+
 def add_user(session: Session, name: str, password: str, display_name: str = "", *, role: str = "",
              hashed: str | None = None) -> User:
     """A new user with its mailbox; `hashed` is the password's hash when the caller has it already

@@ -177,7 +177,8 @@ async def authenticate(request: Request) -> Actor | Response:
     state = request.app.state
     header = request.headers.get("authorization")
     if header is not None:
-        identity = await run_in_threadpool(state.authenticator.authenticate, header)
+        identity = await run_in_threadpool(state.authenticator.authenticate, header,
+                                           request.client.host if request.client else None)
         if identity is None:
             return unauthorized("wrong user name or password")
         role = await run_in_threadpool(role_of, state.db, identity.name)

@@ -56,8 +56,11 @@ def init(db_url) -> None:
               help="The lab's own PEM certificate (chain) for HTTPS instead of the lab CA's; implies --tls.")
 @click.option("--tls-key", envvar="EASLAB_TLS_KEY", default=None, metavar="FILE", help="The PEM key of --tls-cert.")
 @click.option("--demo", is_flag=True, help="Load the demo users and their mail first (as `easlab demo`).")
+@click.option("--auth-lockout/--no-auth-lockout", envvar="EASLAB_AUTH_LOCKOUT", default=None,
+              help="Refuse logons to an account (or from an address) for a while after repeated wrong passwords, "
+                   "as Active Directory's lockout (default: on).")
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
-          tls, https_port, tls_cert, tls_key, demo) -> None:
+          tls, https_port, tls_cert, tls_key, demo, auth_lockout) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     from ..runner import run
 
@@ -71,7 +74,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
         _load_demo(db)
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
-                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store,
+                         smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store, auth_lockout=auth_lockout,
                          tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run(settings)

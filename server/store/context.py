@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from easlab.storage import Database
 from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User
-from easlab.storage.users import get_user
+from easlab.storage.users import get_user, lock_mailboxes
 
 if TYPE_CHECKING:
     from easlab.eas.context import CommandContext
@@ -58,18 +58,26 @@ class StoreContext:
             return None
         return local.lower()
 
-    def transaction(self, work: Callable[[Session], T]) -> T:
-        with self.db.session() as session:
+    def transaction(self, work: Callable[[Session], T], write: bool = True) -> T:
+        with self.db.session(write=write) as session:
             return work(session)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """`work` in one transaction, in a worker thread."""
         return await run_in_threadpool(self.transaction, work)
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work`, which only reads, in one transaction in a worker thread: it does not queue
+        behind SQLite's writer (a held Ping's checks, the lookups before a command)."""
+        return await run_in_threadpool(self.transaction, work, False)
+
     def who(self, session: Session, ctx: CommandContext) -> tuple[User, Device]:
         """(user, device) of a request.  A read: the gate already created or touched the
         partnership for this request, and a held Ping's checks must not queue for SQLite's
-        single writer."""
+        single writer.  In a writing transaction the user's mailbox is locked first, so two
+        devices of the user changing it at once take turns (storage.users.lock_mailboxes)."""
+        if session.info.get("write", True):
+            lock_mailboxes(session, [ctx.user])
         user = get_user(session, ctx.user)
         device = get_device(session, user, ctx.request.device_id)
         if device is None:  # only for callers that bypass the gate (unit tests of one command)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
@@ -21,7 +22,7 @@ from easlab.eas.oof import reply_address
 from easlab.storage.mailbox import folder_by_type, store_messages
 from easlab.storage.models import Folder, User
 from easlab.storage.scheduling import may_hold_itip, deliver_to_inbox
-from easlab.storage.users import get_user
+from easlab.storage.users import get_user, lock_mailboxes
 
 from .context import Effects, StoreContext
 from .sending import Sending
@@ -71,6 +72,11 @@ class _Inboxes:
         self.pending.clear()
 
 
+def _parse(jobs: list[_Job]) -> None:
+    for job in jobs:
+        job.parsed = job.parsed or parse_message(job.mime)
+
+
 class Delivery:
     def __init__(self, store: StoreContext, sending: Sending):
         self.store = store
@@ -88,6 +94,7 @@ class Delivery:
         parsed = parsed or parse_message(mime)
         inboxes = inboxes or _Inboxes(session)
         users: list[User] = []
+        lock_mailboxes(session, [name for name in map(self.store.local_user_name, recipients) if name])
         for address in recipients:
             name = self.store.local_user_name(address)
             user = get_user(session, name) if name else None
@@ -109,6 +116,10 @@ class Delivery:
         return result, effects
 
     def _deliver_group(self, session: Session, jobs: list[_Job]) -> list[tuple[DeliveryResult, Effects]]:
+        # Every recipient of the group locked at once, in name order (each _deliver's own lock is
+        # then a no-op): locking job by job could take two users in the other order from a
+        # transaction that delivers to both, and deadlock with it on PostgreSQL.
+        lock_mailboxes(session, [name for job in jobs for name in map(self.store.local_user_name, job.recipients) if name])
         inboxes = _Inboxes(session)
         out = [self._deliver(session, job.mime, job.recipients, job.parsed, inboxes) for job in jobs]
         inboxes.write()
@@ -129,7 +140,10 @@ class Delivery:
         while self._waiting:
             jobs, self._waiting = self._waiting[:GROUP], self._waiting[GROUP:]
             try:
-                outcomes = await self.store.run(lambda session: self._parse_and_deliver(session, jobs))
+                # Parsed before the transaction: on SQLite a writing transaction holds the one
+                # writer's lock from its start (storage/db.py), and parsing needs none.
+                await run_in_threadpool(_parse, jobs)
+                outcomes = await self.store.run(lambda session: self._deliver_group(session, jobs))
             except Exception as exc:
                 if len(jobs) == 1:
                     self._fail(jobs[0], exc)
@@ -138,15 +152,11 @@ class Delivery:
                 continue
             self._finish(jobs, outcomes)
 
-    def _parse_and_deliver(self, session: Session, jobs: list[_Job]):
-        for job in jobs:  # before the first write: parsing does not hold SQLite's write lock
-            job.parsed = job.parsed or parse_message(job.mime)
-        return self._deliver_group(session, jobs)
-
     async def _one_by_one(self, jobs: list[_Job]) -> None:
         for job in jobs:
             try:
-                outcome = await self.store.run(lambda session, job=job: self._parse_and_deliver(session, [job]))
+                await run_in_threadpool(_parse, [job])
+                outcome = await self.store.run(lambda session, job=job: self._deliver_group(session, [job]))
             except Exception as exc:
                 self._fail(job, exc)
             else:
@@ -171,5 +181,5 @@ class Delivery:
         name = self.store.local_user_name(address)
         if not name:
             return False
-        with self.store.db.session() as session:
+        with self.store.db.session(write=False) as session:  # a read: RCPT never queues behind the writer
             return session.exec(select(User.id).where(User.name == name)).first() is not None

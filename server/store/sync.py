@@ -66,7 +66,7 @@ class SyncAdapter:
                                     collection.filter_type, self.store.clock.now(),
                                     restricted=ctx.restricted, notice_id=device.quarantine_notice_id)
 
-        return await self.store.run(work)
+        return await self.store.read(work)
 
     async def pending_adds(self, ctx, collection_ids):
         def work(session):
@@ -75,12 +75,12 @@ class SyncAdapter:
                                                           notice_id=device.quarantine_notice_id)
             return PingCheck(status, changed, watch)
 
-        return await self.store.run(work)
+        return await self.store.read(work)
 
     async def wait(self, ctx, watch, timeout):
         user_id = self._user_ids.get(ctx.user)
         if user_id is None:
-            user_id = self._user_ids[ctx.user] = await self.store.run(
+            user_id = self._user_ids[ctx.user] = await self.store.read(
                 lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
         return await self.store.hub.wait(user_id, ctx.request.device_id, watch, timeout)
 
@@ -95,7 +95,7 @@ class SyncAdapter:
                 return json.dumps({"heartbeat": device.ping_heartbeat, "folders": device.ping_folders or []}).encode()
             raise ValueError(kind)
 
-        return await self.store.run(work)
+        return await self.store.read(work)
 
     async def cache_request(self, ctx, kind, data):
         def work(session):

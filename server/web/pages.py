@@ -10,8 +10,6 @@ is shown as hostile content (see `FRAME_CSP` and templates/item.html).
 """
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,7 +28,7 @@ from ..admin.checks import COMMON_SETTINGS, MAX_NAME, setting_kind
 from ..admin.roles import error_text
 from ..mailboxes import DEFAULT_PAGE, MAX_PAGE, Mailboxes, parse_cursor
 from ..mailer import Mailer
-from .sessions import admin_for, check_login, csrf_ok, csrf_token, safe_next, session_user
+from .sessions import admin_for, check_login, csrf_ok, csrf_token, end_sessions, safe_next, session_user, start_session
 
 STATES = ("quarantined", "allowed", "blocked", "discovery")
 
@@ -176,19 +174,21 @@ class WebUI:
         if found is None:
             return self.render(request, None, "login.html", status=401, next=target, login=login,
                                error="Wrong user name or password.")
-        name, role = found
+        name, role, generation = found
         if role not in ROLES:
             return self.message(request, None, 403, "No admin role",
                                 f"{name} is a mailbox user without an admin role ({', '.join(ROLES)}), "
                                 "so it cannot sign in to the admin center.")
-        request.session.clear()
-        request.session.update({"user": name, "at": int(time.time()), "csrf": secrets.token_urlsafe(32)})
+        start_session(request, name, generation)
         return RedirectResponse(target, status_code=303)
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         if not csrf_ok(request, form.get("csrf")):
             return self.message(request, None, 403, "Request refused", "The form's security token is missing or out of date.")
+        name = request.session.get("user")
+        if isinstance(name, str) and name:
+            await run_in_threadpool(end_sessions, request.app.state.db, name)
         request.session.clear()
         return RedirectResponse("/ecp/login", status_code=303)
 

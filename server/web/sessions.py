@@ -1,7 +1,9 @@
 """Admin accounts and sessions, shared by the admin center (/ecp) and the JSON API (/api).
 
-A session is Starlette's signed cookie holding the user's name and login time; the role is read
-again on every request, so a changed role counts at once.  Passwords are checked by the EAS
+A session is Starlette's signed cookie holding the user's name, login time and the user's session
+generation at login; the role and the generation are read again on every request, so a changed
+role counts at once, and signing out (which raises the generation) ends the session server-side:
+a copy of the cookie taken before is refused.  Passwords are checked by the EAS
 endpoint's own Authenticator (server/auth.py).  Every form and every cookie-authenticated API
 write carries the session's CSRF token.
 """
@@ -26,9 +28,30 @@ SESSION_MAX_AGE = 8 * 3600  # seconds from login
 
 def role_of(db, name: str) -> str | None:
     """The user's role now ("" for none); None when the user no longer exists."""
-    with db.session() as session:
+    with db.session(write=False) as session:
         user = get_user(session, name)
         return None if user is None else (user.role or "")
+
+
+def session_facts(db, name: str) -> tuple[str, int] | None:
+    """(role, session generation) of the user now; None when the user no longer exists."""
+    with db.session(write=False) as session:
+        user = get_user(session, name)
+        return None if user is None else (user.role or "", user.session_generation)
+
+
+def start_session(request: Request, name: str, generation: int) -> None:
+    request.session.clear()
+    request.session.update({"user": name, "at": int(time.time()), "gen": generation, "csrf": secrets.token_urlsafe(32)})
+
+
+def end_sessions(db, name: str) -> None:
+    """Sign `name` out server-side: every session opened before stops working."""
+    with db.session() as session:
+        user = get_user(session, name)
+        if user is not None:
+            user.session_generation += 1
+            session.add(user)
 
 
 async def session_user(request: Request) -> Actor | None:
@@ -42,11 +65,11 @@ async def session_user(request: Request) -> Actor | None:
         for key in ("user", "at", "role"):
             session.pop(key, None)
         return None
-    role = await run_in_threadpool(role_of, request.app.state.db, name)
-    if role is None:
+    facts = await run_in_threadpool(session_facts, request.app.state.db, name)
+    if facts is None or session.get("gen", 0) != facts[1]:  # gone, or signed out since
         session.clear()
         return None
-    return Actor(name, role)
+    return Actor(name, facts[0])
 
 
 def csrf_token(request: Request) -> str:
@@ -96,12 +119,14 @@ def admin_for(request: Request) -> Admin:
     return Admin(request.app.state.db, notify, request.app.state.settings.domain, clock=request.app.state.clock)
 
 
-async def check_login(request: Request, login: str, password: str) -> tuple[str, str] | None:
-    """(user name, role) when the password is right; None otherwise.  The same checker as the EAS
-    endpoint's (server/auth.py): a name that does not exist costs the same hashing time."""
+async def check_login(request: Request, login: str, password: str) -> tuple[str, str, int] | None:
+    """(user name, role, session generation) when the password is right; None otherwise.  The same
+    checker as the EAS endpoint's (server/auth.py): a name that does not exist costs the same
+    hashing time."""
     state = request.app.state
-    identity = await run_in_threadpool(state.authenticator.check, login, password)
+    identity = await run_in_threadpool(state.authenticator.check, login, password,
+                                       request.client.host if request.client else None)
     if identity is None:
         return None
-    role = await run_in_threadpool(role_of, state.db, identity.name)
-    return None if role is None else (identity.name, role)
+    facts = await run_in_threadpool(session_facts, state.db, identity.name)
+    return None if facts is None else (identity.name, *facts)

@@ -23,11 +23,13 @@ class InProcessEaslab(Easlab):
         super().__init__(directory, domain, scope, owns_directory)
         from easlab.server.app import create_app
         from easlab.server.clock import ManualClock, SystemClock
-        from easlab.server.config import Settings
+        from easlab.server.config import Settings, env_flag
 
         # A ManualClock that starts at the real time and then stands still until advanced.
         self._clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0)) if clock == "manual" else SystemClock()
-        settings = Settings(db_url=self.db_url, domain=self.domain, public_url=self.url)
+        # EASLAB_AUTH_LOCKOUT=0 switches the logon back-off off, as for `easlab serve` (process mode).
+        settings = Settings(db_url=self.db_url, domain=self.domain, public_url=self.url,
+                            auth_lockout=env_flag("EASLAB_AUTH_LOCKOUT", True))
         self._app = create_app(settings, self.db, clock=self._clock)
         from easlab.server.api.waits import Waits
 
