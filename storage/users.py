@@ -5,9 +5,7 @@ import re
 
 from sqlmodel import Session, select
 
-from .mailbox import ensure_mailbox
 from .models import User
-from .passwords import hash_password
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -43,6 +41,11 @@ def add_user(session: Session, name: str, password: str, display_name: str = "",
              hashed: str | None = None) -> User:
     """A new user with its mailbox; `hashed` is the password's hash when the caller has it already
     (argon2 is slow on purpose, and the test plugin makes the same users again and again)."""
+    # Here, not at the top: `easlab user list` imports this module and needs neither the MIME
+    # parser nor passlib.
+    from .mailbox import ensure_mailbox
+    from .passwords import hash_password
+
     name = normalise_name(name)
     if not password:
         raise UserError("a password is required")
@@ -57,6 +60,8 @@ def add_user(session: Session, name: str, password: str, display_name: str = "",
 
 
 def set_password(session: Session, name: str, password: str) -> User:
+    from .passwords import hash_password
+
     user = get_user(session, name)
     if user is None:
         raise UserError(f"no user {name}")

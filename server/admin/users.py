@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from easlab.storage.access import AccessError
 from easlab.storage.directory import set_directory
-from easlab.storage.users import add_user, get_user, remove_user, set_password
+from easlab.storage.users import UserError, add_user, get_user, normalise_name, remove_user, set_password
 
 from .roles import ROLES, Actor
+
+
+class UsersRefused(ValueError):
+    """`users_add` refused some of the users it was given, and added none; `refusals`: one line each."""
+
+    def __init__(self, refusals: list[str]):
+        super().__init__("; ".join(refusals))
+        self.refusals = refusals
 
 
 class UserOps:
@@ -29,6 +37,34 @@ class UserOps:
             if content is not None:
                 out["content"] = content(s, row)
             return out
+
+    def users_add(self, actor: Actor, users: list[tuple[str, str, str]], role: str | None = None) -> list[dict]:
+        """New-Mailbox for several (name, password, display name) in one transaction: all of them or
+        none.  Every refusal (a bad name, no password, a user that exists or is given twice) is
+        found before any password is hashed, and all are raised together (UsersRefused)."""
+        self._need(actor, "configure")
+        if role is not None and role not in ("", "none", *ROLES):
+            raise AccessError(f"role {role!r}: use {', '.join(ROLES)} or none")
+        with self.db.session() as s:
+            refusals, seen = [], set()
+            for name, password, _ in users:
+                try:
+                    name = normalise_name(name)
+                except UserError as exc:
+                    refusals.append(str(exc))
+                    continue
+                if name in seen:
+                    refusals.append(f"user {name} is given twice")
+                elif get_user(s, name) is not None:
+                    refusals.append(f"user {name} exists")
+                elif not password:
+                    refusals.append(f"user {name}: a password is required")
+                seen.add(name)
+            if refusals:
+                raise UsersRefused(refusals)
+            rows = [add_user(s, name, password, display_name, role="" if role in (None, "none") else role)
+                    for name, password, display_name in users]
+            return [{"name": row.name, "display_name": row.display_name, "role": row.role} for row in rows]
 
     def user_remove(self, actor: Actor, name: str) -> dict:
         """Remove-Mailbox: the user, its folders and items, and its device partnerships, in one

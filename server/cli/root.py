@@ -1,15 +1,84 @@
-"""The `easlab` command: the root group and `serve`; each other group is a module of this package."""
+"""The `easlab` command: the root group and `serve`; each other group is a module of this package.
+
+The other groups are imported when one is run (LazyGroup), and every command imports the store and
+the server inside its body: `easlab --help` and `--version` import click and nothing of easlab's
+libraries (SQLAlchemy alone costs more CPU than the whole of `--help` may).
+"""
 from __future__ import annotations
 
-import logging
+import importlib
 
 import click
 
-from .common import _settings, db_option
-from .database import Refused, open_database, shown, sqlite_path
+from .common import db_option
+
+# name -> (module of this package, its attribute, the command's short help); `easlab --help`
+# lists the commands from this table, so listing them imports none (test_cli_start keeps the
+# texts equal to the commands' own).
+LAZY = {
+    "client": ("client", "client", "A simulated ActiveSync device talking to URL as USER."),
+    "conformance": ("conformance", "conformance",
+                    "Per protocol: requirements, covered by a `req`-marked test, not applicable, open."),
+    "device": ("device", "device", "Device partnerships: list, allow, block, revoke, wipe, remove, explain."),
+    "fault": ("testing", "fault",
+              "Injected faults: what a user's or device's requests (or a recipient's mail) get instead."),
+    "import": ("imports", "import_command", "Import the messages of PATH into a folder of USER."),
+    "org": ("access", "org", "Organisation settings (Exchange's ActiveSyncOrganizationSettings)."),
+    "policy": ("policy", "policy", "Mobile device mailbox policies (Exchange's MobileDeviceMailboxPolicy)."),
+    "rule": ("access", "rule", "Device access rules (ActiveSyncDeviceAccessRule)."),
+    "throttling": ("throttling", "throttling",
+                   "Throttling policy (EasMaxConcurrency, the budget) and auto-block thresholds."),
+    "user": ("user", "user", "Manage users (mailboxes)."),
+    "wbxml": ("wbxml", "wbxml", "Convert EAS WBXML to XML and back (like libwbxml's wbxml2xml / xml2wbxml)."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _wire_user(user: click.Group) -> None:
+    from .directory import extend_user_commands
+    from .user import user_set
+
+    extend_user_commands(user, user_set)
+
+
+def _wire_device(device: click.Group) -> None:
+    from .testing import trace
+
+    device.add_command(trace)
+
+
+# what a group gains from other modules once it is imported
+WIRING = {"user": _wire_user, "device": _wire_device}
+
+
+class LazyGroup(click.Group):
+    """A group whose LAZY commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            module, attribute, _ = LAZY[cmd_name]
+            command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+            if cmd_name in WIRING:
+                WIRING[cmd_name](command)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, with the table's help for the commands not imported yet."""
+        def shown(name: str) -> click.Command:
+            return self.commands.get(name) or click.Command(name, help=LAZY[name][2])
+
+        commands = [(name, shown(name)) for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="easlab", prog_name="easlab", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Say which database and data folder a command uses (stderr).")
 @click.pass_context
@@ -29,6 +98,8 @@ def main(ctx, verbose) -> None:
 @db_option
 def init(db_url) -> None:
     """Create the database (and the data folder); `serve` does too on its first start."""
+    from .database import open_database, shown, sqlite_path
+
     db = open_database(db_url, create=True)
     db.dispose()
     click.echo(f"easlab: database {'already at' if db.existed else 'created at'} {sqlite_path(db.url) or shown(db.url)}")
@@ -62,10 +133,15 @@ def init(db_url) -> None:
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
           tls, https_port, tls_cert, tls_key, demo, auth_lockout) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
+    import logging
+
     from ..runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..runner import StartupError
+
+    from .common import _settings
+    from .database import Refused, open_database
 
     if bool(tls_cert) != bool(tls_key):
         raise Refused("--tls-cert and --tls-key go together: the certificate and its private key")
@@ -95,31 +171,10 @@ def _load_demo(db) -> None:
 def demo(db_url) -> None:
     """Add the demo users (alice, bob, carol) with mail, a calendar, contacts and tasks from
     fixtures/demo; users that exist already are left as they are."""
+    from .database import open_database
+
     db = open_database(db_url)
     try:
         _load_demo(db)
     finally:
         db.dispose()
-
-
-def _register() -> None:
-    from .access import org, rule
-    from .client import client
-    from .conformance import conformance
-    from .device import device
-    from .imports import import_command
-    from .policy import policy
-    from .testing import fault, trace
-    from .throttling import throttling
-    from .user import user, user_set
-    from .wbxml import wbxml
-
-    device.add_command(trace)
-    for command in (user, wbxml, import_command, policy, device, org, rule, client, fault, conformance, throttling):
-        main.add_command(command)
-    from .directory import extend_user_commands
-
-    extend_user_commands(user, user_set)
-
-
-_register()

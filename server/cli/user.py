@@ -18,16 +18,71 @@ ROLE_CHOICE = click.Choice([*ROLES, "none"])
 
 
 @user.command("add")
-@click.argument("name")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.argument("names", metavar="NAME...", nargs=-1)
+@click.option("--password", default=None, help="The password (of every NAME); asked for when not given.")
+@click.option("--file", "users_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Users to add, one `name,password[,display name]` line each (CSV; - reads stdin).")
 @click.option("--display-name", default="")
 @click.option("--role", type=ROLE_CHOICE, default=None, help="Admin role for the web UI and API.")
 @db_option
-def user_add(name, password, display_name, role, db_url) -> None:
-    """Create user NAME; its address is NAME@DOMAIN."""
-    created = run_admin(db_url, lambda admin, actor: admin.user_add(actor, name, password, display_name, role))
+def user_add(names, password, users_file, display_name, role, db_url) -> None:
+    """Create user NAME (or several, or those of --file); an address is NAME@DOMAIN.  Several are
+    added in one transaction: if any is refused (each refusal a line), none is added (exit 2)."""
+    if bool(names) == bool(users_file):
+        raise click.UsageError("give NAME... or --file")
+    if users_file is not None and password is not None:
+        raise click.UsageError("--file gives each user's password; --password goes with NAME...")
+    if display_name and len(names) != 1:
+        raise click.UsageError("--display-name goes with one NAME (--file gives each user's)")
+    if password is None and names:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(names) == 1:
+        created = run_admin(db_url, lambda admin, actor: admin.user_add(actor, names[0], password, display_name, role))
+        return _added(created)
+    users = _read_users(users_file) if users_file is not None else [(name, password, "") for name in names]
+    from ..admin.users import UsersRefused
+
+    def add(admin, actor) -> list[dict]:
+        try:
+            return admin.users_add(actor, users, role)
+        except UsersRefused as exc:
+            _refuse(exc.refusals)  # before run_admin's one line for any other refusal
+            raise
+
+    for created in run_admin(db_url, add):
+        _added(created)
+
+
+def _added(created: dict) -> None:
     click.echo(f"added {created['name']} ({created['display_name']})"
                + (f", role {created['role']}" if created["role"] else ""))
+
+
+def _refuse(lines: list[str]) -> None:
+    """One line per refusal, then exit 2 (Refused's status): nothing was written."""
+    for line in lines:
+        click.echo(f"Error: {line}", err=True)
+    raise SystemExit(2)
+
+
+def _read_users(stream) -> list[tuple[str, str, str]]:
+    """(name, password, display name) of each `name,password[,display name]` line; blank lines are
+    skipped, and a line that is none of these is refused with its number."""
+    import csv
+
+    users, refusals = [], []
+    for number, fields in enumerate(csv.reader(stream), start=1):
+        if not any(field.strip() for field in fields):
+            continue
+        if len(fields) not in (2, 3):
+            refusals.append(f"{stream.name} line {number}: expected name,password[,display name]")
+            continue
+        users.append((fields[0].strip(), fields[1], fields[2].strip() if len(fields) == 3 else ""))
+    if refusals:
+        _refuse(refusals)
+    if not users:
+        _refuse([f"{stream.name}: no users"])
+    return users
 
 
 @user.command("set")
