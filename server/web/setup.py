@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -82,20 +84,21 @@ def _ca(request: Request):
     return phone.load_ca(request.app.state.settings.tls_ca)
 
 
-async def ca_pem(request: Request) -> Response:
+def _ca_download(request: Request, body: Callable[[Any], bytes], media_type: str, filename: str) -> Response:
+    """The lab CA as a download (no sign-in: a phone fetches it before it can trust HTTPS, and a
+    CA certificate is public)."""
     ca = _ca(request)
     if ca is None:
         return Response(b"no lab CA: this server was not started with --tls\n", status_code=404, media_type="text/plain")
-    return Response(phone.ca_pem(ca), media_type=phone.PEM_TYPE,
-                    headers={"Content-Disposition": 'attachment; filename="easlab-ca.pem"'})
+    return Response(body(ca), media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+async def ca_pem(request: Request) -> Response:
+    return _ca_download(request, phone.ca_pem, phone.PEM_TYPE, "easlab-ca.pem")
 
 
 async def ca_der(request: Request) -> Response:
-    ca = _ca(request)
-    if ca is None:
-        return Response(b"no lab CA: this server was not started with --tls\n", status_code=404, media_type="text/plain")
-    return Response(phone.ca_der(ca), media_type=phone.DER_TYPE,
-                    headers={"Content-Disposition": 'attachment; filename="easlab-ca.crt"'})
+    return _ca_download(request, phone.ca_der, phone.DER_TYPE, "easlab-ca.crt")
 
 
 async def profile(request: Request) -> Response:
