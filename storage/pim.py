@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
 from easlab.eas.pim import tree
-from easlab.eas.pim.calendar import summarise
+from easlab.eas.pim.calendar import fill_times, summarise
 from easlab.eas.records import ItemCommandResult
 from easlab.eas.status import SyncStatus
 
@@ -85,6 +85,7 @@ def _prepare_new(class_name: str, nodes: list, ctx: PimContext) -> list:
     """The server's part of a new item: an event's UID (a 16.x device sends ClientUid and never
     UID, MS-ASCAL 2.2.2.46) and DtStamp."""
     if class_name == "Calendar":
+        fill_times(nodes, ctx.now)
         if not tree.value(nodes, "Calendar:UID"):
             tree.put(nodes, "Calendar:UID", uuid.uuid4().hex.upper())
         if not tree.value(nodes, "Calendar:DtStamp"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
 from ..mime import html_to_text
@@ -108,6 +108,27 @@ def last_end(nodes: list[Node]) -> datetime:
         if moved is not None and moved > last:
             last = moved
     return last
+
+
+HALF_HOUR = timedelta(minutes=30)
+
+
+def fill_times(nodes: list[Node], now: datetime) -> None:
+    """A new event without StartTime or EndTime gets them from the current time rounded to the
+    nearest half hour (MS-ASCAL 3.2.4.4); where that cannot make a valid event, ItemError."""
+    start, end = value(nodes, "Calendar:StartTime"), value(nodes, "Calendar:EndTime")
+    if start and end:
+        return
+    seconds = int(now.timestamp())
+    rounded = datetime.fromtimestamp((seconds + 900) // 1800 * 1800, UTC)
+    given_start, given_end = time_of(nodes, "Calendar:StartTime"), time_of(nodes, "Calendar:EndTime")
+    start_at, end_at = given_start or rounded, given_end or rounded + HALF_HOUR
+    if end and not start and (given_end is None or given_end < now or rounded > given_end):
+        raise tree.ItemError("EndTime without StartTime: the end has passed")
+    if start and not end and (given_start is None or given_start > now):
+        raise tree.ItemError("StartTime in the future without EndTime")
+    tree.put(nodes, "Calendar:StartTime", compact(start_at))
+    tree.put(nodes, "Calendar:EndTime", compact(end_at))
 
 
 @dataclass

@@ -165,11 +165,22 @@ def _normalise(nodes: list[Node]) -> list[Node]:
             # 16.x event attachments arrive as Add/Delete instructions, which are not what any
             # device may be sent back; they are not kept (see the issue note: not supported yet).
             continue
+        elif tag == "Calendar:Recurrence" and isinstance(val, list):
+            out.append([tag, _recurrence(val)])
         elif tag == "Calendar:Exceptions" and isinstance(val, list):
             out.append([tag, [[t, _normalise(v) if isinstance(v, list) else v] for t, v in val]])
         else:
             out.append([tag, val])
     return out
+
+
+def _recurrence(rec: list[Node]) -> list[Node]:
+    # As Exchange 2013 SP1 and later: Interval 0 is read as 1 and CalendarType 1 (Gregorian) as 0
+    # (Default) (MS-ASCAL appendix B); with both Occurrences and Until the series ends after
+    # Occurrences (3.2.5.3).
+    counted = bool(value(rec, "Calendar:Occurrences"))
+    read_as = {("Calendar:Interval", "0"): "1", ("Calendar:CalendarType", "1"): "0"}
+    return [[t, read_as.get((t, v), v)] for t, v in rec if not (counted and t == "Calendar:Until")]
 
 
 def sort(class_name: str, nodes: list[Node]) -> list[Node]:
@@ -212,8 +223,8 @@ def validate(class_name: str, nodes: list[Node]) -> None:
             except ValueError:
                 raise ItemError("calendar:Timezone is not a TimeZone structure") from None
         rec = children(nodes, "Calendar:Recurrence")
-        if rec and value(rec, "Calendar:Type") not in ("0", "1", "2", "3", "5", "6"):
-            raise ItemError("calendar:Recurrence Type")
+        if rec:
+            _check_recurrence(rec)
         exceptions = children(nodes, "Calendar:Exceptions")
         if len(exceptions) > 1000:  # MS-ASCAL 2.2.2.21
             raise ItemError("more than 1000 exceptions")
@@ -232,6 +243,29 @@ def validate(class_name: str, nodes: list[Node]) -> None:
         rec = children(nodes, "Tasks:Recurrence")
         if rec and value(rec, "Tasks:CalendarType") not in (None, "0", "1", "2") and value(rec, "Tasks:Type") not in ("2", "3", "5", "6"):
             raise ItemError("tasks:CalendarType with a daily or weekly recurrence")
+
+
+# MS-ASCAL 3.2.5.3: the Types each pattern element belongs to; sent with another Type, Status 6.
+PATTERN_TYPES = {
+    "Calendar:DayOfMonth": ("2", "5"), "Calendar:DayOfWeek": ("0", "1", "3", "6"),
+    "Calendar:MonthOfYear": ("5", "6"), "Calendar:WeekOfMonth": ("3", "6"),
+}
+REFUSED_CALENDAR_TYPES = frozenset({"13", "16", "17", "18", "19", "21", "22", "23"})  # MS-ASCAL 3.2.5.3
+
+
+def _check_recurrence(rec: list[Node]) -> None:
+    kind = value(rec, "Calendar:Type")
+    if kind not in ("0", "1", "2", "3", "5", "6"):
+        raise ItemError("calendar:Recurrence Type")
+    for tag, types in PATTERN_TYPES.items():
+        if value(rec, tag) and kind not in types:
+            raise ItemError(f"{tag} with Recurrence Type {kind}")
+    calendar_types = [v for t, v in rec if t == "Calendar:CalendarType"]
+    if len(calendar_types) > 1 or REFUSED_CALENDAR_TYPES.intersection(calendar_types):
+        raise ItemError("calendar:CalendarType")
+    first = value(rec, "Calendar:FirstDayOfWeek")
+    if first and first not in ("0", "1", "2", "3", "4", "5", "6"):
+        raise ItemError("calendar:FirstDayOfWeek outside 0-6")
 
 
 # -- Change ---------------------------------------------------------------------------------------
@@ -259,6 +293,12 @@ def merge(existing: list[Node], incoming: list[Node], rules: ChangeRules) -> lis
     for n in existing:
         if n[0] not in present and rules.keeps(n[0]):
             merged.append(n)
+    sent = find(merged, "Calendar:Exceptions")
+    if sent is not None and isinstance(sent[1], list):
+        # An exception the Change leaves out stays as it was (MS-ASCAL 3.2.5.3.1).
+        named = {value(e[1], EXCEPTION_TIME) for e in sent[1] if isinstance(e[1], list)}
+        kept = [e for e in children(existing, "Calendar:Exceptions") if value(e[1], EXCEPTION_TIME) not in named]
+        sent[1] = sent[1] + kept
     return sort(rules.class_name, merged)
 
 
@@ -353,9 +393,24 @@ def render_meeting(nodes: list[Node], version: str) -> Element:
     return E("Email:MeetingRequest", *out)
 
 
+# The first day of the week of a weekly series that names none: Monday, the week this server
+# expands such a series by (eas.pim.recurrence), and the user's option Exchange would use.
+DEFAULT_FIRST_DAY = "1"
+
+
+def _first_day_of_week(out: list[Element], version: str) -> None:
+    """MS-ASCAL 3.2.5: a weekly Recurrence always carries FirstDayOfWeek (14.1+)."""
+    rec = next((e for e in out if e.tag == "Calendar:Recurrence"), None)
+    if (rec is not None and rec.text("Calendar:Type") == "1" and not rec.has("Calendar:FirstDayOfWeek")
+            and _valid("Calendar:FirstDayOfWeek", version)):
+        rec.children.append(E("Calendar:FirstDayOfWeek", DEFAULT_FIRST_DAY))
+
+
 def render(class_name: str, nodes: list[Node], options: RenderOptions) -> Element:
     """The AirSync:ApplicationData a device of `options.version` receives."""
     out, native = _render_nodes(nodes, options, class_name)
+    if class_name == "Calendar":
+        _first_day_of_week(out, options.version)
     if native is not None and versions.has(options.version, "airsyncbase_body"):
         out.append(E("AirSyncBase:NativeBodyType", native))
     return E("AirSync:ApplicationData", *out)

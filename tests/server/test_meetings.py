@@ -68,6 +68,7 @@ def request(response, request_id, collection_id=INBOX, *extra):
                  "MS-ASCMD_R3843", "MS-ASCMD_R830", "MS-ASCMD_R831", "MS-ASCMD_R3807", "MS-ASCMD_R5089",
                  "MS-ASCMD_R4180")
 @pytest.mark.req("MS-ASEMAIL_R16", "MS-ASEMAIL_R17", "MS-ASEMAIL_R650", "MS-ASEMAIL_R1067", "MS-ASEMAIL_R417", "MS-ASEMAIL_R687")
+@pytest.mark.req("MS-ASCAL_R52522", "MS-ASCAL_R525221", "MS-ASCAL_R52522111")
 async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client, app):
     await app.state.store.deliver(outlook_request(), ["alice@easlab.test"])
     dev = alice(client)
@@ -94,6 +95,7 @@ async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client,
     (cid, event), = (await items(dev, CALENDAR)).items()
     assert event.text(f"{C}:MeetingStatus") == "3" and event.text(f"{C}:BusyStatus") == "1"
     assert event.text(f"{C}:ResponseType") == "5" and event.text(f"{C}:Subject") == "Team sync"
+    assert not event.has(f"{C}:AppointmentReplyTime")  # not answered yet
     assert event.text(f"{C}:OrganizerEmail") == "anna.mueller@contoso.com"
     assert event.text(f"{C}:Location") == "Room 1" and event.text(f"{C}:Reminder") == "15"
     exceptions = event.find(f"{C}:Exceptions").children
@@ -102,6 +104,7 @@ async def test_smtp_request_becomes_a_meeting_mail_and_a_tentative_event(client,
     moved, = [e for e in exceptions if e.text(f"{C}:Deleted") != "1"]
     assert (moved.text(f"{C}:ExceptionStartTime"), moved.text(f"{C}:Subject"), moved.text(f"{C}:StartTime")) == (
         "20240402T080000Z", "Team sync (moved)", "20240402T120000Z")
+    assert not any(e.has(f"{C}:AppointmentReplyTime") for e in exceptions)
     # MeetingStatus 3 + MeetingResponse accept: the event becomes busy and accepted, the request
     # goes to Deleted Items, CalendarId names the event.
     resp = await dev.call("MeetingResponse", meeting_response(request(1, sid)))

@@ -56,7 +56,7 @@ def recurring_meeting_141():
           E(f"{C}:Attendee", E(f"{C}:Email", "carol@example.net"), E(f"{C}:Name", "Carol"), E(f"{C}:AttendeeType", 2))),
         E(f"{C}:Categories", E(f"{C}:Category", "Team"), E(f"{C}:Category", "Blue")),
         E(f"{C}:Recurrence", E(f"{C}:Type", 1), E(f"{C}:Interval", 1), E(f"{C}:DayOfWeek", 2),
-          E(f"{C}:Until", "20260330T080000Z")),
+          E(f"{C}:FirstDayOfWeek", 1), E(f"{C}:Until", "20260330T080000Z")),
         E(f"{C}:Exceptions",
           E(f"{C}:Exception", E(f"{C}:Deleted", 1), E(f"{C}:ExceptionStartTime", "20260112T080000Z")),
           E(f"{C}:Exception", E(f"{C}:ExceptionStartTime", "20260119T080000Z"), E(f"{C}:Subject", "Weekly (moved)"),
@@ -340,6 +340,7 @@ async def test_stored_form_is_version_neutral(client, app):
     assert "AirSyncBase:Location" in tags and "Calendar:Location" not in tags
 
 
+@pytest.mark.req("MS-ASCAL_R525", "MS-ASCAL_R528")
 async def test_fetch_a_calendar_item_with_sync_and_itemoperations(client):
     dev = device(client, "w", "14.1")
     reply, key = await add(dev, CALENDAR, await primed(dev, CALENDAR), recurring_meeting_141())
