@@ -154,6 +154,7 @@ class FetchRequest:
     file_reference: str | None = None
     body: BodyOptions = field(default_factory=BodyOptions)
     range: tuple[int, int] | None = None  # zero-based, inclusive byte range
+    schema: frozenset[str] | None = None  # Options/Schema: the only properties a PIM item is returned with
     # The room left in the answer: an attachment the store knows to be larger gets Status 11 before
     # its message is read, so a request of many large fetches costs what fits, not what was asked.
     max_size: int | None = None

@@ -28,6 +28,11 @@ from .models import Folder, Item, ItemChange, User
 
 
 def write_nodes(item: Item, class_name: str, nodes: list, now: datetime) -> None:
+    if class_name == "Notes":
+        # MS-ASNOTE 3.2.5.3.1: a note's LastModifiedDate is when the server last wrote it; the
+        # device's own is ignored.
+        tree.put(nodes, "Notes:LastModifiedDate", now.strftime("%Y%m%dT%H%M%SZ"))
+        nodes[:] = tree.sort(class_name, nodes)
     summary = summarise(class_name, tree.scrub(nodes), now)
     item.pim = nodes
     flag_modified(item, "pim")  # nodes may be the loaded list, edited in place: equal to itself

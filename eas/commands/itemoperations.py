@@ -130,6 +130,9 @@ def _fetch(el: Element) -> FetchOp:
         if options is not None:
             request.range = parse_range(options.text(f"{NS}:Range"))
             request.body = body_options(options)
+            schema = options.find(f"{NS}:Schema")
+            if schema is not None:
+                request.schema = frozenset(c.tag for c in schema.children)
         return FetchOp(request, echo=echo)
     except OperationError as exc:
         return FetchOp(None, exc.status, echo)
@@ -237,12 +240,14 @@ def _body(body: Element, rng: tuple[int, int] | None, payload: Payload) -> tuple
 
 
 def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, payload: Payload) -> Element:
-    from .sync import item_data
+    from .sync import PimItem, item_data
 
     data = item_data(outcome.item, request.body, version)
     children: list[Element] = []
     head: list[Element] = []
     for child in data.children:
+        if request.schema is not None and isinstance(outcome.item, PimItem) and child.tag not in request.schema:
+            continue  # MS-ASCNTC 3.2.5.1, MS-ASTASK 3.2.5.1, MS-ASNOTE 3.2.5.1: the Schema's properties only
         if child.tag == "AirSyncBase:Body":
             child, head = _body(child, request.range, payload)
         children.append(child)

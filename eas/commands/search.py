@@ -80,6 +80,8 @@ def parse_mailbox_query(query: Element) -> MailboxQuery:
     out = MailboxQuery()
     words = []
     for child in ands[0].children:
+        if child.tag.startswith("Tasks:"):
+            raise QueryError(INVALID, f"<{child.tag}>: task properties are not searchable")  # MS-ASTASK 3.2.5.2
         if child.tag not in _AND_CHILDREN:
             raise QueryError(TOO_COMPLEX, f"<{child.tag}> in And")
         if child.tag == "AirSync:Class":

@@ -68,7 +68,10 @@ ORDER = {
 
 # MS-ASCMD 2.2.3.24 (Change): leaving these out of a Change leaves them as they are, whatever the
 # ghosting rules say.  UID and ClientUid are the server's record of the event's identity.
-KEPT_WHEN_ABSENT = frozenset({"Calendar:Exceptions", BODY, "Contacts:Picture", "Calendar:UID", "Calendar:ClientUid"})
+# MS-ASTASK 3.2.5.3.1-2 and MS-ASNOTE 3.2.5.3 say the same of a task's Importance and ReminderSet
+# and a note's Subject.
+KEPT_WHEN_ABSENT = frozenset({"Calendar:Exceptions", BODY, "Contacts:Picture", "Calendar:UID", "Calendar:ClientUid",
+                              "Tasks:Importance", "Tasks:ReminderSet", "Notes:Subject"})
 
 # What a 16.x Change with an InstanceId may set on one occurrence, in MS-ASCAL's Exception order
 # (2.2.2.20).
@@ -193,6 +196,13 @@ def parse(class_name: str, data: Element | None) -> list[Node]:
     """The stored form of a device's ApplicationData; ItemError when it is not a valid item."""
     nodes = _normalise([node_of(c) for c in data.children]) if data is not None else []
     validate(class_name, nodes)
+    rec = children(nodes, "Tasks:Recurrence") if class_name == "Tasks" else []
+    if find(rec, "Tasks:Occurrences") is not None:
+        drop(rec, "Tasks:Until")  # MS-ASTASK 3.2.5.3.4: Occurrences wins
+    if value(rec, "Tasks:Type") in ("2", "3", "5", "6") and find(rec, "Tasks:CalendarType") is None:
+        # MS-ASTASK 2.2.2.4: a monthly or yearly pattern is sent with its CalendarType; 0 is the default.
+        at = next((i for i, n in enumerate(rec) if n[0] in ("Tasks:IsLeapMonth", "Tasks:FirstDayOfWeek")), len(rec))
+        rec.insert(at, ["Tasks:CalendarType", "0"])  # its place in the schema; the rest as sent
     return sort(class_name, nodes)
 
 
@@ -240,9 +250,29 @@ def validate(class_name: str, nodes: list[Node]) -> None:
     elif class_name == "Tasks":
         if value(nodes, "Tasks:Complete") == "1" and not value(nodes, "Tasks:DateCompleted"):
             raise ItemError("a complete task needs DateCompleted")  # MS-ASTASK 2.2.2.6
-        rec = children(nodes, "Tasks:Recurrence")
-        if rec and value(rec, "Tasks:CalendarType") not in (None, "0", "1", "2") and value(rec, "Tasks:Type") not in ("2", "3", "5", "6"):
-            raise ItemError("tasks:CalendarType with a daily or weekly recurrence")
+        if value(nodes, "Tasks:ReminderSet") not in (None, "0", "1"):
+            raise ItemError("tasks:ReminderSet other than 0 or 1")  # MS-ASTASK 2.2.2.22
+        if find(nodes, "Tasks:Recurrence") is not None:
+            _validate_task_recurrence(children(nodes, "Tasks:Recurrence"))
+
+
+# MS-ASTASK 2.2.2.9, 2.2.2.10, 2.2.2.33: which recurrence Types a pattern element belongs to.
+_TASK_PATTERN = {"Tasks:DayOfMonth": ("2", "5"), "Tasks:WeekOfMonth": ("3", "6")}
+
+
+def _validate_task_recurrence(rec: list[Node]) -> None:
+    kind = value(rec, "Tasks:Type")
+    if kind is None or value(rec, "Tasks:Start") is None:
+        raise ItemError("a task recurrence without its Type or Start")  # MS-ASTASK 2.2.2.29, 3.2.5.3.3
+    for tag, kinds in _TASK_PATTERN.items():
+        if find(rec, tag) is not None and kind not in kinds:
+            raise ItemError(f"{tag} with a recurrence of Type {kind}")
+    if find(rec, "Tasks:DayOfWeek") is not None and kind in ("2", "5"):
+        raise ItemError(f"tasks:DayOfWeek with a recurrence of Type {kind}")
+    if value(rec, "Tasks:FirstDayOfWeek") not in (None, "0", "1", "2", "3", "4", "5", "6"):
+        raise ItemError("tasks:FirstDayOfWeek outside 0-6")  # MS-ASTASK 2.2.2.13
+    if value(rec, "Tasks:CalendarType") not in (None, "0", "1", "2") and kind not in ("2", "3", "5", "6"):
+        raise ItemError("tasks:CalendarType with a daily or weekly recurrence")
 
 
 # MS-ASCAL 3.2.5.3: the Types each pattern element belongs to; sent with another Type, Status 6.

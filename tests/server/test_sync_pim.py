@@ -326,7 +326,12 @@ async def test_notes_round_trip_for_14_and_16(client):
     writer = device(client, "w", "14.1")
     reply, _ = await add(writer, NOTES, await primed(writer, NOTES), note)
     items, _ = await everything(device(client, "r", "16.1"), NOTES)
-    assert items[reply.text(f"{A}:ServerId")] == with_native(note)
+    got = items[reply.text(f"{A}:ServerId")]
+    # LastModifiedDate is the server's time of the write, not the device's (MS-ASNOTE 3.2.5.3.1).
+    modified = got.text("Notes:LastModifiedDate")
+    assert modified != "20261127T120000Z" and len(modified) == 16
+    assert got == with_native(appdata(*[E("Notes:LastModifiedDate", modified) if c.tag == "Notes:LastModifiedDate" else c
+                                        for c in note.children]))
 
 
 async def test_stored_form_is_version_neutral(client, app):
