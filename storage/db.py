@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from .migrate import add_missing_columns, add_missing_foreign_keys
 
+T = TypeVar("T")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # a bare path is taken as a SQLite file only with one
 SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
 
@@ -64,6 +66,25 @@ def _sqlite_begin(connection) -> None:
     that at once ("database is locked", busy_timeout or not) when another writer committed since
     the read; taking the write lock at BEGIN makes a second writer wait in busy_timeout instead."""
     connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+
+class WriteNeeded(Exception):
+    """A read-first transaction (`Database.read_first`) reached a write: it is rolled back before
+    the statement runs and the work is done again in a writing transaction."""
+
+
+_probing = threading.local()
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _refuse_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+    if getattr(_probing, "on", False) and statement.lstrip()[:6].upper() in _WRITES:
+        raise WriteNeeded(statement)
+
+
+def probing() -> bool:
+    """Whether this thread runs a read-first transaction (a write there raises WriteNeeded)."""
+    return getattr(_probing, "on", False)
 
 
 class WriterLock:
@@ -126,6 +147,7 @@ class Database:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
             self._write_engine = self.engine
             self.writer = None
+        event.listen(self.engine, "before_cursor_execute", _refuse_writes)
 
     @property
     def dialect(self) -> str:
@@ -156,6 +178,27 @@ class Database:
             return
         with self.writer, self._transaction(self._write_engine, write) as session:
             yield session
+
+    def read_first(self, work: Callable[[Session], T]) -> T:
+        """`work` in a reading transaction, done again in a writing one if it turns out to write.
+
+        A request that changes nothing (most of a device's requests) so never queues for SQLite's
+        single writer; one that does write reads everything again under the write lock, so what
+        it decides rests on what it writes over, as before."""
+        if (self.writer is not None and self.writer.held()) or probing():
+            return self._work(work, write=True)
+        try:
+            _probing.on = True
+            try:
+                return self._work(work, write=False)
+            finally:
+                _probing.on = False
+        except WriteNeeded:
+            return self._work(work, write=True)
+
+    def _work(self, work: Callable[[Session], T], write: bool) -> T:
+        with self.session(write=write) as session:
+            return work(session)
 
     @contextmanager
     def _transaction(self, bind, write: bool) -> Iterator[Session]:

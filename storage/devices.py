@@ -1,9 +1,18 @@
-"""Device partnerships: one row per (user, DeviceId), updated on every request."""
+"""Device partnerships: one row per (user, DeviceId), updated when a request changes what it stores.
+
+The time a device was last seen (`last_sync`) is stored at most once a minute (LAST_SEEN_EVERY),
+unless the row is written for another reason anyway: writing it on every request would make every
+request a write, and on SQLite writers take turns.
+"""
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlmodel import Session, select
 
 from .models import Device, User, utcnow
+
+LAST_SEEN_EVERY = timedelta(seconds=60)
 
 
 def get_device(session: Session, user: User, device_id: str) -> Device | None:
@@ -16,16 +25,24 @@ def touch_device(session: Session, user: User, device_id: str, device_type: str 
     device = get_device(session, user, device_id)
     if device is None:
         device = Device(user_id=user.id, device_id=device_id, device_type=device_type, first_sync=now)
-    device.last_sync = now
     if device_type:
         device.device_type = device_type
     if user_agent:
         device.user_agent = user_agent[:512]
     if protocol_version:
         device.protocol_version = protocol_version
+    seen(session, device, now)
     session.add(device)
     session.flush()
     return device
+
+
+def seen(session: Session, device: Device, now) -> None:
+    """Store `now` as the device's last request when its row is written anyway or the stored time
+    is LAST_SEEN_EVERY old."""
+    last = device.last_sync
+    if last is None or now - last >= LAST_SEEN_EVERY or device.id is None or session.is_modified(device):
+        device.last_sync = now
 
 
 def remove_device(session: Session, device: Device) -> None:

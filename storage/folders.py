@@ -81,7 +81,9 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
     outcome.sync_key = device.hierarchy_key
     # Rows at or below the previous key's position can never matter again.
     floor = device.hierarchy_seq if action is Action.RESET else base
-    session.execute(delete(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq <= floor))
+    spent = (HierarchyEcho.device_pk == device.id, HierarchyEcho.seq <= floor)
+    if session.exec(select(HierarchyEcho.id).where(*spent).limit(1)).first() is not None:
+        session.execute(delete(HierarchyEcho).where(*spent))
     return outcome
 
 

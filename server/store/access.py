@@ -28,7 +28,8 @@ from easlab.eas.folders import FolderType
 from easlab.eas.machines.provision import ProvisionView, device_information
 from easlab.eas.mime import parse_message
 from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
-from easlab.storage.devices import get_device, touch_device
+from easlab.storage.db import WriteNeeded, probing
+from easlab.storage.devices import get_device, seen, touch_device
 from easlab.storage.mailbox import folder_by_type, store_message
 from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
@@ -125,6 +126,8 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         # request: a Quarantine rule on the OS lifts the moment the device reports a new one (item 25).
         probe = _probe(user, device, line, now, reported)
         decision = access.evaluate(replace(facts, device=device_facts(probe, line.user_agent, line.ms_wl or "")))
+    if probing() and _writes(device, decision):
+        raise WriteNeeded("the gate stores its decision")  # before any notice or event is made
     if decision.state is None:  # refused before any partnership: nothing is stored
         if decision.step == "MaxDevices":
             log.warning("%s: device %s refused, %s", user.name, line.device_id, decision.path[-1])
@@ -146,7 +149,21 @@ def run_gate(session: Session, mailer, user: User, ctx, command, now: datetime, 
         if decision.notify:
             log.info("%s %s: now %s (%s)", user.name, device.device_id, decision.state, decision.reason)
             mailer.access_notices(session, user, device, org_settings(session), decision, effects, now)
+    seen(session, device, now)  # with whatever else this request changed in the row
     return Gate(decision, response), effects
+
+
+def _writes(device: Device | None, decision) -> bool:
+    """Whether the gate's decision itself must be stored: a new partnership, a notice, a new state.
+    (A changed fact the request reports is caught when its row would be written.)"""
+    if decision.notify:
+        return True
+    if decision.state is None:
+        return False
+    if device is None:
+        return True
+    return decision.recorded and (device.access_state, device.access_reason, device.access_rule) != (
+        decision.state, decision.reason, decision.rule or "")
 
 
 def wipe_confirmation(store: StoreContext, session: Session, user: User, device: Device, now: datetime,
@@ -178,7 +195,9 @@ class AccessAdapter:
             user = get_user(session, ctx.user)
             return run_gate(session, store.mailer, user, ctx, command, store.clock.now(), request)
 
-        gate, effects = await store.run(work)
+        # Most requests change nothing the gate stores: they are decided in a read, and only a
+        # request that must store something is decided again in a writing transaction.
+        gate, effects = await store.read_first(work)
         store.follow_up(effects)
         return gate
 

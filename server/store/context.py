@@ -71,6 +71,10 @@ class StoreContext:
         behind SQLite's writer (a held Ping's checks, the lookups before a command)."""
         return await run_in_threadpool(self.transaction, work, False)
 
+    async def read_first(self, work: Callable[[Session], T]) -> T:
+        """`work` in a reading transaction, again in a writing one if it writes (Database.read_first)."""
+        return await run_in_threadpool(self.db.read_first, work)
+
     def who(self, session: Session, ctx: CommandContext) -> tuple[User, Device]:
         """(user, device) of a request.  A read: the gate already created or touched the
         partnership for this request, and a held Ping's checks must not queue for SQLite's

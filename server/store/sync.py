@@ -35,7 +35,8 @@ class SyncAdapter:
             user, device = self.store.who(session, ctx)
             return folder_sync_with_echoes(session, user, device, sync_key)
 
-        return await self.store.run(work)
+        # A FolderSync with nothing to report writes nothing: read first (Database.read_first).
+        return await self.store.read_first(work)
 
     async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
         added: set[int] = set()
@@ -46,12 +47,16 @@ class SyncAdapter:
             return encode(outcome.rendered)
 
         def work(session):
+            added.clear()  # a read-first attempt that turned out to write is done again
             user, device = self.store.who(session, ctx)
             notice = device.quarantine_notice_id if ctx.restricted else None
             return queries.sync_collection(session, user, device, request, SyncOptions, encoded, self.store.clock.now(),
                                            added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
 
-        outcome, replay = await self.store.run(work)
+        # A Sync that sends no changes of its own and gets none writes nothing: it is answered in
+        # a read (Database.read_first); one with client changes writes anyway.
+        run = self.store.run if request.commands else self.store.read_first
+        outcome, replay = await run(work)
         if replay is not None:
             outcome.replay = decode(replay)
         if added:
@@ -108,4 +113,4 @@ class SyncAdapter:
                 device.ping_folders = cached["folders"]
             session.add(device)
 
-        await self.store.run(work)
+        await self.store.read_first(work)  # the same request as last time changes nothing

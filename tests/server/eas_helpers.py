@@ -16,13 +16,14 @@ class Raw:
         self.user, self.password = user, password
         self.device, self.device_type, self.version = device, device_type, version
         self.policy_key = None  # None: no X-MS-PolicyKey header at all
+        self.user_agent = "easlab-tests/1"
 
     def headers(self):
         return {
             "Authorization": "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode(),
             "MS-ASProtocolVersion": self.version,
             "Content-Type": "application/vnd.ms-sync.wbxml",
-            "User-Agent": "easlab-tests/1",
+            "User-Agent": self.user_agent,
             **({"X-MS-PolicyKey": str(self.policy_key)} if self.policy_key is not None else {}),
         }
 
