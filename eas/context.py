@@ -24,6 +24,7 @@ class Limits:
     max_request_size: int = limits.MAX_REQUEST_SIZE  # eas/limits.py says why each is what it is
     decode_in_thread_size: int = limits.DECODE_IN_THREAD_SIZE
     max_itemoperations_size: int = limits.MAX_ITEMOPERATIONS_SIZE
+    max_sync_size: int = limits.MAX_SYNC_SIZE
 
 
 @dataclass

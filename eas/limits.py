@@ -30,3 +30,12 @@ DECODE_IN_THREAD_SIZE = 64 * 1024
 # Exchange administrator raises MaxDocumentDataSize; the answer is held whole in memory, about
 # three times its size at the peak (bench/exhaust.py).
 MAX_ITEMOPERATIONS_SIZE = 10_240_000
+
+# The item content one Sync answer carries in total, all its collections together (WindowSize alone
+# lets a device ask for 512 whole MIME messages, gigabytes held in memory).  The same figure as
+# MaxDocumentDataSize, the most content Exchange hands out in one answer: a window of 100 ordinary
+# mails (~25 KB each with MIME) is about 2.5 MB, so real devices never meet it.  Past it the window
+# ends early with MoreAvailable and the rest waits for the next Sync; the answer's first item is
+# always sent, however large (its body cut as the device's options say), so a device always
+# progresses: MS-ASCMD has no per-item "too large" status in Sync.
+MAX_SYNC_SIZE = 10_240_000

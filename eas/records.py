@@ -88,6 +88,8 @@ class ServerChange:
     kind: str  # "Add" | "Change" | "Delete" | "SoftDelete"
     server_id: str
     item: EmailItem | PimItem | None = None
+    # The item's ApplicationData, rendered once when Sync measured it against the answer's room.
+    data: Element | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -7,6 +7,7 @@ folder_id, seq), so an incremental Sync touches the rows that changed and nothin
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -35,27 +36,49 @@ def _items(need_mime: bool):
     return query if need_mime else query.options(defer(Item.mime))
 
 
-def initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None, need_mime: bool = True):
-    query = _items(need_mime).where(Item.folder_id == folder.id, Item.id > (state.initial_cursor or 0), Item.created_seq <= state.snapshot_seq)
+# Rows read at a time while a window fills: a window that ends early on the answer's size bound
+# leaves the rest of the page unread (a row can hold megabytes of body).
+READ_CHUNK = 32
+
+
+def initial_page(session: Session, folder: Folder, state: SyncState, window: int, start: datetime | None, need_mime: bool = True,
+                 admit: Callable[[ServerChange], bool] | None = None):
+    """The next `window` items of the initial download after the cursor, fewer where `admit`
+    refuses one: the cursor stops after the last item handed out."""
+    query = _items(need_mime).where(Item.folder_id == folder.id, Item.created_seq <= state.snapshot_seq)
     if start is not None:
         query = query.where(Item.date_received >= start)
-    rows = list(session.exec(query.order_by(Item.id).limit(window + 1)))
-    more = len(rows) > window
-    rows = rows[:window]
-    if rows:
-        state.initial_cursor = rows[-1].id
+    cls = FOLDER_CLASS.get(folder.type, "Email")
+    cursor = state.initial_cursor or 0
+    changes: list[ServerChange] = []
+    more = False
+    while not more:
+        want = min(READ_CHUNK, window + 1 - len(changes))
+        rows = list(session.exec(query.where(Item.id > cursor).order_by(Item.id).limit(want)))
+        for row in rows:
+            change = ServerChange("Add", row.server_id, row_item(row, cls, need_mime))
+            if len(changes) == window or (admit is not None and not admit(change)):
+                more = True
+                break
+            changes.append(change)
+            cursor = row.id
+        if len(rows) < want:
+            break
+    if changes:
+        state.initial_cursor = cursor
     if not more:
         state.initial_cursor = None
         state.seq = state.snapshot_seq
-    cls = FOLDER_CLASS.get(folder.type, "Email")
-    return [ServerChange("Add", r.server_id, row_item(r, cls, need_mime)) for r in rows], more
+    return changes, more
 
 
 def log_page(session: Session, folder: Folder, state: SyncState, window: int, own: set[int], start: datetime | None,
-              need_mime: bool = True):
-    """Collapse the log after state.seq into at most `window` item changes."""
+              need_mime: bool = True, admit: Callable[[ServerChange], bool] | None = None):
+    """Collapse the log after state.seq into at most `window` item changes, fewer where `admit`
+    refuses one: the position then stops before that item's first row, so it and all after it
+    come in the next page."""
     rows = session.exec(select(ItemChange).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq))
-    collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id]
+    collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id, position before its first row]
     cut = state.seq
     more = False
     for row in rows:
@@ -67,36 +90,51 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
             if len(collapsed) >= window:
                 more = True
                 break
-            collapsed[row.item_id] = [row.kind, row.kind, row.server_id]
+            collapsed[row.item_id] = [row.kind, row.kind, row.server_id, cut]
         else:
             entry[1] = row.kind
             entry[2] = row.server_id
         cut = row.seq
-    state.seq = cut
-    live_ids = [iid for iid, (first, last, _) in collapsed.items() if last != "delete"]
-    items = {i.id: i for i in session.exec(_items(need_mime).where(Item.id.in_(live_ids), Item.folder_id == folder.id))} if live_ids else {}
+    live_ids = [iid for iid, (_, last, _, _) in collapsed.items() if last != "delete"]
+    at = {iid: n for n, iid in enumerate(live_ids)}
+    items: dict[int, Item | None] = {}
     changes: list[ServerChange] = []
     cls = FOLDER_CLASS.get(folder.type, "Email")
-    for iid, (first, last, server_id) in collapsed.items():
-        if last == "delete":
-            if first != "add":
-                changes.append(ServerChange("Delete", server_id))
+    for iid, (first, last, server_id, before) in collapsed.items():
+        if iid in at and iid not in items:
+            # The next few live items' rows, read only as the window reaches them.
+            ahead = live_ids[at[iid]:at[iid] + READ_CHUNK]
+            items.update((i.id, i) for i in session.exec(_items(need_mime).where(Item.id.in_(ahead), Item.folder_id == folder.id)))
+            items.update((i, None) for i in ahead if i not in items)
+        change = _log_change(cls, first, last, server_id, items.get(iid), start, need_mime)
+        if change is None:
             continue
-        item = items.get(iid)
-        if item is None:  # moved away meanwhile; the delete row is past the cut
-            continue
-        inside = start is None or item.date_received >= start
-        if first == "add":
-            if inside:
-                changes.append(ServerChange("Add", item.server_id, row_item(item, cls, need_mime)))
-        elif inside:
-            changes.append(ServerChange("Change", item.server_id, row_item(item, cls, need_mime)))
-        elif cls != "Email":
-            # Changed out of the window (an event moved into the past, a task completed under
-            # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).  A mail's
-            # date never changes, so a mail changed outside the window was never sent at all.
-            changes.append(ServerChange("SoftDelete", item.server_id))
+        if admit is not None and not admit(change):
+            cut, more = before, True
+            break
+        changes.append(change)
+    state.seq = cut
     return changes, more
+
+
+def _log_change(cls: str, first: str, last: str, server_id: str, item: Item | None, start: datetime | None,
+                need_mime: bool) -> ServerChange | None:
+    """What one collapsed item's log rows tell the device, if anything."""
+    if last == "delete":
+        return ServerChange("Delete", server_id) if first != "add" else None
+    if item is None:  # moved away meanwhile; the delete row is past the cut
+        return None
+    inside = start is None or item.date_received >= start
+    if first == "add":
+        return ServerChange("Add", item.server_id, row_item(item, cls, need_mime)) if inside else None
+    if inside:
+        return ServerChange("Change", item.server_id, row_item(item, cls, need_mime))
+    if cls != "Email":
+        # Changed out of the window (an event moved into the past, a task completed under
+        # FilterType 8): the device drops it without deleting it (MS-ASCMD 2.2.3.161).  A mail's
+        # date never changes, so a mail changed outside the window was never sent at all.
+        return ServerChange("SoftDelete", item.server_id)
+    return None
 
 
 def soft_deletes(session: Session, folder: Folder, state: SyncState, start: datetime | None) -> list[ServerChange]:

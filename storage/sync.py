@@ -247,13 +247,15 @@ def _server_changes(work: _Work, options, own: set[int], outcome: CollectionOutc
     window = request.window_size
     start = window_start(outcome.folder_class, options.filter_type, work.now)
     need_mime = options.mime_support > 0 or any(p.type == 4 for p in options.body_preferences)
+    ask = request.admit
+    admit = (lambda change: ask(change, options)) if ask is not None else None
     changes: list[ServerChange] = []
     more = False
     if state.initial_cursor is not None:
-        changes, more = initial_page(session, folder, state, window, start, need_mime)
+        changes, more = initial_page(session, folder, state, window, start, need_mime, admit)
     if not more and state.initial_cursor is None:
         soft = soft_deletes(session, folder, state, start)
-        log_changes, more = (log_page(session, folder, state, window - len(changes), own, start, need_mime)
+        log_changes, more = (log_page(session, folder, state, window - len(changes), own, start, need_mime, admit)
                              if window > len(changes) else ([], True))
         changes += soft + log_changes
     if state.presented:

@@ -8,6 +8,7 @@ for a device that resends its previous key.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import overload
 
@@ -21,7 +22,7 @@ from ..response import Response
 from ..status import SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
-from ..records import CollectionOutcome, PimItem
+from ..records import CollectionOutcome, PimItem, ServerChange
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command
 
@@ -85,6 +86,9 @@ class CollectionRequest:
     options: SyncOptions | None = None  # None: keep the stored ones
     commands: list[ClientCommand] = field(default_factory=list)
     supported: list[str] | None = None  # local names listed in Supported (SyncKey 0 only)
+    # Set by `_run`, asked by the store for each server change in turn: False ends the window
+    # before that change (the answer's room is spent), which then stays pending.
+    admit: Callable[[ServerChange, SyncOptions], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -236,6 +240,38 @@ def item_data(item, body: BodyOptions, version: str) -> Element:
     return application_data(item, body, version)
 
 
+def _change_data(ch: ServerChange, body: BodyOptions, version: str) -> Element:
+    return ch.data if ch.data is not None else item_data(ch.item, body, version)
+
+
+class AnswerRoom:
+    """What is left of one Sync answer's size bound (Limits.max_sync_size), shared by all its
+    collections.  Each change is rendered when it asks to be let in, measured as ItemOperations
+    measures its answer (the values it carries), and its rendering kept for the answer."""
+
+    def __init__(self, size: int, version: str, opaque: bool):
+        self.left = size
+        self.version = version
+        self.opaque = opaque
+        self.empty = True  # the answer's first change always fits, so a device always progresses
+
+    def admit(self, change: ServerChange, options: SyncOptions) -> bool:
+        size = len(change.server_id)
+        if change.kind in ("Add", "Change") and change.item is not None:
+            body = options.body()
+            body.opaque_data = self.opaque
+            data = _change_data(change, body, self.version)
+            size += sum(len(e.value) for e in data.iter() if e.value is not None)
+        else:
+            data = None
+        if size > self.left and not self.empty:
+            return False
+        change.data = data
+        self.left -= size
+        self.empty = False
+        return True
+
+
 def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
                       opaque_bodies: bool = False) -> Element:
     """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
@@ -271,7 +307,7 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
         cmds = []
         for ch in outcome.changes:
             if ch.kind in ("Add", "Change") and ch.item is not None:
-                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id), item_data(ch.item, body, version)))
+                cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id), _change_data(ch, body, version)))
             else:
                 cmds.append(E(f"{NS}:{ch.kind}", E(f"{NS}:ServerId", ch.server_id)))
         children.append(E(f"{NS}:Commands", *cmds))
@@ -328,10 +364,12 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     budget = request.window_size if request.window_size else None
     if budget is not None:
         budget = _window(budget)
+    room = AnswerRoom(ctx.limits.max_sync_size, ctx.version, opaque)
     outcomes = []
     for coll in request.collections:
         if budget is not None:
             coll.window_size = max(0, min(coll.window_size, budget))
+        coll.admit = room.admit
         version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:

@@ -65,3 +65,23 @@ def test_the_window_start_compares_aware_moments(database):
     with database.session() as s:
         assert s.exec(select(Item).where(Item.server_id == third)).one().date_received == T0 + timedelta(minutes=2)
     assert pages(database, SyncState(seq=0), 10, start=T0 + timedelta(minutes=1)) == [([("Add", third)], False, 5)]
+
+
+def test_a_page_ended_by_the_answers_room_stops_before_the_refused_item(database):
+    first, second, third = inbox_with_history(database)
+    state, out = SyncState(seq=0), []
+    with database.session() as s:
+        inbox = folder_by_type(s, get_user(s, "alice"), 2)
+        while True:
+            asked: list[str] = []  # each page has room for one change: the first asked for
+            changes, more = log_page(s, inbox, state, 10, set(), None, admit=lambda c: asked.append(c.server_id) or len(asked) == 1)
+            out.append(([(c.kind, c.server_id) for c in changes], more, state.seq))
+            if not more:
+                break
+    # The refused item's first row is where the next page starts: each item comes once, in order.
+    assert out == [
+        ([("Add", first)], True, 2),
+        ([("Add", third)], True, 3),
+        ([("Change", first)], True, 4),
+        ([("Delete", second)], False, 5),
+    ]
