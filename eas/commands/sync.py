@@ -271,6 +271,16 @@ class AnswerRoom:
         self.empty = False
         return True
 
+    def attempt(self) -> Callable[[], None]:
+        """A way back to the room as it is now: a transaction that is done again (a read-first
+        Sync that turned out to write) must not find its first attempt's items counted."""
+        left, empty = self.left, self.empty
+
+        def back() -> None:
+            self.left, self.empty = left, empty
+
+        return back
+
 
 def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
                       opaque_bodies: bool = False) -> Element:

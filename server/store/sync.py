@@ -41,13 +41,16 @@ class SyncAdapter:
     async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
         added: set[int] = set()
         drafts = self.sending.draft_context(ctx.version)
+        room = getattr(request.admit, "__self__", None)  # the answer's AnswerRoom (eas/commands/sync.py)
+        rewind = room.attempt() if room is not None else (lambda: None)
 
         def encoded(outcome: CollectionOutcome) -> bytes:
             outcome.rendered = render(outcome)
             return encode(outcome.rendered)
 
         def work(session):
-            added.clear()  # a read-first attempt that turned out to write is done again
+            added.clear()  # a read-first attempt that turned out to write is done again,
+            rewind()  # with the answer's room as it was before the first
             user, device = self.store.who(session, ctx)
             notice = device.quarantine_notice_id if ctx.restricted else None
             return queries.sync_collection(session, user, device, request, SyncOptions, encoded, self.store.clock.now(),
