@@ -4,8 +4,8 @@
 
 `easlab serve` of this tree on a SQLite file.  A second user ("bystander") sends FolderSync
 requests one after another on a keep-alive connection the whole time; its latency p99 is taken
-with no attack (baseline) and during each attack.  The attacks, one after another, each from the
-attacker's own connection (issue 13's three):
+with no attack (baseline) and during each attack.  The attacks, each against a server of its own
+(so each peak starts from a fresh process), from the attacker's own connection (issue 13's three):
 - chunked: a 200 MB request body in 64 KB chunks with no Content-Length (answer: 413);
 - bomb: 24 MB of WBXML that opens empty tags, within the body limit (answer: 400, malformed);
 - fetch: one 2.6 KB ItemOperations of 100 Fetches of one 5 MB attachment (answer: 200, the
