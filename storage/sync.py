@@ -247,8 +247,8 @@ def _server_changes(work: _Work, options, own: set[int], outcome: CollectionOutc
     window = request.window_size
     start = window_start(outcome.folder_class, options.filter_type, work.now)
     need_mime = options.mime_support > 0 or any(p.type == 4 for p in options.body_preferences)
-    ask = request.admit
-    admit = (lambda change: ask(change, options)) if ask is not None else None
+    room = request.room
+    admit = (lambda change: room.admit(change, options)) if room is not None else None
     changes: list[ServerChange] = []
     more = False
     if state.initial_cursor is not None:

@@ -86,9 +86,9 @@ class CollectionRequest:
     options: SyncOptions | None = None  # None: keep the stored ones
     commands: list[ClientCommand] = field(default_factory=list)
     supported: list[str] | None = None  # local names listed in Supported (SyncKey 0 only)
-    # Set by `_run`, asked by the store for each server change in turn: False ends the window
-    # before that change (the answer's room is spent), which then stays pending.
-    admit: Callable[[ServerChange, SyncOptions], bool] | None = field(default=None, compare=False, repr=False)
+    # Set by `_run`, the room left in the whole answer: the store asks `room.admit` for each server
+    # change in turn, and False ends the window before that change, which then stays pending.
+    room: AnswerRoom | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -379,7 +379,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     for coll in request.collections:
         if budget is not None:
             coll.window_size = max(0, min(coll.window_size, budget))
-        coll.admit = room.admit
+        coll.room = room
         version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:

@@ -41,8 +41,7 @@ class SyncAdapter:
     async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
         added: set[int] = set()
         drafts = self.sending.draft_context(ctx.version)
-        room = getattr(request.admit, "__self__", None)  # the answer's AnswerRoom (eas/commands/sync.py)
-        rewind = room.attempt() if room is not None else (lambda: None)
+        rewind = request.room.attempt() if request.room is not None else (lambda: None)
 
         def encoded(outcome: CollectionOutcome) -> bytes:
             outcome.rendered = render(outcome)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from email.message import EmailMessage
 
 from easlab.eas.versions import at_least
@@ -94,3 +95,21 @@ async def provision(dev, policy_type=None, info=True):
         E("Provision:PolicyType", policy_type), E("Provision:PolicyKey", temp), E("Provision:Status", 1)))))
     dev.policy_key = second.find("Provision:Policies").find("Provision:Policy").text("Provision:PolicyKey")
     return first, second
+
+
+@contextlib.asynccontextmanager
+async def provisioned_alice(settings, db):
+    """(app, device): the app on a ManualClock with user alice, whose device dev1 has provisioned."""
+    import httpx
+
+    from easlab.server.app import create_app
+    from easlab.server.clock import ManualClock
+    from easlab.storage.users import add_user
+
+    with db.session() as session:
+        add_user(session, "alice", "secret", "Alice Example")
+    app = create_app(settings, db, clock=ManualClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        dev = Raw(http)
+        await provision(dev)
+        yield app, dev

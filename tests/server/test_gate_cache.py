@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
 from easlab.eas.wbxml import E
 from easlab.server.admin import SHELL, Admin
-from easlab.server.app import create_app
-from easlab.server.clock import ManualClock
 from easlab.server.config import Settings
 from easlab.storage.models import Device
-from easlab.storage.users import add_user
 from tests.conftest import until_held
-from tests.server.eas_helpers import Raw, collection, provision
+from tests.server.eas_helpers import collection, provisioned_alice
 
 pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
@@ -32,13 +28,8 @@ def settings(tmp_path):
 
 @pytest.fixture
 async def lab(settings, db):
-    with db.session() as session:
-        add_user(session, "alice", "secret", "Alice Example")
-    app = create_app(settings, db, clock=ManualClock())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
-        dev = Raw(http)
-        await provision(dev)
-        yield app, dev
+    async with provisioned_alice(settings, db) as pair:
+        yield pair
 
 
 class Writes:

@@ -4,17 +4,13 @@ change made through another connection pool (as the CLI in another process makes
 server at its very next request."""
 from __future__ import annotations
 
-import httpx
 import pytest
 from sqlalchemy import event
 
 from easlab.eas.wbxml import E
-from easlab.server.app import create_app
-from easlab.server.clock import ManualClock
 from easlab.storage.db import Database
 from easlab.storage.faults import add_fault, clear_faults, remove_fault, set_trace
-from easlab.storage.users import add_user
-from tests.server.eas_helpers import Raw, provision
+from tests.server.eas_helpers import provisioned_alice
 
 pytestmark = pytest.mark.anyio
 FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
@@ -22,13 +18,8 @@ FS0 = E("FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", "0"))
 
 @pytest.fixture
 async def lab(settings, db):
-    with db.session() as session:
-        add_user(session, "alice", "secret", "Alice Example")
-    app = create_app(settings, db, clock=ManualClock())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
-        dev = Raw(http)
-        await provision(dev)
-        yield app, dev
+    async with provisioned_alice(settings, db) as pair:
+        yield pair
 
 
 @pytest.fixture
