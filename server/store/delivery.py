@@ -94,7 +94,6 @@ class Delivery:
         parsed = parsed or parse_message(mime)
         inboxes = inboxes or _Inboxes(session)
         users: list[User] = []
-        lock_mailboxes(session, [name for name in map(self.store.local_user_name, recipients) if name])
         for address in recipients:
             name = self.store.local_user_name(address)
             user = get_user(session, name) if name else None
@@ -116,9 +115,9 @@ class Delivery:
         return result, effects
 
     def _deliver_group(self, session: Session, jobs: list[_Job]) -> list[tuple[DeliveryResult, Effects]]:
-        # Every recipient of the group locked at once, in name order (each _deliver's own lock is
-        # then a no-op): locking job by job could take two users in the other order from a
-        # transaction that delivers to both, and deadlock with it on PostgreSQL.
+        # Every recipient of the group locked at once, in name order: locking job by job could take
+        # two users in the other order from a transaction that delivers to both, and deadlock with
+        # it on PostgreSQL.  _deliver is only ever called from here, so it takes no lock of its own.
         lock_mailboxes(session, [name for job in jobs for name in map(self.store.local_user_name, job.recipients) if name])
         inboxes = _Inboxes(session)
         out = [self._deliver(session, job.mime, job.recipients, job.parsed, inboxes) for job in jobs]
