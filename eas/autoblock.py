@@ -24,6 +24,9 @@ Rules (digest §4.2 step 5, §5.2, §9):
 4. Counters live in memory, bounded: at most MAX_TRACKED_DEVICES devices (the least recently seen
    forgotten first) and, per behaviour, the last limit+1 incidence times.  Requests refused by an
    auto-block are not observed, so a block does not renew itself.
+5. EnableNotificationEmail with a limit above 0 turns on the user's notice of an auto-block: a
+   "Your device is blocked" message in the Inbox naming the behaviour, with the tripped threshold's
+   AdminEmailInsert (or, when that is empty, EnableNotificationEmail's own), as Exchange mails it.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ from .wbxml import Element
 
 BEHAVIORS = ("UserAgentsChanges", "RecentCommands", "Watsons", "OutOfBudgets", "SyncCommands",
              "EnableNotificationEmail", "CommandFrequency")
-NOT_OBSERVED = frozenset({"Watsons", "EnableNotificationEmail"})  # rule 2
+NOTIFICATION = "EnableNotificationEmail"  # rule 5: a switch, not a behaviour
+NOT_OBSERVED = frozenset({"Watsons", NOTIFICATION})  # rule 2
 MAX_TRACKED_DEVICES = 10_000
 # Top-level Status values that are not errors, per command (default: 1 alone).
 SUCCESS_STATUS = {"Ping": {"1", "2"}, "MoveItems": {"3"}}

@@ -59,9 +59,10 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps
     app.state.faults = Faults(db, app.state.clock)  # the EAS route's Instrument and the SMTP listener ask it
     app.state.hub = PushHub(app.state.clock, app.state.bus)
-    app.state.throttle = Throttle(db, app.state.clock, app.state.bus)  # EasMaxConcurrency, budgets, auto-block
-    app.state.hub.on_throttling = app.state.throttle.reload
     app.state.mailer = Mailer(settings, app.state.bus)
+    # EasMaxConcurrency, budgets, auto-block (and its notice to the user)
+    app.state.throttle = Throttle(db, app.state.clock, app.state.bus, app.state.mailer, app.state.hub)
+    app.state.hub.on_throttling = app.state.throttle.reload
     app.state.outbound = Outbound(db, settings.smarthost, app.state.clock)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound,
                                 trust_store=settings.trust_store)

@@ -13,19 +13,22 @@ from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
-from easlab.eas.autoblock import BEHAVIORS, Observation, Threshold, Tracker, failed, thresholds
+from easlab.eas.autoblock import BEHAVIORS, NOTIFICATION, Observation, Threshold, Tracker, failed, thresholds
 from easlab.eas.response import Response
 from easlab.eas.throttling import CONCURRENCY_RETRY_AFTER, OUT_OF_BUDGETS, Budgets, Concurrency, ThrottlingPolicy, refusal
 from easlab.storage.access import org_settings, set_autoblock
 from easlab.storage.devices import get_device
 from easlab.storage.users import get_user
 
+from . import notices
+
 log = logging.getLogger("easlab.throttling")
 
 
 class Throttle:
-    def __init__(self, db, clock, bus) -> None:
+    def __init__(self, db, clock, bus, mailer=None, hub=None) -> None:
         self.db, self.clock, self.bus = db, clock, bus
+        self.mailer, self.hub = mailer, hub  # the user's notice of a block (eas.autoblock rule 5)
         self.budgets, self.concurrency, self.tracker = Budgets(), Concurrency(), Tracker()
         self._config: tuple[ThrottlingPolicy, dict[str, Threshold], bool] | None = None
 
@@ -75,18 +78,30 @@ class Throttle:
             await self._block(user, line.device_id, tripped)
 
     async def _block(self, user_name: str, device_id: str, rule: Threshold) -> None:
+        _, rules, _ = await self._settings()
+        notice = rules[NOTIFICATION].incidence_limit > 0 and self.mailer is not None
+
         def work():
             with self.db.session() as s:
                 user = get_user(s, user_name)
                 device = get_device(s, user, device_id) if user is not None else None
                 if device is None:
-                    return False
+                    return None
                 now = self.clock.now()
                 set_autoblock(s, device, rule.behavior, now + timedelta(minutes=rule.block_duration), now)
                 self.bus.publish("device", session=s, user=user.name, device_id=device_id, state="Blocked",
                                  reason=rule.behavior)
-                return True
+                if not notice:
+                    return set()
+                insert = rule.admin_email_insert or rules[NOTIFICATION].admin_email_insert
+                mime = notices.user_access(self.mailer.domain, f"{user.name}@{self.mailer.domain}", user.display_name,
+                                           device, "Blocked", rule.behavior, insert, now)
+                return {self.mailer.post_to_inbox(s, user, mime, now=now).folder_id}
 
-        if await run_in_threadpool(work):
-            log.warning("%s %s: auto-blocked for %s (%d incidences in %d minutes), %d minutes", user_name, device_id,
-                        rule.behavior, rule.incidence_limit + 1, rule.incidence_duration, rule.block_duration)
+        touched = await run_in_threadpool(work)
+        if touched is None:
+            return
+        log.warning("%s %s: auto-blocked for %s (%d incidences in %d minutes), %d minutes", user_name, device_id,
+                    rule.behavior, rule.incidence_limit + 1, rule.incidence_duration, rule.block_duration)
+        if touched and self.hub is not None:
+            self.hub.notify(touched)  # the user's other devices see the notice at once

@@ -137,3 +137,34 @@ async def test_unknown_behaviour_is_refused(admin):
 
     with pytest.raises(AccessError, match="behaviour 'Loops'"):
         admin.autoblock_set(SHELL, "Loops", incidence_limit=1)
+
+
+def inbox_notices(db):
+    from email import message_from_bytes, policy
+
+    from easlab.storage.mailbox import folder_by_type
+    from easlab.storage.models import Item
+    from easlab.storage.users import get_user
+
+    with db.session() as s:
+        inbox = folder_by_type(s, get_user(s, "alice"), 2)
+        items = s.exec(select(Item).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
+        return [(i.subject, message_from_bytes(i.mime, policy=policy.default).get_body(("plain",)).get_content())
+                for i in items]
+
+
+@pytest.mark.parametrize("own_insert", ["Ask <b>IT</b> first.", ""])
+async def test_enable_notification_email_mails_the_user_the_block(client, admin, db, own_insert):
+    admin.autoblock_set(SHELL, "EnableNotificationEmail", incidence_limit=1, admin_email_insert="Call the help desk.")
+    admin.autoblock_set(SHELL, "CommandFrequency", incidence_limit=2, block_duration=30, admin_email_insert=own_insert)
+    await trip(Raw(client), "CommandFrequency")
+    [(subject, text)] = inbox_notices(db)
+    assert subject == "Your device is blocked (iPhone)"
+    insert = "Ask IT first." if own_insert else "Call the help desk."
+    assert insert in text and "Device access state reason: CommandFrequency" in text
+
+
+async def test_no_notice_while_enable_notification_email_is_off(client, admin, db):
+    admin.autoblock_set(SHELL, "CommandFrequency", incidence_limit=2, block_duration=30, admin_email_insert="x")
+    await trip(Raw(client), "CommandFrequency")
+    assert stored(db)[2] == "CommandFrequency" and inbox_notices(db) == []
