@@ -81,6 +81,8 @@ class ItemCommandResult:
     client_id: str | None = None
     item: EmailItem | PimItem | None = None
     attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # drafts: (ClientId, FileReference) added
+    # A Fetch's ApplicationData, rendered once when Sync fitted it into the answer's room.
+    data: Element | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

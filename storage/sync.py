@@ -187,6 +187,10 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     else:
         outcome.responses = _pim_commands(session, work.user, work.folder, outcome.folder_class, request, state, options,
                                           own, work.added, work.now, work.drafts, work.restricted)
+    if request.room is not None:
+        for result in outcome.responses:
+            if result.kind == "Fetch":
+                request.room.fit_fetch(result, options)  # before server changes: the device asked for these
     if work.restricted:
         _held_by_device(work, own)
         _notice_only(work, outcome)

@@ -9,7 +9,7 @@ for a device that resends its previous key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import overload
 
 from .. import versions
@@ -22,7 +22,7 @@ from ..response import Response
 from ..status import SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
-from ..records import CollectionOutcome, PimItem, ServerChange
+from ..records import CollectionOutcome, ItemCommandResult, PimItem, ServerChange
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command
 
@@ -244,6 +244,17 @@ def _change_data(ch: ServerChange, body: BodyOptions, version: str) -> Element:
     return ch.data if ch.data is not None else item_data(ch.item, body, version)
 
 
+def _carried(data: Element) -> int:
+    """An answer's size as ItemOperations measures it: the values it carries."""
+    return sum(len(e.value) for e in data.iter() if e.value is not None)
+
+
+def _body_data(data: Element):
+    body = data.find("AirSyncBase:Body")
+    found = body.find("AirSyncBase:Data") if body is not None else None
+    return found.value if found is not None and found.value is not None else b""
+
+
 class AnswerRoom:
     """What is left of one Sync answer's size bound (Limits.max_sync_size), shared by all its
     collections.  Each change is rendered when it asks to be let in, measured as ItemOperations
@@ -261,7 +272,7 @@ class AnswerRoom:
             body = options.body()
             body.opaque_data = self.opaque
             data = _change_data(change, body, self.version)
-            size += sum(len(e.value) for e in data.iter() if e.value is not None)
+            size += _carried(data)
         else:
             data = None
         if size > self.left and not self.empty:
@@ -270,6 +281,28 @@ class AnswerRoom:
         self.left -= size
         self.empty = False
         return True
+
+    def fit_fetch(self, result: ItemCommandResult, options: SyncOptions) -> None:
+        """A Fetch is always answered, whole while it fits in the room; past that its body is cut
+        to what is left and marked Truncated, as a TruncationSize cuts it (MS-ASAIRS 2.2.2.39), so
+        a request of many Fetches of one large item cannot make the answer unbounded.  (2.5
+        clients, with no BodyPreference to cut, are answered as before.)"""
+        if result.item is None:
+            return
+        body = options.body()
+        body.opaque_data = self.opaque
+        data = item_data(result.item, body, self.version)
+        size = _carried(data)
+        if size > self.left:
+            whole = len(_body_data(data))
+            limit = max(0, self.left - (size - whole))
+            body.preferences = [replace(p, truncation_size=min(limit, p.truncation_size if p.truncation_size is not None
+                                                               else limit)) for p in body.preferences]
+            data = item_data(result.item, body, self.version)
+            size = _carried(data)
+        result.data = data
+        self.left = max(0, self.left - size)
+        self.empty = False
 
     def attempt(self) -> Callable[[], None]:
         """A way back to the room as it is now: a transaction that is done again (a read-first
@@ -303,8 +336,8 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
                 parts = [E(f"{NS}:ClientId", r.client_id), E(f"{NS}:ServerId", r.server_id) if r.server_id else None, E(f"{NS}:Status", r.status)]
             elif r.kind == "Fetch":
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
-                if r.item is not None:
-                    parts.append(item_data(r.item, body, version))
+                if r.data is not None or r.item is not None:
+                    parts.append(r.data if r.data is not None else item_data(r.item, body, version))
             else:
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
             if r.kind in ("Add", "Change") and r.attachment_refs:

@@ -134,3 +134,38 @@ async def test_collections_of_one_answer_share_one_bound(app, client, db):
     assert rounds == [[2, 1], [0, 1]]  # three in all fit the first answer, whichever collection holds them
     assert len(sent) == len(set(sent)) == 4
     assert set(sent) == server_ids(db) | server_ids(db, 4)
+
+
+def fetch_request(key: str, server_ids: list[str]):
+    return E(f"{A}:Sync", E(f"{A}:Collections", E(
+        f"{A}:Collection", E(f"{A}:SyncKey", key), E(f"{A}:CollectionId", "1"), E(f"{A}:GetChanges", 0), WHOLE_TEXT,
+        E(f"{A}:Commands", *[E(f"{A}:Fetch", E(f"{A}:ServerId", sid)) for sid in server_ids]))))
+
+
+def fetched(coll) -> list[tuple[str, str, int, str | None, int]]:
+    """(ServerId, Status, body length, Truncated, EstimatedDataSize) of each Fetch response."""
+    out = []
+    for r in coll.find(f"{A}:Responses").children:
+        body = r.find(f"{A}:ApplicationData").find("AirSyncBase:Body")
+        out.append((r.text(f"{A}:ServerId"), r.text(f"{A}:Status"), len(body.text("AirSyncBase:Data") or ""),
+                    body.text("AirSyncBase:Truncated"), int(body.text("AirSyncBase:EstimatedDataSize"))))
+    return out
+
+
+async def test_fetches_of_one_large_item_share_the_bound_and_the_rest_is_truncated(app, client, db):
+    """Issue 13.2: 100 Fetches of one item made a Sync answer 100 times the item.  Every Fetch is
+    answered; once the room is used up the bodies are cut and say so (Truncated, the whole size)."""
+    app.state.limits.max_sync_size = 200_000
+    await deliver(app, 1)
+    dev = Raw(client)
+    key = collection(await dev.sync("0", "1", WHOLE_TEXT)).text(f"{A}:SyncKey")
+    _, key = await drain(dev, key)
+    [sid] = server_ids(db)
+    got = fetched(collection(await dev.call("Sync", fetch_request(key, [sid] * 10))))
+    assert [(s, status) for s, status, *_ in got] == [(sid, "1")] * 10
+    whole = [g for g in got if g[3] is None]
+    assert len(whole) == 3 and all(size >= BODY for _, _, size, _, _ in whole)  # three fit whole, as Adds do
+    assert got[3][3] == "1" and 0 < got[3][2] < BODY  # the fourth gets what is left of the room
+    assert [(t, size) for _, _, size, t, _ in got[4:]] == [("1", 0)] * 6
+    assert {estimate for *_, estimate in got} == {got[0][2]}  # each says how large the body is
+    assert sum(size for _, _, size, _, _ in got) <= 200_000
