@@ -16,6 +16,7 @@ References, unless the client set them.
 """
 from __future__ import annotations
 
+import base64
 import html
 import re
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
+from .conversations import is_stored_index, reply_index
 from .mime import decoded_payload, html_to_text, parse_message, subparts, text_to_html
 from .status import Common
 
@@ -342,9 +344,13 @@ def include_original(new: bytes, original: bytes, *, forward: bool) -> bytes:
     return _serialise(msg)
 
 
-def thread_headers(new: bytes, original: bytes, *, forward: bool) -> bytes:
-    """In-Reply-To (replies) and References from the original, where the client set none."""
+def thread_headers(new: bytes, original: bytes, *, forward: bool, index: bytes = b"") -> bytes:
+    """In-Reply-To (replies) and References from the original, and Thread-Index (`index`: the
+    reply's place in the conversation), where the client set none."""
     split = split_message(new)
+    if index and not split.has("Thread-Index"):
+        split.add("Thread-Index", base64.b64encode(index).decode("ascii"))
+        new = split.join()
     try:
         osplit = split_message(original)
     except ComposeError:
@@ -360,14 +366,18 @@ def thread_headers(new: bytes, original: bytes, *, forward: bool) -> bytes:
     return split.join()
 
 
-def smart_message(new: bytes, original: bytes, *, forward: bool, replace_mime: bool) -> bytes:
-    """SmartReply/SmartForward: the message to send, before `prepare_outgoing`."""
+def smart_message(new: bytes, original: bytes, *, forward: bool, replace_mime: bool, original_index: bytes = b"",
+                  now: datetime | None = None) -> bytes:
+    """SmartReply/SmartForward: the message to send, before `prepare_outgoing`.  Given the
+    original's stored ConversationIndex, the message gets it with one Response Level more
+    (MS-ASCON 2.2.2.4), so every recipient's copy sits below the original in the thread."""
     if not new or not new.strip():
         raise ComposeError(Common.InvalidMIME, "empty message")
     split_message(new)  # a header block, or 107
     _check_structure(new)
     combined = new if replace_mime else include_original(new, original, forward=forward)
-    return thread_headers(combined, original, forward=forward)
+    index = reply_index(original_index, now) if original_index and now is not None and is_stored_index(original_index) else b""
+    return thread_headers(combined, original, forward=forward, index=index)
 
 
 # -- server-written mail ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import versions
 from .body import BodyPreference, render_body, truncate
+from .conversations import wire_index
 from .folders import BodyType
 from .mime import html_to_text, text_to_html
 from .pim.tree import render_meeting
@@ -140,7 +141,7 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
         if item.conversation_id:
             children.append(E("Email2:ConversationId", item.conversation_id))
         if item.conversation_index:
-            children.append(E("Email2:ConversationIndex", item.conversation_index))
+            children.append(E("Email2:ConversationIndex", wire_index(item.conversation_index)))
     if versions.has(version, "drafts_over_sync"):
         if item.is_draft and item.bcc:
             children.append(E("Email2:Bcc", item.bcc))

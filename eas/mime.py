@@ -19,6 +19,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from . import mime_scan
+from .conversations import thread_index
 
 # Windows code page ids for the charsets mail actually uses (email:InternetCPID).
 _CPID = {
@@ -266,7 +267,10 @@ def _read(msg: Message, reader: _Reader) -> ParsedMessage:
     if not out.body_text and out.body_html:
         out.body_text = html_to_text(out.body_html)
     out.conversation_id = conversation_id(out.thread_topic)
-    if out.date is not None:  # without a Date the index is dated when the message is stored (stored_index)
+    # A reply or forward carries its place in the thread (Outlook's and easlab's SmartReply's
+    # Thread-Index); a first message is indexed by its Date, or by its arrival without one.
+    out.conversation_index = thread_index(reader.header(msg, "Thread-Index"))
+    if not out.conversation_index and out.date is not None:
         out.conversation_index = conversation_index(out.conversation_id, out.date)
     return out
 

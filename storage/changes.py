@@ -162,11 +162,17 @@ def has_pending(session: Session, folder: Folder, state: SyncState) -> bool:
 
 
 # -- GetItemEstimate and Ping -------------------------------------------------------------------
+# MS-ASCON 3.2.5.2: a conversation-based filter on a folder that holds no mail is a protocol error, 4.
+CONVERSATION_FILTER_NOT_EMAIL = 4
+
+
 def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None,
-             now: datetime, restricted: bool = False, notice_id: int | None = None) -> Estimate:
+             now: datetime, restricted: bool = False, notice_id: int | None = None, conversation_mode: bool = False) -> Estimate:
     folder = find_folder(session, user, collection_id)
     if folder is None:
         return Estimate(collection_id, GetItemEstimateStatus.InvalidCollection)
+    if conversation_mode and FOLDER_CLASS.get(folder.type, "Email") != "Email":
+        return Estimate(collection_id, CONVERSATION_FILTER_NOT_EMAIL)
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == collection_id)).first()
     if state is None or sync_key == "0":
         return Estimate(collection_id, GetItemEstimateStatus.SyncStateNotPrimed)

@@ -23,6 +23,7 @@ from easlab.eas.pim import meeting, tree
 from easlab.eas.pim.calendar import compact
 from easlab.eas.pim.ical import CalendarError, CalendarMessage, Event, find_calendar_part, parse_calendar, reply_status
 
+from .conversations import arrival_folder
 from .items import find_folder, item_in_folder
 from .mailbox import delete_item, folder_by_type, move_item, store_message
 from .models import Folder, Item, User
@@ -128,7 +129,10 @@ def deliver_to_inbox(session: Session, user: User, address: str, mime: bytes, pa
             _apply_reply(session, calendar, event, status, now)
             parsed.message_class = RESPONSE_CLASS.get(status, "IPM.Schedule.Meeting.Resp.Tent")
             touched.append(calendar.id)
-    item = store_message(session, inbox, mime, parsed=parsed, received=now)
+    target = arrival_folder(session, user, parsed.conversation_id, inbox)  # a conversation moved always
+    if target is not inbox:
+        touched[0] = target.id
+    item = store_message(session, target, mime, parsed=parsed, received=now)
     if meeting_nodes:
         item.pim = tree.scrub(meeting_nodes)
         item.uid = itip.events[0].uid

@@ -86,6 +86,7 @@ def remove_user(session: Session, user: User) -> dict:
     from .models import Device, Folder, Item, ItemChange
     from .models_compose import OofReply, OofSettings
     from .models_directory import UserDirectory
+    from .models_items import ConversationAction
     from .models_faults import Fault, TraceEntry, TraceSetting
 
     devices = list(session.exec(select(Device).where(Device.user_id == user.id)))
@@ -96,6 +97,7 @@ def remove_user(session: Session, user: User) -> dict:
     items = session.exec(select(Item.id).where(col(Item.folder_id).in_(folders))).all()
     for table, column in ((ItemChange, ItemChange.folder_id), (Item, Item.folder_id)):
         session.exec(delete(table).where(col(column).in_(folders)))  # type: ignore[call-overload]
+    session.exec(delete(ConversationAction).where(ConversationAction.user_id == user.id))  # type: ignore[call-overload]
     for table, by_id in ((Folder, Folder.user_id), (OofSettings, OofSettings.user_id), (OofReply, OofReply.user_id),
                          (UserDirectory, UserDirectory.user_id)):
         session.exec(delete(table).where(by_id == user.id))  # type: ignore[call-overload]

@@ -19,6 +19,11 @@ class EstimateRequest:
     sync_key: str | None
     filter_type: int | None = None
     class_name: str | None = None
+    conversation_mode: bool = False  # airsync:ConversationMode (14.0+): mail folders only (MS-ASCON 3.2.5.2)
+
+
+def _flag(el: Element | None) -> bool:
+    return el is not None and el.value in (None, "", "1")  # an empty boolean element means 1
 
 
 def parse(tree: Element, version: str) -> list[EstimateRequest]:
@@ -37,6 +42,7 @@ def parse(tree: Element, version: str) -> list[EstimateRequest]:
             sync_key=c.text("AirSync:SyncKey"),
             filter_type=int(ftype) if ftype and ftype.isdigit() else None,
             class_name=cls,
+            conversation_mode=versions.has(version, "conversations") and _flag(c.find("AirSync:ConversationMode")),
         ))
     return out
 

@@ -52,7 +52,7 @@ def remember_client_id(session: Session, device: Device, client_id: str, command
         session.exec(sql_delete(SentClientId).where(SentClientId.id.in_(oldest)))
 
 
-def _smart_source(session: Session, user: User, request) -> bytes | int:
+def _smart_source(session: Session, user: User, request, now: datetime) -> bytes | int:
     """The message SmartReply/SmartForward sends: the device's part with the original quoted or
     attached; or the common status why not."""
     if request.long_id and (request.item_id or request.folder_id):
@@ -64,7 +64,8 @@ def _smart_source(session: Session, user: User, request) -> bytes | int:
         return Common.ItemNotFound
     if request.instance_id is not None:
         return Common.NoRecurrenceInCalendar  # easlab holds no recurring meetings
-    return smart_message(request.mime, original.mime, forward=request.forward, replace_mime=request.replace_mime)
+    return smart_message(request.mime, original.mime, forward=request.forward, replace_mime=request.replace_mime,
+                         original_index=original.conversation_index, now=now)
 
 
 class ComposeAdapter:
@@ -88,7 +89,7 @@ class ComposeAdapter:
             if request.account_id:
                 return Common.InvalidAccountId  # the primary account has no AccountId (MS-ASCMD 2.2.3.3.1)
             try:
-                raw = request.mime if request.command == "SendMail" else _smart_source(session, user, request)
+                raw = request.mime if request.command == "SendMail" else _smart_source(session, user, request, now)
                 if isinstance(raw, int):
                     return raw
                 outgoing = prepare_outgoing(raw, address=store.address(user), display_name=user.display_name,

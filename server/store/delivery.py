@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
 from easlab.eas.oof import reply_address
+from easlab.storage.conversations import always_move_targets
 from easlab.storage.mailbox import folder_by_type, store_messages
 from easlab.storage.models import Folder, User
 from easlab.storage.scheduling import may_hold_itip, deliver_to_inbox
@@ -52,21 +53,25 @@ class _Inboxes:
     def __init__(self, session: Session):
         self.session = session
         self.folders: dict[int, Folder] = {}
+        self.moves: dict[int, dict[bytes, Folder]] = {}  # per user: conversations moved always
         self.pending: dict[int, list] = {}
 
     def inbox(self, user: User) -> Folder:
         if user.id not in self.folders:
             self.folders[user.id] = folder_by_type(self.session, user, FolderType.Inbox)
+            self.moves[user.id] = always_move_targets(self.session, user)
         return self.folders[user.id]
 
     def add(self, user: User, mime: bytes, parsed: ParsedMessage, now: datetime) -> int:
-        folder = self.inbox(user)
+        inbox = self.inbox(user)
+        folder = self.moves[user.id].get(parsed.conversation_id, inbox)
         self.pending.setdefault(folder.id, []).append((mime, parsed, now, False))
         return folder.id
 
     def write(self) -> None:
         """Store what waits, before anything else writes to these folders (order is the log's)."""
         by_id = {folder.id: folder for folder in self.folders.values()}
+        by_id.update((folder.id, folder) for moves in self.moves.values() for folder in moves.values())
         for folder_id, entries in self.pending.items():
             store_messages(self.session, by_id[folder_id], entries)
         self.pending.clear()

@@ -17,6 +17,7 @@ from easlab.eas.records import (
     AttachmentData, FetchOutcome, FetchRequest, MailboxQuery, MoveRequest, MoveResult, SearchHit, SearchOutcome,
 )
 from easlab.storage import search as mailbox_search
+from easlab.storage.conversations import set_always_move
 from easlab.storage.items import email_item, find_folder, item_in_folder, row_item
 from easlab.storage.longid import LongIds, looks_like_long_id
 from easlab.storage.mailbox import delete_folder_tree, empty_folder, folder_class, move_item
@@ -168,6 +169,8 @@ class ItemAdapter:
                 Folder.user_id == user.id, Folder.deleted == False, Item.conversation_id == conversation_id)))  # noqa: E712
             if not rows:
                 return 6
+            # MoveAlways (the only Move there is, 155 otherwise): later mail of it goes there too.
+            set_always_move(session, user, conversation_id, destination, self.store.clock.now())
             for item, folder in rows:
                 if folder.id == destination.id or folder.type in _CONVERSATION_KEEPS or folder_class(folder.type) != "Email":
                     continue
