@@ -61,7 +61,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.hub = PushHub(app.state.clock, app.state.bus)
     app.state.throttle = Throttle(db, app.state.clock, app.state.bus)  # EasMaxConcurrency, budgets, auto-block
     app.state.hub.on_throttling = app.state.throttle.reload
-    app.state.mailer = Mailer(settings, app.state.bus)
+    app.state.mailer = Mailer(settings, app.state.bus, app.state.clock)
     app.state.outbound = Outbound(db, settings.smarthost, app.state.clock)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound,
                                 trust_store=settings.trust_store)
