@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .refusals import Requirement
 from .wbxml import Element
 
 WBXML_CONTENT_TYPE = "application/vnd.ms-sync.wbxml"
@@ -18,4 +19,7 @@ class Response:
     # The body carries bulk content (ItemOperations data): the server encodes it off the event loop,
     # so writing megabytes for one user does not hold up every other user's request.
     heavy: bool = False
+    # The MS-AS requirement that made the server refuse the request (eas/refusals.py): the log
+    # line and the device's trace name it.  Never on the wire.
+    refused_by: Requirement | None = None
 

@@ -17,6 +17,7 @@ from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
 from easlab.eas.wbxml import Element, encode
 
+from . import traces
 from .clock import clock_sleep
 
 log = logging.getLogger("easlab.http")
@@ -127,6 +128,14 @@ async def endpoint(request: Request) -> HTTPResponse:
         throttle.leave(identity.name, line)
 
 
+def _explain(request: Request, user: str, line, requirement) -> None:
+    """A refusal out of MS-AS strictness names its requirement (eas/refusals.py): in the log, and in
+    the device's protocol trace, where whoever wonders why their client was refused looks first."""
+    text = f"refused by {requirement.id}: {requirement.rule}"
+    log.warning("%s %s %s: %s", user, line.device_id, line.command, text)
+    traces.note(request.scope, text)
+
+
 async def _command(request: Request, identity, line) -> HTTPResponse:
     """Read the body, run the command and answer; the throttling policy admitted it."""
     limit = request.app.state.limits.max_request_size
@@ -155,6 +164,8 @@ async def _command(request: Request, identity, line) -> HTTPResponse:
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))
         await request.app.state.throttle.observe(identity.name, line, body, response)  # auto-block counters
+        if response.refused_by is not None:
+            _explain(request, identity.name, line, response.refused_by)
         if response.delay:
             await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
         if response.heavy and isinstance(response.body, Element):

@@ -59,7 +59,7 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps
     app.state.faults = Faults(db, app.state.clock)  # the EAS route's Instrument and the SMTP listener ask it
     app.state.hub = PushHub(app.state.clock, app.state.bus)
-    app.state.mailer = Mailer(settings, app.state.bus)
+    app.state.mailer = Mailer(settings, app.state.bus, app.state.clock)
     # EasMaxConcurrency, budgets, auto-block (and its notice to the user)
     app.state.throttle = Throttle(db, app.state.clock, app.state.bus, app.state.mailer, app.state.hub)
     app.state.hub.on_throttling = app.state.throttle.reload

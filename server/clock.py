@@ -6,7 +6,8 @@ SystemClock is the real one; ManualClock moves only when a test says `advance(..
 every timer that falls due on the way, so a test of a 14-minute window or a 59-minute heartbeat
 takes no real time and never sleeps.  A ManualClock publishes a "timer" event on its own bus
 each time a timer is set, so a test waits for the request under test to be asleep on the clock
-before it advances, instead of polling `pending`.
+before it advances, instead of polling `pending`.  `easlab serve --test-clock` runs a server
+process on a ManualClock that /api/clock reads and advances (server/api/handlers_testing.py).
 """
 from __future__ import annotations
 
@@ -80,6 +81,12 @@ class ManualClock:
                 timer.callback()
         self._now += timedelta(seconds=target - self._mono)
         self._mono = target
+
+    def set(self, when: datetime) -> None:
+        """Move time forward to the instant `when` (aware), firing due timers on the way."""
+        if when.tzinfo is None:
+            raise ValueError("a time without a time zone names no instant")
+        self.advance((when - self._now).total_seconds())
 
     @property
     def pending(self) -> int:

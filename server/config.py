@@ -46,6 +46,7 @@ class Settings:
     tls_key: str | None = None
     tls_ca: str | None = None  # the lab CA's PEM file once made (the setup page offers it); None with tls_cert
     auth_lockout: bool = True  # back-off after repeated failed logons (server/lockout.py); the lab may switch it off
+    test_clock: bool = False  # a ManualClock that /api/clock moves (black-box tests of time), instead of the real one
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from easlab.eas.folders import FolderType
@@ -22,11 +22,23 @@ log = logging.getLogger("easlab.mail")
 LINK_MAX_AGE = 7 * 24 * 3600  # an approval link works for a week
 
 
+class _ClockSigner(TimestampSigner):
+    """Dates a link and measures its age on the app's clock, so a test clock's week expires it."""
+
+    def __init__(self, *args, clock=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return super().get_timestamp() if self.clock is None else int(self.clock.now().timestamp())
+
+
 class Mailer:
-    def __init__(self, settings, bus):
+    def __init__(self, settings, bus, clock=None):
         self.settings = settings  # read late: `serve --port 0` learns its port after the app exists
         self.bus = bus  # the app's event bus (server/events.py): "outbound", and the gate's "device"
         self.domain = settings.domain.lower()
+        self.clock = clock  # the app's (server/clock.py); None: the real one
 
     @property
     def base_url(self) -> str:
@@ -34,18 +46,19 @@ class Mailer:
 
     # -- links ----------------------------------------------------------------------------------
     @staticmethod
-    def _serializer(secret: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(secret, salt="easlab-device-link")
+    def _serializer(secret: str, clock=None) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(secret, salt="easlab-device-link", signer=_ClockSigner,
+                                      signer_kwargs={"clock": clock})
 
     def device_link(self, secret: str, user_name: str, device_id: str) -> str:
-        token = self._serializer(secret).dumps({"u": user_name, "d": device_id})
+        token = self._serializer(secret, self.clock).dumps({"u": user_name, "d": device_id})
         return f"{self.base_url}/ecp/link/{token}"
 
     @classmethod
-    def open_link(cls, secret: str, token: str, max_age: int = LINK_MAX_AGE) -> tuple[str, str] | None:
-        """(user, device id) of a valid link; None when forged or expired."""
+    def open_link(cls, secret: str, token: str, max_age: int = LINK_MAX_AGE, clock=None) -> tuple[str, str] | None:
+        """(user, device id) of a valid link on `clock` (None: the real one); None when forged or expired."""
         try:
-            data = cls._serializer(secret).loads(token, max_age=max_age)
+            data = cls._serializer(secret, clock).loads(token, max_age=max_age)
         except (BadSignature, SignatureExpired):
             return None
         return data.get("u"), data.get("d")

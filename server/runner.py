@@ -107,7 +107,7 @@ async def serve(settings: Settings) -> None:
     sock, tls_sock, material = _listen(settings)
     sockets = [sock] + ([tls_sock] if tls_sock is not None else [])
     db = Database(settings.db_url)
-    app = create_app(settings, db)
+    app = create_app(settings, db, clock=_test_clock() if settings.test_clock else None)
     settings.port = sock.getsockname()[1]
     server = Listeners(http_config(app, limits.raise_descriptor_limit()), tls_sock,
                        material.context() if material else None)
@@ -140,6 +140,9 @@ async def serve(settings: Settings) -> None:
     for line in tls.startup_lines(settings, material) if material else []:
         print(line, flush=True)
     print(phone_setup_text(settings), flush=True)
+    if settings.test_clock:
+        print(f"easlab: test clock at {app.state.clock.now().isoformat()}: it moves only by POST /api/clock/advance "
+              "or /api/clock/set", flush=True)
     if not has_users:
         print("easlab: no users yet; add one with: easlab user add NAME --password PW", flush=True)
     app.state.hub.bind(asyncio.get_running_loop())
@@ -150,6 +153,15 @@ async def serve(settings: Settings) -> None:
         control.close(db.url, listener)
         await stop_smtp(smtp)
         db.dispose()
+
+
+def _test_clock():
+    """--test-clock: a ManualClock from the wall clock's present, which /api/clock moves."""
+    from datetime import datetime, timezone
+
+    from .clock import ManualClock
+
+    return ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
 
 
 def _record(settings: Settings, db_url: str, smtp_host: str) -> None:

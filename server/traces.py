@@ -44,6 +44,14 @@ from .clock import clock_sleep
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
 
 log = logging.getLogger("easlab.trace")
+EXCHANGE_KEY = "easlab.trace_exchange"  # the scope's _Exchange while a traced request runs: the endpoint's notes go in
+
+
+def note(scope: dict, text: str) -> None:
+    """Add `text` to the trace entry of the request of `scope`, when it is traced."""
+    exchange = scope.get(EXCHANGE_KEY)
+    if exchange is not None:
+        exchange.note(text)
 
 WBXML_TYPES = ("application/vnd.ms-sync.wbxml", "application/vnd.ms-sync")
 REDACTED = ("authorization", "proxy-authorization")
@@ -101,6 +109,7 @@ class Instrument:
         at = state.clock.now()
         exchange = _Exchange(scope)
         if traced:
+            scope[EXCHANGE_KEY] = exchange
             receive = await exchange.buffer_request(receive)
         outgoing = send
         if traced:

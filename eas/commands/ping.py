@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from .. import refusals
 from ..context import CommandContext
 from ..response import Response
 from ..status import PingStatus
@@ -47,8 +48,11 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         return _answer(PingStatus.MissingParameters)
     limits = ctx.limits
     if not limits.heartbeat_min <= heartbeat <= limits.heartbeat_max:
-        bound = limits.heartbeat_min if heartbeat < limits.heartbeat_min else limits.heartbeat_max
-        return _answer(PingStatus.InvalidHeartbeatInterval, E(f"{NS}:HeartbeatInterval", bound))
+        short = heartbeat < limits.heartbeat_min
+        response = _answer(PingStatus.InvalidHeartbeatInterval,
+                           E(f"{NS}:HeartbeatInterval", limits.heartbeat_min if short else limits.heartbeat_max))
+        response.refused_by = refusals.PING_HEARTBEAT_TOO_SHORT if short else refusals.PING_HEARTBEAT_TOO_LONG
+        return response
     if len(folders) > limits.ping_max_folders:
         return _answer(PingStatus.TooManyFolders, E(f"{NS}:MaxFolders", limits.ping_max_folders))
     if tree is not None:

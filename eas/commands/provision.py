@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..context import CommandContext
+from ..refusals import BY_COMMON_STATUS
 from ..machines.provision import P, decide
 from ..response import Response
 from ..status import ProvisionStatus, encode
@@ -12,7 +13,9 @@ from . import Command
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     result = await ctx.store.provision(ctx, lambda view: decide(tree, view))
     if isinstance(result, int):
-        return encode(result, ctx.version, f"{P}:Provision")
+        response = encode(result, ctx.version, f"{P}:Provision")
+        response.refused_by = BY_COMMON_STATUS.get(int(result))
+        return response
     return Response(200, result)
 
 

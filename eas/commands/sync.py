@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import overload
 
-from .. import versions
+from .. import refusals, versions
 from ..body import BodyPreference
 from ..context import CommandContext, Limits
 from ..drafts import attachment_refs_element
@@ -22,6 +22,7 @@ from ..response import Response
 from ..status import SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
+from ..refusals import Requirement
 from ..records import CollectionOutcome, ItemCommandResult, PimItem, ServerChange
 from ..wbxml import E, Element, WBXMLError, decode, encode
 from . import Command
@@ -34,10 +35,11 @@ WAIT_MIN, WAIT_MAX = 1, 59
 
 
 class ProtocolError(Exception):
-    def __init__(self, status: int, reason: str, limit: int | None = None):
+    def __init__(self, status: int, reason: str, limit: int | None = None, requirement: Requirement | None = None):
         self.status = status
         self.reason = reason
         self.limit = limit
+        self.requirement = requirement  # the MS-AS requirement that refuses it (eas/refusals.py), when one does
         super().__init__(reason)
 
 
@@ -169,7 +171,9 @@ def _collection(el: Element) -> CollectionRequest:
     else:
         req.get_changes = _bool(get_changes, True)
         if req.get_changes and req.sync_key == "0":
-            raise ProtocolError(SyncStatus.ProtocolError, "GetChanges with SyncKey 0")
+            raise ProtocolError(SyncStatus.ProtocolError, "GetChanges with SyncKey 0",
+                                requirement=refusals.GET_CHANGES_AT_SYNC_KEY_0 if get_changes.value
+                                else refusals.GET_CHANGES_EMPTY_AT_SYNC_KEY_0)
     req.window_size = _window(_int(el.find(f"{NS}:WindowSize")))
     req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
     options = el.findall(f"{NS}:Options")
@@ -203,16 +207,19 @@ def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequ
     if wait_el is not None:
         minutes = _int(wait_el)
         if minutes is None or not WAIT_MIN <= minutes <= WAIT_MAX:
-            limit = WAIT_MIN if (minutes or 0) < WAIT_MIN else WAIT_MAX
-            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"Wait {minutes}", limit=limit)
+            short = (minutes or 0) < WAIT_MIN
+            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"Wait {minutes}", limit=WAIT_MIN if short else WAIT_MAX,
+                                requirement=refusals.SYNC_WAIT_TOO_SHORT if short else refusals.SYNC_WAIT_TOO_LONG)
         request.wait = minutes * 60
     if hb_el is not None:
         seconds = _int(hb_el)
         bounds = limits or Limits()
         low, high = bounds.heartbeat_min, bounds.heartbeat_max
         if seconds is None or not low <= seconds <= high:
-            limit = low if (seconds or 0) < low else high
-            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"HeartbeatInterval {seconds}", limit=limit)
+            short = (seconds or 0) < low
+            raise ProtocolError(SyncStatus.InvalidWaitOrHeartbeatInterval, f"HeartbeatInterval {seconds}",
+                                limit=low if short else high,
+                                requirement=refusals.SYNC_HEARTBEAT_TOO_SHORT if short else refusals.SYNC_HEARTBEAT_TOO_LONG)
         request.wait = seconds
     return request
 
@@ -382,7 +389,9 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     try:
         request = parse(tree, ctx.version, ctx.limits)
     except ProtocolError as exc:
-        return _global(exc.status, exc.limit)
+        response = _global(exc.status, exc.limit)
+        response.refused_by = exc.requirement
+        return response
     if not request.collections:
         return _global(SyncStatus.ProtocolError)
 

@@ -1,13 +1,17 @@
-"""The test tools of /api: injected faults, per-device protocol traces, and long-poll waits.
+"""The test tools of /api: injected faults, per-device protocol traces, long-poll waits, and the
+test clock.
 
 Handlers as in server/api/handlers.py: (request, actor, body) -> (status, payload); the route
 table (server/api/ops.py) checks their permission.  Faults and trace switches change through the
 Admin service as the caller (server/admin/testing_ops.py), on the app's clock; the traces are read
-by server/traces.py; the waits are server/api/waits.py's `Waits`.
+by server/traces.py; the waits are server/api/waits.py's `Waits`.  The clock routes move a
+ManualClock (`easlab serve --test-clock`, or a test's own app) exactly as `advance` in-process
+does, so the timers asleep on it (held Pings, outbound retries, tarpits) fire on the way.
 """
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,8 +21,9 @@ from easlab.storage.faults import MAX_TRACE_ENTRIES, fault_view, get_fault
 
 from .. import events, faults, traces
 from ..admin import NotFound
+from ..clock import ManualClock
 from .handlers import _admin, who
-from .validate import error, flag, number, param, seconds, take, whole
+from .validate import BadInput, error, flag, number, param, seconds, take, whole
 from .waits import DEFAULT_TIMEOUT, MAX_TIMEOUT, Waits, state_name
 
 FAULT_FIELDS = {"kind": "str", "user": "str?", "device_id": "str?", "command": "str?", "count": "int?",
@@ -68,6 +73,52 @@ async def fault_delete(request, actor, body):
 async def faults_delete(request, actor, body):
     user = param(request, "user")
     return 200, {"removed": await _admin(request, "faults_clear", actor, user)}
+
+
+# -- the test clock -------------------------------------------------------------------------------
+NO_TEST_CLOCK = ("this server runs on the real clock, which no one moves: start it with "
+                 "`easlab serve --test-clock` to read and advance its clock here")
+MAX_ADVANCE = 10 * 366 * 24 * 3600  # a decade: beyond it a lab test means another thing
+
+
+def _test_clock(request: Request) -> ManualClock:
+    clock = request.app.state.clock
+    if not isinstance(clock, ManualClock):
+        raise NotFound(NO_TEST_CLOCK)
+    return clock
+
+
+def _clock_view(clock: ManualClock) -> dict:
+    return {"now": clock.now().isoformat(), "monotonic": clock.monotonic(), "pending": clock.pending}
+
+
+async def clock_get(request, actor, body):
+    return 200, _clock_view(_test_clock(request))
+
+
+async def clock_advance(request, actor, body):
+    clock = _test_clock(request)
+    step = take(body, {"seconds": "number"}, ("seconds",))["seconds"]
+    if not 0 <= step <= MAX_ADVANCE:
+        raise BadInput(f"seconds must be 0-{MAX_ADVANCE}: time does not run backwards")
+    clock.advance(step)
+    return 200, _clock_view(clock)
+
+
+async def clock_set(request, actor, body):
+    clock = _test_clock(request)
+    raw = take(body, {"now": "str"}, ("now",))["now"]
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadInput(f"now must be an ISO 8601 time with its offset (2026-01-05T09:00:00+00:00), not {raw!r}") from None
+    if when.tzinfo is None:
+        raise BadInput("now needs its offset (+00:00 or Z): a time without one names no instant")
+    step = (when - clock.now()).total_seconds()
+    if not 0 <= step <= MAX_ADVANCE:
+        raise BadInput(f"now must be from {clock.now().isoformat()} on (within a decade): time does not run backwards")
+    clock.advance(step)
+    return 200, _clock_view(clock)
 
 
 # -- traces ---------------------------------------------------------------------------------------

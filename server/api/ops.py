@@ -169,6 +169,14 @@ OPS = [
     Op("GET", "/wait/ping", t.wait_ping, "Wait until the server holds a Ping (or long-poll Sync) of the device", "view",
        response=ref("Held"), required=("user", "device_id"), errors=WAIT_ERRORS,
        query=[USER_Q, DEVICE_Q, TIMEOUT_Q]),
+    Op("GET", "/clock", t.clock_get, "The test clock (`easlab serve --test-clock`): now, and the timers asleep on it",
+       "view", response=ref("Clock"), errors={404: "The server runs on the real clock (no --test-clock)"}),
+    Op("POST", "/clock/advance", t.clock_advance, "Move the test clock forward, firing the timers that fall due",
+       "configure", response=ref("Clock"), body=ref("ClockAdvance"), body_required=True,
+       errors={404: "The server runs on the real clock (no --test-clock)"}),
+    Op("POST", "/clock/set", t.clock_set, "Move the test clock forward to an instant, firing the timers that fall due",
+       "configure", response=ref("Clock"), body=ref("ClockSet"), body_required=True,
+       errors={404: "The server runs on the real clock (no --test-clock)"}),
 ]
 
 

@@ -188,6 +188,13 @@ SCHEMAS.update({
     "OutboundMessage": {"type": "object", "properties": {
         "id": INT, "sender": STR, "recipients": array(STR), "subject": STR, "status": STR, "attempts": INT,
         "created_at": NSTR, **CARRIES_MIME}},
+    "Clock": {"type": "object", "properties": {
+        "now": {"type": "string", "format": "date-time"}, "monotonic": {"type": "number"},
+        "pending": {"type": "integer", "description": "timers asleep on the clock (held Pings, retries, ...)"}}},
+    "ClockAdvance": {"type": "object", "additionalProperties": False, "required": ["seconds"],
+                     "properties": {"seconds": {"type": "number", "minimum": 0}}},
+    "ClockSet": {"type": "object", "additionalProperties": False, "required": ["now"],
+                 "properties": {"now": {"type": "string", "format": "date-time", "description": "with its offset"}}},
     "Held": {"type": "object", "properties": {"user": STR, "device_id": STR, "held": BOOL, "held_total": INT}},
     "Timeout": {"type": "object", "required": ["error"], "properties": {
         "error": {"const": "timeout"}, "detail": STR, "timeout": {"type": "number"}, "condition": {"type": "object"}}},

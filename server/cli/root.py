@@ -130,8 +130,11 @@ def init(db_url) -> None:
 @click.option("--auth-lockout/--no-auth-lockout", envvar="EASLAB_AUTH_LOCKOUT", default=None,
               help="Refuse logons to an account (or from an address) for a while after repeated wrong passwords, "
                    "as Active Directory's lockout (default: on).")
+@click.option("--test-clock", is_flag=True,
+              help="Run on a clock that stands still until an org-admin moves it (GET /api/clock, POST "
+                   "/api/clock/advance or /api/clock/set): for tests of time-based behaviour. Not for phones in use.")
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
-          tls, https_port, tls_cert, tls_key, demo, auth_lockout) -> None:
+          tls, https_port, tls_cert, tls_key, demo, auth_lockout, test_clock) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     import logging
 
@@ -151,6 +154,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     db.dispose()
     settings = _settings(host=host, port=port, db_url=db.url, domain=domain, public_url=public_url,
                          smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store, auth_lockout=auth_lockout,
+                         test_clock=test_clock or None,
                          tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run(settings)

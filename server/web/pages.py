@@ -194,7 +194,7 @@ class WebUI:
 
     async def link(self, request: Request) -> Response:
         """The admin mail's link: a signed (user, device) that opens the device's page."""
-        opened = Mailer.open_link(self.secret, request.path_params["token"])
+        opened = Mailer.open_link(self.secret, request.path_params["token"], clock=request.app.state.clock)
         if not opened or not all(isinstance(v, str) and v for v in opened):
             return self.message(request, None, 403, "Link invalid or expired",
                                 "This link is invalid or expired. Open the device from the quarantine list instead.")

@@ -21,7 +21,8 @@ names the fixture (without the entry point: `-p easlab.testing.plugin`, or `pyte
 Two modes.  "inprocess" (the default) runs the Starlette app in the test's own event loop over
 httpx.ASGITransport: no port, a SQLite file of its own, and a ManualClock (`easlab.clock`) that
 moves only when the test says `advance(...)`.  "process" starts a real `easlab serve` on free HTTP
-and SMTP ports, for black-box tests; its clock is the real one.  Choose with the marker
+and SMTP ports, for black-box tests, with `--test-clock`: `easlab.clock` there moves the server's
+clock through /api/clock with the same calls (`clock="system"` keeps the real clock in either mode).  Choose with the marker
 `@pytest.mark.easlab(mode="process")`, the option `--easlab-mode`, or the ini option `easlab_mode`.
 The store is fresh for each test, or shared by the tests of a module with `scope="module"` (marker)
 or `easlab_scope = module` (ini).

@@ -55,9 +55,8 @@ class Easlab(Factories, Waits):
 
     @property
     def clock(self):
-        raise ModeError("easlab.clock: in process mode the server is another process and runs on the real clock; "
-                        "use mode='inprocess' for a ManualClock, or shorten the windows instead "
-                        "(easlab.org(discovery_minutes=0), a policy's DevicePolicyRefreshInterval)")
+        raise ModeError("easlab.clock: this server runs on the real clock (clock='system'); the default "
+                        "clock='manual' gives a ManualClock in-process and `serve --test-clock` in process mode")
 
     @property
     def smtp_port(self) -> int:
@@ -87,8 +86,8 @@ class Easlab(Factories, Waits):
 
     def _admin_clock(self):
         """The clock the admin service writes times with: the server's own (in-process: its
-        ManualClock, so a wipe request or a fault's expiry is dated as the server sees time);
-        None in process mode, where the server runs on the real clock."""
+        ManualClock, so a wipe request or a fault's expiry is dated as the server sees time; in
+        process mode its test clock); None on the real clock."""
         return None
 
     # -- faults -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def start(mode: str = "inprocess", *, directory: str | Path | None = None, domai
     path = Path(tempfile.mkdtemp(prefix="easlab-")) if directory is None else Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     if mode == "process":
-        return ProcessEaslab(path, domain, scope, owns_directory=owns)  # the real clock, always
+        return ProcessEaslab(path, domain, scope, owns_directory=owns, clock=clock)
     return InProcessEaslab(path, domain, scope, clock=clock, owns_directory=owns)
 
 
@@ -65,19 +65,16 @@ def _options(item) -> _Options:
     scope = str(given.get("scope") or config.getini("easlab_scope") or "function").lower()
     if scope not in SCOPES:
         raise pytest.UsageError(f"easlab scope {scope!r}: use function or module")
-    clock = str(given.get("clock") or ("manual" if mode == "inprocess" else "system")).lower()
+    clock = str(given.get("clock") or "manual").lower()
     if clock not in ("manual", "system"):
         raise pytest.UsageError(f"easlab clock {clock!r}: use manual or system")
-    if mode == "process" and clock == "manual":
-        raise pytest.UsageError(f"{item.nodeid}: clock='manual' needs mode='inprocess'; a server process runs on "
-                                "the real clock")
     return _Options(mode, scope, str(given.get("domain") or DEFAULT_DOMAIN).lower(), clock)
 
 
 def _start(options: _Options, tmp_path_factory) -> Easlab:
     directory = tmp_path_factory.mktemp("easlab")
     if options.mode == "process":
-        return ProcessEaslab(directory, options.domain, options.scope)
+        return ProcessEaslab(directory, options.domain, options.scope, clock=options.clock)
     return InProcessEaslab(directory, options.domain, options.scope, clock=options.clock)
 
 
@@ -96,7 +93,7 @@ def pytest_configure(config) -> None:
         "markers",
         "easlab(mode=None, scope=None, domain=None, clock=None): how the easlab fixture runs its server: "
         "mode 'inprocess' or 'process', scope 'function' or 'module', the mail domain, clock 'manual' "
-        "(in-process default) or 'system'",
+        "(the default: a ManualClock in-process, `serve --test-clock` in process mode) or 'system'",
     )
 
 

@@ -1,5 +1,6 @@
 """Process mode: a real `easlab serve` on free HTTP and SMTP ports over its own SQLite file, for
-black-box tests; its clock is the real one.  Faults go through /api/faults as an org-admin account
+black-box tests; it runs with `--test-clock` (clock="manual", the default), and `easlab.clock`
+moves it through /api/clock (testing/plugin/clock.py), or on the real clock (clock="system").  Faults go through /api/faults as an org-admin account
 the fixture makes (`easlab-admin`), waits are long-polls on /api/wait as a viewer (`easlab-waits`).
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .base import Easlab
+from .base import Easlab, ModeError
+from .clock import ServerClock
 from .factories import DEFAULT_DOMAIN, User
 from .waits import long_poll
 
@@ -57,8 +59,11 @@ class ProcessEaslab(Easlab):
     mode = "process"
 
     def __init__(self, directory: Path, domain: str = DEFAULT_DOMAIN, scope: str = "function",
-                 owns_directory: bool = True, extra_args: Iterable[str] = ()):
+                 owns_directory: bool = True, extra_args: Iterable[str] = (), clock: str = "manual"):
         super().__init__(directory, domain, scope, owns_directory)
+        self._clock = ServerClock(self._api) if clock == "manual" else None
+        if self._clock is not None:
+            extra_args = ("--test-clock", *extra_args)
         self.db.create_all()  # before the server starts: two processes never race to create tables
         self.log_path = self.directory / "easlab.server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EASLAB_")}
@@ -135,6 +140,17 @@ class ProcessEaslab(Easlab):
     @property
     def process(self) -> subprocess.Popen:
         return self._proc
+
+    @property
+    def clock(self) -> ServerClock:
+        """The server's test clock (advance(seconds, minutes=...), set(when), now(), pending)."""
+        if self._clock is None:
+            raise ModeError("easlab.clock: this server process runs on the real clock (clock='system'); "
+                            "the default clock='manual' starts it with --test-clock")
+        return self._clock
+
+    def _admin_clock(self):
+        return self._clock  # the fixture's writes (a wipe's time, a fault's end) dated as the server sees time
 
     def _target(self):
         return self.url
