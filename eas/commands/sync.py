@@ -58,7 +58,10 @@ class SyncOptions:
                            part=self.body_part_preference)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["body_part_preference"] is None:  # stored options read as they always did without one
+            del data["body_part_preference"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SyncOptions:

@@ -114,13 +114,13 @@ async def document_put(request, actor, body):
         content = base64.b64decode(fields["content"], validate=True) if "content" in fields else None
     except (binascii.Error, ValueError):
         raise BadInput("content must be base64") from None
-    return 200, await _admin(request, "document_put", actor, request.path_params["path"], content, folder=folder,
+    return 200, await _admin(request, "document_put", actor, request.path_params["name"], content, folder=folder,
                              content_type=fields.get("content_type", ""), hidden=fields.get("hidden"),
                              readers=fields.get("readers"))
 
 
 async def document_delete(request, actor, body):
-    await _admin(request, "document_remove", actor, request.path_params["path"])
+    await _admin(request, "document_remove", actor, request.path_params["name"])
     return 204, None
 
 

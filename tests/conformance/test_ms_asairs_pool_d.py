@@ -255,3 +255,12 @@ async def test_send_response_body_with_more_than_type_and_data_is_invalid(client
 async def test_send_response_body_before_16_0_is_refused(client, app, db):
     resp = await _answer_with_body(client, app, "14.1", E(f"{ASB}:Body", E(f"{ASB}:Type", 1), E(f"{ASB}:Data", "x")))
     assert resp.find("MeetingResponse:Result").text("MeetingResponse:Status") == "2"
+
+
+async def test_body_part_preference_is_kept_with_the_sync_options(client, app):
+    await deliver(app, message(subject="Conformance", text=TEXT, html=HTML))
+    dev = Raw(client)
+    key = collection(await dev.sync("0", "1", E(f"{A}:Options", body_pref(2), part_pref(size=12)))).text(f"{A}:SyncKey")
+    [add] = collection(await dev.sync(key, "1")).find(f"{A}:Commands").findall(f"{A}:Add")  # no Options this time
+    part = add.find(f"{A}:ApplicationData").find(f"{ASB}:BodyPart")
+    assert (part.text(f"{ASB}:Truncated"), len(part.text(f"{ASB}:Data"))) == ("1", 12)
