@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, getaddresses
 
+from .body import BODY_CHILDREN, SchemaError, check_children
 from .compose import attachment_units, body_parts
 from .mime import decoded_payload, parse_message, subparts
 from .records import ItemCommandResult
@@ -149,6 +150,10 @@ def parse_change(data: Element | None) -> DraftChange:
         change.importance = int(raw)
     body = data.find("AirSyncBase:Body")
     if body is not None:
+        try:  # MS-ASAIRS 3.2.5.1: an element out of the schema is status 6 for a Sync command
+            check_children(body, BODY_CHILDREN)
+        except SchemaError as exc:
+            raise DraftError(SyncStatus.ConversionError, str(exc)) from None
         btype = body.text("AirSyncBase:Type", "1") or "1"
         if btype not in ("1", "2"):
             raise DraftError(SyncStatus.ConversionError, f"draft body of Type {btype}")

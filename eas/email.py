@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from . import versions
-from .body import BodyPreference, render_body, truncate
+from .body import BodyPreference, render_body, render_body_part, truncate
 from .conversations import wire_index
 from .folders import BodyType
 from .mime import html_to_text, text_to_html
@@ -33,6 +33,7 @@ class BodyOptions:
     mime_truncation: int | None = None  # code, 2.5-style
     truncation: int | None = None  # code, 2.5 body
     opaque_data: bool = False  # send Body/Data as OPAQUE even for text (iOS Mail expects it)
+    part: BodyPreference | None = None  # BodyPartPreference (14.1+): the message part, as HTML
 
 
 def wire_datetime(value: datetime) -> str:
@@ -52,7 +53,7 @@ def _wants_mime(item: EmailItem, options: BodyOptions) -> bool:
     return options.mime_support == 1 and item.message_class.startswith("IPM.Note.SMIME")
 
 
-def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
+def _first_choice(item: EmailItem, options: BodyOptions) -> BodyPreference:
     prefs = {p.type: p for p in options.preferences}
     if BodyType.MIME in prefs and _wants_mime(item, options):
         return prefs[BodyType.MIME]
@@ -65,13 +66,35 @@ def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
     return BodyPreference(type=native)
 
 
+def _sent_size(item: EmailItem, pref: BodyPreference) -> int:
+    """The bytes of Data a preference would send: none when AllOrNone forbids the cut."""
+    size = len(_raw_body(item, pref.type))
+    if pref.truncation_size is None or size <= pref.truncation_size:
+        return size
+    return 0 if pref.all_or_none else pref.truncation_size
+
+
+def choose_body(item: EmailItem, options: BodyOptions) -> BodyPreference:
+    first = _first_choice(item, options)
+    if not first.all_or_none or _sent_size(item, first):
+        return first
+    # MS-ASAIRS 2.2.2.3.2: the body does not fit whole in that type, so the preference that sends
+    # the most body text wins (the first choice on a tie).
+    usable = [p for p in options.preferences if p.type in (BodyType.PlainText, BodyType.HTML)
+              or (p.type == BodyType.MIME and _wants_mime(item, options))]
+    return max([first, *(p for p in usable if p is not first)], key=lambda p: _sent_size(item, p))
+
+
+def _raw_body(item: EmailItem, body_type: int) -> bytes:
+    if body_type == BodyType.MIME:
+        return item.mime
+    if body_type == BodyType.HTML:
+        return (item.body_html or text_to_html(item.body_text)).encode("utf-8")
+    return (item.body_text or html_to_text(item.body_html)).encode("utf-8")
+
+
 def body_element(item: EmailItem, pref: BodyPreference, version: str, opaque_data: bool = False) -> Element:
-    if pref.type == BodyType.MIME:
-        raw = item.mime
-    elif pref.type == BodyType.HTML:
-        raw = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
-    else:
-        raw = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
+    raw = _raw_body(item, pref.type)
     return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data)
 
 
@@ -117,6 +140,10 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
                 for a in item.attachments
             ]))
         children.append(body_element(item, choose_body(item, options), version, options.opaque_data))
+        if options.part is not None and versions.has(version, "body_part"):
+            # easlab keeps no separate message part: the part is the whole body, as HTML.
+            html = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
+            children.append(render_body_part(html, options.part, lambda: item.body_text or html_to_text(item.body_html)))
     else:
         if item.attachments:
             children.append(E("Email:Attachments", *[

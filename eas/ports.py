@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .commands.settings import Block, BlockResult
     from .commands.sync import CollectionRequest
     from .context import CommandContext
+    from .documents import DocumentBody, DocumentListing
     from .gal import GalResult, PictureOptions, Resolved
     from .records import (
         AttachmentData, CollectionOutcome, Estimate, FetchOutcome, FetchRequest, FolderChangeOutcome, FolderInfo,
@@ -140,10 +141,20 @@ class DirectoryPort(Protocol):
         ...
 
 
+class DocumentPort(Protocol):
+    async def documents(self, ctx: CommandContext, path: tuple[str, ...]) -> DocumentListing:
+        """A Search of the document library: a folder's entries, or the one document `path` names."""
+        ...
+
+    async def document(self, ctx: CommandContext, path: tuple[str, ...]) -> DocumentBody:
+        """An ItemOperations Fetch of a document's body."""
+        ...
+
+
 class MeetingPort(Protocol):
     async def meeting_response(self, ctx: CommandContext, answers: list[MeetingAnswer]) -> list[MeetingResult]: ...
 
 
 class Ports(AccessPort, SyncPort, FolderPort, ItemPort, ComposePort, SettingsPort, DirectoryPort, MeetingPort,
-            Protocol):
+            DocumentPort, Protocol):
     """Everything a command may ask: the type of `CommandContext.store`."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from .documents import DocumentBody
 from .email import BodyOptions
 from .mime import MailFields
 
@@ -156,6 +157,7 @@ class FetchRequest:
     server_id: str | None = None
     long_id: str | None = None
     file_reference: str | None = None
+    link_id: str | None = None  # documentlibrary:LinkId (Store DocumentLibrary)
     body: BodyOptions = field(default_factory=BodyOptions)
     range: tuple[int, int] | None = None  # zero-based, inclusive byte range
     schema: frozenset[str] | None = None  # Options/Schema: the only properties a PIM item is returned with
@@ -178,6 +180,7 @@ class FetchOutcome:
     collection_id: str | None = None
     server_id: str | None = None
     attachment: AttachmentData | None = None
+    document: DocumentBody | None = None
 
 
 # -- Search / Find --------------------------------------------------------------------------------

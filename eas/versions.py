@@ -48,6 +48,8 @@ FEATURES: dict[str, tuple[str, str | None]] = {
     "availability": ("14.0", None),
     # MeetingResponse InstanceId of one occurrence.
     "instance_id": ("14.1", None),
+    # airsyncbase:BodyPartPreference in requests, BodyPart in answers (MS-ASAIRS 2.2.2.10-11).
+    "body_part": ("14.1", None),
     # The initial Provision must carry settings:DeviceInformation (else status 165).
     "device_information_required": ("14.1", None),
     # GAL and ResolveRecipients Picture.

@@ -2,7 +2,8 @@
 conversation, run in the order the client wrote them, each with its own Status.
 
 Fetch takes a mailbox item (CollectionId + ServerId, or a LongId from Search/Find) with the body
-options Sync knows, or an attachment (FileReference).  Binary content travels inline as base64
+options Sync knows, an attachment (FileReference), or a document of the document library (Store
+DocumentLibrary, LinkId; eas/documents.py).  Binary content travels inline as base64
 in itemoperations:Data, or, when the client sends `MS-ASAcceptMultiPart: T` (or the base64
 query's AcceptMultiPart bit), as parts of an application/vnd.ms-sync.multipart body that
 itemoperations:Part elements point into (eas/multipart.py).  A byte Range cuts the attachment,
@@ -14,10 +15,11 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from .. import limits, multipart, versions
-from ..body import BodyPreference
+from .. import documents, limits, multipart, versions
+from ..body import SchemaError, parse_preference
+from ..folders import BodyType
 from ..context import CommandContext
-from ..email import BodyOptions
+from ..email import BodyOptions, wire_datetime
 from ..response import Response
 from ..records import FetchOutcome, FetchRequest
 from ..wbxml import E, Element
@@ -30,6 +32,8 @@ MAX_OPERATIONS = 100  # Exchange's default for Fetch + EmptyFolderContents + Mov
 SUCCESS = 1
 PROTOCOL_ERROR = 2
 SERVER_ERROR = 3
+BAD_LINK = 4  # "Document library access: the specified URI is bad"
+ACCESS_DENIED = 5  # "Document library: access denied"
 NOT_FOUND = 6
 BAD_RANGE = 8
 STORE_UNSUPPORTED = 9
@@ -92,20 +96,22 @@ def body_options(options: Element | None) -> BodyOptions:
     and Search share them)."""
     if options is None:
         return BodyOptions()
-    prefs, seen = [], set()
-    for pref in options.findall("AirSyncBase:BodyPreference"):
-        ptype = _int(pref.find("AirSyncBase:Type"))
-        if ptype not in (1, 2, 3, 4) or ptype in seen:
-            raise OperationError(PROTOCOL_ERROR, f"BodyPreference Type {ptype}")
-        seen.add(ptype)
-        all_or_none = pref.find("AirSyncBase:AllOrNone")
-        prefs.append(BodyPreference(type=ptype, truncation_size=_int(pref.find("AirSyncBase:TruncationSize")),
-                                    all_or_none=all_or_none is not None and all_or_none.value in (None, "", "1"),
-                                    preview=_int(pref.find("AirSyncBase:Preview"))))
+    try:  # MS-ASAIRS 3.2.5.1: a preference out of the schema is status 2 for ItemOperations and Search
+        prefs = [parse_preference(p) for p in options.findall("AirSyncBase:BodyPreference")]
+        parts = [parse_preference(p) for p in options.findall("AirSyncBase:BodyPartPreference")]
+    except SchemaError as exc:
+        raise OperationError(PROTOCOL_ERROR, str(exc)) from None
+    seen: set[int] = set()
+    for pref in prefs:
+        if pref.type not in (1, 2, 3, 4) or pref.type in seen:
+            raise OperationError(PROTOCOL_ERROR, f"BodyPreference Type {pref.type}")
+        seen.add(pref.type)
+    if len(parts) > 1 or (parts and parts[0].type != BodyType.HTML):
+        raise OperationError(PROTOCOL_ERROR, "BodyPartPreference other than one of Type 2")
     mime = _int(options.find("AirSync:MIMESupport")) or 0
     if mime not in (0, 1, 2):
         raise OperationError(PROTOCOL_ERROR, f"MIMESupport {mime}")
-    return BodyOptions(prefs, mime)
+    return BodyOptions(prefs, mime, part=parts[0] if parts else None)
 
 
 def _fetch(el: Element) -> FetchOp:
@@ -115,6 +121,8 @@ def _fetch(el: Element) -> FetchOp:
         store = (el.text(f"{NS}:Store") or "").strip()
         if not store:
             raise OperationError(PROTOCOL_ERROR, "Fetch without Store")
+        if store.lower() == "documentlibrary":
+            return _document_fetch(el, echo)
         if store.lower() != "mailbox":
             raise OperationError(STORE_UNSUPPORTED, f"Store {store}")
         options = el.find(f"{NS}:Options")
@@ -124,7 +132,7 @@ def _fetch(el: Element) -> FetchOp:
             if not request.file_reference:
                 raise OperationError(BAD_ATTACHMENT, "empty FileReference")
         elif el.has("DocumentLibrary:LinkId"):
-            raise OperationError(STORE_UNSUPPORTED, "document library")
+            raise OperationError(PROTOCOL_ERROR, "a LinkId in a Fetch of the mailbox")
         elif not request.long_id and not request.server_id:
             raise OperationError(PROTOCOL_ERROR, "Fetch names nothing")
         if options is not None:
@@ -133,6 +141,25 @@ def _fetch(el: Element) -> FetchOp:
             schema = options.find(f"{NS}:Schema")
             if schema is not None:
                 request.schema = frozenset(c.tag for c in schema.children)
+        return FetchOp(request, echo=echo)
+    except OperationError as exc:
+        return FetchOp(None, exc.status, echo)
+
+
+def _document_fetch(el: Element, echo: list[Element]) -> FetchOp:
+    """A Fetch of a document library's document by LinkId (MS-ASDOC 3.1.5.1)."""
+    link = (el.text("DocumentLibrary:LinkId") or "").strip()
+    try:
+        if not link:
+            raise OperationError(PROTOCOL_ERROR, "a document Fetch without LinkId")
+        try:
+            documents.parse_link(link)
+        except documents.LinkError as exc:
+            raise OperationError(BAD_LINK, str(exc)) from None
+        options = el.find(f"{NS}:Options")
+        request = FetchRequest(store="DocumentLibrary", link_id=link)
+        if options is not None:
+            request.range = parse_range(options.text(f"{NS}:Range"))
         return FetchOp(request, echo=echo)
     except OperationError as exc:
         return FetchOp(None, exc.status, echo)
@@ -262,6 +289,17 @@ def attachment_properties(outcome: FetchOutcome, request: FetchRequest, payload:
              E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", len(att.data)), payload.data(raw))
 
 
+def document_properties(outcome: FetchOutcome, request: FetchRequest, payload: Payload) -> Element:
+    """A document's body (MS-ASDOC 3.2.5.1): base64 in Data, or a Part of a multipart answer;
+    Version is when it last changed."""
+    doc = outcome.document
+    assert doc is not None and doc.entry is not None  # called only for a document's outcome
+    raw, shown = cut(doc.data, request.range)
+    modified = doc.entry.modified
+    return E(f"{NS}:Properties", E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", len(doc.data)),
+             payload.data(raw), E(f"{NS}:Version", wire_datetime(modified)) if modified else None)
+
+
 def fetch_element(op: FetchOp, outcome: FetchOutcome | None, version: str, payload: Payload) -> Element:
     echo = list(op.echo or [])
     if outcome is None or outcome.status != SUCCESS:
@@ -269,6 +307,9 @@ def fetch_element(op: FetchOp, outcome: FetchOutcome | None, version: str, paylo
     request = op.request
     assert request is not None  # the store answered, so there was a request
     try:
+        if outcome.document is not None:
+            props = document_properties(outcome, request, payload)
+            return E(f"{NS}:Fetch", E(f"{NS}:Status", SUCCESS), E("DocumentLibrary:LinkId", request.link_id), props)
         if outcome.attachment is not None:
             props = attachment_properties(outcome, request, payload)
             return E(f"{NS}:Fetch", E(f"{NS}:Status", SUCCESS), E("AirSyncBase:FileReference", request.file_reference), props)
@@ -295,6 +336,9 @@ def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
 async def _fetch_once(ctx: CommandContext, request: FetchRequest, room: int, fetched: dict) -> FetchOutcome:
     """The store's answer to one Fetch, told the room left; an attachment already read for this
     request (same reference and range) is not read again."""
+    if request.link_id is not None:
+        body = await ctx.store.document(ctx, documents.parse_link(request.link_id))
+        return FetchOutcome(body.status, document=body if body.status == SUCCESS else None)
     key = (request.file_reference, request.range) if request.file_reference else None
     if key is not None and key in fetched:
         return fetched[key]

@@ -51,6 +51,9 @@ class _Malformed(Exception):
     pass
 
 
+SEND_RESPONSE_BODY = ("AirSyncBase:Type", "AirSyncBase:Data")
+
+
 def parse(tree: Element, version: str) -> list[MeetingAnswer]:
     answers = []
     for req in tree.children:
@@ -68,6 +71,8 @@ def parse(tree: Element, version: str) -> list[MeetingAnswer]:
             answer.send_response = True
             body = send.find("AirSyncBase:Body")
             if body is not None:
+                if any(c.tag not in SEND_RESPONSE_BODY for c in body.children):
+                    raise _Malformed("a SendResponse Body has only Type and Data")  # MS-ASAIRS 2.2.2.9
                 answer.body = body.text("AirSyncBase:Data") or ""
                 body_type = body.text("AirSyncBase:Type") or "1"
                 try:

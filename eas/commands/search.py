@@ -6,13 +6,14 @@ and GreaterThan/LessThan on email:DateReceived; anything else, or the same outsi
 SmartForward and MeetingResponse accept (storage/longid.py).  Search keeps no result set: a
 query with another Range runs again, so RebuildResults changes nothing.
 
-GAL queries go to eas.gal, which reads the directory through the store's `gal_search`.
+GAL queries go to eas.gal, which reads the directory through the store's `gal_search`;
+DocumentLibrary queries list a folder of the document library (eas/documents.py).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .. import gal, versions
+from .. import documents, gal, versions
 from ..context import CommandContext
 from ..email import application_data
 from ..response import Response
@@ -27,11 +28,14 @@ ROOT = f"{NS}:Search"
 SUCCESS = 1
 INVALID = 2
 SERVER_ERROR = 3
+BAD_LINK = 4
 ACCESS_DENIED = 5
+NOT_FOUND = 6
 TOO_COMPLEX = 8
 FOLDER_SYNC_REQUIRED = 11
 RANGE_EXCEEDED = 12
 MAX_ROWS = 100  # Mailbox and GAL: 0-99 at most (MS-ASCMD 2.2.3.143.3)
+MAX_DOCUMENT_ROWS = 1000  # a document library: 0-999 at most (MS-ASCMD 2.2.3.143.3)
 
 _AND_CHILDREN = {"AirSync:Class", "AirSync:CollectionId", f"{NS}:FreeText", "Email2:ConversationId",
                  f"{NS}:GreaterThan", f"{NS}:LessThan", f"{NS}:EqualTo"}
@@ -153,6 +157,30 @@ async def _mailbox(ctx: CommandContext, store: Element) -> Response:
     return _wrap(mailbox_store(outcome, body, ctx.version))
 
 
+async def _documents(ctx: CommandContext, store: Element) -> Response:
+    """A document library Search (MS-ASDOC 3.2.5.2): the entries of the folder a LinkId names."""
+    link = documents.link_of_query(store.find(f"{NS}:Query"))
+    if link is None:  # MS-ASDOC 3.1.5.2
+        return _wrap(_store(INVALID))
+    try:
+        path = documents.parse_link(link)
+        options = store.find(f"{NS}:Options")
+        first, last = parse_range(options.text(f"{NS}:Range") if options is not None else None, MAX_DOCUMENT_ROWS)
+    except documents.LinkError:
+        return _wrap(_store(BAD_LINK))
+    except QueryError as exc:
+        return _wrap(_store(exc.status))
+    listing = await ctx.store.documents(ctx, path)
+    if listing.status != SUCCESS:
+        return _wrap(_store(listing.status))
+    shown = listing.entries[first:last + 1]
+    if not shown:
+        return _wrap(_store(SUCCESS, E(f"{NS}:Result"), E(f"{NS}:Total", len(listing.entries))))
+    results = [E(f"{NS}:Result", documents.properties(entry)) for entry in shown]
+    return _wrap(_store(SUCCESS, *results, E(f"{NS}:Range", f"{first}-{first + len(shown) - 1}"),
+                        E(f"{NS}:Total", len(listing.entries))))
+
+
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     try:
         return await _search(ctx, tree)
@@ -171,7 +199,7 @@ async def _search(ctx: CommandContext, tree: Element | None) -> Response:
     if name == "gal":
         return Response(200, await gal.answer(ctx, store))
     if name == "documentlibrary":
-        return _wrap(_store(ACCESS_DENIED))  # no SharePoint or UNC access from this server
+        return await _documents(ctx, store)
     return _wrap(_store(INVALID))
 
 

@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import overload
 
 from .. import refusals, versions
-from ..body import BodyPreference
+from ..body import BodyPreference, SchemaError, parse_preference
 from ..context import CommandContext, Limits
 from ..drafts import attachment_refs_element
 from ..email import BodyOptions, application_data
 from ..quirks import has_quirk
 from ..response import Response
-from ..status import SyncStatus
+from ..folders import BodyType
+from ..status import Common, SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
 from ..refusals import Requirement
@@ -52,18 +53,24 @@ class SyncOptions:
     mime_truncation: int | None = None
     truncation: int | None = None
     body_preferences: list[BodyPreference] = field(default_factory=list)
+    body_part_preference: BodyPreference | None = None
 
     def body(self) -> BodyOptions:
-        return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation)
+        return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation,
+                           part=self.body_part_preference)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["body_part_preference"] is None:  # stored options read as they always did without one
+            del data["body_part_preference"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SyncOptions:
         """`data` is left as it was: it is a row's loaded value."""
         prefs = [BodyPreference(**p) for p in data.get("body_preferences", [])]
-        return cls(**{**data, "body_preferences": prefs})
+        part = data.get("body_part_preference")
+        return cls(**{**data, "body_preferences": prefs, "body_part_preference": BodyPreference(**part) if part else None})
 
 
 @dataclass
@@ -135,18 +142,21 @@ def _options(el: Element) -> SyncOptions:
     opts.mime_support = _int(el.find(f"{NS}:MIMESupport"), 0)
     opts.mime_truncation = _int(el.find(f"{NS}:MIMETruncation"))
     opts.truncation = _int(el.find(f"{NS}:Truncation"))
+    try:
+        prefs = [parse_preference(p) for p in el.findall("AirSyncBase:BodyPreference")]
+        parts = [parse_preference(p) for p in el.findall("AirSyncBase:BodyPartPreference")]
+    except SchemaError as exc:  # MS-ASAIRS 3.2.5.1: status 4 for Sync
+        raise ProtocolError(SyncStatus.ProtocolError, str(exc)) from None
     seen = set()
-    for pref in el.findall("AirSyncBase:BodyPreference"):
-        ptype = _int(pref.find("AirSyncBase:Type"))
-        if ptype not in (1, 2, 3, 4) or ptype in seen:
-            raise ProtocolError(SyncStatus.ProtocolError, f"BodyPreference Type {ptype}")
-        seen.add(ptype)
-        opts.body_preferences.append(BodyPreference(
-            type=ptype,
-            truncation_size=_int(pref.find("AirSyncBase:TruncationSize")),
-            all_or_none=_bool(pref.find("AirSyncBase:AllOrNone"), False),
-            preview=_int(pref.find("AirSyncBase:Preview")),
-        ))
+    for pref in prefs:
+        if pref.type not in (1, 2, 3, 4) or pref.type in seen:
+            raise ProtocolError(SyncStatus.ProtocolError, f"BodyPreference Type {pref.type}")
+        seen.add(pref.type)
+    opts.body_preferences = prefs
+    if parts:
+        if len(parts) > 1 or parts[0].type != BodyType.HTML:  # a message part is HTML only
+            raise ProtocolError(Common.BodyPartPreferenceTypeNotSupported, f"BodyPartPreference Type {parts[0].type}")
+        opts.body_part_preference = parts[0]
     return opts
 
 

@@ -98,6 +98,32 @@ async def rule_delete(request, actor, body):
     return 204, None
 
 
+async def documents_get(request, actor, body):
+    return 200, await _admin(request, "document_list", actor)
+
+
+async def document_put(request, actor, body):
+    import base64
+    import binascii
+
+    fields = take(body, {"content": "str", "folder": "bool", "content_type": "str", "hidden": "bool", "readers": "str[]"})
+    folder = fields.get("folder", False)
+    if folder == ("content" in fields):
+        raise BadInput("give content, or folder: true without it")
+    try:
+        content = base64.b64decode(fields["content"], validate=True) if "content" in fields else None
+    except (binascii.Error, ValueError):
+        raise BadInput("content must be base64") from None
+    return 200, await _admin(request, "document_put", actor, request.path_params["name"], content, folder=folder,
+                             content_type=fields.get("content_type", ""), hidden=fields.get("hidden"),
+                             readers=fields.get("readers"))
+
+
+async def document_delete(request, actor, body):
+    await _admin(request, "document_remove", actor, request.path_params["name"])
+    return 204, None
+
+
 async def devices_get(request, actor, body):
     user = request.query_params.get("user") or None
     state = request.query_params.get("state") or None

@@ -198,4 +198,12 @@ SCHEMAS.update({
     "Held": {"type": "object", "properties": {"user": STR, "device_id": STR, "held": BOOL, "held_total": INT}},
     "Timeout": {"type": "object", "required": ["error"], "properties": {
         "error": {"const": "timeout"}, "detail": STR, "timeout": {"type": "number"}, "condition": {"type": "object"}}},
+    "Document": {"type": "object", "properties": {
+        "path": STR, "link": {"type": "string", "description": "the UNC LinkId devices use"}, "folder": BOOL,
+        "hidden": BOOL, "size": INT, "content_type": NSTR, "readers": array(STR),
+        "created": {"type": "string", "format": "date-time"}, "modified": {"type": "string", "format": "date-time"}}},
+    "DocumentPut": {"type": "object", "additionalProperties": False, "properties": {
+        "content": {"type": "string", "contentEncoding": "base64", "description": "the document; absent for a folder"},
+        "folder": BOOL, "content_type": STR, "hidden": BOOL,
+        "readers": {**array(STR), "description": "who may read it; empty: everyone"}}},
 })

@@ -20,6 +20,7 @@ LAZY = {
     "conformance": ("conformance", "conformance",
                     "Per protocol: requirements, covered by a `req`-marked test, not applicable, open."),
     "device": ("device", "device", "Device partnerships: list, allow, block, revoke, wipe, remove, explain."),
+    "document": ("document", "document", "The document library: folders and documents devices Search and fetch."),
     "fault": ("testing", "fault",
               "Injected faults: what a user's or device's requests (or a recipient's mail) get instead."),
     "import": ("imports", "import_command", "Import the messages of PATH into a folder of USER."),

@@ -16,6 +16,7 @@ from .compose import ComposeAdapter
 from .context import StoreContext
 from .delivery import Delivery, DeliveryResult
 from .directory import DirectoryAdapter
+from .documents import DocumentAdapter
 from .folders import FolderAdapter
 from .items import ItemAdapter
 from .meeting import MeetingAdapter
@@ -45,6 +46,7 @@ class MailStore:
         self.settings_port = SettingsAdapter(self.context)
         self.directory_port = DirectoryAdapter(self.context)
         self.meeting_port = MeetingAdapter(self.context, sending)
+        self.document_port = DocumentAdapter(self.context)
         self.delivery = Delivery(self.context, sending)
 
     @property
@@ -144,3 +146,10 @@ class MailStore:
 
     async def certificate_trust(self, ctx):
         return await self.directory_port.certificate_trust(ctx)
+
+    # -- DocumentPort ---------------------------------------------------------------------------------
+    async def documents(self, ctx, path):
+        return await self.document_port.documents(ctx, path)
+
+    async def document(self, ctx, path):
+        return await self.document_port.document(ctx, path)

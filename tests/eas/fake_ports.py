@@ -23,6 +23,7 @@ from easlab.eas.commands.settings import Block, BlockResult, OofGet, OofSet, Use
 from easlab.eas.commands.sync import CollectionRequest
 from easlab.eas.context import CommandContext
 from easlab.eas.dispatch import dispatch
+from easlab.eas.documents import DocumentBody, DocumentEntry, DocumentListing
 from easlab.eas.oof import OofConfig
 from easlab.eas.ports import CachedKind, Ports, ProvisionDecision
 from easlab.eas.records import (
@@ -68,6 +69,7 @@ class FakePorts:
         self.device: dict[str, object] = {"temp_policy_key": None, "wipe_state": "none", "wipe_account_only": False}
         self.policy = None  # eas.policy.PolicySettings; None: no policy
         self.attachments: dict[str, AttachmentData] = {}
+        self.library: dict[tuple[str, ...], tuple[DocumentEntry, bytes]] = {}  # path -> (entry, body)
         self.conversations: dict[bytes, str] = {}  # ConversationId -> folder
         self.searches: set[str] = set()
         self.sent: list[ComposeRequest] = []
@@ -278,6 +280,20 @@ class FakePorts:
 
     async def attachment(self, ctx: CommandContext, file_reference: str) -> AttachmentData | None:
         return self.attachments.get(file_reference)
+
+    async def documents(self, ctx: CommandContext, path: tuple[str, ...]) -> DocumentListing:
+        if path not in self.library:
+            return DocumentListing(6)
+        entry = self.library[path][0]
+        if not entry.is_folder:
+            return DocumentListing(1, [entry])
+        return DocumentListing(1, [e for p, (e, _) in sorted(self.library.items()) if p[:-1] == path])
+
+    async def document(self, ctx: CommandContext, path: tuple[str, ...]) -> DocumentBody:
+        found = self.library.get(path)
+        if found is None or found[0].is_folder:
+            return DocumentBody(6)
+        return DocumentBody(1, *found)
 
     def _search(self, query: MailboxQuery) -> SearchOutcome:
         if any(cid not in self.collections for cid in query.collection_ids):

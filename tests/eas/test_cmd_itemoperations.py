@@ -50,12 +50,14 @@ async def test_an_attachment_fetch_inline_and_an_unsupported_store():
     store = FakePorts()
     store.attachments["ref"] = AttachmentData("a.txt", "text/plain", b"abc")
     tree = operations(E(f"{NS}:Fetch", E(f"{NS}:Store", "Mailbox"), E("AirSyncBase:FileReference", "ref")),
+                      E(f"{NS}:Fetch", E(f"{NS}:Store", "PublicFolders"), E("AirSync:ServerId", "x")),
                       E(f"{NS}:Fetch", E(f"{NS}:Store", "DocumentLibrary"), E("DocumentLibrary:LinkId", "x")))
     response = await run(store, "ItemOperations", tree)
-    attachment, library = response.body.find(f"{NS}:Response").children
+    attachment, unknown, library = response.body.find(f"{NS}:Response").children
     assert attachment.text(f"{NS}:Status") == "1"
     assert attachment.find(f"{NS}:Properties").text(f"{NS}:Data") == "YWJj"
-    assert library.text(f"{NS}:Status") == "9"
+    assert unknown.text(f"{NS}:Status") == "9"
+    assert library.text(f"{NS}:Status") == "4"  # a LinkId that is no UNC link of this server
 
 
 @pytest.mark.parametrize("multipart_, served", [(False, 7), (True, 9)])

@@ -23,6 +23,7 @@ EXPECTED = {
     "estimate_options": {"14.0", "14.1", "16.0", "16.1"},
     "availability": {"14.0", "14.1", "16.0", "16.1"},
     "instance_id": {"14.1", "16.0", "16.1"},
+    "body_part": {"14.1", "16.0", "16.1"},
     "device_information_required": {"14.1", "16.0", "16.1"},
     "pictures": {"14.1", "16.0", "16.1"},
     "rights_management": {"14.1", "16.0", "16.1"},

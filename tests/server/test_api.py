@@ -417,7 +417,7 @@ async def test_every_documented_operation_answers(client, db):
     bodies = {"RuleNew": {"characteristic": "DeviceOS", "query": "iOS 17", "access_level": "Allow"},
               "RulePatch": {"access_level": "Allow"}, "PolicyNew": {"name": "Another"},
               "PolicyAssign": {"policy": "Default"}, "FaultNew": {"kind": "delay", "user": "bob"},
-              "TraceSwitch": {"enabled": True}}
+              "TraceSwitch": {"enabled": True}, "DocumentPut": {"folder": True}}
     # The waits' conditions: mail in alice's Inbox, dev16 Allowed; none holds a Ping, so that one times out.
     waits = {"mail": "user=alice", "device": "user=alice&device_id=dev16&state=allowed", "outbound": "",
              "ping": "user=alice&device_id=dev16"}
