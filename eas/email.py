@@ -71,7 +71,8 @@ def body_element(item: EmailItem, pref: BodyPreference, version: str, opaque_dat
         raw = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
     else:
         raw = (item.body_text or html_to_text(item.body_html)).encode("utf-8")
-    return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data)
+    smime = pref.type == BodyType.MIME and item.message_class.startswith("IPM.Note.SMIME")
+    return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data, smime)
 
 
 def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:
