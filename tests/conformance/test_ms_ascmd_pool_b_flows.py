@@ -230,3 +230,29 @@ async def test_a_search_of_a_store_the_user_may_not_reach_is_status_5(client):
     resp = await Raw(client).call(S, E(f"{S}:Search", E(f"{S}:Store", E(f"{S}:Name", "DocumentLibrary"),
                                                         E(f"{S}:Query", E(f"{S}:EqualTo", E("DocumentLibrary:LinkId"), E(f"{S}:Value", "\\\\srv\\share"))))))
     assert resp == E(f"{S}:Search", E(f"{S}:Status", 1), E(f"{S}:Response", E(f"{S}:Store", E(f"{S}:Status", 5))))
+
+
+@pytest.mark.req("MS-ASCMD_R3775")
+async def test_a_forward_with_replace_mime_carries_neither_the_original_body_nor_its_attachments(client, app, db):
+    from tests.server.test_compose import folder_items, inbox_id, mime, original, smart
+
+    await app.state.store.deliver(original(attachments=[("budget.xlsx", b"PK\x03\x04 sheet", "application/vnd.ms-excel")]),
+                                  ["alice@easlab.test"])
+    dev = Raw(client, version="16.1")
+    sid = await inbox_id(dev, "Budget")
+    fwd = mime(to="bob@easlab.test", subject="FW: Budget", text="Only this.")
+    assert (await dev.post("SmartForward", smart("SmartForward", fwd, sid, save=False, replace=True))).content == b""
+    [got] = folder_items(db, "bob", 2)
+    assert got.attachments == [] and got.body_text.strip() == "Only this."
+
+
+@pytest.mark.req("MS-ASCMD_R4183")
+async def test_a_meeting_response_to_a_contact_is_status_2(client):
+    dev = Raw(client)
+    key = collection(await dev.sync("0", CONTACTS)).text(f"{A}:SyncKey")
+    coll = collection(await dev.sync(key, CONTACTS, E(f"{A}:Commands", E(f"{A}:Add", E(f"{A}:ClientId", "c1"),
+                      E(f"{A}:ApplicationData", E("Contacts:FileAs", "Dora"))))))
+    sid = coll.find(f"{A}:Responses").find(f"{A}:Add").text(f"{A}:ServerId")
+    resp = await dev.call(M, E(f"{M}:MeetingResponse", E(f"{M}:Request", E(f"{M}:UserResponse", 1),
+                                                         E(f"{M}:CollectionId", CONTACTS), E(f"{M}:RequestId", sid))))
+    assert resp == E(f"{M}:MeetingResponse", E(f"{M}:Result", E(f"{M}:RequestId", sid), E(f"{M}:Status", 2)))
