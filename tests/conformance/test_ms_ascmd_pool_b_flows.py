@@ -256,3 +256,17 @@ async def test_a_meeting_response_to_a_contact_is_status_2(client):
     resp = await dev.call(M, E(f"{M}:MeetingResponse", E(f"{M}:Request", E(f"{M}:UserResponse", 1),
                                                          E(f"{M}:CollectionId", CONTACTS), E(f"{M}:RequestId", sid))))
     assert resp == E(f"{M}:MeetingResponse", E(f"{M}:Result", E(f"{M}:RequestId", sid), E(f"{M}:Status", 2)))
+
+
+@pytest.mark.req("MS-ASCMD_R5123")
+async def test_autodiscover_takes_text_xml_and_text_html_alike(client):
+    from tests.conftest import basic
+    from tests.server.test_autodiscover import body
+
+    answers = []
+    for ctype in ("text/xml", "text/html"):
+        r = await client.post("/autodiscover/autodiscover.xml", content=body("alice@easlab.test").encode(),
+                              headers={"Authorization": basic("alice@easlab.test", "secret"), "Content-Type": ctype})
+        answers.append((r.status_code, r.content))
+    assert answers[0] == answers[1] and answers[0][0] == 200
+    assert b"<Url>" in answers[0][1] and b"/Microsoft-Server-ActiveSync</Url>" in answers[0][1]
