@@ -32,13 +32,14 @@ def truncate(data: bytes, limit: int | None) -> tuple[bytes, bool]:
 
 
 def render_body(raw: bytes, pref: BodyPreference, version: str, plain_text: Callable[[], str],
-                opaque: bool = False) -> Element:
+                opaque: bool = False, smime: bool = False) -> Element:
     """`raw` (the body in `pref.type`) as AirSyncBase:Body.  `plain_text` gives the text Preview
-    is cut from; `opaque` sends text Data as OPAQUE for clients that render no inline string."""
+    is cut from; `opaque` sends text Data as OPAQUE for clients that render no inline string;
+    `smime` (an S/MIME message sent as MIME) always carries Truncated (MS-ASCMD 2.2.3.110.2-3)."""
     data, truncated = truncate(raw, pref.truncation_size)
     children = [E("AirSyncBase:Type", pref.type), E("AirSyncBase:EstimatedDataSize", len(raw))]
-    if truncated:
-        children.append(E("AirSyncBase:Truncated", 1))
+    if truncated or smime:
+        children.append(E("AirSyncBase:Truncated", 1 if truncated else 0))
     if not (truncated and pref.all_or_none):
         # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.  Text bodies are
         # inline strings, except for clients with the body_opaque quirk (eas/quirks.py).

@@ -25,6 +25,8 @@ class Limits:
     decode_in_thread_size: int = limits.DECODE_IN_THREAD_SIZE
     max_itemoperations_size: int = limits.MAX_ITEMOPERATIONS_SIZE
     max_sync_size: int = limits.MAX_SYNC_SIZE
+    max_sync_commands: int = limits.MAX_SYNC_COMMANDS
+    max_estimate_collections: int = limits.MAX_ESTIMATE_COLLECTIONS
 
 
 @dataclass

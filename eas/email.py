@@ -95,7 +95,8 @@ def _raw_body(item: EmailItem, body_type: int) -> bytes:
 
 def body_element(item: EmailItem, pref: BodyPreference, version: str, opaque_data: bool = False) -> Element:
     raw = _raw_body(item, pref.type)
-    return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data)
+    smime = pref.type == BodyType.MIME and item.message_class.startswith("IPM.Note.SMIME")
+    return render_body(raw, pref, version, lambda: item.body_text or html_to_text(item.body_html), opaque_data, smime)
 
 
 def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:

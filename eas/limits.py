@@ -39,3 +39,9 @@ MAX_ITEMOPERATIONS_SIZE = 10_240_000
 # always sent, however large (its body cut as the device's options say), so a device always
 # progresses: MS-ASCMD has no per-item "too large" status in Sync.
 MAX_SYNC_SIZE = 10_240_000
+
+# MS-ASCMD 3.1.5.10: the element counts Exchange (2010 SP2 RU6 and later) caps by default; an
+# administrator may set others (EASLAB_MAX_SYNC_COMMANDS, EASLAB_MAX_ESTIMATE_COLLECTIONS).  Past the
+# first, a Sync is Status 4; past the second, a GetItemEstimate is Status 103.
+MAX_SYNC_COMMANDS = 200  # Add, Change, Delete and Fetch of one Sync request, all collections together
+MAX_ESTIMATE_COLLECTIONS = 1000  # Collection elements of one GetItemEstimate

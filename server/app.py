@@ -53,7 +53,9 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.smtp = None  # the SMTP listener, once server/runner.py has started one (/healthz asks it)
     app.state.authenticator = Authenticator(db, settings.domain, lockout=Lockout() if settings.auth_lockout else None)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max,
-                              max_itemoperations_size=settings.max_document_data_size)
+                              max_itemoperations_size=settings.max_document_data_size,
+                              max_sync_commands=settings.max_sync_commands,
+                              max_estimate_collections=settings.max_estimate_collections)
     app.state.clock = clock or SystemClock()
     app.state.commands = commands if commands is not None else Registry.of(catalog.MODULES)  # dispatch, OPTIONS, faults
     app.state.bus = EventBus()  # this app's events (server/events.py); not shared with other apps

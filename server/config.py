@@ -5,7 +5,7 @@ import os
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 
-from easlab.eas.limits import MAX_ITEMOPERATIONS_SIZE
+from easlab.eas.limits import MAX_ESTIMATE_COLLECTIONS, MAX_ITEMOPERATIONS_SIZE, MAX_SYNC_COMMANDS
 
 from .home import default_db_url
 
@@ -40,6 +40,8 @@ class Settings:
     smarthost: str | None = None  # HOST:PORT for mail to other domains; None: keep it queued
     trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts; None: none
     max_document_data_size: int = MAX_ITEMOPERATIONS_SIZE  # an ItemOperations answer's content (eas/limits.py)
+    max_sync_commands: int = MAX_SYNC_COMMANDS  # MS-ASCMD 3.1.5.10 element limits (eas/limits.py)
+    max_estimate_collections: int = MAX_ESTIMATE_COLLECTIONS
     tls: bool = False  # HTTPS on https_port beside HTTP (server/tls.py)
     https_port: int = 8443  # 0: any free port
     tls_cert: str | None = None  # the lab's own certificate and key; None: easlab's lab CA signs one
@@ -60,6 +62,8 @@ class Settings:
             smtp_port=_env_int("EASLAB_SMTP_PORT", 2525),
             max_message_size=_env_int("EASLAB_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE),
             max_document_data_size=_env_int("EASLAB_MAX_DOCUMENT_DATA_SIZE", MAX_ITEMOPERATIONS_SIZE),
+            max_sync_commands=_env_int("EASLAB_MAX_SYNC_COMMANDS", MAX_SYNC_COMMANDS),
+            max_estimate_collections=_env_int("EASLAB_MAX_ESTIMATE_COLLECTIONS", MAX_ESTIMATE_COLLECTIONS),
             smarthost=os.environ.get("EASLAB_SMARTHOST") or None,
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
             https_port=_env_int("EASLAB_HTTPS_PORT", 8443),

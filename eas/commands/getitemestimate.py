@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from .. import versions
 from ..context import CommandContext
 from ..response import Response
-from ..status import GetItemEstimateStatus
+from ..status import Common, GetItemEstimateStatus, encode
 from ..wbxml import E, Element
 from . import Command
 
@@ -53,6 +53,8 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     requests = parse(tree, ctx.version)
     if not requests:
         return Response(200, E(f"{NS}:GetItemEstimate", E(f"{NS}:Status", 2)))
+    if len(requests) > ctx.limits.max_estimate_collections:  # MS-ASCMD 3.1.5.10
+        return encode(Common.InvalidXML, ctx.version, f"{NS}:GetItemEstimate")
     responses = []
     for req in requests:
         est = await ctx.store.estimate(ctx, req)

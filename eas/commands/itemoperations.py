@@ -43,6 +43,16 @@ BAD_ATTACHMENT = 15
 MOVE_ALWAYS_REQUIRED = 155
 
 
+# MS-ASCMD 2.2.3.125.3: what an Options element may hold under each operation; anything else is
+# an option invalid for its parent, Status 2.
+OPTIONS = {
+    "Fetch": {f"{NS}:Schema", f"{NS}:Range", f"{NS}:UserName", f"{NS}:Password", "AirSync:MIMESupport",
+              "AirSyncBase:BodyPreference", "AirSyncBase:BodyPartPreference", "RightsManagement:RightsManagementSupport"},
+    "EmptyFolderContents": {f"{NS}:DeleteSubFolders"},
+    "Move": {f"{NS}:MoveAlways"},
+}
+
+
 class OperationError(Exception):
     def __init__(self, status: int, reason: str):
         self.status = status
@@ -60,6 +70,7 @@ class FetchOp:
 class EmptyOp:
     collection_id: str | None
     delete_subfolders: bool
+    status: int = SUCCESS  # a parse failure answers without asking the store
 
 
 @dataclass
@@ -67,6 +78,7 @@ class MoveOp:
     conversation_id: bytes | None
     destination: str | None
     move_always: bool
+    status: int = SUCCESS
 
 
 # -- parsing ----------------------------------------------------------------------------------------
@@ -125,7 +137,9 @@ def _fetch(el: Element) -> FetchOp:
             return _document_fetch(el, echo)
         if store.lower() != "mailbox":
             raise OperationError(STORE_UNSUPPORTED, f"Store {store}")
-        options = el.find(f"{NS}:Options")
+        options, status = _options(el)
+        if status != SUCCESS:
+            raise OperationError(status, "an option Fetch does not take")
         request = FetchRequest(store="Mailbox", collection_id=el.text("AirSync:CollectionId"), server_id=el.text("AirSync:ServerId"),
                                long_id=el.text("Search:LongId"), file_reference=el.text("AirSyncBase:FileReference"))
         if el.has("AirSyncBase:FileReference"):
@@ -171,18 +185,28 @@ def _conversation_id(el: Element | None) -> bytes | None:
     return el.value if isinstance(el.value, bytes) else el.value.encode("latin-1", "replace")
 
 
+def _options(el: Element) -> tuple[Element | None, int]:
+    """`el`'s Options and SUCCESS, or PROTOCOL_ERROR when it holds an option its parent does not take."""
+    options = el.find(f"{NS}:Options")
+    allowed = OPTIONS[el.tag.partition(":")[2]]
+    if options is not None and any(c.tag not in allowed for c in options.children):
+        return options, PROTOCOL_ERROR
+    return options, SUCCESS
+
+
 def parse(tree: Element, version: str) -> list:
     ops: list = []
     for child in tree.children:
         if child.tag == f"{NS}:Fetch":
             ops.append(_fetch(child))
         elif child.tag == f"{NS}:EmptyFolderContents":
-            options = child.find(f"{NS}:Options")
-            ops.append(EmptyOp(child.text("AirSync:CollectionId"), options is not None and options.has(f"{NS}:DeleteSubFolders")))
+            options, status = _options(child)
+            ops.append(EmptyOp(child.text("AirSync:CollectionId"), options is not None and options.has(f"{NS}:DeleteSubFolders"),
+                               status))
         elif child.tag == f"{NS}:Move" and versions.has(version, "conversations"):
-            options = child.find(f"{NS}:Options")
+            options, status = _options(child)
             ops.append(MoveOp(_conversation_id(child.find(f"{NS}:ConversationId")), child.text(f"{NS}:DstFldId"),
-                              options is not None and options.has(f"{NS}:MoveAlways")))
+                              options is not None and options.has(f"{NS}:MoveAlways"), status))
         else:
             raise OperationError(PROTOCOL_ERROR, f"unexpected <{child.tag}>")
     if not ops:
@@ -373,11 +397,14 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
                 room -= size
             answers.append(answer)
         elif isinstance(op, EmptyOp):
-            status = PROTOCOL_ERROR if not op.collection_id else await ctx.store.empty_folder(ctx, op.collection_id, op.delete_subfolders)
+            if op.status != SUCCESS or not op.collection_id:
+                status = PROTOCOL_ERROR
+            else:
+                status = await ctx.store.empty_folder(ctx, op.collection_id, op.delete_subfolders)
             answers.append(E(f"{NS}:EmptyFolderContents", E(f"{NS}:Status", status),
                              E("AirSync:CollectionId", op.collection_id) if op.collection_id else None))
         else:
-            if op.conversation_id is None or not op.destination:
+            if op.status != SUCCESS or op.conversation_id is None or not op.destination:
                 status = PROTOCOL_ERROR
             elif not op.move_always:
                 status = MOVE_ALWAYS_REQUIRED

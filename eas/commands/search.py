@@ -95,6 +95,8 @@ def parse_mailbox_query(query: Element) -> MailboxQuery:
         elif child.tag == f"{NS}:FreeText":
             words.append(_str(child))
         elif child.tag == "Email2:ConversationId":
+            if out.conversation_id is not None:  # Appendix A: Exchange refuses a second one
+                raise QueryError(INVALID, "more than one ConversationId")
             value = child.value
             out.conversation_id = value if isinstance(value, bytes) else (value or "").encode("latin-1", "replace")
         elif child.tag == f"{NS}:GreaterThan":
@@ -190,9 +192,9 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
 
 async def _search(ctx: CommandContext, tree: Element | None) -> Response:
     stores = tree.findall(f"{NS}:Store") if tree is not None else []
-    if len(stores) != 1:
+    if not stores:
         return _wrap(_store(INVALID))
-    store = stores[0]
+    store = stores[0]  # more than one is undefined; Exchange answers the first, no protocol error
     name = (store.text(f"{NS}:Name") or "").strip().lower()
     if name == "mailbox":
         return await _mailbox(ctx, store)

@@ -213,6 +213,9 @@ def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequ
     wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
     if wait_el is not None and hb_el is not None:
         raise ProtocolError(SyncStatus.ProtocolError, "Wait and HeartbeatInterval together")
+    bounds = limits or Limits()
+    if sum(len(c.commands) for c in collections) > bounds.max_sync_commands:  # MS-ASCMD 3.1.5.10
+        raise ProtocolError(SyncStatus.ProtocolError, f"more than {bounds.max_sync_commands} Add, Change, Delete and Fetch")
     request = SyncRequest(collections, window_size=_int(tree.find(f"{NS}:WindowSize")), partial=tree.find(f"{NS}:Partial") is not None)
     if wait_el is not None:
         minutes = _int(wait_el)
@@ -223,7 +226,6 @@ def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequ
         request.wait = minutes * 60
     if hb_el is not None:
         seconds = _int(hb_el)
-        bounds = limits or Limits()
         low, high = bounds.heartbeat_min, bounds.heartbeat_max
         if seconds is None or not low <= seconds <= high:
             short = (seconds or 0) < low

@@ -187,6 +187,7 @@ async def test_supported_ghosts_what_it_does_not_list(client):
     assert data.text(f"{C}:Location") == "Room 4" and data.has(f"{C}:Attendees")  # not listed: ghosted, kept
 
 
+@pytest.mark.req("MS-ASCMD_R4444")
 async def test_conflict_server_wins_by_default_client_wins_when_asked(client, app):
     one, two = device(client, "one", "14.1"), device(client, "two", "14.1")
     reply, key1 = await add(one, CALENDAR, await primed(one, CALENDAR), recurring_meeting_141())
