@@ -130,8 +130,10 @@ def init(db_url) -> None:
 @click.option("--auth-lockout/--no-auth-lockout", envvar="EASLAB_AUTH_LOCKOUT", default=None,
               help="Refuse logons to an account (or from an address) for a while after repeated wrong passwords, "
                    "as Active Directory's lockout (default: on).")
+@click.option("--workers", envvar="EASLAB_WORKERS", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes sharing the ports and the store (PostgreSQL only).")
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
-          tls, https_port, tls_cert, tls_key, demo, auth_lockout) -> None:
+          tls, https_port, tls_cert, tls_key, demo, auth_lockout, workers) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     import logging
 
@@ -141,10 +143,13 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     from ..runner import StartupError
 
     from .common import _settings
-    from .database import Refused, open_database
+    from .database import Refused, open_database, resolve_url
 
     if bool(tls_cert) != bool(tls_key):
         raise Refused("--tls-cert and --tls-key go together: the certificate and its private key")
+    if workers > 1 and resolve_url(db_url).startswith("sqlite"):
+        raise Refused(f"--workers {workers} needs PostgreSQL: SQLite takes one writing process; "
+                      "serve with --db postgresql://USER@HOST/DB, or drop --workers")
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
     if demo:
         _load_demo(db)
@@ -153,7 +158,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
                          smtp_port=smtp_port, smarthost=smarthost, trust_store=trust_store, auth_lockout=auth_lockout,
                          tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
-        run(settings)
+        run(settings, workers)
     except StartupError as exc:
         raise Refused(str(exc)) from None
 
