@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from easlab.eas.wbxml import E
 from easlab.server.admin import SHELL, Admin
+from easlab.storage import Database
 from easlab.storage.db import normalise_url
 from easlab.storage.users import add_user
 from tests.server.eas_helpers import Raw, collection, commands, message, provision
