@@ -34,13 +34,15 @@ class SyncAdapter:
         self.store = store
         self.sending = sending
         self._user_ids: dict[str, int] = {}  # ids never change, so one lookup per user and process
-        self._since: dict[tuple[str, str], tuple[object, int]] = {}  # device: (request, hub tick at its first check)
+        # device: (id of the request, hub tick at its first check); an id, not the request, so a
+        # device's last request is not kept alive (an id reused makes a wait wake early, no worse)
+        self._since: dict[tuple[str, str], tuple[int, int]] = {}
 
     def _checking(self, ctx) -> None:
         """A check of `ctx`'s request starts: its wait must hear of what is notified from now on."""
         key = (ctx.user, ctx.request.device_id)
-        if self._since.get(key, (None,))[0] is not ctx:
-            self._since[key] = (ctx, self.store.hub.tick)
+        if self._since.get(key, (None,))[0] != id(ctx):
+            self._since[key] = (id(ctx), self.store.hub.tick)
 
     async def folder_sync(self, ctx, sync_key):
         def work(session):
@@ -104,7 +106,7 @@ class SyncAdapter:
             user_id = self._user_ids[ctx.user] = await self.store.read(
                 lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
         entry = self._since.pop((ctx.user, ctx.request.device_id), None)
-        since = entry[1] if entry is not None and entry[0] is ctx else None
+        since = entry[1] if entry is not None and entry[0] == id(ctx) else None
         clock = self.store.clock
         deadline = clock.monotonic() + timeout
         while True:
