@@ -6,6 +6,9 @@ message, a policy change), and polling the database would be exactly the sleep l
 avoids.  So the server listens on a Unix datagram socket named after its database, and the CLI
 sends a one-line JSON event after it commits.  Events only wake waiters; they change no state, so a
 lost datagram (no server running) costs nothing.
+
+On PostgreSQL the servers (there may be several on one store) hear each other and the CLI through
+LISTEN/NOTIFY instead (server/pgnotify.py): `tell` picks the way the database's servers listen.
 """
 from __future__ import annotations
 
@@ -36,6 +39,19 @@ def send(db_url: str, event: dict) -> bool:
         return True
     except OSError:
         return False
+
+
+def tell(db, event: dict) -> None:
+    """Tell whatever serves `db` (a storage Database) about a change; silent when none runs."""
+    if db.dialect == "postgresql":
+        from .pgnotify import notify_now
+
+        try:
+            notify_now(db, event)
+        except Exception as exc:  # a hint: the change is committed, held requests see it next time
+            log.warning("cannot notify the servers on %s: %s", db.url, exc)
+        return
+    send(db.url, event)
 
 
 class _Protocol(asyncio.DatagramProtocol):

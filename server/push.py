@@ -5,6 +5,13 @@ calls `notify` with the folders it touched, which resolves exactly the waiters o
 Nothing polls and no request holds a thread, so ten thousand held Pings cost ten thousand small
 objects.  Changes made in worker threads (database transactions) reach the loop through
 `call_soon_threadsafe`.
+
+On PostgreSQL several processes may serve one store: what this hub is told is also handed to
+`relay` (server/pgnotify.py sends it to the others), and what the others send comes back through
+`handle_event(event, remote=True)`, which wakes the waiters here and relays nothing.  A waiter
+that registers after the notification for a change its check did not see is woken at once
+(`since`), and `recheck` makes every held request read the database again when notifications may
+have been lost.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ class Wake:
     hierarchy: bool = False
     superseded: bool = False
     policy: bool = False
+    recheck: bool = False  # notifications may have been lost: read the database again
 
 
 class _Waiter:
@@ -58,22 +66,38 @@ class PushHub:
         # Observers see every notification (the test plugin's waits hang off this).
         self._listeners: list[asyncio.Queue] = []
         self.on_throttling = lambda: None  # the throttling settings changed (server/throttling.py)
+        self.relay = None  # callable(event dict): tells the other processes (server/pgnotify.py)
+        self._remote = False  # applying another process's event: relay nothing
+        # A count of notifications and, per folder, the count at its last one: a waiter that
+        # registers after a notification its check could not see is woken at once.
+        self.tick = 0
+        self._notified: dict[int, int] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def handle_event(self, event: dict) -> None:
-        """An event from another process (server/control.py)."""
+    def handle_event(self, event: dict, remote: bool = False) -> None:
+        """An event from the admin service, the CLI (server/control.py) or, `remote`, another
+        serving process (server/pgnotify.py); only events of this process are relayed."""
         kind = event.get("event")
-        if kind == "folders":
-            self.notify(int(i) for i in event.get("ids", []))
-        elif kind == "hierarchy":
-            self.notify_hierarchy(int(event["user"]), event.get("except_device"))
-        elif kind == "policy":
-            users = event.get("users")
-            self.notify_policy(None if users is None else [int(u) for u in users])
-        elif kind == "throttling":
-            self.on_throttling()
+        self._remote = remote
+        try:
+            if kind == "folders":
+                self.notify(int(i) for i in event.get("ids", []))
+            elif kind == "hierarchy":
+                self.notify_hierarchy(int(event["user"]), event.get("except_device"))
+            elif kind == "policy":
+                users = event.get("users")
+                self.notify_policy(None if users is None else [int(u) for u in users])
+            elif kind == "throttling":
+                self.on_throttling()
+                self._tell({"event": "throttling"})
+        finally:
+            self._remote = False
+
+    def _tell(self, event: dict) -> None:
+        if self.relay is not None and not self._remote:
+            self.relay(event)
 
     @property
     def held(self) -> int:
@@ -86,14 +110,19 @@ class PushHub:
     def notify(self, folder_ids: Iterable[int]) -> None:
         """Items were added to these folders (call on the loop)."""
         ids = set(folder_ids)
+        self.tick += 1
         for fid in ids:
+            self._notified[fid] = self.tick
             for waiter in list(self._by_folder.get(fid, ())):
                 waiter.wake.folders.add(fid)
                 waiter.fire()
         for queue in self._listeners:
             queue.put_nowait(("folders", ids))
+        if ids:
+            self._tell({"event": "folders", "ids": sorted(ids)})
 
     def notify_hierarchy(self, user_id: int, except_device: str | None = None) -> None:
+        self._tell({"event": "hierarchy", "user": user_id, "except_device": except_device})
         for waiter in list(self._by_user.get(user_id, ())):
             if waiter.device_id == except_device:
                 continue
@@ -103,10 +132,18 @@ class PushHub:
     def notify_policy(self, user_ids: Iterable[int] | None = None) -> None:
         """A policy changed: end held requests so devices re-provision (None: every user)."""
         users = set(self._by_user) if user_ids is None else set(user_ids)
+        self._tell({"event": "policy", "users": None if user_ids is None else sorted(users)})
         for uid in users:
             for waiter in list(self._by_user.get(uid, ())):
                 waiter.wake.policy = True
                 waiter.fire()
+
+    def recheck(self) -> None:
+        """Notifications may have been lost (server/pgnotify.py reconnected): every held request
+        reads the database again (server/store/sync.py)."""
+        for waiter in list(self._by_device.values()):
+            waiter.wake.recheck = True
+            waiter.fire()
 
     def notify_threadsafe(self, folder_ids: Iterable[int]) -> None:
         ids = list(folder_ids)
@@ -114,9 +151,11 @@ class PushHub:
             self._loop.call_soon_threadsafe(self.notify, ids)
 
     # -- consumers ------------------------------------------------------------------------------
-    async def wait(self, user_id: int, device_id: str, folder_ids: Iterable[int], timeout: float) -> Wake | None:
+    async def wait(self, user_id: int, device_id: str, folder_ids: Iterable[int], timeout: float,
+                   since: int | None = None) -> Wake | None:
         """Hold until one of `folder_ids` gets an item, the hierarchy changes, or the same device
-        starts a newer wait; None when `timeout` seconds pass first."""
+        starts a newer wait; None when `timeout` seconds pass first.  `since`: the hub's `tick`
+        when the caller's check began; a folder notified after it wakes the wait at once."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         waiter = _Waiter(loop, set(folder_ids), user_id, device_id)
@@ -129,6 +168,11 @@ class PushHub:
         self._by_user[user_id].add(waiter)
         for fid in waiter.folders:
             self._by_folder[fid].add(waiter)
+        if since is not None:
+            missed = {fid for fid in waiter.folders if self._notified.get(fid, 0) > since}
+            if missed:
+                waiter.wake.folders |= missed
+                waiter.fire()
         self.bus.publish("held", user_id=user_id, device_id=device_id)
         # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
         # and a test's ManualClock expires it without real time passing.

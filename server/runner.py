@@ -6,12 +6,14 @@ import logging
 import os
 import socket
 import ssl
+from dataclasses import dataclass
 
 import uvicorn
 
 from easlab.storage import Database
 
 from . import control, home, limits, tls
+from .pgnotify import PgRelay
 from .app import create_app
 from .autodiscover import phone_setup_text
 from .config import Settings
@@ -102,19 +104,45 @@ def _listen(settings: Settings) -> tuple[socket.socket, socket.socket | None, tl
     return sock, tls_sock, material
 
 
-async def serve(settings: Settings) -> None:
-    # Bind first, so that --port 0 resolves to a real port before the URL is printed.
-    sock, tls_sock, material = _listen(settings)
-    sockets = [sock] + ([tls_sock] if tls_sock is not None else [])
+@dataclass
+class Bound:
+    """The listening sockets of a server, bound before any process serves on them (so that
+    --port 0 resolves before the URL is printed, and `--workers` children share them)."""
+
+    http: socket.socket
+    https: socket.socket | None
+    material: tls.Material | None
+    smtp: socket.socket | None = None  # None: each serve binds its own (one process)
+
+    def close(self) -> None:
+        for each in (self.http, self.https, self.smtp):
+            if each is not None:
+                each.close()
+
+
+def bind_all(settings: Settings) -> Bound:
+    """HTTP, HTTPS with TLS, and SMTP, for `--workers` (server/workers.py)."""
+    http, https, material = _listen(settings)
+    try:
+        smtp = _bind(settings.smtp_bind_host, settings.smtp_port)
+    except OSError as exc:
+        Bound(http, https, material).close()
+        raise _listen_error("SMTP", settings.smtp_bind_host, settings.smtp_port, exc, "--smtp-port") from None
+    settings.port = http.getsockname()[1]
+    settings.smtp_port = smtp.getsockname()[1]
+    return Bound(http, https, material, smtp)
+
+
+async def serve(settings: Settings, bound: Bound | None = None, ready=None) -> None:
+    """Serve until stopped.  `bound`: sockets a parent bound (server/workers.py), whose `ready()`
+    is called once this process serves, and which prints the start-up lines itself."""
+    bound = bound or Bound(*_listen(settings))
+    sockets = [bound.http] + ([bound.https] if bound.https is not None else [])
     db = Database(settings.db_url)
     app = create_app(settings, db, clock=_test_clock() if settings.test_clock else None)
-    settings.port = sock.getsockname()[1]
-    server = Listeners(http_config(app, limits.raise_descriptor_limit()), tls_sock,
-                       material.context() if material else None)
-    with db.session() as session:
-        from easlab.storage.users import list_users
-
-        has_users = bool(list_users(session))
+    settings.port = bound.http.getsockname()[1]
+    server = Listeners(http_config(app, limits.raise_descriptor_limit()), bound.https,
+                       bound.material.context() if bound.material else None)
     # aiosmtpd logs every SMTP command at INFO ("mail.log"); keep that for --log-level debug.
     if not logging.getLogger("mail.log").isEnabledFor(logging.DEBUG):
         logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -122,16 +150,43 @@ async def serve(settings: Settings) -> None:
     # directly.  Listening before printing makes --smtp-port 0 print the real port.
     try:
         smtp = await start_smtp(app.state.store, settings.smtp_bind_host, settings.smtp_port,
-                                settings.max_message_size, faults=app.state.faults)
+                                settings.max_message_size, faults=app.state.faults, sock=bound.smtp)
     except BaseException as exc:
-        for each in sockets:
-            each.close()
+        bound.close()
         db.dispose()
         if isinstance(exc, OSError):
             raise _listen_error("SMTP", settings.smtp_bind_host, settings.smtp_port, exc, "--smtp-port") from None
         raise
     app.state.smtp = smtp
     smtp_host, settings.smtp_port = smtp_address(smtp)
+    app.state.hub.bind(asyncio.get_running_loop())
+    relay = listener = None
+    if db.dialect == "postgresql":  # other processes may serve this store: hear them (server/pgnotify.py)
+        relay = PgRelay(db.url, app.state.hub)
+        app.state.hub.relay = relay.send
+        await relay.start()
+    else:
+        listener = await control.listen(db.url, app.state.hub.handle_event)
+    if ready is None:
+        announce(settings, db, smtp_host, bound.material, app.state.clock)
+    else:
+        ready()
+    try:
+        await server.serve(sockets=sockets)
+    finally:
+        control.close(db.url, listener)
+        if relay is not None:
+            await relay.stop()
+        await stop_smtp(smtp)
+        db.dispose()
+
+
+def announce(settings: Settings, db: Database, smtp_host: str, material: tls.Material | None, clock=None) -> None:
+    """The start-up lines, once the server listens: the first names the EAS URL (tests read it)."""
+    with db.session() as session:
+        from easlab.storage.users import list_users
+
+        has_users = bool(list_users(session))
     smtp_host = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
     _record(settings, db.url, smtp_host)  # before the URL is printed: a CLI started on it reads the domain
     print(f"easlab: EAS endpoint {settings.eas_url}", flush=True)  # first line: tests read the URL here
@@ -140,19 +195,11 @@ async def serve(settings: Settings) -> None:
     for line in tls.startup_lines(settings, material) if material else []:
         print(line, flush=True)
     print(phone_setup_text(settings), flush=True)
-    if settings.test_clock:
-        print(f"easlab: test clock at {app.state.clock.now().isoformat()}: it moves only by POST /api/clock/advance "
+    if settings.test_clock and clock is not None:
+        print(f"easlab: test clock at {clock.now().isoformat()}: it moves only by POST /api/clock/advance "
               "or /api/clock/set", flush=True)
     if not has_users:
         print("easlab: no users yet; add one with: easlab user add NAME --password PW", flush=True)
-    app.state.hub.bind(asyncio.get_running_loop())
-    listener = await control.listen(db.url, app.state.hub.handle_event)
-    try:
-        await server.serve(sockets=sockets)
-    finally:
-        control.close(db.url, listener)
-        await stop_smtp(smtp)
-        db.dispose()
 
 
 def _test_clock():
@@ -176,13 +223,23 @@ def _record(settings: Settings, db_url: str, smtp_host: str) -> None:
         log.warning("cannot write %s: %s", home.settings_path(), exc)
 
 
-def run(settings: Settings) -> None:
+def run_loop(main) -> None:
+    """Run the coroutine `main` on uvloop when installed (faster for thousands of held Pings)."""
     try:
-        try:
-            import uvloop  # installed with uvicorn[standard]; a faster loop for thousands of held Pings
-        except ImportError:
-            asyncio.run(serve(settings))
+        import uvloop  # installed with uvicorn[standard]
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+def run(settings: Settings, workers: int = 1) -> None:
+    try:
+        if workers > 1:
+            from .workers import run_workers
+
+            run_workers(settings, workers)
         else:
-            uvloop.run(serve(settings))
+            run_loop(serve(settings))
     except KeyboardInterrupt:
         pass

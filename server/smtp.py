@@ -156,10 +156,12 @@ _HANDLERS: weakref.WeakKeyDictionary[asyncio.AbstractServer, DeliveryHandler] = 
 
 
 async def start_smtp(store: MailStore, host: str, port: int, max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                     hostname: str | None = None, faults: Faults | None = None) -> asyncio.Server:
+                     hostname: str | None = None, faults: Faults | None = None,
+                     sock=None) -> asyncio.Server:
     """Listen for SMTP on `host`:`port` (0: any free port) on the running loop; stop with
     `stop_smtp`.  `max_size` bytes of DATA at most (0 or None: no limit); `faults`: the app's
-    (`app.state.faults`), so injected SMTP faults answer."""
+    (`app.state.faults`), so injected SMTP faults answer; `sock`: a socket already listening
+    (`easlab serve --workers`), instead of `host`:`port`."""
     loop = asyncio.get_running_loop()
     name = hostname or store.domain
     handler = DeliveryHandler(store, name, faults)
@@ -168,7 +170,7 @@ async def start_smtp(store: MailStore, host: str, port: int, max_size: int = DEF
         return _Protocol(handler, data_size_limit=max_size or None, hostname=name, ident=IDENT,
                          enable_SMTPUTF8=True, loop=loop)
 
-    server = await loop.create_server(factory, host, port)
+    server = await (loop.create_server(factory, sock=sock) if sock is not None else loop.create_server(factory, host, port))
     _HANDLERS[server] = handler
     return server
 

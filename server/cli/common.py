@@ -37,9 +37,9 @@ def server_domain(db) -> str:
 
 def tell_server(db, event: dict) -> None:
     """Wake what a running server holds (server/control.py); silent when none runs."""
-    from ..control import send
+    from ..control import tell
 
-    send(db.url, event)
+    tell(db, event)
 
 
 def print_rows(rows: list[dict], as_json: bool, columns: list[str]) -> None:

@@ -134,8 +134,10 @@ def init(db_url) -> None:
 @click.option("--test-clock", is_flag=True,
               help="Run on a clock that stands still until an org-admin moves it (GET /api/clock, POST "
                    "/api/clock/advance or /api/clock/set): for tests of time-based behaviour. Not for phones in use.")
+@click.option("--workers", envvar="EASLAB_WORKERS", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes sharing the ports and the store (PostgreSQL only).")
 def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthost, trust_store,
-          tls, https_port, tls_cert, tls_key, demo, auth_lockout, test_clock) -> None:
+          tls, https_port, tls_cert, tls_key, demo, auth_lockout, test_clock, workers) -> None:
     """Start the server: EAS over HTTP (and HTTPS with --tls) and SMTP for inbound mail."""
     import logging
 
@@ -145,10 +147,16 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
     from ..runner import StartupError
 
     from .common import _settings
-    from .database import Refused, open_database
+    from .database import Refused, open_database, resolve_url
 
     if bool(tls_cert) != bool(tls_key):
         raise Refused("--tls-cert and --tls-key go together: the certificate and its private key")
+    if workers > 1 and resolve_url(db_url).startswith("sqlite"):
+        raise Refused(f"--workers {workers} needs PostgreSQL: SQLite takes one writing process; "
+                      "serve with --db postgresql://USER@HOST/DB, or drop --workers")
+    if workers > 1 and test_clock:
+        raise Refused(f"--test-clock is one process's clock, moved through its own API: drop --workers {workers} "
+                      "or --test-clock")
     db = open_database(db_url, create=True)  # before logging starts: a refusal is one line
     if demo:
         _load_demo(db)
@@ -158,7 +166,7 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
                          test_clock=test_clock or None,
                          tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
-        run(settings)
+        run(settings, workers)
     except StartupError as exc:
         raise Refused(str(exc)) from None
 

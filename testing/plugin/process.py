@@ -161,9 +161,9 @@ class ProcessEaslab(Easlab):
         return httpx.AsyncClient(base_url=self.url, **kw)
 
     def _notify(self, event: dict) -> None:
-        from easlab.server.control import send
+        from easlab.server.control import tell
 
-        send(self.db.url, event)  # as the CLI tells a running server (server/control.py)
+        tell(self.db, event)  # as the CLI tells a running server (server/control.py)
 
     async def _deliver(self, mime: bytes, sender: str, recipients: list[str]) -> None:
         # smtplib sends bytes as they are; a message written with bare LF (Python's default
