@@ -203,3 +203,12 @@ def test_workers_on_sqlite_are_refused(tmp_path):
         "Error: --workers 2 needs PostgreSQL: SQLite takes one writing process; serve with "
         "--db postgresql://USER@HOST/DB, or drop --workers"]
     assert not (tmp_path / "one.db").exists()  # refused before anything was made
+
+
+def test_workers_with_the_test_clock_are_refused(tmp_path):
+    # Each worker would keep its own clock, and /api/clock would move whichever one answered.
+    result = subprocess.run([EASLAB, "serve", "--port", "0", "--smtp-port", "0", "--db", "postgresql://easlab@127.0.0.1:1/none",
+                             "--workers", "2", "--test-clock"], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip().splitlines() == [
+        "Error: --test-clock is one process's clock, moved through its own API: drop --workers 2 or --test-clock"]
