@@ -17,9 +17,10 @@ from ..body import BodyPreference
 from ..context import CommandContext, Limits
 from ..drafts import attachment_refs_element
 from ..email import BodyOptions, application_data
+from ..folders import BodyType, classes_together
 from ..quirks import has_quirk
 from ..response import Response
-from ..status import SyncStatus
+from ..status import Common, SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
 from ..records import CollectionOutcome, PimItem, ServerChange
@@ -82,7 +83,7 @@ class CollectionRequest:
     deletes_as_moves: bool = True
     get_changes: bool = True
     window_size: int = DEFAULT_WINDOW
-    conversation_mode: bool = False
+    conversation_mode: bool | None = None  # None: not sent
     options: SyncOptions | None = None  # None: keep the stored ones
     commands: list[ClientCommand] = field(default_factory=list)
     supported: list[str] | None = None  # local names listed in Supported (SyncKey 0 only)
@@ -133,6 +134,9 @@ def _options(el: Element) -> SyncOptions:
     opts.mime_support = _int(el.find(f"{NS}:MIMESupport"), 0)
     opts.mime_truncation = _int(el.find(f"{NS}:MIMETruncation"))
     opts.truncation = _int(el.find(f"{NS}:Truncation"))
+    for part in el.findall("AirSyncBase:BodyPartPreference"):
+        if _int(part.find("AirSyncBase:Type")) != BodyType.HTML:  # MS-ASAIRS 2.2.2.41.4: HTML only
+            raise ProtocolError(Common.BodyPartPreferenceTypeNotSupported, "BodyPartPreference Type")
     seen = set()
     for pref in el.findall("AirSyncBase:BodyPreference"):
         ptype = _int(pref.find("AirSyncBase:Type"))
@@ -171,8 +175,12 @@ def _collection(el: Element) -> CollectionRequest:
         if req.get_changes and req.sync_key == "0":
             raise ProtocolError(SyncStatus.ProtocolError, "GetChanges with SyncKey 0")
     req.window_size = _window(_int(el.find(f"{NS}:WindowSize")))
-    req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
+    mode = el.find(f"{NS}:ConversationMode")
+    req.conversation_mode = None if mode is None else _bool(mode, False)
     options = el.findall(f"{NS}:Options")
+    if not classes_together([o.text(f"{NS}:Class") for o in options]):
+        # MS-ASCMD 2.2.3.27.6: a class's Options once; two classes side by side only Email and SMS.
+        raise ProtocolError(SyncStatus.ProtocolError, "Options redefined or classes that do not sync together")
     if options:
         # Which FilterTypes are valid depends on the folder's class, which only the store knows.
         req.options = _options(options[0])

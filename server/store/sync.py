@@ -71,7 +71,8 @@ class SyncAdapter:
             user, device = self.store.who(session, ctx)
             return changes.estimate(session, user, device, collection.collection_id, collection.sync_key,
                                     collection.filter_type, self.store.clock.now(),
-                                    restricted=ctx.restricted, notice_id=device.quarantine_notice_id)
+                                    restricted=ctx.restricted, notice_id=device.quarantine_notice_id,
+                                    conversation_mode=collection.conversation_mode)
 
         return await self.store.read(work)
 
