@@ -68,6 +68,40 @@ def filter_valid(folder_class: str, filter_type: int) -> bool:
     return allowed is None or filter_type in allowed
 
 
+# GetItemEstimate answers a FilterType its class does not take with Status 110 (MS-ASCMD 2.2.3.68.1's
+# "No" cells), and one past the table (9 and above) with 103, whatever the class.
+ESTIMATE_FILTER_UNSUPPORTED, ESTIMATE_FILTER_INVALID = 110, 103
+MAX_FILTER_TYPE = 8
+# The classes one collection may sync side by side, each with its own Options (MS-ASCMD 2.2.3.27.2,
+# 2.2.3.27.6); any other pair fails with Status 4.
+TOGETHER = frozenset({"Email", "SMS"})
+# The classes whose collections take airsync:ConversationMode (MS-ASCMD 2.2.3.36).
+CONVERSATION_CLASSES = frozenset({"Email"})
+
+
+def estimate_filter_status(folder_class: str, filter_type: int | None) -> int | None:
+    """The GetItemEstimate Status a FilterType earns in `folder_class`; None when it is fine."""
+    if filter_type is None:
+        return None
+    if filter_type > MAX_FILTER_TYPE:
+        return ESTIMATE_FILTER_INVALID
+    return None if filter_valid(folder_class, filter_type) else ESTIMATE_FILTER_UNSUPPORTED
+
+
+def conversation_valid(folder_class: str, conversation_mode: bool | None) -> bool:
+    """Whether a collection of `folder_class` may carry ConversationMode (None: it was not sent)."""
+    return conversation_mode is None or folder_class in CONVERSATION_CLASSES
+
+
+def classes_together(classes: list[str | None]) -> bool:
+    """Whether a collection's Options may name these classes (None: the collection's own) together:
+    each at most once, and two only when both are Email and SMS."""
+    if len(set(classes)) != len(classes):
+        return False
+    named = {c for c in classes if c is not None}
+    return len(classes) < 2 or named <= TOGETHER
+
+
 def filter_days(folder_class: str, filter_type: int) -> int | None:
     """Days back the window reaches for `folder_class` (None: everything)."""
     return FILTER.get(folder_class, {}).get(filter_type)

@@ -123,6 +123,10 @@ class Estimate:
     collection_id: str
     status: int  # GetItemEstimate Response Status: 1, 2 unknown collection, 3 not primed, 4 bad key
     estimate: int = 0
+    # A conversation-based filter on a folder that holds no mail: the Response's 103 (MS-ASCMD
+    # 2.2.3.36.1) and the command's own Status 4 as well (MS-ASCON 3.2.5.2), as Microsoft's two test
+    # suites each check one of them against Exchange.
+    protocol_error: bool = False
 
 
 # -- MoveItems ----------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from sqlalchemy import func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from easlab.eas.folders import FOLDER_CLASS, filter_days
+from easlab.eas.folders import FOLDER_CLASS, conversation_valid, estimate_filter_status, filter_days
 from easlab.eas.records import Estimate, ServerChange
-from easlab.eas.status import GetItemEstimateStatus
+from easlab.eas.status import Common, GetItemEstimateStatus
 
 from .items import find_folder, row_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
@@ -162,17 +162,18 @@ def has_pending(session: Session, folder: Folder, state: SyncState) -> bool:
 
 
 # -- GetItemEstimate and Ping -------------------------------------------------------------------
-# MS-ASCON 3.2.5.2: a conversation-based filter on a folder that holds no mail is a protocol error, 4.
-CONVERSATION_FILTER_NOT_EMAIL = 4
-
-
 def estimate(session: Session, user: User, device: Device, collection_id: str, sync_key: str | None, filter_type: int | None,
-             now: datetime, restricted: bool = False, notice_id: int | None = None, conversation_mode: bool = False) -> Estimate:
+             now: datetime, restricted: bool = False, notice_id: int | None = None,
+             conversation_mode: bool | None = None) -> Estimate:
     folder = find_folder(session, user, collection_id)
     if folder is None:
         return Estimate(collection_id, GetItemEstimateStatus.InvalidCollection)
-    if conversation_mode and FOLDER_CLASS.get(folder.type, "Email") != "Email":
-        return Estimate(collection_id, CONVERSATION_FILTER_NOT_EMAIL)
+    folder_class = FOLDER_CLASS.get(folder.type, "Email")
+    if not conversation_valid(folder_class, conversation_mode):
+        return Estimate(collection_id, Common.InvalidXML, protocol_error=True)  # MS-ASCMD 2.2.3.36.1
+    refused = estimate_filter_status(folder_class, filter_type)
+    if refused is not None:
+        return Estimate(collection_id, refused)
     state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == collection_id)).first()
     if state is None or sync_key == "0":
         return Estimate(collection_id, GetItemEstimateStatus.SyncStateNotPrimed)
@@ -181,7 +182,7 @@ def estimate(session: Session, user: User, device: Device, collection_id: str, s
     if restricted:
         return Estimate(collection_id, GetItemEstimateStatus.Success, 1 if notice_pending(session, folder, state, notice_id) else 0)
     chosen = filter_type if filter_type is not None else state.options.get("filter_type", 0)
-    start = window_start(FOLDER_CLASS.get(folder.type, "Email"), chosen, now)
+    start = window_start(folder_class, chosen, now)
     count = 0
     if state.initial_cursor is not None:
         q = select(func.count()).select_from(Item).where(Item.folder_id == folder.id, Item.id > state.initial_cursor, Item.created_seq <= state.snapshot_seq)

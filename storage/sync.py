@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlmodel import Session, select
 
-from easlab.eas.folders import FOLDER_CLASS, FolderType, filter_valid
+from easlab.eas.folders import FOLDER_CLASS, FolderType, conversation_valid, filter_valid
 from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
 from easlab.eas.records import CollectionOutcome, ItemCommandResult, ServerChange
 from easlab.eas.status import SyncStatus
@@ -134,7 +134,8 @@ def _reset(session: Session, folder: Folder, state: SyncState, request: Collecti
     to replay (a resent 0 starts over)."""
     options = request.options or options_type()
     supported = request.supported
-    if not filter_valid(outcome.folder_class, options.filter_type) or (supported is not None and outcome.folder_class == "Notes"):
+    if (not filter_valid(outcome.folder_class, options.filter_type) or (supported is not None and outcome.folder_class == "Notes")
+            or not conversation_valid(outcome.folder_class, request.conversation_mode)):
         return CollectionOutcome(outcome.collection_id, status=SyncStatus.ProtocolError)  # MS-ASCMD 2.2.3.68, MS-ASNOTE 3.1.5.3
     state.supported = supported
     state.sync_key, state.prev_key = keys_after(keys, request.sync_key, state.sync_key, state.prev_key)
@@ -172,8 +173,9 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     key moved on unless there was nothing to say."""
     session, state, request = work.session, work.state, work.request
     options = request.options or options_type.from_dict(state.options)
-    if not filter_valid(outcome.folder_class, options.filter_type):
-        return CollectionOutcome(outcome.collection_id, status=SyncStatus.ProtocolError)
+    if not (filter_valid(outcome.folder_class, options.filter_type)
+            and conversation_valid(outcome.folder_class, request.conversation_mode)):
+        return CollectionOutcome(outcome.collection_id, status=SyncStatus.ProtocolError)  # MS-ASCMD 2.2.3.36.2
     if request.options is not None:
         state.options = options.to_dict()
     outcome.options = options

@@ -143,6 +143,8 @@ def _fetch(el: Element) -> FetchOp:
         request = FetchRequest(store="Mailbox", collection_id=el.text("AirSync:CollectionId"), server_id=el.text("AirSync:ServerId"),
                                long_id=el.text("Search:LongId"), file_reference=el.text("AirSyncBase:FileReference"))
         if el.has("AirSyncBase:FileReference"):
+            if len(el.findall("AirSyncBase:FileReference")) > 1:
+                raise OperationError(PROTOCOL_ERROR, "more than one FileReference")  # MS-ASCMD 2.2.3.8
             if not request.file_reference:
                 raise OperationError(BAD_ATTACHMENT, "empty FileReference")
         elif el.has("DocumentLibrary:LinkId"):

@@ -17,9 +17,9 @@ from ..body import BodyPreference, SchemaError, parse_preference
 from ..context import CommandContext, Limits
 from ..drafts import attachment_refs_element
 from ..email import BodyOptions, application_data
+from ..folders import BodyType, classes_together
 from ..quirks import has_quirk
 from ..response import Response
-from ..folders import BodyType
 from ..status import Common, SyncStatus
 from ..pim.tree import RenderOptions
 from ..pim.tree import render as render_pim
@@ -91,7 +91,7 @@ class CollectionRequest:
     deletes_as_moves: bool = True
     get_changes: bool = True
     window_size: int = DEFAULT_WINDOW
-    conversation_mode: bool = False
+    conversation_mode: bool | None = None  # None: not sent
     options: SyncOptions | None = None  # None: keep the stored ones
     commands: list[ClientCommand] = field(default_factory=list)
     supported: list[str] | None = None  # local names listed in Supported (SyncKey 0 only)
@@ -185,8 +185,12 @@ def _collection(el: Element) -> CollectionRequest:
                                 requirement=refusals.GET_CHANGES_AT_SYNC_KEY_0 if get_changes.value
                                 else refusals.GET_CHANGES_EMPTY_AT_SYNC_KEY_0)
     req.window_size = _window(_int(el.find(f"{NS}:WindowSize")))
-    req.conversation_mode = _bool(el.find(f"{NS}:ConversationMode"), False)
+    mode = el.find(f"{NS}:ConversationMode")
+    req.conversation_mode = None if mode is None else _bool(mode, False)
     options = el.findall(f"{NS}:Options")
+    if not classes_together([o.text(f"{NS}:Class") for o in options]):
+        # MS-ASCMD 2.2.3.27.6: a class's Options once; two classes side by side only Email and SMS.
+        raise ProtocolError(SyncStatus.ProtocolError, "Options redefined or classes that do not sync together")
     if options:
         # Which FilterTypes are valid depends on the folder's class, which only the store knows.
         req.options = _options(options[0])

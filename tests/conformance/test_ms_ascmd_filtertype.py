@@ -1,8 +1,7 @@
 """MS-ASCMD 2.2.3.68: which FilterType values each class accepts in Sync and GetItemEstimate, and what
 the window does to the count.  The tables are the specification's; a row is (class, FilterType, requirement).
 
-GetItemEstimate accepts every FilterType 0-9 in every class today, where the specification answers 110
-(103 for 9 and above) for the cells marked "No": those requirements are open deviations, not rows here."""
+The cells where GetItemEstimate answers 110 (103 for 9 and above) are in test_ms_ascmd_pool_a_estimate.py."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
