@@ -46,12 +46,14 @@ class DraftCommandResult(ItemCommandResult):
     attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # (ClientId, FileReference)
 
 
-def attachment_refs_element(refs: list[tuple[str, str]]) -> Element:
-    """Responses/Add|Change/ApplicationData with Attachments/Attachment{ClientId FileReference}."""
+def attachment_refs_element(refs: list[tuple[str, str]], conversation: tuple[bytes, bytes] | None = None) -> Element:
+    """Responses/Add|Change/ApplicationData with Attachments/Attachment{ClientId FileReference}, and
+    for a new draft its email2:ConversationId and ConversationIndex (MS-ASEMAIL 2.2.2.21, 2.2.2.22)."""
     return E("AirSync:ApplicationData", E("AirSyncBase:Attachments", *[
         E("AirSyncBase:Attachment", E("AirSyncBase:ClientId", client_id), E("AirSyncBase:FileReference", ref))
         for client_id, ref in refs
-    ]))
+    ]) if refs else None, *([E("Email2:ConversationId", conversation[0]), E("Email2:ConversationIndex", conversation[1])]
+                            if conversation else []))
 
 
 @dataclass

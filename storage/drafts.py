@@ -82,7 +82,8 @@ def add_draft(session: Session, user: User, folder: Folder, cmd, own: set[int], 
     own.add(folder.change_seq)
     added.add(folder.id)
     result = DraftCommandResult("Add", item.server_id, 1, client_id=cmd.client_id,
-                                attachment_refs=new_references(mime, item.server_id, change.add))
+                                attachment_refs=new_references(mime, item.server_id, change.add),
+                                conversation=(item.conversation_id, item.conversation_index))
     if outgoing is not None:
         _send_draft(session, user, folder, item, outgoing, added, drafts)
     return result

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 
 from .. import gal, versions
 from ..context import CommandContext
-from ..email import application_data
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element, InvalidText
@@ -120,10 +119,12 @@ def mailbox_store(outcome: SearchOutcome, options, version: str) -> Element:
         return _store(outcome.status)
     if not outcome.hits:
         return _store(SUCCESS, E(f"{NS}:Result"), E(f"{NS}:Total", outcome.total))
+    from .sync import item_data
+
     results = [
         E(f"{NS}:Result", E("AirSync:Class", hit.class_name), E(f"{NS}:LongId", hit.long_id),
           E("AirSync:CollectionId", hit.collection_id),
-          E(f"{NS}:Properties", *application_data(hit.item, options, version).children))
+          E(f"{NS}:Properties", *item_data(hit.item, options, version).children))
         for hit in outcome.hits
     ]
     shown = f"{outcome.start}-{outcome.start + len(results) - 1}"

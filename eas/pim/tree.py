@@ -203,6 +203,8 @@ def parse(class_name: str, data: Element | None) -> list[Node]:
         # MS-ASTASK 2.2.2.4: a monthly or yearly pattern is sent with its CalendarType; 0 is the default.
         at = next((i for i, n in enumerate(rec) if n[0] in ("Tasks:IsLeapMonth", "Tasks:FirstDayOfWeek")), len(rec))
         rec.insert(at, ["Tasks:CalendarType", "0"])  # its place in the schema; the rest as sent
+    if value(rec, "Tasks:Type") == "1" and find(rec, "Tasks:FirstDayOfWeek") is None:
+        rec.append(["Tasks:FirstDayOfWeek", "0"])  # MS-ASTASK 2.2.2.13: a weekly pattern has one; Sunday
     return sort(class_name, nodes)
 
 
@@ -293,6 +295,9 @@ def _check_recurrence(rec: list[Node]) -> None:
     calendar_types = [v for t, v in rec if t == "Calendar:CalendarType"]
     if len(calendar_types) > 1 or REFUSED_CALENDAR_TYPES.intersection(calendar_types):
         raise ItemError("calendar:CalendarType")
+    occurrences = value(rec, "Calendar:Occurrences")
+    if occurrences and (not occurrences.isdigit() or int(occurrences) > 999):
+        raise ItemError("calendar:Occurrences over 999")  # MS-ASCAL 2.2.2.32
     first = value(rec, "Calendar:FirstDayOfWeek")
     if first and first not in ("0", "1", "2", "3", "4", "5", "6"):
         raise ItemError("calendar:FirstDayOfWeek outside 0-6")

@@ -10,7 +10,7 @@ import pytest
 from easlab.eas.wbxml import E
 from tests.server.eas_helpers import Raw, collection
 from tests.server.test_compose import folder_items, parse
-from tests.server.test_drafts import DRAFTS, add, attach, body, change, primed, run
+from tests.server.test_drafts import DRAFTS, add, attach, body, change, conversation, primed, run
 
 pytestmark = pytest.mark.anyio
 A, B, IO = "AirSync", "AirSyncBase", "ItemOperations"
@@ -47,7 +47,8 @@ async def test_a_mime_draft_keeps_headers_alternatives_and_attachments(client, d
     coll, key = await run(dev, key, add("m1", body(letter(), 4)))
     [draft] = folder_items(db, "alice", 3)
     assert coll.find(f"{A}:Responses") == E(f"{A}:Responses", E(f"{A}:Add", E(f"{A}:ClientId", "m1"),
-                                                               E(f"{A}:ServerId", draft.server_id), E(f"{A}:Status", 1)))
+                                                               E(f"{A}:ServerId", draft.server_id), E(f"{A}:Status", 1),
+                                                               conversation(draft)))
     assert (draft.subject, draft.to, draft.cc, draft.bcc, draft.is_draft, draft.read) == (
         "Quarterly plan", '"Bob Example" <bob@easlab.test>', "carol@example.net", "dave@example.org", True, True)
     assert draft.sender == '"Alice Example" <alice@easlab.test>'
@@ -82,7 +83,8 @@ async def test_email_fields_and_added_attachments_go_over_the_message(client, db
     sid = draft.server_id
     assert coll.find(f"{A}:Responses").find(f"{A}:Add").find(f"{A}:ApplicationData") == E(
         f"{A}:ApplicationData", E(f"{B}:Attachments", E(f"{B}:Attachment", E(f"{B}:ClientId", "a1"),
-                                                          E(f"{B}:FileReference", f"{sid}:0"))))
+                                                          E(f"{B}:FileReference", f"{sid}:0"))),
+        *conversation(draft).children)
     assert (draft.subject, draft.to, draft.cc, draft.importance) == ("Named here", "erin@easlab.test", "carol@example.net", 2)
     assert draft.body_html == "<p>Rich <b>words</b></p>\n"
     assert [(a["name"], a["size"]) for a in draft.attachments] == [("notes.txt", 10)]
