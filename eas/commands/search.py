@@ -79,8 +79,9 @@ def parse_mailbox_query(query: Element) -> MailboxQuery:
     out = MailboxQuery()
     words = []
     for child in ands[0].children:
-        if child.tag.startswith("Tasks:"):
-            raise QueryError(INVALID, f"<{child.tag}>: task properties are not searchable")  # MS-ASTASK 3.2.5.2
+        if child.tag.startswith(("Tasks:", "Email:")):
+            # MS-ASTASK 3.2.5.2, MS-ASEMAIL 3.2.5.3: class properties are no query terms.
+            raise QueryError(INVALID, f"<{child.tag}>: {child.tag.partition(':')[0].lower()} properties are not searchable")
         if child.tag not in _AND_CHILDREN:
             raise QueryError(TOO_COMPLEX, f"<{child.tag}> in And")
         if child.tag == "AirSync:Class":

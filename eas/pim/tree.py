@@ -203,8 +203,6 @@ def parse(class_name: str, data: Element | None) -> list[Node]:
         # MS-ASTASK 2.2.2.4: a monthly or yearly pattern is sent with its CalendarType; 0 is the default.
         at = next((i for i, n in enumerate(rec) if n[0] in ("Tasks:IsLeapMonth", "Tasks:FirstDayOfWeek")), len(rec))
         rec.insert(at, ["Tasks:CalendarType", "0"])  # its place in the schema; the rest as sent
-    if value(rec, "Tasks:Type") == "1" and find(rec, "Tasks:FirstDayOfWeek") is None:
-        rec.append(["Tasks:FirstDayOfWeek", "0"])  # MS-ASTASK 2.2.2.13: a weekly pattern has one; Sunday
     return sort(class_name, nodes)
 
 
@@ -433,19 +431,19 @@ def render_meeting(nodes: list[Node], version: str) -> Element:
 DEFAULT_FIRST_DAY = "1"
 
 
-def _first_day_of_week(out: list[Element], version: str) -> None:
-    """MS-ASCAL 3.2.5: a weekly Recurrence always carries FirstDayOfWeek (14.1+)."""
-    rec = next((e for e in out if e.tag == "Calendar:Recurrence"), None)
-    if (rec is not None and rec.text("Calendar:Type") == "1" and not rec.has("Calendar:FirstDayOfWeek")
-            and _valid("Calendar:FirstDayOfWeek", version)):
-        rec.children.append(E("Calendar:FirstDayOfWeek", DEFAULT_FIRST_DAY))
+def _first_day_of_week(out: list[Element], version: str, ns: str = "Calendar") -> None:
+    """MS-ASCAL 3.2.5, MS-ASTASK 2.2.2.13: a weekly Recurrence always carries FirstDayOfWeek (14.1+)."""
+    rec = next((e for e in out if e.tag == f"{ns}:Recurrence"), None)
+    if (rec is not None and rec.text(f"{ns}:Type") == "1" and not rec.has(f"{ns}:FirstDayOfWeek")
+            and _valid(f"{ns}:FirstDayOfWeek", version)):
+        rec.children.append(E(f"{ns}:FirstDayOfWeek", DEFAULT_FIRST_DAY))
 
 
 def render(class_name: str, nodes: list[Node], options: RenderOptions) -> Element:
     """The AirSync:ApplicationData a device of `options.version` receives."""
     out, native = _render_nodes(nodes, options, class_name)
-    if class_name == "Calendar":
-        _first_day_of_week(out, options.version)
+    if class_name in ("Calendar", "Tasks"):
+        _first_day_of_week(out, options.version, class_name)
     if native is not None and versions.has(options.version, "airsyncbase_body"):
         out.append(E("AirSyncBase:NativeBodyType", native))
     return E("AirSync:ApplicationData", *out)
