@@ -17,6 +17,8 @@ Tokens a version does not have (MS-ASWBXML's version column) are left out of wha
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -235,6 +237,10 @@ def validate(class_name: str, nodes: list[Node]) -> None:
         rec = children(nodes, "Calendar:Recurrence")
         if rec:
             _check_recurrence(rec)
+        for attendee in children(nodes, "Calendar:Attendees"):
+            email = value(attendee[1], "Calendar:Email") if isinstance(attendee[1], list) else None
+            if email is not None and not _ADDRESS.fullmatch(email.strip()):
+                raise ItemError(f"calendar:Email {email!r} is not an e-mail address")  # MS-ASCAL 3.2.5, MS-ASDTYPE 2.7.3
         exceptions = children(nodes, "Calendar:Exceptions")
         if len(exceptions) > 1000:  # MS-ASCAL 2.2.2.21
             raise ItemError("more than 1000 exceptions")
@@ -255,6 +261,10 @@ def validate(class_name: str, nodes: list[Node]) -> None:
         if find(nodes, "Tasks:Recurrence") is not None:
             _validate_task_recurrence(children(nodes, "Tasks:Recurrence"))
 
+
+MAX_CATEGORIES = 300
+# MS-ASDTYPE 2.7.3: an e-mail address, local part @ domain (RFC 5322 addr-spec, loosely).
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 
 # MS-ASTASK 2.2.2.9, 2.2.2.10, 2.2.2.33: which recurrence Types a pattern element belongs to.
 _TASK_PATTERN = {"Tasks:DayOfMonth": ("2", "5"), "Tasks:WeekOfMonth": ("3", "6")}
@@ -442,6 +452,9 @@ def _first_day_of_week(out: list[Element], version: str, ns: str = "Calendar") -
 def render(class_name: str, nodes: list[Node], options: RenderOptions) -> Element:
     """The AirSync:ApplicationData a device of `options.version` receives."""
     out, native = _render_nodes(nodes, options, class_name)
+    for element in out:
+        if element.tag.endswith(":Categories"):
+            del element.children[MAX_CATEGORIES:]  # MS-ASCAL appendix B: no more than 300 (Exchange 2007 SP1+)
     if class_name in ("Calendar", "Tasks"):
         _first_day_of_week(out, options.version, class_name)
     if native is not None and versions.has(options.version, "airsyncbase_body"):

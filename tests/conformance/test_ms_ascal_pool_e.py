@@ -59,3 +59,24 @@ async def test_occurrences_over_999_are_status_6(client):
     assert [s for _, s, _ in replies] == ["1", "6"]
     got, _ = await everything(device(client, "reader", "16.1"), CALENDAR)
     assert [d.text(f"{C}:Subject") for d in got.values()] == ["n999"]
+
+
+@pytest.mark.req("MS-ASCAL_R11026")
+async def test_no_more_than_300_categories_are_returned(client):
+    writer = device(client, "writer", "16.1")
+    cats = E(f"{C}:Categories", *[E(f"{C}:Category", f"c{n:03}") for n in range(301)])
+    [(_, status, sid)] = await add_all(writer, [event(cats, subject="tagged")])
+    got, _ = await everything(device(client, "reader", "16.1"), CALENDAR)
+    assert status == "1" and [c.value for c in got[sid].find(f"{C}:Categories").children] == [f"c{n:03}" for n in range(300)]
+
+
+@pytest.mark.req("MS-ASCAL_R52521")
+async def test_an_attendee_email_that_is_no_address_is_status_6(client):
+    writer = device(client, "writer", "16.1")
+
+    def meeting(email, subject):
+        return event(E(f"{C}:Attendees", E(f"{C}:Attendee", E(f"{C}:Email", email), E(f"{C}:Name", "X"),
+                                           E(f"{C}:AttendeeType", 1))), subject=subject)
+
+    replies = await add_all(writer, [meeting("not an address", "bad"), meeting("bob@easlab.test", "good")])
+    assert [s for _, s, _ in replies] == ["6", "1"]

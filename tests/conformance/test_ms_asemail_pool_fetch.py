@@ -34,3 +34,28 @@ async def test_a_search_on_email_properties_is_store_status_2(client, app):
                                                                           E("AirSync:CollectionId", "1"), E("Email:Subject", "Addresses"))),
         E("Search:Options", E("Search:Range", "0-9")))))
     assert resp == E("Search:Search", E("Search:Status", 1), E("Search:Response", E("Search:Store", E("Search:Status", 2))))
+
+
+@pytest.mark.req("MS-ASEMAIL_R711")
+async def test_reply_to_addresses_are_separated_by_semicolons(client, app):
+    await deliver(app, addressed())  # Reply-To: team@example.net, lead@example.net
+    _, _, data = await first_add(Raw(client, device_type="WP", version="14.1"))
+    assert data.text("Email:ReplyTo") == "team@example.net; lead@example.net"
+
+
+def body_pref(size, all_or_none=None):
+    return E("AirSync:Options", E("AirSyncBase:BodyPreference", E("AirSyncBase:Type", 1), E("AirSyncBase:TruncationSize", size),
+                                  E("AirSyncBase:AllOrNone", all_or_none) if all_or_none is not None else None))
+
+
+@pytest.mark.req("MS-ASEMAIL_R1057")
+@pytest.mark.parametrize("options, data", [(body_pref(0), None), (body_pref(3), "tex"), (body_pref(3, 1), None),
+                                           (body_pref(100, 1), "text\n")])
+async def test_body_data_only_for_a_nonzero_truncation_size_that_all_or_none_allows(client, app, options, data):
+    await deliver(app, addressed())  # the body: "text\n"
+    dev = Raw(client, device_type="WP", version="14.1")
+    key = (await dev.sync("0")).find("AirSync:Collections").find("AirSync:Collection").text("AirSync:SyncKey")
+    resp = await dev.sync(key, "1", options)
+    body = resp.find("AirSync:Collections").find("AirSync:Collection").find("AirSync:Commands").find("AirSync:Add").find(
+        "AirSync:ApplicationData").find("AirSyncBase:Body")
+    assert body.text("AirSyncBase:Data") == data and body.text("AirSyncBase:EstimatedDataSize") == "5"
