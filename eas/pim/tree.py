@@ -17,8 +17,6 @@ Tokens a version does not have (MS-ASWBXML's version column) are left out of wha
 """
 from __future__ import annotations
 
-import re
-
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -237,10 +235,6 @@ def validate(class_name: str, nodes: list[Node]) -> None:
         rec = children(nodes, "Calendar:Recurrence")
         if rec:
             _check_recurrence(rec)
-        for attendee in children(nodes, "Calendar:Attendees"):
-            email = value(attendee[1], "Calendar:Email") if isinstance(attendee[1], list) else None
-            if email is not None and not _ADDRESS.fullmatch(email.strip()):
-                raise ItemError(f"calendar:Email {email!r} is not an e-mail address")  # MS-ASCAL 3.2.5, MS-ASDTYPE 2.7.3
         exceptions = children(nodes, "Calendar:Exceptions")
         if len(exceptions) > 1000:  # MS-ASCAL 2.2.2.21
             raise ItemError("more than 1000 exceptions")
@@ -263,8 +257,6 @@ def validate(class_name: str, nodes: list[Node]) -> None:
 
 
 MAX_CATEGORIES = 300
-# MS-ASDTYPE 2.7.3: an e-mail address, local part @ domain (RFC 5322 addr-spec, loosely).
-_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 
 # MS-ASTASK 2.2.2.9, 2.2.2.10, 2.2.2.33: which recurrence Types a pattern element belongs to.
 _TASK_PATTERN = {"Tasks:DayOfMonth": ("2", "5"), "Tasks:WeekOfMonth": ("3", "6")}

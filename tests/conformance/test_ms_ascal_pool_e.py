@@ -69,14 +69,3 @@ async def test_no_more_than_300_categories_are_returned(client):
     got, _ = await everything(device(client, "reader", "16.1"), CALENDAR)
     assert status == "1" and [c.value for c in got[sid].find(f"{C}:Categories").children] == [f"c{n:03}" for n in range(300)]
 
-
-@pytest.mark.req("MS-ASCAL_R52521")
-async def test_an_attendee_email_that_is_no_address_is_status_6(client):
-    writer = device(client, "writer", "16.1")
-
-    def meeting(email, subject):
-        return event(E(f"{C}:Attendees", E(f"{C}:Attendee", E(f"{C}:Email", email), E(f"{C}:Name", "X"),
-                                           E(f"{C}:AttendeeType", 1))), subject=subject)
-
-    replies = await add_all(writer, [meeting("not an address", "bad"), meeting("bob@easlab.test", "good")])
-    assert [s for _, s, _ in replies] == ["6", "1"]
