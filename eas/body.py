@@ -40,7 +40,8 @@ def render_body(raw: bytes, pref: BodyPreference, version: str, plain_text: Call
     children = [E("AirSyncBase:Type", pref.type), E("AirSyncBase:EstimatedDataSize", len(raw))]
     if truncated or smime:
         children.append(E("AirSyncBase:Truncated", 1 if truncated else 0))
-    if not (truncated and pref.all_or_none):
+    # MS-ASEMAIL 2.2.2.10.1: Data only for a nonzero TruncationSize (or none) that AllOrNone lets through.
+    if not (truncated and pref.all_or_none) and pref.truncation_size != 0:
         # MIME travels as OPAQUE: it may hold 8-bit parts that are not UTF-8.  Text bodies are
         # inline strings, except for clients with the body_opaque quirk (eas/quirks.py).
         as_bytes = pref.type == BodyType.MIME or opaque

@@ -47,12 +47,14 @@ class DraftCommandResult(ItemCommandResult):
     attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # (ClientId, FileReference)
 
 
-def attachment_refs_element(refs: list[tuple[str, str]]) -> Element:
-    """Responses/Add|Change/ApplicationData with Attachments/Attachment{ClientId FileReference}."""
+def attachment_refs_element(refs: list[tuple[str, str]], conversation: tuple[bytes, bytes] | None = None) -> Element:
+    """Responses/Add|Change/ApplicationData with Attachments/Attachment{ClientId FileReference}, and
+    for a new draft its email2:ConversationId and ConversationIndex (MS-ASEMAIL 2.2.2.21, 2.2.2.22)."""
     return E("AirSync:ApplicationData", E("AirSyncBase:Attachments", *[
         E("AirSyncBase:Attachment", E("AirSyncBase:ClientId", client_id), E("AirSyncBase:FileReference", ref))
         for client_id, ref in refs
-    ]))
+    ]) if refs else None, *([E("Email2:ConversationId", conversation[0]), E("Email2:ConversationIndex", conversation[1])]
+                            if conversation else []))
 
 
 @dataclass
@@ -98,6 +100,7 @@ class DraftChange:
     importance: int | None = None
     body: str | None = None
     body_html: bool | None = None
+    mime: bytes | None = None  # the whole message, when the Body is Type 4 (MIME)
     add: list[NewAttachment] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)  # FileReferences
 
@@ -132,9 +135,18 @@ def _content(el: Element) -> bytes:
         return text.encode("utf-8")
 
 
+def _message_data(el: Element | None) -> bytes:
+    """A Type 4 body's Data: the RFC 822 message as text (or opaque bytes), never base64."""
+    value = el.value if el is not None else None
+    raw = value if isinstance(value, bytes) else (value or "").encode("utf-8")
+    if not raw.strip():
+        raise DraftError(SyncStatus.ConversionError, "MIME draft body without a message")
+    return raw
+
+
 def parse_change(data: Element | None) -> DraftChange:
     """The draft fields of an ApplicationData element; raises DraftError(6) for what cannot be a
-    draft (an RTF or MIME body, an attachment without content or name)."""
+    draft (an RTF body, an empty MIME one, an attachment without content or name)."""
     change = DraftChange()
     if data is None:
         return change
@@ -155,10 +167,13 @@ def parse_change(data: Element | None) -> DraftChange:
         except SchemaError as exc:
             raise DraftError(SyncStatus.ConversionError, str(exc)) from None
         btype = body.text("AirSyncBase:Type", "1") or "1"
-        if btype not in ("1", "2"):
+        if btype == "4":
+            change.mime = _message_data(body.find("AirSyncBase:Data"))
+        elif btype not in ("1", "2"):
             raise DraftError(SyncStatus.ConversionError, f"draft body of Type {btype}")
-        change.body = (body.text("AirSyncBase:Data", "") or "").replace("\r\n", "\n")
-        change.body_html = btype == "2"
+        else:
+            change.body = (body.text("AirSyncBase:Data", "") or "").replace("\r\n", "\n")
+            change.body_html = btype == "2"
     attachments = data.find("AirSyncBase:Attachments")
     for op in attachments.children if attachments is not None else []:
         if op.tag == "AirSyncBase:Delete":
@@ -245,16 +260,24 @@ def build_draft(draft: Draft, *, sender: str, now: datetime) -> bytes:
         msg["Importance"] = IMPORTANCE[draft.importance]
     msg.set_content(draft.body, subtype="html" if draft.body_html else "plain", charset="utf-8")
     for att in draft.attachments:
-        disposition = "inline" if att.inline else "attachment"
-        if att.method == 5 or att.content_type == "message/rfc822":
-            inner = BytesParser(policy=policy.default).parsebytes(att.data)
-            msg.add_attachment(inner, disposition=disposition, filename=att.name)
-        else:
-            maintype, _, subtype = att.content_type.partition("/")
-            msg.add_attachment(att.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                               disposition=disposition, filename=att.name, cid=f"<{att.content_id}>" if att.content_id else None)
-        if att.content_location:
-            subparts(msg)[-1]["Content-Location"] = att.content_location
+        _attach(msg, att)
+    return _as_bytes(msg)
+
+
+def _attach(msg: EmailMessage, att: DraftAttachment) -> None:
+    disposition = "inline" if att.inline else "attachment"
+    if att.method == 5 or att.content_type == "message/rfc822":
+        inner = BytesParser(policy=policy.default).parsebytes(att.data)
+        msg.add_attachment(inner, disposition=disposition, filename=att.name)
+    else:
+        maintype, _, subtype = att.content_type.partition("/")
+        msg.add_attachment(att.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                           disposition=disposition, filename=att.name, cid=f"<{att.content_id}>" if att.content_id else None)
+    if att.content_location:
+        subparts(msg)[-1]["Content-Location"] = att.content_location
+
+
+def _as_bytes(msg: EmailMessage) -> bytes:
     # Stored with the plain newlines a client's Body Data has; sending converts to CRLF.
     for pol in (policy.default, policy.default.clone(utf8=True)):
         try:
@@ -262,6 +285,35 @@ def build_draft(draft: Draft, *, sender: str, now: datetime) -> bytes:
         except (UnicodeError, ValueError, LookupError):
             continue
     raise DraftError(SyncStatus.ConversionError, "the draft cannot be written as MIME")
+
+
+def _set_header(msg: EmailMessage, name: str, value: str) -> None:
+    del msg[name]
+    if value:
+        msg[name] = value
+
+
+def mime_draft(change: DraftChange, *, sender: str, now: datetime) -> tuple[bytes, str]:
+    """A draft the client wrote as a whole RFC 822 message (Body Type 4, as 16.1 clients do): kept
+    as written, headers, alternatives and attachments, as Exchange keeps it.  From is the user's;
+    the Email fields the ApplicationData names win over the message's own headers, and the
+    attachments it adds come last.  Returns the MIME and the Bcc for the draft's Bcc column."""
+    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(change.mime or b"")
+    if not msg.keys():
+        raise DraftError(SyncStatus.ConversionError, "MIME draft body without headers")
+    _set_header(msg, "From", sender)
+    if msg["Date"] is None:
+        msg["Date"] = format_datetime(now.astimezone(timezone.utc))
+    for name, value in (("To", change.to), ("Cc", change.cc), ("Bcc", change.bcc), ("Reply-To", change.reply_to),
+                        ("Subject", change.subject)):
+        if value is not None:
+            _set_header(msg, name, value)
+    if change.importance is not None:
+        _set_header(msg, "Importance", IMPORTANCE[change.importance] if change.importance != 1 else "")
+    for new in change.add:
+        _attach(msg, new.attachment)
+    bcc = ", ".join(str(v) for v in msg.get_all("Bcc") or [])
+    return _as_bytes(msg), _addresses(bcc)
 
 
 def remove_attachments(draft: Draft, server_id: str, refs: list[str]) -> bool:

@@ -85,7 +85,7 @@ class ParsedMessage(MailFields):
     message_id: str = ""
 
 
-def format_addresses(value: str | None) -> str:
+def format_addresses(value: str | None, separator: str = ", ") -> str:
     """An address list as Exchange writes it: `"Name" <a@b>, c@d`."""
     if not value:
         return ""
@@ -94,7 +94,7 @@ def format_addresses(value: str | None) -> str:
         if not addr:
             continue
         out.append(f'"{name}" <{addr}>' if name else addr)
-    return ", ".join(out)
+    return separator.join(out)
 
 
 def _display_names(value: str | None) -> str:
@@ -251,7 +251,7 @@ def _read(msg: Message, reader: _Reader) -> ParsedMessage:
     to = reader.addresses(msg, "To")
     out.to = format_addresses(to)
     out.cc = format_addresses(reader.addresses(msg, "Cc"))
-    out.reply_to = format_addresses(reader.addresses(msg, "Reply-To"))
+    out.reply_to = format_addresses(reader.addresses(msg, "Reply-To"), "; ")  # MS-ASEMAIL 2.2.2.66: semicolons
     out.display_to = _display_names(to)
     out.thread_topic = _PREFIX.sub("", out.subject)
     out.message_id = reader.header(msg, "Message-ID").strip()

@@ -82,6 +82,7 @@ class ItemCommandResult:
     client_id: str | None = None
     item: EmailItem | PimItem | None = None
     attachment_refs: list[tuple[str, str]] = field(default_factory=list)  # drafts: (ClientId, FileReference) added
+    conversation: tuple[bytes, bytes] | None = None  # a new draft: (ConversationId, ConversationIndex)
     # A Fetch's ApplicationData, rendered once when Sync fitted it into the answer's room.
     data: Element | None = field(default=None, compare=False, repr=False)
 
@@ -203,7 +204,7 @@ class MailboxQuery:
 
 @dataclass
 class SearchHit:
-    item: EmailItem
+    item: EmailItem | PimItem
     collection_id: str
     long_id: str
     class_name: str = "Email"

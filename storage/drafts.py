@@ -56,7 +56,9 @@ def _send_draft(session: Session, user: User, folder: Folder, item: Item, outgoi
 
 def add_draft(session: Session, user: User, folder: Folder, cmd, own: set[int], added: set[int], drafts) -> ItemCommandResult:
     from easlab.eas.compose import ComposeError
-    from easlab.eas.drafts import Draft, DraftCommandResult, DraftError, build_draft, new_references, parse_change
+    from easlab.eas.drafts import (
+        Draft, DraftCommandResult, DraftError, build_draft, mime_draft, new_references, parse_change,
+    )
 
     from .mailbox import store_draft
 
@@ -65,19 +67,23 @@ def add_draft(session: Session, user: User, folder: Folder, cmd, own: set[int], 
         change = parse_change(cmd.data)
         if change.delete:
             raise DraftError(6, "a new draft has no attachments to delete")
-        draft = change.apply(Draft())
-        draft.attachments = [new.attachment for new in change.add]
-        mime = build_draft(draft, sender=drafts.sender(user), now=drafts.now)
+        if change.mime is not None:
+            mime, bcc = mime_draft(change, sender=drafts.sender(user), now=drafts.now)
+        else:
+            draft = change.apply(Draft())
+            draft.attachments = [new.attachment for new in change.add]
+            mime, bcc = build_draft(draft, sender=drafts.sender(user), now=drafts.now), draft.bcc
         outgoing = drafts.outgoing(user, mime) if send else None
     except DraftError as exc:
         return ItemCommandResult("Add", None, exc.status, client_id=cmd.client_id)
     except ComposeError as exc:
         return ItemCommandResult("Add", None, _draft_status(exc), client_id=cmd.client_id)
-    item = store_draft(session, folder, mime, draft.bcc, drafts.now)
+    item = store_draft(session, folder, mime, bcc, drafts.now)
     own.add(folder.change_seq)
     added.add(folder.id)
     result = DraftCommandResult("Add", item.server_id, 1, client_id=cmd.client_id,
-                                attachment_refs=new_references(mime, item.server_id, change.add))
+                                attachment_refs=new_references(mime, item.server_id, change.add),
+                                conversation=(item.conversation_id, item.conversation_index))
     if outgoing is not None:
         _send_draft(session, user, folder, item, outgoing, added, drafts)
     return result
@@ -89,8 +95,8 @@ def change_draft(session: Session, user: User, folder: Folder, item: Item, cmd, 
     and send it when asked.  A draft that cannot be sent is left as it was (Status 183)."""
     from easlab.eas.compose import ComposeError
     from easlab.eas.drafts import (
-        DraftCommandResult, DraftError, build_draft, has_draft_fields, new_references, parse_change, read_draft,
-        remove_attachments,
+        DraftCommandResult, DraftError, build_draft, has_draft_fields, mime_draft, new_references, parse_change,
+        read_draft, remove_attachments,
     )
 
     from .mailbox import refresh_item
@@ -100,19 +106,26 @@ def change_draft(session: Session, user: User, folder: Folder, item: Item, cmd, 
     try:
         change = parse_change(cmd.data)
         draft = read_draft(item.mime)
-        mime = item.mime
-        if has_draft_fields(cmd.data):
+        mime, bcc = item.mime, draft.bcc
+        if change.mime is not None:
+            # The client's message replaces the draft, attachments included; a Delete must
+            # still name one of the draft's attachments.  The device learns the FileReferences
+            # of the message's attachments from the draft sent back.
+            remove_attachments(draft, item.server_id, change.delete)
+            shifted = True
+            mime, bcc = mime_draft(change, sender=drafts.sender(user), now=drafts.now)
+        elif has_draft_fields(cmd.data):
             change.apply(draft)
             shifted = remove_attachments(draft, item.server_id, change.delete)
             draft.attachments += [new.attachment for new in change.add]
-            mime = build_draft(draft, sender=drafts.sender(user), now=drafts.now)
+            mime, bcc = build_draft(draft, sender=drafts.sender(user), now=drafts.now), draft.bcc
         outgoing = drafts.outgoing(user, mime) if send else None
     except DraftError as exc:
         return [ItemCommandResult("Change", item.server_id, exc.status)]
     except ComposeError as exc:
         return [ItemCommandResult("Change", item.server_id, _draft_status(exc))]
     server_id = item.server_id
-    refresh_item(session, item, mime, bcc=draft.bcc, is_draft=True)
+    refresh_item(session, item, mime, bcc=bcc, is_draft=True)
     change_item(session, folder, item)
     if not shifted:
         # Attachments after a deleted one moved up: the device gets the draft back as a Change

@@ -53,3 +53,13 @@ def row_item(item: Item, folder_class: str, need_mime: bool = True):
     if item.pim is not None:
         found.meeting = item.pim
     return found
+
+
+def is_meeting_mail(item: Item) -> bool:
+    """A meeting request, cancellation or response: mail with an iCalendar part (a request or
+    cancellation also keeps its MeetingRequest in `pim`)."""
+    from email import message_from_bytes, policy
+
+    from easlab.eas.pim.ical import find_calendar_part
+
+    return bool(item.pim) or find_calendar_part(message_from_bytes(item.mime, policy=policy.default)) is not None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlmodel import Session, select
 
+from easlab.eas.email_change import EmailChangeError, parse_email_change
 from easlab.eas.folders import FOLDER_CLASS, FolderType, conversation_valid, filter_valid
 from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
 from easlab.eas.records import CollectionOutcome, ItemCommandResult, ServerChange
@@ -22,7 +23,7 @@ from easlab.eas.status import SyncStatus
 
 from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
-from .items import email_item, find_folder, item_in_folder, row_item
+from .items import email_item, is_meeting_mail, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
 from .pim import changed_since
@@ -68,18 +69,19 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
                     and changed_since(session, folder, item, since, own)):
                 results.append(ItemCommandResult("Change", item.server_id, SyncStatus.Conflict))
                 continue
-            data = cmd.data
-            changed = False
-            if data is not None:
-                read = data.text("Email:Read")
-                if read is not None:
-                    item.read = read == "1"
-                    changed = True
-                flag = data.find("Email:Flag")
-                if flag is not None:
-                    item.flag_status = int(flag.text("Email:Status", "0") or 0) if flag.children else 0
-                    item.flag_type = flag.text("Email:FlagType", "") or ""
-                    changed = True
+            try:
+                asked = parse_email_change(cmd.data, lambda: is_meeting_mail(item))
+            except EmailChangeError as exc:
+                results.append(ItemCommandResult("Change", item.server_id, exc.status))
+                continue
+            changed = asked.read is not None or asked.flag is not None
+            if asked.read is not None:
+                item.read = asked.read
+            if asked.flag is not None:
+                if asked.flag.status is not None:
+                    item.flag_status = asked.flag.status
+                if asked.flag.flag_type is not None:
+                    item.flag_type = asked.flag.flag_type
             if drafting and is_draft_change(cmd):
                 results.extend(change_draft(session, user, folder, item, cmd, own, added, drafts))
                 continue

@@ -293,14 +293,14 @@ def _body(body: Element, rng: tuple[int, int] | None, payload: Payload) -> tuple
 
 
 def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, payload: Payload) -> Element:
-    from .sync import PimItem, item_data
+    from .sync import item_data
 
     data = item_data(outcome.item, request.body, version)
     children: list[Element] = []
     head: list[Element] = []
     for child in data.children:
-        if request.schema is not None and isinstance(outcome.item, PimItem) and child.tag not in request.schema:
-            continue  # MS-ASCNTC 3.2.5.1, MS-ASTASK 3.2.5.1, MS-ASNOTE 3.2.5.1: the Schema's properties only
+        if request.schema is not None and child.tag not in request.schema:
+            continue  # MS-ASEMAIL 3.2.5.2, MS-ASCAL 3.2.5.1, MS-ASCNTC 3.2.5.1, MS-ASTASK 3.2.5.1, MS-ASNOTE 3.2.5.1
         if child.tag == "AirSyncBase:Body":
             child, head = _body(child, request.range, payload)
         children.append(child)

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 
 from .. import documents, gal, versions
 from ..context import CommandContext
-from ..email import application_data
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
 from ..wbxml import E, Element, InvalidText
@@ -84,8 +83,9 @@ def parse_mailbox_query(query: Element) -> MailboxQuery:
     out = MailboxQuery()
     words = []
     for child in ands[0].children:
-        if child.tag.startswith("Tasks:"):
-            raise QueryError(INVALID, f"<{child.tag}>: task properties are not searchable")  # MS-ASTASK 3.2.5.2
+        if child.tag.startswith(("Tasks:", "Email:")):
+            # MS-ASTASK 3.2.5.2, MS-ASEMAIL 3.2.5.3: class properties are no query terms.
+            raise QueryError(INVALID, f"<{child.tag}>: {child.tag.partition(':')[0].lower()} properties are not searchable")
         if child.tag not in _AND_CHILDREN:
             raise QueryError(TOO_COMPLEX, f"<{child.tag}> in And")
         if child.tag == "AirSync:Class":
@@ -126,10 +126,12 @@ def mailbox_store(outcome: SearchOutcome, options, version: str) -> Element:
         return _store(outcome.status)
     if not outcome.hits:
         return _store(SUCCESS, E(f"{NS}:Result"), E(f"{NS}:Total", outcome.total))
+    from .sync import item_data
+
     results = [
         E(f"{NS}:Result", E("AirSync:Class", hit.class_name), E(f"{NS}:LongId", hit.long_id),
           E("AirSync:CollectionId", hit.collection_id),
-          E(f"{NS}:Properties", *application_data(hit.item, options, version).children))
+          E(f"{NS}:Properties", *item_data(hit.item, options, version).children))
         for hit in outcome.hits
     ]
     shown = f"{outcome.start}-{outcome.start + len(results) - 1}"

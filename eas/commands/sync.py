@@ -363,8 +363,8 @@ def render_collection(outcome: CollectionOutcome, version: str, options: SyncOpt
                     parts.append(r.data if r.data is not None else item_data(r.item, body, version))
             else:
                 parts = [E(f"{NS}:ServerId", r.server_id), E(f"{NS}:Status", r.status)]
-            if r.kind in ("Add", "Change") and r.attachment_refs:
-                parts.append(attachment_refs_element(r.attachment_refs))
+            if r.kind in ("Add", "Change") and (r.attachment_refs or r.conversation):
+                parts.append(attachment_refs_element(r.attachment_refs, r.conversation))
             rows.append(E(f"{NS}:{r.kind}", *parts))
         children.append(E(f"{NS}:Responses", *rows))
     if outcome.more_available:

@@ -126,7 +126,10 @@ def meeting_request(event: Event, *, message_type: int, now: datetime) -> list[N
         nodes.append(["Email:Reminder", str(event.reminder * 60)])  # seconds here, minutes in MS-ASCAL
     nodes.append(["Email:ResponseRequested", "1" if event.response_requested else "0"])
     if event.recurrence and not event.recurrence_id:
-        rec = [[f"Email2:{k}" if k in _EMAIL2 else f"Email:{k}", event.recurrence[k]] for k in _REC_ORDER if k in event.recurrence]
+        pattern = dict(event.recurrence)
+        if str(pattern.get("Type")) in ("2", "3", "5", "6"):
+            pattern.setdefault("CalendarType", "0")  # MS-ASEMAIL 2.2.2.15: required on these Types; 0 the default
+        rec = [[f"Email2:{k}" if k in _EMAIL2 else f"Email:{k}", pattern[k]] for k in _REC_ORDER if k in pattern]
         nodes.append(["Email:Recurrences", [["Email:Recurrence", rec]]])
     nodes += [
         ["Email:Sensitivity", str(event.sensitivity)],

@@ -256,6 +256,8 @@ def validate(class_name: str, nodes: list[Node]) -> None:
             _validate_task_recurrence(children(nodes, "Tasks:Recurrence"))
 
 
+MAX_CATEGORIES = 300
+
 # MS-ASTASK 2.2.2.9, 2.2.2.10, 2.2.2.33: which recurrence Types a pattern element belongs to.
 _TASK_PATTERN = {"Tasks:DayOfMonth": ("2", "5"), "Tasks:WeekOfMonth": ("3", "6")}
 
@@ -293,6 +295,9 @@ def _check_recurrence(rec: list[Node]) -> None:
     calendar_types = [v for t, v in rec if t == "Calendar:CalendarType"]
     if len(calendar_types) > 1 or REFUSED_CALENDAR_TYPES.intersection(calendar_types):
         raise ItemError("calendar:CalendarType")
+    occurrences = value(rec, "Calendar:Occurrences")
+    if occurrences and (not occurrences.isdigit() or int(occurrences) > 999):
+        raise ItemError("calendar:Occurrences over 999")  # MS-ASCAL 2.2.2.32
     first = value(rec, "Calendar:FirstDayOfWeek")
     if first and first not in ("0", "1", "2", "3", "4", "5", "6"):
         raise ItemError("calendar:FirstDayOfWeek outside 0-6")
@@ -428,19 +433,22 @@ def render_meeting(nodes: list[Node], version: str) -> Element:
 DEFAULT_FIRST_DAY = "1"
 
 
-def _first_day_of_week(out: list[Element], version: str) -> None:
-    """MS-ASCAL 3.2.5: a weekly Recurrence always carries FirstDayOfWeek (14.1+)."""
-    rec = next((e for e in out if e.tag == "Calendar:Recurrence"), None)
-    if (rec is not None and rec.text("Calendar:Type") == "1" and not rec.has("Calendar:FirstDayOfWeek")
-            and _valid("Calendar:FirstDayOfWeek", version)):
-        rec.children.append(E("Calendar:FirstDayOfWeek", DEFAULT_FIRST_DAY))
+def _first_day_of_week(out: list[Element], version: str, ns: str = "Calendar") -> None:
+    """MS-ASCAL 3.2.5, MS-ASTASK 2.2.2.13: a weekly Recurrence always carries FirstDayOfWeek (14.1+)."""
+    rec = next((e for e in out if e.tag == f"{ns}:Recurrence"), None)
+    if (rec is not None and rec.text(f"{ns}:Type") == "1" and not rec.has(f"{ns}:FirstDayOfWeek")
+            and _valid(f"{ns}:FirstDayOfWeek", version)):
+        rec.children.append(E(f"{ns}:FirstDayOfWeek", DEFAULT_FIRST_DAY))
 
 
 def render(class_name: str, nodes: list[Node], options: RenderOptions) -> Element:
     """The AirSync:ApplicationData a device of `options.version` receives."""
     out, native = _render_nodes(nodes, options, class_name)
-    if class_name == "Calendar":
-        _first_day_of_week(out, options.version)
+    for element in out:
+        if element.tag.endswith(":Categories"):
+            del element.children[MAX_CATEGORIES:]  # MS-ASCAL appendix B: no more than 300 (Exchange 2007 SP1+)
+    if class_name in ("Calendar", "Tasks"):
+        _first_day_of_week(out, options.version, class_name)
     if native is not None and versions.has(options.version, "airsyncbase_body"):
         out.append(E("AirSyncBase:NativeBodyType", native))
     return E("AirSync:ApplicationData", *out)

@@ -18,7 +18,7 @@ from easlab.eas.records import (
 )
 from easlab.storage import search as mailbox_search
 from easlab.storage.conversations import set_always_move
-from easlab.storage.items import email_item, find_folder, item_in_folder, row_item
+from easlab.storage.items import email_item, find_folder, item_in_folder, pim_item, row_item
 from easlab.storage.longid import LongIds, looks_like_long_id
 from easlab.storage.mailbox import delete_folder_tree, empty_folder, folder_class, move_item
 from easlab.storage.models import Folder, Item, User
@@ -58,8 +58,12 @@ def _attachment(session: Session, user: User, reference: str,
 
 
 def _hit(item: Item, folder: Folder, ids: LongIds) -> SearchHit:
+    class_name = folder_class(folder.type)
+    if class_name != "Email":
+        # MS-ASTASK 3.2.5.2, MS-ASCAL 3.2.5.2: a task or event is found with its own class's elements.
+        return SearchHit(pim_item(item, class_name), folder.server_id, ids.make(item.id), class_name=class_name)
     full = email_item(item)
-    return SearchHit(full, folder.server_id, ids.make(item.id), class_name=folder_class(folder.type),
+    return SearchHit(full, folder.server_id, ids.make(item.id), class_name=class_name,
                      has_attachments=bool(full.attachments), is_draft=folder.type == FolderType.Drafts)
 
 

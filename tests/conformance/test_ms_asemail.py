@@ -121,7 +121,8 @@ async def test_meeting_request_elements(client, app):
     assert [r.text("Email:DisallowNewTimeProposal") for r in (outlook, allday)] == ["1", "0"]
     assert (outlook.text("Email:Reminder"), allday.text("Email:Sensitivity")) == ("900", "2")  # 15 minutes; CLASS:PRIVATE
     assert google.find("Email:Recurrences") == E("Email:Recurrences", E("Email:Recurrence", E("Email:Type", 3),
-                                                 E("Email:Occurrences", 6), E("Email:WeekOfMonth", 2), E("Email:DayOfWeek", 8)))
+                                                 E("Email:Occurrences", 6), E("Email:WeekOfMonth", 2), E("Email:DayOfWeek", 8),
+                                                 E("Email2:CalendarType", 0)))
     # RECURRENCE-ID 10:00 W. Europe (summer time): the instance's original start, in UTC.
     assert cancel.text("Email:RecurrenceId") == "2024-04-09T08:00:00.000Z"
     assert not any(r.has("Email:RecurrenceId") for r in (outlook, allday, google))

@@ -47,6 +47,11 @@ LETTER = (E("Email:To", '"Bob Example" <bob@easlab.test>'), E("Email:Cc", "carol
           E("Email2:Bcc", "dave@example.org"), E("Email:Subject", "Plan"), E("Email:Importance", 2), body("Draft text"))
 
 
+def conversation(draft):
+    """The ApplicationData of a new draft's Add response: its conversation (MS-ASEMAIL 2.2.2.21, 2.2.2.22)."""
+    return data(E("Email2:ConversationId", draft.conversation_id), E("Email2:ConversationIndex", draft.conversation_index))
+
+
 async def run(dev, key, *cmds, cid=DRAFTS):
     resp = await dev.sync(key, cid, E(f"{A}:Commands", *cmds))
     coll = collection(resp)
@@ -61,7 +66,8 @@ async def test_a_16_1_device_adds_a_draft_another_device_sees_it(client, db):
     coll, key = await run(dev, key, add("d1", *LETTER))
     [draft] = folder_items(db, "alice", 3)
     assert coll.find(f"{A}:Responses") == E(f"{A}:Responses", E(f"{A}:Add", E(f"{A}:ClientId", "d1"),
-                                                               E(f"{A}:ServerId", draft.server_id), E(f"{A}:Status", 1)))
+                                                               E(f"{A}:ServerId", draft.server_id), E(f"{A}:Status", 1),
+                                                               conversation(draft)))
     assert coll.find(f"{A}:Commands") is None  # its own add is not echoed
     assert (draft.subject, draft.to, draft.cc, draft.bcc, draft.importance, draft.is_draft, draft.read) == (
         "Plan", '"Bob Example" <bob@easlab.test>', "carol@example.net", "dave@example.org", 2, True, True)
@@ -114,7 +120,8 @@ async def test_attachments_added_and_removed_through_sync(client, db):
     assert response == E(f"{A}:Add", E(f"{A}:ClientId", "d1"), E(f"{A}:ServerId", sid), E(f"{A}:Status", 1),
                          E(f"{A}:ApplicationData", E(f"{B}:Attachments",
                            E(f"{B}:Attachment", E(f"{B}:ClientId", "a1"), E(f"{B}:FileReference", f"{sid}:0")),
-                           E(f"{B}:Attachment", E(f"{B}:ClientId", "a2"), E(f"{B}:FileReference", f"{sid}:1")))))
+                           E(f"{B}:Attachment", E(f"{B}:ClientId", "a2"), E(f"{B}:FileReference", f"{sid}:1"))),
+                           *conversation(folder_items(db, "alice", 3)[0]).children))
     [draft] = folder_items(db, "alice", 3)
     assert [(a["name"], a["size"]) for a in draft.attachments] == [("one.txt", 11), ("two.pdf", 15)]
     # Delete the first, add a third: the Change answers with the new FileReference, and as the
@@ -175,7 +182,9 @@ async def test_add_and_send_in_one_go(client, db):
     coll, key = await run(dev, key, add("d1", E("Email:To", "bob@easlab.test"), E("Email:Subject", "Quick"), body("now"), send=True))
     response = coll.find(f"{A}:Responses").find(f"{A}:Add")
     sid = response.text(f"{A}:ServerId")
-    assert response == E(f"{A}:Add", E(f"{A}:ClientId", "d1"), E(f"{A}:ServerId", sid), E(f"{A}:Status", 1))
+    assert [c.tag for c in response.children] == [f"{A}:ClientId", f"{A}:ServerId", f"{A}:Status", f"{A}:ApplicationData"]
+    assert (response.text(f"{A}:Status"), response.find(f"{A}:ApplicationData").find("Email2:ConversationId").value) == (
+        "1", folder_items(db, "alice", 5)[0].conversation_id)
     assert coll.find(f"{A}:Commands") == E(f"{A}:Commands", E(f"{A}:Delete", E(f"{A}:ServerId", sid)))
     assert [i.subject for i in folder_items(db, "bob", 2)] == ["Quick"]
     assert [i.subject for i in folder_items(db, "alice", 5)] == ["Quick"] and folder_items(db, "alice", 3) == []
