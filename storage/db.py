@@ -154,7 +154,7 @@ class Database:
         return self.engine.dialect.name
 
     def create_all(self) -> None:
-        from . import generations, models, models_compose, models_directory, models_faults, models_items  # noqa: F401  (registers the tables)
+        from . import generations, models, models_compose, models_directory, models_faults, models_items, rights  # noqa: F401  (registers the tables)
         from .policies import ensure_default
 
         SQLModel.metadata.create_all(self.engine)

@@ -50,9 +50,11 @@ class SyncOptions:
     mime_truncation: int | None = None
     truncation: int | None = None
     body_preferences: list[BodyPreference] = field(default_factory=list)
+    rights_management: bool = False  # rm:RightsManagementSupport (MS-ASRM 2.2.2.15; absent: FALSE)
 
-    def body(self) -> BodyOptions:
-        return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation)
+    def body(self, reader: str = "") -> BodyOptions:
+        return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation,
+                           rights_management=self.rights_management, reader=reader)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +135,7 @@ def _options(el: Element) -> SyncOptions:
     opts.mime_support = _int(el.find(f"{NS}:MIMESupport"), 0)
     opts.mime_truncation = _int(el.find(f"{NS}:MIMETruncation"))
     opts.truncation = _int(el.find(f"{NS}:Truncation"))
+    opts.rights_management = _bool(el.find("RightsManagement:RightsManagementSupport"), False)
     seen = set()
     for pref in el.findall("AirSyncBase:BodyPreference"):
         ptype = _int(pref.find("AirSyncBase:Type"))
@@ -196,6 +199,9 @@ def _collection(el: Element) -> CollectionRequest:
 def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequest:
     collections_el = tree.find(f"{NS}:Collections")
     collections = [_collection(c) for c in collections_el.findall(f"{NS}:Collection")] if collections_el is not None else []
+    if not versions.has(version, "rights_management") and any(c.options and c.options.rights_management for c in collections):
+        # MS-ASRM 7 (R418): an element the request's version does not have makes the XML invalid.
+        raise ProtocolError(SyncStatus.ProtocolError, "RightsManagementSupport needs 14.1")
     wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
     if wait_el is not None and hb_el is not None:
         raise ProtocolError(SyncStatus.ProtocolError, "Wait and HeartbeatInterval together")
@@ -249,16 +255,17 @@ class AnswerRoom:
     collections.  Each change is rendered when it asks to be let in, measured as ItemOperations
     measures its answer (the values it carries), and its rendering kept for the answer."""
 
-    def __init__(self, size: int, version: str, opaque: bool):
+    def __init__(self, size: int, version: str, opaque: bool, reader: str = ""):
         self.left = size
         self.version = version
         self.opaque = opaque
+        self.reader = reader
         self.empty = True  # the answer's first change always fits, so a device always progresses
 
     def admit(self, change: ServerChange, options: SyncOptions) -> bool:
         size = len(change.server_id)
         if change.kind in ("Add", "Change") and change.item is not None:
-            body = options.body()
+            body = options.body(self.reader)
             body.opaque_data = self.opaque
             data = _change_data(change, body, self.version)
             size += sum(len(e.value) for e in data.iter() if e.value is not None)
@@ -283,10 +290,10 @@ class AnswerRoom:
 
 
 def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
-                      opaque_bodies: bool = False) -> Element:
+                      opaque_bodies: bool = False, reader: str = "") -> Element:
     """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
     MoreAvailable Commands — the order Z-Push-family servers use with every known client."""
-    body = (options or SyncOptions()).body()
+    body = (options or SyncOptions()).body(reader)
     body.opaque_data = opaque_bodies
     children: list[Element | None] = []
     if class_name and versions.has(version, "sync_class_element"):
@@ -374,7 +381,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     budget = request.window_size if request.window_size else None
     if budget is not None:
         budget = _window(budget)
-    room = AnswerRoom(ctx.limits.max_sync_size, ctx.version, opaque)
+    room = AnswerRoom(ctx.limits.max_sync_size, ctx.version, opaque, ctx.address)
     outcomes = []
     for coll in request.collections:
         if budget is not None:
@@ -383,7 +390,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
         version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:
-            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque)
+            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque, ctx.address)
 
         outcome = await ctx.store.sync_collection(ctx, coll, render)
         if outcome.replay is not None:

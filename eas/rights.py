@@ -1,0 +1,307 @@
+"""Information Rights Management over EAS (MS-ASRM), emulated without an RMS server.
+
+A rights policy template grants rights to the recipients of a message protected with it; the owner
+(the sender who protected it) keeps every right.  A protected message travels as Exchange's
+does: its outer part is a notice for readers without IRM, with Content-Class rpmsg.message and a
+message.rpmsg attachment.  Real RMS encrypts the message and its publishing license into that
+attachment; the emulation keeps them in the clear (a JSON license line, a blank line, then the
+original MIME), so the server can "decrypt" for a client that sent RightsManagementSupport and
+compute the license from the template and the reader.
+
+The SmartReply/SmartForward rules of MS-ASRM 3.2.5.1 are `plan_smart`; the statuses are the common
+ones 168-172 (eas/status.py).
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+from .status import Common
+from .wbxml import E, Element
+
+RM = "RightsManagement"
+# MS-ASRM 2.2.2.19.3: the template that takes protection off an outgoing message.
+NO_RESTRICTION = "00000000-0000-0000-0000-000000000000"
+# Exchange's built-in template and its English strings.
+DO_NOT_FORWARD = "cf5cf348-a8d7-40d5-91ef-a600b88a395d"
+# MS-ASRM 2.2.2.1: ContentExpiryDate of a license without an expiration date.
+NO_EXPIRY = "9999-12-30T23:59:59.999Z"
+MAX_TEMPLATES = 20  # MS-ASRM 6: RightsManagementTemplate maxOccurs
+RPMSG_TYPE = "application/x-microsoft-rpmsg-message"
+RPMSG_NAME = "message.rpmsg"
+CONTENT_CLASS = "rpmsg.message"
+NOTICE = ("This message is protected with Information Rights Management. Your mail application "
+          "does not support reading rights-managed messages.")
+_MAGIC = b"easlab-rpmsg/1"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A rights policy template: what a recipient who is not the owner may do."""
+
+    template_id: str
+    name: str
+    description: str
+    edit: bool = False
+    export: bool = False
+    extract: bool = False
+    forward: bool = False
+    print: bool = False
+    programmatic: bool = False
+    reply: bool = False
+    reply_all: bool = False
+    expiry_days: int | None = None
+
+    @property
+    def modify_recipients(self) -> bool:
+        # MS-ASRM 2.2.2.7: ModifyRecipientsAllowed MUST equal ForwardAllowed.
+        return self.forward
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Template:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+RIGHTS = ("edit", "export", "extract", "forward", "print", "programmatic", "reply", "reply_all")
+
+DEFAULT_TEMPLATES = (
+    Template(DO_NOT_FORWARD, "Do Not Forward",
+             "Recipients can read this message, but cannot forward, print, or copy content. The conversation "
+             "owner has full permission to their message and all replies.",
+             edit=True, reply=True, reply_all=True),
+)
+
+
+def check_template(template: Template) -> None:
+    """Raise ValueError for a template the administrator cannot add."""
+    if not template.template_id.strip() or not template.name.strip():
+        raise ValueError("a template needs an id and a name")
+    if template.template_id.lower() == NO_RESTRICTION:
+        raise ValueError("the No Restriction id is reserved")
+    if template.export and not template.edit:
+        raise ValueError("ExportAllowed needs EditAllowed (MS-ASRM 2.2.2.3)")
+    if template.expiry_days is not None and template.expiry_days < 1:
+        raise ValueError("expiry_days must be at least 1")
+
+
+# -- the license ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Protection:
+    """What a protected message carries: its template as published, its owner, and its content."""
+
+    template: Template
+    owner: str  # the ContentOwner's SMTP address
+    expires: datetime | None
+    inner: bytes  # the protected message itself
+
+    def rights_for(self, reader: str) -> Template:
+        """The rights `reader` holds: every one for the owner, the template's for anyone else."""
+        if is_owner(self.owner, reader):
+            return replace(self.template, **{r: True for r in RIGHTS})
+        return self.template
+
+
+def is_owner(owner: str, reader: str) -> bool:
+    return bool(reader) and owner.strip().lower() == reader.strip().lower()
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
+
+
+def _expiry(when: datetime | None) -> str:
+    if when is None:
+        return NO_EXPIRY
+    when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def license_element(protection: Protection, reader: str) -> Element:
+    """rm:RightsManagementLicense, its children in the order Exchange sends them."""
+    rights = protection.rights_for(reader)
+    t = protection.template
+    return E(f"{RM}:RightsManagementLicense",
+             E(f"{RM}:Owner", _flag(is_owner(protection.owner, reader))),
+             E(f"{RM}:ContentOwner", protection.owner),
+             E(f"{RM}:ReplyAllAllowed", _flag(rights.reply_all)),
+             E(f"{RM}:EditAllowed", _flag(rights.edit)),
+             E(f"{RM}:ReplyAllowed", _flag(rights.reply)),
+             E(f"{RM}:ForwardAllowed", _flag(rights.forward)),
+             E(f"{RM}:ExportAllowed", _flag(rights.export)),
+             E(f"{RM}:ModifyRecipientsAllowed", _flag(rights.modify_recipients)),
+             E(f"{RM}:TemplateID", t.template_id),
+             E(f"{RM}:ExtractAllowed", _flag(rights.extract)),
+             E(f"{RM}:TemplateDescription", t.description),
+             E(f"{RM}:ContentExpiryDate", _expiry(protection.expires)),
+             E(f"{RM}:TemplateName", t.name),
+             E(f"{RM}:PrintAllowed", _flag(rights.print)),
+             E(f"{RM}:ProgrammaticAccessAllowed", _flag(rights.programmatic)))
+
+
+def templates_element(templates: list[Template]) -> Element:
+    """Settings RightsManagementInformation Get: the templates a client may protect with."""
+    return E(f"{RM}:RightsManagementTemplates", *[
+        E(f"{RM}:RightsManagementTemplate", E(f"{RM}:TemplateID", t.template_id), E(f"{RM}:TemplateName", t.name),
+          E(f"{RM}:TemplateDescription", t.description))
+        for t in templates[:MAX_TEMPLATES]])
+
+
+# -- the protected message -----------------------------------------------------------------------
+_OUTER = ("From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+          "Reply-To", "Importance")
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
+
+
+def protect(raw: bytes, template: Template, owner: str, now: datetime) -> bytes:
+    """`raw` protected with `template` by `owner`: the notice, with the message in message.rpmsg."""
+    inner = _parse(raw)
+    expires = now + timedelta(days=template.expiry_days) if template.expiry_days else None
+    head = {"template": template.to_dict(), "owner": owner, "expires": _expiry(expires) if expires else None}
+    payload = _MAGIC + b"\r\n" + json.dumps(head, sort_keys=True).encode() + b"\r\n\r\n" + raw
+    msg = EmailMessage()
+    for name in _OUTER:
+        for value in inner.get_all(name, []):
+            msg[name] = value
+    msg.set_content(NOTICE)
+    msg.add_attachment(payload, maintype="application", subtype="x-microsoft-rpmsg-message", filename=RPMSG_NAME)
+    msg["Content-Class"] = CONTENT_CLASS  # after the content: setting it clears every Content-* field
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def _payload(msg: EmailMessage) -> bytes | None:
+    for part in msg.walk():
+        if part.get_content_type() == RPMSG_TYPE:
+            data = part.get_payload(decode=True)
+            return data if isinstance(data, bytes) else None
+    return None
+
+
+def rpmsg_part(raw: bytes) -> EmailMessage | None:
+    """The message.rpmsg attachment of a protected message (what SmartForward attaches)."""
+    for part in _parse(raw).walk():
+        if part.get_content_type() == RPMSG_TYPE:
+            return part  # type: ignore[return-value]
+    return None
+
+
+def unprotect(raw: bytes) -> Protection | None:
+    """The protection of a message, None when it has none (or is not the emulation's)."""
+    if not raw or CONTENT_CLASS.encode() not in raw[:8192].lower():
+        return None
+    msg = _parse(raw)
+    if str(msg.get("Content-Class", "")).strip().lower() != CONTENT_CLASS:
+        return None
+    data = _payload(msg)
+    if data is None or not data.startswith(_MAGIC + b"\r\n"):
+        return None
+    head_line, _, inner = data[len(_MAGIC) + 2:].partition(b"\r\n\r\n")
+    try:
+        head = json.loads(head_line)
+        template = Template.from_dict(head["template"])
+        expires = datetime.strptime(head["expires"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) if head.get("expires") else None
+        return Protection(template, head["owner"], expires, inner)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def is_protected(raw: bytes) -> bool:
+    return unprotect(raw) is not None
+
+
+def rpmsg_bytes(raw: bytes) -> str:
+    """The base64 of a protected message's rpmsg (tests and traces compare it)."""
+    part = rpmsg_part(raw)
+    data = part.get_payload(decode=True) if part is not None else b""
+    return base64.b64encode(data if isinstance(data, bytes) else b"").decode()
+
+
+# -- SmartReply / SmartForward (MS-ASRM 3.2.5.1) -------------------------------------------------
+INLINE, ATTACH, NOTHING = "inline", "attach", "none"
+
+
+@dataclass(frozen=True)
+class SmartPlan:
+    status: int | None = None  # the refusal, else None
+    protect: Template | None = None  # the template the outgoing message is protected with
+    original: str = INLINE  # how the original goes along: inline, as its rpmsg attachment, or not
+
+
+def _addresses(values: list[str]) -> set[str]:
+    return {a.lower() for _, a in getaddresses(values) if a}
+
+
+def recipients_allowed(rights: Template, forward: bool, reader: str, new: list[str], original: dict[str, list[str]]) -> bool:
+    """Step 4 of MS-ASRM 3.2.5.1: whether the new recipient list fits the rights the reader holds."""
+    if forward:
+        return rights.forward
+    if rights.modify_recipients:
+        return True
+    me = reader.lower()
+    chosen = _addresses(new) - {me}  # whether the sender includes themselves is optional
+    sender = _addresses(original.get("From", []))
+    everyone = (sender | _addresses(original.get("To", []) + original.get("Cc", []))) - {me}
+    return (rights.reply and chosen == sender) or (rights.reply_all and chosen == everyone)
+
+
+def plan_smart(*, forward: bool, replace_mime: bool, template_id: str | None, original: Protection | None,
+               templates: dict[str, Template], reader: str, new_recipients: list[str],
+               original_recipients: dict[str, list[str]], enabled: bool, secure: bool) -> SmartPlan:
+    """What SmartReply/SmartForward does with a request, by the steps of MS-ASRM 3.2.5.1."""
+    wanted = template_id.lower() if template_id is not None else None
+    if (wanted is not None or original is not None) and (not enabled or not secure):
+        return SmartPlan(Common.IRM_FeatureDisabled)
+    if original is None:
+        if wanted is None or wanted == NO_RESTRICTION:
+            return SmartPlan(original=NOTHING if replace_mime else INLINE)
+        if wanted not in templates:
+            return SmartPlan(Common.IRM_InvalidTemplateID)
+        return SmartPlan(protect=templates[wanted], original=NOTHING if replace_mime else INLINE)
+    same = wanted == original.template.template_id.lower()
+    if wanted is not None and not same and wanted != NO_RESTRICTION and wanted not in templates:
+        return SmartPlan(Common.IRM_InvalidTemplateID)
+    rights = original.rights_for(reader)
+    if not recipients_allowed(rights, forward, reader, new_recipients, original_recipients):
+        return SmartPlan(Common.IRM_OperationNotPermitted)
+    if wanted is None:
+        # The new message goes unprotected; the original goes along only as its rpmsg.
+        return SmartPlan(original=NOTHING if replace_mime else ATTACH)
+    if wanted == NO_RESTRICTION:
+        if not rights.export:
+            return SmartPlan(Common.IRM_OperationNotPermitted)
+        return SmartPlan(original=NOTHING if replace_mime else INLINE)
+    template = original.template if same else templates[wanted]
+    if replace_mime:
+        return SmartPlan(protect=template, original=NOTHING)
+    inline = rights.edit and (same or rights.export)
+    return SmartPlan(protect=template, original=INLINE if inline else ATTACH)
+
+
+def attach_original(raw: bytes, protected: bytes) -> bytes:
+    """`raw` with the original rights-managed message attached as its message.rpmsg."""
+    part = rpmsg_part(protected)
+    msg = _parse(raw)
+    if part is None:
+        return raw
+    if msg.get_content_type() != "multipart/mixed":
+        msg.make_mixed()
+    msg.attach(part)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def header_addresses(raw: bytes, *names: str) -> dict[str, list[str]]:
+    """The raw values of address headers, by name."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    return {name: [str(v) for v in msg.get_all(name, [])] for name in names}
