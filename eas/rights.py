@@ -13,7 +13,6 @@ ones 168-172 (eas/status.py).
 """
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
@@ -215,17 +214,6 @@ def unprotect(raw: bytes) -> Protection | None:
         return Protection(template, head["owner"], expires, inner)
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def is_protected(raw: bytes) -> bool:
-    return unprotect(raw) is not None
-
-
-def rpmsg_bytes(raw: bytes) -> str:
-    """The base64 of a protected message's rpmsg (tests and traces compare it)."""
-    part = rpmsg_part(raw)
-    data = part.get_payload(decode=True) if part is not None else b""
-    return base64.b64encode(data if isinstance(data, bytes) else b"").decode()
 
 
 # -- SmartReply / SmartForward (MS-ASRM 3.2.5.1) -------------------------------------------------

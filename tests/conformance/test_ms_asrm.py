@@ -323,3 +323,23 @@ async def test_rights_management_elements_before_14_1_are_invalid(lab):
         key = collection(await dev.sync("0")).text(f"{A}:SyncKey")
         answer = await dev.sync(key, "1", E(f"{A}:Options", E(f"{RM}:RightsManagementSupport", 1)))
         assert answer.text(f"{A}:Status") == "4" or collection(answer).text(f"{A}:Status") == "4"
+
+
+async def test_templates_offered_and_irm_switched_off(lab, db):
+    secure, admin = lab
+    alice = Raw(secure)
+    get = E("Settings:Settings", E("Settings:RightsManagementInformation", E("Settings:Get")))
+
+    def offered(answer):
+        listed = answer.find("Settings:RightsManagementInformation").find("Settings:Get").find(f"{RM}:RightsManagementTemplates")
+        return [(t.text(f"{RM}:TemplateID"), t.text(f"{RM}:TemplateName")) for t in listed.children]
+
+    assert offered(await alice.call("Settings", get))[:2] == [(DO_NOT_FORWARD, "Do Not Forward"), (FULL, "Full")]
+    with pytest.raises(Exception, match="ExportAllowed needs EditAllowed"):
+        admin.rights_add(SHELL, UNKNOWN, "Bad", allow=["export"])
+    admin.rights_remove(SHELL, FULL)
+    assert (FULL, "Full") not in offered(await alice.call("Settings", get))
+    admin.rights_enable(SHELL, False)
+    assert offered(await alice.call("Settings", get)) == []
+    assert int((await alice.call("SendMail", send_mail(mime("bob@easlab.test"), DO_NOT_FORWARD))).text(f"{C}:Status")) == 168
+    assert mailbox(db, "bob") == []
