@@ -57,7 +57,10 @@ class SyncOptions:
                            rights_management=self.rights_management, reader=reader)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not data["rights_management"]:
+            del data["rights_management"]  # the stored form of options without it stays as it was
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SyncOptions:
