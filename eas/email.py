@@ -15,7 +15,8 @@ from .body import BodyPreference, render_body, truncate
 from .folders import BodyType
 from .mime import html_to_text, parse_message, text_to_html
 from .pim.tree import render_meeting
-from .rights import RPMSG_TYPE, license_element, unprotect
+from .rights import RPMSG_TYPE, license_element
+from .rpmsg import unprotect
 from .wbxml import E, Element
 
 if TYPE_CHECKING:  # eas.records needs BodyOptions from here at import time

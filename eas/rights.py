@@ -3,22 +3,18 @@
 A rights policy template grants rights to the recipients of a message protected with it; the owner
 (the sender who protected it) keeps every right.  A protected message travels as Exchange's
 does: its outer part is a notice for readers without IRM, with Content-Class rpmsg.message and a
-message.rpmsg attachment.  Real RMS encrypts the message and its publishing license into that
-attachment; the emulation keeps them in the clear (a JSON license line, a blank line, then the
-original MIME), so the server can "decrypt" for a client that sent RightsManagementSupport and
-compute the license from the template and the reader.
+message.rpmsg attachment (eas/rpmsg.py).  Real RMS encrypts the message and its publishing
+license into that attachment; the emulation keeps them in the clear, so the server can "decrypt"
+for a client that sent RightsManagementSupport and compute the license from the template and the
+reader.
 
 The SmartReply/SmartForward rules of MS-ASRM 3.2.5.1 are `plan_smart`; the statuses are the common
 ones 168-172 (eas/status.py).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta, timezone
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
+from datetime import datetime, timezone
 from email.utils import getaddresses
 
 from .status import Common
@@ -37,7 +33,6 @@ RPMSG_NAME = "message.rpmsg"
 CONTENT_CLASS = "rpmsg.message"
 NOTICE = ("This message is protected with Information Rights Management. Your mail application "
           "does not support reading rights-managed messages.")
-_MAGIC = b"easlab-rpmsg/1"
 
 
 @dataclass(frozen=True)
@@ -118,7 +113,7 @@ def _flag(value: bool) -> int:
     return 1 if value else 0
 
 
-def _expiry(when: datetime | None) -> str:
+def expiry_text(when: datetime | None) -> str:
     if when is None:
         return NO_EXPIRY
     when = when.astimezone(timezone.utc)
@@ -141,7 +136,7 @@ def license_element(protection: Protection, reader: str) -> Element:
              E(f"{RM}:TemplateID", t.template_id),
              E(f"{RM}:ExtractAllowed", _flag(rights.extract)),
              E(f"{RM}:TemplateDescription", t.description),
-             E(f"{RM}:ContentExpiryDate", _expiry(protection.expires)),
+             E(f"{RM}:ContentExpiryDate", expiry_text(protection.expires)),
              E(f"{RM}:TemplateName", t.name),
              E(f"{RM}:PrintAllowed", _flag(rights.print)),
              E(f"{RM}:ProgrammaticAccessAllowed", _flag(rights.programmatic)))
@@ -153,67 +148,6 @@ def templates_element(templates: list[Template]) -> Element:
         E(f"{RM}:RightsManagementTemplate", E(f"{RM}:TemplateID", t.template_id), E(f"{RM}:TemplateName", t.name),
           E(f"{RM}:TemplateDescription", t.description))
         for t in templates[:MAX_TEMPLATES]])
-
-
-# -- the protected message -----------------------------------------------------------------------
-_OUTER = ("From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-          "Reply-To", "Importance")
-
-
-def _parse(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
-
-
-def protect(raw: bytes, template: Template, owner: str, now: datetime) -> bytes:
-    """`raw` protected with `template` by `owner`: the notice, with the message in message.rpmsg."""
-    inner = _parse(raw)
-    expires = now + timedelta(days=template.expiry_days) if template.expiry_days else None
-    head = {"template": template.to_dict(), "owner": owner, "expires": _expiry(expires) if expires else None}
-    payload = _MAGIC + b"\r\n" + json.dumps(head, sort_keys=True).encode() + b"\r\n\r\n" + raw
-    msg = EmailMessage()
-    for name in _OUTER:
-        for value in inner.get_all(name, []):
-            msg[name] = value
-    msg.set_content(NOTICE)
-    msg.add_attachment(payload, maintype="application", subtype="x-microsoft-rpmsg-message", filename=RPMSG_NAME)
-    msg["Content-Class"] = CONTENT_CLASS  # after the content: setting it clears every Content-* field
-    return msg.as_bytes(policy=policy.SMTP)
-
-
-def _payload(msg: EmailMessage) -> bytes | None:
-    for part in msg.walk():
-        if part.get_content_type() == RPMSG_TYPE:
-            data = part.get_payload(decode=True)
-            return data if isinstance(data, bytes) else None
-    return None
-
-
-def rpmsg_part(raw: bytes) -> EmailMessage | None:
-    """The message.rpmsg attachment of a protected message (what SmartForward attaches)."""
-    for part in _parse(raw).walk():
-        if part.get_content_type() == RPMSG_TYPE:
-            return part  # type: ignore[return-value]
-    return None
-
-
-def unprotect(raw: bytes) -> Protection | None:
-    """The protection of a message, None when it has none (or is not the emulation's)."""
-    if not raw or CONTENT_CLASS.encode() not in raw[:8192].lower():
-        return None
-    msg = _parse(raw)
-    if str(msg.get("Content-Class", "")).strip().lower() != CONTENT_CLASS:
-        return None
-    data = _payload(msg)
-    if data is None or not data.startswith(_MAGIC + b"\r\n"):
-        return None
-    head_line, _, inner = data[len(_MAGIC) + 2:].partition(b"\r\n\r\n")
-    try:
-        head = json.loads(head_line)
-        template = Template.from_dict(head["template"])
-        expires = datetime.strptime(head["expires"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) if head.get("expires") else None
-        return Protection(template, head["owner"], expires, inner)
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 # -- SmartReply / SmartForward (MS-ASRM 3.2.5.1) -------------------------------------------------
@@ -275,21 +209,3 @@ def plan_smart(*, forward: bool, replace_mime: bool, template_id: str | None, or
         return SmartPlan(protect=template, original=NOTHING)
     inline = rights.edit and (same or rights.export)
     return SmartPlan(protect=template, original=INLINE if inline else ATTACH)
-
-
-def attach_original(raw: bytes, protected: bytes) -> bytes:
-    """`raw` with the original rights-managed message attached as its message.rpmsg."""
-    part = rpmsg_part(protected)
-    msg = _parse(raw)
-    if part is None:
-        return raw
-    if msg.get_content_type() != "multipart/mixed":
-        msg.make_mixed()
-    msg.attach(part)
-    return msg.as_bytes(policy=policy.SMTP)
-
-
-def header_addresses(raw: bytes, *names: str) -> dict[str, list[str]]:
-    """The raw values of address headers, by name."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
-    return {name: [str(v) for v in msg.get_all(name, [])] for name in names}

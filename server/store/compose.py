@@ -11,9 +11,8 @@ from sqlmodel import Session, select
 
 from easlab.eas.compose import ComposeError, prepare_outgoing, smart_message
 from easlab.eas.folders import FolderType
-from easlab.eas.rights import (
-    ATTACH, INLINE, NO_RESTRICTION, NOTHING, SmartPlan, Template, attach_original, header_addresses, plan_smart, protect, unprotect,
-)
+from easlab.eas.rights import ATTACH, INLINE, NO_RESTRICTION, NOTHING, SmartPlan, Template, plan_smart
+from easlab.eas.rpmsg import attach_original, header_addresses, protect, unprotect
 from easlab.eas.status import Common
 from easlab.storage import rights
 from easlab.storage.items import find_folder, item_in_folder

@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import parse_message
-from easlab.eas.rights import DO_NOT_FORWARD, NO_EXPIRY, NO_RESTRICTION, NOTICE, RPMSG_NAME, unprotect
+from easlab.eas.rights import DO_NOT_FORWARD, NO_EXPIRY, NO_RESTRICTION, NOTICE, RPMSG_NAME
+from easlab.eas.rpmsg import unprotect
 from easlab.eas.wbxml import E
 from easlab.server.admin.roles import SHELL
 from easlab.server.admin.service import Admin
