@@ -6,7 +6,7 @@ otherwise; MIME only when MIMESupport asks for it.  Truncation counts bytes of t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -14,8 +14,10 @@ from . import versions
 from .body import BodyPreference, render_body, render_body_part, truncate
 from .conversations import wire_index
 from .folders import BodyType
-from .mime import html_to_text, text_to_html
+from .mime import html_to_text, parse_message, text_to_html
 from .pim.tree import render_meeting
+from .rights import RPMSG_TYPE, license_element
+from .rpmsg import unprotect
 from .wbxml import E, Element
 
 if TYPE_CHECKING:  # eas.records needs BodyOptions from here at import time
@@ -34,6 +36,13 @@ class BodyOptions:
     truncation: int | None = None  # code, 2.5 body
     opaque_data: bool = False  # send Body/Data as OPAQUE even for text (iOS Mail expects it)
     part: BodyPreference | None = None  # BodyPartPreference (14.1+): the message part, as HTML
+    # rm:RightsManagementSupport (14.1+): protected mail goes out decrypted with its license, for
+    # `reader` (the requesting user's address), who may be its owner.
+    rights_management: bool = False
+    reader: str = ""
+    # ItemOperations rm:RemoveRightsManagementProtection: the reader takes the protection off
+    # (only where ExportAllowed, MS-ASRM 2.2.2.11).
+    remove_protection: bool = False
 
 
 def wire_datetime(value: datetime) -> str:
@@ -114,7 +123,24 @@ def _legacy_body(item: EmailItem, options: BodyOptions) -> list[Element]:
     return out
 
 
+def decrypted(item: EmailItem, options: BodyOptions) -> tuple[EmailItem, Element | None]:
+    """The item as a client with RightsManagementSupport gets it (MS-ASRM 3.2.4.3): a protected
+    message's own content and its license; any other item as it is."""
+    if not options.rights_management or not item.mime or not any(a.content_type == RPMSG_TYPE for a in item.attachments):
+        return item, None
+    protection = unprotect(item.mime)
+    if protection is None:
+        return item, None
+    inner = parse_message(protection.inner)
+    # The protected message's attachments are inside the rpmsg, not fetchable by FileReference.
+    clear = replace(item, mime=protection.inner, attachments=[], body_text=inner.body_text, body_html=inner.body_html)
+    if options.remove_protection and protection.rights_for(options.reader).export:
+        return clear, None
+    return clear, license_element(protection, options.reader)
+
+
 def application_data(item: EmailItem, options: BodyOptions, version: str) -> Element:
+    item, rights_license = decrypted(item, options)
     modern = versions.has(version, "airsyncbase_body")
     children: list[Element | None] = [
         E("Email:To", item.to) if item.to else None,
@@ -174,5 +200,7 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
         if item.is_draft and item.bcc:
             children.append(E("Email2:Bcc", item.bcc))
         children.append(E("Email2:IsDraft", 1 if item.is_draft else 0))
+    if rights_license is not None:
+        children.append(rights_license)
     return E("AirSync:ApplicationData", *children)
 

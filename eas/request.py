@@ -54,6 +54,7 @@ class RequestLine:
     params: dict[str, str] = field(default_factory=dict)
     encoded_query: bool = False
     ms_wl: str | None = None  # the X-MS-WL header (device access rules can match it)
+    secure: bool = False  # the request came over TLS (set by the HTTP layer)
 
 
 def _policy_key(raw: str | None) -> int | None:

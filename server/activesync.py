@@ -1,6 +1,7 @@
 """The /Microsoft-Server-ActiveSync endpoint: HTTP in, `eas.dispatch` in the middle, HTTP out."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
 
@@ -113,6 +114,7 @@ async def endpoint(request: Request) -> HTTPResponse:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         line = parse_request_line(request.url.query, headers)
+        line = dataclasses.replace(line, secure=request.url.scheme == "https")  # IRM needs TLS (MS-ASRM 3.2.5.1)
     except RequestError as exc:
         log.warning("%s: %s %s (%s)", identity.name, exc.http_status, exc.reason, request.url.query[:200])
         extra = {"MS-ASProtocolVersions": PROTOCOL_VERSIONS} if "version" in exc.reason else {}

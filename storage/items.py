@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from easlab.eas.mime import mail_fields
 from easlab.eas.records import AttachmentInfo, EmailItem, PimItem
+from easlab.eas.rights import RPMSG_TYPE
 
 from .models import Folder, Item, User
 
@@ -26,6 +27,10 @@ def item_in_folder(session: Session, folder: Folder, server_id: str | None) -> I
     return session.exec(select(Item).where(Item.folder_id == folder.id, Item.server_id == server_id)).first()
 
 
+def _protected(attachments: list[AttachmentInfo]) -> bool:
+    return any(a.content_type == RPMSG_TYPE for a in attachments)
+
+
 def email_item(item: Item, with_mime: bool = True) -> EmailItem:
     """The EmailItem commands render.  Without `with_mime` the MIME blob (most of a row's bytes)
     is neither loaded nor copied: Sync needs it only when the client asked for MIME bodies."""
@@ -36,7 +41,8 @@ def email_item(item: Item, with_mime: bool = True) -> EmailItem:
     ]
     return EmailItem(
         server_id=item.server_id, date_received=item.date_received, read=item.read, flag_status=item.flag_status,
-        flag_type=item.flag_type, mime=item.mime if with_mime else b"", attachments=attachments, bcc=item.bcc,
+        # A protected message's content is in its MIME (eas.rights), which a decrypting render reads.
+        flag_type=item.flag_type, mime=item.mime if with_mime or _protected(attachments) else b"", attachments=attachments, bcc=item.bcc,
         is_draft=item.is_draft, **mail_fields(item),  # the column list is eas.mime.MailFields
     )
 

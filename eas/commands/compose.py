@@ -37,6 +37,8 @@ class ComposeRequest:
     long_id: str | None = None
     instance_id: str | None = None
     account_id: str | None = None
+    template_id: str | None = None  # rm:TemplateID (14.1+): protect the message with this template
+    secure: bool = False  # the request came over TLS: IRM needs it (MS-ASRM 3.2.5.1)
 
     @property
     def forward(self) -> bool:
@@ -76,6 +78,11 @@ def _wbxml(command: str, tree: Element) -> ComposeRequest:
     request = ComposeRequest(command, mime, client_id=client_id, save_in_sent=tree.has(f"{NS}:SaveInSentItems"),
                              replace_mime=tree.has(f"{NS}:ReplaceMime"),
                              account_id=(text(f"{NS}:AccountId") or "").strip() or None)
+    template = tree.find("RightsManagement:TemplateID")
+    if template is not None:
+        request.template_id = (template.value if isinstance(template.value, str) else "").strip()
+        if not request.template_id:
+            raise RequestError(Common.InvalidXML, "empty TemplateID")
     if command != "SendMail":
         source = tree.find(f"{NS}:Source")
         if source is None:
@@ -99,7 +106,9 @@ def parse(command: str, request: Element | bytes | None, ctx: CommandContext) ->
         return _legacy(command, request, ctx.request)
     if not versions.has(ctx.version, "compose_wbxml"):
         raise RequestError(Common.InvalidContent, f"{command} in {ctx.version} takes the message as message/rfc822")
-    return _wbxml(command, request)
+    parsed = _wbxml(command, request)
+    parsed.secure = ctx.request.secure
+    return parsed
 
 
 def failure(command: str, status: int, version: str) -> Response:

@@ -123,7 +123,9 @@ def body_options(options: Element | None) -> BodyOptions:
     mime = _int(options.find("AirSync:MIMESupport")) or 0
     if mime not in (0, 1, 2):
         raise OperationError(PROTOCOL_ERROR, f"MIMESupport {mime}")
-    return BodyOptions(prefs, mime, part=parts[0] if parts else None)
+    rights = options.find("RightsManagement:RightsManagementSupport")
+    return BodyOptions(prefs, mime, part=parts[0] if parts else None,
+                       rights_management=rights is not None and rights.value in (None, "", "1"))
 
 
 def _fetch(el: Element) -> FetchOp:
@@ -157,6 +159,7 @@ def _fetch(el: Element) -> FetchOp:
             schema = options.find(f"{NS}:Schema")
             if schema is not None:
                 request.schema = frozenset(c.tag for c in schema.children)
+        request.body.remove_protection = el.has("RightsManagement:RemoveRightsManagementProtection")
         return FetchOp(request, echo=echo)
     except OperationError as exc:
         return FetchOp(None, exc.status, echo)
@@ -369,6 +372,7 @@ async def _fetch_once(ctx: CommandContext, request: FetchRequest, room: int, fet
     if key is not None and key in fetched:
         return fetched[key]
     request.max_size = room
+    request.body.reader = ctx.address  # a protected message's license is the requesting user's
     outcome = await ctx.store.fetch(ctx, request)
     if key is not None and outcome.status == SUCCESS:
         fetched[key] = outcome

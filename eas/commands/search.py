@@ -153,6 +153,7 @@ async def _mailbox(ctx: CommandContext, store: Element) -> Response:
             query.deep = options.has(f"{NS}:DeepTraversal")
         try:
             body = body_options(options)
+            body.reader = ctx.address
         except OperationError:
             raise QueryError(INVALID, "bad body options") from None
     except QueryError as exc:

@@ -16,6 +16,7 @@ from ..context import CommandContext
 from ..email import wire_datetime
 from ..oof import AUDIENCES, TIME_BASED, OofConfig, OofMessage, parse_datetime
 from ..response import Response
+from ..rights import templates_element
 from ..wbxml import E, Element
 from . import Command
 from ..machines.provision import DEVICE_INFO_FIELDS
@@ -87,6 +88,7 @@ class BlockResult:
     body_type: str = "Text"
     address: str = ""  # UserInformation Get
     display_name: str = ""
+    templates: list = field(default_factory=list)  # RightsManagementInformation Get: eas.rights.Template
 
 
 # -- request --------------------------------------------------------------------------------------
@@ -219,7 +221,7 @@ def build(blocks: list[Block], results: list[BlockResult], version: str) -> Elem
             elif isinstance(block.request, UserInformationGet):
                 parts.append(_user_information(result, version))
             elif isinstance(block.request, RightsManagementGet):
-                parts.append(E(f"{S}:Get", E("RightsManagement:RightsManagementTemplates")))
+                parts.append(E(f"{S}:Get", templates_element(result.templates)))
         out.append(E(f"{S}:{block.name}", *parts))
     return E(f"{S}:Settings", E(f"{S}:Status", SUCCESS), *out)
 

@@ -54,15 +54,19 @@ class SyncOptions:
     truncation: int | None = None
     body_preferences: list[BodyPreference] = field(default_factory=list)
     body_part_preference: BodyPreference | None = None
+    rights_management: bool = False  # rm:RightsManagementSupport (MS-ASRM 2.2.2.15; absent: FALSE)
 
-    def body(self) -> BodyOptions:
+    def body(self, reader: str = "") -> BodyOptions:
         return BodyOptions(list(self.body_preferences), self.mime_support, self.mime_truncation, self.truncation,
-                           part=self.body_part_preference)
+                           part=self.body_part_preference, rights_management=self.rights_management, reader=reader)
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        if data["body_part_preference"] is None:  # stored options read as they always did without one
+        # Stored options read as they always did without a BodyPartPreference or rights management.
+        if data["body_part_preference"] is None:
             del data["body_part_preference"]
+        if not data["rights_management"]:
+            del data["rights_management"]
         return data
 
     @classmethod
@@ -147,6 +151,7 @@ def _options(el: Element) -> SyncOptions:
         parts = [parse_preference(p) for p in el.findall("AirSyncBase:BodyPartPreference")]
     except SchemaError as exc:  # MS-ASAIRS 3.2.5.1: status 4 for Sync
         raise ProtocolError(SyncStatus.ProtocolError, str(exc)) from None
+    opts.rights_management = _bool(el.find("RightsManagement:RightsManagementSupport"), False)
     seen = set()
     for pref in prefs:
         if pref.type not in (1, 2, 3, 4) or pref.type in seen:
@@ -214,6 +219,9 @@ def _collection(el: Element) -> CollectionRequest:
 def parse(tree: Element, version: str, limits: Limits | None = None) -> SyncRequest:
     collections_el = tree.find(f"{NS}:Collections")
     collections = [_collection(c) for c in collections_el.findall(f"{NS}:Collection")] if collections_el is not None else []
+    if not versions.has(version, "rights_management") and any(c.options and c.options.rights_management for c in collections):
+        # MS-ASRM 7 (R418): an element the request's version does not have makes the XML invalid.
+        raise ProtocolError(SyncStatus.ProtocolError, "RightsManagementSupport needs 14.1")
     wait_el, hb_el = tree.find(f"{NS}:Wait"), tree.find(f"{NS}:HeartbeatInterval")
     if wait_el is not None and hb_el is not None:
         raise ProtocolError(SyncStatus.ProtocolError, "Wait and HeartbeatInterval together")
@@ -283,16 +291,17 @@ class AnswerRoom:
     collections.  Each change is rendered when it asks to be let in, measured as ItemOperations
     measures its answer (the values it carries), and its rendering kept for the answer."""
 
-    def __init__(self, size: int, version: str, opaque: bool):
+    def __init__(self, size: int, version: str, opaque: bool, reader: str = ""):
         self.left = size
         self.version = version
         self.opaque = opaque
+        self.reader = reader
         self.empty = True  # the answer's first change always fits, so a device always progresses
 
     def admit(self, change: ServerChange, options: SyncOptions) -> bool:
         size = len(change.server_id)
         if change.kind in ("Add", "Change") and change.item is not None:
-            body = options.body()
+            body = options.body(self.reader)
             body.opaque_data = self.opaque
             data = _change_data(change, body, self.version)
             size += _carried(data)
@@ -312,7 +321,7 @@ class AnswerRoom:
         clients, with no BodyPreference to cut, are answered as before.)"""
         if result.item is None:
             return
-        body = options.body()
+        body = options.body(self.reader)
         body.opaque_data = self.opaque
         data = item_data(result.item, body, self.version)
         size = _carried(data)
@@ -339,10 +348,10 @@ class AnswerRoom:
 
 
 def render_collection(outcome: CollectionOutcome, version: str, options: SyncOptions | None, class_name: str | None,
-                      opaque_bodies: bool = False) -> Element:
+                      opaque_bodies: bool = False, reader: str = "") -> Element:
     """The response Collection element: Class (<=12.1) SyncKey CollectionId Status Responses
     MoreAvailable Commands — the order Z-Push-family servers use with every known client."""
-    body = (options or SyncOptions()).body()
+    body = (options or SyncOptions()).body(reader)
     body.opaque_data = opaque_bodies
     children: list[Element | None] = []
     if class_name and versions.has(version, "sync_class_element"):
@@ -432,7 +441,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
     budget = request.window_size if request.window_size else None
     if budget is not None:
         budget = _window(budget)
-    room = AnswerRoom(ctx.limits.max_sync_size, ctx.version, opaque)
+    room = AnswerRoom(ctx.limits.max_sync_size, ctx.version, opaque, ctx.address)
     outcomes = []
     for coll in request.collections:
         if budget is not None:
@@ -441,7 +450,7 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
         version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:
-            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque)
+            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque, ctx.address)
 
         outcome = await ctx.store.sync_collection(ctx, coll, render)
         if outcome.replay is not None:

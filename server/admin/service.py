@@ -28,6 +28,7 @@ from easlab.storage.users import get_user
 
 from .checks import check_settings, policy_name
 from .documents import DocumentOps
+from .rights import RightsOps
 from .roles import ROLES, Actor, NotFound
 from .testing_ops import FaultsAndTraces
 from .throttling import ThrottlingOps
@@ -44,7 +45,7 @@ def _rule(session, name: str):
         raise NotFound(str(exc)) from None
 
 
-class Admin(UserOps, FaultsAndTraces, ThrottlingOps, DocumentOps):
+class Admin(UserOps, FaultsAndTraces, ThrottlingOps, DocumentOps, RightsOps):
     """The administration service; `notify(event)` is how the serving process hears of a change."""
 
     def __init__(self, db: Database, notify, domain: str = "easlab.test", clock=None):

@@ -11,7 +11,10 @@ from sqlmodel import Session, select
 
 from easlab.eas.compose import ComposeError, prepare_outgoing, smart_message
 from easlab.eas.folders import FolderType
+from easlab.eas.rights import ATTACH, INLINE, NO_RESTRICTION, NOTHING, SmartPlan, Template, plan_smart
+from easlab.eas.rpmsg import attach_original, header_addresses, protect, unprotect
 from easlab.eas.status import Common
+from easlab.storage import rights
 from easlab.storage.items import find_folder, item_in_folder
 from easlab.storage.longid import item_by_long_id
 from easlab.storage.mailbox import folder_by_type
@@ -52,9 +55,10 @@ def remember_client_id(session: Session, device: Device, client_id: str, command
         session.exec(sql_delete(SentClientId).where(SentClientId.id.in_(oldest)))
 
 
-def _smart_source(session: Session, user: User, request, now: datetime) -> bytes | int:
-    """The message SmartReply/SmartForward sends: the device's part with the original quoted or
-    attached; or the common status why not."""
+def _smart_source(session: Session, user: User, request, reader: str, now: datetime) -> tuple[bytes, Template | None] | int:
+    """The message SmartReply/SmartForward sends, with the template to protect it with: the
+    device's part with the original quoted or attached as the rights on the original allow
+    (eas.rights.plan_smart); or the common status why not."""
     if request.long_id and (request.item_id or request.folder_id):
         return Common.InvalidCombinationOfIDs
     if not request.long_id and not request.item_id:
@@ -64,8 +68,36 @@ def _smart_source(session: Session, user: User, request, now: datetime) -> bytes
         return Common.ItemNotFound
     if request.instance_id is not None:
         return Common.NoRecurrenceInCalendar  # easlab holds no recurring meetings
-    return smart_message(request.mime, original.mime, forward=request.forward, replace_mime=request.replace_mime,
-                         original_index=original.conversation_index, now=now)
+    protection = unprotect(original.mime)
+    source = protection.inner if protection is not None else original.mime
+    if protection is not None or request.template_id is not None:
+        new = header_addresses(request.mime, "To", "Cc", "Bcc")
+        plan = plan_smart(forward=request.forward, replace_mime=request.replace_mime, template_id=request.template_id,
+                          original=protection, templates=rights.template_map(session), reader=reader,
+                          new_recipients=new["To"] + new["Cc"] + new["Bcc"],
+                          original_recipients=header_addresses(source, "From", "To", "Cc"),
+                          enabled=rights.irm_enabled(session), secure=request.secure)
+    else:
+        plan = SmartPlan(original=NOTHING if request.replace_mime else INLINE)
+    if plan.status is not None:
+        return plan.status
+    raw = smart_message(request.mime, source, forward=request.forward, replace_mime=plan.original != INLINE,
+                        original_index=original.conversation_index, now=now)
+    if plan.original == ATTACH:
+        raw = attach_original(raw, original.mime)
+    return raw, plan.protect
+
+
+def _send_template(session: Session, request) -> Template | None | int:
+    """SendMail's rm:TemplateID: the template to protect with, None for none, else the status."""
+    if request.template_id is None:
+        return None
+    if not rights.irm_enabled(session) or not request.secure:
+        return Common.IRM_FeatureDisabled
+    wanted = request.template_id.lower()
+    if wanted == NO_RESTRICTION:
+        return None
+    return rights.template_map(session).get(wanted, Common.IRM_InvalidTemplateID)
 
 
 class ComposeAdapter:
@@ -88,12 +120,21 @@ class ComposeAdapter:
                     return Common.MessagePreviouslySent
             if request.account_id:
                 return Common.InvalidAccountId  # the primary account has no AccountId (MS-ASCMD 2.2.3.3.1)
+            address = store.address(user)
             try:
-                raw = request.mime if request.command == "SendMail" else _smart_source(session, user, request, now)
-                if isinstance(raw, int):
-                    return raw
-                outgoing = prepare_outgoing(raw, address=store.address(user), display_name=user.display_name,
+                if request.command == "SendMail":
+                    template = _send_template(session, request)
+                    source = template if isinstance(template, int) else (request.mime, template)
+                else:
+                    source = _smart_source(session, user, request, address, now)
+                if isinstance(source, int):
+                    return source
+                raw, template = source
+                outgoing = prepare_outgoing(raw, address=address, display_name=user.display_name,
                                             domain=store.domain, now=now)
+                if template is not None:  # the owner is the sender (MS-ASRM 2.2.2.2)
+                    outgoing.delivered = protect(outgoing.delivered, template, address, now)
+                    outgoing.sent_copy = protect(outgoing.sent_copy, template, address, now)
             except ComposeError as exc:
                 log.info("%s %s %s refused: %s", user.name, ctx.request.device_id, request.command, exc)
                 return exc.status

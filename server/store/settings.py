@@ -17,6 +17,7 @@ from easlab.eas.commands.settings import (
 from easlab.eas.policy import PolicySettings
 from easlab.storage.models import Device, User
 from easlab.storage.models_compose import OofReply, OofSettings
+from easlab.storage import rights
 from easlab.storage.policies import policy_for
 
 from .context import StoreContext
@@ -98,7 +99,8 @@ class SettingsAdapter:
         if isinstance(req, UserInformationGet):
             return BlockResult(SUCCESS, address=self.store.address(user), display_name=user.display_name)
         if isinstance(req, RightsManagementGet):
-            return BlockResult(SUCCESS)
+            # IRM off: Exchange offers no template (and refuses to protect, status 168).
+            return BlockResult(SUCCESS, templates=rights.templates(session) if rights.irm_enabled(session) else [])
         return BlockResult(block.status)  # None too: the block was refused when read
 
     async def settings(self, ctx, blocks):
