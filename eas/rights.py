@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from email.utils import getaddresses
+from typing import Any
 
 from .status import Common
 from .wbxml import E, Element
@@ -101,7 +102,8 @@ class Protection:
     def rights_for(self, reader: str) -> Template:
         """The rights `reader` holds: every one for the owner, the template's for anyone else."""
         if is_owner(self.owner, reader):
-            return replace(self.template, **{r: True for r in RIGHTS})
+            granted: dict[str, Any] = {r: True for r in RIGHTS}
+            return replace(self.template, **granted)
         return self.template
 
 

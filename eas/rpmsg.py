@@ -21,7 +21,7 @@ _OUTER = ("From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", 
 
 
 def _parse(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
+    return BytesParser(policy=policy.default).parsebytes(raw)
 
 
 def protect(raw: bytes, template: Template, owner: str, now: datetime) -> bytes:
@@ -52,7 +52,7 @@ def rpmsg_part(raw: bytes) -> EmailMessage | None:
     """The message.rpmsg attachment of a protected message (what SmartForward attaches)."""
     for part in _parse(raw).walk():
         if part.get_content_type() == RPMSG_TYPE:
-            return part  # type: ignore[return-value]
+            return part
     return None
 
 
