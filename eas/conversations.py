@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import struct
 from datetime import datetime, timezone
 
@@ -76,3 +77,19 @@ def level_delta(level: bytes) -> int:
     word = struct.unpack(">I", level[:4])[0]
     dc = word >> 31
     return (word & 0x7FFF_FFFF) << _SHIFT[dc]
+
+
+# Where a reply or forward's quoted history starts: Outlook's reply header block, the rule it draws
+# above it, and the separator of plain-text clients.  The message part is what comes before.
+_HISTORY = re.compile(r'<div[^>]*\bid\s*=\s*["\']?divRplyFwdMsg|<hr\b|-----\s*Original Message\s*-----', re.IGNORECASE)
+
+
+def message_part(html: str) -> str:
+    """The new content of a message (MS-ASCON 1.3: the message part), its HTML without the
+    quoted history; the document's body is closed again where it was cut."""
+    found = _HISTORY.search(html)
+    if found is None:
+        return html
+    head = html[: found.start()]
+    tail = "".join(close for tag, close in (("<body", "</body>"), ("<html", "</html>")) if tag in head.lower())
+    return head + tail

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import versions
 from .body import BodyPreference, render_body, render_body_part, truncate
-from .conversations import wire_index
+from .conversations import message_part, wire_index
 from .folders import BodyType
 from .mime import html_to_text, parse_message, text_to_html
 from .pim.tree import render_meeting
@@ -166,11 +166,13 @@ def application_data(item: EmailItem, options: BodyOptions, version: str) -> Ele
                   E("AirSyncBase:IsInline", 1) if a.inline else None)
                 for a in item.attachments
             ]))
-        children.append(body_element(item, choose_body(item, options), version, options.opaque_data))
-        if options.part is not None and versions.has(version, "body_part"):
-            # easlab keeps no separate message part: the part is the whole body, as HTML.
-            html = (item.body_html or text_to_html(item.body_text)).encode("utf-8")
-            children.append(render_body_part(html, options.part, lambda: item.body_text or html_to_text(item.body_html)))
+        part = options.part if versions.has(version, "body_part") else None
+        if part is None or options.preferences:  # MS-ASCON 3.2.4.4: only a BodyPart when only it was asked
+            children.append(body_element(item, choose_body(item, options), version, options.opaque_data))
+        if part is not None:
+            # The message part: the new content, its HTML before the quoted history (MS-ASCON 1.3).
+            html = message_part(item.body_html or text_to_html(item.body_text)).encode("utf-8")
+            children.append(render_body_part(html, part, lambda: item.body_text or html_to_text(item.body_html)))
     else:
         if item.attachments:
             children.append(E("Email:Attachments", *[

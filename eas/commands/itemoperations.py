@@ -22,6 +22,7 @@ from ..context import CommandContext
 from ..email import BodyOptions, wire_datetime
 from ..response import Response
 from ..records import FetchOutcome, FetchRequest
+from ..status import Common
 from ..wbxml import E, Element
 from . import Command
 
@@ -118,8 +119,10 @@ def body_options(options: Element | None) -> BodyOptions:
         if pref.type not in (1, 2, 3, 4) or pref.type in seen:
             raise OperationError(PROTOCOL_ERROR, f"BodyPreference Type {pref.type}")
         seen.add(pref.type)
-    if len(parts) > 1 or (parts and parts[0].type != BodyType.HTML):
-        raise OperationError(PROTOCOL_ERROR, "BodyPartPreference other than one of Type 2")
+    if len(parts) > 1:
+        raise OperationError(PROTOCOL_ERROR, "BodyPartPreference more than once")
+    if parts and parts[0].type != BodyType.HTML:  # a message part is HTML only (MS-ASCMD 2.2.2: 164)
+        raise OperationError(Common.BodyPartPreferenceTypeNotSupported, f"BodyPartPreference Type {parts[0].type}")
     mime = _int(options.find("AirSync:MIMESupport")) or 0
     if mime not in (0, 1, 2):
         raise OperationError(PROTOCOL_ERROR, f"MIMESupport {mime}")

@@ -17,6 +17,7 @@ from .. import documents, gal, versions
 from ..context import CommandContext
 from ..response import Response
 from ..records import MailboxQuery, SearchOutcome
+from ..status import Common
 from ..wbxml import E, Element, InvalidText
 from . import Command
 from .itemoperations import OperationError, body_options
@@ -154,8 +155,9 @@ async def _mailbox(ctx: CommandContext, store: Element) -> Response:
         try:
             body = body_options(options)
             body.reader = ctx.address
-        except OperationError:
-            raise QueryError(INVALID, "bad body options") from None
+        except OperationError as exc:  # 164 stays what it is; any other bad body option is the Store's 2
+            status = exc.status if exc.status == Common.BodyPartPreferenceTypeNotSupported else INVALID
+            raise QueryError(status, "bad body options") from None
     except QueryError as exc:
         return _wrap(_store(exc.status))
     outcome = await ctx.store.search_mailbox(ctx, query)

@@ -203,7 +203,10 @@ async def change_all(me, key, sids, *data):
 
 
 def flag(status):
-    return E("Email:Flag", E("Email:Status", status), E("Email:FlagType", "Flag for follow up") if status == 2 else None)
+    # A completed flag names when (MS-ASEMAIL 2.2.2.20: CompleteTime and DateCompleted go with Status 1).
+    done = [E("Tasks:DateCompleted", "2026-01-05T10:00:00.000Z"), E("Email:CompleteTime", "2026-01-05T10:00:00.000Z")]
+    return E("Email:Flag", E("Email:Status", status), E("Email:FlagType", "Flag for follow up") if status == 2 else None,
+             *(done if status == 1 else []))
 
 
 @pytest.mark.req("MS-ASCON_R326", "MS-ASCON_R203", "MS-ASCON_R337", "MS-ASCON_R284", "MS-ASCON_R204")
