@@ -226,9 +226,15 @@ async def test_a_fetch_past_the_answers_cap_is_status_11(client, app):
 
 
 @pytest.mark.req("MS-ASCMD_R4339")
-async def test_a_search_of_a_store_the_user_may_not_reach_is_status_5(client):
+async def test_a_search_of_a_store_the_user_may_not_reach_is_status_5(client, app, db):
+    from easlab.server.admin.roles import SHELL
+    from easlab.server.admin.service import Admin
+
+    # A folder of the document library only bob may read (MS-ASDOC; eas/documents.py).
+    Admin(db, app.state.hub.handle_event, "easlab.test").document_put(SHELL, "Shared\\Board", folder=True, readers=["bob"])
     resp = await Raw(client).call(S, E(f"{S}:Search", E(f"{S}:Store", E(f"{S}:Name", "DocumentLibrary"),
-                                                        E(f"{S}:Query", E(f"{S}:EqualTo", E("DocumentLibrary:LinkId"), E(f"{S}:Value", "\\\\srv\\share"))))))
+                                                        E(f"{S}:Query", E(f"{S}:EqualTo", E("DocumentLibrary:LinkId"),
+                                                                          E(f"{S}:Value", "\\\\easlab\\Shared\\Board"))))))
     assert resp == E(f"{S}:Search", E(f"{S}:Status", 1), E(f"{S}:Response", E(f"{S}:Store", E(f"{S}:Status", 5))))
 
 
