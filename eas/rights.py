@@ -13,6 +13,7 @@ ones 168-172 (eas/status.py).
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from email.utils import getaddresses
@@ -81,6 +82,11 @@ def check_template(template: Template) -> None:
     """Raise ValueError for a template the administrator cannot add."""
     if not template.template_id.strip() or not template.name.strip():
         raise ValueError("a template needs an id and a name")
+    try:  # rm:TemplateID is a GUID (MS-ASRM 2.2.2.16); a device sends it back as it got it
+        uuid.UUID(template.template_id)
+    except ValueError:
+        raise ValueError(f"template id {template.template_id!r} is not a GUID "
+                         "(like cf5cf348-a8d7-40d5-91ef-a600b88a395d)") from None
     if template.template_id.lower() == NO_RESTRICTION:
         raise ValueError("the No Restriction id is reserved")
     if template.export and not template.edit:

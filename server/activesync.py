@@ -18,7 +18,7 @@ from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
 from easlab.eas.wbxml import Element, encode
 
-from . import traces
+from . import tracenote
 from .clock import clock_sleep
 
 log = logging.getLogger("easlab.http")
@@ -135,7 +135,7 @@ def _explain(request: Request, user: str, line, requirement) -> None:
     the device's protocol trace, where whoever wonders why their client was refused looks first."""
     text = f"refused by {requirement.id}: {requirement.rule}"
     log.warning("%s %s %s: %s", user, line.device_id, line.command, text)
-    traces.note(request.scope, text)
+    tracenote.note(request.scope, text)
 
 
 async def _command(request: Request, identity, line) -> HTTPResponse:

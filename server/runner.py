@@ -233,13 +233,9 @@ def run_loop(main) -> None:
         uvloop.run(main)
 
 
-def run(settings: Settings, workers: int = 1) -> None:
+def run(settings: Settings) -> None:
+    """One serving process (`--workers N` is server/workers.py, which calls `serve` in each)."""
     try:
-        if workers > 1:
-            from .workers import run_workers
-
-            run_workers(settings, workers)
-        else:
-            run_loop(serve(settings))
+        run_loop(serve(settings))
     except KeyboardInterrupt:
         pass

@@ -42,17 +42,9 @@ from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trac
 from .auth import login_name, parse_basic
 from .clock import clock_sleep
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
+from .tracenote import EXCHANGE_KEY
 
 log = logging.getLogger("easlab.trace")
-EXCHANGE_KEY = "easlab.trace_exchange"  # the scope's _Exchange while a traced request runs: the endpoint's notes go in
-
-
-def note(scope: dict, text: str) -> None:
-    """Add `text` to the trace entry of the request of `scope`, when it is traced."""
-    exchange = scope.get(EXCHANGE_KEY)
-    if exchange is not None:
-        exchange.note(text)
-
 WBXML_TYPES = ("application/vnd.ms-sync.wbxml", "application/vnd.ms-sync")
 REDACTED = ("authorization", "proxy-authorization")
 FIXTURE_VERSION = 1

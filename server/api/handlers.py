@@ -124,6 +124,27 @@ async def document_delete(request, actor, body):
     return 204, None
 
 
+async def rights_get(request, actor, body):
+    return 200, await _admin(request, "rights_show", actor)
+
+
+async def rights_patch(request, actor, body):
+    return 200, await _admin(request, "rights_enable", actor, take(body, {"enabled": "bool"}, ("enabled",))["enabled"])
+
+
+async def rights_post(request, actor, body):
+    fields = take(body, {"template_id": "str", "name": "str", "description": "str", "allow": "str[]", "expiry_days": "int"},
+                  ("template_id", "name"))
+    return 201, await _admin(request, "rights_add", actor, fields["template_id"], fields["name"],
+                             fields.get("description", ""), allow=fields.get("allow", []),
+                             expiry_days=fields.get("expiry_days"))
+
+
+async def rights_delete(request, actor, body):
+    await _admin(request, "rights_remove", actor, request.path_params["template_id"])
+    return 204, None
+
+
 async def devices_get(request, actor, body):
     user = request.query_params.get("user") or None
     state = request.query_params.get("state") or None

@@ -202,6 +202,16 @@ SCHEMAS.update({
         "path": STR, "link": {"type": "string", "description": "the UNC LinkId devices use"}, "folder": BOOL,
         "hidden": BOOL, "size": INT, "content_type": NSTR, "readers": array(STR),
         "created": {"type": "string", "format": "date-time"}, "modified": {"type": "string", "format": "date-time"}}},
+    "Rights": {"type": "object", "properties": {"enabled": BOOL, "templates": array({"type": "object", "properties": {
+        "template_id": STR, "name": STR, "description": STR, "builtin": BOOL, "expiry_days": {"type": ["integer", "null"]},
+        **{right: BOOL for right in ("edit", "export", "extract", "forward", "print", "programmatic", "reply",
+                                     "reply_all")}}})}},
+    "RightsTemplateNew": {"type": "object", "additionalProperties": False, "required": ["template_id", "name"],
+                          "properties": {"template_id": {"type": "string", "format": "uuid"}, "name": STR,
+                                         "description": STR, "allow": {**array(STR), "description": "rights recipients get"},
+                                         "expiry_days": {"type": "integer", "minimum": 1}}},
+    "RightsPatch": {"type": "object", "additionalProperties": False, "required": ["enabled"],
+                    "properties": {"enabled": BOOL}},
     "DocumentPut": {"type": "object", "additionalProperties": False, "properties": {
         "content": {"type": "string", "contentEncoding": "base64", "description": "the document; absent for a folder"},
         "folder": BOOL, "content_type": STR, "hidden": BOOL,

@@ -26,6 +26,7 @@ LAZY = {
     "import": ("imports", "import_command", "Import the messages of PATH into a folder of USER."),
     "org": ("access", "org", "Organisation settings (Exchange's ActiveSyncOrganizationSettings)."),
     "policy": ("policy", "policy", "Mobile device mailbox policies (Exchange's MobileDeviceMailboxPolicy)."),
+    "rights": ("rights", "rights", "Rights policy templates (IRM) devices are offered, and IRM on or off."),
     "rule": ("access", "rule", "Device access rules (ActiveSyncDeviceAccessRule)."),
     "throttling": ("throttling", "throttling",
                    "Throttling policy (EasMaxConcurrency, the budget) and auto-block thresholds."),
@@ -166,7 +167,14 @@ def serve(host, port, db_url, domain, public_url, log_level, smtp_port, smarthos
                          test_clock=test_clock or None,
                          tls=tls or bool(tls_cert), https_port=https_port, tls_cert=tls_cert, tls_key=tls_key)
     try:
-        run(settings, workers)
+        if workers > 1:
+            from ..workers import run_workers
+
+            run_workers(settings, workers)
+        else:
+            run(settings)
+    except KeyboardInterrupt:
+        pass
     except StartupError as exc:
         raise Refused(str(exc)) from None
 

@@ -17,7 +17,7 @@ from easlab.server.clock import ManualClock
 from easlab.storage.models import Folder, Item
 from easlab.storage.users import add_user, get_user
 from tests.server.eas_helpers import Raw, collection, message
-from tests.server.items_helpers import FH, deliver, device, folder_key, synced
+from tests.server.items_helpers import FH, deliver, device, folder_key
 from tests.server.test_calendar_conformance import add_all, event
 from tests.server.test_compose import mime, send_mail, smart
 from tests.server.test_sync_pim import CALENDAR, everything

@@ -144,7 +144,7 @@ async def test_fetch_with_accept_multipart_returns_the_document_as_a_binary_part
              E(f"{IO}:Fetch", E(f"{IO}:Store", "DocumentLibrary"), E(f"{D}:LinkId", SHARE + "\\Reports\\draft.txt")))
     from easlab.eas.wbxml import encode
 
-    q = f"/Microsoft-Server-ActiveSync?Cmd=ItemOperations&User=alice&DeviceId=dev1&DeviceType=iPhone"
+    q = "/Microsoft-Server-ActiveSync?Cmd=ItemOperations&User=alice&DeviceId=dev1&DeviceType=iPhone"
     r = await client.post(q, content=encode(body), headers={**dev.headers(), "MS-ASAcceptMultiPart": "T"})
     assert r.status_code == 200 and r.headers["content-type"] == multipart.CONTENT_TYPE
     wbxml, *parts = multipart.unpack(r.content)

@@ -6,7 +6,6 @@ import asyncio
 import re
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from easlab.eas.email import wire_datetime

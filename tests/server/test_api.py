@@ -282,7 +282,7 @@ async def test_garbage_never_makes_a_500(client, db):
               b'{"settings": {"MinPasswordLength": null}}', b'{"access_level": ["Allow"]}', b'{"policy": 1}']
     for op in api.OPS:
         path = api.doc_path(op.path).format(user="alice", device_id="dev16", name="Default", server_id="1:1", index="0",
-                                            fault_id="1")
+                                            fault_id="1", template_id=LAB_TEMPLATE)
         path += "?timeout=0" if path.startswith("/wait/") else ""  # a wait that holds answers 408 at once
         for body in bodies if op.method not in ("GET",) else [b""]:
             r = await client.request(op.method, f"/api{path}", auth=ALICE, content=body)
@@ -404,6 +404,9 @@ async def test_openapi_document_matches_the_routes(client, app, db):
         assert name in doc["components"]["schemas"], name
 
 
+LAB_TEMPLATE = "0b3c2a10-1111-4222-8333-444455556666"
+
+
 async def test_every_documented_operation_answers(client, db):
     """Call each documented path and method for real: none is missing (404 'no such API path' or 405)."""
     set_role(db, "alice", "org-admin")
@@ -417,14 +420,15 @@ async def test_every_documented_operation_answers(client, db):
     bodies = {"RuleNew": {"characteristic": "DeviceOS", "query": "iOS 17", "access_level": "Allow"},
               "RulePatch": {"access_level": "Allow"}, "PolicyNew": {"name": "Another"},
               "PolicyAssign": {"policy": "Default"}, "FaultNew": {"kind": "delay", "user": "bob"},
-              "TraceSwitch": {"enabled": True}, "DocumentPut": {"folder": True}}
+              "TraceSwitch": {"enabled": True}, "DocumentPut": {"folder": True}, "RightsPatch": {"enabled": True},
+              "RightsTemplateNew": {"template_id": LAB_TEMPLATE, "name": "Lab", "allow": ["reply"]}}
     # The waits' conditions: mail in alice's Inbox, dev16 Allowed; none holds a Ping, so that one times out.
     waits = {"mail": "user=alice", "device": "user=alice&device_id=dev16&state=allowed", "outbound": "",
              "ping": "user=alice&device_id=dev16"}
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
             ids = {"server_id": "1" if "/folders/" in path else item_id, "index": "0",
-                   "fault_id": str(add_fault_row(db, "bob"))}
+                   "fault_id": str(add_fault_row(db, "bob")), "template_id": LAB_TEMPLATE}
             url = "/api" + path.format(user="alice", device_id="dev16", name="Default", **ids)
             body = {}
             if "requestBody" in operation:
