@@ -64,9 +64,14 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
         return HierarchyOutcome(status=action.status)
     base = {Action.RESET: 0, Action.ADVANCE: device.hierarchy_seq, Action.REPLAY: device.hierarchy_prev_seq}[action]
     echoes = []
-    if action is not Action.RESET:
-        echoes = list(session.exec(select(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq > base)))
-    outcome = _changes(session, user, base, echoes)
+    if base >= user.hierarchy_seq:
+        # Every folder change and echo carries a value of the user's counter: none lies past it.
+        outcome = HierarchyOutcome(status=1)
+    else:
+        if action is not Action.RESET:
+            echoes = list(session.exec(select(HierarchyEcho).where(HierarchyEcho.device_pk == device.id,
+                                                                   HierarchyEcho.seq > base)))
+        outcome = _changes(session, user, base, echoes)
     if keys is not Keys.KEEP:
         device.hierarchy_key, device.hierarchy_prev_key = keys_after(keys, client_key, device.hierarchy_key or None,
                                                                      device.hierarchy_prev_key)

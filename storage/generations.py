@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel
 
 INSTRUMENT = "instrument"  # traces and faults (storage/faults.py)
+ACCESS = "access"  # what access decisions and logons rest on (storage/access_watch.py)
 
 
 class Generation(SQLModel, table=True):
