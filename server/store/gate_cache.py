@@ -23,7 +23,7 @@ from easlab.eas.machines import access
 from easlab.eas.machines.access import Gate
 from easlab.storage import generations
 from easlab.storage.access import mailbox_access, org_settings, organisation, rules
-from easlab.storage.devices import LAST_SEEN_EVERY
+from easlab.storage import devices
 from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
 
@@ -66,7 +66,7 @@ def stays(known: Known, line, now: datetime) -> bool:
         or (line.user_agent and line.user_agent[:_UA] != d["user_agent"])
         or (line.protocol_version and line.protocol_version != d["protocol_version"])
         or (line.ms_wl or "")[:_MS_WL] != d["ms_wl"]
-        or d["last_sync"] is None or now - d["last_sync"] >= LAST_SEEN_EVERY
+        or d["last_sync"] is None or now - d["last_sync"] >= devices.LAST_SEEN_EVERY
     )
 
 

@@ -59,7 +59,7 @@ async def settled(app, dev) -> str:
     return key
 
 
-async def test_a_no_change_foldersync_reads_counters_and_two_rows_by_key(lab, db):
+async def test_a_no_change_foldersync_reads_three_counters_and_one_row(lab, db):
     app, dev = lab
     key = await settled(app, dev)
     await dev.folder_sync(key)  # the gate's memory is filled
@@ -68,12 +68,12 @@ async def test_a_no_change_foldersync_reads_counters_and_two_rows_by_key(lab, db
     statements = seen.take()
     text = " ".join(statements).lower()
     # No user by name, no rules, organisation, policy or device-by-DeviceId lookup: the logon and the
-    # gate read the `access` counter, the traces the `instrument` one; FolderSync loads its two rows
-    # by primary key and looks for spent echoes.
+    # gate read the `access` counter, the traces the `instrument` one; FolderSync reads the device's
+    # hierarchy position, the user's counter and its oldest echo in one statement.
     assert not any(f"from {table} " in text for table in ("accessrule", "orgsettings", "policy"))
-    assert "where user.name" not in text and "device.device_id =" not in text
+    assert "user.name =" not in text
     assert sum("from generation" in s.lower() for s in statements) == 3
-    assert len(statements) == 6, statements
+    assert len(statements) == 4, statements
 
 
 async def test_an_allowed_device_blocked_from_another_process_is_refused_at_once(lab, db, elsewhere):
