@@ -94,13 +94,13 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
 
 
 def facts_of(org, rules_, mailbox, notice_at, settings, probe, line, command, now: datetime, *, known: bool,
-             partnerships: int) -> access.Facts:
+             partnerships: int, key_of=None) -> access.Facts:
     """The Facts from what was read of the rows (`settings`: a callable giving the user's policy
     settings, asked only when the command is not exempt) and the request line."""
     policy_status = None
     if command.name not in policy.EXEMPT_COMMANDS:
         provisioning = policy.Provisioning(probe.policy_key, probe.provisioned_at, probe.wipe_state in wipe.PENDING)
-        policy_status = policy.check(settings(), provisioning, line.policy_key, line.protocol_version, now)
+        policy_status = policy.check(settings(), provisioning, line.policy_key, line.protocol_version, now, key_of)
     return access.Facts(
         organisation=org, rules=rules_, mailbox=mailbox,
         device=device_facts(probe, line.user_agent, line.ms_wl or ""), line=line, command=command, now=now,

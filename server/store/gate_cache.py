@@ -12,7 +12,7 @@ this process or another, so the next request reads the rows again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -45,6 +45,14 @@ class Known:
     notice_at: datetime | None
     settings: policy.PolicySettings | None
     device: dict
+    keys: dict = field(default_factory=dict, compare=False)  # protocol version -> policy key
+
+    def key_of(self, settings: policy.PolicySettings, version: str) -> int:
+        """policy_key of the kept settings, worked out once per protocol version."""
+        key = self.keys.get(version)
+        if key is None:
+            key = self.keys[version] = policy.policy_key(settings, version)
+        return key
 
 
 def known(session: Session, generation: int, user: User, device: Device, probed: tuple[str, ...]) -> Known:
@@ -78,7 +86,7 @@ def decide(known: Known, line, command, now: datetime, probed: tuple[str, ...], 
     d = known.device
     probe = SimpleNamespace(device_id=line.device_id, **{c: d[c] for c in probed}, first_sync=d["first_sync"])
     facts = facts_of(known.org, known.rules, known.mailbox, known.notice_at, lambda: known.settings, probe, line,
-                     command, now, known=True, partnerships=0)
+                     command, now, known=True, partnerships=0, key_of=known.key_of)
     decision = access.evaluate(facts)
     if decision.notify or decision.state is None:
         return None

@@ -120,3 +120,12 @@ async def test_only_what_can_change_a_decision_bumps_the_counter(lab, db, elsewh
     assert generation() == before + 1
     r = await dev.post("FolderSync", None)
     assert r.status_code == 401  # the logon's memory of the old password is gone with it
+
+
+async def test_a_policy_changed_from_another_process_makes_the_next_request_provision(lab, db, elsewhere):
+    app, dev = lab
+    key = await settled(app, dev)
+    assert (await dev.folder_sync(key)).text("FolderHierarchy:Status") == "1"  # decided from memory
+    elsewhere.policy_update(SHELL, "Default", {"AllowCamera": False})
+    # The key the device holds no longer names the policy's document: 144 InvalidPolicyKey (14.1).
+    assert (await dev.folder_sync(key)).text("FolderHierarchy:Status") == "144"
