@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from easlab.storage import Database
-from easlab.storage.generations import ACCESS, current
+from easlab.storage import generations
 from easlab.storage.passwords import hash_password, verify_password
 from easlab.storage.users import get_user
 
@@ -137,13 +137,12 @@ class Authenticator:
     def _user(self, name: str) -> _Logon | None:
         """The user's logon row, from memory while the `access` generation is unchanged (a password,
         name or user removed bumps it, storage/access_watch.py): one counter read per request."""
-        with self.db.engine.connect() as connection:
-            generation = current(connection, ACCESS)
+        generation = generations.peek(self.db.engine, generations.ACCESS)
         hit = self._users.get(name)
         if hit is not None and hit[0] == generation:
             return hit[1]
         with self.db.session(write=False) as session:
-            generation = current(session.connection(), ACCESS)  # before the row
+            generation = generations.current(session.connection(), generations.ACCESS)  # before the row
             row = get_user(session, name)
             user = None if row is None else _Logon(row.id, row.name, row.password_hash, row.display_name)
         if user is not None:  # unknown names are not kept: any client could fill the table with them

@@ -123,5 +123,4 @@ class GateCache:
 
 
 def read_generation(db) -> int:
-    with db.engine.connect() as connection:
-        return generations.current(connection, generations.ACCESS)
+    return generations.peek(db.engine, generations.ACCESS)
