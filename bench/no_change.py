@@ -6,8 +6,11 @@ One SQLite database, one user, `--connections` (8) devices that have each done F
 FolderSync with the key it gave; then every device repeats that last FolderSync (nothing to
 report) until `--requests` requests are answered, through the ASGI app (httpx.ASGITransport, no
 socket).  Measured twice in one run: "before", with every request passing the access gate and
-FolderSync in a writing transaction and the last-seen time stored on each request (the code before
-issue 16 point 3), and "after", the read-first gate.  Over HTTP is not measured yet.
+FolderSync in a writing transaction, reading the rows, and the last-seen time stored on each
+request (the gate of the code before issue 16 point 3; the logon's memory and the command's
+primary-key loads are in both runs), and "after": the gate decided from memory after one counter
+read (server/store/gate_cache.py) and FolderSync answered from one statement
+(storage/folders.py quick_folder_sync).  Over HTTP is not measured yet.
 """
 from __future__ import annotations
 
@@ -27,8 +30,19 @@ import _common as c  # noqa: E402
 TITLE = "bench/no_change.py — no-change requests: FolderSync a second, in-process"
 INTRO = """\
 One SQLite database, 8 devices of one user repeating a FolderSync that has nothing to report, through
-the ASGI app in-process.  "before": the gate and FolderSync each in a writing transaction, last seen
-stored on every request (the old behaviour, switched on in the same run); "after": read first."""
+the ASGI app in-process.  "before": the gate and FolderSync each in a writing transaction reading the
+rows, last seen stored on every request (the old behaviour, switched on in the same run); "after":
+read first (up to ff8587e); from fc9e280 "after" is the gate decided from memory after one counter
+read and FolderSync from one statement, and "before" keeps the logon's memory."""
+
+
+def _originals():
+    from easlab.server.store import access, sync
+
+    return access.AccessAdapter._from_memory, sync.quick_folder_sync
+
+
+FROM_MEMORY, QUICK = _originals()
 
 
 def fs(key: str) -> bytes:
@@ -52,11 +66,17 @@ async def run(mode: str, requests: int, connections: int) -> float:
     db.create_all()
     with db.session() as session:
         add_user(session, "bench", "pw", "Bench")
+    from easlab.server.store import access, sync
+
     if mode == "before":
         db.read_first = lambda work: db._work(work, write=True)  # type: ignore[method-assign]
         devices.LAST_SEEN_EVERY = devices.timedelta(0)
+        access.AccessAdapter._from_memory = lambda *args: None  # type: ignore[method-assign]
+        sync.quick_folder_sync = lambda *args: None
     else:
         devices.LAST_SEEN_EVERY = devices.timedelta(seconds=60)
+        access.AccessAdapter._from_memory = FROM_MEMORY  # type: ignore[method-assign]
+        sync.quick_folder_sync = QUICK
     app = create_app(Settings(db_url=url, domain="easlab.test"), db)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
         from tests.server.eas_helpers import Raw, provision
@@ -91,6 +111,12 @@ async def run(mode: str, requests: int, connections: int) -> float:
 
 
 def main() -> None:
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        # httpx's in-process transport tries this import on every request (is_running_trio): without
+        # the package each try searches sys.path again, the client's cost and not the server's.
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -314,9 +315,11 @@ class Provisioning:
 # MS-ASPROV 3.1.5.1 / Exchange: Provision and Ping carry no policy key and are never refused for it.
 EXEMPT_COMMANDS = {"Provision", "Ping"}
 
-def check(settings: PolicySettings | None, device: Provisioning, header_key: int | None, version: str, now: datetime) -> Common | None:
+def check(settings: PolicySettings | None, device: Provisioning, header_key: int | None, version: str, now: datetime,
+          key_of: Callable[[PolicySettings, str], int] | None = None) -> Common | None:
     """The common status a command gets for policy reasons, or None to go ahead
-    (MS-ASPROV 3.2.5.1; Exchange's order: wipe, missing key, not provisioned, refresh, stale key)."""
+    (MS-ASPROV 3.2.5.1; Exchange's order: wipe, missing key, not provisioned, refresh, stale key).
+    `key_of` is policy_key, or a caller's memory of it (the key encodes the whole document)."""
     if device.wipe_pending:
         return Common.RemoteWipeRequested
     if settings is None:
@@ -328,6 +331,6 @@ def check(settings: PolicySettings | None, device: Provisioning, header_key: int
     if settings.DevicePolicyRefreshInterval and device.provisioned_at is not None:
         if now - device.provisioned_at > timedelta(hours=settings.DevicePolicyRefreshInterval):
             return Common.PolicyRefresh
-    if header_key != policy_key(settings, version):
+    if header_key != (key_of or policy_key)(settings, version):
         return Common.InvalidPolicyKey
     return None

@@ -18,10 +18,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from easlab.storage import Database
+from easlab.storage import generations
 from easlab.storage.passwords import hash_password, verify_password
 from easlab.storage.users import get_user
 
 from .lockout import Lockout
+
+
+@dataclass(frozen=True)
+class _Logon:
+    id: int
+    name: str
+    password_hash: str
+    display_name: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         self._verified: OrderedDict[bytes, float] = OrderedDict()
+        self._users: dict[str, tuple[int, _Logon]] = {}
         # Argon2 takes 19 MiB per check: devices of one user logging in together wait for the
         # first check instead of each running their own, and at most two checks run at once.
         self._inflight: dict[bytes, threading.Lock] = {}
@@ -124,9 +134,26 @@ class Authenticator:
                 lockout.succeeded(name)
         return identity
 
-    def _check(self, name: str, password: str) -> Identity | None:
+    def _user(self, name: str) -> _Logon | None:
+        """The user's logon row, from memory while the `access` generation is unchanged (a password,
+        name or user removed bumps it, storage/access_watch.py): one counter read per request."""
+        generation = generations.peek(self.db.engine, generations.ACCESS)
+        hit = self._users.get(name)
+        if hit is not None and hit[0] == generation:
+            return hit[1]
         with self.db.session(write=False) as session:
-            user = get_user(session, name)
+            generation = generations.current(session.connection(), generations.ACCESS)  # before the row
+            row = get_user(session, name)
+            user = None if row is None else _Logon(row.id, row.name, row.password_hash, row.display_name)
+        if user is not None:  # unknown names are not kept: any client could fill the table with them
+            self._users.pop(name, None)
+            while len(self._users) >= self.cache_size:
+                self._users.pop(next(iter(self._users)), None)
+            self._users[name] = (generation, user)
+        return user
+
+    def _check(self, name: str, password: str) -> Identity | None:
+        user = self._user(name)
         if user is None:
             # Spend the same hashing time as for a real user, so timing does not tell which
             # names exist.

@@ -133,6 +133,8 @@ class WriterLock:
 
 class Database:
     def __init__(self, url: str):
+        from . import access_watch  # noqa: F401  (the hook that keeps the `access` generation)
+
         self.url = normalise_url(url)
         if self.url.startswith("sqlite"):
             # As many connections as the server has worker threads (anyio's 40), so a transaction

@@ -14,7 +14,9 @@ what is eas.machines.synckey's table, so:
 """
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, func
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
@@ -64,9 +66,14 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
         return HierarchyOutcome(status=action.status)
     base = {Action.RESET: 0, Action.ADVANCE: device.hierarchy_seq, Action.REPLAY: device.hierarchy_prev_seq}[action]
     echoes = []
-    if action is not Action.RESET:
-        echoes = list(session.exec(select(HierarchyEcho).where(HierarchyEcho.device_pk == device.id, HierarchyEcho.seq > base)))
-    outcome = _changes(session, user, base, echoes)
+    if base >= user.hierarchy_seq:
+        # Every folder change and echo carries a value of the user's counter: none lies past it.
+        outcome = HierarchyOutcome(status=1)
+    else:
+        if action is not Action.RESET:
+            echoes = list(session.exec(select(HierarchyEcho).where(HierarchyEcho.device_pk == device.id,
+                                                                   HierarchyEcho.seq > base)))
+        outcome = _changes(session, user, base, echoes)
     if keys is not Keys.KEEP:
         device.hierarchy_key, device.hierarchy_prev_key = keys_after(keys, client_key, device.hierarchy_key or None,
                                                                      device.hierarchy_prev_key)
@@ -85,6 +92,33 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
     if session.exec(select(HierarchyEcho.id).where(*spent).limit(1)).first() is not None:
         session.execute(delete(HierarchyEcho).where(*spent))
     return outcome
+
+
+# Built once: what a FolderSync that changes nothing needs of the rows, in one statement.
+_QUICK = core_select(
+    Device.hierarchy_key, Device.hierarchy_prev_key, Device.hierarchy_seq, Device.hierarchy_prev_seq, User.hierarchy_seq,
+    core_select(func.min(HierarchyEcho.seq)).where(HierarchyEcho.device_pk == Device.id).scalar_subquery(),
+).join_from(Device, User, User.id == Device.user_id).where(
+    Device.id == bindparam("pk"), User.id == bindparam("user_id"), Device.device_id == bindparam("device_id"))
+
+
+def quick_folder_sync(connection: Connection, user_id: int, device_pk: int, device_id: str,
+                      client_key: str) -> HierarchyOutcome | None:
+    """The answer to a FolderSync that reports nothing and changes nothing (an unknown key, or the
+    previous key again with nothing new), without loading the rows; None when
+    folder_sync_with_echoes must answer it (it would report or store something)."""
+    row = connection.execute(_QUICK, {"pk": device_pk, "user_id": user_id, "device_id": device_id}).first()
+    if row is None:
+        return None
+    key, previous, seq, previous_seq, user_seq, oldest_echo = row
+    _, action, keys = step(Kind.FOLDER_SYNC, client_key, key or None, previous or None)
+    if action.status is not None:
+        return HierarchyOutcome(status=action.status)
+    if action is not Action.REPLAY or keys is not Keys.KEEP or seq != user_seq or previous_seq < user_seq:
+        return None
+    if oldest_echo is not None and oldest_echo <= previous_seq:
+        return None  # spent echoes to delete
+    return HierarchyOutcome(status=1, sync_key=key)
 
 
 def _changes(session: Session, user: User, base: int, echoes: list[HierarchyEcho]) -> HierarchyOutcome:

@@ -10,10 +10,11 @@ a missing row reads as 0.
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel
 
 INSTRUMENT = "instrument"  # traces and faults (storage/faults.py)
+ACCESS = "access"  # what access decisions and logons rest on (storage/access_watch.py)
 
 
 class Generation(SQLModel, table=True):
@@ -36,3 +37,27 @@ def bump(session: Session, name: str) -> None:
 def current(connection: Connection, name: str) -> int:
     value = connection.execute(_READ, {"name": name}).scalar()
     return int(value or 0)
+
+
+def peek(engine: Engine, name: str) -> int:
+    """`current`, on a pooled DBAPI connection of its own, for a reader that asks on every request:
+    one SELECT of one row, without a SQLAlchemy Connection, transaction events or statement cache
+    (which cost more than the query).  SQLite runs it in autocommit; the pool rolls PostgreSQL's
+    implicit transaction back when the connection is returned."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_PEEK[engine.dialect.paramstyle], (name,))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+    return int(row[0]) if row else 0
+
+
+_PEEK = {"qmark": "SELECT value FROM generation WHERE name = ?",
+         "format": "SELECT value FROM generation WHERE name = %s",
+         "pyformat": "SELECT value FROM generation WHERE name = %s",
+         "numeric": "SELECT value FROM generation WHERE name = :1"}

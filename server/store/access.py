@@ -20,6 +20,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from sqlmodel import Session, func, select
+from starlette.concurrency import run_in_threadpool
 
 from easlab.eas import policy
 from easlab.eas.machines import access, wipe
@@ -27,6 +28,7 @@ from easlab.eas.machines.access import Gate, Recipient
 from easlab.eas.folders import FolderType
 from easlab.eas.machines.provision import ProvisionView, device_information
 from easlab.eas.mime import parse_message
+from easlab.storage import generations
 from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
 from easlab.storage.db import WriteNeeded, probing
 from easlab.storage.devices import get_device, seen, touch_device
@@ -36,6 +38,7 @@ from easlab.storage.policies import policy_for
 from easlab.storage.users import get_user
 
 from .. import notices
+from . import gate_cache
 from .context import Effects, StoreContext
 
 log = logging.getLogger("easlab.access")
@@ -79,20 +82,31 @@ def access_facts(session: Session, user: User, device: Device | None, line, comm
     count = 0
     if device is None:
         count = session.exec(select(func.count()).select_from(Device).where(Device.user_id == user.id)).one()
-    policy_status = None
-    if command.name not in policy.EXEMPT_COMMANDS:
+
+    def settings():
         # evaluate never reads the policy check for Provision and Ping, and Ping is the request a
         # server holds by the thousand: no policy lookup for it.
         pol = policy_for(session, user)
-        settings = policy.PolicySettings.from_dict(pol.settings) if pol else None
+        return policy.PolicySettings.from_dict(pol.settings) if pol else None
+
+    return facts_of(organisation(org), tuple(rules(session)), mailbox_access(user), user.max_devices_mail_at,
+                    settings, probe, line, command, now, known=device is not None, partnerships=count)
+
+
+def facts_of(org, rules_, mailbox, notice_at, settings, probe, line, command, now: datetime, *, known: bool,
+             partnerships: int, key_of=None) -> access.Facts:
+    """The Facts from what was read of the rows (`settings`: a callable giving the user's policy
+    settings, asked only when the command is not exempt) and the request line."""
+    policy_status = None
+    if command.name not in policy.EXEMPT_COMMANDS:
         provisioning = policy.Provisioning(probe.policy_key, probe.provisioned_at, probe.wipe_state in wipe.PENDING)
-        policy_status = policy.check(settings, provisioning, line.policy_key, line.protocol_version, now)
+        policy_status = policy.check(settings(), provisioning, line.policy_key, line.protocol_version, now, key_of)
     return access.Facts(
-        organisation=organisation(org), rules=tuple(rules(session)), mailbox=mailbox_access(user),
+        organisation=org, rules=rules_, mailbox=mailbox,
         device=device_facts(probe, line.user_agent, line.ms_wl or ""), line=line, command=command, now=now,
-        known=device is not None, partnerships=count, stored_state=probe.access_state,
+        known=known, partnerships=partnerships, stored_state=probe.access_state,
         policy_status=policy_status,
-        max_devices_notice_at=user.max_devices_mail_at,
+        max_devices_notice_at=notice_at,
     )
 
 
@@ -186,20 +200,43 @@ def wipe_confirmation(store: StoreContext, session: Session, user: User, device:
 class AccessAdapter:
     def __init__(self, store: StoreContext):
         self.store = store
+        self.cache = gate_cache.GateCache()
 
     async def gate(self, ctx, command, request=None):
         """Access control and the policy check for this request."""
         store = self.store
+        line = ctx.request
+        now = store.clock.now()
+        if not _reported(command, request):
+            gate = await run_in_threadpool(self._from_memory, ctx.user, line, command, now)
+            if gate is not None:
+                return gate
 
         def work(session):
+            generation = generations.current(session.connection(), generations.ACCESS)  # before the rows
             user = get_user(session, ctx.user)
-            return run_gate(session, store.mailer, user, ctx, command, store.clock.now(), request)
+            gate, effects = run_gate(session, store.mailer, user, ctx, command, store.clock.now(), request)
+            device = get_device(session, user, line.device_id) if gate.decision.state is not None else None
+            entry = gate_cache.known(session, generation, user, device, _PROBED) if device is not None else None
+            return gate, effects, entry
 
         # Most requests change nothing the gate stores: they are decided in a read, and only a
         # request that must store something is decided again in a writing transaction.
-        gate, effects = await store.read_first(work)
+        gate, effects, entry = await store.read_first(work)
+        if entry is not None:
+            self.cache.put(ctx.user, line.device_id, entry)
+            if len(store.ids) >= gate_cache.MAX_DEVICES:
+                store.ids.clear()
+            store.ids[(ctx.user, line.device_id)] = (entry.user_id, entry.device_pk)
         store.follow_up(effects)
         return gate
+
+    def _from_memory(self, user: str, line, command, now):
+        """The gate decided from what it knows while the rows are unchanged (server/store/gate_cache.py)."""
+        known = self.cache.get(user, line.device_id, gate_cache.read_generation(self.store.db))
+        if known is None:
+            return None
+        return gate_cache.decide(known, line, command, now, _PROBED, facts_of)
 
     async def provision(self, ctx, decide):
         store = self.store

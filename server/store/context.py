@@ -47,6 +47,9 @@ class StoreContext:
     mailer: Mailer | None = None
     outbound: Outbound | None = None
     trust_store: str | None = None  # folder of PEM files: the roots ValidateCert trusts (None: none)
+    # (user name, DeviceId) -> (user id, device row id), as the access gate found them: the
+    # command's transactions then load both rows by primary key, not by name again.
+    ids: dict = field(default_factory=dict, compare=False, repr=False)
 
     def address(self, user: User) -> str:
         return f"{user.name}@{self.domain}"
@@ -82,13 +85,24 @@ class StoreContext:
         devices of the user changing it at once take turns (storage.users.lock_mailboxes)."""
         if session.info.get("write", True):
             lock_mailboxes(session, [ctx.user])
-        user = get_user(session, ctx.user)
-        device = get_device(session, user, ctx.request.device_id)
+        user, device = self._rows(session, ctx.user, ctx.request.device_id)
         if device is None:  # only for callers that bypass the gate (unit tests of one command)
             line = ctx.request
             device = touch_device(session, user, line.device_id, line.device_type, line.user_agent,
                                   line.protocol_version, now=self.clock.now())
         return user, device
+
+    def _rows(self, session: Session, name: str, device_id: str) -> tuple[User, Device | None]:
+        ids = self.ids.get((name, device_id))
+        if ids is not None:
+            user = session.get(User, ids[0])
+            device = session.get(Device, ids[1]) if user is not None and user.name == name else None
+            # A removed user or device may leave its id to another row: only the same pair counts.
+            if device is not None and device.user_id == user.id and device.device_id == device_id:
+                return user, device
+            self.ids.pop((name, device_id), None)
+        user = get_user(session, name)
+        return user, get_device(session, user, device_id)
 
     def follow_up(self, effects: Effects) -> None:
         """On the loop, after the transaction committed."""

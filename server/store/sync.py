@@ -11,13 +11,14 @@ import json
 from collections.abc import Callable
 
 from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.commands.sync import SyncOptions
 from easlab.eas.records import CollectionOutcome, PingCheck
 from easlab.eas.wbxml import Element, decode, encode
 from easlab.storage import changes
 from easlab.storage import sync as queries
-from easlab.storage.folders import folder_sync_with_echoes
+from easlab.storage.folders import folder_sync_with_echoes, quick_folder_sync
 from easlab.storage.models import User
 
 from .context import StoreContext
@@ -31,6 +32,16 @@ class SyncAdapter:
         self._user_ids: dict[str, int] = {}  # ids never change, so one lookup per user and process
 
     async def folder_sync(self, ctx, sync_key):
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if ids is not None:
+            def quick():
+                with self.store.db.engine.connect() as connection:
+                    return quick_folder_sync(connection, *ids, ctx.request.device_id, sync_key)
+
+            outcome = await run_in_threadpool(quick)
+            if outcome is not None:
+                return outcome
+
         def work(session):
             user, device = self.store.who(session, ctx)
             return folder_sync_with_echoes(session, user, device, sync_key)

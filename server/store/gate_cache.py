@@ -1,0 +1,126 @@
+"""The access gate's memory: per device, what the gate read of the rows, kept while the `access`
+generation (storage/access_watch.py) is unchanged.
+
+A request that changes nothing (a Ping taken in, a FolderSync or Sync with nothing to report) is
+then decided from memory after one counter read: the same `evaluate`, on the same facts, with the
+request's own line and the clock's now (discovery windows and auto-blocks end by time, not by a
+write).  Whenever the gate would store something (a new state or step, a notice, a reported
+DeviceInformation, a new User-Agent, type, version or X-MS-WL, a last-seen time a minute old) the
+request goes the full way (server/store/access.py run_gate) instead, so what is stored and when
+is as before.  Any write that can change a decision bumps the counter in its own transaction, in
+this process or another, so the next request reads the rows again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+
+from sqlmodel import Session
+
+from easlab.eas import policy
+from easlab.eas.machines import access
+from easlab.eas.machines.access import Gate
+from easlab.storage import generations
+from easlab.storage.access import mailbox_access, org_settings, organisation, rules
+from easlab.storage import devices
+from easlab.storage.models import Device, User
+from easlab.storage.policies import policy_for
+
+MAX_DEVICES = 20_000  # entries kept; past it the oldest goes (a device that comes back is read again)
+_MS_WL = Device.__table__.c["ms_wl"].type.length
+_UA = 512  # touch_device's cut
+# Read from the row besides the probed facts: what the gate compares before it would write.
+_KEPT = ("protocol_version", "ms_wl", "access_reason", "access_rule", "access_step", "last_sync", "first_sync")
+
+
+@dataclass(frozen=True)
+class Known:
+    generation: int
+    user_id: int
+    device_pk: int
+    org: access.Organisation
+    rules: tuple
+    mailbox: access.MailboxAccess
+    notice_at: datetime | None
+    settings: policy.PolicySettings | None
+    device: dict
+    keys: dict = field(default_factory=dict, compare=False)  # protocol version -> policy key
+
+    def key_of(self, settings: policy.PolicySettings, version: str) -> int:
+        """policy_key of the kept settings, worked out once per protocol version."""
+        key = self.keys.get(version)
+        if key is None:
+            key = self.keys[version] = policy.policy_key(settings, version)
+        return key
+
+
+def known(session: Session, generation: int, user: User, device: Device, probed: tuple[str, ...]) -> Known:
+    """What the gate read, for the device's next requests (`generation` read before the rows)."""
+    pol = policy_for(session, user)
+    return Known(
+        generation=generation, user_id=user.id, device_pk=device.id, org=organisation(org_settings(session)),
+        rules=tuple(rules(session)), mailbox=mailbox_access(user), notice_at=user.max_devices_mail_at,
+        settings=policy.PolicySettings.from_dict(pol.settings) if pol else None,
+        device={column: getattr(device, column) for column in (*probed, *_KEPT)},
+    )
+
+
+def stays(known: Known, line, now: datetime) -> bool:
+    """Whether touch_device and seen would leave the row as it is for this request."""
+    d = known.device
+    return not (
+        (line.device_type and line.device_type != d["device_type"])
+        or (line.user_agent and line.user_agent[:_UA] != d["user_agent"])
+        or (line.protocol_version and line.protocol_version != d["protocol_version"])
+        or (line.ms_wl or "")[:_MS_WL] != d["ms_wl"]
+        or d["last_sync"] is None or now - d["last_sync"] >= devices.LAST_SEEN_EVERY
+    )
+
+
+def decide(known: Known, line, command, now: datetime, probed: tuple[str, ...], facts_of) -> Gate | None:
+    """The gate's answer from memory, or None when the request must take the full path (it would
+    store something)."""
+    if not stays(known, line, now):
+        return None
+    d = known.device
+    probe = SimpleNamespace(device_id=line.device_id, **{c: d[c] for c in probed}, first_sync=d["first_sync"])
+    facts = facts_of(known.org, known.rules, known.mailbox, known.notice_at, lambda: known.settings, probe, line,
+                     command, now, known=True, partnerships=0, key_of=known.key_of)
+    decision = access.evaluate(facts)
+    if decision.notify or decision.state is None:
+        return None
+    if decision.recorded and (d["access_state"], d["access_reason"], d["access_rule"], d["access_step"]) != (
+            decision.state, decision.reason, decision.rule or "", decision.step):
+        return None
+    return Gate(decision, decision.response)
+
+
+class GateCache:
+    """Known facts by (user name, DeviceId); a plain dict, as the gate's callers run in threads
+    and a lost race costs one read of the rows."""
+
+    def __init__(self, size: int = MAX_DEVICES):
+        self.size = size
+        self._known: dict[tuple[str, str], Known] = {}
+
+    def get(self, user: str, device_id: str, generation: int) -> Known | None:
+        hit = self._known.get((user, device_id))
+        return hit if hit is not None and hit.generation == generation else None
+
+    def put(self, user: str, device_id: str, entry: Known) -> None:
+        known = self._known
+        known.pop((user, device_id), None)
+        while len(known) >= self.size:
+            try:
+                known.pop(next(iter(known)))
+            except (StopIteration, KeyError, RuntimeError):
+                break
+        known[(user, device_id)] = entry
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
+def read_generation(db) -> int:
+    return generations.peek(db.engine, generations.ACCESS)
