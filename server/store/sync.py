@@ -4,6 +4,11 @@ Ping requests a device may leave out next time.
 Storage keeps the answer that handed out a Sync key as opaque bytes: this adapter encodes the
 Collection the command renders, and decodes the kept bytes when the device resends the previous
 key (the lost answer is given again, byte for byte).
+
+A wait never misses a change made while its request was checking: the check notes the push hub's
+tick first and the wait is woken at once for a folder notified since.  When the hub asks for a
+`recheck` (notifications from other processes may have been lost), the wait reads the watched
+folders again as Ping's check does and goes on holding only when nothing is pending.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from easlab.eas.wbxml import Element, decode, encode
 from easlab.storage import changes
 from easlab.storage import sync as queries
 from easlab.storage.folders import folder_sync_with_echoes, quick_folder_sync
-from easlab.storage.models import User
+from easlab.storage.models import Folder, User
 
 from .context import StoreContext
 from .sending import Sending
@@ -30,6 +35,15 @@ class SyncAdapter:
         self.store = store
         self.sending = sending
         self._user_ids: dict[str, int] = {}  # ids never change, so one lookup per user and process
+        # device: (id of the request, hub tick at its first check); an id, not the request, so a
+        # device's last request is not kept alive (an id reused makes a wait wake early, no worse)
+        self._since: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def _checking(self, ctx) -> None:
+        """A check of `ctx`'s request starts: its wait must hear of what is notified from now on."""
+        key = (ctx.user, ctx.request.device_id)
+        if self._since.get(key, (None,))[0] != id(ctx):
+            self._since[key] = (id(ctx), self.store.hub.tick)
 
     async def folder_sync(self, ctx, sync_key):
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
@@ -69,6 +83,7 @@ class SyncAdapter:
         # A Sync that sends no changes of its own and gets none writes nothing: it is answered in
         # a read (Database.read_first); one with client changes writes anyway.
         run = self.store.run if request.commands else self.store.read_first
+        self._checking(ctx)
         outcome, replay = await run(work)
         if replay is not None:
             outcome.replay = decode(replay)
@@ -94,6 +109,7 @@ class SyncAdapter:
                                                           notice_id=device.quarantine_notice_id)
             return PingCheck(status, changed, watch)
 
+        self._checking(ctx)
         return await self.store.read(work)
 
     async def wait(self, ctx, watch, timeout):
@@ -101,7 +117,37 @@ class SyncAdapter:
         if user_id is None:
             user_id = self._user_ids[ctx.user] = await self.store.read(
                 lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
-        return await self.store.hub.wait(user_id, ctx.request.device_id, watch, timeout)
+        entry = self._since.pop((ctx.user, ctx.request.device_id), None)
+        since = entry[1] if entry is not None and entry[0] == id(ctx) else None
+        clock = self.store.clock
+        deadline = clock.monotonic() + timeout
+        while True:
+            wake = await self.store.hub.wait(user_id, ctx.request.device_id, watch, timeout, since=since)
+            if wake is None or not wake.recheck or wake.folders or wake.hierarchy or wake.policy or wake.superseded:
+                return wake
+            since = self.store.hub.tick
+            found = await self._recheck(ctx, watch)
+            if found is not None:
+                return found
+            timeout = max(0.0, deadline - clock.monotonic())
+
+    async def _recheck(self, ctx, watch: list[int]):
+        """What a wait woken to read again should answer: the watched folders with pending changes
+        (or a hierarchy change for one that is gone); None to go on holding."""
+        from ..push import Wake
+
+        def work(session):
+            user, device = self.store.who(session, ctx)
+            handles = dict(session.exec(select(Folder.server_id, Folder.id).where(Folder.id.in_(watch))).all())
+            if len(handles) < len(set(watch)):
+                return Wake(hierarchy=True)
+            status, changed, _ = changes.pending_adds(session, user, device, list(handles), restricted=ctx.restricted,
+                                                      notice_id=device.quarantine_notice_id)
+            if status == 7:
+                return Wake(hierarchy=True)
+            return Wake(folders={handles[cid] for cid in changed}) if changed else None
+
+        return await self.store.read(work)
 
     async def cached_request(self, ctx, kind):
         def work(session):
