@@ -34,7 +34,6 @@ class SyncAdapter:
     def __init__(self, store: StoreContext, sending: Sending):
         self.store = store
         self.sending = sending
-        self._user_ids: dict[str, int] = {}  # ids never change, so one lookup per user and process
         # device: (id of the request, hub tick at its first check); an id, not the request, so a
         # device's last request is not kept alive (an id reused makes a wait wake early, no worse)
         self._since: dict[tuple[str, str], tuple[int, int]] = {}
@@ -113,10 +112,11 @@ class SyncAdapter:
         return await self.store.read(work)
 
     async def wait(self, ctx, watch, timeout):
-        user_id = self._user_ids.get(ctx.user)
-        if user_id is None:
-            user_id = self._user_ids[ctx.user] = await self.store.read(
-                lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
+        # The gate this request passed noted the user's id (StoreContext.ids); a map cleared since
+        # costs one read.  Not kept here: a user removed and added again has a new id.
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        user_id = ids[0] if ids is not None else await self.store.read(
+            lambda session: session.exec(select(User.id).where(User.name == ctx.user)).one())
         entry = self._since.pop((ctx.user, ctx.request.device_id), None)
         since = entry[1] if entry is not None and entry[0] == id(ctx) else None
         clock = self.store.clock
