@@ -55,7 +55,9 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         return response
     if len(folders) > limits.ping_max_folders:
         return _answer(PingStatus.TooManyFolders, E(f"{NS}:MaxFolders", limits.ping_max_folders))
-    if tree is not None:
+    # A device repeats the same Ping all day: only a new interval or folder list is stored.
+    if tree is not None and (cached is None or (cached["heartbeat"], [tuple(f) for f in cached["folders"]])
+                             != (heartbeat, folders)):
         await store.cache_request(ctx, "ping", json.dumps({"heartbeat": heartbeat, "folders": folders}).encode())
 
     ids = [fid for fid, _ in folders]

@@ -31,7 +31,7 @@ from easlab.eas.mime import parse_message
 from easlab.storage import generations
 from easlab.storage.access import device_facts, mailbox_access, org_settings, organisation, record_state, rules
 from easlab.storage.db import WriteNeeded, probing
-from easlab.storage.devices import get_device, seen, touch_device
+from easlab.storage.devices import LastSeen, deferred_seen, get_device, seen, touch_device
 from easlab.storage.mailbox import folder_by_type, store_message
 from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
@@ -201,6 +201,7 @@ class AccessAdapter:
     def __init__(self, store: StoreContext):
         self.store = store
         self.cache = gate_cache.GateCache()
+        self.last_seen = LastSeen(store.db)
 
     async def gate(self, ctx, command, request=None):
         """Access control and the policy check for this request."""
@@ -221,8 +222,10 @@ class AccessAdapter:
             return gate, effects, entry
 
         # Most requests change nothing the gate stores: they are decided in a read, and only a
-        # request that must store something is decided again in a writing transaction.
-        gate, effects, entry = await store.read_first(work)
+        # request that must store something is decided again in a writing transaction.  A due
+        # last-seen time alone is written with other requests' (LastSeen), not by a transaction
+        # of its own: a storm of reconnecting devices would otherwise queue for SQLite's writer.
+        gate, effects, entry = await run_in_threadpool(self._decide, work)
         if entry is not None:
             self.cache.put(ctx.user, line.device_id, entry)
             if len(store.ids) >= gate_cache.MAX_DEVICES:
@@ -230,6 +233,14 @@ class AccessAdapter:
             store.ids[(ctx.user, line.device_id)] = (entry.user_id, entry.device_pk)
         store.follow_up(effects)
         return gate
+
+    def _decide(self, work):
+        with deferred_seen() as due:
+            gate, effects, entry = self.store.db.read_first(work)
+        self.last_seen.store(due)
+        if entry is not None and entry.device_pk in due:
+            entry.device["last_sync"] = due[entry.device_pk]  # as the row now reads
+        return gate, effects, entry
 
     def _from_memory(self, user: str, line, command, now):
         """The gate decided from what it knows while the rows are unchanged (server/store/gate_cache.py)."""
