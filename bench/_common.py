@@ -46,8 +46,10 @@ WBXML_TYPE = "application/vnd.ms-sync.wbxml"
 class Server:
     """`easlab serve` on free ports; reads the EAS URL (first stdout line) and the SMTP address."""
 
-    def __init__(self, db_url: str, log_path: Path, log_level: str = "warning"):
+    def __init__(self, db_url: str, log_path: Path, log_level: str = "warning", extra_args=(), root: Path | None = None):
         self.db_url = db_url
+        self.extra_args = list(extra_args)  # e.g. ["--workers", "2"]
+        self.root = root  # the tree whose code serves (another checkout: a before/after run); None: ROOT
         self.log_path = log_path
         self.log_level = log_level
         self.proc: subprocess.Popen | None = None
@@ -58,12 +60,14 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         self._log = open(self.log_path, "wb")
+        root = Path(self.root) if self.root else ROOT
+        easlab = root / ".venv" / "bin" / "easlab" if self.root else EASLAB
         self.proc = subprocess.Popen(
-            [str(EASLAB), "serve", "--host", "127.0.0.1", "--port", "0", "--smtp-port", "0",
-             "--db", self.db_url, "--log-level", self.log_level],
-            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
-            # The code of this tree, whatever the venv's editable install points at.
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+            [str(easlab), "serve", "--host", "127.0.0.1", "--port", "0", "--smtp-port", "0",
+             "--db", self.db_url, "--log-level", self.log_level, *self.extra_args],
+            cwd=str(root), stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
+            # The code of that tree, whatever the venv's editable install points at.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
         )
         deadline = time.monotonic() + timeout
         lines: list[str] = []
@@ -109,6 +113,18 @@ class Server:
 
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds(self.pid)
+
+    def pids(self) -> list[int]:
+        """The serving process and its children (the workers of `--workers N`)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as fh:
+                return [self.pid, *map(int, fh.read().split())]
+        except OSError:
+            return [self.pid]
+
+    def total_rss_kb(self) -> int:
+        """VmRSS summed over `pids()`, in kB."""
+        return sum(proc_status_kb(pid)["VmRSS"] for pid in self.pids())
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -335,6 +351,40 @@ def fill_with_core(db, user_name: str, count: int, template: Template, batch: in
     return time.perf_counter() - start
 
 
+def clone_devices(db, templates: dict[str, str], names, ping: tuple[int, list] | None = None) -> int:
+    """Devices as if each had done what its user's template device did (FolderSync, Sync 0, Sync
+    and a Ping): a copy of the template's Device row (last seen now) and SyncState rows under a
+    new DeviceId.  `templates`: user -> template DeviceId; `names(user)`: the new DeviceIds;
+    `ping`: (heartbeat, folders) of a last Ping, stored in the template and every copy.
+    Thousands of devices in seconds instead of two HTTP requests each; returns the count."""
+    import datetime as _dt
+
+    from sqlalchemy import insert, select, update
+
+    from easlab.storage.models import Device, SyncState, User
+
+    dev, state, user_t = Device.__table__, SyncState.__table__, User.__table__
+    now = _dt.datetime.now(_dt.timezone.utc)
+    made = 0
+    with db.engine.begin() as conn:
+        for user, template in templates.items():
+            row = dict(conn.execute(select(dev).join(user_t, user_t.c.id == dev.c.user_id)
+                                    .where(user_t.c.name == user, dev.c.device_id == template)).mappings().one())
+            if ping is not None:
+                row.update(ping_heartbeat=ping[0], ping_folders=ping[1])
+                conn.execute(update(dev).where(dev.c.id == row["id"]).values(ping_heartbeat=ping[0], ping_folders=ping[1]))
+            states = [dict(r) for r in conn.execute(select(state).where(state.c.device_pk == row["id"])).mappings()]
+            new = list(names(user))
+            base = {k: v for k, v in row.items() if k != "id"}
+            conn.execute(insert(dev), [{**base, "device_id": name, "last_sync": now} for name in new])
+            pks = conn.execute(select(dev.c.id).where(dev.c.user_id == row["user_id"], dev.c.device_id.in_(new))).scalars().all()
+            if states:
+                conn.execute(insert(state), [{**{k: v for k, v in st.items() if k != "id"}, "device_pk": pk}
+                                             for pk in pks for st in states])
+            made += len(pks)
+    return made
+
+
 # -- EAS requests ------------------------------------------------------------------------------
 def query(command: str, user: str, device: str, device_type: str = "iPhone") -> str:
     return f"{EAS_PATH}?Cmd={command}&User={user}&DeviceId={device}&DeviceType={device_type}"
@@ -517,12 +567,15 @@ class Connection:
 
 
 # -- SMTP --------------------------------------------------------------------------------------
-def smtp_send(port: int, rcpt: str, data: bytes, host: str = "127.0.0.1", sender: str = "alex@example.net") -> tuple[float, float]:
+def smtp_send(port: int, rcpt: str, data: bytes, host: str = "127.0.0.1", sender: str = "alex@example.net",
+              on_open=None) -> tuple[float, float]:
     """Send one message; returns (t_data, t_done) in time.perf_counter() seconds: t_data is taken
     after the server's 354 to DATA, just before the message and its final "." are written; t_done
-    when the server's 250 for it has been read."""
+    when the server's 250 for it has been read.  `on_open(smtp)` is called once connected (not timed)."""
     with smtplib.SMTP(host, port, timeout=60) as smtp:
         smtp.ehlo("bench.example.net")
+        if on_open is not None:
+            on_open(smtp)
         code, reply = smtp.mail(sender)
         if code != 250:
             raise RuntimeError(f"MAIL FROM: {code} {reply!r}")
