@@ -9,9 +9,9 @@ from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from .migrate import add_missing_columns, add_missing_foreign_keys
+from .schema import Outcome, upgrade
 
 T = TypeVar("T")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # a bare path is taken as a SQLite file only with one
@@ -155,17 +155,15 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_all(self) -> None:
-        from . import (  # noqa: F401  (registers the tables)
-            generations, models, models_compose, models_directory, models_documents, models_faults, models_items, rights,
-        )
+    def create_all(self) -> Outcome:
+        """The database brought to this easlab's schema revision (storage/schema.py: created,
+        upgraded, or left alone when it is there), with its default policy."""
         from .policies import ensure_default
 
-        SQLModel.metadata.create_all(self.engine)
-        add_missing_columns(self.engine, SQLModel.metadata)
-        add_missing_foreign_keys(self.engine, SQLModel.metadata)
+        outcome = upgrade(self.engine, writer=self._write_engine)
         with self.session() as session:
             ensure_default(session)
+        return outcome
 
     @contextmanager
     def session(self, write: bool = True) -> Iterator[Session]:

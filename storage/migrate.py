@@ -35,6 +35,8 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
                 ddl = column.type.compile(dialect=engine.dialect)
                 literal = _sql_literal(_default_as_stored(column, engine.dialect))
                 clause = f" DEFAULT {literal}" if literal is not None else ""
+                if literal is not None and not column.nullable:
+                    clause += " NOT NULL"  # every row has the default: the model's constraint holds
                 conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{clause}'))
     if engine.dialect.name == "postgresql":
         _widen(engine, metadata, inspect(engine))
@@ -49,6 +51,42 @@ def _widen(engine: Engine, metadata: MetaData, inspector) -> None:
                 if want and have and want > have:
                     ddl = column.type.compile(dialect=engine.dialect)
                     conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" TYPE {ddl}'))
+
+
+def tighten(engine: Engine, metadata: MetaData) -> list[str]:
+    """Columns an older easlab added as NULL (before it said NOT NULL) get the model's NOT NULL,
+    their NULLs the column's default first; a column without a default stays as it is.  On SQLite,
+    which can alter neither, the tables concerned are rebuilt, which also gives a VARCHAR its
+    model's length (SQLite does not enforce lengths; the declared type is still the model's).
+    Returns the tables changed."""
+    inspector, changed = inspect(engine), {}
+    for table in metadata.sorted_tables:
+        present = {c["name"]: c for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            have = present.get(column.name)
+            if have is None:
+                continue
+            literal = _sql_literal(_default_as_stored(column, engine.dialect))
+            if have["nullable"] and not column.nullable and not column.primary_key and literal is not None:
+                changed.setdefault(table, []).append((column, literal))
+            elif engine.dialect.name == "sqlite" and _shorter(column.type, have["type"]):
+                changed.setdefault(table, [])
+    if not changed:
+        return []
+    with engine.begin() as conn:
+        for table, columns in changed.items():
+            for column, literal in columns:
+                conn.execute(text(f'UPDATE "{table.name}" SET "{column.name}" = {literal} WHERE "{column.name}" IS NULL'))
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" SET NOT NULL'))
+    if engine.dialect.name == "sqlite":
+        _rebuild_sqlite(engine, list(changed))
+    return [t.name for t in changed]
+
+
+def _shorter(want, have) -> bool:
+    wanted, had = getattr(want, "length", None), getattr(have, "length", None)
+    return bool(wanted and had and wanted > had)
 
 
 def add_missing_foreign_keys(engine: Engine, metadata: MetaData) -> list[str]:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from easlab.storage import Database, DatabaseUrlError
 from easlab.storage.db import normalise_url
+from easlab.storage.schema import SchemaTooNew
 
 from .. import home
 from ..config import Settings
@@ -83,7 +84,8 @@ def _refusal(db: Database) -> Refused:
 
 def open_database(db_url: str | None, create: bool = False) -> Database:
     """The database of --db, its tables brought up to date; created only when `create`.  Its
-    `existed` says whether easlab's tables were there before."""
+    `existed` says whether easlab's tables were there before, its `schema` what the upgrade did
+    (storage/schema.py's Outcome)."""
     url = resolve_url(db_url)
     verbose(f"database {shown(url)}")
     path = sqlite_path(url)
@@ -97,7 +99,10 @@ def open_database(db_url: str | None, create: bool = False) -> Database:
         db.existed = _holds_easlab(db)
         if not (create or db.existed):
             raise _refusal(db)
-        db.create_all()  # on an existing store: its migration (storage/migrate.py)
+        db.schema = db.create_all()  # on an existing store: its upgrade to this easlab's revision
+    except SchemaTooNew as exc:
+        db.dispose()
+        raise Refused(f"cannot use the database {sqlite_path(url) or shown(url)}: {exc}") from None
     except SQLAlchemyError as exc:
         db.dispose()
         raise Refused(open_error(exc, url)) from None

@@ -19,6 +19,7 @@ LAZY = {
     "client": ("client", "client", "A simulated ActiveSync device talking to URL as USER."),
     "conformance": ("conformance", "conformance",
                     "Per protocol: requirements, covered by a `req`-marked test, not applicable, open."),
+    "db": ("schema", "db", "The database's schema revision: show it, upgrade it to this easlab's."),
     "device": ("device", "device", "Device partnerships: list, allow, block, revoke, wipe, remove, explain."),
     "document": ("document", "document", "The document library: folders and documents devices Search and fetch."),
     "fault": ("testing", "fault",

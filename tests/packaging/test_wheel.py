@@ -68,6 +68,10 @@ def test_wheel_carries_the_packages_and_their_data(wheel):
     templates = {p.name for p in (ROOT / "server" / "templates").iterdir() if p.suffix == ".html"}
     assert {f"easlab/server/templates/{t}" for t in templates} <= names and "login.html" in templates
     assert not any(n.split("/")[0] in ("server", "storage", "eas", "testing", "tests") for n in names)
+    # The schema's revisions: an installed easlab upgrades databases with them (storage/schema.py).
+    revisions = {p.name for p in (ROOT / "storage" / "migrations" / "versions").glob("*.py")}
+    assert {f"easlab/storage/migrations/versions/{r}" for r in revisions} <= names and "0001_baseline.py" in revisions
+    assert {"easlab/storage/migrations/env.py", "easlab/storage/migrations/script.py.mako"} <= names
     # The demo's top-level fixtures/, where the checkout has one, travel with the wheel.
     fixtures = [p.relative_to(ROOT).as_posix() for p in (ROOT / "fixtures").rglob("*") if p.is_file()]
     assert [f for f in fixtures if not any(n.endswith(f) for n in names)] == []

@@ -9,7 +9,7 @@ import click
 import pytest
 
 HEAVY = ("sqlalchemy", "sqlmodel", "pydantic", "starlette", "uvicorn", "cryptography", "passlib", "argon2",
-         "icalendar", "dateutil", "psycopg", "easlab.storage", "easlab.server.admin")
+         "icalendar", "dateutil", "psycopg", "alembic", "mako", "easlab.storage", "easlab.server.admin")
 
 PROBE = """
 import json, sys
