@@ -192,18 +192,13 @@ class Database:
         if (self.writer is not None and self.writer.held()) or probing():
             return self._work(work, write=True)
         try:
-            return self.try_read(work)
+            _probing.on = True
+            try:
+                return self._work(work, write=False)
+            finally:
+                _probing.on = False
         except WriteNeeded:
             return self._work(work, write=True)
-
-    def try_read(self, work: Callable[[Session], T]) -> T:
-        """`work` in a reading transaction; WriteNeeded (rolled back) the moment it would write.
-        For a caller that waits for its turn to write elsewhere (server/store/writers.py)."""
-        _probing.on = True
-        try:
-            return self._work(work, write=False)
-        finally:
-            _probing.on = False
 
     def _work(self, work: Callable[[Session], T], write: bool) -> T:
         with self.session(write=write) as session:

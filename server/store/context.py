@@ -15,12 +15,9 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from easlab.storage import Database
-from easlab.storage.db import WriteNeeded
 from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User
 from easlab.storage.users import get_user, lock_mailboxes
-
-from .writers import WriterTurns
 
 if TYPE_CHECKING:
     from easlab.eas.context import CommandContext
@@ -53,8 +50,6 @@ class StoreContext:
     # (user name, DeviceId) -> (user id, device row id), as the access gate found them: the
     # command's transactions then load both rows by primary key, not by name again.
     ids: dict = field(default_factory=dict, compare=False, repr=False)
-    # SQLite's writers wait for their turn here, on the loop, not in worker threads (writers.py).
-    turns: WriterTurns = field(default_factory=WriterTurns, compare=False, repr=False)
 
     def address(self, user: User) -> str:
         return f"{user.name}@{self.domain}"
@@ -71,11 +66,8 @@ class StoreContext:
             return work(session)
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """`work` in one transaction, in a worker thread; on SQLite once its turn to write came."""
-        if self.db.writer is None:  # PostgreSQL: writers of different mailboxes run at once
-            return await run_in_threadpool(self.transaction, work)
-        async with self.turns:
-            return await run_in_threadpool(self.transaction, work)
+        """`work` in one transaction, in a worker thread."""
+        return await run_in_threadpool(self.transaction, work)
 
     async def read(self, work: Callable[[Session], T]) -> T:
         """`work`, which only reads, in one transaction in a worker thread: it does not queue
@@ -83,14 +75,8 @@ class StoreContext:
         return await run_in_threadpool(self.transaction, work, False)
 
     async def read_first(self, work: Callable[[Session], T]) -> T:
-        """`work` in a reading transaction, again in a writing one if it writes (Database.read_first);
-        on SQLite the writing one waits for its turn (`run`)."""
-        if self.db.writer is None:
-            return await run_in_threadpool(self.db.read_first, work)
-        try:
-            return await run_in_threadpool(self.db.try_read, work)
-        except WriteNeeded:
-            return await self.run(work)
+        """`work` in a reading transaction, again in a writing one if it writes (Database.read_first)."""
+        return await run_in_threadpool(self.db.read_first, work)
 
     def who(self, session: Session, ctx: CommandContext) -> tuple[User, Device]:
         """(user, device) of a request.  A read: the gate already created or touched the
