@@ -1,7 +1,7 @@
 """Benchmark: 50 devices of 10 users syncing at once while mail arrives — write contention.
 
     .venv/bin/python bench/concurrency.py [--duration S] [--devices N] [--users N] [--mail-rate R]
-                                          [--pg URL] [--no-record] [--keep]
+                                          [--pg URL] [--tree PATH] [--no-record] [--keep]
 
 `easlab serve` as a subprocess on a fresh SQLite file (or, with --pg, on the PostgreSQL database
 at URL, whose easlab tables are dropped and created again).  `--users` users, each with 20 messages
@@ -15,7 +15,9 @@ SMTP at `--mail-rate` per second to random users.
 Reported: requests, requests/s, HTTP 5xx, other HTTP errors, protocol errors (a Sync or FolderSync
 Status other than 1, which restart that device's sync), "database is locked" lines in the server's
 log, p50/p99/max latency of all requests (each timed from the first byte written to the last read),
-and the messages delivered.  A row is appended to bench/RESULTS.md unless --no-record.
+and the messages delivered.  `--tree PATH` runs another checkout's venv and server code (the
+"before" of a change: `--tree /work/main`); the database is prepared with this tree's code.  A
+row is appended to bench/RESULTS.md unless --no-record.
 """
 from __future__ import annotations
 
@@ -220,11 +222,14 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--mail-rate", type=float, default=5.0, help="SMTP messages a second")
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL database to use (its easlab tables are recreated)")
+    parser.add_argument("--tree", type=Path, default=c.ROOT, help="checkout whose .venv and server code run")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
     args = parser.parse_args()
 
-    tree = c.tree_state()
+    own = c.ROOT
+    c.ROOT, c.EASLAB = args.tree.resolve(), args.tree.resolve() / ".venv" / "bin" / "easlab"
+    tree = c.tree_state() + ("" if c.ROOT == own else f" ({c.ROOT})")
     load_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-concurrency-"))
     users = [f"conc{i:02d}" for i in range(args.users)]
@@ -258,7 +263,7 @@ def main() -> int:
             f"{seconds:.0f}", f"{n:,}", f"{n / seconds:,.0f}", str(stats.http5xx), str(stats.http_other),
             str(stats.protocol), str(locked), f"{p50:.1f}", f"{p99:.1f}", f"{worst:.1f}", str(stats.mails),
             f"{load_start:.1f} / {os.getloadavg()[0]:.1f}", c.python_version()])
-        print(f"appended to {c.RESULTS.relative_to(c.ROOT)}")
+        print(f"appended to {c.RESULTS.relative_to(own)}")
     return 1 if errors else 0
 
 

@@ -14,12 +14,15 @@ what is eas.machines.synckey's table, so:
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, exists, func
 from sqlalchemy import select as core_select
+from sqlalchemy import update as core_update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
+from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step, successor
 from easlab.eas.records import FolderInfo, HierarchyOutcome
 
 from .models import Device, Folder, User
@@ -102,11 +105,21 @@ _QUICK = core_select(
     Device.id == bindparam("pk"), User.id == bindparam("user_id"), Device.device_id == bindparam("device_id"))
 
 
+@dataclass(frozen=True)
+class QuietRoll:
+    """The current key with nothing to report: only the keys move on (`roll_quietly` stores them)."""
+    device_pk: int
+    sent: str
+    key: str  # the key handed out now
+    seq: int  # the device's hierarchy position, which stays
+
+
 def quick_folder_sync(connection: Connection, user_id: int, device_pk: int, device_id: str,
-                      client_key: str) -> HierarchyOutcome | None:
+                      client_key: str) -> HierarchyOutcome | QuietRoll | None:
     """The answer to a FolderSync that reports nothing and changes nothing (an unknown key, or the
-    previous key again with nothing new), without loading the rows; None when
-    folder_sync_with_echoes must answer it (it would report or store something)."""
+    previous key again with nothing new), without loading the rows; a QuietRoll for the current
+    key with nothing new; None when folder_sync_with_echoes must answer it (it would report or
+    store something)."""
     row = connection.execute(_QUICK, {"pk": device_pk, "user_id": user_id, "device_id": device_id}).first()
     if row is None:
         return None
@@ -114,11 +127,29 @@ def quick_folder_sync(connection: Connection, user_id: int, device_pk: int, devi
     _, action, keys = step(Kind.FOLDER_SYNC, client_key, key or None, previous or None)
     if action.status is not None:
         return HierarchyOutcome(status=action.status)
+    if action is Action.ADVANCE and keys is Keys.ROLL and seq == user_seq and (oldest_echo is None or oldest_echo > seq):
+        return QuietRoll(device_pk, client_key, successor(key), seq)
     if action is not Action.REPLAY or keys is not Keys.KEEP or seq != user_seq or previous_seq < user_seq:
         return None
     if oldest_echo is not None and oldest_echo <= previous_seq:
         return None  # spent echoes to delete
     return HierarchyOutcome(status=1, sync_key=key)
+
+
+# What folder_sync_with_echoes stores for a QuietRoll, in one statement that holds only while
+# nothing it rests on moved since the read: the key, the user's counter, no spent echoes.
+_ROLL = core_update(Device).where(
+    Device.id == bindparam("pk"), Device.hierarchy_key == bindparam("sent"), Device.hierarchy_seq == bindparam("at"),
+    core_select(User.hierarchy_seq).where(User.id == Device.user_id).scalar_subquery() == bindparam("at"),
+    ~exists().where(HierarchyEcho.device_pk == Device.id, HierarchyEcho.seq <= bindparam("at")),
+).values(hierarchy_key=bindparam("new_key"), hierarchy_prev_key=bindparam("sent"), hierarchy_prev_seq=bindparam("at"))
+
+
+def roll_quietly(connection: Connection, roll: QuietRoll) -> HierarchyOutcome | None:
+    """Store a QuietRoll through Core (an ORM bulk UPDATE of `device` would bump the access
+    generation, storage/access_watch.py); None when its guard no longer holds."""
+    done = connection.execute(_ROLL, {"pk": roll.device_pk, "sent": roll.sent, "at": roll.seq, "new_key": roll.key})
+    return HierarchyOutcome(status=1, sync_key=roll.key) if done.rowcount == 1 else None
 
 
 def _changes(session: Session, user: User, base: int, echoes: list[HierarchyEcho]) -> HierarchyOutcome:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from easlab.eas.email_change import EmailChangeError, parse_email_change
@@ -128,6 +131,26 @@ def sync_collection(session: Session, user: User, device: Device, request: Colle
     assert state is not None  # the key matched the current one
     work = _Work(session, user, folder, state, request, now, added, restricted, notice_id, drafts)
     return SyncAnswer(_advance(work, options_type, keys, render, outcome))
+
+
+# Built once: where a collection's current key stands against its folder's change log.
+_OWED = core_select(SyncState.sync_key, SyncState.initial_cursor, SyncState.seq < Folder.change_seq).join_from(
+    SyncState, Folder, (Folder.user_id == bindparam("user_id")) & (Folder.server_id == SyncState.collection_id)
+    & (Folder.deleted == False),  # noqa: E712
+).where(SyncState.device_pk == bindparam("pk"), SyncState.collection_id == bindparam("cid"))
+
+
+def likely_writes(connection: Connection, user_id: int, device_pk: int, request: CollectionRequest) -> bool:
+    """Whether a Sync of this collection without commands will store a new key: "0", or the
+    current key while the folder's log or the initial download has something past its position.
+    A hint for SQLite's writer only (sync_collection decides): taken at once, it spares reading
+    everything first and again under the lock; refused, a quiet Sync is answered in a read."""
+    if request.sync_key == "0":
+        return True
+    if not request.get_changes or request.window_size <= 0:
+        return False
+    row = connection.execute(_OWED, {"user_id": user_id, "pk": device_pk, "cid": request.collection_id}).first()
+    return row is not None and row[0] == request.sync_key and (row[1] is not None or bool(row[2]))
 
 
 def _reset(session: Session, folder: Folder, state: SyncState, request: CollectionRequest, options_type, keys: Keys, now: datetime,

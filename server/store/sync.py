@@ -15,6 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlalchemy import update as core_update
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
@@ -23,8 +26,8 @@ from easlab.eas.records import CollectionOutcome, PingCheck
 from easlab.eas.wbxml import Element, decode, encode
 from easlab.storage import changes
 from easlab.storage import sync as queries
-from easlab.storage.folders import folder_sync_with_echoes, quick_folder_sync
-from easlab.storage.models import Folder, User
+from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_folder_sync, roll_quietly
+from easlab.storage.models import Device, Folder, User
 
 from .context import StoreContext
 from .sending import Sending
@@ -52,6 +55,10 @@ class SyncAdapter:
                     return quick_folder_sync(connection, *ids, ctx.request.device_id, sync_key)
 
             outcome = await run_in_threadpool(quick)
+            if isinstance(outcome, QuietRoll):
+                # The writer's whole turn is one guarded UPDATE (a device's usual FolderSync).
+                roll = outcome
+                outcome = await self.store.run(lambda session: roll_quietly(session.connection(), roll))
             if outcome is not None:
                 return outcome
 
@@ -59,8 +66,9 @@ class SyncAdapter:
             user, device = self.store.who(session, ctx)
             return folder_sync_with_echoes(session, user, device, sync_key)
 
-        # A FolderSync with nothing to report writes nothing: read first (Database.read_first).
-        return await self.store.read_first(work)
+        # What the quick path could not answer reports or stores something: straight to the writer.
+        # Without the gate's ids, a FolderSync with nothing to report writes nothing: read first.
+        return await (self.store.run if ids is not None else self.store.read_first)(work)
 
     async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
         added: set[int] = set()
@@ -80,8 +88,9 @@ class SyncAdapter:
                                            added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
 
         # A Sync that sends no changes of its own and gets none writes nothing: it is answered in
-        # a read (Database.read_first); one with client changes writes anyway.
-        run = self.store.run if request.commands else self.store.read_first
+        # a read (Database.read_first); one with client changes writes anyway, and so does one
+        # that will be handed changes (a new key), which a cheap look at its position tells.
+        run = self.store.run if request.commands or await self._owed(ctx, request) else self.store.read_first
         self._checking(ctx)
         outcome, replay = await run(work)
         if replay is not None:
@@ -90,6 +99,17 @@ class SyncAdapter:
             self.store.hub.notify(added)
         drafts.finish()
         return outcome
+
+    async def _owed(self, ctx, request) -> bool:
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if ids is None or ctx.restricted:  # a restricted device's position stays put
+            return False
+
+        def look():
+            with self.store.db.engine.connect() as connection:
+                return queries.likely_writes(connection, *ids, request)
+
+        return await run_in_threadpool(look)
 
     async def estimate(self, ctx, collection):
         def work(session):
@@ -163,6 +183,22 @@ class SyncAdapter:
         return await self.store.read(work)
 
     async def cache_request(self, ctx, kind, data):
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if kind == "sync" and ids is not None:
+            # Every Sync with a new key sends a new request: a Core read outside the writer, and
+            # the writer held for one UPDATE only when it differs (no ORM flush: access_watch).
+            def kept():
+                with self.store.db.engine.connect() as connection:
+                    return connection.execute(_CACHED_SYNC, {"pk": ids[1], "user_id": ids[0],
+                                                             "device_id": ctx.request.device_id}).first()
+
+            row = await run_in_threadpool(kept)
+            if row is not None:
+                if row[0] != data:
+                    await self.store.run(lambda session: session.connection().execute(
+                        core_update(Device).where(Device.id == ids[1]).values(cached_sync=data)))
+                return
+
         def work(session):
             _, device = self.store.who(session, ctx)
             if kind == "sync":
@@ -174,3 +210,8 @@ class SyncAdapter:
             session.add(device)
 
         await self.store.read_first(work)  # the same request as last time changes nothing
+
+
+# The device's cached Sync request, by the ids the gate noted (a reused id names another row: None).
+_CACHED_SYNC = core_select(Device.cached_sync).where(
+    Device.id == bindparam("pk"), Device.user_id == bindparam("user_id"), Device.device_id == bindparam("device_id"))

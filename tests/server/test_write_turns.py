@@ -1,0 +1,107 @@
+"""SQLite's single writer under fifty devices (issue 13, point 3): the writes a device makes on
+every cycle hold the writer for one statement each, and no request reads everything twice."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import select
+
+from easlab.eas.wbxml import decode
+from easlab.storage.models import Device
+from tests.server.eas_helpers import collection, commands, message, provisioned_alice
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def lab(settings, db):
+    async with provisioned_alice(settings, db) as pair:
+        yield pair
+
+
+class Transactions:
+    """The statements run on `db`'s engine, grouped by transaction (from each BEGIN; the commit
+    is the driver's, not a statement)."""
+
+    def __init__(self, db):
+        self.seen: list[str] = []
+        event.listen(db.engine, "before_cursor_execute", lambda c, cur, statement, *rest: self.seen.append(statement))
+
+    def take(self) -> list[list[str]]:
+        seen, self.seen = self.seen, []
+        groups: list[list[str]] = []
+        for statement in seen:
+            if statement.startswith("BEGIN") or not groups:
+                groups.append([])
+            groups[-1].append(statement)
+        return groups
+
+
+def writing(groups: list[list[str]]) -> list[list[str]]:
+    return [g for g in groups if g[0] == "BEGIN IMMEDIATE"]
+
+
+def storing_cached_sync(groups: list[list[str]]) -> list[list[str]]:
+    return [g for g in writing(groups) if any(s.startswith("UPDATE device SET") and "cached_sync" in s for s in g)]
+
+
+def device_row(db) -> Device:
+    with db.session(write=False) as session:
+        return session.exec(select(Device).where(Device.device_id == "dev1")).one()
+
+
+async def test_a_foldersync_with_the_current_key_and_nothing_new_writes_one_statement(lab, db):
+    app, dev = lab
+    key = (await dev.folder_sync()).text("FolderHierarchy:SyncKey")
+    key = (await dev.folder_sync(key)).text("FolderHierarchy:SyncKey")  # the gate's memory is filled
+    seen = Transactions(db)
+    answer = await dev.folder_sync(key)
+    groups = seen.take()
+    assert answer.text("FolderHierarchy:Status") == "1"
+    assert answer.text("FolderHierarchy:Changes") is None
+    assert answer.text("FolderHierarchy:SyncKey") == str(int(key) + 1)
+    # One writing transaction, and its only statement is the guarded UPDATE of the keys.
+    [turn] = writing(groups)
+    assert len(turn) == 2 and turn[1].startswith("UPDATE device SET hierarchy_key="), turn
+    assert len([s for g in groups for s in g if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]) == 3, groups
+    row = device_row(db)
+    assert (row.hierarchy_key, row.hierarchy_prev_key) == (str(int(key) + 1), key)
+    # The previous key is answered again, the new one rolls on.
+    again = await dev.folder_sync(key)
+    assert again.text("FolderHierarchy:SyncKey") == str(int(key) + 1)
+    assert (await dev.folder_sync(str(int(key) + 1))).text("FolderHierarchy:SyncKey") == str(int(key) + 2)
+
+
+async def test_caching_a_sync_request_holds_the_writer_for_one_statement(lab, db):
+    app, dev = lab
+    sync_key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+    seen = Transactions(db)
+    await dev.sync(sync_key)
+    assert storing_cached_sync(seen.take()) == [["BEGIN IMMEDIATE", "UPDATE device SET cached_sync=? WHERE device.id = ?"]]
+    # The same request again (the device lost the answer) stores nothing.
+    await dev.sync(sync_key)
+    assert storing_cached_sync(seen.take()) == []
+    kept = decode(device_row(db).cached_sync)
+    assert kept.find("AirSync:Collections").find("AirSync:Collection").text("AirSync:SyncKey") == sync_key
+
+
+async def test_a_sync_handed_changes_goes_to_the_writer_at_once_and_a_quiet_one_writes_nothing(lab, db):
+    app, dev = lab
+    await app.state.store.deliver(message(subject="old"), ["alice@easlab.test"])
+    sync_key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+    sync_key = collection(await dev.sync(sync_key)).text("AirSync:SyncKey")  # the initial download
+    await app.state.store.deliver(message(subject="new"), ["alice@easlab.test"])
+    seen = Transactions(db)
+    response = await dev.sync(sync_key)
+    assert [c[2] for c in commands(response)] == ["new"]
+    answer = collection(response)
+    groups = seen.take()
+    # The collection is read once, under the writer: no read-only attempt done again.
+    reading_state = [g for g in groups if any(s.startswith("SELECT syncstate.id") for s in g)]
+    assert [g[0] for g in reading_state] == ["BEGIN IMMEDIATE"], groups
+    await dev.sync(answer.text("AirSync:SyncKey"))  # the new request is cached
+    seen.take()
+    assert await dev.sync(answer.text("AirSync:SyncKey")) is None  # nothing to say: an empty answer
+    groups = seen.take()
+    assert writing(groups) == [], groups
+    assert len([g for g in groups if any(s.startswith("SELECT syncstate.id") for s in g)]) == 1
