@@ -1,6 +1,6 @@
 """Benchmark: initial Sync of a 10,000-message Inbox by one simulated device, over HTTP.
 
-    .venv/bin/python bench/sync_initial.py [--messages N] [--repeats R] [--no-record] [--keep]
+    .venv/bin/python bench/sync_initial.py [--messages N] [--repeats R] [--windows 512,100] [--no-record] [--keep]
 
 A fresh SQLite database gets one user whose Inbox holds N (10,000) realistic messages:
 multipart/alternative, a plain part and an HTML part of about 10 KB (about 19 KB of MIME each),
@@ -10,15 +10,16 @@ connection, EAS 14.1) does what a phone does on first contact with a mailbox:
 
     FolderSync SyncKey 0
     Sync SyncKey 0, CollectionId 1, Options{BodyPreference{Type 2, TruncationSize 5120}}
-    Sync with the new key, WindowSize 512 ... again while the response has MoreAvailable
+    Sync with the new key, WindowSize 512 (then, as another device, 100) ... again while the
+    response has MoreAvailable
 
 Every Add is counted (the run fails unless there are exactly N, with N distinct ServerIds and
 HTML bodies cut at 5,120 bytes).  Figures: items/s and seconds from FolderSync to the last page,
 the client's own WBXML decoding time (inside those seconds), and the same paging done in this
 process straight through storage.sync.sync_collection plus the server's WBXML encoding (no HTTP,
 no threads: a floor for what the server must do), with the ratio HTTP/in-process.  The two are
-run alternately, R times each, each time as a new device; the best and the median are reported.
-A row is appended to bench/RESULTS.md unless --no-record.
+run alternately, R times each, each time as a new device; the best and the median are reported,
+one row per WindowSize.  A row is appended to bench/RESULTS.md unless --no-record.
 """
 from __future__ import annotations
 
@@ -35,28 +36,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 USER = "bench"
-WINDOW = 512
+WINDOWS = "512,100"
 TRUNCATION = 5120
 HTML_SIZE = 10 * 1024
 
-TITLE = "bench/sync_initial.py — initial Sync of a 10,000-message Inbox"
+TITLE = "bench/sync_initial.py — initial Sync of a 10,000-message Inbox, WindowSize 512 and 100"
 INTRO = """\
 One user, Inbox of N messages (multipart/alternative: ~10 KB HTML part and its plain-text
 version, ~19 KB MIME each, stored through `store_message`); `easlab serve` as a subprocess on
 SQLite. One simulated device (httpx, keep-alive, EAS 14.1): FolderSync 0, Sync 0 with
-Options{BodyPreference{Type 2, TruncationSize 5120}}, then Sync WindowSize 512 until no
-MoreAvailable; all N Adds counted and checked. Wall time from FolderSync to the last page,
+Options{BodyPreference{Type 2, TruncationSize 5120}}, then Sync WindowSize 512 (or 100: "window")
+until no MoreAvailable; all N Adds counted and checked. Wall time from FolderSync to the last page,
 including the client's WBXML decode ("client decode s"). "in-process" = the same pages through
 `storage.sync.sync_collection` + WBXML encode in the benchmark process (no HTTP, no threadpool);
-ratio = HTTP items/s / in-process items/s, measured alternately in the same run. Best of R runs
+ratio = HTTP items/s / in-process items/s, measured alternately in the same run; as the machine is
+shared, also the CPU seconds of the server process for a run against those of in-process paging
+(best of R each; their ratio shows what the HTTP path adds to the server's work). Best of R runs
 (median in brackets); peak RSS is the server's VmHWM after the runs. "tree" = HEAD, +dirty when
 eas/, server/ or storage/ had uncommitted changes (several people edit the tree)."""
-COLUMNS = ["date (UTC)", "command", "tree", "messages", "pages", "R", "HTTP items/s", "HTTP s", "client decode s",
-           "in-process items/s", "HTTP/in-process", "response MB", "server peak RSS MB", "fill s", "python"]
+COLUMNS = ["date (UTC)", "command", "tree", "messages", "window", "pages", "R", "HTTP items/s", "HTTP s", "client decode s",
+           "in-process items/s", "HTTP/in-process", "server CPU s", "in-process CPU s", "CPU in-process/server",
+           "response MB", "server peak RSS MB", "fill s", "python"]
 
 
-def http_initial_sync(client, device: str) -> dict:
-    run = c.initial_download(client, USER, device, "1", c.html_options(TRUNCATION), WINDOW)
+def http_initial_sync(client, device: str, window: int) -> dict:
+    run = c.initial_download(client, USER, device, "1", c.html_options(TRUNCATION), window)
     adds, truncated_ok = [], True
     for cmd in run.pop("commands"):
         if cmd.name != "Add":
@@ -70,7 +74,7 @@ def http_initial_sync(client, device: str) -> dict:
     return {**run, "adds": adds, "truncated_ok": truncated_ok}
 
 
-def inprocess_initial_sync(db, device_id: str) -> dict:
+def inprocess_initial_sync(db, device_id: str, window: int) -> dict:
     """The server's work for the same pages, minus HTTP, auth and the threadpool: one transaction
     per page around storage.sync.sync_collection (the render it is handed encodes the page for
     last_response), then the Sync document encoded as activesync.to_http does."""
@@ -89,7 +93,7 @@ def inprocess_initial_sync(db, device_id: str) -> dict:
     key = "0"
     first = True
     while True:
-        body = c.sync_request(key, "1", options=c.html_options(TRUNCATION)) if first else c.sync_request(key, "1", window=WINDOW)
+        body = c.sync_request(key, "1", options=c.html_options(TRUNCATION)) if first else c.sync_request(key, "1", window=window)
         request = parse(decode(body), version)
         coll = request.collections[0]
 
@@ -124,6 +128,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3, help="HTTP and in-process runs, alternately")
+    parser.add_argument("--windows", default=WINDOWS, help="WindowSizes, one row each (default 512,100)")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
     args = parser.parse_args()
@@ -144,46 +149,61 @@ def main() -> int:
         print(f"filled {n:,} messages ({len(template.mime):,} bytes MIME, {len(template.parsed.body_html):,} bytes HTML each) "
               f"in {fill_s:.1f} s; database {db_mb:,.0f} MB (+WAL)")
 
-        http_runs, floor_runs = [], []
+        windows = [int(w) for w in args.windows.split(",")]
+        runs: dict[int, tuple[list, list]] = {w: ([], []) for w in windows}
         with c.Server(db_url, tmp / "easlab.server.log") as server, c.http_client(server) as client:
             print(f"server pid {server.pid} at {server.eas_url}")
             for r in range(args.repeats):
-                run = http_initial_sync(client, f"benchhttp{r}")
-                got = len(run["adds"])
-                if got != n or len(set(run["adds"])) != n:
-                    raise SystemExit(f"FAIL: the device received {got} Adds ({len(set(run['adds']))} distinct), expected {n}")
-                if not run["truncated_ok"]:
-                    raise SystemExit("FAIL: some HTML body was not an HTML body truncated at 5,120 bytes")
-                http_runs.append(run)
-                print(f"  HTTP run {r + 1}: {got:,} Adds in {run['pages']} pages, {run['seconds']:.2f} s "
-                      f"= {got / run['seconds']:,.0f} items/s (client decode {run['decode_s']:.2f} s, "
-                      f"{run['bytes'] / 1e6:.1f} MB of responses)")
-                floor = inprocess_initial_sync(db, f"benchfloor{r}")
-                if floor["count"] != n:
-                    raise SystemExit(f"FAIL: in-process paging gave {floor['count']} Adds, expected {n}")
-                floor_runs.append(floor)
-                print(f"  in-process run {r + 1}: {floor['count']:,} Adds in {floor['pages']} pages, "
-                      f"{floor['seconds']:.2f} s = {n / floor['seconds']:,.0f} items/s")
+                for window in windows:
+                    http_runs, floor_runs = runs[window]
+                    cpu = server.cpu_seconds()
+                    run = http_initial_sync(client, f"benchhttp{window}x{r}", window)
+                    run["server_cpu"] = server.cpu_seconds() - cpu
+                    got = len(run["adds"])
+                    if got != n or len(set(run["adds"])) != n:
+                        raise SystemExit(f"FAIL: the device received {got} Adds ({len(set(run['adds']))} distinct), expected {n}")
+                    if not run["truncated_ok"]:
+                        raise SystemExit("FAIL: some HTML body was not an HTML body truncated at 5,120 bytes")
+                    http_runs.append(run)
+                    print(f"  WindowSize {window}, HTTP run {r + 1}: {got:,} Adds in {run['pages']} pages, {run['seconds']:.2f} s "
+                          f"= {got / run['seconds']:,.0f} items/s (client decode {run['decode_s']:.2f} s, "
+                          f"{run['bytes'] / 1e6:.1f} MB of responses)")
+                    cpu = time.process_time()
+                    floor = inprocess_initial_sync(db, f"benchfloor{window}x{r}", window)
+                    floor["cpu"] = time.process_time() - cpu
+                    if floor["count"] != n:
+                        raise SystemExit(f"FAIL: in-process paging gave {floor['count']} Adds, expected {n}")
+                    floor_runs.append(floor)
+                    print(f"  WindowSize {window}, in-process run {r + 1}: {floor['count']:,} Adds in {floor['pages']} pages, "
+                          f"{floor['seconds']:.2f} s = {n / floor['seconds']:,.0f} items/s")
             rss = server.rss_kb()
         db.dispose()
 
-        best = min(run["seconds"] for run in http_runs)
-        med = statistics.median(run["seconds"] for run in http_runs)
-        fbest = min(run["seconds"] for run in floor_runs)
-        fmed = statistics.median(run["seconds"] for run in floor_runs)
-        decode_best = min(run["decode_s"] for run in http_runs)
-        ratio = (n / best) / (n / fbest)
-        print(f"HTTP: best {n / best:,.0f} items/s ({best:.2f} s), median {n / med:,.0f} items/s ({med:.2f} s); "
-              f"in-process: best {n / fbest:,.0f} items/s ({fbest:.2f} s), median {n / fmed:,.0f} items/s; "
-              f"ratio HTTP/in-process {ratio:.2f}; server peak RSS {rss['VmHWM'] / 1024:.0f} MB")
-        if not args.no_record:
-            c.record(TITLE, INTRO, COLUMNS, [
-                c.utc_now(), f"`{c.command_line('sync_initial.py')}`", tree, f"{n:,}", str(http_runs[0]["pages"]), str(args.repeats),
-                f"{n / best:,.0f} ({n / med:,.0f})", f"{best:.2f} ({med:.2f})", f"{decode_best:.2f}",
-                f"{n / fbest:,.0f} ({n / fmed:,.0f})", f"{ratio:.2f}", f"{http_runs[0]['bytes'] / 1e6:.1f}",
-                f"{rss['VmHWM'] / 1024:.0f}", f"{fill_s:.1f}", c.python_version(),
-            ])
-            print(f"appended to {c.RESULTS.relative_to(c.ROOT)}")
+        for window in windows:
+            http_runs, floor_runs = runs[window]
+            best = min(run["seconds"] for run in http_runs)
+            med = statistics.median(run["seconds"] for run in http_runs)
+            fbest = min(run["seconds"] for run in floor_runs)
+            fmed = statistics.median(run["seconds"] for run in floor_runs)
+            decode_best = min(run["decode_s"] for run in http_runs)
+            ratio = (n / best) / (n / fbest)
+            # CPU seconds stand when the machine is shared: the server's own, against in-process paging.
+            server_cpu = min(run["server_cpu"] for run in http_runs)
+            floor_cpu = min(run["cpu"] for run in floor_runs)
+            print(f"WindowSize {window}: HTTP: best {n / best:,.0f} items/s ({best:.2f} s), median {n / med:,.0f} items/s "
+                  f"({med:.2f} s); in-process: best {n / fbest:,.0f} items/s ({fbest:.2f} s), median {n / fmed:,.0f} items/s; "
+                  f"ratio HTTP/in-process {ratio:.2f}; CPU s server {server_cpu:.2f}, in-process {floor_cpu:.2f} "
+                  f"(ratio {floor_cpu / server_cpu:.2f}); server peak RSS {rss['VmHWM'] / 1024:.0f} MB")
+            if not args.no_record:
+                c.record(TITLE, INTRO, COLUMNS, [
+                    c.utc_now(), f"`{c.command_line('sync_initial.py')}`", tree, f"{n:,}", str(window),
+                    str(http_runs[0]["pages"]), str(args.repeats),
+                    f"{n / best:,.0f} ({n / med:,.0f})", f"{best:.2f} ({med:.2f})", f"{decode_best:.2f}",
+                    f"{n / fbest:,.0f} ({n / fmed:,.0f})", f"{ratio:.2f}", f"{server_cpu:.2f}", f"{floor_cpu:.2f}",
+                    f"{floor_cpu / server_cpu:.2f}", f"{http_runs[0]['bytes'] / 1e6:.1f}",
+                    f"{rss['VmHWM'] / 1024:.0f}", f"{fill_s:.1f}", c.python_version(),
+                ])
+                print(f"appended to {c.RESULTS.relative_to(c.ROOT)}")
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -41,6 +41,9 @@ class CommandContext:
     commands: Registry  # the server's commands: dispatch looks the request's up, FolderSync advertises them
     limits: Limits = field(default_factory=lambda: Limits())
     gate: Gate | None = None  # the access decision this request runs under
+    # The server's `access` counter as read when the request came in (its gate decides from memory
+    # under it); None: the store reads it itself.  Opaque to commands.
+    generation: int | None = None
 
     def now(self) -> float:
         return self.clock()

@@ -20,6 +20,7 @@ from easlab.eas.wbxml import Element, encode
 
 from . import tracenote
 from .clock import clock_sleep
+from .traces import ACCESS_KEY, IDENTITY_KEY, LINE_KEY
 
 log = logging.getLogger("easlab.http")
 
@@ -40,9 +41,12 @@ def _unauthorized() -> HTTPResponse:
 
 
 async def _identity(request: Request):
-    auth = request.app.state.authenticator
-    identity = await run_in_threadpool(auth.authenticate, request.headers.get("authorization"),
-                                       request.client.host if request.client else None)
+    if IDENTITY_KEY in request.scope:  # checked at the door (server/traces.py), in its worker thread
+        identity = request.scope[IDENTITY_KEY]
+    else:
+        auth = request.app.state.authenticator
+        identity = await run_in_threadpool(auth.authenticate, request.headers.get("authorization"),
+                                           request.client.host if request.client else None)
     if identity is None:
         log.info("401 for %s %s from %s", request.method, request.url.path, request.client.host if request.client else "?")
     return identity
@@ -111,9 +115,10 @@ async def endpoint(request: Request) -> HTTPResponse:
     identity = await _identity(request)
     if identity is None:
         return _unauthorized()
-    headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        line = parse_request_line(request.url.query, headers)
+        line = request.scope.get(LINE_KEY)  # parsed at the door (server/traces.py)
+        if line is None:
+            line = parse_request_line(request.url.query, {k.lower(): v for k, v in request.headers.items()})
         line = dataclasses.replace(line, secure=request.url.scheme == "https")  # IRM needs TLS (MS-ASRM 3.2.5.1)
     except RequestError as exc:
         log.warning("%s: %s %s (%s)", identity.name, exc.http_status, exc.reason, request.url.query[:200])
@@ -162,6 +167,7 @@ async def _command(request: Request, identity, line) -> HTTPResponse:
         limits=request.app.state.limits,
         clock=request.app.state.hub.clock.monotonic,
         commands=request.app.state.commands,
+        generation=request.scope.get(ACCESS_KEY),
     )
     try:
         response = await dispatch(ctx, body, request.headers.get("content-type"))

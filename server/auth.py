@@ -101,16 +101,18 @@ class Authenticator:
     def _cache_key(self, password_hash: str, password: str) -> bytes:
         return hashlib.sha256(password_hash.encode() + b"\0" + password.encode()).digest()
 
-    def authenticate(self, header: str | None, address: str | None = None) -> Identity | None:
+    def authenticate(self, header: str | None, address: str | None = None, generation: int | None = None
+                     ) -> Identity | None:
         """An HTTP Basic header's user, from client `address`.  Blocking (database and argon2):
-        call it from a worker thread."""
+        call it from a worker thread.  `generation`: the `access` counter, when the caller has
+        read it already (server/traces.py reads it with the `instrument` one)."""
         creds = parse_basic(header)
         if creds is None:
             return None
         name = login_name(creds[0], self.domain)
         if not name:
             return None
-        return self._logon(name, creds[1], address)
+        return self._logon(name, creds[1], address, generation)
 
     def check(self, login: str, password: str, address: str | None = None) -> Identity | None:
         """A login and password as the admin center's form sends them; a login naming another
@@ -122,11 +124,11 @@ class Authenticator:
             return None
         return self._logon(name, password or "", address)
 
-    def _logon(self, name: str, password: str, address: str | None) -> Identity | None:
+    def _logon(self, name: str, password: str, address: str | None, generation: int | None = None) -> Identity | None:
         lockout = self.lockout
         if lockout is not None and lockout.refused(name, address):
             return None  # locked out: the password is not even looked at
-        identity = self._check(name, password)
+        identity = self._check(name, password, generation)
         if lockout is not None:
             if identity is None:
                 lockout.failed(name, address)
@@ -134,10 +136,12 @@ class Authenticator:
                 lockout.succeeded(name)
         return identity
 
-    def _user(self, name: str) -> _Logon | None:
+    def _user(self, name: str, generation: int | None = None) -> _Logon | None:
         """The user's logon row, from memory while the `access` generation is unchanged (a password,
-        name or user removed bumps it, storage/access_watch.py): one counter read per request."""
-        generation = generations.peek(self.db.engine, generations.ACCESS)
+        name or user removed bumps it, storage/access_watch.py): one counter read per request, none
+        when the caller brings it."""
+        if generation is None:
+            generation = generations.peek(self.db.engine, generations.ACCESS)
         hit = self._users.get(name)
         if hit is not None and hit[0] == generation:
             return hit[1]
@@ -152,8 +156,8 @@ class Authenticator:
             self._users[name] = (generation, user)
         return user
 
-    def _check(self, name: str, password: str) -> Identity | None:
-        user = self._user(name)
+    def _check(self, name: str, password: str, generation: int | None = None) -> Identity | None:
+        user = self._user(name, generation)
         if user is None:
             # Spend the same hashing time as for a real user, so timing does not tell which
             # names exist.

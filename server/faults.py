@@ -113,13 +113,18 @@ class Faults:
         self.clock = clock
         self._snapshot: InstrumentSnapshot | None = None
 
-    def probe(self, user: str | None, device_id: str | None) -> tuple[bool, bool]:
-        """Blocking: (traced, a fault may apply) for a request.  Every EAS request asks this, so it
-        costs one counter read while the traces and faults are unchanged (storage/generations.py);
-        threads racing to reload only do the same read twice."""
-        return self._current().probe(user, device_id)
+    def probe(self, user: str | None, device_id: str | None, generation: int | None = None) -> tuple[bool, bool]:
+        """(traced, a fault may apply) for a request.  Every EAS request asks this, so it costs one
+        counter read while the traces and faults are unchanged (storage/generations.py), and none
+        when the caller read the `instrument` counter already (`generation`, with the `access` one
+        in the same statement); blocking only when the snapshot must be read again.  Threads racing
+        to reload only do the same read twice."""
+        return self._current(generation).probe(user, device_id)
 
-    def _current(self) -> InstrumentSnapshot:
+    def _current(self, generation: int | None = None) -> InstrumentSnapshot:
+        known = self._snapshot
+        if known is not None and known.generation == generation:
+            return known
         with self.db.engine.connect() as connection:
             snapshot = load_instrument(connection, self._snapshot)
         self._snapshot = snapshot

@@ -35,8 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from easlab.eas.request import RequestError, parse_request_line
+from easlab.eas.request import RequestError, RequestLine, parse_request_line
 from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
+from easlab.storage import generations
 from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trace_setting
 
 from .auth import login_name, parse_basic
@@ -48,6 +49,15 @@ log = logging.getLogger("easlab.trace")
 WBXML_TYPES = ("application/vnd.ms-sync.wbxml", "application/vnd.ms-sync")
 REDACTED = ("authorization", "proxy-authorization")
 FIXTURE_VERSION = 1
+# What the wrapper found out at the door, for the endpoint (server/activesync.py), so a request reads
+# the counters, parses its line and checks its login once: the `access` counter as read with the
+# `instrument` one (the logon's and the gate's memories are valid under it), the request line, and
+# the login's Identity (None: refused) for POST and OPTIONS, the methods the endpoint authenticates.
+ACCESS_KEY = "easlab.access_generation"
+LINE_KEY = "easlab.line"
+IDENTITY_KEY = "easlab.identity"
+AUTHENTICATED = ("POST", "OPTIONS")
+_URL_SPECIAL = frozenset(b"#\t\r\n")
 
 
 # -- who is asking ----------------------------------------------------------------------------
@@ -59,6 +69,7 @@ class Probe:
     version: str | None
     header: str | None  # the Authorization header, to verify when a fault applies
     parsed: bool  # the request line parsed: faults may apply
+    line: RequestLine | None = None  # as parsed (POST only), for the endpoint
 
 
 def probe(scope: dict, domain: str) -> Probe:
@@ -71,7 +82,7 @@ def probe(scope: dict, domain: str) -> Probe:
     if method == "POST":
         try:
             line = parse_request_line(query, headers)
-            return Probe(user, line.device_id, line.command, line.protocol_version, header, True)
+            return Probe(user, line.device_id, line.command, line.protocol_version, header, True, line)
         except RequestError:
             pass
     by_name = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
@@ -93,7 +104,9 @@ class Instrument:
         state = scope["app"].state
         scope["easlab.instrumented"] = True
         who = probe(scope, getattr(state.settings, "domain", "") or state.authenticator.domain)
-        traced, action = await run_in_threadpool(self._lookup, state, scope, who)
+        if who.line is not None and not _URL_SPECIAL.intersection(scope.get("query_string", b"")):
+            scope[LINE_KEY] = who.line  # (the endpoint reads the query through urlsplit, which cuts at these)
+        traced, action = await run_in_threadpool(self._lookup, state, scope, who) if who.user else (False, None)
         if not traced and action is None:
             await self.app(scope, receive, send)
             return
@@ -119,16 +132,24 @@ class Instrument:
 
     @staticmethod
     def _lookup(state, scope, who: Probe) -> tuple[bool, FaultAction | None]:
-        if not who.user:
-            return False, None
-        traced, faulty = state.faults.probe(who.user, who.device_id)
+        """The door, in one worker thread: both counters in one statement, the traces and faults
+        from the snapshot, and the login checked (from the logon's memory, mostly)."""
+        access, instrument = generations.peek_many(state.db.engine, (generations.ACCESS, generations.INSTRUMENT))
+        scope[ACCESS_KEY] = access
+        authenticator = state.authenticator
+        if scope.get("method") in AUTHENTICATED:
+            client = scope.get("client")
+            # The first Authorization header, as Starlette's request.headers.get gives the endpoint.
+            header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"), None)
+            scope[IDENTITY_KEY] = authenticator.authenticate(header, client[0] if client else None, generation=access)
+        traced, faulty = state.faults.probe(who.user, who.device_id, instrument)
         traced = traced and bool(who.device_id)
         action = None
         if faulty and who.parsed and not scope.get(CHECKED_KEY):
             scope[CHECKED_KEY] = True
 
             def verify() -> bool:
-                identity = state.authenticator.authenticate(who.header)
+                identity = scope[IDENTITY_KEY] if IDENTITY_KEY in scope else authenticator.authenticate(who.header)
                 return identity is not None and identity.name == who.user
 
             action = state.faults.match(who.user, who.device_id, who.command, verify=verify)

@@ -44,20 +44,32 @@ def peek(engine: Engine, name: str) -> int:
     one SELECT of one row, without a SQLAlchemy Connection, transaction events or statement cache
     (which cost more than the query).  SQLite runs it in autocommit; the pool rolls PostgreSQL's
     implicit transaction back when the connection is returned."""
+    return peek_many(engine, (name,))[0]
+
+
+def peek_many(engine: Engine, names: tuple[str, ...]) -> tuple[int, ...]:
+    """`peek` of several counters in one statement (an EAS request reads `access` and `instrument`
+    together), in the order named."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(_PEEK[engine.dialect.paramstyle], (name,))
-            row = cursor.fetchone()
+            cursor.execute(_peek_statement(engine.dialect.paramstyle, len(names)), names)
+            rows = dict(cursor.fetchall())
         finally:
             cursor.close()
     finally:
         connection.close()
-    return int(row[0]) if row else 0
+    return tuple(int(rows.get(name) or 0) for name in names)
 
 
-_PEEK = {"qmark": "SELECT value FROM generation WHERE name = ?",
-         "format": "SELECT value FROM generation WHERE name = %s",
-         "pyformat": "SELECT value FROM generation WHERE name = %s",
-         "numeric": "SELECT value FROM generation WHERE name = :1"}
+_MARKS = {"qmark": lambda n: "?", "format": lambda n: "%s", "pyformat": lambda n: "%s", "numeric": lambda n: f":{n}"}
+_STATEMENTS: dict[tuple[str, int], str] = {}
+
+
+def _peek_statement(paramstyle: str, count: int) -> str:
+    statement = _STATEMENTS.get((paramstyle, count))
+    if statement is None:
+        marks = ", ".join(_MARKS[paramstyle](n + 1) for n in range(count))
+        statement = _STATEMENTS[(paramstyle, count)] = f"SELECT name, value FROM generation WHERE name IN ({marks})"
+    return statement

@@ -25,6 +25,7 @@ from easlab.eas.records import CollectionOutcome, ItemCommandResult, ServerChang
 from easlab.eas.status import SyncStatus
 
 from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start
+from .db import WriteNeeded, probing
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
 from .items import email_item, is_meeting_mail, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
@@ -283,12 +284,15 @@ def _server_changes(work: _Work, options, own: set[int], outcome: CollectionOutc
     changes: list[ServerChange] = []
     more = False
     if state.initial_cursor is not None:
+        _moves_on()
         changes, more = initial_page(session, folder, state, window, start, need_mime, admit)
     if not more and state.initial_cursor is None:
         soft = soft_deletes(session, folder, state, start)
         log_changes, more = (log_page(session, folder, state, window - len(changes), own, start, need_mime, admit)
                              if window > len(changes) else ([], True))
         changes += soft + log_changes
+        if changes or more:
+            _moves_on()
     if state.presented:
         # The device already holds these (delivered while it was quarantined, or its own adds
         # then): no second Add; nor a Delete of what it deleted itself then.
@@ -299,6 +303,14 @@ def _server_changes(work: _Work, options, own: set[int], outcome: CollectionOutc
     outcome.changes = changes
     outcome.more_available = more
     state.window_start = start
+
+
+def _moves_on() -> None:
+    """A page is handed out, so the device's position and key move: a read-first attempt
+    (Database.read_first) stops here, before the page is built and encoded, rather than at its
+    flush after, which had every page of an initial Sync built twice."""
+    if probing():
+        raise WriteNeeded("the device's position moves")
 
 
 def _pim_commands(session: Session, user: User, folder: Folder, folder_class: str, request, state: SyncState, options,

@@ -209,7 +209,11 @@ class AccessAdapter:
         line = ctx.request
         now = store.clock.now()
         if not _reported(command, request):
-            gate = await run_in_threadpool(self._from_memory, ctx.user, line, command, now)
+            generation = getattr(ctx, "generation", None)
+            if generation is not None:  # read at the door: memory only, no thread needed
+                gate = self._from_memory(ctx.user, line, command, now, generation)
+            else:
+                gate = await run_in_threadpool(self._from_memory, ctx.user, line, command, now)
             if gate is not None:
                 return gate
 
@@ -242,9 +246,12 @@ class AccessAdapter:
             entry.device["last_sync"] = due[entry.device_pk]  # as the row now reads
         return gate, effects, entry
 
-    def _from_memory(self, user: str, line, command, now):
-        """The gate decided from what it knows while the rows are unchanged (server/store/gate_cache.py)."""
-        known = self.cache.get(user, line.device_id, gate_cache.read_generation(self.store.db))
+    def _from_memory(self, user: str, line, command, now, generation: int | None = None):
+        """The gate decided from what it knows while the rows are unchanged (server/store/gate_cache.py),
+        under the `access` counter the request read at the door, else read here."""
+        if generation is None:
+            generation = gate_cache.read_generation(self.store.db)
+        known = self.cache.get(user, line.device_id, generation)
         if known is None:
             return None
         return gate_cache.decide(known, line, command, now, _PROBED, facts_of)

@@ -3,15 +3,19 @@ generation stands, and an administrator's change made elsewhere (another process
 which this server never hears of) reaches the device's very next request."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
+from easlab.eas.wbxml import E
 from easlab.server.admin import SHELL, Admin
 from easlab.server.config import Settings
 from easlab.storage import Database, generations
 from easlab.storage.models import Device
-from tests.server.eas_helpers import provisioned_alice
+from tests.conftest import until_held
+from tests.server.eas_helpers import collection, message, provisioned_alice
 
 pytestmark = pytest.mark.anyio
 
@@ -59,25 +63,101 @@ async def settled(app, dev) -> str:
     return key
 
 
-async def test_a_no_change_foldersync_reads_three_counters_and_one_row(lab, db, monkeypatch):
+class Peeks:
+    """The counter reads that bypass SQLAlchemy (generations.peek_many on a raw DBAPI cursor)."""
+
+    def __init__(self, monkeypatch):
+        self.seen: list[tuple[str, ...]] = []
+        peek_many = generations.peek_many
+
+        def counted(engine, names):
+            self.seen.append(tuple(names))
+            return peek_many(engine, names)
+
+        monkeypatch.setattr(generations, "peek_many", counted)
+
+    def take(self) -> list[tuple[str, ...]]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+DOOR = [(generations.ACCESS, generations.INSTRUMENT)]  # one statement: both counters, once a request
+
+
+async def test_a_no_change_foldersync_reads_both_counters_once_and_one_row(lab, db, monkeypatch):
     app, dev = lab
     key = await settled(app, dev)
     await dev.folder_sync(key)  # the gate's memory is filled
-    peeked = []
-    peek = generations.peek
-    monkeypatch.setattr(generations, "peek", lambda engine, name: peeked.append(name) or peek(engine, name))
+    peeks = Peeks(monkeypatch)
     seen = Statements(db)
     assert (await dev.folder_sync(key)).text("FolderHierarchy:Status") == "1"
     statements = seen.take()
     text = " ".join(statements).lower()
-    # No user by name, no rules, organisation, policy or device lookup: the logon and the gate read
-    # the `access` counter (generations.peek), the traces the `instrument` one; FolderSync reads the
-    # device's hierarchy position, the user's counter and its oldest echo in one statement.
-    assert peeked == [generations.ACCESS, generations.ACCESS]
+    # No user by name, no rules, organisation, policy or device lookup: the door reads the `access`
+    # and `instrument` counters in one statement, which the logon, the gate and the traces share;
+    # FolderSync reads the device's hierarchy position, the user's counter and its oldest echo in one.
+    assert peeks.take() == DOOR
     assert not any(f"from {table} " in text for table in ("accessrule", "orgsettings", "policy"))
     assert "user.name =" not in text
-    assert sum("from generation" in s.lower() for s in statements) == 1
-    assert len(statements) == 2, statements
+    assert sum("from generation" in s.lower() for s in statements) == 0
+    assert len(statements) == 1, statements
+
+
+SYNC1 = lambda key: E("AirSync:Sync", E("AirSync:Collections", E("AirSync:Collection",  # noqa: E731
+                      E("AirSync:SyncKey", key), E("AirSync:CollectionId", "1"))))
+PING = E("Ping:Ping", E("Ping:HeartbeatInterval", "60"),
+         E("Ping:Folders", E("Ping:Folder", E("Ping:Id", "1"), E("Ping:Class", "Email"))))
+
+
+async def synced(app, dev) -> str:
+    """The Inbox's SyncKey once a Sync of it has nothing to report."""
+    await settled(app, dev)
+    key = collection(await dev.call("Sync", SYNC1("0"))).text("AirSync:SyncKey")
+    assert (await dev.post("Sync", SYNC1(key))).content == b""
+    return key
+
+
+async def test_a_no_change_sync_reads_both_counters_once(lab, db, monkeypatch):
+    app, dev = lab
+    key = await synced(app, dev)
+    assert (await dev.post("Sync", SYNC1(key))).content == b""  # the gate's memory is filled
+    peeks = Peeks(monkeypatch)
+    seen = Statements(db)
+    assert (await dev.post("Sync", SYNC1(key))).content == b""  # nothing to report: an empty answer
+    statements = seen.take()
+    assert peeks.take() == DOOR
+    assert sum("from generation" in s.lower() for s in statements) == 0, statements
+    assert not any(s.lower().startswith(("insert", "update", "delete")) for s in statements), statements
+    assert len(statements) == SYNC_STATEMENTS, statements
+
+
+# The command's own reads: the user and device by primary key in each of its two transactions (the
+# cached request, the collection), the folder, its sync state and the changes past it.
+SYNC_STATEMENTS = 7
+
+
+async def test_a_ping_is_taken_in_on_both_counters_read_once(lab, db, monkeypatch):
+    app, dev = lab
+    await synced(app, dev)
+    first = asyncio.create_task(dev.call("Ping", PING))  # the gate's memory is filled
+    await until_held(app)
+    peeks = Peeks(monkeypatch)
+    seen = Statements(db)
+    ping = asyncio.create_task(dev.call("Ping", PING))  # takes the first one's place
+    assert (await asyncio.wait_for(first, 10)) is not None
+    await until_held(app)
+    statements = seen.take()
+    assert peeks.take() == DOOR
+    assert sum("from generation" in s.lower() for s in statements) == 0, statements
+    assert not any(s.lower().startswith(("insert", "update", "delete")) for s in statements), statements
+    assert len(statements) == PING_STATEMENTS, statements
+    await app.state.store.deliver(message(subject="wake"), ["alice@easlab.test"])
+    assert (await asyncio.wait_for(ping, 10)).text("Ping:Status") == "2"
+
+
+# The command's own reads: user and device by primary key in each of its three transactions (the
+# cached request, the folders' check, the wait's user id), the folder, its sync state, the changes.
+PING_STATEMENTS = 9
 
 
 async def test_an_allowed_device_blocked_from_another_process_is_refused_at_once(lab, db, elsewhere):

@@ -36,13 +36,18 @@ def statements(db) -> list[str]:
     return seen
 
 
-async def test_a_request_nothing_traces_or_faults_reads_neither_table(lab, db):
+async def test_a_request_nothing_traces_or_faults_reads_neither_table(lab, db, monkeypatch):
+    from easlab.storage import generations
+
     app, dev = lab
     assert (await dev.post("FolderSync", FS0)).status_code == 200  # the snapshot is loaded
+    peeked = []
+    peek_many = generations.peek_many
+    monkeypatch.setattr(generations, "peek_many", lambda engine, names: peeked.append(tuple(names)) or peek_many(engine, names))
     seen = statements(db)
     assert (await dev.post("FolderSync", FS0)).status_code == 200
     assert seen and not [s for s in seen if " fault" in s or "tracesetting" in s]
-    assert [s for s in seen if "from generation" in s]
+    assert [names for names in peeked if generations.INSTRUMENT in names]  # the counter is read, raw
 
 
 async def test_a_fault_from_another_pool_applies_at_the_next_request_and_its_removal_too(lab, other):
@@ -93,3 +98,32 @@ async def test_a_recipient_without_an_smtp_fault_costs_no_fault_query(lab, db, o
     with other.session() as session:
         add_fault(session, "smtp", now=app.state.clock.now(), user="alice", params={"status": 451, "stage": "rcpt"})
     assert faults.match_smtp(["ALICE"], "rcpt").params["status"] == 451
+
+
+async def test_another_process_admin_trace_and_fault_take_effect_at_the_next_request_without_a_query(
+        lab, db, other, monkeypatch):
+    """No statement of its own per request: the `instrument` counter is read with the `access` one, in
+    the one statement the door runs (generations.peek_many); a change made by another process's
+    Admin, which cannot tell this server, is seen at the next request all the same."""
+    from easlab.server.admin import SHELL, Admin
+    from easlab.server.traces import trace_view
+    from easlab.storage import generations
+
+    app, dev = lab
+    elsewhere = Admin(other, lambda event: None, "easlab.test", clock=app.state.clock)
+    peeked = []
+    peek_many = generations.peek_many
+    monkeypatch.setattr(generations, "peek_many", lambda engine, names: peeked.append(tuple(names)) or peek_many(engine, names))
+    assert (await dev.post("FolderSync", FS0)).status_code == 200  # the snapshot is loaded
+    peeked.clear()
+    seen = statements(db)
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert peeked == [(generations.ACCESS, generations.INSTRUMENT)]
+    assert not [s for s in seen if "from generation" in s or " fault" in s or "tracesetting" in s]
+    elsewhere.trace_set(SHELL, "alice", "dev1", True)
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert [e["command"] for e in trace_view(db, "alice", "dev1", bodies=False)["entries"]] == ["FolderSync"]
+    elsewhere.fault_add(SHELL, "throttle", user="alice", count=1)
+    assert (await dev.post("FolderSync", FS0)).status_code == 503
+    assert (await dev.post("FolderSync", FS0)).status_code == 200
+    assert [e["status"] for e in trace_view(db, "alice", "dev1", bodies=False)["entries"]] == [200, 503, 200]
