@@ -139,3 +139,21 @@ async def test_rcpt_lookup_and_a_group_on_postgresql(pg_db):  # noqa: F811
             inbox = folder_by_type(s, get_user(s, name), 2)
             subjects = s.exec(select(Item.subject).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
             assert subjects == [f"s0 m{n}" for n in range(5)] and inbox.change_seq == 5
+
+
+PATHS = ["<a@x.test>", "<a@x.test> SIZE=123", "<a@x.test>  BODY=8BITMIME SMTPUTF8", "<a.b+c@x-y.test>", "<A@X.TEST>",
+         "<a@x.test>(comment) SIZE=1", "<a@x.test> (comment)", "<a@x.test>\tSIZE=5", "<a@x.test> ", "<>", "<a@x.test",
+         "a@x.test", " <a@x.test>", "<\"q u\"@x.test>", "<@route:a@x.test>", "<a..b@x.test>", "<a@[127.0.0.1]>",
+         "<a@x.test>SIZE=1", "<" + "l" * 70 + "@x.test>", "<ü@x.test>", ""]
+
+
+@pytest.mark.parametrize("arg", PATHS)
+@pytest.mark.parametrize("limit", [0, 64])
+def test_plain_paths_read_as_aiosmtpd_reads_them(arg, limit):
+    from aiosmtpd.smtp import SMTP
+
+    from easlab.server.smtp import _Protocol
+
+    quick = _Protocol.__new__(_Protocol)
+    quick.local_part_limit = limit
+    assert quick._getaddr(arg) == SMTP._getaddr(quick, arg)
