@@ -16,7 +16,7 @@ from operator import attrgetter
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from . import mime_scan
 from .conversations import thread_index
@@ -90,7 +90,7 @@ def format_addresses(value: str | None, separator: str = ", ") -> str:
     if not value:
         return ""
     out = []
-    for name, addr in getaddresses([value]):
+    for name, addr in mime_scan.address_pairs(value):
         if not addr:
             continue
         out.append(f'"{name}" <{addr}>' if name else addr)
@@ -98,7 +98,7 @@ def format_addresses(value: str | None, separator: str = ", ") -> str:
 
 
 def _display_names(value: str | None) -> str:
-    return ";".join(name or addr for name, addr in getaddresses([value or ""]) if addr)
+    return ";".join(name or addr for name, addr in mime_scan.address_pairs(value or "") if addr)
 
 
 def _importance(importance: str, priority: str) -> int:

@@ -135,8 +135,25 @@ _REPLACED = {
 }
 
 
+# A MAIL or RCPT path that is a plain dot-atom address in angle brackets, then parameters (not a
+# comment): aiosmtpd's own reading of it (email's header value parser) is a tenth of a delivery.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_PATH = re.compile(rf"<({_DOT_ATOM}@{_DOT_ATOM})>(?:[ \t]+(?!\()|\Z)")
+
+
 class _Protocol(SMTP):
     """aiosmtpd's SMTP, remembering its connections so that shutdown can close them."""
+
+    def _getaddr(self, arg: str):
+        """aiosmtpd's (address, the rest of the line), read by a regular expression for a plain
+        path and by aiosmtpd otherwise (tests/server/test_smtp_group.py compares the two)."""
+        match = _PLAIN_PATH.match(arg) if arg else None
+        if match is None:
+            return super()._getaddr(arg)
+        address = match.group(1)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, arg[match.end():]
 
     async def push(self, status: str) -> None:
         await super().push(_REPLACED.get(status, status))

@@ -53,12 +53,23 @@ class _Inboxes:
     def __init__(self, session: Session):
         self.session = session
         self.folders: dict[int, Folder] = {}
+        self.users: dict[str, User | None] = {}
         self.moves: dict[int, dict[bytes, Folder]] = {}  # per user: conversations moved always
         self.pending: dict[int, list] = {}
 
+    def user(self, name: str) -> User | None:
+        """The user called `name`, read once per transaction however many of its messages."""
+        if name not in self.users:
+            self.users[name] = get_user(self.session, name)
+        return self.users[name]
+
     def inbox(self, user: User) -> Folder:
         if user.id not in self.folders:
-            self.folders[user.id] = folder_by_type(self.session, user, FolderType.Inbox)
+            # The Inbox in one query; folder_by_type (which reads every folder to create the
+            # defaults first) only for a user who has none yet.
+            inbox = self.session.exec(select(Folder).where(Folder.user_id == user.id, Folder.type == FolderType.Inbox,
+                                                           Folder.deleted == False)).first()  # noqa: E712
+            self.folders[user.id] = inbox or folder_by_type(self.session, user, FolderType.Inbox)
             self.moves[user.id] = always_move_targets(self.session, user)
         return self.folders[user.id]
 
@@ -101,7 +112,7 @@ class Delivery:
         users: list[User] = []
         for address in recipients:
             name = self.store.local_user_name(address)
-            user = get_user(session, name) if name else None
+            user = inboxes.user(name) if name else None
             if user is None:
                 result.unknown.append(address)
             elif user not in users:
@@ -144,10 +155,7 @@ class Delivery:
         while self._waiting:
             jobs, self._waiting = self._waiting[:GROUP], self._waiting[GROUP:]
             try:
-                # Parsed before the transaction: on SQLite a writing transaction holds the one
-                # writer's lock from its start (storage/db.py), and parsing needs none.
-                await run_in_threadpool(_parse, jobs)
-                outcomes = await self.store.run(lambda session: self._deliver_group(session, jobs))
+                outcomes = await run_in_threadpool(self._store_group, jobs)
             except Exception as exc:
                 if len(jobs) == 1:
                     self._fail(jobs[0], exc)
@@ -159,12 +167,19 @@ class Delivery:
     async def _one_by_one(self, jobs: list[_Job]) -> None:
         for job in jobs:
             try:
-                await run_in_threadpool(_parse, [job])
-                outcome = await self.store.run(lambda session, job=job: self._deliver_group(session, [job]))
+                outcome = await run_in_threadpool(self._store_group, [job])
             except Exception as exc:
                 self._fail(job, exc)
             else:
                 self._finish([job], outcome)
+
+    def _store_group(self, jobs: list[_Job]) -> list[tuple[DeliveryResult, Effects]]:
+        """In a worker thread: the messages parsed, then stored in one transaction.  Parsed
+        first, outside the transaction: on SQLite a writing transaction holds the one writer's
+        lock from its start (storage/db.py), and parsing needs none.  One trip to the thread
+        pool for both, not two: a trip costs as much as parsing a small message."""
+        _parse(jobs)
+        return self.store.transaction(lambda session: self._deliver_group(session, jobs))
 
     def _fail(self, job: _Job, exc: Exception) -> None:
         if not job.done.done():
@@ -185,5 +200,20 @@ class Delivery:
         name = self.store.local_user_name(address)
         if not name:
             return False
-        with self.store.db.session(write=False) as session:  # a read: RCPT never queues behind the writer
-            return session.exec(select(User.id).where(User.name == name)).first() is not None
+        # A bare read on a pooled DBAPI connection (as storage.generations.peek): RCPT never
+        # queues behind the writer, and asks no ORM session for one row (most of its cost).
+        engine = self.store.db.engine
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_USER_EXISTS[engine.dialect.paramstyle], (name,))
+                return cursor.fetchone() is not None
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+
+_USER_EXISTS = {"qmark": 'SELECT 1 FROM "user" WHERE name = ?', "format": 'SELECT 1 FROM "user" WHERE name = %s',
+                "pyformat": 'SELECT 1 FROM "user" WHERE name = %s', "numeric": 'SELECT 1 FROM "user" WHERE name = :1'}

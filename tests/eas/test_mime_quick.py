@@ -156,3 +156,93 @@ def test_header_variants_parse_alike(subject, address):
 def test_date_and_message_id_variants_parse_alike(date, msg_id):
     data = msg(f"Date: {date}", f"Message-ID: {msg_id}", "Subject: d")
     assert parse_message(data) == parse_message_full(data)
+
+
+# -- the single-part build, the address lists and the Date read without the stdlib's parsers ------
+def _compat(data: bytes):
+    from email import policy
+    from email.parser import BytesParser
+
+    return BytesParser(policy=policy.compat32).parsebytes(data)
+
+
+ODD_HEADER_BLOCKS = {
+    "continuation first": b" folded\r\nSubject: x\r\n\r\nbody\r\n",
+    "bare cr": b"Subject: a\rb\r\n\r\nbody\r\n",
+    "envelope line": b"From a@x.test Mon Jan  1 00:00:00 2024\r\nSubject: x\r\n\r\nbody\r\n",
+    "from line later": b"Subject: x\r\nFrom a@x.test\r\n\r\nbody\r\n",
+    "no blank line": b"Subject: x\r\nTo: a@x.test\r\n",
+    "empty name": b":x\r\nSubject: y\r\n\r\nbody\r\n",
+    "space in name": b"X Bad: 1\r\nSubject: y\r\n\r\nbody\r\n",
+    "whitespace line": b"Subject: x\r\n \r\n\r\nbody\r\n",
+    "empty value folded": b"Subject:\r\n \r\n\tcontinued\r\nTo: a@x.test\r\n\r\n",
+    "mixed line ends": b"Subject: x\nTo: a@x.test\r\n\nbody\r\nmore\n",
+    "blank after lf": b"Subject: x\n\r\nbody",
+    "body with blank lines": b"Subject: x\r\n\r\n\r\nbody\r\n\r\n",
+    "nul and tab": b"Subject:\tx\x00y \t\r\nX-A:b\r\n\r\nz",
+    "multipart": b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    "message": b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n",
+    "8-bit": "Subject: Grüße\r\nFrom: Jörg <j@x.test>\r\n\r\nbödy\r\n".encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS) + sorted(ODD_HEADER_BLOCKS))
+def test_single_part_build_is_compat32s_parse(name):
+    """Built without the feed parser, a one-part message is the very Message compat32 parses
+    (every attribute); what it could read otherwise is left to the feed parser."""
+    data = CORPUS.get(name) or ODD_HEADER_BLOCKS[name]
+    built = mime_scan._single_part(data)
+    parsed = _compat(data)
+    assert parse_message(data) == parse_message_full(data)
+    if built is None:
+        return  # the feed parser's (test_single_part_build_covers_common_mail says which)
+    assert not parsed.is_multipart() and not parsed.defects
+    assert vars(built) == vars(parsed)
+    assert built.as_bytes() == parsed.as_bytes()
+
+
+def test_single_part_build_covers_common_mail():
+    for name in ("plain", "quoted names", "folded headers", "8-bit headers", "latin-1 bytes", "qp body", "base64 body",
+                 "html only", "smime enveloped", "uppercase types", "lf only", "trailing space", "nul"):
+        assert mime_scan._single_part(CORPUS[name]) is not None, name
+    for name in ("whitespace line", "empty value folded", "mixed line ends", "blank after lf", "body with blank lines",
+                 "nul and tab", "8-bit"):
+        assert mime_scan._single_part(ODD_HEADER_BLOCKS[name]) is not None, name
+    for name in ("continuation first", "bare cr", "envelope line", "from line later", "no blank line", "empty name",
+                 "space in name", "multipart", "message"):
+        assert mime_scan._single_part(ODD_HEADER_BLOCKS[name]) is None, name
+
+
+ADDRESS_LISTS = [
+    "", "a@x.test", "A B <a@x.test>", "A   B\t<a@x.test>", '"Doe, John" <j@x.test>', '""<e@x.test>', '" sp " <s@x.test>',
+    "<a@x.test>", "a@x.test, b@y.test", " a@x.test ,b@y.test ", "A.B. <a.b@x.test>", "a@x.test,", "a@x.test,,b@x.test",
+    "a@x.test b@x.test", "a@x.test <b@x.test>", "a..b@x.test", ".a@x.test", "a@x..test", "a@-x.test", "a@[127.0.0.1]",
+    "A <a@x.test", "A <a@x.test>>", "<a@x.test> B", '"A" B <a@x.test>', "A (c) <a@x.test>", "a@x.test (c)",
+    "g: a@x.test;", "no-at-sign", "@x.test", "a@", "A <@route:a@x.test>", "=?utf-8?q?A?= <a@x.test>",
+    "A_B-C+D <a+tag@x-y.test>", "x!#$%&'*+/=?^_`{|}~-@x.test", '"q\\"uote" <a@x.test>', "A\t<a@x.test>,\tB <b@x.test>",
+    "a @x.test", "a@ x.test", "< a@x.test >", "a@x.test\t", "A, B <a@x.test>", '"A" <a@x.test>, C <c@x.test>, d@x.test',
+]
+
+
+@pytest.mark.parametrize("value", ADDRESS_LISTS)
+def test_address_pairs_are_getaddresses(value):
+    from email.utils import getaddresses
+
+    assert mime_scan.address_pairs(value) == getaddresses([value])
+
+
+def test_address_pairs_generated():
+    """Every list built from these pieces reads as getaddresses reads it."""
+    from email.utils import getaddresses
+
+    pieces = ["a@x.test", "A <a@x.test>", '"B, C" <b@x.test>', " ", ",", "\t", "<", ">", '"', "@", ".", "D.E", "(c)", ";", ":"]
+    for combo in itertools.product(pieces, repeat=3):
+        value = "".join(combo)
+        assert mime_scan.address_pairs(value) == getaddresses([value]), value
+
+
+@pytest.mark.parametrize("date", DATES + ["Mon, 01 Jan 2024 10:00:00", "01 Jan 2024 10:00:00 +0000 (UTC)", "Fri, 29 Feb 2008 1:2:3 -1130",
+                                          "Mon, 01 Jan 0001 00:00:00 +0000", "Mon, 01 Jan 2024 24:00:00 +0000", "  Mon, 01 Jan 2024 10:00:00 +0100  "])
+def test_date_read_once_is_the_default_policys(date):
+    data = msg(f"Date: {date}", "Subject: d")
+    assert mime_scan.date(mime_scan.parse_compat(data)) == parse_message_full(data).date

@@ -214,3 +214,47 @@ def test_registered_on_the_easlab_command(tmp_path, db_url):
     result = CliRunner().invoke(main, ["import", "bob", str(path), "--db", db_url], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert [i.subject for i in stored(db_url, "bob")[1]] == ["message 1"]
+
+
+MBOXES = {
+    "plain": b"From a Mon\nSubject: 1\n\nbody\n\nFrom b Mon\nSubject: 2\n\nbody 2\n",
+    "no blank before from": b"From a\nSubject: 1\n\nbody\nFrom b\nSubject: 2\n\nx\n",
+    "crlf": b"From a\r\nSubject: 1\r\n\r\nbody\r\n\r\nFrom b\r\nSubject: 2\r\n\r\nx\r\n\r\n",
+    "no final newline": b"From a\nSubject: 1\n\nbody",
+    "two blank lines": b"From a\nSubject: 1\n\nbody\n\n\nFrom b\nS: 2\n\n\n",
+    "empty messages": b"From a\nFrom b\n\nFrom c\n\n\nFrom d",
+    "quoted from": b"From a\nSubject: 1\n\n>From here\n>>From there\nFrom b\n\nx\n",
+    "garbage first": b"junk line\n\nFrom a\nSubject: 1\n\nbody\n",
+    "from line only": b"From a",
+    "blank only after from": b"From a\n\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MBOXES))
+def test_mbox_spans_are_what_mailbox_reads(tmp_path, name):
+    """The import's own mbox reading finds the messages, bytes for bytes, that mailbox.mbox does."""
+    path = tmp_path / "box.mbox"
+    path.write_bytes(MBOXES[name])
+    box = mailbox.mbox(str(path), create=False)
+    expected = [box.get_bytes(key) for key in box.keys()]
+    box.close()
+    data = MBOXES[name]
+    assert [data[a:b] for a, b in easlab.server.cli.imports.mbox_spans(data)] == expected
+
+
+def test_header_names_as_compat32_reads_them():
+    from email import policy
+    from email.parser import BytesHeaderParser
+
+    from easlab.server.cli.imports import SkipMessage, check_message
+
+    cases = [b"Subject: x\n\nbody\n", b"X-Only: 1\n\nbody\n", b"Junk line\nSubject: x\n\n", b" cont\nFrom: a\n\n",
+             b"Subject: x\nTo: y", b"Received: a\n b\nX: 1\n\n", b"Nonsense: 1\nFrom: a@b\n\nx"]
+    for raw in cases:
+        names = {n.lower() for n in BytesHeaderParser(policy=policy.compat32).parsebytes(raw).keys()}
+        try:
+            check_message(raw)
+            taken = True
+        except SkipMessage:
+            taken = False
+        assert taken == bool(names & {"from", "date", "subject", "message-id", "to", "received", "sender", "return-path"}), raw
