@@ -365,6 +365,15 @@ def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
     return Response(200, tree, heavy=payload.inline >= limits.DECODE_IN_THREAD_SIZE)
 
 
+def _content_size(outcome: FetchOutcome, rng: tuple[int, int] | None) -> int:
+    """The bytes of an attachment's data a Fetch puts in the answer: no fewer than its share of
+    the answer's cap (base64 only adds); 0 for a range past the end, which `cut` refuses."""
+    size = len(outcome.attachment.data) if outcome.attachment is not None else 0
+    if rng is None:
+        return size
+    return max(0, min(rng[1], size - 1) - rng[0] + 1)
+
+
 async def _fetch_once(ctx: CommandContext, request: FetchRequest, room: int, fetched: dict) -> FetchOutcome:
     """The store's answer to one Fetch, told the room left; an attachment already read for this
     request (same reference and range) is not read again."""
@@ -373,7 +382,11 @@ async def _fetch_once(ctx: CommandContext, request: FetchRequest, room: int, fet
         return FetchOutcome(body.status, document=body if body.status == SUCCESS else None)
     key = (request.file_reference, request.range) if request.file_reference else None
     if key is not None and key in fetched:
-        return fetched[key]
+        outcome = fetched[key]
+        if _content_size(outcome, request.range) > room:
+            # Its answer could only be dropped for Status 11: not base64-encoded again to find out.
+            return FetchOutcome(TOO_LARGE)
+        return outcome
     request.max_size = room
     request.body.reader = ctx.address  # a protected message's license is the requesting user's
     outcome = await ctx.store.fetch(ctx, request)

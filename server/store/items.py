@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.folders import FolderType
 from easlab.eas.status import MoveItemsStatus
@@ -34,23 +36,33 @@ _CONVERSATION_KEEPS = {FolderType.Drafts, FolderType.DeletedItems, FolderType.Se
 _FIND_SEARCHES_KEPT = 50  # SearchIds remembered per device
 
 
-def _attachment(session: Session, user: User, reference: str,
-                max_size: int | None = None) -> tuple[int, AttachmentData | None]:
-    """(ItemOperations status, the attachment) for a FileReference "<ServerId>:<index>"; Status 11
-    without reading the message when its stored size is over `max_size`."""
-    from easlab.eas.mime import attachment_bytes
-
+def _attachment_source(session: Session, user: User, reference: str,
+                       max_size: int | None = None) -> tuple[int, bytes | None, int]:
+    """(ItemOperations status, the message holding the attachment, the attachment's index) for a
+    FileReference "<ServerId>:<index>"; Status 11 without loading the message when the
+    attachment's stored size is over `max_size`."""
     server_id, sep, index = (reference or "").rpartition(":")
     if not sep or not index.isdigit() or ":" not in server_id:
-        return 15, None
-    row = session.exec(select(Item).join(Folder, Folder.id == Item.folder_id).where(
+        return 15, None, 0
+    # The MIME is loaded only once the attachment is known to fit: a refusal costs no message.
+    row = session.exec(select(Item).options(defer(Item.mime)).join(Folder, Folder.id == Item.folder_id).where(
         Folder.user_id == user.id, Folder.deleted == False, Item.server_id == server_id)).first()  # noqa: E712
     if row is None:
-        return 6, None
+        return 6, None, 0
     known = row.attachments[int(index)] if int(index) < len(row.attachments) else None
     if max_size is not None and known is not None and known.get("size", 0) > max_size:
-        return 11, None  # "The requested data size is too large" (MS-ASCMD 2.2.3.177.8)
-    found = attachment_bytes(row.mime, int(index))
+        return 11, None, 0  # "The requested data size is too large" (MS-ASCMD 2.2.3.177.8)
+    return 1, row.mime, int(index)
+
+
+def _attachment_data(status: int, mime: bytes | None, index: int) -> tuple[int, AttachmentData | None]:
+    """The attachment read out of its message, after the transaction that loaded it: parsing a
+    large message takes seconds, which no transaction (or SQLite's single writer) should wait for."""
+    from easlab.eas.mime import attachment_bytes
+
+    if mime is None:
+        return status, None
+    found = attachment_bytes(mime, index)
     if found is None:
         return 15, None
     meta, data = found
@@ -107,11 +119,12 @@ class ItemAdapter:
 
     # -- ItemOperations / GetAttachment ------------------------------------------------------------
     async def fetch(self, ctx, request: FetchRequest) -> FetchOutcome:
+        if request.file_reference:
+            status, found = await self._read_attachment(ctx, request.file_reference, request.max_size)
+            return FetchOutcome(status, attachment=found)
+
         def work(session):
             user, _device = self.store.who(session, ctx)
-            if request.file_reference:
-                status, found = _attachment(session, user, request.file_reference, request.max_size)
-                return FetchOutcome(status, attachment=found)
             by_long_id = request.long_id or (request.server_id if looks_like_long_id(request.server_id) else None)
             if by_long_id:
                 found = LongIds(session, user).item(by_long_id)
@@ -129,11 +142,16 @@ class ItemAdapter:
         return await self.store.run(work)
 
     async def attachment(self, ctx, file_reference: str) -> AttachmentData | None:
-        def work(session):
-            user, _device = self.store.who(session, ctx)
-            return _attachment(session, user, file_reference)[1]
+        return (await self._read_attachment(ctx, file_reference))[1]
 
-        return await self.store.run(work)
+    async def _read_attachment(self, ctx, reference: str,
+                               max_size: int | None = None) -> tuple[int, AttachmentData | None]:
+        """A reading transaction finds the message, then the same worker thread parses it."""
+        def source(session):
+            user, _device = self.store.who(session, ctx)
+            return _attachment_source(session, user, reference, max_size)
+
+        return await run_in_threadpool(lambda: _attachment_data(*self.store.transaction(source, False)))
 
     async def empty_folder(self, ctx, collection_id: str, delete_subfolders: bool) -> int:
         def work(session):
