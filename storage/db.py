@@ -131,7 +131,8 @@ class Database:
 
     def create_all(self) -> None:
         from . import (  # noqa: F401  (registers the tables)
-            generations, models, models_compose, models_directory, models_documents, models_faults, models_items, rights,
+            budgets, generations, logonfailures, models, models_compose, models_directory, models_documents,
+            models_faults, models_items, rights,
         )
         from .policies import ensure_default
 
