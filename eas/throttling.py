@@ -74,6 +74,26 @@ def refusal(retry_after: float, reason: str = OUT_OF_BUDGETS) -> Response:
     return Response(503, headers={"Retry-After": str(seconds), "X-MS-ASThrottle": reason})
 
 
+def spend(policy: ThrottlingPolicy, stored: tuple[float, float] | None, now: float) -> tuple[tuple[float, float], float | None]:
+    """Rule 2 on one user's bucket, `stored` as (balance ms, at) or None (full): what to store
+    next, and None when the request is admitted, else the seconds until it would be."""
+    # Only a budgeted policy (all three settings given) is charged: see `budgeted`.
+    assert policy.eas_cutoff_balance is not None and policy.eas_recharge_rate
+    balance = current(policy, stored, now)
+    floor = -float(policy.eas_cutoff_balance)
+    if balance < floor:
+        return (balance, now), (floor - balance) * 3600.0 / policy.eas_recharge_rate
+    return (balance - policy.request_charge, now), None
+
+
+def current(policy: ThrottlingPolicy, stored: tuple[float, float] | None, now: float) -> float:
+    """The balance of a bucket `stored` as (balance ms, at), recharged until `now`."""
+    assert policy.eas_max_burst is not None and policy.eas_recharge_rate is not None
+    balance, at = stored or (float(policy.eas_max_burst), now)
+    recharged = balance + (now - at) * policy.eas_recharge_rate / 3600.0
+    return min(recharged, float(policy.eas_max_burst))
+
+
 class Budgets:
     """Rule 2's buckets, one per user, bounded by MAX_TRACKED_USERS (a forgotten user starts full
     again, which only ever errs towards letting requests through)."""
@@ -81,32 +101,17 @@ class Budgets:
     def __init__(self) -> None:
         self._balance: OrderedDict[str, tuple[float, float]] = OrderedDict()  # user: (balance ms, at)
 
-    def _current(self, policy: ThrottlingPolicy, user: str, now: float) -> float:
-        # Only a budgeted policy (all three settings given) is charged: see `budgeted`.
-        assert policy.eas_max_burst is not None and policy.eas_recharge_rate is not None
-        balance, at = self._balance.get(user, (float(policy.eas_max_burst), now))
-        recharged = balance + (now - at) * policy.eas_recharge_rate / 3600.0
-        return min(recharged, float(policy.eas_max_burst))
-
     def charge(self, policy: ThrottlingPolicy, user: str, now: float) -> float | None:
         """Take a request's charge; None when admitted, else the seconds until it would be."""
-        balance = self._current(policy, user, now)
-        assert policy.eas_cutoff_balance is not None and policy.eas_recharge_rate
-        floor = -float(policy.eas_cutoff_balance)
-        if balance < floor:
-            self._store(user, balance, now)
-            return (floor - balance) * 3600.0 / policy.eas_recharge_rate
-        self._store(user, balance - policy.request_charge, now)
-        return None
-
-    def _store(self, user: str, balance: float, now: float) -> None:
-        self._balance[user] = (balance, now)
+        stored, wait = spend(policy, self._balance.get(user), now)
+        self._balance[user] = stored
         self._balance.move_to_end(user)
         while len(self._balance) > MAX_TRACKED_USERS:
             self._balance.popitem(last=False)
+        return wait
 
     def balance(self, policy: ThrottlingPolicy, user: str, now: float) -> float:
-        return self._current(policy, user, now)
+        return current(policy, self._balance.get(user), now)
 
 
 class Concurrency:

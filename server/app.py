@@ -16,7 +16,7 @@ from .clock import SystemClock
 from .config import Settings
 from .events import EventBus
 from .faults import Faults
-from .lockout import Lockout
+from .lockout import Lockout, SharedLockout
 from .mailer import Mailer
 from .outbound import Outbound
 from .push import PushHub
@@ -51,7 +51,9 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     app.state.settings = settings
     app.state.db = db
     app.state.smtp = None  # the SMTP listener, once server/runner.py has started one (/healthz asks it)
-    app.state.authenticator = Authenticator(db, settings.domain, lockout=Lockout() if settings.auth_lockout else None)
+    # Processes sharing a PostgreSQL store share the failure counts too (server/lockout.py).
+    lockout = (SharedLockout(db) if db.dialect == "postgresql" else Lockout()) if settings.auth_lockout else None
+    app.state.authenticator = Authenticator(db, settings.domain, lockout=lockout)
     app.state.limits = Limits(heartbeat_min=settings.heartbeat_min, heartbeat_max=settings.heartbeat_max,
                               max_itemoperations_size=settings.max_document_data_size,
                               max_sync_commands=settings.max_sync_commands,
@@ -65,6 +67,8 @@ def create_app(settings: Settings, db: Database | None = None, clock=None,
     # EasMaxConcurrency, budgets, auto-block (and its notice to the user)
     app.state.throttle = Throttle(db, app.state.clock, app.state.bus, app.state.mailer, app.state.hub)
     app.state.hub.on_throttling = app.state.throttle.reload
+    if isinstance(lockout, SharedLockout):
+        lockout.tell, app.state.hub.on_lockout = app.state.hub.tell_threadsafe, lockout.heard
     app.state.outbound = Outbound(db, settings.smarthost, app.state.clock)
     app.state.store = MailStore(db, app.state.hub, settings.domain, app.state.mailer, app.state.outbound,
                                 trust_store=settings.trust_store)

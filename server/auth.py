@@ -132,8 +132,8 @@ class Authenticator:
         if lockout is not None:
             if identity is None:
                 lockout.failed(name, address)
-            else:
-                lockout.succeeded(name)
+            elif not lockout.succeeded(name):
+                return None  # another process locked the account out meanwhile (server/lockout.py)
         return identity
 
     def _user(self, name: str, generation: int | None = None) -> _Logon | None:

@@ -66,6 +66,7 @@ class PushHub:
         # Observers see every notification (the test plugin's waits hang off this).
         self._listeners: list[asyncio.Queue] = []
         self.on_throttling = lambda: None  # the throttling settings changed (server/throttling.py)
+        self.on_lockout = lambda event: None  # another process's logon failure count (server/lockout.py)
         self.relay = None  # callable(event dict): tells the other processes (server/pgnotify.py)
         self._remote = False  # applying another process's event: relay nothing
         # A count of notifications and, per folder, the count at its last one: a waiter that
@@ -92,12 +93,19 @@ class PushHub:
             elif kind == "throttling":
                 self.on_throttling()
                 self._tell({"event": "throttling"})
+            elif kind == "lockout" and remote:
+                self.on_lockout(event)
         finally:
             self._remote = False
 
     def _tell(self, event: dict) -> None:
         if self.relay is not None and not self._remote:
             self.relay(event)
+
+    def tell_threadsafe(self, event: dict) -> None:
+        """From a worker thread: relay `event` to the other processes (nothing here wakes)."""
+        if self._loop is not None and self.relay is not None:
+            self._loop.call_soon_threadsafe(self._tell, event)
 
     @property
     def held(self) -> int:
@@ -140,7 +148,8 @@ class PushHub:
 
     def recheck(self) -> None:
         """Notifications may have been lost (server/pgnotify.py reconnected): every held request
-        reads the database again (server/store/sync.py)."""
+        reads the database again (server/store/sync.py), and so do the lockouts."""
+        self.on_lockout(None)
         for waiter in list(self._by_device.values()):
             waiter.wake.recheck = True
             waiter.fire()

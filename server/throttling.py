@@ -2,9 +2,11 @@
 eas/autoblock.py hold the rules).
 
 The settings are the organisation row's; they are read once and again after an administrator
-changes them (the "throttling" event, server/push.py), not per request.  Budgets, concurrency and
-behaviour counters live in memory, bounded, as Exchange keeps them per server; a trip is written to
-the device's row at once, so the block outlives the process and every front end shows it.
+changes them (the "throttling" event, server/push.py), not per request.  Concurrency and behaviour
+counters live in memory, bounded, as Exchange keeps them per server, and so do budgets on SQLite;
+on PostgreSQL, which several processes may serve, the budgets are rows in the store
+(SharedBudgets).  A trip is written to the device's row at once, so the block outlives the process
+and every front end shows it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.autoblock import BEHAVIORS, NOTIFICATION, Observation, Threshold, Tracker, failed, thresholds
 from easlab.eas.response import Response
-from easlab.eas.throttling import CONCURRENCY_RETRY_AFTER, OUT_OF_BUDGETS, Budgets, Concurrency, ThrottlingPolicy, refusal
+from easlab.eas.throttling import (
+    CONCURRENCY_RETRY_AFTER, OUT_OF_BUDGETS, Budgets, Concurrency, ThrottlingPolicy, current, refusal, spend,
+)
+from easlab.storage import budgets
 from easlab.storage.access import org_settings, set_autoblock
 from easlab.storage.devices import get_device
 from easlab.storage.users import get_user
@@ -29,7 +34,11 @@ class Throttle:
     def __init__(self, db, clock, bus, mailer=None, hub=None) -> None:
         self.db, self.clock, self.bus = db, clock, bus
         self.mailer, self.hub = mailer, hub  # the user's notice of a block (eas.autoblock rule 5)
-        self.budgets, self.concurrency, self.tracker = Budgets(), Concurrency(), Tracker()
+        # The budget holds across processes sharing a PostgreSQL store (SharedBudgets, below);
+        # EasMaxConcurrency and the auto-block counters are per process (README, Throttling).
+        self.shared = db.dialect == "postgresql"
+        self.budgets = SharedBudgets(db) if self.shared else Budgets()
+        self.concurrency, self.tracker = Concurrency(), Tracker()
         self._config: tuple[ThrottlingPolicy, dict[str, Threshold], bool] | None = None
 
     def reload(self) -> None:
@@ -54,7 +63,7 @@ class Throttle:
             wait = CONCURRENCY_RETRY_AFTER
             log.info("%s %s %s: over EasMaxConcurrency %d", user, line.device_id, line.command, policy.eas_max_concurrency)
         else:
-            wait = self.budgets.charge(policy, user, self.clock.monotonic()) if policy.budgeted else None
+            wait = await self._charge(policy, user) if policy.budgeted else None
             if wait is None:
                 return None
             self.concurrency.leave(user, line.command)
@@ -63,6 +72,11 @@ class Throttle:
         if tripped is not None:
             await self._block(user, line.device_id, tripped)
         return refusal(wait)
+
+    async def _charge(self, policy: ThrottlingPolicy, user: str) -> float | None:
+        if self.shared:  # a write in the store: off the loop, on the server clock (one for every process)
+            return await run_in_threadpool(self.budgets.charge, policy, user, self.clock.now().timestamp())
+        return self.budgets.charge(policy, user, self.clock.monotonic())
 
     def leave(self, user: str, line) -> None:
         self.concurrency.leave(user, line.command)
@@ -105,3 +119,32 @@ class Throttle:
                     rule.behavior, rule.incidence_limit + 1, rule.incidence_duration, rule.block_duration)
         if touched and self.hub is not None:
             self.hub.notify(touched)  # the user's other devices see the notice at once
+
+
+class SharedBudgets:
+    """Budgets (eas/throttling.py) kept in the store, for processes sharing a PostgreSQL store.
+
+    Why the store and not a division of the budget by the number of processes: a device keeps its
+    connection open, so its requests land on one process, and a budget / N there would refuse it
+    at a fraction of EasMaxBurst while a user spread over N processes got it whole.  The cost is
+    one short write per admitted request, and only while a budget is set (Exchange's default,
+    Unlimited, charges nothing and writes nothing).  EasMaxConcurrency stays per process: a slot is
+    held for a request's whole life (a held Sync for minutes), and a slot kept in the store would
+    cost two writes per request and be left taken by a process that was killed."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def charge(self, policy: ThrottlingPolicy, user: str, now: float) -> float | None:
+        """Budgets.charge, `now` the server clock in epoch seconds; blocking (a transaction)."""
+        with self.db.session() as session:
+            row = budgets.locked(session, user)
+            (row.balance, row.at), wait = spend(policy, None if row.at == budgets.FULL else (row.balance, row.at), now)
+            session.add(row)
+        return wait
+
+    def balance(self, policy: ThrottlingPolicy, user: str, now: float) -> float:
+        with self.db.session(write=False) as session:
+            row = session.get(budgets.ThrottleBudget, user)
+        return current(policy, None if row is None or row.at == budgets.FULL else (row.balance, row.at), now)
+

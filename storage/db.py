@@ -1,7 +1,6 @@
 """The engine: a SQLite file by default (WAL mode), PostgreSQL by URL."""
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,34 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from .schema import Outcome, upgrade
+from .urls import SCHEMES, SQLITE_SUFFIXES, DatabaseUrlError, normalise_url  # noqa: F401  (their home before urls.py)
 
 T = TypeVar("T")
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # a bare path is taken as a SQLite file only with one
-SCHEMES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
-
-
-class DatabaseUrlError(ValueError):
-    """A --db value that names no database easlab can store in."""
-
-
-def normalise_url(url: str) -> str:
-    """Accept the URLs people type: a path ending in .db (.sqlite, .sqlite3) means SQLite,
-    postgres:// and postgresql:// mean psycopg 3.  Anything else is refused: a typo must not
-    become a new SQLite file, nor another driver a ModuleNotFoundError."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        if not url.lower().endswith(SQLITE_SUFFIXES):
-            raise DatabaseUrlError(f"--db {url!r} is not a database URL: use sqlite:///PATH, "
-                                   "postgresql://USER@HOST/DB, or a file path ending in .db")
-        return f"sqlite:///{os.path.abspath(url)}"
-    if scheme.lower() not in SCHEMES:
-        raise DatabaseUrlError(f"--db: easlab cannot store in {scheme}://; use sqlite:///PATH or "
-                               "postgresql://USER@HOST/DB")
-    if scheme.lower() == "sqlite" and not rest.startswith("/"):
-        raise DatabaseUrlError(f"--db {url!r}: a SQLite URL is sqlite:///PATH (three slashes, then the path)")
-    if scheme.lower() in ("postgres", "postgresql"):
-        return "postgresql+psycopg://" + rest
-    return url
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

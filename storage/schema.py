@@ -61,7 +61,8 @@ class Outcome(NamedTuple):
 def models_metadata() -> MetaData:
     """The models' tables, every module that declares some imported."""
     from . import (  # noqa: F401  (registers the tables)
-        generations, models, models_compose, models_directory, models_documents, models_faults, models_items, rights,
+        budgets, generations, logonfailures, models, models_compose, models_directory, models_documents, models_faults,
+        models_items, rights,
     )
 
     return SQLModel.metadata

@@ -30,9 +30,14 @@ def _db(db_url: str | None):
 def server_domain(db) -> str:
     """The mail domain of the server that serves `db`, as `serve` recorded it in the data folder;
     else EASLAB_DOMAIN or the default."""
+    return domain_of(db.url)
+
+
+def domain_of(db_url: str) -> str:
+    """server_domain of the database at the (normalised) `db_url`."""
     from .. import home
 
-    return home.server_settings(db.url).get("domain") or _settings().domain
+    return home.server_settings(db_url).get("domain") or _settings().domain
 
 
 def tell_server(db, event: dict) -> None:

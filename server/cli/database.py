@@ -7,18 +7,17 @@ server reads).  Whatever goes wrong opening it is one line naming the cause and 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
-from easlab.storage import Database, DatabaseUrlError
-from easlab.storage.db import normalise_url
-from easlab.storage.schema import SchemaTooNew
+from easlab.storage.urls import DatabaseUrlError, normalise_url
 
 from .. import home
 from ..config import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a command opens the store, not with this module
+    from easlab.storage import Database
 
 CREATE_HINT = "create it with `easlab init` (or start `easlab serve`)"
 
@@ -39,18 +38,27 @@ def resolve_url(db_url: str | None) -> str:
 
 
 def shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 def sqlite_path(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     return parsed.database if parsed.get_backend_name() == "sqlite" else None
 
 
+def verbose_requested() -> bool:
+    """Whether the root's -v/--verbose was given."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.meta.get("easlab.verbose"))
+
+
 def verbose(message: str) -> None:
     """On stderr when the root's -v/--verbose was given."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.meta.get("easlab.verbose"):
+    if verbose_requested():
         click.echo(f"easlab: {message}", err=True)
 
 
@@ -67,6 +75,8 @@ def open_error(exc: BaseException, url: str) -> str:
 
 def _holds_easlab(db: Database) -> bool:
     """Whether easlab's tables are there; a missing SQLite file is not opened (that would make it)."""
+    from sqlalchemy import inspect
+
     from easlab.storage.models import User
 
     path = sqlite_path(db.url)
@@ -86,6 +96,11 @@ def open_database(db_url: str | None, create: bool = False) -> Database:
     """The database of --db, its tables brought up to date; created only when `create`.  Its
     `existed` says whether easlab's tables were there before, its `schema` what the upgrade did
     (storage/schema.py's Outcome)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from easlab.storage import Database
+    from easlab.storage.schema import SchemaTooNew
+
     url = resolve_url(db_url)
     verbose(f"database {shown(url)}")
     path = sqlite_path(url)

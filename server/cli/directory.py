@@ -13,8 +13,6 @@ import json
 
 import click
 
-from easlab.storage.models_directory import UserDirectory  # noqa: F401  (registers the table before create_all)
-
 from .common import _db, db_option, run_admin, server_domain
 
 MAX_PICTURE = 100 * 1024  # Active Directory's limit for thumbnailPhoto

@@ -63,13 +63,15 @@ def test_postgresql_url_works(pg_schema_url):
 def test_an_old_file_gains_the_device_xmswl_column(tmp_path):
     from sqlalchemy import inspect
 
+    from .test_schema_revisions import as_before_migrations
+
     from easlab.storage.devices import touch_device
 
     db = Database(str(tmp_path / "old.db"))
     db.create_all()
     with db.engine.begin() as conn:
         conn.execute(text('ALTER TABLE device DROP COLUMN ms_wl'))  # a file from before the column
-        conn.execute(text("DROP TABLE alembic_version"))  # and so from before migrations
+        as_before_migrations(conn)  # and so from before migrations
     assert "ms_wl" not in {c["name"] for c in inspect(db.engine).get_columns("device")}
     db.create_all()
     assert "ms_wl" in {c["name"] for c in inspect(db.engine).get_columns("device")}

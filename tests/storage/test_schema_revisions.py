@@ -20,6 +20,7 @@ from sqlmodel import select
 from easlab.server.cli import main
 from easlab.storage import Database, schema
 from easlab.storage.migrations import BASELINE, HEAD
+from easlab.storage.migrations.baseline import metadata as baseline
 from easlab.storage.models import Device, Item, SyncState, User
 from easlab.storage.models_compose import SentClientId
 
@@ -28,6 +29,14 @@ from .test_migration import OLD_SCHEMA
 UTC = timezone.utc
 WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "REPLACE")
 
+
+
+def as_before_migrations(conn) -> None:
+    """Turn a database this easlab made into one made before migrations: no alembic_version, and
+    none of the tables later revisions created (an older easlab never had them)."""
+    for name in set(inspect(conn).get_table_names()) - set(baseline.tables) - {schema.VERSION_TABLE}:
+        conn.execute(text(f'DROP TABLE "{name}"'))
+    conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
 
 def differences(engine) -> list:
     """What Alembic's autogenerate would write into a new revision: [] when the database is the models'."""
@@ -52,7 +61,7 @@ def postgresql_before_migrations(url: str) -> str:
     """Today's tables without alembic_version, less a column, with a VARCHAR(16) access reason and
     syncstate's device key without its cascade (as easlab made them before), and rows in them."""
     engine = create_engine(url)
-    schema.models_metadata().create_all(engine)
+    baseline.create_all(engine)
     db = Database(url)  # rows written as the code writes them (create_all left out: no revision)
     with db.session() as s:
         alice = User(name="alice", display_name="Alice", password_hash="x", allowed_device_ids=["PhoneA"],
