@@ -197,6 +197,17 @@ async def ping(host: str, port: int, held: HeldPing, body: bytes, gate: asyncio.
         held.arrived = time.perf_counter()
 
 
+async def release(helds: list[HeldPing]) -> None:
+    """Cancel the Pings still waiting and close every connection (the server sees them cut)."""
+    for h in helds:
+        if h.task is not None and not h.task.done():
+            h.task.cancel()
+    await asyncio.gather(*(h.task for h in helds if h.task is not None), return_exceptions=True)
+    for h in helds:
+        if h.writer is not None:
+            h.writer.close()
+
+
 def ping_ok(held: HeldPing) -> bool:
     from easlab.eas.wbxml import decode
 
@@ -302,13 +313,7 @@ async def run(args, server: c.Server, users: list[str], deadline: Deadline, repo
                       f"p50 so far {c.percentile(delays, 50) * 1000:.1f} ms" if delays else f"  {n} deliveries")
         report.update(delays=delays, smtp=smtp_s, bad=bad, woken=woken, deliveries=len(smtp_s))
     finally:
-        for h in helds:
-            if h.task is not None and not h.task.done():
-                h.task.cancel()
-        await asyncio.gather(*(h.task for h in helds if h.task is not None), return_exceptions=True)
-        for h in helds:
-            if h.writer is not None:
-                h.writer.close()
+        await release(helds)
         await asyncio.sleep(0.5)
 
 

@@ -141,13 +141,7 @@ async def storm(server: c.Server, devices: list[tuple[str, str]], target: str, r
         await asyncio.to_thread(c.wait_cpu_idle, server.pid, 1.0, 30.0)
         report["rss_held"] = server.rss_kb()["VmRSS"]
     finally:
-        for h in helds:
-            if h.task is not None and not h.task.done():
-                h.task.cancel()
-        await asyncio.gather(*(h.task for h in helds if h.task is not None), return_exceptions=True)
-        for h in helds:
-            if h.writer is not None:
-                h.writer.close()
+        await ph.release(helds)
         await poller.conn.close()
     await asyncio.to_thread(c.wait_cpu_idle, server.pid, 1.0, 60.0)
 

@@ -255,13 +255,7 @@ async def ping_phase(server: c.Server, devices: list[tuple[str, str]], users: li
                     cross.append(h.arrived - t_data)
         report.update(delays=delays, cross=cross, smtp=smtp)
     finally:
-        for h in helds:
-            if h.task is not None and not h.task.done():
-                h.task.cancel()
-        await asyncio.gather(*(h.task for h in helds if h.task is not None), return_exceptions=True)
-        for h in helds:
-            if h.writer is not None:
-                h.writer.close()
+        await ph.release(helds)
         await asyncio.sleep(0.5)
     return report
 
