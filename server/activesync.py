@@ -20,7 +20,7 @@ from easlab.eas.wbxml import Element, encode
 
 from . import tracenote
 from .clock import clock_sleep
-from .traces import ACCESS_KEY, IDENTITY_KEY, LINE_KEY
+from .tracenote import ACCESS_KEY, IDENTITY_KEY, LINE_KEY
 
 log = logging.getLogger("easlab.http")
 

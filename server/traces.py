@@ -43,19 +43,12 @@ from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trac
 from .auth import login_name, parse_basic
 from .clock import clock_sleep
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
-from .tracenote import EXCHANGE_KEY
+from .tracenote import ACCESS_KEY, EXCHANGE_KEY, IDENTITY_KEY, LINE_KEY
 
 log = logging.getLogger("easlab.trace")
 WBXML_TYPES = ("application/vnd.ms-sync.wbxml", "application/vnd.ms-sync")
 REDACTED = ("authorization", "proxy-authorization")
 FIXTURE_VERSION = 1
-# What the wrapper found out at the door, for the endpoint (server/activesync.py), so a request reads
-# the counters, parses its line and checks its login once: the `access` counter as read with the
-# `instrument` one (the logon's and the gate's memories are valid under it), the request line, and
-# the login's Identity (None: refused) for POST and OPTIONS, the methods the endpoint authenticates.
-ACCESS_KEY = "easlab.access_generation"
-LINE_KEY = "easlab.line"
-IDENTITY_KEY = "easlab.identity"
 AUTHENTICATED = ("POST", "OPTIONS")
 _URL_SPECIAL = frozenset(b"#\t\r\n")
 
