@@ -37,6 +37,7 @@ from easlab.eas.commands import Registry
 from easlab.eas.response import Response
 from easlab.eas.status import Common, encode
 from easlab.storage.faults import InstrumentSnapshot, candidates, consume, load_instrument
+from easlab.storage.generations import INSTRUMENT, peek
 
 from .clock import clock_sleep
 
@@ -154,9 +155,22 @@ class Faults:
         """For an authenticated request: the fault it gets, if any."""
         return await run_in_threadpool(self.match, identity.name, line.device_id, line.command)
 
-    def match_smtp(self, users: Iterable[str], stage: str) -> FaultAction | None:
+    def generation(self) -> int:
+        """The `instrument` counter now (one read by primary key, no ORM)."""
+        return peek(self.db.engine, INSTRUMENT)
+
+    def smtp_clear(self, users: Iterable[str], generation: int | None) -> bool:
+        """True when no SMTP fault can apply to `users` (the snapshot of `generation`, the
+        `instrument` counter the caller read, says so), known without I/O; False: ask match_smtp."""
+        known = self._snapshot
+        return generation is not None and known is not None and known.generation == generation \
+            and not known.smtp_may_apply(list(users))
+
+    def match_smtp(self, users: Iterable[str], stage: str, generation: int | None = None) -> FaultAction | None:
+        """Blocking: the SMTP fault `users` get at `stage`, counted; None when none applies.
+        `generation`: the `instrument` counter, when the caller read it already."""
         users = list(users)
-        if not self._current().smtp_may_apply(users):
+        if not self._current(generation).smtp_may_apply(users):
             return None  # the usual answer, from memory: no recipient has an smtp fault
         now = self.clock.now()
         with self.db.session() as session:

@@ -21,12 +21,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.concurrency import run_in_threadpool
 
 from .config import DEFAULT_MAX_MESSAGE_SIZE
-from .faults import Faults, smtp_fault
+from .faults import Faults, smtp_fault, smtp_reply
 from .store import MailStore
 
 log = logging.getLogger("easlab.smtp")
 
 IDENT = "easlab ESMTP"
+_GENERATION = "easlab_instrument"  # the envelope's attribute: the `instrument` counter read at its last RCPT
 
 # What may appear of a client's HELO argument in our Received: header (no spaces, controls, or
 # anything that could end the header or start a comment).
@@ -80,14 +81,13 @@ class DeliveryHandler:
         self.connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
-        refusal = await self._fault(address, "rcpt")
-        if refusal is not None:
-            return refusal
         try:
-            known = await run_in_threadpool(self.store.user_exists, address)
+            refusal, known = await run_in_threadpool(self._check_recipient, envelope, address)
         except Exception:
             log.exception("checking recipient %s failed", address)
             return "451 4.3.0 Temporary failure checking the recipient; try again later"
+        if refusal is not None:
+            return refusal
         if not known:
             log.info("rejected recipient %s from %s", address, _peer_literal(session.peer))
             return f"550 5.1.1 <{address}>: Recipient address rejected: no such user here"
@@ -95,13 +95,29 @@ class DeliveryHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def _fault(self, addresses, stage: str) -> str | None:
+    def _check_recipient(self, envelope: Envelope, address: str) -> tuple[str | None, bool]:
+        """In one worker thread (a trip there costs as much as both reads): (the reply an injected
+        fault gives, the address has a local user).  The `instrument` counter read here is kept
+        with the envelope, so that DATA asks the fault snapshot in memory instead of the store."""
+        if self.faults is not None:
+            generation = self.faults.generation()
+            setattr(envelope, _GENERATION, generation)
+            name = self.store.local_user_name(address)
+            action = self.faults.match_smtp([name], "rcpt", generation) if name else None
+            if action is not None:
+                return smtp_reply(action), False
+        return None, self.store.user_exists(address)
+
+    async def _data_fault(self, envelope: Envelope) -> str | None:
         if self.faults is None:
             return None
-        return await smtp_fault(self.store, addresses, stage, self.faults)
+        users = [name for name in map(self.store.local_user_name, envelope.rcpt_tos) if name]
+        if not users or self.faults.smtp_clear(users, getattr(envelope, _GENERATION, None)):
+            return None
+        return await smtp_fault(self.store, envelope.rcpt_tos, "data", self.faults)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
-        refusal = await self._fault(envelope.rcpt_tos, "data")
+        refusal = await self._data_fault(envelope)
         if refusal is not None:
             return refusal
         content = envelope.original_content  # bytes as received (decode_data is off)

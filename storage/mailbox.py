@@ -103,22 +103,56 @@ def store_messages(session: Session, folder: Folder, entries: list[tuple[bytes, 
     ORM flush per message: what makes `easlab import` and grouped SMTP deliveries quick."""
     if not entries:
         return []
-    items, changes = Item.__table__, ItemChange.__table__
-    first = folder.change_seq + 1
+    if session.new or session.dirty:
+        session.flush()  # rows the caller added first are written first, as the ORM's autoflush would
+    ids = _insert_messages(session, folder.id, folder.server_id, folder.change_seq + 1, entries)
+    folder.change_seq += len(entries)
+    session.add(folder)
+    return ids
+
+
+def append_messages(session: Session, folder_id: int, server_id: str,
+                    entries: list[tuple[bytes, ParsedMessage, datetime, bool]]) -> list[int]:
+    """store_messages into a folder known by its id and ServerId, without loading its row: the
+    change counter moves in the UPDATE that reads it (SMTP delivery's cached Inboxes).  A Folder
+    row of this session is flushed first and expired after, so the ORM never writes a stale
+    counter back.  LookupError when the folder is gone."""
+    if not entries:
+        return []
+    if session.new or session.dirty:
+        session.flush()
+    last = session.connection().execute(_TAKE_CHANGES, {"f_id": folder_id, "f_n": len(entries)}).scalar()
+    if last is None:
+        raise LookupError(f"folder {folder_id} is gone")
+    for row in list(session.identity_map.values()):
+        if isinstance(row, Folder) and row.id == folder_id:
+            session.expire(row, ["change_seq"])
+    return _insert_messages(session, folder_id, server_id, last - len(entries) + 1, entries)
+
+
+# Built once: constructing a statement costs about as much as running it.
+_ITEMS, _CHANGES, _FOLDERS = Item.__table__, ItemChange.__table__, Folder.__table__
+_TAKE_CHANGES = update(_FOLDERS).where(_FOLDERS.c.id == bindparam("f_id")).values(
+    change_seq=_FOLDERS.c.change_seq + bindparam("f_n")).returning(_FOLDERS.c.change_seq)
+_INSERT_ITEMS = insert(_ITEMS).returning(_ITEMS.c.id, sort_by_parameter_order=True)
+_SET_SERVER_IDS = update(_ITEMS).where(_ITEMS.c.id == bindparam("b_id")).values(server_id=bindparam("b_sid"))
+_INSERT_CHANGES = insert(_CHANGES)
+
+
+def _insert_messages(session: Session, folder_id: int, folder_server_id: str, first: int,
+                     entries: list[tuple[bytes, ParsedMessage, datetime, bool]]) -> list[int]:
+    """The item rows and their change-log adds, numbered from change `first`."""
+    connection = session.connection()
     token = uuid.uuid4().hex[:16]  # placeholder ServerIds, unique in the folder until set below
-    rows = [dict(folder_id=folder.id, server_id=f"~{token}:{n}", date_received=when, read=read,
+    rows = [dict(folder_id=folder_id, server_id=f"~{token}:{n}", date_received=when, read=read,
                  created_seq=first + n, modified_seq=first + n, pim=None, **parsed_columns(mime, parsed, when))
             for n, (mime, parsed, when, read) in enumerate(entries)]
-    result = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), rows)
-    ids = [row[0] for row in result]
-    server_ids = [f"{folder.server_id}:{item_id}" for item_id in ids]
-    session.execute(update(items).where(items.c.id == bindparam("b_id")).values(server_id=bindparam("b_sid")),
-                    [{"b_id": i, "b_sid": sid} for i, sid in zip(ids, server_ids)])
+    ids = [row[0] for row in connection.execute(_INSERT_ITEMS, rows)]
+    server_ids = [f"{folder_server_id}:{item_id}" for item_id in ids]
+    connection.execute(_SET_SERVER_IDS, [{"b_id": i, "b_sid": sid} for i, sid in zip(ids, server_ids)])
     now = utcnow()
-    session.execute(insert(changes), [dict(folder_id=folder.id, seq=first + n, item_id=i, server_id=sid, kind="add", at=now)
-                                      for n, (i, sid) in enumerate(zip(ids, server_ids))])
-    folder.change_seq = first + len(entries) - 1
-    session.add(folder)
+    connection.execute(_INSERT_CHANGES, [dict(folder_id=folder_id, seq=first + n, item_id=i, server_id=sid, kind="add", at=now)
+                                         for n, (i, sid) in enumerate(zip(ids, server_ids))])
     return ids
 
 

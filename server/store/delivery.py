@@ -13,15 +13,19 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
 from easlab.eas.oof import reply_address
-from easlab.storage.conversations import always_move_targets
-from easlab.storage.mailbox import folder_by_type, store_messages
+from easlab.storage import generations
+from easlab.storage.mailbox import append_messages, folder_by_type
 from easlab.storage.models import Folder, User
+from easlab.storage.models_compose import OofSettings
+from easlab.storage.models_items import ConversationAction
 from easlab.storage.scheduling import may_hold_itip, deliver_to_inbox
 from easlab.storage.users import get_user, lock_mailboxes
 
@@ -46,46 +50,97 @@ class _Job:
     parsed: ParsedMessage | None = None
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """What storing a plain message needs of a user: kept across transactions (Delivery.known)."""
+    id: int
+    name: str
+    inbox_id: int
+    inbox_server_id: str
+
+
+class Known:
+    """Recipients by user name (None: no such user), valid while the `access` generation, which
+    every change to a user row bumps (its creation, deletion and renaming too: storage/
+    access_watch.py), stands where it was when they were read.  A transaction's new entries join
+    only after its commit: an Inbox created by a transaction that rolled back is never remembered."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.recipients: dict[str, Recipient | None] = {}
+
+    def at(self, generation: int) -> dict[str, Recipient | None]:
+        if generation != self.generation:
+            self.generation, self.recipients = generation, {}
+        return self.recipients
+
+    def learn(self, generation: int, fresh: dict[str, Recipient | None]) -> None:
+        if generation == self.generation:
+            self.recipients.update(fresh)
+
+    def forget(self) -> None:
+        self.generation, self.recipients = None, {}
+
+
 class _Inboxes:
-    """The Inbox rows of one transaction and the plain messages waiting to be written to them
-    (store_messages), in arrival order."""
+    """The recipients of one transaction and the plain messages waiting to be written to their
+    folders (append_messages), in arrival order."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, known: Known):
         self.session = session
-        self.folders: dict[int, Folder] = {}
-        self.users: dict[str, User | None] = {}
-        self.moves: dict[int, dict[bytes, Folder]] = {}  # per user: conversations moved always
-        self.pending: dict[int, list] = {}
+        self.generation = generations.current(session.connection(), generations.ACCESS)
+        self.known = known.at(self.generation)
+        self.fresh: dict[str, Recipient | None] = {}
+        self.moves: dict[int, dict[bytes, tuple[int, str]]] = {}  # per user: conversations moved always
+        self.oof: dict[int, bool] = {}  # per user: an Out of Office setting that may be on
+        self.pending: dict[tuple[int, str], list] = {}
 
-    def user(self, name: str) -> User | None:
-        """The user called `name`, read once per transaction however many of its messages."""
-        if name not in self.users:
-            self.users[name] = get_user(self.session, name)
-        return self.users[name]
+    def user(self, name: str) -> Recipient | None:
+        """The user called `name`, read once while users stay as they are."""
+        if name in self.known:
+            return self.known[name]
+        if name not in self.fresh:
+            user = get_user(self.session, name)
+            self.fresh[name] = None if user is None else Recipient(user.id, user.name, *self._inbox(user))
+        return self.fresh[name]
 
-    def inbox(self, user: User) -> Folder:
-        if user.id not in self.folders:
-            # The Inbox in one query; folder_by_type (which reads every folder to create the
-            # defaults first) only for a user who has none yet.
-            inbox = self.session.exec(select(Folder).where(Folder.user_id == user.id, Folder.type == FolderType.Inbox,
-                                                           Folder.deleted == False)).first()  # noqa: E712
-            self.folders[user.id] = inbox or folder_by_type(self.session, user, FolderType.Inbox)
-            self.moves[user.id] = always_move_targets(self.session, user)
-        return self.folders[user.id]
+    def _inbox(self, user: User) -> tuple[int, str]:
+        # The Inbox in one query; folder_by_type (which reads every folder to create the defaults
+        # first) only for a user who has none yet.
+        inbox = self.session.exec(select(Folder).where(Folder.user_id == user.id, Folder.type == FolderType.Inbox,
+                                                       Folder.deleted == False)).first()  # noqa: E712
+        inbox = inbox or folder_by_type(self.session, user, FolderType.Inbox)
+        return inbox.id, inbox.server_id
 
-    def add(self, user: User, mime: bytes, parsed: ParsedMessage, now: datetime) -> int:
-        inbox = self.inbox(user)
-        folder = self.moves[user.id].get(parsed.conversation_id, inbox)
-        self.pending.setdefault(folder.id, []).append((mime, parsed, now, False))
-        return folder.id
+    def oof_may_apply(self, user: Recipient) -> bool:
+        """Whether the user has an Out of Office setting that is not off (read once a transaction;
+        Sending.oof_reply decides the rest)."""
+        if user.id not in self.oof:
+            state = self.session.execute(_OOF_STATE, {"user_id": user.id}).scalar()
+            self.oof[user.id] = bool(state)
+        return self.oof[user.id]
+
+    def add(self, user: Recipient, mime: bytes, parsed: ParsedMessage, now: datetime) -> int:
+        if user.id not in self.moves:
+            rows = self.session.execute(_MOVES, {"user_id": user.id})
+            self.moves[user.id] = {bytes(conversation): (folder_id, server_id) for conversation, folder_id, server_id in rows}
+        folder = self.moves[user.id].get(parsed.conversation_id, (user.inbox_id, user.inbox_server_id))
+        self.pending.setdefault(folder, []).append((mime, parsed, now, False))
+        return folder[0]
 
     def write(self) -> None:
         """Store what waits, before anything else writes to these folders (order is the log's)."""
-        by_id = {folder.id: folder for folder in self.folders.values()}
-        by_id.update((folder.id, folder) for moves in self.moves.values() for folder in moves.values())
-        for folder_id, entries in self.pending.items():
-            store_messages(self.session, by_id[folder_id], entries)
+        for (folder_id, server_id), entries in self.pending.items():
+            append_messages(self.session, folder_id, server_id, entries)
         self.pending.clear()
+
+
+# Conversations set to be moved always (storage/conversations.py always_move_targets), as ids.
+_ACTIONS, _FOLDERS, _OOF = ConversationAction.__table__, Folder.__table__, OofSettings.__table__
+_MOVES = core_select(_ACTIONS.c.conversation_id, _FOLDERS.c.id, _FOLDERS.c.server_id).join_from(
+    _ACTIONS, _FOLDERS, _FOLDERS.c.id == _ACTIONS.c.folder_id).where(
+    _ACTIONS.c.user_id == bindparam("user_id"), _FOLDERS.c.deleted == False)  # noqa: E712
+_OOF_STATE = core_select(_OOF.c.state).where(_OOF.c.user_id == bindparam("user_id"))
 
 
 def _parse(jobs: list[_Job]) -> None:
@@ -97,19 +152,22 @@ class Delivery:
     def __init__(self, store: StoreContext, sending: Sending):
         self.store = store
         self.sending = sending
+        self.known = Known()
         self._waiting: list[_Job] = []
         self._writer: asyncio.Task | None = None
 
-    def _oof_after_delivery(self, session: Session, user: User, mime: bytes, parsed: ParsedMessage, effects: Effects) -> None:
-        self.sending.oof_reply(session, user, mime, parsed, reply_address(mime), self.store.clock.now(), effects)
+    def _oof_after_delivery(self, session: Session, user: Recipient, mime: bytes, parsed: ParsedMessage,
+                            effects: Effects, inboxes: _Inboxes) -> None:
+        if self.store.mailer is None or not inboxes.oof_may_apply(user):
+            return  # what oof_reply would find, without its two queries a message
+        self.sending.oof_reply(session, session.get(User, user.id), mime, parsed, reply_address(mime),
+                               self.store.clock.now(), effects)
 
-    def _deliver(self, session: Session, mime: bytes, recipients: list[str], parsed: ParsedMessage | None = None,
-                 inboxes: _Inboxes | None = None) -> tuple[DeliveryResult, Effects]:
+    def _deliver(self, session: Session, mime: bytes, recipients: list[str], parsed: ParsedMessage,
+                 inboxes: _Inboxes) -> tuple[DeliveryResult, Effects]:
         result = DeliveryResult()
         effects = Effects()
-        parsed = parsed or parse_message(mime)
-        inboxes = inboxes or _Inboxes(session)
-        users: list[User] = []
+        users: list[Recipient] = []
         for address in recipients:
             name = self.store.local_user_name(address)
             user = inboxes.user(name) if name else None
@@ -122,23 +180,25 @@ class Delivery:
             now = self.store.clock.now()
             if itip:  # a meeting message changes the calendar too: stored one by one, as always
                 inboxes.write()
-                effects.touched += deliver_to_inbox(session, user, self.store.address(user), mime, replace(parsed), now)
+                row = session.get(User, user.id)
+                effects.touched += deliver_to_inbox(session, row, self.store.address(row), mime, replace(parsed), now)
             else:
                 effects.touched.append(inboxes.add(user, mime, replace(parsed), now))
             result.delivered.append(user.name)
-            self._oof_after_delivery(session, user, mime, parsed, effects)
+            self._oof_after_delivery(session, user, mime, parsed, effects, inboxes)
         result.outbound = effects.outbound
         return result, effects
 
-    def _deliver_group(self, session: Session, jobs: list[_Job]) -> list[tuple[DeliveryResult, Effects]]:
+    def _deliver_group(self, session: Session, jobs: list[_Job]) -> tuple[list[tuple[DeliveryResult, Effects]], _Inboxes]:
         # Every recipient of the group locked at once, in name order: locking job by job could take
         # two users in the other order from a transaction that delivers to both, and deadlock with
         # it on PostgreSQL.  _deliver is only ever called from here, so it takes no lock of its own.
         lock_mailboxes(session, [name for job in jobs for name in map(self.store.local_user_name, job.recipients) if name])
-        inboxes = _Inboxes(session)
-        out = [self._deliver(session, job.mime, job.recipients, job.parsed, inboxes) for job in jobs]
+        inboxes = _Inboxes(session, self.known)
+        out = [self._deliver(session, job.mime, job.recipients, job.parsed or parse_message(job.mime), inboxes)
+               for job in jobs]
         inboxes.write()
-        return out
+        return out, inboxes
 
     async def deliver(self, mime: bytes, recipients: list[str]) -> DeliveryResult:
         """Store `mime` in the Inbox of every local recipient, in one transaction, then wake the
@@ -179,7 +239,13 @@ class Delivery:
         lock from its start (storage/db.py), and parsing needs none.  One trip to the thread
         pool for both, not two: a trip costs as much as parsing a small message."""
         _parse(jobs)
-        return self.store.transaction(lambda session: self._deliver_group(session, jobs))
+        try:
+            out, inboxes = self.store.transaction(lambda session: self._deliver_group(session, jobs))
+        except Exception:
+            self.known.forget()  # whatever failed, the next try reads the users again
+            raise
+        self.known.learn(inboxes.generation, inboxes.fresh)
+        return out
 
     def _fail(self, job: _Job, exc: Exception) -> None:
         if not job.done.done():

@@ -55,14 +55,14 @@ async def test_a_failing_delivery_fails_alone(counted, db, monkeypatch):
     store, runs, notices = counted
     import easlab.server.store.delivery as delivery
 
-    real = delivery.store_messages
+    real = delivery.append_messages
 
-    def refuse_poison(session, folder, entries):
+    def refuse_poison(session, folder_id, server_id, entries):
         if any(b"poison" in mime for mime, *_ in entries):
             raise RuntimeError("disk full")
-        return real(session, folder, entries)
+        return real(session, folder_id, server_id, entries)
 
-    monkeypatch.setattr(delivery, "store_messages", refuse_poison)
+    monkeypatch.setattr(delivery, "append_messages", refuse_poison)
     jobs = [store.deliver(mail(n) if n != 2 else b"Subject: poison\r\n\r\n", ["alice@easlab.test"]) for n in range(4)]
     results = await asyncio.gather(*jobs, return_exceptions=True)
     assert isinstance(results[2], RuntimeError)

@@ -116,16 +116,17 @@ async def test_two_recipients_are_one_transaction(app, db, monkeypatch):
             raise RuntimeError("disk full")
         return real(session, folder, mime, **kw)
 
-    real_many = easlab.server.store.delivery.store_messages
+    real_many = easlab.server.store.delivery.append_messages
+    bob_inbox = inbox_items(db, "bob")[0].id
 
-    def failing_many(session, folder, entries):
-        if folder.user_id == bob_id:
+    def failing_many(session, folder_id, server_id, entries):
+        if folder_id == bob_inbox:
             raise RuntimeError("disk full")
-        return real_many(session, folder, entries)
+        return real_many(session, folder_id, server_id, entries)
 
     monkeypatch.setattr(easlab.storage.scheduling, "store_message", failing)
-    # Plain mail is written in groups (storage.mailbox.store_messages), meeting mail one by one.
-    monkeypatch.setattr(easlab.server.store.delivery, "store_messages", failing_many)
+    # Plain mail is written in groups (storage.mailbox.append_messages), meeting mail one by one.
+    monkeypatch.setattr(easlab.server.store.delivery, "append_messages", failing_many)
     async with smtp_server(app.state.store) as address:
         with pytest.raises(smtplib.SMTPDataError) as err:
             await asyncio.to_thread(send, address, message(), ["alice@easlab.test", "bob@easlab.test"])
