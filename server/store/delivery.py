@@ -6,6 +6,11 @@ in one transaction (a group commit): several SMTP connections share one commit i
 queueing for SQLite's single writer one by one.  Each caller is answered only after the commit
 that holds its message, so SMTP's 250 still means "committed".  A group that fails is stored
 again one delivery at a time, so one bad message fails alone.
+
+A group costs a few statements whatever its size: each recipient's user and Inbox are remembered
+across transactions while the `access` generation stands (`Known`), the Inbox's change counter is
+moved by the UPDATE that reads it, and the conversations moved always and the Out of Office
+setting are read once per user and group.
 """
 from __future__ import annotations
 
