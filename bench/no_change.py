@@ -13,8 +13,9 @@ sent until the hub holds them all (one delivery then answers them).  Measured tw
 reading the rows, and the last-seen time stored on each request (the gate of the code before issue
 16 point 3; the logon's memory and the command's primary-key loads are in both runs), and "after":
 the gate decided from memory under the counters the request read once at the door
-(server/traces.py) and FolderSync answered from one statement (storage/folders.py
-quick_folder_sync).  Over HTTP is not measured here (bench/sync_initial.py is).
+(server/traces.py), FolderSync answered from one statement (storage/folders.py
+quick_folder_sync) and a Sync with nothing to say from one look at its keys and the folders'
+change counters (storage/sync.py quiet_collections).  Over HTTP is not measured here (bench/sync_initial.py is).
 """
 from __future__ import annotations
 
@@ -39,17 +40,22 @@ devices of 8 users (each past one Ping) send a Ping of the Inbox at once, the fi
 second until the hub holds them all.  "before": the gate and FolderSync each in a writing
 transaction reading the rows, last seen stored on every request (the old gate, switched on in the
 same run; the logon's memory stays); "after": the gate decided from memory under the `access` and
-`instrument` counters read once at the door, FolderSync from one statement."""
+`instrument` counters read once at the door, FolderSync from one statement, a quiet Sync from one
+look at its keys and the folders' change counters."""
 COLUMNS = ["date", "load (1 min)", "command", "requests", "before (req/s)", "after (req/s)", "ratio", "tree"]
 
 
 def _originals():
     from easlab.server.store import access, sync
 
-    return access.AccessAdapter._from_memory, sync.quick_folder_sync
+    return access.AccessAdapter._from_memory, sync.quick_folder_sync, sync.SyncAdapter.quiet_sync
 
 
-FROM_MEMORY, QUICK = _originals()
+FROM_MEMORY, QUICK, QUIET = _originals()
+
+
+async def _never_quiet(self, ctx, requests, sent):
+    return None
 
 
 def fs(key: str) -> bytes:
@@ -80,10 +86,12 @@ def _mode(mode: str) -> None:
         devices.LAST_SEEN_EVERY = devices.timedelta(0)
         access.AccessAdapter._from_memory = lambda *args: None  # type: ignore[method-assign]
         store_sync.quick_folder_sync = lambda *args: None
+        store_sync.SyncAdapter.quiet_sync = _never_quiet  # type: ignore[method-assign]
     else:
         devices.LAST_SEEN_EVERY = devices.timedelta(seconds=60)
         access.AccessAdapter._from_memory = FROM_MEMORY  # type: ignore[method-assign]
         store_sync.quick_folder_sync = QUICK
+        store_sync.SyncAdapter.quiet_sync = QUIET  # type: ignore[method-assign]
 
 
 class Device:

@@ -395,11 +395,12 @@ def _global(status: int, limit: int | None = None) -> Response:
 
 async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     store = ctx.store
+    kept = sent = None  # the request kept for the device; the one to keep now
     if tree is None:
-        cached = await store.cached_request(ctx, "sync")
-        if not cached:
+        kept = await store.cached_request(ctx, "sync")
+        if not kept:
             return _global(SyncStatus.IncompleteRequest)
-        tree = decode(cached)
+        tree = decode(kept)
     elif tree.find(f"{NS}:Partial") is not None:
         cached = await store.cached_request(ctx, "sync")
         if not cached:
@@ -408,20 +409,25 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
             tree = merge_partial(tree, decode(cached))
         except WBXMLError:
             return _global(SyncStatus.IncompleteRequest)
-        await store.cache_request(ctx, "sync", encode(tree))
+        sent = encode(tree)
     elif tree.find(f"{NS}:Collections") is not None:
-        await store.cache_request(ctx, "sync", encode(tree))
+        sent = encode(tree)
     try:
         request = parse(tree, ctx.version, ctx.limits)
     except ProtocolError as exc:
+        if sent is not None:
+            await store.cache_request(ctx, "sync", sent)
         response = _global(exc.status, exc.limit)
         response.refused_by = exc.requirement
         return response
+    outcomes = await _quiet(ctx, request, sent or kept)
+    if outcomes is None and sent is not None:
+        await store.cache_request(ctx, "sync", sent)
     if not request.collections:
         return _global(SyncStatus.ProtocolError)
 
     while True:
-        outcomes = await _run(ctx, request)
+        outcomes = outcomes or await _run(ctx, request)
         quiet = all(o.unchanged for o in outcomes)
         if not (quiet and request.wait):
             break
@@ -429,11 +435,29 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         wake = await store.wait(ctx, watch, request.wait)
         if wake is None or wake.superseded or wake.policy or wake.hierarchy:
             break
-        request.wait = None  # woken by a change: answer it now
+        request.wait, outcomes = None, None  # woken by a change: answer it now
     if quiet and versions.has(ctx.version, "empty_sync_response"):
         return Response(200)  # the empty Sync response: nothing changed, keep your keys
     elements = [o.rendered for o in outcomes]
     return Response(200, E(f"{NS}:Sync", E(f"{NS}:Collections", *elements)))
+
+
+async def _quiet(ctx: CommandContext, request: SyncRequest, sent: bytes | None) -> list[CollectionOutcome] | None:
+    """A request of no commands whose collections all have nothing to say, answered from one look
+    at the keys and the folders' change counters (the store's `quiet_sync`) instead of each
+    collection's run; None when that look cannot tell."""
+    if sent is None or not request.collections or ctx.restricted or any(c.commands for c in request.collections):
+        return None
+    outcomes = await ctx.store.quiet_sync(ctx, request.collections, sent)
+    if outcomes is not None:
+        opaque = has_quirk("body_opaque", ctx.request.device_type, ctx.request.user_agent)
+        for coll, outcome in zip(request.collections, outcomes):
+            outcome.rendered = _render(ctx, coll, outcome, opaque)
+    return outcomes
+
+
+def _render(ctx: CommandContext, coll: CollectionRequest, outcome: CollectionOutcome, opaque: bool) -> Element:
+    return render_collection(outcome, ctx.version, outcome.options or coll.options, coll.class_name, opaque, ctx.address)
 
 
 async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutcome]:
@@ -447,10 +471,9 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
         if budget is not None:
             coll.window_size = max(0, min(coll.window_size, budget))
         coll.room = room
-        version = ctx.version
 
         def render(outcome: CollectionOutcome, coll=coll) -> Element:
-            return render_collection(outcome, version, outcome.options or coll.options, coll.class_name, opaque, ctx.address)
+            return _render(ctx, coll, outcome, opaque)
 
         outcome = await ctx.store.sync_collection(ctx, coll, render)
         if outcome.replay is not None:

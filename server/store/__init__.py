@@ -77,6 +77,9 @@ class MailStore:
     async def sync_collection(self, ctx, request, render):
         return await self.sync_port.sync_collection(ctx, request, render)
 
+    async def quiet_sync(self, ctx, requests, sent):
+        return await self.sync_port.quiet_sync(ctx, requests, sent)
+
     async def estimate(self, ctx, collection):
         return await self.sync_port.estimate(ctx, collection)
 

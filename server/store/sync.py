@@ -100,6 +100,16 @@ class SyncAdapter:
         drafts.finish()
         return outcome
 
+    async def quiet_sync(self, ctx, requests, sent):
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if ids is None or ctx.restricted:  # a restricted device may be owed the access notice
+            return None
+        now = self.store.clock.now()
+
+        self._checking(ctx)
+        return await run_in_threadpool(queries.quiet_collections, self.store.db.engine, *ids, ctx.request.device_id, sent,
+                                       requests, SyncOptions, now)
+
     async def _owed(self, ctx, request) -> bool:
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
         if ids is None or ctx.restricted:  # a restricted device's position stays put

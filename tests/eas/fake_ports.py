@@ -156,6 +156,9 @@ class FakePorts:
         outcome.rendered = coll.replay = render(outcome)
         return outcome
 
+    async def quiet_sync(self, ctx: CommandContext, requests: list[CollectionRequest], sent: bytes) -> None:
+        return None  # every collection through sync_collection
+
     async def estimate(self, ctx: CommandContext, collection: EstimateRequest) -> Estimate:
         coll = self.collections.get(collection.collection_id)
         if coll is None:

@@ -1,15 +1,19 @@
 """The one-statement writes and the writer hint of a device's usual cycle (issue 13, point 3),
 on both databases: a FolderSync key rolled by a guarded UPDATE that does not hold once anything
-it rests on moved, and the look that sends a Sync owed changes to the writer at once."""
+it rests on moved, the look that sends a Sync owed changes to the writer at once, and the look
+that answers a Sync with nothing to say (issue 16, point 3)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 from sqlmodel import select
 
+from easlab.eas.commands.sync import ClientCommand, CollectionRequest, SyncOptions
+
 from easlab.storage.folders import QuietRoll, quick_folder_sync, roll_quietly
 from easlab.storage.models import Device, Folder, SyncState, User
-from easlab.storage.sync import likely_writes
+from easlab.storage.sync import likely_writes, quiet_collections
 from easlab.storage.users import add_user
 
 
@@ -81,3 +85,51 @@ def test_a_sync_is_sent_to_the_writer_at_once_only_when_its_key_is_owed_changes(
         inbox.change_seq = 8  # a message arrived
         session.add(inbox)
     assert [hint("12"), hint("11"), hint("12", get_changes=False), hint("12", window_size=0)] == [True, False, False, False]
+
+
+def test_a_sync_with_nothing_to_say_is_told_from_one_look(database):
+    ids = partnership(database)
+    with database.session() as session:
+        folders = {f.type: f for f in session.exec(select(Folder).where(Folder.user_id == ids[0], Folder.type.in_((2, 5))))}
+        for folder in folders.values():
+            folder.change_seq = 7
+            session.add(folder)
+            session.add(SyncState(device_pk=ids[1], collection_id=folder.server_id, sync_key="12", prev_key="11", seq=7,
+                                  options=SyncOptions().to_dict()))
+        device = session.get(Device, ids[1])
+        device.cached_sync = b"kept"
+        session.add(device)
+        inbox, sent = folders[2].server_id, folders[5].server_id
+        handles = {2: folders[2].id, 5: folders[5].id}
+
+    def look(*requests, sent_bytes=b"kept", device_id="dev1"):
+        return quiet_collections(database.engine, ids[0], ids[1], device_id, sent_bytes, list(requests), SyncOptions,
+                                 datetime(2026, 12, 7, tzinfo=timezone.utc))
+
+    both = look(CollectionRequest(inbox, "12"), CollectionRequest(sent, "12", get_changes=False))
+    assert [(o.collection_id, o.sync_key, o.status, o.unchanged, o.watch) for o in both] == [
+        (inbox, "12", 1, True, [handles[2]]), (sent, "12", 1, True, [handles[5]])]
+    assert look(CollectionRequest(inbox, "12", options=SyncOptions())) is not None  # the options as kept
+    refused = {
+        "another request": look(CollectionRequest(inbox, "12"), sent_bytes=b"other"),
+        "another device": look(CollectionRequest(inbox, "12"), device_id="dev2"),
+        "the previous key": look(CollectionRequest(inbox, "11")),
+        "key 0": look(CollectionRequest(inbox, "0")),
+        "an unknown key": look(CollectionRequest(inbox, "99")),
+        "an unknown collection": look(CollectionRequest(inbox, "12"), CollectionRequest("4242", "12")),
+        "a collection twice": look(CollectionRequest(inbox, "12"), CollectionRequest(inbox, "12")),
+        "new options": look(CollectionRequest(inbox, "12", options=SyncOptions(conflict=0))),
+        "a FilterType window": look(CollectionRequest(inbox, "12", options=SyncOptions(filter_type=3))),
+        "a bad FilterType": look(CollectionRequest(inbox, "12", options=SyncOptions(filter_type=8))),
+        "commands": look(CollectionRequest(inbox, "12", commands=[ClientCommand("Fetch", server_id="1:1")])),
+    }
+    assert {why: outcome for why, outcome in refused.items() if outcome is not None} == {}
+    with database.session() as session:
+        state = session.exec(select(SyncState).where(SyncState.collection_id == sent)).one()
+        state.initial_cursor = 3  # the initial download is under way
+        session.add(state)
+        folder = session.get(Folder, handles[2])
+        folder.change_seq = 8  # a message arrived
+        session.add(folder)
+    assert look(CollectionRequest(inbox, "12")) is None
+    assert look(CollectionRequest(sent, "12")) is None
