@@ -46,10 +46,10 @@ COLUMNS = ["date", "load (1 min)", "command", "requests", "before (req/s)", "aft
 def _originals():
     from easlab.server.store import access, sync
 
-    return access.AccessAdapter._from_memory, sync.quick_folder_sync
+    return access.AccessAdapter._from_memory, access.AccessAdapter._quick, sync.quick_folder_sync
 
 
-FROM_MEMORY, QUICK = _originals()
+FROM_MEMORY, QUICK_GATE, QUICK = _originals()
 
 
 def fs(key: str) -> bytes:
@@ -79,10 +79,12 @@ def _mode(mode: str) -> None:
     if mode == "before":
         devices.LAST_SEEN_EVERY = devices.timedelta(0)
         access.AccessAdapter._from_memory = lambda *args: None  # type: ignore[method-assign]
+        access.AccessAdapter._quick = lambda *args: None  # type: ignore[method-assign]
         store_sync.quick_folder_sync = lambda *args: None
     else:
         devices.LAST_SEEN_EVERY = devices.timedelta(seconds=60)
         access.AccessAdapter._from_memory = FROM_MEMORY  # type: ignore[method-assign]
+        access.AccessAdapter._quick = QUICK_GATE  # type: ignore[method-assign]
         store_sync.quick_folder_sync = QUICK
 
 
