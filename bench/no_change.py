@@ -48,10 +48,11 @@ COLUMNS = ["date", "load (1 min)", "command", "requests", "before (req/s)", "aft
 def _originals():
     from easlab.server.store import access, sync
 
-    return access.AccessAdapter._from_memory, sync.quick_folder_sync, sync.SyncAdapter.quiet_sync
+    return (access.AccessAdapter._from_memory, access.AccessAdapter._quick, sync.quick_folder_sync,
+            sync.SyncAdapter.quiet_sync)
 
 
-FROM_MEMORY, QUICK, QUIET = _originals()
+FROM_MEMORY, QUICK_GATE, QUICK, QUIET = _originals()
 
 
 async def _never_quiet(self, ctx, requests, sent):
@@ -85,11 +86,13 @@ def _mode(mode: str) -> None:
     if mode == "before":
         devices.LAST_SEEN_EVERY = devices.timedelta(0)
         access.AccessAdapter._from_memory = lambda *args: None  # type: ignore[method-assign]
+        access.AccessAdapter._quick = lambda *args: None  # type: ignore[method-assign]
         store_sync.quick_folder_sync = lambda *args: None
         store_sync.SyncAdapter.quiet_sync = _never_quiet  # type: ignore[method-assign]
     else:
         devices.LAST_SEEN_EVERY = devices.timedelta(seconds=60)
         access.AccessAdapter._from_memory = FROM_MEMORY  # type: ignore[method-assign]
+        access.AccessAdapter._quick = QUICK_GATE  # type: ignore[method-assign]
         store_sync.quick_folder_sync = QUICK
         store_sync.SyncAdapter.quiet_sync = QUIET  # type: ignore[method-assign]
 

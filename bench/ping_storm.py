@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import shutil
 import sys
 import tempfile
@@ -213,6 +214,9 @@ def main() -> int:
     limit = ph.raise_nofile()
     if limit < args.users * args.devices + ph.FD_MARGIN:
         raise SystemExit(f"RLIMIT_NOFILE {limit} is too low for {args.users * args.devices:,} connections")
+    # Every device connects from 127.0.0.1: the server's cap per address (half its connections by
+    # default) is raised past them (a tree that does not read it keeps its own).
+    os.environ.setdefault("EASLAB_MAX_CONNECTIONS_PER_ADDRESS", str(args.users * args.devices + ph.FD_MARGIN))
     tree = c.tree_state()
     tmp = Path(tempfile.mkdtemp(prefix="easlab-bench-storm-"))
     reports = []

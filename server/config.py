@@ -48,6 +48,9 @@ class Settings:
     tls_key: str | None = None
     tls_ca: str | None = None  # the lab CA's PEM file once made (the setup page offers it); None with tls_cert
     auth_lockout: bool = True  # back-off after repeated failed logons (server/lockout.py); the lab may switch it off
+    # Open HTTP connections from one client address; None: server/limits.py's (half the connections).
+    # A lab whose simulated devices all connect from one address (a bench, a test harness) raises it.
+    max_connections_per_address: int | None = None
     test_clock: bool = False  # a ManualClock that /api/clock moves (black-box tests of time), instead of the real one
 
     @classmethod
@@ -68,6 +71,7 @@ class Settings:
             trust_store=os.environ.get("EASLAB_TRUST_STORE") or None,
             https_port=_env_int("EASLAB_HTTPS_PORT", 8443),
             auth_lockout=env_flag("EASLAB_AUTH_LOCKOUT", True),
+            max_connections_per_address=_env_int("EASLAB_MAX_CONNECTIONS_PER_ADDRESS", 0) or None,
         )
 
     @property

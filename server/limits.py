@@ -30,6 +30,11 @@ MAX_REQUEST_HEADER_COUNT = 100
 # Open connections from one client address; never more than half the descriptors, so one address
 # cannot lock every other user out.  Past it a new connection is closed at once.
 MAX_CONNECTIONS_PER_ADDRESS = 20_000
+# Connections the kernel completes and queues before the server accepts them (listen(2)'s backlog;
+# Linux cuts it to net.core.somaxconn).  Past it a new connection's SYN is dropped and the client
+# tries again a second or more later: ten thousand phones reconnecting at once after a restart
+# would wait out those retries.
+LISTEN_BACKLOG = 8192
 # Large blocks (request bodies, MIME messages, attachments, answers) are mapped from the system
 # with their own pages at least from this size, so freeing one gives its memory back.  glibc's
 # default threshold starts at 128 KB but rises to the largest block freed (up to 32 MB): after one

@@ -41,19 +41,22 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(2048)
+    sock.listen(limits.LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
 
-def http_config(app, descriptors: int) -> uvicorn.Config:
-    """uvicorn with server/limits.py's connection bounds, for a process with `descriptors` open files."""
+def http_config(app, descriptors: int, per_address_cap: int | None = None) -> uvicorn.Config:
+    """uvicorn with server/limits.py's connection bounds, for a process with `descriptors` open files
+    (`per_address_cap`: the lab's own cap per client address, within the connections in all)."""
     total, per_address = limits.connection_limits(descriptors)
+    if per_address_cap is not None:
+        per_address = max(1, min(per_address_cap, total))
     protocol = bounded_protocol(Addresses(per_address), limits.HEADER_TIMEOUT, limits.MAX_REQUEST_BYTES,
                                 limits.MAX_REQUEST_HEADER_COUNT)
     return uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, http=protocol,
                           timeout_keep_alive=limits.KEEP_ALIVE_TIMEOUT, limit_concurrency=total,
-                          h11_max_incomplete_event_size=limits.MAX_REQUEST_BYTES)
+                          h11_max_incomplete_event_size=limits.MAX_REQUEST_BYTES, backlog=limits.LISTEN_BACKLOG)
 
 
 class Listeners(uvicorn.Server):
@@ -142,8 +145,8 @@ async def serve(settings: Settings, bound: Bound | None = None, ready=None) -> N
     db = Database(settings.db_url)
     app = create_app(settings, db, clock=_test_clock() if settings.test_clock else None)
     settings.port = bound.http.getsockname()[1]
-    server = Listeners(http_config(app, limits.raise_descriptor_limit()), bound.https,
-                       bound.material.context() if bound.material else None)
+    config = http_config(app, limits.raise_descriptor_limit(), settings.max_connections_per_address)
+    server = Listeners(config, bound.https, bound.material.context() if bound.material else None)
     # aiosmtpd logs every SMTP command at INFO ("mail.log"); keep that for --log-level debug.
     if not logging.getLogger("mail.log").isEnabledFor(logging.DEBUG):
         logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -40,6 +40,9 @@ class SyncAdapter:
         # device: (id of the request, hub tick at its first check); an id, not the request, so a
         # device's last request is not kept alive (an id reused makes a wait wake early, no worse)
         self._since: dict[tuple[str, str], tuple[int, int]] = {}
+        # device: (id of the Ping, the folders it watched last time, their check), read with the
+        # kept Ping for the request that watches the same folders again
+        self._checked: dict[tuple[str, str], tuple] = {}
 
     def _checking(self, ctx) -> None:
         """A check of `ctx`'s request starts: its wait must hear of what is notified from now on."""
@@ -131,7 +134,45 @@ class SyncAdapter:
 
         return await self.store.read(work)
 
+    async def _cached_ping(self, ctx, ids) -> bytes | None:
+        """Every Ping asks for the last one: one Core read by the gate's ids, and in the same
+        worker thread the check of the folders it watched, which the device mostly watches again
+        (`pending_adds` takes it).  b"": no Ping kept; None: the ids name no such device."""
+        key = (ctx.user, ctx.request.device_id)
+        self._checking(ctx)  # the check below is this request's: its wait hears of what follows
+
+        def kept():
+            with self.store.db.engine.connect() as connection:
+                row = connection.execute(_CACHED_PING, {"pk": ids[1], "user_id": ids[0],
+                                                         "device_id": ctx.request.device_id}).first()
+                if row is None or not row[0] or not row[1] or ctx.restricted:
+                    return row, None
+                watched = [str(f[0]) for f in row[1]]
+                return row, (watched, changes.quick_pending_adds(connection, *ids, ctx.request.device_id, watched))
+
+        row, check = await run_in_threadpool(kept)
+        if check is not None and check[1] is not None:
+            self._checked[key] = (id(ctx), *check)
+        if row is None:
+            return None
+        heartbeat, folders = row
+        return json.dumps({"heartbeat": heartbeat, "folders": folders or []}).encode() if heartbeat else b""
+
     async def pending_adds(self, ctx, collection_ids):
+        checked = self._checked.pop((ctx.user, ctx.request.device_id), None)
+        if checked is not None and checked[0] == id(ctx) and checked[1] == list(collection_ids):
+            return PingCheck(*checked[2])
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if ids is not None and not ctx.restricted:  # a Ping of a device the gate knows: Core reads
+            def quick():
+                with self.store.db.engine.connect() as connection:
+                    return changes.quick_pending_adds(connection, *ids, ctx.request.device_id, list(collection_ids))
+
+            self._checking(ctx)
+            found = await run_in_threadpool(quick)
+            if found is not None:
+                return PingCheck(*found)
+
         def work(session):
             user, device = self.store.who(session, ctx)
             status, changed, watch = changes.pending_adds(session, user, device, collection_ids, restricted=ctx.restricted,
@@ -180,6 +221,12 @@ class SyncAdapter:
         return await self.store.read(work)
 
     async def cached_request(self, ctx, kind):
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if kind == "ping" and ids is not None:
+            found = await self._cached_ping(ctx, ids)
+            if found is not None:
+                return found or None
+
         def work(session):
             _, device = self.store.who(session, ctx)
             if kind == "sync":
@@ -224,4 +271,6 @@ class SyncAdapter:
 
 # The device's cached Sync request, by the ids the gate noted (a reused id names another row: None).
 _CACHED_SYNC = core_select(Device.cached_sync).where(
+    Device.id == bindparam("pk"), Device.user_id == bindparam("user_id"), Device.device_id == bindparam("device_id"))
+_CACHED_PING = core_select(Device.ping_heartbeat, Device.ping_folders).where(
     Device.id == bindparam("pk"), Device.user_id == bindparam("user_id"), Device.device_id == bindparam("device_id"))

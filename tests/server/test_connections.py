@@ -147,3 +147,30 @@ async def test_one_address_holds_a_bounded_number_of_connections(connect):
     first.connection_lost(None)
     _, again = connect()
     assert not again.closed
+
+
+def _admitted(config: uvicorn.Config, count: int, host: str = "127.0.0.1") -> int:
+    """How many of `count` connections from `host` the configured protocol keeps open."""
+    config.load()
+    state, loop = ServerState(), Loop()
+    kept = 0
+    for _ in range(count):
+        transport = Transport(host)
+        config.http_protocol_class(config, state, {}, _loop=loop).connection_made(transport)
+        kept += not transport.closed
+    return kept
+
+
+async def test_the_lab_sets_its_own_cap_per_address_within_the_connections_in_all(monkeypatch):
+    # A bench or harness whose devices all connect from one address (issue 16: 10,000 Pings from
+    # 127.0.0.1 against half of 20,000 descriptors) raises the cap; the listen backlog is uvicorn's too.
+    assert _admitted(http_config(_ok, 1024), 460) == 448
+    assert _admitted(http_config(_ok, 1024, per_address_cap=600), 700) == 600
+    assert _admitted(http_config(_ok, 1024, per_address_cap=5000), 900) == 896  # never past the total
+    assert http_config(_ok, 1024).backlog == limits.LISTEN_BACKLOG
+    monkeypatch.setenv("EASLAB_MAX_CONNECTIONS_PER_ADDRESS", "12000")
+    from easlab.server.config import Settings
+
+    assert Settings.from_env().max_connections_per_address == 12000
+    monkeypatch.delenv("EASLAB_MAX_CONNECTIONS_PER_ADDRESS")
+    assert Settings.from_env().max_connections_per_address is None

@@ -156,10 +156,10 @@ async def test_a_ping_is_taken_in_on_both_counters_read_once(lab, db, monkeypatc
     assert (await asyncio.wait_for(ping, 10)).text("Ping:Status") == "2"
 
 
-# The command's own reads: user and device by primary key in each of its two transactions (the
-# cached request, the folders' check), the folder, its sync state, the changes.  The same Ping
-# again is not stored again, and the wait takes the user's id from the gate's note.
-PING_STATEMENTS = 7
+# The command's own reads, by the ids the gate noted: the cached request, and the check of the
+# folders it watched (the folder, its sync state and the changes in one statement).  The same
+# Ping again is not stored again, and the wait takes the user's id from the gate's note.
+PING_STATEMENTS = 2
 
 
 async def test_an_allowed_device_blocked_from_another_process_is_refused_at_once(lab, db, elsewhere):
