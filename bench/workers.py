@@ -199,11 +199,22 @@ async def sync_phase(server: c.Server, users: list[str], per_user: int, window: 
             if t.done() and t.exception():
                 raise t.exception()
     await asyncio.to_thread(wait_idle, server.pids(), 0.5, 60)
-    start = time.perf_counter()
+    start, own, served, busy = time.perf_counter(), time.process_time(), cpu_of(server.pids()), _machine_busy()
     go.set()
     adds = await asyncio.gather(*tasks)
     seconds = time.perf_counter() - start
-    return {"devices": len(tasks), "adds": sum(adds), "seconds": seconds, "rate": sum(adds) / seconds}
+    # Who used the cores meanwhile: this process (the devices: HTTP and WBXML decoding on one loop),
+    # the server's processes, and the machine as a whole (PostgreSQL and other tenants included).
+    cores = {"client": (time.process_time() - own) / seconds, "server": (cpu_of(server.pids()) - served) / seconds,
+             "machine": (_machine_busy() - busy) / seconds}
+    return {"devices": len(tasks), "adds": sum(adds), "seconds": seconds, "rate": sum(adds) / seconds, "cores": cores}
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # -- Pings ----------------------------------------------------------------------------------------
@@ -318,8 +329,9 @@ def main() -> int:
                         devices = asyncio.run(prepare_pings(server, url, ping_users, args.ping_devices))
                     s = asyncio.run(sync_phase(server, sync_users, args.per_user, args.window, f"w{workers}r{rnd}"))
                     results[workers]["sync"].append(s)
-                    print(f"  Sync: {s['devices']} devices, {s['adds']:,} items in {s['seconds']:.1f} s = {s['rate']:,.0f} items/s",
-                          flush=True)
+                    print(f"  Sync: {s['devices']} devices, {s['adds']:,} items in {s['seconds']:.1f} s = {s['rate']:,.0f} items/s; "
+                          f"cores busy: client {s['cores']['client']:.2f}, server {s['cores']['server']:.2f}, "
+                          f"machine {s['cores']['machine']:.2f} of {os.cpu_count()}", flush=True)
                     if devices and rnd == 0:
                         deliveries = args.deliveries if args.deliveries is not None else len(ping_users)
                         p = asyncio.run(ping_phase(server, devices, ping_users, deliveries))

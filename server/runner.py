@@ -12,7 +12,7 @@ import uvicorn
 
 from easlab.storage import Database
 
-from . import control, home, limits, tls
+from . import control, heap, home, limits, tls
 from .pgnotify import PgRelay
 from .app import create_app
 from .autodiscover import phone_setup_text
@@ -175,6 +175,7 @@ async def serve(settings: Settings, bound: Bound | None = None, ready=None) -> N
         announce(settings, db, smtp_host, bound.material, app.state.clock)
     else:
         ready()
+    heap.settle()  # the app is up: what it built lives as long as the process (server/heap.py)
     try:
         await server.serve(sockets=sockets)
     finally:

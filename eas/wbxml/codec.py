@@ -64,18 +64,8 @@ def _add_value(el: Element, value: str | bytes, at: int) -> None:
     el.value = parts  # type: ignore[assignment]  # a list only until its END
 
 
-def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH,
-           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Element:
-    """Decode one EAS WBXML document into its root Element."""
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    elif not isinstance(data, bytes):
-        raise TypeError("decode() takes bytes")
-    n = len(data)
-    if n > max_size:
-        raise WBXMLLimitError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
-    if n == 0:
-        raise WBXMLError("empty document", 0)
+def _header(data: bytes, n: int) -> int:
+    """Check the header (version 1.3, public id 1, UTF-8, no string table); the body's offset."""
     if data[0] != 0x03:
         raise WBXMLError(f"WBXML version 0x{data[0]:02X}, EAS uses 0x03", 0)
     public_id, pos = _mb_u_int32(data, 1, n)
@@ -89,7 +79,27 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
     strtbl, pos = _mb_u_int32(data, pos, n)
     if strtbl != 0:
         raise WBXMLError("string table present; EAS documents carry none", strtbl_at)
+    return pos
 
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH,
+           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Element:
+    """Decode one EAS WBXML document into its root Element.
+
+    Most of a document is leaves holding one value (tag, STR_I or OPAQUE, END): such a leaf inside
+    the root is read in one step.  Anything else, errors included, takes the general path, so the
+    tree and every refusal (message and offset) are the same either way."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    elif not isinstance(data, bytes):
+        raise TypeError("decode() takes bytes")
+    n = len(data)
+    if n > max_size:
+        raise WBXMLLimitError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
+    if n == 0:
+        raise WBXMLError("empty document", 0)
+    pos = _header(data, n)
+    find = data.find
     page = 0
     slots = DECODE[0]
     stack: list[Element] = []
@@ -99,49 +109,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
         if pos >= n:
             raise WBXMLError("truncated document: missing END" if root else "truncated document: no root element", pos)
         b = data[pos]
-        if b == END:
-            if not stack:
-                raise WBXMLError("END with no open element", pos)
-            closed = stack.pop()
-            if closed.value is None and not closed.children:
-                closed.explicit_end = True
-            elif isinstance(closed.value, list):
-                closed.value = closed.value[0][:0].join(closed.value)
-            pos += 1
-            if not stack:
-                break
-        elif b == STR_I or b == OPAQUE:
-            if not stack:
-                raise WBXMLError("content outside the root element", pos)
-            at = pos
-            if b == STR_I:
-                end = data.find(b"\x00", pos + 1)
-                if end < 0:
-                    raise WBXMLError("unterminated inline string", at)
-                try:
-                    value: str | bytes = data[pos + 1:end].decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
-                pos = end + 1
-            else:
-                length, pos = _mb_u_int32(data, pos + 1, n)
-                if pos + length > n:
-                    raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
-                value = data[pos:pos + length]
-                pos += length
-            _add_value(stack[-1], value, at)
-        elif b == SWITCH_PAGE:
-            if pos + 1 >= n:
-                raise WBXMLError("truncated SWITCH_PAGE", pos)
-            new = data[pos + 1]
-            found = DECODE.get(new)
-            if found is None:
-                raise WBXMLError(f"unknown code page {new}", pos + 1)
-            page, slots = new, found
-            pos += 2
-        elif b in _REFUSED_GLOBALS:
-            raise WBXMLError(f"global token {_REFUSED_GLOBALS[b]} is not used by EAS", pos)
-        else:
+        if b & 0x3F > 4:  # a tag: every global token sits at 0x00-0x04 of its quarter
             if b & 0x80:
                 raise WBXMLError("attributes are not used by EAS", pos)
             tag = slots[b & 0x3F]
@@ -159,16 +127,83 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             else:  # the root; anything after it is refused below as trailing bytes
                 root = el
             pos += 1
-            if b & 0x40:
-                if len(stack) >= max_depth:
-                    raise WBXMLLimitError(f"nesting deeper than {max_depth}", pos - 1)
-                stack.append(el)
-            elif not stack:
+            if not b & 0x40:
+                if not stack:
+                    break
+                continue
+            if len(stack) >= max_depth:
+                raise WBXMLLimitError(f"nesting deeper than {max_depth}", pos - 1)
+            if stack and pos < n:
+                kind = data[pos]
+                if kind == STR_I:
+                    end = find(b"\x00", pos + 1)
+                    if 0 < end < n - 1 and data[end + 1] == END:
+                        try:
+                            el.value = data[pos + 1:end].decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
+                        pos = end + 2
+                        continue
+                elif kind == OPAQUE:
+                    length, start = _mb_u_int32(data, pos + 1, n)
+                    stop = start + length
+                    if stop < n and data[stop] == END:
+                        el.value = data[start:stop]
+                        pos = stop + 1
+                        continue
+            stack.append(el)
+        elif b == END:
+            if not stack:
+                raise WBXMLError("END with no open element", pos)
+            closed = stack.pop()
+            if closed.value is None and not closed.children:
+                closed.explicit_end = True
+            elif isinstance(closed.value, list):
+                closed.value = closed.value[0][:0].join(closed.value)
+            pos += 1
+            if not stack:
                 break
+        elif b == STR_I or b == OPAQUE:
+            if not stack:
+                raise WBXMLError("content outside the root element", pos)
+            pos = _content(data, pos, n, stack[-1])
+        elif b == SWITCH_PAGE:
+            if pos + 1 >= n:
+                raise WBXMLError("truncated SWITCH_PAGE", pos)
+            new = data[pos + 1]
+            found = DECODE.get(new)
+            if found is None:
+                raise WBXMLError(f"unknown code page {new}", pos + 1)
+            page, slots = new, found
+            pos += 2
+        else:
+            raise WBXMLError(f"global token {_REFUSED_GLOBALS[b]} is not used by EAS", pos)
     if pos != n:
         raise WBXMLError(f"{n - pos} bytes after the root element", pos)
     assert root is not None  # the loop ends only when the root element closes
     return root
+
+
+def _content(data: bytes, pos: int, n: int, el: Element) -> int:
+    """One STR_I or OPAQUE at `pos` added to `el`'s value; the offset after it."""
+    at = pos
+    if data[pos] == STR_I:
+        end = data.find(b"\x00", pos + 1)
+        if end < 0:
+            raise WBXMLError("unterminated inline string", at)
+        try:
+            value: str | bytes = data[pos + 1:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
+        pos = end + 1
+    else:
+        length, pos = _mb_u_int32(data, pos + 1, n)
+        if pos + length > n:
+            raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
+        value = data[pos:pos + length]
+        pos += length
+    _add_value(el, value, at)
+    return pos
 
 
 def _mb_bytes(value: int) -> bytes:
@@ -184,10 +219,11 @@ def encode(root: Element) -> bytes:
     """Encode an Element tree; a SWITCH_PAGE is written only where the page changes."""
     out = bytearray(HEADER)
     page = 0
-    # Iterative walk: ("open", el) visits an element, None closes the last opened one.
+    # Iterative walk: an element is visited when popped; None closes the last opened one.
     todo: list[Element | None] = [root]
+    pop = todo.pop
     while todo:
-        el = todo.pop()
+        el = pop()
         if el is None:
             out.append(END)
             continue
@@ -198,39 +234,42 @@ def encode(root: Element) -> bytes:
         except TypeError:
             raise WBXMLError(f"not an element: {el!r}") from None
         if el_page != page:
-            out += bytes((SWITCH_PAGE, el_page))
+            out.append(SWITCH_PAGE)
+            out.append(el_page)
             page = el_page
         value = el.value
-        if value is None and not el.children:
-            if el.explicit_end:
-                out += bytes((token | 0x40, END))
+        if value is None:
+            children = el.children
+            if children:
+                out.append(token | 0x40)
+                todo.append(None)
+                todo += reversed(children)
+            elif el.explicit_end:
+                out.append(token | 0x40)
+                out.append(END)
             else:
                 out.append(token)
             continue
+        if el.children:
+            raise WBXMLError(f"<{el.tag}> holds both a value and child elements")
         out.append(token | 0x40)
-        if value is not None:
-            if el.children:
-                raise WBXMLError(f"<{el.tag}> holds both a value and child elements")
-            if isinstance(value, str):
-                try:
-                    raw = value.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise WBXMLError(f"<{el.tag}> string is not encodable as UTF-8 (lone surrogate)") from None
-                if b"\x00" in raw:
-                    # STR_I ends at NUL, and OPAQUE would hand a device bytes where it reads a
-                    # string: refused.  No client's value gets here with one (Element.as_text).
-                    raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
-                out.append(STR_I)
-                out += raw
-                out.append(0)
-            elif isinstance(value, (bytes, bytearray)):
-                out.append(OPAQUE)
-                out += _mb_bytes(len(value))
-                out += value
-            else:
-                raise WBXMLError(f"<{el.tag}> value must be str or bytes, not {type(value).__name__}")
+        if isinstance(value, str):
+            try:
+                raw = value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise WBXMLError(f"<{el.tag}> string is not encodable as UTF-8 (lone surrogate)") from None
+            if b"\x00" in raw:
+                # STR_I ends at NUL, and OPAQUE would hand a device bytes where it reads a
+                # string: refused.  No client's value gets here with one (Element.as_text).
+                raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
+            out.append(STR_I)
+            out += raw
+            out += b"\x00\x01"  # the string's terminator, then the element's END
+        elif isinstance(value, (bytes, bytearray)):
+            out.append(OPAQUE)
+            out += _mb_bytes(len(value))
+            out += value
             out.append(END)
         else:
-            todo.append(None)
-            todo.extend(reversed(el.children))
+            raise WBXMLError(f"<{el.tag}> value must be str or bytes, not {type(value).__name__}")
     return bytes(out)
