@@ -15,7 +15,8 @@ stores live on tmpfs (/dev/shm) when there is one: nothing the fuzz checks depen
 Each finished chunk is added to a checkpoint file (--checkpoint) and a progress line with the
 partial tally is printed every --progress inputs.  `--resume` runs only the chunks the checkpoint
 lacks (same seed, chunk size and mutants), so a long run can be stopped (Ctrl-C records what the
-finished chunks add up to, marked partial) and continued into one total.
+finished chunks add up to, marked partial) and continued into one total (its seconds: this run's,
+plus the checkpointed chunks' own seconds divided by the jobs).
 
 Reported: inputs sent, inputs a second, answers by HTTP status, undesigned answers (a status the
 server does not design for that version, or an ERROR record from the handler boundary) and crashes
