@@ -12,6 +12,7 @@ or the item's body (the MIME for BodyPreference Type 4), and the answer says whi
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 
@@ -410,7 +411,12 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         if isinstance(op, FetchOp):
             outcome = await _fetch_once(ctx, op.request, room, fetched) if op.request is not None else None
             mark = payload.mark()
-            answer = fetch_element(op, outcome, ctx.version, payload)
+            if outcome is not None and outcome.attachment is not None \
+                    and len(outcome.attachment.data) >= limits.DECODE_IN_THREAD_SIZE:
+                # base64 of megabytes in one C call: off the event loop, which other users' requests need.
+                answer = await asyncio.to_thread(fetch_element, op, outcome, ctx.version, payload)
+            else:
+                answer = fetch_element(op, outcome, ctx.version, payload)
             size = payload.size_since(mark, answer)
             if size > room:  # held only until here: the answer never grows past the cap
                 payload.drop_since(mark)
