@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import binascii
 import re
+import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -138,4 +139,5 @@ def _base64(part: EmailMessage) -> bytes | None:
         except binascii.Error:
             return None
         carry, at = text[usable:], end
+        time.sleep(0)  # not a wait: a thread waiting for the GIL may take it between two slices
     return b"".join(out) if not carry else None

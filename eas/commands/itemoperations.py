@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from dataclasses import dataclass
 
 from .. import documents, limits, multipart, versions
@@ -258,7 +259,22 @@ class Payload:
         if self.parts is not None:
             return self.part(raw)
         self.inline += len(raw)
-        return E(f"{NS}:Data", base64.b64encode(raw).decode("ascii"))
+        return E(f"{NS}:Data", b64(raw))
+
+
+# base64 of a large attachment in slices of this many bytes (a multiple of 3: the pieces join into
+# the one encoding), offering the GIL to other users' threads between two rather than holding it
+# through megabytes in one C call.
+B64_SLICE = 3 * 64 * 1024
+
+
+def b64(raw: bytes) -> str:
+    pieces = []
+    for at in range(0, len(raw), B64_SLICE):
+        pieces.append(base64.b64encode(raw[at:at + B64_SLICE]))
+        if len(raw) > B64_SLICE:
+            time.sleep(0)  # not a wait: a thread waiting for the GIL may take it here
+    return b"".join(pieces).decode("ascii")
 
 
 def cut(raw: bytes, rng: tuple[int, int] | None) -> tuple[bytes, str | None]:

@@ -72,3 +72,11 @@ async def test_a_small_attachment_is_answered_on_the_event_loop(app, client, mon
     answer = await Raw(client).call("ItemOperations", _fetch(ref))
     assert decode(encode(answer)).find(f"{NS}:Response").find(f"{NS}:Fetch").text(f"{NS}:Status") == "1"
     assert threads == [threading.main_thread()]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 196_607, 196_608, 196_609, 1_000_000])
+def test_base64_in_slices_is_the_one_encoding(size):
+    from easlab.eas.commands import itemoperations
+
+    raw = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert itemoperations.b64(raw) == base64.b64encode(raw).decode("ascii")
