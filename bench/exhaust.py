@@ -95,10 +95,24 @@ async def chunked(server: c.Server) -> str:
 
 async def bomb(server: c.Server) -> str:
     # WBXML header, then a Sync tag with content (0x45 | 0x40) repeated: 24 MB of nested opens.
+    # Sent in slices while the answer is read: a server may refuse it from its first bytes.
     body = b"\x03\x01\x6a\x00" + b"\x45" * (24 * 1024 * 1024)
-    conn = await c.Connection(server.host, server.port).open()
-    status, _, _ = await conn.request(c.query("Sync", "attacker", "a1"), c.headers("attacker"), body)
-    await conn.close()
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    request = c.build_request(server.host, server.port, c.query("Sync", "attacker", "a1"), c.headers("attacker"), body)
+    answer = asyncio.create_task(c.read_response(reader))
+    try:
+        for at in range(0, len(request), 65536):
+            if answer.done():
+                break
+            writer.write(request[at:at + 65536])
+            await writer.drain()
+    except ConnectionError:
+        pass  # the server answered and closed
+    try:
+        status = (await answer)[0]
+    except (ConnectionError, c.HTTPError) as exc:
+        status = f"none ({type(exc).__name__})"
+    writer.transport.abort()
     return f"HTTP {status}"
 
 
@@ -158,7 +172,7 @@ async def attack_one(server: c.Server, sampler: Sampler, name: str, attack) -> d
             "p99": during, "baseline": baseline}
 
 
-def run_attack(name: str, attack) -> dict:
+def run_attack(name: str, attack, root: Path | None = None) -> dict:
     """One attack against a server of its own, so each peak starts from a fresh process."""
     from easlab.storage import Database
 
@@ -170,7 +184,7 @@ def run_attack(name: str, attack) -> dict:
         db.create_all()
         c.create_users(db, ["attacker", "bystander"])
         db.dispose()
-        server = c.Server(db_url, tmp / "easlab.server.log").start()
+        server = c.Server(db_url, tmp / "easlab.server.log", root=root).start()
         if attack is fetch:
             msg = EmailMessage()
             msg["From"], msg["To"], msg["Subject"] = "alex@example.net", f"attacker@{c.DOMAIN}", "big"
@@ -193,9 +207,10 @@ def run_attack(name: str, attack) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--tree", type=Path, help="serve another checkout's code (a before/after run)")
     args = parser.parse_args()
-    tree = c.tree_state()
-    rows = [run_attack(name, attack) for name, attack in
+    tree = c.tree_state() if args.tree is None else f"{args.tree}"
+    rows = [run_attack(name, attack, args.tree) for name, attack in
             (("chunked 200 MB", chunked), ("WBXML bomb 24 MB", bomb), ("100 x 5 MB fetch", fetch))]
     met_all = True
     for row in rows:

@@ -18,7 +18,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
-from . import mime_scan
+from . import mime_scan, mime_split
 from .conversations import thread_index
 
 # Windows code page ids for the charsets mail actually uses (email:InternetCPID).
@@ -309,9 +309,15 @@ def _read_parts(out: ParsedMessage, msg: Message, reader: _Reader) -> None:
 
 
 def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None:
-    """The `index`-th attachment of a stored message, for ItemOperations/GetAttachment."""
-    msg = BytesParser(policy=policy.default).parsebytes(data)
-    parsed = parse_message(data)
+    """The `index`-th attachment of a stored message, for ItemOperations/GetAttachment: its
+    parse tree from eas.mime_split where that can read it (no line-by-line parse of a large
+    attachment, which held the GIL every other request needed), the parser's otherwise."""
+    msg = mime_split.split(data)
+    if msg is None:
+        msg = BytesParser(policy=policy.default).parsebytes(data)
+        parsed = parse_message(data)
+    else:
+        parsed = _read(msg, _FULL)
     if not 0 <= index < len(parsed.attachments):
         return None
     n = 0

@@ -12,7 +12,7 @@ from starlette.responses import Response as HTTPResponse
 from easlab.eas import versions
 from easlab.eas.commands import Registry
 from easlab.eas.context import CommandContext
-from easlab.eas.dispatch import dispatch
+from easlab.eas.dispatch import PREFIX_SIZE, dispatch, prefix_refusal
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
@@ -57,11 +57,16 @@ def _too_large() -> HTTPResponse:
     return HTTPResponse(b"", status_code=413, headers={"Connection": "close"})
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+class _Refused(Exception):
+    """A body refused from its first bytes (eas.dispatch.prefix_refusal); the rest is not read."""
+
+
+async def _read_body(request: Request, limit: int, refuse=None) -> bytes | None:
     """The body, or None once it passes `limit` bytes: counted as it arrives, since a chunked
     body has no Content-Length to refuse it by, and the rest is never read.  The chunks are kept
     as they came and joined once: a growing bytearray holds an eighth more than it read, and
-    copies itself whole each time it outgrows its block, twice the limit at the peak."""
+    copies itself whole each time it outgrows its block, twice the limit at the peak.  `refuse`
+    is asked once about the first PREFIX_SIZE bytes of a longer body (a reason raises _Refused)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -69,6 +74,11 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         if size > limit:
             return None  # what was read goes with this frame
         chunks.append(chunk)
+        if refuse is not None and size > PREFIX_SIZE:
+            reason = refuse((chunks[0] if len(chunks[0]) >= PREFIX_SIZE else b"".join(chunks))[:PREFIX_SIZE])
+            refuse = None
+            if reason is not None:
+                raise _Refused(reason)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -154,11 +164,15 @@ async def _command(request: Request, identity, line) -> HTTPResponse:
     if length and length.isdigit() and int(length) > limit:
         log.warning("%s %s: body of %s bytes refused", identity.name, line.command, length)
         return _too_large()
+    command, content_type = request.app.state.commands.get(line.command), request.headers.get("content-type")
     try:
-        body = await _read_body(request, limit)
+        body = await _read_body(request, limit, lambda prefix: prefix_refusal(command, prefix, content_type))
     except ClientDisconnect:
         log.debug("%s %s %s: the client left in the middle of its body", identity.name, line.device_id, line.command)
         return _Answer(b"", status_code=400)  # nobody reads it
+    except _Refused as exc:
+        log.warning("%s %s %s: %s", identity.name, line.device_id, line.command, exc)
+        return _Answer(b"", status_code=400, headers={"Connection": "close"})  # the rest is not read
     if body is None:
         log.warning("%s %s %s: body past %d bytes refused while it streamed", identity.name, line.device_id,
                     line.command, limit)

@@ -12,7 +12,9 @@ or the item's body (the MIME for BodyPreference Type 4), and the answer says whi
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from dataclasses import dataclass
 
 from .. import documents, limits, multipart, versions
@@ -257,7 +259,22 @@ class Payload:
         if self.parts is not None:
             return self.part(raw)
         self.inline += len(raw)
-        return E(f"{NS}:Data", base64.b64encode(raw).decode("ascii"))
+        return E(f"{NS}:Data", b64(raw))
+
+
+# base64 of a large attachment in slices of this many bytes (a multiple of 3: the pieces join into
+# the one encoding), offering the GIL to other users' threads between two rather than holding it
+# through megabytes in one C call.
+B64_SLICE = 3 * 64 * 1024
+
+
+def b64(raw: bytes) -> str:
+    pieces = []
+    for at in range(0, len(raw), B64_SLICE):
+        pieces.append(base64.b64encode(raw[at:at + B64_SLICE]))
+        if len(raw) > B64_SLICE:
+            time.sleep(0)  # not a wait: a thread waiting for the GIL may take it here
+    return b"".join(pieces).decode("ascii")
 
 
 def cut(raw: bytes, rng: tuple[int, int] | None) -> tuple[bytes, str | None]:
@@ -410,7 +427,12 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         if isinstance(op, FetchOp):
             outcome = await _fetch_once(ctx, op.request, room, fetched) if op.request is not None else None
             mark = payload.mark()
-            answer = fetch_element(op, outcome, ctx.version, payload)
+            if outcome is not None and outcome.attachment is not None \
+                    and len(outcome.attachment.data) >= limits.DECODE_IN_THREAD_SIZE:
+                # base64 of megabytes in one C call: off the event loop, which other users' requests need.
+                answer = await asyncio.to_thread(fetch_element, op, outcome, ctx.version, payload)
+            else:
+                answer = fetch_element(op, outcome, ctx.version, payload)
             size = payload.size_since(mark, answer)
             if size > room:  # held only until here: the answer never grows past the cap
                 payload.drop_since(mark)

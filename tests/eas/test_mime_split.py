@@ -1,0 +1,99 @@
+"""eas/mime_split.py: the parse tree of a stored message without the feed parser reading its
+bodies, held to what BytesParser(policy=policy.default) gives, and attachment_bytes through it."""
+import base64
+import email.feedparser
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+import pytest
+
+from easlab.eas import mime, mime_split
+
+BLOB = bytes(range(256)) * 1200  # 300 KB: more than one base64 slice
+
+
+def _mixed(linesep: str = "\n") -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alex@example.net", "alice@example.com", "files"
+    msg.set_content("see attached")
+    msg.add_alternative("<p>see attached</p>", subtype="html")
+    msg.add_attachment(BLOB, maintype="application", subtype="octet-stream", filename="big.bin")
+    msg.add_attachment("na\u00efve text\n", subtype="plain", filename="notes.txt", cte="quoted-printable")
+    msg.add_attachment(b"GIF89a", maintype="image", subtype="gif", filename="dot.gif", disposition="inline", cid="<dot@x>")
+    return msg.as_bytes(policy=policy.default.clone(linesep=linesep))
+
+
+def _single() -> bytes:
+    return (b"From: a@example.net\nTo: b@example.com\nSubject: one\nContent-Type: application/pdf; name=x.pdf\n"
+            b"Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=x.pdf\n\n"
+            + base64.encodebytes(BLOB[:5000]))
+
+
+def _bad_padding() -> bytes:
+    return (b"Subject: pad\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b1\n\npreamble\n--b1\n"
+            b"Content-Type: text/plain\n\nhello\n--b1\nContent-Type: application/octet-stream\n"
+            b"Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=p.bin\n\nQUJD\nRA\n"
+            b"--b1--\nepilogue\n")
+
+
+def _attached_message() -> bytes:
+    inner = b"From: x@example.net\nSubject: inner\n\nbody\n"
+    return (b"Subject: fwd\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b2\n\n--b2\n"
+            b"Content-Type: text/plain\n\nsee below\n--b2\nContent-Type: message/rfc822\n\n" + inner + b"--b2--\n")
+
+
+def _leaves(msg):
+    return [(p.items(), p.get_payload(decode=True)) for p in msg.walk() if not p.is_multipart()]
+
+
+@pytest.mark.parametrize("data", [_mixed(), _mixed("\r\n"), _single(), _bad_padding()],
+                         ids=["mixed", "mixed-crlf", "single", "bad-padding"])
+def test_the_split_tree_has_the_parsers_parts(data):
+    split = mime_split.split(data)
+    full = BytesParser(policy=policy.default).parsebytes(data)
+    assert split is not None
+    assert [p.get_content_type() for p in split.walk()] == [p.get_content_type() for p in full.walk()]
+    assert _leaves(split) == _leaves(full)
+    assert [p.get_payload() for p in split.walk() if not p.is_multipart()] == \
+        [p.get_payload() for p in full.walk() if not p.is_multipart()]
+
+
+@pytest.mark.parametrize("data", [
+    _attached_message(),
+    _mixed().replace(b"see attached\n", b"see\rattached\n", 1),  # a lone CR: the parser breaks the line there
+    _mixed().rsplit(b"--", 2)[0],  # no close boundary
+    b"Subject: x\nContent-Type: multipart/mixed\n\n--b\n\nx\n--b--\n",  # no boundary parameter
+], ids=["message-rfc822", "lone-cr", "no-close-boundary", "no-boundary"])
+def test_what_only_the_parser_can_read_is_left_to_it(data):
+    assert mime_split.split(data) is None
+
+
+@pytest.mark.parametrize("data", [_mixed(), _mixed("\r\n"), _single(), _bad_padding(), _attached_message()],
+                         ids=["mixed", "mixed-crlf", "single", "bad-padding", "message-rfc822"])
+def test_attachment_bytes_are_what_the_full_parse_gave(data, monkeypatch):
+    count = len(mime.parse_message(data).attachments)
+    new = [mime.attachment_bytes(data, i) for i in range(count + 1)]
+    monkeypatch.setattr(mime_split, "split", lambda data: None)  # the code before eas/mime_split.py
+    old = [mime.attachment_bytes(data, i) for i in range(count + 1)]
+    assert new == old and new[-1] is None and all(found is not None for found in new[:-1])
+
+
+def test_an_attachment_is_read_without_the_feed_parser_reading_its_content(monkeypatch):
+    fed = []
+    real = email.feedparser.FeedParser.feed
+    monkeypatch.setattr(email.feedparser.FeedParser, "feed", lambda self, data: fed.append(len(data)) or real(self, data))
+    meta, data = mime.attachment_bytes(_mixed(), 0)
+    assert (meta.name, meta.size, data) == ("big.bin", len(BLOB), BLOB)
+    assert sum(fed) < 2000  # header blocks only, not the 400 KB of base64
+
+
+def test_base64_is_decoded_in_slices_once(monkeypatch):
+    import binascii
+
+    slices = []
+    real = binascii.a2b_base64
+    monkeypatch.setattr(mime_split.binascii, "a2b_base64", lambda s, **kw: slices.append(len(s)) or real(s, **kw))
+    part = [p for p in mime_split.split(_mixed()).walk() if p.get_filename() == "big.bin"][0]
+    assert mime.decoded_payload(part) == BLOB and mime.decoded_payload(part) == BLOB
+    assert len(slices) == 2 and max(slices) <= mime_split._SLICE + 100  # two slices, decoded once
