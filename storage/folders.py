@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, exists, func
+from sqlalchemy import bindparam, delete, exists
 from sqlalchemy import select as core_select
 from sqlalchemy import update as core_update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step, successor
 from easlab.eas.records import FolderInfo, HierarchyOutcome
 
+from .generations import driver_rows
 from .models import Device, Folder, User
 from .models_items import HierarchyEcho
 
@@ -97,12 +98,11 @@ def folder_sync_with_echoes(session: Session, user: User, device: Device, client
     return outcome
 
 
-# Built once: what a FolderSync that changes nothing needs of the rows, in one statement.
-_QUICK = core_select(
-    Device.hierarchy_key, Device.hierarchy_prev_key, Device.hierarchy_seq, Device.hierarchy_prev_seq, User.hierarchy_seq,
-    core_select(func.min(HierarchyEcho.seq)).where(HierarchyEcho.device_pk == Device.id).scalar_subquery(),
-).join_from(Device, User, User.id == Device.user_id).where(
-    Device.id == bindparam("pk"), User.id == bindparam("user_id"), Device.device_id == bindparam("device_id"))
+# What a FolderSync that changes nothing needs of the rows, in one statement, written out for the
+# driver's own connection (generations.driver_rows; the storage tests run it on both databases).
+_QUICK = ('SELECT d.hierarchy_key, d.hierarchy_prev_key, d.hierarchy_seq, d.hierarchy_prev_seq, u.hierarchy_seq,'
+          ' (SELECT min(e.seq) FROM hierarchy_echo e WHERE e.device_pk = d.id)'
+          ' FROM device d JOIN "user" u ON u.id = d.user_id WHERE d.id = ? AND u.id = ? AND d.device_id = ?')
 
 
 @dataclass(frozen=True)
@@ -114,15 +114,16 @@ class QuietRoll:
     seq: int  # the device's hierarchy position, which stays
 
 
-def quick_folder_sync(connection: Connection, user_id: int, device_pk: int, device_id: str,
+def quick_folder_sync(engine: Engine, user_id: int, device_pk: int, device_id: str,
                       client_key: str) -> HierarchyOutcome | QuietRoll | None:
     """The answer to a FolderSync that reports nothing and changes nothing (an unknown key, or the
     previous key again with nothing new), without loading the rows; a QuietRoll for the current
     key with nothing new; None when folder_sync_with_echoes must answer it (it would report or
     store something)."""
-    row = connection.execute(_QUICK, {"pk": device_pk, "user_id": user_id, "device_id": device_id}).first()
-    if row is None:
+    rows = driver_rows(engine, _QUICK, (device_pk, user_id, device_id))
+    if not rows:
         return None
+    row = rows[0]
     key, previous, seq, previous_seq, user_seq, oldest_echo = row
     _, action, keys = step(Kind.FOLDER_SYNC, client_key, key or None, previous or None)
     if action.status is not None:

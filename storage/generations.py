@@ -63,6 +63,24 @@ def peek_many(engine: Engine, names: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(int(rows.get(name) or 0) for name in names)
 
 
+def driver_rows(engine: Engine, statement: str, params: tuple) -> list[tuple]:
+    """The rows of one read, written with `?` marks, on a pooled DBAPI connection as `peek_many`
+    reads: for the statements a request with nothing to do runs (storage/sync.py, storage/folders.py),
+    where SQLAlchemy's cache key and result processing cost several times the query."""
+    if engine.dialect.paramstyle != "qmark":
+        statement = statement.replace("?", "%s")
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+
+
 _MARKS = {"qmark": lambda n: "?", "format": lambda n: "%s", "pyformat": lambda n: "%s", "numeric": lambda n: f":{n}"}
 _STATEMENTS: dict[tuple[str, int], str] = {}
 

@@ -28,6 +28,7 @@ from easlab.eas.status import SyncStatus
 from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start
 from .db import WriteNeeded, probing
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
+from .generations import driver_rows
 from .items import email_item, is_meeting_mail, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
@@ -157,9 +158,8 @@ def likely_writes(connection: Connection, user_id: int, device_pk: int, request:
 
 # All a Sync without commands needs to know it has nothing to say, in one statement: each
 # collection's key and position against its folder's log, and whether the request the device sent
-# is the one kept for it (a different one would be stored).  Written out and run on the driver's
-# own connection, as generations.peek_many is: SQLAlchemy's statement cache key and result
-# processing cost several times the query.  The names are the models'; the storage tests run it on
+# is the one kept for it (a different one would be stored).  Written out for the driver's own
+# connection (generations.driver_rows); the names are the models', and the storage tests run it on
 # both databases.
 _QUIET = ("SELECT s.collection_id, s.sync_key, s.seq, s.initial_cursor, s.window_start, s.options, f.id, f.type,"
           " f.change_seq, (SELECT d.cached_sync = ? FROM device d WHERE d.id = ? AND d.user_id = ? AND d.device_id = ?)"
@@ -176,19 +176,8 @@ def quiet_collections(engine: Engine, user_id: int, device_pk: int, device_id: s
     would then write nothing and answer each as unchanged).  None when any collection may say or
     store something: sync_collection answers the request then."""
     cids = [r.collection_id for r in requests]
-    statement = _QUIET.format(", ".join("?" * len(cids)))
-    if engine.dialect.paramstyle != "qmark":
-        statement = statement.replace("?", "%s")
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(statement, (sent, device_pk, user_id, device_id, user_id, device_pk, *cids))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
+    rows = driver_rows(engine, _QUIET.format(", ".join("?" * len(cids))),
+                       (sent, device_pk, user_id, device_id, user_id, device_pk, *cids))
     if len(rows) != len(cids) or len(set(cids)) != len(cids):
         return None  # a collection without its partnership or its folder, or named twice
     by_id = {row[0]: row for row in rows}

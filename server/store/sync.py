@@ -53,11 +53,7 @@ class SyncAdapter:
     async def folder_sync(self, ctx, sync_key):
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
         if ids is not None:
-            def quick():
-                with self.store.db.engine.connect() as connection:
-                    return quick_folder_sync(connection, *ids, ctx.request.device_id, sync_key)
-
-            outcome = await run_in_threadpool(quick)
+            outcome = await run_in_threadpool(quick_folder_sync, self.store.db.engine, *ids, ctx.request.device_id, sync_key)
             if isinstance(outcome, QuietRoll):
                 # The writer's whole turn is one guarded UPDATE (a device's usual FolderSync).
                 roll = outcome

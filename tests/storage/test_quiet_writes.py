@@ -34,8 +34,7 @@ def keys(db) -> tuple[str, str]:
 
 
 def quick(db, ids, key):
-    with db.engine.connect() as connection:
-        return quick_folder_sync(connection, *ids, "dev1", key)
+    return quick_folder_sync(db.engine, *ids, "dev1", key)
 
 
 def test_the_current_key_with_nothing_new_rolls_in_one_update(database):
