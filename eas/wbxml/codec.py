@@ -166,7 +166,23 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
         elif b == STR_I or b == OPAQUE:
             if not stack:
                 raise WBXMLError("content outside the root element", pos)
-            pos = _content(data, pos, n, stack[-1])
+            at = pos
+            if b == STR_I:
+                end = find(b"\x00", pos + 1)
+                if end < 0:
+                    raise WBXMLError("unterminated inline string", at)
+                try:
+                    value: str | bytes = data[pos + 1:end].decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
+                pos = end + 1
+            else:
+                length, pos = _mb_u_int32(data, pos + 1, n)
+                if pos + length > n:
+                    raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
+                value = data[pos:pos + length]
+                pos += length
+            _add_value(stack[-1], value, at)
         elif b == SWITCH_PAGE:
             if pos + 1 >= n:
                 raise WBXMLError("truncated SWITCH_PAGE", pos)
@@ -182,28 +198,6 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
         raise WBXMLError(f"{n - pos} bytes after the root element", pos)
     assert root is not None  # the loop ends only when the root element closes
     return root
-
-
-def _content(data: bytes, pos: int, n: int, el: Element) -> int:
-    """One STR_I or OPAQUE at `pos` added to `el`'s value; the offset after it."""
-    at = pos
-    if data[pos] == STR_I:
-        end = data.find(b"\x00", pos + 1)
-        if end < 0:
-            raise WBXMLError("unterminated inline string", at)
-        try:
-            value: str | bytes = data[pos + 1:end].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
-        pos = end + 1
-    else:
-        length, pos = _mb_u_int32(data, pos + 1, n)
-        if pos + length > n:
-            raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
-        value = data[pos:pos + length]
-        pos += length
-    _add_value(el, value, at)
-    return pos
 
 
 def _mb_bytes(value: int) -> bytes:
