@@ -10,6 +10,7 @@ calls for a GAL store: it reads the directory through `ctx.store.gal_search`.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -96,6 +97,18 @@ def _int(text: str | None, what: str, status: int) -> int:
     if value < 0:
         raise GalError(status, f"{what} {value} is negative")
     return value
+
+
+# `m-n` with ASCII digits only: str.isdigit also takes other scripts' digits ("²"), and what
+# str.strip removes (U+001F among it) int() refuses, so checking with those let a ValueError
+# through Find and Search (found by bench/fuzz.py).  Spaces around either number are allowed.
+_RANGE = re.compile(r"\s*([0-9]+)\s*-\s*([0-9]+)\s*")
+
+
+def range_numbers(text: str) -> tuple[int, int] | None:
+    """A Range's two numbers as written (not checked against each other); None when it is not m-n."""
+    match = _RANGE.fullmatch(text)
+    return None if match is None else (int(match[1]), int(match[2]))
 
 
 def parse_range(text: str | None) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from email.utils import getaddresses
 
 from ..context import CommandContext
-from ..gal import DirectoryEntry, GalResult
+from ..gal import DirectoryEntry, GalResult, range_numbers
 from ..email import wire_datetime
 from ..mime import html_to_text
 from ..response import Response
@@ -35,10 +35,10 @@ class _Invalid(Exception):
 def parse_range(text: str | None) -> tuple[int, int]:
     if text is None:
         return 0, 99
-    first, sep, last = text.strip().partition("-")
-    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+    numbers = range_numbers(text)
+    if numbers is None:
         raise _Invalid(f"Range {text!r}")
-    m, n = int(first), int(last)
+    m, n = numbers
     if m > n or n > MAX_ROW:
         raise _Invalid(f"Range {text!r}")
     return m, n

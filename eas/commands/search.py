@@ -50,12 +50,12 @@ class QueryError(Exception):
 def parse_range(text: str | None, limit: int = MAX_ROWS) -> tuple[int, int]:
     if text is None:
         return 0, limit - 1
-    first, sep, last = text.strip().partition("-")
-    if not (sep and first.strip().isdigit() and last.strip().isdigit()) or int(first) > int(last):
+    numbers = gal.range_numbers(text)
+    if numbers is None or numbers[0] > numbers[1]:
         raise QueryError(INVALID, f"Range {text!r}")
-    if int(last) >= limit:
+    if numbers[1] >= limit:
         raise QueryError(RANGE_EXCEEDED, f"Range {text!r} goes past row {limit - 1}")
-    return int(first), int(last)
+    return numbers
 
 
 def parse_when(text: str | None) -> datetime:
