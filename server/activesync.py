@@ -18,7 +18,7 @@ from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
 from easlab.eas.wbxml import Element, encode
 
-from . import tracenote
+from . import push, tracenote
 from .clock import clock_sleep
 from .tracenote import ACCESS_KEY, IDENTITY_KEY, LINE_KEY
 
@@ -139,6 +139,7 @@ async def endpoint(request: Request) -> HTTPResponse:
         extra = {"MS-ASProtocolVersions": PROTOCOL_VERSIONS} if "version" in exc.reason else {}
         return HTTPResponse(b"", status_code=exc.http_status, headers=extra)
 
+    push.CONNECTION.set(request.scope.get(push.Connection.SCOPE_KEY))  # for a wait in the hub to end if the client goes
     throttle = request.app.state.throttle
     refused = await throttle.admit(identity.name, line)
     if refused is not None:

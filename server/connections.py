@@ -1,12 +1,15 @@
 """HTTP connections within server/limits.py's bounds, as uvicorn's httptools protocol with four
 checks added: a connection cap per client address, a deadline for a request's line and headers,
 and their size and count.  Each costs a connection no task and no buffer: a counter, and a timer
-handle that exists only while headers are awaited (a held Ping's are long complete)."""
+handle that exists only while headers are awaited (a held Ping's are long complete).  A request
+held for its client (server/push.py Connection) ends when the client goes."""
 from __future__ import annotations
 
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .push import Connection
 
 log = logging.getLogger("easlab.http")
 
@@ -57,6 +60,11 @@ def bounded_protocol(addresses: Addresses, header_timeout: float, max_request_by
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                connection = cycle.scope.get(Connection.SCOPE_KEY)
+                if connection is not None:
+                    connection.lost()  # a request held for the client (server/push.py) ends now
             if self._host is not None:
                 addresses.release(self._host)
                 self._host = None
@@ -101,6 +109,7 @@ def bounded_protocol(addresses: Addresses, header_timeout: float, max_request_by
         def on_headers_complete(self) -> None:
             self._disarm()
             self._request_bytes = self._header_count = 0
+            self.scope[Connection.SCOPE_KEY] = Connection()  # type: ignore[index]
             super().on_headers_complete()
 
     return BoundedProtocol

@@ -17,10 +17,35 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from .events import EventBus
+
+
+class Connection:
+    """The client connection a request came on, as far as a held request needs it: the HTTP layer
+    (server/connections.py) calls `lost` when the client goes away before its answer, and a wait
+    that registered here ends at once.  Without it a phone that lost its network left its Ping
+    held until the heartbeat ran out (up to an hour): counted as held, its connection's objects
+    kept, and another storm's wait for "all held" fooled.  One slot on the request's scope and
+    no task per held request: nothing reads the socket while the request is held."""
+
+    __slots__ = ("on_lost",)
+    SCOPE_KEY = "easlab.connection"
+
+    def __init__(self) -> None:
+        self.on_lost: Callable[[], None] | None = None
+
+    def lost(self) -> None:
+        callback, self.on_lost = self.on_lost, None
+        if callback is not None:
+            callback()
+
+
+# The request's Connection, set by the EAS endpoint (server/activesync.py) for the hub's waits.
+CONNECTION: ContextVar[Connection | None] = ContextVar("easlab_connection", default=None)
 
 
 @dataclass
@@ -186,11 +211,16 @@ class PushHub:
         # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
         # and a test's ManualClock expires it without real time passing.
         timer = self.clock.call_later(timeout, waiter.expire)
+        connection = CONNECTION.get()
+        if connection is not None:
+            connection.on_lost = waiter.expire  # the client left: no one is waiting for the answer
         try:
             await waiter.future
             return None if waiter.expired else waiter.wake
         finally:
             timer.cancel()
+            if connection is not None and connection.on_lost == waiter.expire:
+                connection.on_lost = None
             for fid in waiter.folders:
                 bucket = self._by_folder.get(fid)
                 if bucket is not None:

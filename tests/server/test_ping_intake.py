@@ -171,3 +171,60 @@ async def test_a_ping_of_a_folder_with_new_mail_answers_at_once_from_the_quick_c
     gone = await asyncio.wait_for(dev.call("Ping", E(f"{P}:Ping", E(f"{P}:HeartbeatInterval", 300), E(
         f"{P}:Folders", E(f"{P}:Folder", E(f"{P}:Id", "no-such-folder"), E(f"{P}:Class", "Email"))))), 5)
     assert gone.text(f"{P}:Status") == "7"  # a folder that is gone: the hierarchy changed
+
+
+def _protocol_for(app):
+    """The serving HTTP protocol (server/connections.py, as `easlab serve` runs it) on a fake socket."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from easlab.server.connections import Addresses, bounded_protocol
+    from tests.server.test_connections import Transport
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    config.load()
+    protocol = bounded_protocol(Addresses(10), 30, 65536, 100)(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = Transport("10.0.0.7")
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+def _raw_request(dev, command: str, body: bytes) -> bytes:
+    query = f"/Microsoft-Server-ActiveSync?Cmd={command}&User={dev.user}&DeviceId={dev.device}&DeviceType={dev.device_type}"
+    headers = {**dev.headers(), "Host": "testserver", "Content-Length": str(len(body))}
+    head = f"POST {query} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+async def test_a_held_ping_whose_client_goes_away_is_let_go_at_once(lab):
+    """A phone that loses its network mid-Ping: the connection is lost, and the hub lets the held
+    Ping go then (it was kept until the heartbeat ended, counted as held, its objects alive), with
+    nothing written to the dead socket.  A Ping whose client stays is still held."""
+    from easlab.eas.wbxml import encode
+
+    app, dev = lab
+    hub = app.state.hub
+    protocol, transport = _protocol_for(app)
+    protocol.data_received(_raw_request(dev, "Ping", encode(ping())))
+    await until_held(app)
+    assert hub.held == 1
+    protocol.connection_lost(None)
+    for _ in range(200):  # loop turns, not time: the wait ends on the next few
+        if not hub.held:
+            break
+        await asyncio.sleep(0)
+    assert hub.held == 0
+    assert bytes(transport.written) == b""
+
+    staying, transport = _protocol_for(app)
+    staying.data_received(_raw_request(dev, "Ping", encode(ping())))
+    await until_held(app)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert hub.held == 1 and bytes(transport.written) == b""
+    hub.notify_hierarchy(1)  # alice's folders changed: the Ping is answered on its living connection
+    for _ in range(200):
+        if transport.written:
+            break
+        await asyncio.sleep(0)
+    assert bytes(transport.written).startswith(b"HTTP/1.1 200 ")
