@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .. import documents, limits, multipart, versions
 from ..body import SchemaError, parse_preference
 from ..folders import BodyType
+from ..gal import range_numbers
 from ..context import CommandContext
 from ..email import BodyOptions, wire_datetime
 from ..response import Response
@@ -88,10 +89,10 @@ class MoveOp:
 def parse_range(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    first, sep, last = text.strip().partition("-")
-    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+    numbers = range_numbers(text)
+    if numbers is None:
         raise OperationError(BAD_RANGE, f"Range {text!r}")
-    m, n = int(first), int(last)
+    m, n = numbers
     if m > n:
         raise OperationError(BAD_RANGE, f"Range {text!r}")
     return m, n

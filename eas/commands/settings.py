@@ -107,7 +107,7 @@ def _oof(el: Element) -> OofGet | OofSet:
     if raw_state is not None:
         if raw_state.strip() not in ("0", "1", "2"):
             raise SettingsError(INVALID_ARGUMENTS, f"OofState {raw_state!r}")
-        req.state = int(raw_state)
+        req.state = int(raw_state.strip())  # str.strip removes more than int() skips ("\x1f2")
     try:
         req.start = parse_datetime(put.text(f"{S}:StartTime"))
         req.end = parse_datetime(put.text(f"{S}:EndTime"))

@@ -29,3 +29,25 @@ def test_search_refuses_a_range_of_other_digits_with_its_status():
         search.parse_range("²-9")
     with pytest.raises(search.QueryError):
         search.parse_range("0-٣")
+
+
+def test_itemoperations_reads_its_range_the_same_way():
+    from easlab.eas.commands import itemoperations
+
+    assert itemoperations.parse_range(" 0\x1f-\x1c99 ") == (0, 99)
+    for text in ("²-9", "0-٣", "9-0"):
+        with pytest.raises(itemoperations.OperationError):
+            itemoperations.parse_range(text)
+
+
+def test_an_oof_state_with_a_control_character_around_it_is_read_not_raised():
+    """The fuzz run's Settings input: OofState "\\x1f2" passed the check on its stripped text and
+    then raised in int() on the raw one."""
+    from easlab.eas.commands import settings
+    from easlab.eas.wbxml import E
+
+    S = "Settings"
+    tree = E(f"{S}:Settings", E(f"{S}:Oof", E(f"{S}:Set", E(f"{S}:OofState", "\x1f2"),
+             E(f"{S}:StartTime", "2026-01-05T00:00:00.000Z"), E(f"{S}:EndTime", "2026-01-09T00:00:00.000Z"))))
+    (block,) = settings.parse(tree, "16.1")
+    assert block.request.state == 2
