@@ -90,7 +90,7 @@ def _typed(tag: str, value) -> int | bool | None:
         return text != "0"
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise SchemaError(f"<{tag}> {text!r} is not a number")
     return int(text)
 

@@ -323,7 +323,7 @@ def remove_attachments(draft: Draft, server_id: str, refs: list[str]) -> bool:
     doomed: set[int] = set()
     for ref in refs:
         tail = ref[len(prefix):] if ref.startswith(prefix) else ""
-        if not tail.isdigit():
+        if not (tail.isascii() and tail.isdigit()):
             raise DraftError(SyncStatus.ObjectNotFound, f"FileReference {ref!r} is not an attachment of {server_id}")
         hit = [n for n, att in enumerate(draft.attachments) if int(tail) in att.indexes]
         if not hit:

@@ -61,7 +61,7 @@ def _policy_key(raw: str | None) -> int | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if not raw.isdigit() or int(raw) > 0xFFFFFFFF:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 0xFFFFFFFF:
         raise RequestError(400, f"X-MS-PolicyKey {raw!r} is not a 32-bit unsigned integer")
     return int(raw)
 

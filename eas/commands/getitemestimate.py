@@ -42,7 +42,7 @@ def parse(tree: Element, version: str) -> list[EstimateRequest]:
         out.append(EstimateRequest(
             collection_id=c.text(f"{NS}:CollectionId") or "",
             sync_key=c.text("AirSync:SyncKey"),
-            filter_type=int(ftype) if ftype and ftype.isdigit() else None,
+            filter_type=int(ftype) if ftype and ftype.isascii() and ftype.isdigit() else None,
             class_name=cls,
             conversation_mode=None if mode is None else mode.value in (None, "", "1"),
             classes_ok=classes_ok,

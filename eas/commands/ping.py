@@ -34,7 +34,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         if hb is None and folders_el is None:
             return _answer(PingStatus.MissingParameters)
         if hb is not None:
-            if not hb.isdigit():
+            if not (hb.isascii() and hb.isdigit()):
                 return _answer(PingStatus.SyntaxError)
             heartbeat = int(hb)
         if folders_el is not None:

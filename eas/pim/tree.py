@@ -296,7 +296,7 @@ def _check_recurrence(rec: list[Node]) -> None:
     if len(calendar_types) > 1 or REFUSED_CALENDAR_TYPES.intersection(calendar_types):
         raise ItemError("calendar:CalendarType")
     occurrences = value(rec, "Calendar:Occurrences")
-    if occurrences and (not occurrences.isdigit() or int(occurrences) > 999):
+    if occurrences and (not (occurrences.isascii() and occurrences.isdigit()) or int(occurrences) > 999):
         raise ItemError("calendar:Occurrences over 999")  # MS-ASCAL 2.2.2.32
     first = value(rec, "Calendar:FirstDayOfWeek")
     if first and first not in ("0", "1", "2", "3", "4", "5", "6"):

@@ -51,3 +51,21 @@ def test_an_oof_state_with_a_control_character_around_it_is_read_not_raised():
              E(f"{S}:StartTime", "2026-01-05T00:00:00.000Z"), E(f"{S}:EndTime", "2026-01-09T00:00:00.000Z"))))
     (block,) = settings.parse(tree, "16.1")
     assert block.request.state == 2
+
+
+# "²" is a digit to str.isdigit but not to int(): every number read from a client is checked as
+# ASCII digits, so such text gets the command's own refusal, not an undesigned ValueError.
+def test_a_policy_key_of_other_digits_is_a_400_not_an_error():
+    from easlab.eas.request import RequestError, _policy_key
+
+    assert _policy_key(" 1234 ") == 1234
+    with pytest.raises(RequestError):
+        _policy_key("²")
+
+
+def test_a_body_preference_number_of_other_digits_is_a_schema_error():
+    from easlab.eas.body import SchemaError, _typed
+
+    assert _typed("AirSyncBase:TruncationSize", "512") == 512
+    with pytest.raises(SchemaError):
+        _typed("AirSyncBase:TruncationSize", "5¹2")
