@@ -7,6 +7,7 @@ folder_id, seq), so an incremental Sync touches the rows that changed and nothin
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -204,6 +205,12 @@ def notice_pending(session: Session, folder: Folder, state: SyncState | None, no
     return notice is not None and notice.folder_id == folder.id and notice_id not in presented
 
 
+def adds_only(folder_type: int) -> bool:
+    """Whether only new items wake a Ping on this folder: mail's new messages push, its flags and
+    moves wait; in calendar, contacts, tasks and notes an item edited or deleted elsewhere is news too."""
+    return FOLDER_CLASS.get(folder_type, "Email") == "Email"
+
+
 def pending_adds(session: Session, user: User, device: Device, collection_ids: list[str], restricted: bool = False,
                  notice_id: int | None = None) -> tuple[int, list[str], list[int]]:
     """For Ping: (status, folders with new items since the device's last SyncKey, folder handles).
@@ -226,15 +233,15 @@ def pending_adds(session: Session, user: User, device: Device, collection_ids: l
             continue
         base = state.seq if state is not None else 0
         query = select(ItemChange.id).where(ItemChange.folder_id == folder.id, ItemChange.seq > base)
-        if FOLDER_CLASS.get(folder.type, "Email") == "Email":
-            query = query.where(ItemChange.kind == "add")  # mail: new messages push; flags and moves wait
-        # Calendar, contacts, tasks, notes: an item edited or deleted elsewhere is news too.
+        if adds_only(folder.type):
+            query = query.where(ItemChange.kind == "add")
         hit = session.exec(query.limit(1)).first()
         if hit is not None:
             changed.append(cid)
     return (2 if changed else 0), changed, watch
 
 
+@functools.cache
 def _quick_statement():
     from sqlalchemy import and_, bindparam, exists, literal_column
     from sqlalchemy import select as core
@@ -254,24 +261,19 @@ def _quick_statement():
             folder.c.deleted == False)  # noqa: E712
 
 
-_QUICK: list = []
-
-
 def quick_pending_adds(connection, user_id: int, device_pk: int, device_id: str,
                        collection_ids: list[str]) -> tuple[int, list[str], list[int]] | None:
     """`pending_adds` of an unrestricted device by the ids the gate noted, one Core statement a
     folder (no session, no row objects); None when a folder is gone or the ids name no such device,
     which `pending_adds` then answers."""
-    if not _QUICK:
-        _QUICK.append(_quick_statement())
+    statement = _quick_statement()
     changed, watch = [], []
     for cid in collection_ids:
-        row = connection.execute(_QUICK[0], {"pk": device_pk, "device_id": device_id, "user_id": user_id,
+        row = connection.execute(statement, {"pk": device_pk, "device_id": device_id, "user_id": user_id,
                                              "cid": cid}).first()
         if row is None:
             return None
         watch.append(row.id)
-        mail = FOLDER_CLASS.get(row.type, "Email") == "Email"  # mail: new messages push; flags and moves wait
-        if row.initial_cursor is not None or (row.added if mail else row.changed):
+        if row.initial_cursor is not None or (row.added if adds_only(row.type) else row.changed):
             changed.append(cid)
     return (2 if changed else 0), changed, watch

@@ -232,10 +232,7 @@ class AccessAdapter:
         # of its own: a storm of reconnecting devices would otherwise queue for SQLite's writer.
         gate, effects, entry = await run_in_threadpool(self._decide, work)
         if entry is not None:
-            self.cache.put(ctx.user, line.device_id, entry)
-            if len(store.ids) >= gate_cache.MAX_DEVICES:
-                store.ids.clear()
-            store.ids[(ctx.user, line.device_id)] = (entry.user_id, entry.device_pk)
+            self._remember(ctx.user, line.device_id, entry)
         store.follow_up(effects)
         return gate
 
@@ -269,12 +266,16 @@ class AccessAdapter:
             self.last_seen.store({known.device_pk: now})
             known.device["last_sync"] = now  # as the row now reads
         if fresh:
-            self.cache.put(user, line.device_id, known)
-            ids = self.store.ids
-            if len(ids) >= gate_cache.MAX_DEVICES:
-                ids.clear()
-            ids[(user, line.device_id)] = (known.user_id, known.device_pk)
+            self._remember(user, line.device_id, known)
         return gate
+
+    def _remember(self, user: str, device_id: str, known) -> None:
+        """The gate's facts for the next request, and the ids the device's later reads go by."""
+        self.cache.put(user, device_id, known)
+        ids = self.store.ids
+        if len(ids) >= gate_cache.MAX_DEVICES:
+            ids.clear()
+        ids[(user, device_id)] = (known.user_id, known.device_pk)
 
     def _from_memory(self, user: str, line, command, now, generation: int | None = None):
         """The gate decided from what it knows while the rows are unchanged (server/store/gate_cache.py),

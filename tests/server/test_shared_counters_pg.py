@@ -18,19 +18,12 @@ from easlab.server.lockout import LockoutPolicy, SharedLockout
 from easlab.server.throttling import SharedBudgets
 from easlab.storage import logonfailures
 from tests.conftest import basic
+from tests.server.test_auth_lockout import Clock
 from tests.server.live import served
 from tests.server.test_processes_pg import ADMIN, store  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
 EAS = "/Microsoft-Server-ActiveSync?Cmd=FolderSync&User={user}&DeviceId=dev1&DeviceType=iPhone"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_two_lockouts_on_one_store_count_together(store):  # noqa: F811
