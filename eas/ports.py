@@ -66,7 +66,10 @@ class SyncPort(Protocol):
     async def folder_sync(self, ctx: CommandContext, sync_key: str) -> HierarchyOutcome: ...
 
     async def sync_collection(self, ctx: CommandContext, request: CollectionRequest,
-                              render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome: ...
+                              render: Callable[[CollectionOutcome], Element], keep: bytes | None = None) -> CollectionOutcome:
+        """One collection's answer; `keep`, when given, is the Sync request to keep for the device
+        (`cache_request`'s "sync"), stored in the same transaction."""
+        ...
 
     async def quiet_sync(self, ctx: CommandContext, requests: list[CollectionRequest],
                          sent: bytes) -> list[CollectionOutcome] | None:

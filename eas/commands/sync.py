@@ -421,13 +421,16 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         response.refused_by = exc.requirement
         return response
     outcomes = await _quiet(ctx, request, sent or kept)
-    if outcomes is None and sent is not None:
-        await store.cache_request(ctx, "sync", sent)
+    # The request is kept in the first collection's transaction (one writer turn, not two).
+    keep = sent if outcomes is None else None
     if not request.collections:
+        if keep is not None:
+            await store.cache_request(ctx, "sync", keep)
         return _global(SyncStatus.ProtocolError)
 
     while True:
-        outcomes = outcomes or await _run(ctx, request)
+        outcomes = outcomes or await _run(ctx, request, keep)
+        keep = None
         quiet = all(o.unchanged for o in outcomes)
         if not (quiet and request.wait):
             break
@@ -460,7 +463,7 @@ def _render(ctx: CommandContext, coll: CollectionRequest, outcome: CollectionOut
     return render_collection(outcome, ctx.version, outcome.options or coll.options, coll.class_name, opaque, ctx.address)
 
 
-async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutcome]:
+async def _run(ctx: CommandContext, request: SyncRequest, keep: bytes | None = None) -> list[CollectionOutcome]:
     opaque = has_quirk("body_opaque", ctx.request.device_type, ctx.request.user_agent)
     budget = request.window_size if request.window_size else None
     if budget is not None:
@@ -475,7 +478,8 @@ async def _run(ctx: CommandContext, request: SyncRequest) -> list[CollectionOutc
         def render(outcome: CollectionOutcome, coll=coll) -> Element:
             return _render(ctx, coll, outcome, opaque)
 
-        outcome = await ctx.store.sync_collection(ctx, coll, render)
+        outcome = await ctx.store.sync_collection(ctx, coll, render, keep)
+        keep = None
         if outcome.replay is not None:
             outcome.rendered = outcome.replay
         elif outcome.rendered is None:

@@ -74,8 +74,8 @@ class MailStore:
     async def folder_sync(self, ctx, sync_key):
         return await self.sync_port.folder_sync(ctx, sync_key)
 
-    async def sync_collection(self, ctx, request, render):
-        return await self.sync_port.sync_collection(ctx, request, render)
+    async def sync_collection(self, ctx, request, render, keep=None):
+        return await self.sync_port.sync_collection(ctx, request, render, keep)
 
     async def quiet_sync(self, ctx, requests, sent):
         return await self.sync_port.quiet_sync(ctx, requests, sent)

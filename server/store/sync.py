@@ -69,7 +69,8 @@ class SyncAdapter:
         # Without the gate's ids, a FolderSync with nothing to report writes nothing: read first.
         return await (self.store.run if ids is not None else self.store.read_first)(work)
 
-    async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
+    async def sync_collection(self, ctx, request, render: Callable[[CollectionOutcome], Element],
+                              keep: bytes | None = None) -> CollectionOutcome:
         added: set[int] = set()
         drafts = self.sending.draft_context(ctx.version)
         rewind = request.room.attempt() if request.room is not None else (lambda: None)
@@ -82,14 +83,17 @@ class SyncAdapter:
             added.clear()  # a read-first attempt that turned out to write is done again,
             rewind()  # with the answer's room as it was before the first
             user, device = self.store.who(session, ctx)
+            if keep is not None and device.cached_sync != keep:
+                # A Core UPDATE of the one column: no ORM flush of the device (access_watch).
+                session.connection().execute(core_update(Device).where(Device.id == device.id).values(cached_sync=keep))
             notice = device.quarantine_notice_id if ctx.restricted else None
             return queries.sync_collection(session, user, device, request, SyncOptions, encoded, self.store.clock.now(),
                                            added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
 
         # A Sync that sends no changes of its own and gets none writes nothing: it is answered in
         # a read (Database.read_first); one with client changes writes anyway, and so does one
-        # that will be handed changes (a new key), which a cheap look at its position tells.
-        run = self.store.run if request.commands or await self._owed(ctx, request) else self.store.read_first
+        # that will be handed changes (a new key) or keeps a new request, which a cheap look tells.
+        run = self.store.run if request.commands or await self._owed(ctx, request, keep) else self.store.read_first
         self._checking(ctx)
         outcome, replay = await run(work)
         if replay is not None:
@@ -109,13 +113,16 @@ class SyncAdapter:
         return await run_in_threadpool(queries.quiet_collections, self.store.db.engine, *ids, ctx.request.device_id, sent,
                                        requests, SyncOptions, now)
 
-    async def _owed(self, ctx, request) -> bool:
+    async def _owed(self, ctx, request, keep: bytes | None) -> bool:
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
         if ids is None or ctx.restricted:  # a restricted device's position stays put
             return False
 
         def look():
             with self.store.db.engine.connect() as connection:
+                if keep is not None and connection.execute(_CACHED_SYNC, {
+                        "pk": ids[1], "user_id": ids[0], "device_id": ctx.request.device_id}).scalar() != keep:
+                    return True
                 return queries.likely_writes(connection, *ids, request)
 
         return await run_in_threadpool(look)

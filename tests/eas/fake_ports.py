@@ -128,7 +128,9 @@ class FakePorts:
         return HierarchyOutcome(1, str(self.hierarchy_key), added=added)
 
     async def sync_collection(self, ctx: CommandContext, request: CollectionRequest,
-                              render: Callable[[CollectionOutcome], Element]) -> CollectionOutcome:
+                              render: Callable[[CollectionOutcome], Element], keep: bytes | None = None) -> CollectionOutcome:
+        if keep is not None:
+            self.cache["sync"] = keep
         coll = self.collections.get(request.collection_id)
         if coll is None:
             return CollectionOutcome(request.collection_id, 8)

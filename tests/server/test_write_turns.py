@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from easlab.eas.wbxml import decode
+from easlab.eas.wbxml import E, decode
 from easlab.storage.models import Device
 from tests.server.eas_helpers import collection, commands, message, provisioned_alice
 
@@ -74,17 +74,51 @@ async def test_a_foldersync_with_the_current_key_and_nothing_new_writes_one_stat
     assert (await dev.folder_sync(str(int(key) + 1))).text("FolderHierarchy:SyncKey") == str(int(key) + 2)
 
 
-async def test_caching_a_sync_request_holds_the_writer_for_one_statement(lab, db):
+async def test_a_sync_with_a_change_keeps_its_request_in_the_collections_one_writer_turn(lab, db):
+    app, dev = lab
+    await app.state.store.deliver(message(subject="old"), ["alice@easlab.test"])
+    sync_key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+    response = await dev.sync(sync_key)  # the initial download
+    [(_, server_id, _)] = commands(response)
+    sync_key = collection(response).text("AirSync:SyncKey")
+    seen = Transactions(db)
+    change = E("AirSync:Commands", E("AirSync:Change", E("AirSync:ServerId", server_id),
+                                     E("AirSync:ApplicationData", E("Email:Read", 1))))
+    answer = collection(await dev.sync(sync_key, "1", change))
+    assert answer.find("AirSync:Responses") is None  # a Change that succeeds is not answered
+    # One writer turn: the new request is kept in the collection's transaction, by one UPDATE of
+    # its column, beside the item's change (it took a turn of its own before).
+    [turn] = writing(seen.take())
+    assert "UPDATE device SET cached_sync=? WHERE device.id = ?" in turn, turn
+    assert any(s.startswith("UPDATE item SET read=?") for s in turn), turn
+    kept = decode(device_row(db).cached_sync).find("AirSync:Collections").find("AirSync:Collection")
+    assert kept.text("AirSync:SyncKey") == sync_key
+    assert kept.find("AirSync:Commands").find("AirSync:Change").text("AirSync:ServerId") == server_id
+    new_key = answer.text("AirSync:SyncKey")
+    assert new_key == str(int(sync_key) + 1)
+    # The same request again (the device lost the answer): given again, and not stored again.
+    again = collection(await dev.sync(sync_key, "1", change))
+    assert again.text("AirSync:SyncKey") == new_key
+    assert storing_cached_sync(seen.take()) == []
+
+
+async def test_a_quiet_sync_with_a_new_request_writes_it_in_one_turn_and_the_same_one_writes_nothing(lab, db):
     app, dev = lab
     sync_key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+    assert await dev.sync(sync_key) is None  # an empty Inbox: nothing to say
     seen = Transactions(db)
-    await dev.sync(sync_key)
-    assert storing_cached_sync(seen.take()) == [["BEGIN IMMEDIATE", "UPDATE device SET cached_sync=? WHERE device.id = ?"]]
-    # The same request again (the device lost the answer) stores nothing.
-    await dev.sync(sync_key)
-    assert storing_cached_sync(seen.take()) == []
-    kept = decode(device_row(db).cached_sync)
-    assert kept.find("AirSync:Collections").find("AirSync:Collection").text("AirSync:SyncKey") == sync_key
+    assert await dev.sync(sync_key, "1", E("AirSync:WindowSize", 7)) is None  # nothing to say
+    # One writing transaction, the cached request its only write; the collection read in it once
+    # (a cheap look told it would write: no read-only attempt done again under the writer).
+    groups = seen.take()
+    assert [g[0] for g in groups if any(s.startswith("SELECT syncstate.id") for s in g)] == ["BEGIN IMMEDIATE"], groups
+    [turn] = writing(groups)
+    assert [s for s in turn if s.startswith(("UPDATE", "INSERT", "DELETE"))] == [
+        "UPDATE device SET cached_sync=? WHERE device.id = ?"], turn
+    kept = decode(device_row(db).cached_sync).find("AirSync:Collections").find("AirSync:Collection")
+    assert (kept.text("AirSync:SyncKey"), kept.text("AirSync:WindowSize")) == (sync_key, "7")
+    assert await dev.sync(sync_key, "1", E("AirSync:WindowSize", 7)) is None
+    assert writing(seen.take()) == []
 
 
 async def test_a_sync_handed_changes_goes_to_the_writer_at_once_and_a_quiet_one_writes_nothing(lab, db):
