@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
@@ -78,7 +78,7 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
     """Collapse the log after state.seq into at most `window` item changes, fewer where `admit`
     refuses one: the position then stops before that item's first row, so it and all after it
     come in the next page."""
-    rows = session.exec(select(ItemChange).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq))
+    rows = session.exec(_LOG_AFTER, params={"folder_id": folder.id, "seq": state.seq})
     collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id, position before its first row]
     cut = state.seq
     more = False
@@ -148,9 +148,16 @@ def soft_deletes(session: Session, folder: Folder, state: SyncState, start: date
     return [ServerChange("SoftDelete", r.server_id) for r in rows]
 
 
+# Built once (every Sync that hands out or steps over log rows runs them in its writer turn).
+_LOG_AFTER = select(ItemChange).where(ItemChange.folder_id == bindparam("folder_id"),
+                                      ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
+_SEQS_AFTER = select(ItemChange.seq).where(ItemChange.folder_id == bindparam("folder_id"),
+                                           ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
+
+
 def skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
     """Step over the log rows this device's own commands wrote, up to the first foreign one."""
-    for seq in session.exec(select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.seq > state.seq).order_by(ItemChange.seq)):
+    for seq in session.exec(_SEQS_AFTER, params={"folder_id": folder.id, "seq": state.seq}):
         if seq not in own:
             break
         state.seq = seq

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
@@ -79,11 +80,16 @@ class PimContext:
     on_organised: Callable[[Session, User, str, list, list | None], None] | None = None
 
 
+# Built once: every Change a device sends under Conflict 1 asks it in the writer's turn.
+_CHANGED_SINCE = select(ItemChange.seq).where(ItemChange.folder_id == bindparam("folder_id"),
+                                              ItemChange.item_id == bindparam("item_id"),
+                                              ItemChange.seq > bindparam("since"), ItemChange.kind == "change")
+
+
 def changed_since(session: Session, folder: Folder, item: Item, since: int, own: set[int]) -> bool:
     """Whether the server changed the item after the device's last Sync (a conflicting Change)."""
-    query = select(ItemChange.seq).where(ItemChange.folder_id == folder.id, ItemChange.item_id == item.id,
-                                         ItemChange.seq > since, ItemChange.kind == "change")
-    return any(seq not in own for seq in session.exec(query))
+    rows = session.exec(_CHANGED_SINCE, params={"folder_id": folder.id, "item_id": item.id, "since": since})
+    return any(seq not in own for seq in rows)
 
 
 def _prepare_new(class_name: str, nodes: list, ctx: PimContext) -> list:

@@ -118,7 +118,7 @@ def sync_collection(session: Session, user: User, device: Device, request: Colle
         return SyncAnswer(CollectionOutcome(cid, status=SyncStatus.FolderHierarchyChanged))
     folder_class = FOLDER_CLASS.get(folder.type, "Email")
     outcome = CollectionOutcome(cid, status=SyncStatus.Success, folder_class=folder_class, watch=[folder.id])
-    state = session.exec(select(SyncState).where(SyncState.device_pk == device.id, SyncState.collection_id == cid)).first()
+    state = session.exec(_STATE, params={"pk": device.id, "cid": cid}).first()
     # A previous key is worth something only while its answer is kept to be given again.
     _, action, keys = step(Kind.SYNC, request.sync_key, state.sync_key if state else None,
                            state.prev_key if state and state.last_response else None)
@@ -136,7 +136,9 @@ def sync_collection(session: Session, user: User, device: Device, request: Colle
     return SyncAnswer(_advance(work, options_type, keys, render, outcome))
 
 
-# Built once: where a collection's current key stands against its folder's change log.
+# Built once, as the statements below: a collection's partnership, read in every Sync's turn.
+_STATE = select(SyncState).where(SyncState.device_pk == bindparam("pk"), SyncState.collection_id == bindparam("cid"))
+# Where a collection's current key stands against its folder's change log.
 _OWED = core_select(SyncState.sync_key, SyncState.initial_cursor, SyncState.seq < Folder.change_seq).join_from(
     SyncState, Folder, (Folder.user_id == bindparam("user_id")) & (Folder.server_id == SyncState.collection_id)
     & (Folder.deleted == False),  # noqa: E712
