@@ -20,6 +20,8 @@ from email.utils import format_datetime
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.concurrency import run_in_threadpool
 
+from easlab.storage import generations
+
 from .config import DEFAULT_MAX_MESSAGE_SIZE
 from .faults import Faults, smtp_fault, smtp_reply
 from .store import MailStore
@@ -82,7 +84,8 @@ class DeliveryHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
         try:
-            refusal, known = await run_in_threadpool(self._check_recipient, envelope, address)
+            quick = self._remembered(envelope, address)
+            refusal, known = quick if quick is not None else await run_in_threadpool(self._check_recipient, envelope, address)
         except Exception:
             log.exception("checking recipient %s failed", address)
             return "451 4.3.0 Temporary failure checking the recipient; try again later"
@@ -94,6 +97,27 @@ class DeliveryHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
+
+    def _remembered(self, envelope: Envelope, address: str) -> tuple[str | None, bool] | None:
+        """_check_recipient's answer on the loop, when memory has it: on SQLite both counters in one
+        read by primary key (a WAL read never waits for the writer, so it cannot hold the loop up
+        as a trip to a worker thread would cost more than it), the fault snapshot in memory, and
+        the recipients delivery remembers under that `access` generation.  None: ask in a worker
+        thread (on PostgreSQL always: a read there is a round trip)."""
+        if self.store.context.db.writer is None:
+            return None
+        name = self.store.local_user_name(address)
+        if not name:
+            return None, False
+        access, instrument = generations.peek_many(self.store.context.db.engine, (generations.ACCESS, generations.INSTRUMENT))
+        if self.faults is not None and not self.faults.smtp_clear([name], instrument):
+            return None
+        known = self.store.remembered_user(name, access)
+        if known is None:
+            return None
+        if self.faults is not None:
+            setattr(envelope, _GENERATION, instrument)
+        return None, known
 
     def _check_recipient(self, envelope: Envelope, address: str) -> tuple[str | None, bool]:
         """In one worker thread (a trip there costs as much as both reads): (the reply an injected
