@@ -63,6 +63,11 @@ class MailStore:
     def user_exists(self, address: str) -> bool:
         return self.delivery.user_exists(address)
 
+    def remembered_user(self, name: str, access: int) -> bool | None:
+        """Whether `name` is a user, from delivery's memory under the `access` generation; None:
+        not remembered (ask user_exists)."""
+        return self.delivery.known.lookup(access, name)
+
     # -- AccessPort ---------------------------------------------------------------------------------
     async def gate(self, ctx, command, request=None):
         return await self.access_port.gate(ctx, command, request)

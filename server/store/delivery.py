@@ -27,7 +27,9 @@ from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
 from easlab.eas.oof import reply_address
 from easlab.storage import generations
+from easlab.storage.driver import writing
 from easlab.storage.mailbox import append_messages, folder_by_type
+from easlab.storage.plain_mail import for_dialect, write_plain
 from easlab.storage.models import Folder, User
 from easlab.storage.models_compose import OofSettings
 from easlab.storage.models_items import ConversationAction
@@ -85,6 +87,14 @@ class Known:
 
     def forget(self) -> None:
         self.generation, self.recipients = None, {}
+
+    def lookup(self, generation: int, name: str) -> bool | None:
+        """Whether `name` is a user, as remembered under `generation`; None: not remembered.  A
+        read only (RCPT asks it on the loop while a worker thread may `learn`)."""
+        recipients = self.recipients if generation == self.generation else {}
+        if name not in recipients:
+            return None
+        return recipients[name] is not None
 
 
 class _Inboxes:
@@ -146,6 +156,37 @@ _MOVES = core_select(_ACTIONS.c.conversation_id, _FOLDERS.c.id, _FOLDERS.c.serve
     _ACTIONS, _FOLDERS, _FOLDERS.c.id == _ACTIONS.c.folder_id).where(
     _ACTIONS.c.user_id == bindparam("user_id"), _FOLDERS.c.deleted == False)  # noqa: E712
 _OOF_STATE = core_select(_OOF.c.state).where(_OOF.c.user_id == bindparam("user_id"))
+
+
+class _PlainGroup:
+    """What _deliver decides for plain mail, on the DBAPI cursor: the folder each recipient's copy
+    goes to (a conversation moved always, or the Inbox), in arrival order."""
+
+    def __init__(self, cursor, statements, oof_possible: bool):
+        self.cursor, self.statements, self.oof_possible = cursor, statements, oof_possible
+        self.moves: dict[int, dict[bytes, tuple[int, str]]] = {}
+        self.pending: dict[tuple[int, str], list] = {}
+        self.oof = False  # a recipient's Out of Office setting may answer: the ORM path must store
+
+    def deliver(self, job: _Job, names: list[str | None], known: dict, clock) -> tuple[DeliveryResult, Effects]:
+        result, effects = DeliveryResult(), Effects()
+        users: list[Recipient] = []
+        for address, name in zip(job.recipients, names):
+            user = known[name] if name else None
+            if user is None:
+                result.unknown.append(address)
+            elif user not in users:
+                users.append(user)
+        for user in users:
+            if user.id not in self.moves:
+                self.oof = self.oof or (self.oof_possible and self.statements.oof_may_apply(self.cursor, user.id))
+                self.moves[user.id] = self.statements.moved(self.cursor, user.id)
+            parsed = job.parsed
+            folder = self.moves[user.id].get(parsed.conversation_id, (user.inbox_id, user.inbox_server_id))
+            self.pending.setdefault(folder, []).append((job.mime, replace(parsed), clock.now(), False))
+            effects.touched.append(folder[0])
+            result.delivered.append(user.name)
+        return result, effects
 
 
 def _parse(jobs: list[_Job]) -> None:
@@ -244,12 +285,39 @@ class Delivery:
         lock from its start (storage/db.py), and parsing needs none.  One trip to the thread
         pool for both, not two: a trip costs as much as parsing a small message."""
         _parse(jobs)
+        plain = self._store_plain(jobs)
+        if plain is not None:
+            return plain
         try:
             out, inboxes = self.store.transaction(lambda session: self._deliver_group(session, jobs))
         except Exception:
             self.known.forget()  # whatever failed, the next try reads the users again
             raise
         self.known.learn(inboxes.generation, inboxes.fresh)
+        return out
+
+    def _store_plain(self, jobs: list[_Job]) -> list[tuple[DeliveryResult, Effects]] | None:
+        """The group on the DBAPI cursor (storage/plain_mail.py), when it is plain mail to users
+        remembered under the `access` generation the transaction reads, none with an Out of Office
+        setting that may answer: the rows, change log and answers of the ORM path, in a few
+        statements.  None (nothing written) when the ORM path must store it."""
+        names = [[self.store.local_user_name(address) for address in job.recipients] for job in jobs]
+        remembered = self.known.recipients
+        if any(name and name not in remembered for row in names for name in row) or any(
+                may_hold_itip(job.mime) for job in jobs):
+            return None
+        statements = for_dialect(self.store.db.engine.dialect)
+        with writing(self.store.db) as cursor:
+            statements.lock_users(cursor, [name for row in names for name in row if name])
+            generation = statements.access_generation(cursor)
+            known = self.known.recipients if self.known.generation == generation else {}
+            if any(name and name not in known for row in names for name in row):
+                return None
+            plain = _PlainGroup(cursor, statements, self.store.mailer is not None)
+            out = [plain.deliver(job, row, known, self.store.clock) for job, row in zip(jobs, names)]
+            if plain.oof:
+                return None  # nothing written yet: the ORM path answers Out of Office
+            write_plain(cursor, statements, plain.pending)
         return out
 
     def _fail(self, job: _Job, exc: Exception) -> None:

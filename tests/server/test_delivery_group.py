@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from sqlmodel import select
 
+import easlab.server.store.delivery as delivery
 from easlab.storage.mailbox import folder_by_type
 from easlab.storage.models import Item, ItemChange
 from easlab.storage.users import get_user
@@ -19,16 +20,22 @@ def mail(n: int) -> bytes:
 
 @pytest.fixture
 def counted(app, monkeypatch):
-    """The store, counting transactions and the hub's notifications."""
+    """The store, counting transactions (the ORM's and the plain path's) and the hub's notifications."""
     store = app.state.store
     runs, notices = [], []
     real_run, real_notify = store.context.transaction, store.context.hub.notify
+    real_writing = delivery.writing
 
     def transaction(work):
         runs.append(1)
         return real_run(work)
 
+    def writing(db):
+        runs.append(1)
+        return real_writing(db)
+
     monkeypatch.setattr(type(store.context), "transaction", lambda self, work: transaction(work))
+    monkeypatch.setattr(delivery, "writing", writing)
     monkeypatch.setattr(store.context.hub, "notify", lambda ids: (notices.append(set(ids)), real_notify(ids)))
     return store, runs, notices
 
@@ -53,16 +60,16 @@ async def test_concurrent_deliveries_share_one_commit(counted, db):
 @pytest.mark.anyio
 async def test_a_failing_delivery_fails_alone(counted, db, monkeypatch):
     store, runs, notices = counted
-    import easlab.server.store.delivery as delivery
+    real = delivery.write_plain
 
-    real = delivery.append_messages
-
-    def refuse_poison(session, folder_id, server_id, entries):
-        if any(b"poison" in mime for mime, *_ in entries):
+    def refuse_poison(cursor, statements, folders):
+        if any(b"poison" in mime for entries in folders.values() for mime, *_ in entries):
             raise RuntimeError("disk full")
-        return real(session, folder_id, server_id, entries)
+        return real(cursor, statements, folders)
 
-    monkeypatch.setattr(delivery, "append_messages", refuse_poison)
+    await store.deliver(mail(99), ["alice@easlab.test"])  # alice remembered: the plain path stores
+    runs.clear()
+    monkeypatch.setattr(delivery, "write_plain", refuse_poison)
     jobs = [store.deliver(mail(n) if n != 2 else b"Subject: poison\r\n\r\n", ["alice@easlab.test"]) for n in range(4)]
     results = await asyncio.gather(*jobs, return_exceptions=True)
     assert isinstance(results[2], RuntimeError)
@@ -70,5 +77,5 @@ async def test_a_failing_delivery_fails_alone(counted, db, monkeypatch):
     with db.session() as s:
         inbox = folder_by_type(s, get_user(s, "alice"), 2)
         subjects = s.exec(select(Item.subject).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
-        assert subjects == ["m0", "m1", "m3"] and inbox.change_seq == 3
+        assert subjects == ["m99", "m0", "m1", "m3"] and inbox.change_seq == 4
     assert len(runs) == 1 + 4  # the group, rolled back, then each alone

@@ -11,6 +11,7 @@ import threading
 import pytest
 from sqlmodel import select
 
+import easlab.server.store.delivery as delivery
 from easlab.eas.mime import parse_message
 from easlab.server.clock import ManualClock
 from easlab.server.events import EventBus
@@ -85,7 +86,16 @@ async def test_concurrent_deliveries_answered_after_their_commit_and_wake_pings(
             return out
         return real_transaction(self, poisoned, write)
 
+    real_write = delivery.write_plain
+
+    def failing_plain(cursor, statements, folders):  # the plain path's group: refused after its rows
+        out = real_write(cursor, statements, folders)
+        if any(b"Subject: poison" in mime for entries in folders.values() for mime, *_ in entries):
+            raise RuntimeError("commit refused")
+        return out
+
     monkeypatch.setattr(type(store.context), "transaction", failing)
+    monkeypatch.setattr(delivery, "write_plain", failing_plain)
     with db.session() as s:
         alice, bob = get_user(s, "alice"), get_user(s, "bob")
         inboxes = {"alice": folder_by_type(s, alice, 2).id, "bob": folder_by_type(s, bob, 2).id}
