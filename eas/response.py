@@ -12,7 +12,7 @@ WBXML_CONTENT_TYPE = "application/vnd.ms-sync.wbxml"
 @dataclass
 class Response:
     status: int = 200
-    body: Element | bytes | None = None
+    body: Element | bytes | list[bytes] | None = None  # a list: the pieces of an encoded answer
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds the server holds the answer (Exchange's tarpit for blocked devices)

@@ -17,6 +17,7 @@ from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
 from easlab.eas.wbxml import Element, encode
+from easlab.eas.wbxml.codec import encode_pieces
 
 from . import push, tracenote
 from .clock import clock_sleep
@@ -82,13 +83,38 @@ async def _read_body(request: Request, limit: int, refuse=None) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+# An answer's body goes to the connection in pieces of at most this many bytes: a 7 MB
+# ItemOperations answer written whole was one multi-millisecond copy into the socket on the event
+# loop; in pieces the loop serves other users between two, and each waits for the connection to
+# drain (uvicorn's flow control), so the kernel never holds more than a piece beyond its buffer.
+# Below glibc's mmap threshold (server/limits.py), so a piece costs no fresh pages.
+WRITE_SLICE = 64 * 1024
+
+
 class _Answer(HTTPResponse):
     """An answer whose client may have gone: a closed connection while it is written is the
-    client's doing (a phone that lost its network mid-Ping), not a server error to log."""
+    client's doing (a phone that lost its network mid-Ping), not a server error to log.  Its
+    content is bytes, or the pieces of a large answer (wbxml encode_pieces), never joined."""
+
+    def __init__(self, content: bytes | list[bytes], status_code: int = 200, headers: dict | None = None,
+                 media_type: str | None = None):
+        if isinstance(content, list):
+            # Content-Length where Starlette puts it: after the given headers, before Content-Type.
+            headers = {**(headers or {}), "Content-Length": str(sum(map(len, content)))}
+            self.pieces = content
+            content = b""
+        else:
+            self.pieces = [content]
+        super().__init__(content, status_code=status_code, headers=headers, media_type=media_type)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            last = len(self.pieces) - 1
+            for n, piece in enumerate(self.pieces):
+                for at in range(0, max(len(piece), 1), WRITE_SLICE):
+                    more = n < last or at + WRITE_SLICE < len(piece)
+                    await send({"type": "http.response.body", "body": piece[at:at + WRITE_SLICE], "more_body": more})
         except (OSError, ClientDisconnect) as exc:
             log.debug("%s: the client left before the answer (%s)", scope.get("query_string", b"").decode("latin-1")[:200],
                       type(exc).__name__)
@@ -196,7 +222,7 @@ async def _command(request: Request, identity, line) -> HTTPResponse:
         if response.delay:
             await clock_sleep(request.app.state.clock, response.delay)  # Exchange's tarpit for blocked devices
         if response.heavy and isinstance(response.body, Element):
-            response.body, response.content_type = await run_in_threadpool(encode, response.body), WBXML_CONTENT_TYPE
+            response.body, response.content_type = await run_in_threadpool(encode_pieces, response.body), WBXML_CONTENT_TYPE
         return to_http(response)  # encoding too: a value it cannot write is a fault of this request
     except Exception as exc:  # the handler boundary: a bug must not become a traceback on the wire
         return server_error(request, line, identity.name, exc)

@@ -141,6 +141,7 @@ async def serve(settings: Settings, bound: Bound | None = None, ready=None) -> N
     is called once this process serves, and which prints the start-up lines itself."""
     bound = bound or Bound(*_listen(settings))
     limits.return_freed_memory()
+    limits.share_the_gil()
     sockets = [bound.http] + ([bound.https] if bound.https is not None else [])
     db = Database(settings.db_url)
     app = create_app(settings, db, clock=_test_clock() if settings.test_clock else None)

@@ -272,10 +272,11 @@ B64_SLICE = 3 * 64 * 1024
 def b64(raw: bytes) -> str:
     pieces = []
     for at in range(0, len(raw), B64_SLICE):
-        pieces.append(base64.b64encode(raw[at:at + B64_SLICE]))
+        # Each slice text at once: the answer's megabytes are copied once (the join), not twice.
+        pieces.append(base64.b64encode(raw[at:at + B64_SLICE]).decode("ascii"))
         if len(raw) > B64_SLICE:
             time.sleep(0)  # not a wait: a thread waiting for the GIL may take it here
-    return b"".join(pieces).decode("ascii")
+    return "".join(pieces)
 
 
 def cut(raw: bytes, rng: tuple[int, int] | None) -> tuple[bytes, str | None]:

@@ -211,6 +211,19 @@ def _mb_bytes(value: int) -> bytes:
 
 def encode(root: Element) -> bytes:
     """Encode an Element tree; a SWITCH_PAGE is written only where the page changes."""
+    return b"".join(encode_pieces(root))  # one piece (most documents): joined without a copy
+
+
+# A value longer than this is written as pieces of about this size (characters or bytes) that
+# follow the document's bytes before it: an ItemOperations answer's 7 MB of base64 was encoded,
+# scanned and copied whole, each step one long call that held the GIL the event loop needed.
+VALUE_SLICE = 64 * 1024
+
+
+def encode_pieces(root: Element) -> list[bytes]:
+    """The encoding of `root` as pieces to write one after another (`encode` joins them): the
+    values longer than VALUE_SLICE in slices of their own, never copied whole."""
+    pieces: list[bytes] = []
     out = bytearray(HEADER)
     page = 0
     # Iterative walk: an element is visited when popped; None closes the last opened one.
@@ -248,22 +261,42 @@ def encode(root: Element) -> bytes:
             raise WBXMLError(f"<{el.tag}> holds both a value and child elements")
         out.append(token | 0x40)
         if isinstance(value, str):
-            try:
-                raw = value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise WBXMLError(f"<{el.tag}> string is not encodable as UTF-8 (lone surrogate)") from None
-            if b"\x00" in raw:
-                # STR_I ends at NUL, and OPAQUE would hand a device bytes where it reads a
-                # string: refused.  No client's value gets here with one (Element.as_text).
-                raise WBXMLError(f"<{el.tag}> string contains NUL; use bytes for OPAQUE data")
             out.append(STR_I)
-            out += raw
+            if len(value) > VALUE_SLICE:
+                pieces.append(bytes(out))
+                pieces += (_utf8(el.tag, value[at:at + VALUE_SLICE]) for at in range(0, len(value), VALUE_SLICE))
+                out = bytearray()
+            else:  # the common case inline (a function call per value costs a Sync answer a fifth)
+                try:
+                    raw = value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raw = b"\x00"
+                if b"\x00" in raw:
+                    _utf8(el.tag, value)  # raises, saying why
+                out += raw
             out += b"\x00\x01"  # the string's terminator, then the element's END
         elif isinstance(value, (bytes, bytearray)):
             out.append(OPAQUE)
             out += _mb_bytes(len(value))
-            out += value
+            if len(value) > VALUE_SLICE:
+                pieces += (bytes(out), bytes(value))  # (bytes as they are: no copy)
+                out = bytearray()
+            else:
+                out += value
             out.append(END)
         else:
             raise WBXMLError(f"<{el.tag}> value must be str or bytes, not {type(value).__name__}")
-    return bytes(out)
+    pieces.append(bytes(out))
+    return pieces
+
+
+def _utf8(tag: str, text: str) -> bytes:
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WBXMLError(f"<{tag}> string is not encodable as UTF-8 (lone surrogate)") from None
+    if b"\x00" in raw:
+        # STR_I ends at NUL, and OPAQUE would hand a device bytes where it reads a
+        # string: refused.  No client's value gets here with one (Element.as_text).
+        raise WBXMLError(f"<{tag}> string contains NUL; use bytes for OPAQUE data")
+    return raw

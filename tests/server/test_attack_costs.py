@@ -80,3 +80,57 @@ def test_base64_in_slices_is_the_one_encoding(size):
 
     raw = bytes(range(256)) * (size // 256) + bytes(size % 256)
     assert itemoperations.b64(raw) == base64.b64encode(raw).decode("ascii")
+
+
+class Sink:
+    """An ASGI server's side of `send`: the messages an answer was written in."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    async def __call__(self, message):
+        self.sent.append(message)
+
+    @property
+    def pieces(self) -> list[bytes]:
+        return [m["body"] for m in self.sent if m["type"] == "http.response.body"]
+
+
+async def test_a_large_answer_is_written_in_bounded_pieces(app, client):
+    from easlab.server import activesync
+
+    ref = await _attachment_ref(app, 300_000)
+    client_side = Streamer([encode(_fetch(ref))])
+    sink = Sink()
+    await app(_scope("ItemOperations", length=len(client_side.chunks[0])), client_side.receive, sink)
+    body = b"".join(sink.pieces)
+    headers = dict(sink.sent[0]["headers"])
+    assert sink.sent[0]["status"] == 200 and headers[b"content-length"] == str(len(body)).encode()
+    assert len(body) > 400_000 and len(sink.pieces) >= 7  # one message of 400 KB before
+    assert max(map(len, sink.pieces)) == activesync.WRITE_SLICE
+    assert [m["more_body"] for m in sink.sent[1:]] == [True] * (len(sink.pieces) - 1) + [False]
+    props = decode(body).find(f"{NS}:Response").find(f"{NS}:Fetch").find(f"{NS}:Properties")
+    assert base64.b64decode(props.text(f"{NS}:Data")) == bytes(300_000)
+
+
+@pytest.mark.parametrize("size, pieces", [(0, 1), (1, 1), (65_536, 1), (65_537, 2), (131_072, 2), (131_073, 3)])
+async def test_an_answer_is_one_piece_up_to_the_slice(size, pieces):
+    from easlab.server import activesync
+
+    body = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sink = Sink()
+    await activesync._Answer(body, media_type="application/octet-stream")({"type": "http"}, None, sink)
+    assert b"".join(sink.pieces) == body and len(sink.pieces) == pieces
+    assert dict(sink.sent[0]["headers"])[b"content-length"] == str(size).encode()
+
+
+def test_a_thread_waiting_for_the_gil_waits_a_millisecond_at_most():
+    """Another user's request hands the GIL between the event loop and a worker thread several
+    times; beside a thread busy in Python each hand-off waited Python's default 5 ms."""
+    import subprocess
+    import sys
+
+    script = "from easlab.server import limits, runner; import inspect, sys; " \
+             "print(limits.share_the_gil(), 'share_the_gil()' in inspect.getsource(runner.serve))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["0.001", "True"], done.stderr

@@ -244,8 +244,8 @@ async def test_an_answer_with_bulk_content_is_encoded_off_the_event_loop(app, cl
 
     ref = await _attachment_ref(app, 100_000)
     threads = []
-    real = activesync.encode
-    monkeypatch.setattr(activesync, "encode", lambda tree: threads.append(threading.current_thread()) or real(tree))
+    real = activesync.encode_pieces  # (the answer's pieces: never joined into one block)
+    monkeypatch.setattr(activesync, "encode_pieces", lambda tree: threads.append(threading.current_thread()) or real(tree))
     answer = await Raw(client).call("ItemOperations", _fetches(ref, 1))
     assert _statuses(answer) == ["1"] and threads and threading.main_thread() not in threads
 

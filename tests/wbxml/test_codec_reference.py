@@ -124,3 +124,35 @@ def test_a_leaf_string_is_read_whole():
 ])
 def test_encode_matches_the_reference_on_odd_trees(tree):
     assert _encoded(encode, tree) == _encoded(ref.encode, tree)
+
+
+# -- a long value is written in pieces (an ItemOperations answer's megabytes of base64) --------------
+def _long_values_tree(text: str, blob: bytes) -> Element:
+    io = "ItemOperations"
+    return E(f"{io}:ItemOperations", E(f"{io}:Status", "1"), E(f"{io}:Response", E(f"{io}:Fetch",
+             E(f"{io}:Properties", E(f"{io}:Data", text)), E("AirSyncBase:FileReference", "1:1:0")),
+             E(f"{io}:Fetch", E(f"{io}:Data", blob))))
+
+
+@pytest.mark.parametrize("length", [65_536, 65_537, 131_072, 200_001])
+def test_a_long_value_is_written_in_pieces_with_the_plain_codecs_bytes(length):
+    from easlab.eas.wbxml.codec import VALUE_SLICE, encode_pieces
+
+    text = ("é" + "abcdefghij" * (length // 10 + 1))[:length]  # two UTF-8 bytes for one character
+    blob = bytes(range(256)) * (length // 256) + bytes(length % 256)
+    tree = _long_values_tree(text, blob)
+    pieces = encode_pieces(tree)
+    assert b"".join(pieces) == encode(tree) == ref.encode(tree)
+    if length <= VALUE_SLICE:
+        assert len(pieces) == 1
+        return
+    assert len(pieces) == 4 + -(-length // VALUE_SLICE)  # before, the text's slices, between, the blob, after
+    assert [p is blob for p in pieces].count(True) == 1  # OPAQUE bytes handed on as they are, not copied
+    assert max(len(p) for p in pieces if p is not blob) == VALUE_SLICE + 1  # the slice with the é
+
+
+@pytest.mark.parametrize("bad, message", [("\x00", "string contains NUL"), ("\ud800", "not encodable as UTF-8")])
+def test_a_long_value_is_refused_as_a_short_one_is(bad, message):
+    for text in ("x" * 100 + bad, "x" * 150_000 + bad + "x" * 10):
+        with pytest.raises(WBXMLError, match=message):
+            encode(_long_values_tree(text, b""))
