@@ -87,7 +87,9 @@ async def dispatch(ctx: CommandContext, body: bytes, content_type: str | None) -
         ctx.gate = gate
         if gate.response is not None:
             return gate.response
-        return await command.handler(ctx, request)
+        running = command.handler(ctx, request)
+        del request  # a held Ping keeps its watch list, not its request's tree (eas/commands/ping.py)
+        return await running
     except InvalidText as exc:  # raised where the value is read; a transaction that read it rolls back
         log.warning("%s %s %s: %s", ctx.user, line.device_id, line.command, exc)
         return malformed(command, line.protocol_version)

@@ -48,7 +48,7 @@ class Connection:
 CONNECTION: ContextVar[Connection | None] = ContextVar("easlab_connection", default=None)
 
 
-@dataclass
+@dataclass(slots=True)  # one per held request: no instance dict
 class Wake:
     """Why a wait ended: folders with new items, a hierarchy change, or a newer request."""
 

@@ -43,6 +43,7 @@ from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trac
 from .auth import login_name, parse_basic
 from .clock import clock_sleep
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
+from .store.context import READ_AHEAD
 from .tracenote import ACCESS_KEY, EXCHANGE_KEY, IDENTITY_KEY, LINE_KEY
 
 log = logging.getLogger("easlab.trace")
@@ -99,7 +100,12 @@ class Instrument:
         who = probe(scope, getattr(state.settings, "domain", "") or state.authenticator.domain)
         if who.line is not None and not _URL_SPECIAL.intersection(scope.get("query_string", b"")):
             scope[LINE_KEY] = who.line  # (the endpoint reads the query through urlsplit, which cuts at these)
-        traced, action = await run_in_threadpool(self._lookup, state, scope, who) if who.user else (False, None)
+        ahead = state.store.read_ahead(who.command) if who.line is not None else None
+        traced, action, read = (await run_in_threadpool(self._lookup, state, scope, who, ahead, state.hub.tick)
+                                if who.user else (False, None, None))
+        if read is not None:
+            READ_AHEAD.set(read)  # the command's first read, done on this trip (server/store/context.py)
+        del ahead, read  # taken from the context once: not kept by this frame while the request is held
         if not traced and action is None:
             await self.app(scope, receive, send)
             return
@@ -124,17 +130,22 @@ class Instrument:
         await self._record(state, who, exchange, traced, started, at)
 
     @staticmethod
-    def _lookup(state, scope, who: Probe) -> tuple[bool, FaultAction | None]:
+    def _lookup(state, scope, who: Probe, ahead=None, tick: int = 0) -> tuple[bool, FaultAction | None, object]:
         """The door, in one worker thread: both counters in one statement, the traces and faults
-        from the snapshot, and the login checked (from the logon's memory, mostly)."""
+        from the snapshot, the login checked (from the logon's memory, mostly) and, for the user
+        it names, what the command reads first (`ahead`, MailStore.read_ahead)."""
         access, instrument = generations.peek_many(state.db.engine, (generations.ACCESS, generations.INSTRUMENT))
         scope[ACCESS_KEY] = access
         authenticator = state.authenticator
+        read = None
         if scope.get("method") in AUTHENTICATED:
             client = scope.get("client")
             # The first Authorization header, as Starlette's request.headers.get gives the endpoint.
             header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"), None)
             scope[IDENTITY_KEY] = authenticator.authenticate(header, client[0] if client else None, generation=access)
+            identity = scope[IDENTITY_KEY]
+            if ahead is not None and identity is not None and identity.name == who.user:
+                read = ahead(who.user, who.device_id, tick)
         traced, faulty = state.faults.probe(who.user, who.device_id, instrument)
         traced = traced and bool(who.device_id)
         action = None
@@ -146,7 +157,7 @@ class Instrument:
                 return identity is not None and identity.name == who.user
 
             action = state.faults.match(who.user, who.device_id, who.command, verify=verify)
-        return traced, action
+        return traced, action, read
 
     @staticmethod
     async def _record(state, who: Probe, exchange: _Exchange, traced: bool, started: float, at) -> None:

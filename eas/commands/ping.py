@@ -22,7 +22,10 @@ def _answer(status: int, *extra: Element) -> Response:
     return Response(200, E(f"{NS}:Ping", E(f"{NS}:Status", status), *extra))
 
 
-async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+async def _asked(ctx: CommandContext, tree: Element | None) -> Response | tuple[int, list[tuple[str, str]]]:
+    """The interval and folders this Ping asks for (the kept ones where it leaves them out), or
+    the answer that refuses it.  Read apart from the hold, so what a held Ping keeps alive for up
+    to an hour is its watch list and not its request's tree or the kept request's decoded form."""
     store = ctx.store
     cached_raw = await store.cached_request(ctx, "ping")
     cached = json.loads(cached_raw) if cached_raw else None
@@ -59,8 +62,17 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
     if tree is not None and (cached is None or (cached["heartbeat"], [tuple(f) for f in cached["folders"]])
                              != (heartbeat, folders)):
         await store.cache_request(ctx, "ping", json.dumps({"heartbeat": heartbeat, "folders": folders}).encode())
+    return heartbeat, folders
 
-    ids = [fid for fid, _ in folders]
+
+async def handle(ctx: CommandContext, tree: Element | None) -> Response:
+    asked = await _asked(ctx, tree)
+    del tree  # the caller let go of it too (eas/dispatch.py): nothing of the request stays held
+    if isinstance(asked, Response):
+        return asked
+    heartbeat, ids = asked[0], [fid for fid, _ in asked[1]]
+    del asked
+    store = ctx.store
     check = await store.pending_adds(ctx, ids)
     if check.status == PingStatus.FolderHierarchyChanged:
         return _answer(PingStatus.FolderHierarchyChanged)

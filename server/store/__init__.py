@@ -48,6 +48,12 @@ class MailStore:
         self.meeting_port = MeetingAdapter(self.context, sending)
         self.document_port = DocumentAdapter(self.context)
         self.delivery = Delivery(self.context, sending)
+        self.access_port.read_ahead = self.read_ahead
+
+    def read_ahead(self, command: str | None):
+        """What a worker thread may read for `command` on a trip it makes anyway (context.READ_AHEAD):
+        f(user, device_id, hub tick) -> what the command takes, or None for nothing."""
+        return self.sync_port.read_kept_ping if command == "Ping" else None
 
     @property
     def domain(self) -> str:

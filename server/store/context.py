@@ -8,6 +8,7 @@ are told to the push hub and mail for other domains kicks the outbound sender (`
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from ..push import PushHub
 
 T = TypeVar("T")
+
+# What a worker thread already read for the request's command on a trip it made anyway (the door's
+# in server/traces.py, or the gate's for a device not in memory): the command takes it instead of
+# a trip of its own, since handing work to a thread and back is most of a Ping's cost.  Set on the
+# loop in the request's own task, taken once (SyncAdapter.read_kept_ping).
+READ_AHEAD: ContextVar[Any] = ContextVar("easlab_read_ahead", default=None)
 
 
 @dataclass

@@ -29,8 +29,17 @@ from easlab.storage import sync as queries
 from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_folder_sync, roll_quietly
 from easlab.storage.models import Device, Folder, User
 
-from .context import StoreContext
+from .context import READ_AHEAD, StoreContext
 from .sending import Sending
+
+
+class KeptPing:
+    """A device's kept Ping (heartbeat, folders) and the check of those folders, read ahead."""
+
+    __slots__ = ("key", "ids", "tick", "row", "check")
+
+    def __init__(self, key: tuple[str, str], ids: tuple[int, int], tick: int, row, check):
+        self.key, self.ids, self.tick, self.row, self.check = key, ids, tick, row, check
 
 
 class SyncAdapter:
@@ -137,23 +146,40 @@ class SyncAdapter:
 
         return await self.store.read(work)
 
+    def read_kept_ping(self, user: str, device_id: str, tick: int) -> KeptPing | None:
+        """In a worker thread on another's trip (READ_AHEAD): the device's kept Ping and the check
+        of the folders it watched, for a device the gate knows (None otherwise).  `tick`: the hub's,
+        noted on the loop before the trip, so the wait hears of what was notified since."""
+        ids = self.store.ids.get((user, device_id))
+        if ids is None:
+            return None
+        row, check = self._read_kept(ids, device_id, True)
+        return KeptPing((user, device_id), ids, tick, row, check)
+
+    def _read_kept(self, ids, device_id: str, check: bool):
+        """The kept Ping by the gate's ids and, when `check`, the check of the folders it watched."""
+        with self.store.db.engine.connect() as connection:
+            row = connection.execute(_CACHED_PING, {"pk": ids[1], "user_id": ids[0], "device_id": device_id}).first()
+            if row is None or not row[0] or not row[1] or not check:
+                return row, None
+            watched = [str(f[0]) for f in row[1]]
+            return row, (watched, changes.quick_pending_adds(connection, *ids, device_id, watched))
+
     async def _cached_ping(self, ctx, ids) -> bytes | None:
         """Every Ping asks for the last one: one Core read by the gate's ids, and in the same
         worker thread the check of the folders it watched, which the device mostly watches again
-        (`pending_adds` takes it).  b"": no Ping kept; None: the ids name no such device."""
+        (`pending_adds` takes it); both read ahead on the door's or the gate's trip when they
+        could be.  b"": no Ping kept; None: the ids name no such device."""
         key = (ctx.user, ctx.request.device_id)
-        self._checking(ctx)  # the check below is this request's: its wait hears of what follows
-
-        def kept():
-            with self.store.db.engine.connect() as connection:
-                row = connection.execute(_CACHED_PING, {"pk": ids[1], "user_id": ids[0],
-                                                         "device_id": ctx.request.device_id}).first()
-                if row is None or not row[0] or not row[1] or ctx.restricted:
-                    return row, None
-                watched = [str(f[0]) for f in row[1]]
-                return row, (watched, changes.quick_pending_adds(connection, *ids, ctx.request.device_id, watched))
-
-        row, check = await run_in_threadpool(kept)
+        ahead = READ_AHEAD.get()
+        if ahead is not None:
+            READ_AHEAD.set(None)
+        if isinstance(ahead, KeptPing) and ahead.key == key and ahead.ids == ids:
+            self._since[key] = (id(ctx), ahead.tick)  # the check read ahead is this request's
+            row, check = ahead.row, None if ctx.restricted else ahead.check
+        else:
+            self._checking(ctx)  # the check below is this request's: its wait hears of what follows
+            row, check = await run_in_threadpool(self._read_kept, ids, ctx.request.device_id, not ctx.restricted)
         if check is not None and check[1] is not None:
             self._checked[key] = (id(ctx), *check)
         if row is None:

@@ -7,12 +7,15 @@ import asyncio
 import re
 from datetime import timedelta
 
+import anyio.from_thread
+import anyio.to_thread
 import pytest
 from sqlmodel import select
 
-from easlab.eas.wbxml import E
+from easlab.eas.wbxml import E, Element
 from easlab.server.admin import SHELL, Admin
 from easlab.server.config import Settings
+from easlab.server.store.sync import KeptPing
 from easlab.storage import generations
 from easlab.storage.models import Device
 from tests.conftest import until_held
@@ -91,9 +94,98 @@ async def test_a_due_last_seen_time_is_written_alone_not_with_the_gate_reads(lab
     everything = seen.seen
     start = everything.index("BEGIN IMMEDIATE")  # the only writing transaction
     assert everything.count("BEGIN IMMEDIATE") == 1
-    assert [s.split()[0] for s in everything[start + 1:start + 3]] == ["UPDATE", "BEGIN"]
+    # The Ping's own reads were made on the door's trip, before it: the write is the last statement.
+    assert [s.split()[0] for s in everything[start + 1:]] == ["UPDATE"]
     assert everything[start + 1].startswith("UPDATE device SET last_sync=")
     assert last_seen(db) - before == timedelta(seconds=120)
+
+
+class Trips:
+    """What the request hands to a worker thread (starlette's run_in_threadpool goes through anyio):
+    each hand-off and its way back cost a Ping more than the statements it runs."""
+
+    def __init__(self, monkeypatch):
+        self.seen: list[str] = []
+        original = anyio.to_thread.run_sync
+
+        async def counted(func, *args, **kwargs):
+            self.seen.append(getattr(func, "func", func).__qualname__)
+            return await original(func, *args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+
+
+async def test_the_same_ping_again_is_taken_in_on_one_thread_trip(lab, monkeypatch):
+    app, dev = lab
+    trips = Trips(monkeypatch)
+    await held_and_dropped(app, dev)
+    # The door's trip reads the counters, checks the login and reads the kept Ping with its
+    # folder check; the gate decides from memory and the command takes what the door read.
+    assert trips.seen == ["Instrument._lookup"]
+
+
+async def test_a_device_not_in_memory_is_taken_in_on_two_thread_trips(lab, monkeypatch):
+    app, dev = lab
+    restarted(app)
+    trips = Trips(monkeypatch)
+    await held_and_dropped(app, dev)
+    # The door cannot read ahead for a device it does not know; the gate's trip that finds it
+    # reads the kept Ping and the check too.
+    assert trips.seen == ["Instrument._lookup", "AccessAdapter._quick_ahead"]
+    trips.seen.clear()
+    await held_and_dropped(app, dev)
+    assert trips.seen == ["Instrument._lookup"]
+
+
+async def test_a_ping_read_ahead_still_hears_of_mail_delivered_before_it_was_held(lab):
+    """The check read on the door's trip is older than the wait: mail delivered and notified right
+    after that read, before the gate and the wait, wakes the wait at once (the hub's tick was noted
+    before the door's read), not at the end of the heartbeat."""
+    app, dev = lab
+    store = app.state.store
+    original = store.sync_port.read_kept_ping
+    read = []
+
+    def then_deliver(user, device_id, tick):
+        found = original(user, device_id, tick)
+        read.append(found)
+        # still in the door's worker thread: the delivery commits and is notified on the loop now
+        anyio.from_thread.run(store.deliver, message(subject="between"), ["alice@easlab.test"])
+        return found
+
+    store.sync_port.read_kept_ping = then_deliver
+    answer = await asyncio.wait_for(dev.call("Ping", ping()), 5)
+    assert read[0] is not None and read[0].check[1][1] == []  # read ahead: nothing pending yet
+    assert answer.text(f"{P}:Status") == "2"
+    assert [f.value for f in answer.find(f"{P}:Folders").findall(f"{P}:Folder")] == ["1"]
+
+
+def awaited_frames(task: asyncio.Task) -> list[dict]:
+    """The locals of every coroutine frame the task is suspended in, outermost first."""
+    frames, coro = [], task.get_coro()
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        frames.append((coro.cr_code.co_qualname, coro.cr_frame.f_locals))
+        coro = coro.cr_await
+    return frames
+
+
+async def test_a_held_ping_keeps_its_watch_list_not_its_request(lab):
+    """Ten thousand Pings held for up to an hour each: what their frames hold is held that long.
+    The request's decoded tree and the kept request's decoded form are let go once read."""
+    app, dev = lab
+    task = asyncio.create_task(dev.call("Ping", ping()))
+    await until_held(app)
+    frames = awaited_frames(task)
+    names = [name for name, _ in frames]
+    assert "handle" in names and "dispatch" in names and names[-1] == "PushHub.wait", names
+    ours = ("Instrument.__call__", "endpoint", "_command", "dispatch", "handle")
+    assert [name for name in names if name in ours] == list(ours), names
+    kept = {(name, key): type(value).__name__ for name, local in frames for key, value in local.items()
+            if name in ours and (isinstance(value, (Element, KeptPing)) or isinstance(value, dict) and key != "scope")}
+    assert kept == {}, kept
+    assert frames[names.index("handle")][1]["ids"] == ["1"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def restarted(app) -> None:
