@@ -32,13 +32,15 @@ class Connection:
     kept, and another storm's wait for "all held" fooled.  One slot on the request's scope and
     no task per held request: nothing reads the socket while the request is held."""
 
-    __slots__ = ("on_lost",)
+    __slots__ = ("on_lost", "gone")
     SCOPE_KEY = "easlab.connection"
 
     def __init__(self) -> None:
         self.on_lost: Callable[[], None] | None = None
+        self.gone = False  # lost already: a wait that comes later has no one to answer
 
     def lost(self) -> None:
+        self.gone = True
         callback, self.on_lost = self.on_lost, None
         if callback is not None:
             callback()
@@ -192,6 +194,11 @@ class PushHub:
         when the caller's check began; a folder notified after it wakes the wait at once."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        connection = CONNECTION.get()
+        if connection is not None and connection.gone:
+            # The client left while its request was being checked: nothing to hold, and the
+            # device's newer request, if it reconnected, is not to be superseded by this one.
+            return None
         waiter = _Waiter(loop, set(folder_ids), user_id, device_id)
         key = (user_id, device_id)
         older = self._by_device.get(key)
@@ -211,7 +218,6 @@ class PushHub:
         # The heartbeat is a timer on the clock, not a sleeping task: one handle per held request,
         # and a test's ManualClock expires it without real time passing.
         timer = self.clock.call_later(timeout, waiter.expire)
-        connection = CONNECTION.get()
         if connection is not None:
             connection.on_lost = waiter.expire  # the client left: no one is waiting for the answer
         try:

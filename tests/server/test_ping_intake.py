@@ -320,3 +320,33 @@ async def test_a_held_ping_whose_client_goes_away_is_let_go_at_once(lab):
             break
         await asyncio.sleep(0)
     assert bytes(transport.written).startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_wait_whose_client_left_before_it_was_held_ends_at_once():
+    """A phone that loses its network while its Ping is still being checked (the soak's abrupt
+    disconnects, bench/soak.py): the connection is lost before the hub holds the request, so no
+    callback is there to end it.  It is not held (it was, until the heartbeat ran out: counted as
+    held, and it superseded the Ping the device sent after reconnecting)."""
+    from easlab.server.clock import ManualClock
+    from easlab.server.events import EventBus
+    from easlab.server.push import CONNECTION, Connection, PushHub
+
+    hub = PushHub(ManualClock(), EventBus())
+    newer = asyncio.create_task(hub.wait(1, "phone", [7], 900))  # the Ping sent after reconnecting
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert hub.held == 1
+    gone = Connection()
+    gone.lost()  # the client left before its request reached the hub
+    token = CONNECTION.set(gone)
+    try:
+        late = asyncio.create_task(hub.wait(1, "phone", [7], 900))
+    finally:
+        CONNECTION.reset(token)
+    for _ in range(20):  # loop turns, not time
+        await asyncio.sleep(0)
+    assert late.done() and late.result() is None
+    assert not newer.done() and hub.held == 1 and hub.is_held(1, "phone")
+    hub.notify([7])
+    assert (await newer).folders == {7}
+    assert hub.held == 0
