@@ -31,7 +31,10 @@ class Prepared:
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
         names = list(compiled.positiontup or ()) if self.positional else list(by_name)
         self._names = names
-        self._binds = [(name, by_name[name].type.bind_processor(dialect)) for name in names]
+        # The dialect's own form of each type (dialect_impl), as SQLAlchemy's execution takes it:
+        # the generic DateTime has no processor and leaves sqlite3 to write "12:00:00" where the
+        # SQLite DATETIME writes "12:00:00.000000", a text that sorts apart from the other.
+        self._binds = [(name, by_name[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
         # Values the statement carries itself (a literal argument of a function, say).
         self._fixed = {name: by_name[name].value for name in names if by_name[name].value is not None}
 
