@@ -135,3 +135,38 @@ def test_storage_does_not_import_the_wbxml_codec():
     offenders = {m for m, targets in graph.items()
                  if m.startswith("easlab.storage") and any(t.startswith("easlab.eas.wbxml") for t in targets)}
     assert offenders == STORAGE_WBXML_ALLOWED
+
+
+# The brief's size rules for the product's code: modules under 500 lines, functions under 80.
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 500, 80
+# Generated from a digest of MS-ASWBXML (tools/gen_codepages.py): a table, not code anyone reads whole.
+SIZE_EXEMPT = {Path("eas/wbxml/codepages.py")}
+SIZED = ("eas", "storage", "server", "testing")
+
+
+def _oversized(root: Path) -> list[str]:
+    found = []
+    for folder in SIZED:
+        for path in sorted((root / folder).rglob("*.py")):
+            if path.relative_to(root) in SIZE_EXEMPT:
+                continue
+            source = path.read_text()
+            if source.count("\n") >= MAX_MODULE_LINES:
+                found.append(f"{path.relative_to(root)}: {source.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                    if length >= MAX_FUNCTION_LINES:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    (tmp_path / "eas").mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "eas" / "long.py").write_text(f"def long():\n{body}")
+    assert _oversized(tmp_path) == [f"eas/long.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_modules_and_functions_stay_under_the_size_rules():
+    assert _oversized(ROOT) == []

@@ -82,13 +82,8 @@ def _header(data: bytes, n: int) -> int:
     return pos
 
 
-def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH,
-           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Element:
-    """Decode one EAS WBXML document into its root Element.
-
-    Most of a document is leaves holding one value (tag, STR_I or OPAQUE, END): such a leaf inside
-    the root is read in one step.  Anything else, errors included, takes the general path, so the
-    tree and every refusal (message and offset) are the same either way."""
+def _begin(data: bytes, max_size: int) -> tuple[bytes, int]:
+    """The document as bytes, its size bound and header checked; the body's offset."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     elif not isinstance(data, bytes):
@@ -98,7 +93,66 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
         raise WBXMLLimitError(f"document of {n} bytes exceeds the {max_size}-byte bound", max_size)
     if n == 0:
         raise WBXMLError("empty document", 0)
-    pos = _header(data, n)
+    return data, _header(data, n)
+
+
+def _content(data: bytes, pos: int, n: int, el: Element) -> int:
+    """One STR_I or OPAQUE at `pos` that the leaf fast path did not take, added to `el`; the offset
+    after it.  Kept out of `decode`'s loop: documents from real devices rarely reach it."""
+    at = pos
+    if data[pos] == STR_I:
+        end = data.find(b"\x00", pos + 1)
+        if end < 0:
+            raise WBXMLError("unterminated inline string", at)
+        try:
+            value: str | bytes = data[pos + 1:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
+        pos = end + 1
+    else:
+        length, pos = _mb_u_int32(data, pos + 1, n)
+        if pos + length > n:
+            raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
+        value = data[pos:pos + length]
+        pos += length
+    _add_value(el, value, at)
+    return pos
+
+
+def _finish_leaf(el: Element) -> None:
+    """At a leaf's END: an empty one remembers it was written <x></x>; a value that came in
+    several strings becomes one."""
+    if el.value is None:
+        el.explicit_end = True
+    elif isinstance(el.value, list):
+        el.value = el.value[0][:0].join(el.value)
+
+
+def _whole(root: Element | None, pos: int, n: int) -> Element:
+    if pos != n:
+        raise WBXMLError(f"{n - pos} bytes after the root element", pos)
+    assert root is not None  # the loop ends only when the root element closes
+    return root
+
+
+def _switch_page(data: bytes, pos: int, n: int) -> tuple[int, list[str | None]]:
+    """The code page a SWITCH_PAGE at `pos` selects, and its token slots."""
+    if pos + 1 >= n:
+        raise WBXMLError("truncated SWITCH_PAGE", pos)
+    new = data[pos + 1]
+    found = DECODE.get(new)
+    if found is None:
+        raise WBXMLError(f"unknown code page {new}", pos + 1)
+    return new, found
+
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DEFAULT_MAX_DEPTH,
+           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Element:
+    """Decode one EAS WBXML document into its root Element.  A leaf holding one value (tag, STR_I or
+    OPAQUE, END) inside the root is read in one step; anything else, errors included, takes the general
+    path, which builds the same tree and refuses with the same message and offset."""
+    data, pos = _begin(data, max_size)
+    n = len(data)
     find = data.find
     page = 0
     slots = DECODE[0]
@@ -156,48 +210,21 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_depth: int = DE
             if not stack:
                 raise WBXMLError("END with no open element", pos)
             closed = stack.pop()
-            if closed.value is None and not closed.children:
-                closed.explicit_end = True
-            elif isinstance(closed.value, list):
-                closed.value = closed.value[0][:0].join(closed.value)
+            if not closed.children:
+                _finish_leaf(closed)
             pos += 1
             if not stack:
                 break
         elif b == STR_I or b == OPAQUE:
             if not stack:
                 raise WBXMLError("content outside the root element", pos)
-            at = pos
-            if b == STR_I:
-                end = find(b"\x00", pos + 1)
-                if end < 0:
-                    raise WBXMLError("unterminated inline string", at)
-                try:
-                    value: str | bytes = data[pos + 1:end].decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise WBXMLError("inline string is not UTF-8", pos + 1 + exc.start) from None
-                pos = end + 1
-            else:
-                length, pos = _mb_u_int32(data, pos + 1, n)
-                if pos + length > n:
-                    raise WBXMLError(f"OPAQUE of {length} bytes runs past the end", at)
-                value = data[pos:pos + length]
-                pos += length
-            _add_value(stack[-1], value, at)
+            pos = _content(data, pos, n, stack[-1])
         elif b == SWITCH_PAGE:
-            if pos + 1 >= n:
-                raise WBXMLError("truncated SWITCH_PAGE", pos)
-            new = data[pos + 1]
-            found = DECODE.get(new)
-            if found is None:
-                raise WBXMLError(f"unknown code page {new}", pos + 1)
-            page, slots = new, found
+            page, slots = _switch_page(data, pos, n)
             pos += 2
         else:
             raise WBXMLError(f"global token {_REFUSED_GLOBALS[b]} is not used by EAS", pos)
-    if pos != n:
-        raise WBXMLError(f"{n - pos} bytes after the root element", pos)
-    assert root is not None  # the loop ends only when the root element closes
-    return root
+    return _whole(root, pos, n)
 
 
 def _mb_bytes(value: int) -> bytes:
