@@ -11,7 +11,9 @@ import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, exists, func, or_
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
@@ -19,8 +21,10 @@ from easlab.eas.folders import FOLDER_CLASS, conversation_valid, estimate_filter
 from easlab.eas.records import Estimate, ServerChange
 from easlab.eas.status import Common, GetItemEstimateStatus
 
+from .driver import Prepared
 from .items import find_folder, row_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
+from .types import UTCDateTime
 
 
 def window_start(folder_class: str, filter_type: int, now: datetime) -> datetime | None:
@@ -146,6 +150,43 @@ def soft_deletes(session: Session, folder: Folder, state: SyncState, start: date
     rows = session.exec(select(Item).where(Item.folder_id == folder.id, Item.date_received >= old,
                                            Item.date_received < start, Item.created_seq <= state.seq))
     return [ServerChange("SoftDelete", r.server_id) for r in rows]
+
+
+# Whether a Sync must store a FilterType window that moved with the clock: yes when its start would
+# go back, or when an item lies where `soft_deletes` looks (from the start kept to the new one,
+# among the items at the partnership's position), as that Sync then answers SoftDeletes.  Otherwise
+# keeping the old start changes nothing: the next Sync's range still holds no item older than the
+# new start, and items that arrive later come with a log row, whose Sync stores the start it used.
+_START = bindparam("start", type_=UTCDateTime)
+_MOVED = core_select(or_(SyncState.window_start > _START, exists().where(
+    Item.folder_id == bindparam("folder_id"), Item.date_received >= SyncState.window_start,
+    Item.date_received < _START, Item.created_seq <= SyncState.seq))).where(
+    SyncState.device_pk == bindparam("device_pk"), SyncState.collection_id == bindparam("cid"))
+_MOVED_BY_DIALECT: dict[tuple[str, str], Prepared] = {}
+
+
+def windows_unmoved(engine: Engine, device_pk: int, windows: list[tuple[str, int, datetime]]) -> bool:
+    """True when no window of `windows` (collection id, folder id, the start a Sync now would use)
+    needs storing (see _MOVED); read on the driver, as a quiet Sync reads."""
+    if not windows:
+        return True
+    dialect = engine.dialect
+    prepared = _MOVED_BY_DIALECT.get((dialect.name, dialect.driver))
+    if prepared is None:
+        prepared = _MOVED_BY_DIALECT[(dialect.name, dialect.driver)] = Prepared(_MOVED, dialect)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            for cid, folder_id, start in windows:
+                row = prepared.one(cursor, {"device_pk": device_pk, "cid": cid, "folder_id": folder_id, "start": start})
+                if row is None or row[0]:
+                    return False
+            return True
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
 
 
 # Built once (every Sync that hands out or steps over log rows runs them in its writer turn).

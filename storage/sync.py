@@ -25,7 +25,7 @@ from easlab.eas.machines.synckey import Action, Keys, Kind, keys_after, step
 from easlab.eas.records import CollectionOutcome, ItemCommandResult, ServerChange
 from easlab.eas.status import SyncStatus
 
-from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start
+from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start, windows_unmoved
 from .db import WriteNeeded, probing
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
 from .generations import driver_rows
@@ -183,17 +183,21 @@ def quiet_collections(engine: Engine, user_id: int, device_pk: int, device_id: s
     if len(rows) != len(cids) or len(set(cids)) != len(cids):
         return None  # a collection without its partnership or its folder, or named twice
     by_id = {row[0]: row for row in rows}
-    outcomes = []
+    outcomes, windows = [], []
     for request in requests:
-        outcome = _quiet(by_id[request.collection_id], request, options_type, now)
-        if outcome is None:
+        quiet = _quiet(by_id[request.collection_id], request, options_type, now)
+        if quiet is None:
             return None
+        outcome, start = quiet
         outcomes.append(outcome)
-    return outcomes
+        if start is not None:
+            windows.append((outcome.collection_id, outcome.watch[0], start))
+    return outcomes if windows_unmoved(engine, device_pk, windows) else None
 
 
-def _quiet(row, request: CollectionRequest, options_type, now: datetime) -> CollectionOutcome | None:
-    """One collection of `quiet_collections`, as _advance would find it; None when it might not be."""
+def _quiet(row, request: CollectionRequest, options_type, now: datetime) -> tuple[CollectionOutcome, datetime | None] | None:
+    """One collection of `quiet_collections`, as _advance would find it, and the FilterType window's
+    start that must still be checked (windows_unmoved); None when it might not be quiet."""
     cid, key, seq, cursor, old_start, kept, folder_id, folder_type, change_seq, same_request = row
     kept = json.loads(kept) if kept else {}  # (the column's JSONDict, read here as its text)
     if not same_request or request.commands or cursor is not None or seq != change_seq:
@@ -206,10 +210,11 @@ def _quiet(row, request: CollectionRequest, options_type, now: datetime) -> Coll
     folder_class = FOLDER_CLASS.get(folder_type, "Email")
     if not (filter_valid(folder_class, options.filter_type) and conversation_valid(folder_class, request.conversation_mode)):
         return None
-    if old_start is not None or window_start(folder_class, options.filter_type, now) is not None:
-        return None  # a FilterType window moves with the clock, and its start is stored
+    start = window_start(folder_class, options.filter_type, now)
+    if (old_start is None) != (start is None):
+        return None  # a FilterType window begins or ends: its start is stored
     return CollectionOutcome(cid, status=SyncStatus.Success, sync_key=key, unchanged=True, folder_class=folder_class,
-                             options=options, watch=[folder_id])
+                             options=options, watch=[folder_id]), start
 
 
 def _reset(session: Session, folder: Folder, state: SyncState, request: CollectionRequest, options_type, keys: Keys, now: datetime,

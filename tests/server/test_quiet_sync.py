@@ -153,14 +153,71 @@ async def test_new_options_are_stored_the_long_way(lab, db):
                                                       "preview": None}]
 
 
-async def test_a_filtertype_window_still_moves_with_the_clock(lab, db):
-    """A FilterType window's start is stored on every Sync (the long way), so the look leaves
-    such a collection to sync_collection."""
+async def test_a_filtertype_window_that_moved_past_nothing_is_answered_quietly(lab, db, monkeypatch):
+    """A FilterType window moves with the clock; while no item lies between the start kept and the
+    new one, the Sync has nothing to store: the look answers it (the long way's bytes), and nothing
+    is written, the start kept included."""
+    app, dev = lab
+    key = await settled(app, dev, E(f"{A}:Options", E(f"{A}:FilterType", 3)))  # one week
+    with db.session(write=False) as session:
+        kept = session.exec(select(SyncState).where(SyncState.collection_id == "1")).one().window_start
+    app.state.clock.advance(10)  # (under LAST_SEEN_EVERY: the device's last seen is not due)
+    seen = Statements(db)
+    with monkeypatch.context() as patch:
+        quiet_off(patch)
+        long_way = await dev.post("Sync", raw=encode(sync_tree(key)))
+    assert seen.written()  # the long way stores the moved start
+    with db.session(write=False) as session:  # put the start back, as the quiet Sync will find it
+        state = session.exec(select(SyncState).where(SyncState.collection_id == "1")).one()
+        assert state.window_start == app.state.clock.now() - timedelta(days=7)
+    with db.session() as session:
+        state = session.exec(select(SyncState).where(SyncState.collection_id == "1")).one()
+        state.window_start = kept
+        session.add(state)
+    seen.take()
+    looks = Looks(monkeypatch)
+    app.state.clock.advance(10)
+    quick = await dev.post("Sync", raw=encode(sync_tree(key)))
+    assert looks.answers == [[("1", key)]]
+    assert (quick.status_code, quick.content) == (long_way.status_code, long_way.content) == (200, b"")
+    assert not seen.written()
+    with db.session(write=False) as session:
+        assert session.exec(select(SyncState).where(SyncState.collection_id == "1")).one().window_start == kept
+
+
+async def test_a_mail_the_window_left_behind_is_soft_deleted_the_long_way(lab, db, monkeypatch):
+    """Once the window's start passes an item the device holds, the look leaves the Sync to the long
+    way, which answers the SoftDelete (MS-ASCMD 2.2.3.161) and stores the new start; a mail that
+    arrives already older than the window is not sent, nor soft-deleted after."""
     app, dev = lab
     key = await settled(app, dev, E(f"{A}:Options", E(f"{A}:FilterType", 3)))  # one week
     app.state.clock.advance(3600)
-    assert await dev.call("Sync", sync_tree(key)) is None
-
+    assert await dev.call("Sync", sync_tree(key)) is None  # quiet: "old" still inside
+    app.state.clock.advance(8 * 86400)
+    looks = Looks(monkeypatch)
+    answer = await dev.call("Sync", sync_tree(key))
+    assert looks.answers == [None]
     with db.session(write=False) as session:
+        old = session.exec(select(Item).where(Item.subject == "old")).one()
         state = session.exec(select(SyncState).where(SyncState.collection_id == "1")).one()
+    assert [(c[0], c[1]) for c in commands(answer)] == [("SoftDelete", old.server_id)]
     assert state.window_start == app.state.clock.now() - timedelta(days=7)
+    key = collection(answer).text(f"{A}:SyncKey")
+    assert await dev.call("Sync", sync_tree(key)) is None  # the long way: keeps this request
+    app.state.clock.advance(2 * 86400)
+    looks = Looks(monkeypatch)
+    assert await dev.call("Sync", sync_tree(key)) is None
+    assert looks.answers == [[("1", key)]]  # quiet: the start stays where it was
+    with db.session(write=False) as session:
+        assert session.exec(select(SyncState).where(SyncState.collection_id == "1")).one().window_start == state.window_start
+    await app.state.store.deliver(message(subject="late"), ["alice@easlab.test"])
+    with db.session() as session:  # older than the window, between the start kept and today's
+        item = session.exec(select(Item).where(Item.subject == "late")).one()
+        item.date_received = app.state.clock.now() - timedelta(days=7, hours=1)
+        session.add(item)
+    assert await dev.call("Sync", sync_tree(key)) is None  # outside the window: not sent
+    with db.session(write=False) as session:
+        assert session.exec(select(SyncState).where(SyncState.collection_id == "1")).one().window_start == (
+            app.state.clock.now() - timedelta(days=7))
+    app.state.clock.advance(3600)
+    assert await dev.call("Sync", sync_tree(key)) is None  # nor soft-deleted after

@@ -4,7 +4,7 @@ it rests on moved, the look that sends a Sync owed changes to the writer at once
 that answers a Sync with nothing to say (issue 16, point 3)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from sqlmodel import select
@@ -12,7 +12,7 @@ from sqlmodel import select
 from easlab.eas.commands.sync import ClientCommand, CollectionRequest, SyncOptions
 
 from easlab.storage.folders import QuietRoll, quick_folder_sync, roll_quietly
-from easlab.storage.models import Device, Folder, SyncState, User
+from easlab.storage.models import Device, Folder, Item, SyncState, User
 from easlab.storage.sync import likely_writes, quiet_collections
 from easlab.storage.users import add_user
 
@@ -132,3 +132,41 @@ def test_a_sync_with_nothing_to_say_is_told_from_one_look(database):
         session.add(folder)
     assert look(CollectionRequest(inbox, "12")) is None
     assert look(CollectionRequest(sent, "12")) is None
+
+
+def test_a_filtertype_window_that_moved_past_no_item_is_told_from_the_look(database):
+    """A FilterType window moves with the clock; the look answers while no item the device may hold
+    lies between the start kept and the new one, and leaves the Sync to sync_collection (which
+    answers SoftDeletes and stores the start) once one does, or when the start would go back."""
+    ids = partnership(database)
+    now = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
+    kept = now - timedelta(days=7, hours=1)
+    with database.session() as session:
+        inbox = session.exec(select(Folder).where(Folder.user_id == ids[0], Folder.type == 2)).one()
+        inbox.change_seq = 7
+        session.add(inbox)
+        session.add(SyncState(device_pk=ids[1], collection_id=inbox.server_id, sync_key="12", prev_key="11", seq=7,
+                              window_start=kept, options=SyncOptions(filter_type=3).to_dict()))
+        session.add(Item(folder_id=inbox.id, server_id=f"{inbox.server_id}:1", date_received=kept - timedelta(days=1),
+                         created_seq=1))  # already out of the window
+        session.add(Item(folder_id=inbox.id, server_id=f"{inbox.server_id}:2", date_received=now - timedelta(days=6),
+                         created_seq=2))  # inside for a day yet
+        device = session.get(Device, ids[1])
+        device.cached_sync = b"kept"
+        session.add(device)
+        cid = inbox.server_id
+
+    def look(at: datetime):
+        outcomes = quiet_collections(database.engine, ids[0], ids[1], "dev1", b"kept", [CollectionRequest(cid, "12")],
+                                     SyncOptions, at)
+        return None if outcomes is None else [(o.collection_id, o.sync_key, o.unchanged) for o in outcomes]
+
+    assert look(now) == [(cid, "12", True)]  # the start moved by an hour past no item
+    assert look(now + timedelta(days=1)) == [(cid, "12", True)]
+    assert look(now + timedelta(days=1, seconds=1)) is None  # item 2 slid out: a SoftDelete to answer
+    assert look(now - timedelta(hours=2)) is None  # the start would go back
+    with database.session() as session:  # item 2 came after the device's position: not the device's
+        item = session.exec(select(Item).where(Item.server_id == f"{cid}:2")).one()
+        item.created_seq = 8
+        session.add(item)
+    assert look(now + timedelta(days=1, seconds=1)) == [(cid, "12", True)]
