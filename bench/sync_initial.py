@@ -101,7 +101,8 @@ def inprocess_initial_sync(db, device_id: str, window: int) -> dict:
     import datetime as dt
 
     from easlab.eas.commands.sync import SyncOptions, parse, render_collection
-    from easlab.eas.wbxml import E, decode, encode
+    from easlab.eas.wbxml import E, decode
+    from easlab.eas.wbxml.codec import encode_once, encode_pieces
     from easlab.storage import sync as queries
     from easlab.storage.devices import touch_device
     from easlab.storage.users import get_user
@@ -119,9 +120,10 @@ def inprocess_initial_sync(db, device_id: str, window: int) -> dict:
         coll = request.collections[0]
 
         def render(outcome, coll=coll):
-            # As the server's store adapter does: the Collection kept on the outcome, its WBXML for storage.
-            outcome.rendered = render_collection(outcome, version, outcome.options or coll.options, coll.class_name)
-            return encode(outcome.rendered)
+            # As the server's store adapter does: the Collection encoded once and kept on the
+            # outcome, its WBXML (in pieces) for storage, its bytes written as they are into the page.
+            outcome.rendered = encode_once(render_collection(outcome, version, outcome.options or coll.options, coll.class_name))
+            return outcome.rendered.document()
 
         with db.session() as session:
             user = get_user(session, USER)
@@ -133,10 +135,10 @@ def inprocess_initial_sync(db, device_id: str, window: int) -> dict:
         if outcome.unchanged:
             pages += 1
             break
-        page = encode(E("AirSync:Sync", E("AirSync:Collections", outcome.rendered)))
+        page = encode_pieces(E("AirSync:Sync", E("AirSync:Collections", outcome.rendered)))  # as to_http writes it
         # The device's decoding of the page, timed apart: it must read the key before it asks again.
         t, cpu = time.perf_counter(), time.process_time()
-        decode(page)
+        decode(b"".join(page))
         decode_s += time.perf_counter() - t
         decode_cpu += time.process_time() - cpu
         key = outcome.sync_key

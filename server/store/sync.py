@@ -23,7 +23,8 @@ from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.commands.sync import SyncOptions
 from easlab.eas.records import CollectionOutcome, PingCheck
-from easlab.eas.wbxml import Element, decode, encode
+from easlab.eas.wbxml import Element, decode
+from easlab.eas.wbxml.codec import encode_once
 from easlab.storage import changes
 from easlab.storage import sync as queries
 from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_folder_sync, roll_quietly
@@ -84,9 +85,11 @@ class SyncAdapter:
         drafts = self.sending.draft_context(ctx.version)
         rewind = request.room.attempt() if request.room is not None else (lambda: None)
 
-        def encoded(outcome: CollectionOutcome) -> bytes:
-            outcome.rendered = render(outcome)
-            return encode(outcome.rendered)
+        def encoded(outcome: CollectionOutcome) -> list[bytes]:
+            # Encoded once: these bytes are kept for a resent key (compressed piece by piece,
+            # storage/sync.py) and written as they are into the answer (wbxml Encoded).
+            outcome.rendered = encode_once(render(outcome))
+            return outcome.rendered.document()
 
         def work(session):
             added.clear()  # a read-first attempt that turned out to write is done again,
