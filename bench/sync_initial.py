@@ -71,7 +71,10 @@ eas/, server/ or storage/ had uncommitted changes (several people edit the tree)
 branch (2026-12-07) the in-process paging also decodes each page as the device must ("in-process decode s",
 best of R), giving "HTTP/(in-process+decode)"; "client CPU s" is the benchmark process's CPU in
 an HTTP run (httpx and the decode); the in-process paging runs under server/heap.py's collector
-settings, as the server does (earlier rows: Python's defaults in both)."""
+settings, as the server does (earlier rows: Python's defaults in both). From issue 16.2 (wire
+branch, 2026-12-07 22:40) the server encodes a page's Collection once and writes those bytes into
+the answer (wbxml encode_once), and the in-process paging does the same, so both are one encoding
+per page lighter than in earlier rows; "compare" runs (main's server) are against this paging."""
 COLUMNS = ["date (UTC)", "command", "tree", "messages", "window", "pages", "R", "HTTP items/s", "HTTP s", "client decode s",
            "in-process items/s", "HTTP/in-process", "server CPU s", "in-process CPU s", "CPU in-process/server",
            "response MB", "server peak RSS MB", "fill s", "python", "in-process decode s", "in-process+decode items/s",
