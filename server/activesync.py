@@ -16,7 +16,7 @@ from easlab.eas.dispatch import PREFIX_SIZE, dispatch, prefix_refusal
 from easlab.eas.request import RequestError, parse_request_line
 from easlab.eas.response import WBXML_CONTENT_TYPE, Response
 from easlab.eas.status import Common, encode as encode_status
-from easlab.eas.wbxml import Element, encode
+from easlab.eas.wbxml import Element
 from easlab.eas.wbxml.codec import encode_pieces
 
 from . import push, tracenote
@@ -124,7 +124,9 @@ def to_http(response: Response) -> HTTPResponse:
     headers = {"Cache-Control": "private", "MS-Server-ActiveSync": SERVER_VERSION, **response.headers}
     body = response.body
     if isinstance(body, Element):
-        return _Answer(encode(body), status_code=response.status, headers=headers, media_type=WBXML_CONTENT_TYPE)
+        # In pieces, never joined: a Sync page of megabytes joined was one more block past the mmap
+        # threshold (server/limits.py), its pages faulted in for each answer.
+        return _Answer(encode_pieces(body), status_code=response.status, headers=headers, media_type=WBXML_CONTENT_TYPE)
     if body:
         return _Answer(body, status_code=response.status, headers=headers, media_type=response.content_type)
     return _Answer(b"", status_code=response.status, headers=headers)

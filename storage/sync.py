@@ -108,10 +108,11 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
 
 # -- one collection -----------------------------------------------------------------------------
 def sync_collection(session: Session, user: User, device: Device, request: CollectionRequest, options_type,
-                    render: Callable[[CollectionOutcome], bytes], now: datetime, added: set[int],
+                    render: Callable[[CollectionOutcome], bytes | list[bytes]], now: datetime, added: set[int],
                     restricted: bool = False, notice_id: int | None = None, drafts=None) -> SyncAnswer:
     """One collection of a Sync request, in the caller's transaction.  `render` makes the answer
-    the device gets and returns it encoded; those bytes are kept for a resent key."""
+    the device gets and returns it encoded (bytes, or their pieces in order); those bytes are kept
+    for a resent key."""
     cid = request.collection_id
     folder = find_folder(session, user, cid)
     if folder is None:
@@ -256,7 +257,7 @@ class _Work:
     drafts: Any  # server/store/sending.py DraftContext; None: the device may not write
 
 
-def _advance(work: _Work, options_type, keys: Keys, render: Callable[[CollectionOutcome], bytes],
+def _advance(work: _Work, options_type, keys: Keys, render: Callable[[CollectionOutcome], bytes | list[bytes]],
              outcome: CollectionOutcome) -> CollectionOutcome:
     """The current key: the device's commands applied, the changes it is owed handed out, and the
     key moved on unless there was nothing to say."""
@@ -297,9 +298,18 @@ def _advance(work: _Work, options_type, keys: Keys, render: Callable[[Collection
     state.sync_key, state.prev_key = keys_after(keys, request.sync_key, state.sync_key, state.prev_key)
     outcome.sync_key = state.sync_key
     # Kept only to answer a resent key; a page can be megabytes of bodies, so store it compressed.
-    state.last_response = zlib.compress(render(outcome), 1)
+    state.last_response = _compressed(render(outcome))
     session.add(state)
     return outcome
+
+
+def _compressed(encoded: bytes | list[bytes]) -> bytes:
+    """The answer as kept: zlib level 1, of its bytes or of its pieces in turn (the same bytes
+    either way), so a page's megabytes are never joined into one block only to be compressed."""
+    if isinstance(encoded, bytes):
+        return zlib.compress(encoded, 1)
+    z = zlib.compressobj(1)
+    return b"".join([*map(z.compress, encoded), z.flush()])
 
 
 def _held_by_device(work: _Work, own: set[int]) -> None:

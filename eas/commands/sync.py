@@ -276,8 +276,14 @@ def _change_data(ch: ServerChange, body: BodyOptions, version: str) -> Element:
 
 
 def _carried(data: Element) -> int:
-    """An answer's size as ItemOperations measures it: the values it carries."""
-    return sum(len(e.value) for e in data.iter() if e.value is not None)
+    """An answer's size as ItemOperations measures it: the values it carries (walked in any
+    order, without Element.iter's generator: the walk was a twentieth of a Sync page's build)."""
+    total, todo = 0, [data]
+    while todo:
+        el = todo.pop()
+        total += len(el.value) if el.value is not None else 0
+        todo += el.children
+    return total
 
 
 def _body_data(data: Element):
@@ -297,13 +303,15 @@ class AnswerRoom:
         self.opaque = opaque
         self.reader = reader
         self.empty = True  # the answer's first change always fits, so a device always progresses
+        self._body: tuple[SyncOptions, BodyOptions] | None = None  # made once per collection, not per change
 
     def admit(self, change: ServerChange, options: SyncOptions) -> bool:
         size = len(change.server_id)
         if change.kind in ("Add", "Change") and change.item is not None:
-            body = options.body(self.reader)
-            body.opaque_data = self.opaque
-            data = _change_data(change, body, self.version)
+            if self._body is None or self._body[0] is not options:  # (rendering only reads them)
+                self._body = (options, options.body(self.reader))
+                self._body[1].opaque_data = self.opaque
+            data = _change_data(change, self._body[1], self.version)
             size += _carried(data)
         else:
             data = None
@@ -420,25 +428,20 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
         response = _global(exc.status, exc.limit)
         response.refused_by = exc.requirement
         return response
-    outcomes = await _quiet(ctx, request, sent or kept)
-    # The request is kept in the first collection's transaction (one writer turn, not two).
-    keep = sent if outcomes is None else None
     if not request.collections:
-        if keep is not None:
-            await store.cache_request(ctx, "sync", keep)
+        if sent is not None:
+            await store.cache_request(ctx, "sync", sent)
         return _global(SyncStatus.ProtocolError)
-
-    while True:
-        outcomes = outcomes or await _run(ctx, request, keep)
-        keep = None
-        quiet = all(o.unchanged for o in outcomes)
-        if not (quiet and request.wait):
-            break
+    # Answered from the quick look, the request is the one kept; otherwise `_run` keeps it.
+    outcomes = await _quiet(ctx, request, sent or kept) or await _run(ctx, request, sent)
+    while request.wait and all(o.unchanged for o in outcomes):
         watch = [h for o in outcomes for h in o.watch]
         wake = await store.wait(ctx, watch, request.wait)
         if wake is None or wake.superseded or wake.policy or wake.hierarchy:
             break
-        request.wait, outcomes = None, None  # woken by a change: answer it now
+        request.wait = None
+        outcomes = await _run(ctx, request)  # woken by a change: answer it now (the request is kept)
+    quiet = all(o.unchanged for o in outcomes)
     if quiet and versions.has(ctx.version, "empty_sync_response"):
         return Response(200)  # the empty Sync response: nothing changed, keep your keys
     elements = [o.rendered for o in outcomes]
@@ -479,7 +482,7 @@ async def _run(ctx: CommandContext, request: SyncRequest, keep: bytes | None = N
             return _render(ctx, coll, outcome, opaque)
 
         outcome = await ctx.store.sync_collection(ctx, coll, render, keep)
-        keep = None
+        keep = None  # kept in the first collection's transaction (one writer turn, not two)
         if outcome.replay is not None:
             outcome.rendered = outcome.replay
         elif outcome.rendered is None:

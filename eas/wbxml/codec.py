@@ -245,14 +245,54 @@ def encode(root: Element) -> bytes:
 # follow the document's bytes before it: an ItemOperations answer's 7 MB of base64 was encoded,
 # scanned and copied whole, each step one long call that held the GIL the event loop needed.
 VALUE_SLICE = 64 * 1024
+# The document's own bytes are cut into pieces once they pass this size, so no piece reaches the
+# server's mmap threshold (server/limits.py, 128 KB: a piece below it is heap memory used again,
+# above it fresh pages faulted in and zeroed each time).  A 512-item Sync page is 2.7 MB: grown
+# whole, then copied to bytes, it cost the server two such blocks per encoding, ~7 ms of page
+# faults on top of ~4 ms of encoding.  A piece is at most this plus one value of VALUE_SLICE.
+PIECE_SIZE = 48 * 1024
+
+
+class Encoded(Element):
+    """An element already encoded (`encode_once`), written into a larger document as its bytes
+    rather than walked and encoded again: a Sync answer's Collection is encoded in the store's
+    transaction, where those bytes are kept for a resent key, and the answer around it then costs
+    a few bytes, not a second encoding of a page of megabytes.  It stays the element it was (tag,
+    children, value), for whatever reads the answer; it must not be changed once encoded."""
+
+    __slots__ = ("pieces", "page", "end_page")
+
+    def __init__(self, el: Element, pieces: list[bytes], page: int, end_page: int):
+        super().__init__(el.tag, el.children, el.value)
+        self.explicit_end = el.explicit_end
+        self.pieces = pieces  # from its start tag on, the code page already `page`
+        self.page = page
+        self.end_page = end_page  # the code page in force after its END
+
+    def document(self) -> list[bytes]:
+        """The element encoded as a document of its own, in pieces: `encode_pieces`' bytes."""
+        return [HEADER + (bytes((SWITCH_PAGE, self.page)) if self.page else b""), *self.pieces]
+
+
+def encode_once(el: Element) -> Encoded:
+    """`el` encoded now, to be written as those bytes wherever it is encoded again."""
+    try:
+        page = ENCODE[el.tag][0]
+    except KeyError:
+        raise WBXMLError(f"no code page defines <{el.tag}>") from None
+    pieces, end_page = _pieces(el, bytearray(), page)
+    return Encoded(el, pieces, page, end_page)
 
 
 def encode_pieces(root: Element) -> list[bytes]:
     """The encoding of `root` as pieces to write one after another (`encode` joins them): the
     values longer than VALUE_SLICE in slices of their own, never copied whole."""
+    return _pieces(root, bytearray(HEADER), 0)[0]
+
+
+def _pieces(root: Element, out: bytearray, page: int) -> tuple[list[bytes], int]:
+    """`root` encoded after `out`, the code page `page` in force: the pieces, and the page after."""
     pieces: list[bytes] = []
-    out = bytearray(HEADER)
-    page = 0
     # Iterative walk: an element is visited when popped; None closes the last opened one.
     todo: list[Element | None] = [root]
     pop = todo.pop
@@ -275,6 +315,13 @@ def encode_pieces(root: Element) -> list[bytes]:
         if value is None:
             children = el.children
             if children:
+                if el.__class__ is Encoded:  # its bytes as they are (the code page is its own now)
+                    if out:
+                        pieces.append(bytes(out))
+                    pieces += el.pieces
+                    out = bytearray()
+                    page = el.end_page
+                    continue
                 out.append(token | 0x40)
                 todo.append(None)
                 todo += reversed(children)
@@ -302,6 +349,9 @@ def encode_pieces(root: Element) -> list[bytes]:
                     _utf8(el.tag, value)  # raises, saying why
                 out += raw
             out += b"\x00\x01"  # the string's terminator, then the element's END
+            if len(out) > PIECE_SIZE:
+                pieces.append(bytes(out))
+                out = bytearray()
         elif isinstance(value, (bytes, bytearray)):
             out.append(OPAQUE)
             out += _mb_bytes(len(value))
@@ -311,10 +361,13 @@ def encode_pieces(root: Element) -> list[bytes]:
             else:
                 out += value
             out.append(END)
+            if len(out) > PIECE_SIZE:
+                pieces.append(bytes(out))
+                out = bytearray()
         else:
             raise WBXMLError(f"<{el.tag}> value must be str or bytes, not {type(value).__name__}")
     pieces.append(bytes(out))
-    return pieces
+    return pieces, page
 
 
 def _utf8(tag: str, text: str) -> bytes:

@@ -23,13 +23,15 @@ from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.commands.sync import SyncOptions
 from easlab.eas.records import CollectionOutcome, PingCheck
-from easlab.eas.wbxml import Element, decode, encode
+from easlab.eas.wbxml import Element, decode
+from easlab.eas.wbxml.codec import encode_once
 from easlab.storage import changes
 from easlab.storage import sync as queries
 from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_folder_sync, roll_quietly
 from easlab.storage.models import Device, Folder, User
 
 from .context import READ_AHEAD, StoreContext
+from .gate_cache import MAX_DEVICES
 from .sending import Sending
 
 
@@ -52,6 +54,10 @@ class SyncAdapter:
         # device: (id of the Ping, the folders it watched last time, their check), read with the
         # kept Ping for the request that watches the same folders again
         self._checked: dict[tuple[str, str], tuple] = {}
+        # (user, device, collection) whose last answer said MoreAvailable: its next Sync is the
+        # next page, which the quick look (quiet_sync) would only find is not quiet; a hint, so
+        # it is dropped wholesale past MAX_DEVICES (the look is then made, as for any device).
+        self._paging: set[tuple[str, str, str]] = set()
 
     def _checking(self, ctx) -> None:
         """A check of `ctx`'s request starts: its wait must hear of what is notified from now on."""
@@ -84,9 +90,11 @@ class SyncAdapter:
         drafts = self.sending.draft_context(ctx.version)
         rewind = request.room.attempt() if request.room is not None else (lambda: None)
 
-        def encoded(outcome: CollectionOutcome) -> bytes:
-            outcome.rendered = render(outcome)
-            return encode(outcome.rendered)
+        def encoded(outcome: CollectionOutcome) -> list[bytes]:
+            # Encoded once: these bytes are kept for a resent key (compressed piece by piece,
+            # storage/sync.py) and written as they are into the answer (wbxml Encoded).
+            outcome.rendered = encode_once(render(outcome))
+            return outcome.rendered.document()
 
         def work(session):
             added.clear()  # a read-first attempt that turned out to write is done again,
@@ -102,30 +110,50 @@ class SyncAdapter:
         # A Sync that sends no changes of its own and gets none writes nothing: it is answered in
         # a read (Database.read_first); one with client changes writes anyway, and so does one
         # that will be handed changes (a new key) or keeps a new request, which a cheap look tells.
-        run = self.store.run if request.commands or await self._owed(ctx, request, keep) else self.store.read_first
+        owed = (lambda: True) if request.commands else self._owed(ctx, request, keep)
         self._checking(ctx)
-        outcome, replay = await run(work)
+        outcome, replay = await run_in_threadpool(self._turn, work, owed)
         if replay is not None:
             outcome.replay = decode(replay)
+        self._note_paging(ctx, request.collection_id, outcome.more_available)
         if added:
             self.store.hub.notify(added)
         drafts.finish()
         return outcome
 
+    def _note_paging(self, ctx, collection_id: str, more: bool) -> None:
+        key = (ctx.user, ctx.request.device_id, collection_id)
+        if not more:
+            self._paging.discard(key)
+            return
+        if len(self._paging) >= MAX_DEVICES:
+            self._paging.clear()
+        self._paging.add(key)
+
     async def quiet_sync(self, ctx, requests, sent):
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
         if ids is None or ctx.restricted:  # a restricted device may be owed the access notice
             return None
+        if any((ctx.user, ctx.request.device_id, r.collection_id) in self._paging for r in requests):
+            return None  # the next page of a download: not quiet, and no trip to a thread to find so
         now = self.store.clock.now()
 
         self._checking(ctx)
         return await run_in_threadpool(queries.quiet_collections, self.store.db.engine, *ids, ctx.request.device_id, sent,
                                        requests, SyncOptions, now)
 
-    async def _owed(self, ctx, request, keep: bytes | None) -> bool:
+    def _turn(self, work, owed: Callable[[], bool]):
+        """In a worker thread: `work` in a writing transaction when `owed()` says it will write,
+        else read first.  The look and the work on one trip: a page of an initial Sync made two,
+        and each hand-off to a thread and back is a few hundred microseconds of the loop's and
+        the thread's time, more when the machine is busy."""
+        return self.store.transaction(work) if owed() else self.store.db.read_first(work)
+
+    def _owed(self, ctx, request, keep: bytes | None) -> Callable[[], bool]:
+        """The cheap look (for a worker thread) that tells whether a Sync without client changes will write."""
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
         if ids is None or ctx.restricted:  # a restricted device's position stays put
-            return False
+            return lambda: False
 
         def look():
             with self.store.db.engine.connect() as connection:
@@ -134,7 +162,7 @@ class SyncAdapter:
                     return True
                 return queries.likely_writes(connection, *ids, request)
 
-        return await run_in_threadpool(look)
+        return look
 
     async def estimate(self, ctx, collection):
         def work(session):

@@ -80,3 +80,30 @@ async def test_a_wait_out_of_bounds_is_status_14_with_the_limit(store):
 async def test_an_empty_sync_without_a_cached_request_is_status_13(store):
     response = await run(store, "Sync", None)
     assert response.body == E(f"{NS}:Sync", E(f"{NS}:Status", 13))
+
+
+def test_the_answer_room_measures_each_change_by_its_values_with_one_set_of_body_options(monkeypatch):
+    """A page's changes are rendered with the body options made once for the collection (they
+    were made again for each change), and measured as the values they carry."""
+    from datetime import datetime, timezone
+
+    from easlab.eas.body import BodyPreference
+    from easlab.eas.commands.sync import AnswerRoom, SyncOptions
+    from easlab.eas.records import EmailItem, ServerChange
+
+    made = []
+    real = SyncOptions.body
+    monkeypatch.setattr(SyncOptions, "body", lambda self, reader="": made.append(reader) or real(self, reader))
+    options = SyncOptions(body_preferences=[BodyPreference(type=2, truncation_size=100)])
+    when = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    changes = [ServerChange("Add", f"1:{n}", EmailItem(f"1:{n}", subject="s" * n, body_html="<p>" + "h" * 300, date_received=when))
+               for n in range(5)]
+    room = AnswerRoom(1_000_000, "14.1", False, "alice@easlab.test")
+    assert all(room.admit(change, options) for change in changes)
+    assert made == ["alice@easlab.test"]
+    for change in changes:
+        assert change.data is not None
+        body = BodyOptions([BodyPreference(type=2, truncation_size=100)], reader="alice@easlab.test")
+        assert change.data == application_data(change.item, body, "14.1")
+    sizes = [sum(len(e.value) for e in c.data.iter() if e.value is not None) + len(c.server_id) for c in changes]
+    assert room.left == 1_000_000 - sum(sizes)

@@ -48,3 +48,42 @@ async def test_each_page_of_an_initial_and_an_incremental_sync_is_built_once(set
         # The change log's page: the folder's counter past the device's position sends the Sync
         # straight to the writing transaction (storage.sync.likely_writes), where it is built once.
         assert built == [("log_page", False)]
+
+
+async def test_a_page_is_looked_at_and_built_on_one_trip_to_a_worker_thread(settings, db, monkeypatch):
+    """Whether the Sync will write (the look) and the page's transaction share one hand-off to a
+    worker thread: a page of an initial Sync made a trip for each, and one more for the quick look
+    for a quiet Sync, which a page after MoreAvailable now skips."""
+    import anyio.to_thread
+
+    trips = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kw):
+        inner = func
+        while hasattr(inner, "func"):  # functools.partial, as Starlette's run_in_threadpool passes it
+            inner = inner.func
+        trips.append(getattr(inner, "__qualname__", ""))
+        return await real(func, *args, **kw)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    async with provisioned_alice(settings, db) as (app, dev):
+        for n in range(3):
+            await app.state.store.deliver(message(subject=f"m{n}"), ["alice@easlab.test"])
+        await dev.folder_sync()
+        key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+        trips.clear()
+        page = await dev.call("Sync", request(key, 2))
+        assert len(commands(page)) == 2
+        assert [t for t in trips if "_owed" in t or "sync_collection" in t or "_turn" in t] == ["SyncAdapter._turn"]
+        assert "quiet_collections" in trips  # after SyncKey 0's answer, the quick look may find it quiet
+        trips.clear()
+        last = await dev.call("Sync", request(collection(page).text("AirSync:SyncKey"), 2))
+        assert len(commands(last)) == 1
+        # After an answer that said MoreAvailable the next page is owed: no look for a quiet Sync.
+        assert "quiet_collections" not in trips and trips.count("SyncAdapter._turn") == 1
+        trips.clear()
+        for _ in range(2):  # (the first keeps the new request; the same again is answered by the look)
+            quiet = await dev.call("Sync", request(collection(last).text("AirSync:SyncKey"), 2))
+            assert quiet is None or not commands(quiet)
+        assert trips.count("quiet_collections") == 2 and trips.count("SyncAdapter._turn") == 1

@@ -38,3 +38,25 @@ def test_a_resent_key_gets_the_kept_bytes_back_unread(database):
     assert (first.sync_key, [c.kind for c in first.changes], replay, rendered) == ("2", ["Add"], None, ["2"])
     (again, replay), rendered = sync(database, "1", b"a different page")
     assert (again.sync_key, replay, rendered) == ("2", b"\x00opaque page", [])
+
+
+def test_an_answer_handed_over_in_pieces_is_kept_as_the_same_row(database):
+    """The adapter hands its encoded page over in pieces (never joined into one block): the row
+    holds what compressing the joined bytes would have stored, and gives them back joined."""
+    import zlib
+
+    from sqlmodel import select
+
+    from easlab.storage.models import SyncState
+
+    with database.session() as s:
+        inbox = folder_by_type(s, add_user(s, "alice", "pw"), 2)
+        store_message(s, inbox, b"Subject: one\r\n\r\nx", received=NOW)
+    sync(database, "0", b"")
+    pieces = [bytes(range(256)) * 300, b"a page " * 9000, b"\x00tail"]
+    sync(database, "1", pieces)
+    with database.session() as s:
+        kept = s.exec(select(SyncState.last_response)).one()
+    assert kept == zlib.compress(b"".join(pieces), 1)
+    (_, replay), _ = sync(database, "1", b"another")
+    assert replay == b"".join(pieces)

@@ -136,7 +136,7 @@ def _long_values_tree(text: str, blob: bytes) -> Element:
 
 @pytest.mark.parametrize("length", [65_536, 65_537, 131_072, 200_001])
 def test_a_long_value_is_written_in_pieces_with_the_plain_codecs_bytes(length):
-    from easlab.eas.wbxml.codec import VALUE_SLICE, encode_pieces
+    from easlab.eas.wbxml.codec import PIECE_SIZE, VALUE_SLICE, encode_pieces
 
     text = ("é" + "abcdefghij" * (length // 10 + 1))[:length]  # two UTF-8 bytes for one character
     blob = bytes(range(256)) * (length // 256) + bytes(length % 256)
@@ -144,7 +144,8 @@ def test_a_long_value_is_written_in_pieces_with_the_plain_codecs_bytes(length):
     pieces = encode_pieces(tree)
     assert b"".join(pieces) == encode(tree) == ref.encode(tree)
     if length <= VALUE_SLICE:
-        assert len(pieces) == 1
+        # Written inline; the document's bytes are cut after each (past PIECE_SIZE), not sliced.
+        assert len(pieces) == 3 and all(len(p) <= PIECE_SIZE + VALUE_SLICE + 16 for p in pieces)
         return
     assert len(pieces) == 4 + -(-length // VALUE_SLICE)  # before, the text's slices, between, the blob, after
     assert [p is blob for p in pieces].count(True) == 1  # OPAQUE bytes handed on as they are, not copied
