@@ -8,10 +8,12 @@ folder_id, seq), so an incremental Sync touches the rows that changed and nothin
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
@@ -19,6 +21,7 @@ from easlab.eas.folders import FOLDER_CLASS, conversation_valid, estimate_filter
 from easlab.eas.records import Estimate, ServerChange
 from easlab.eas.status import Common, GetItemEstimateStatus
 
+from .driver import Prepared
 from .items import find_folder, row_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
 
@@ -78,24 +81,23 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
     """Collapse the log after state.seq into at most `window` item changes, fewer where `admit`
     refuses one: the position then stops before that item's first row, so it and all after it
     come in the next page."""
-    rows = session.exec(_LOG_AFTER, params={"folder_id": folder.id, "seq": state.seq})
     collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id, position before its first row]
     cut = state.seq
     more = False
-    for row in rows:
-        if row.seq in own:
-            cut = row.seq
+    for seq, item_id, server_id, kind in _log_after(session, folder.id, state.seq, _log_reads(session).rows):
+        if seq in own:
+            cut = seq
             continue
-        entry = collapsed.get(row.item_id)
+        entry = collapsed.get(item_id)
         if entry is None:
             if len(collapsed) >= window:
                 more = True
                 break
-            collapsed[row.item_id] = [row.kind, row.kind, row.server_id, cut]
+            collapsed[item_id] = [kind, kind, server_id, cut]
         else:
-            entry[1] = row.kind
-            entry[2] = row.server_id
-        cut = row.seq
+            entry[1] = kind
+            entry[2] = server_id
+        cut = seq
     live_ids = [iid for iid, (_, last, _, _) in collapsed.items() if last != "delete"]
     at = {iid: n for n, iid in enumerate(live_ids)}
     items: dict[int, Item | None] = {}
@@ -105,7 +107,7 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
         if iid in at and iid not in items:
             # The next few live items' rows, read only as the window reaches them.
             ahead = live_ids[at[iid]:at[iid] + READ_CHUNK]
-            items.update((i.id, i) for i in session.exec(_items(need_mime).where(Item.id.in_(ahead), Item.folder_id == folder.id)))
+            items.update((i.id, i) for i in session.exec(_ITEMS_AMONG[need_mime], params={"ids": ahead, "folder_id": folder.id}))
             items.update((i, None) for i in ahead if i not in items)
         change = _log_change(cls, first, last, server_id, items.get(iid), start, need_mime)
         if change is None:
@@ -149,15 +151,49 @@ def soft_deletes(session: Session, folder: Folder, state: SyncState, start: date
 
 
 # Built once (every Sync that hands out or steps over log rows runs them in its writer turn).
-_LOG_AFTER = select(ItemChange).where(ItemChange.folder_id == bindparam("folder_id"),
-                                      ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
-_SEQS_AFTER = select(ItemChange.seq).where(ItemChange.folder_id == bindparam("folder_id"),
-                                           ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
+_ITEMS_AMONG = {need_mime: _items(need_mime).where(Item.id.in_(bindparam("ids", expanding=True)),
+                                                   Item.folder_id == bindparam("folder_id"))
+                for need_mime in (False, True)}
+
+
+class _LogReads:
+    """The change log after a position, read on the session's DBAPI cursor (storage/driver.py):
+    through the ORM, its execution cost several times the query in every Sync's writer turn."""
+
+    def __init__(self, dialect):
+        log = ItemChange.__table__
+        after = (log.c.folder_id == bindparam("folder_id")) & (log.c.seq > bindparam("seq"))
+        self.rows = Prepared(core_select(log.c.seq, log.c.item_id, log.c.server_id, log.c.kind).where(after)
+                             .order_by(log.c.seq), dialect)
+        self.seqs = Prepared(core_select(log.c.seq).where(after).order_by(log.c.seq), dialect)
+
+
+_LOG_READS: dict[tuple[str, str, str], _LogReads] = {}
+
+
+def _log_reads(session: Session) -> _LogReads:
+    dialect = session.get_bind().dialect
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    reads = _LOG_READS.get(key)
+    if reads is None:
+        reads = _LOG_READS[key] = _LogReads(dialect)
+    return reads
+
+
+def _log_after(session: Session, folder_id: int, seq: int, statement: Prepared) -> Iterator[tuple]:
+    """The folder's log rows after `seq` in order, as `statement` selects them, in the session's
+    transaction.  Log rows the session still holds are written first, as the ORM's autoflush
+    would; nothing else is (the rest of the turn's changes go in its one flush at commit)."""
+    if any(isinstance(obj, ItemChange) for obj in (*session.new, *session.deleted)):
+        session.flush()
+    with closing(session.connection().connection.cursor()) as cursor:
+        cursor.execute(statement.sql, statement.params({"folder_id": folder_id, "seq": seq}))
+        yield from cursor
 
 
 def skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
     """Step over the log rows this device's own commands wrote, up to the first foreign one."""
-    for seq in session.exec(_SEQS_AFTER, params={"folder_id": folder.id, "seq": state.seq}):
+    for (seq,) in _log_after(session, folder.id, state.seq, _log_reads(session).seqs):
         if seq not in own:
             break
         state.seq = seq
