@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func
@@ -21,7 +20,7 @@ from easlab.eas.folders import FOLDER_CLASS, conversation_valid, estimate_filter
 from easlab.eas.records import Estimate, ServerChange
 from easlab.eas.status import Common, GetItemEstimateStatus
 
-from .driver import Prepared
+from .driver import PerDialect
 from .items import find_folder, row_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
 
@@ -84,7 +83,7 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
     collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id, position before its first row]
     cut = state.seq
     more = False
-    for seq, item_id, server_id, kind in _log_after(session, folder.id, state.seq, _log_reads(session).rows):
+    for seq, item_id, server_id, kind in _log_after(session, folder.id, state.seq, _LOG_ROWS):
         if seq in own:
             cut = seq
             continue
@@ -156,44 +155,27 @@ _ITEMS_AMONG = {need_mime: _items(need_mime).where(Item.id.in_(bindparam("ids", 
                 for need_mime in (False, True)}
 
 
-class _LogReads:
-    """The change log after a position, read on the session's DBAPI cursor (storage/driver.py):
-    through the ORM, its execution cost several times the query in every Sync's writer turn."""
-
-    def __init__(self, dialect):
-        log = ItemChange.__table__
-        after = (log.c.folder_id == bindparam("folder_id")) & (log.c.seq > bindparam("seq"))
-        self.rows = Prepared(core_select(log.c.seq, log.c.item_id, log.c.server_id, log.c.kind).where(after)
-                             .order_by(log.c.seq), dialect)
-        self.seqs = Prepared(core_select(log.c.seq).where(after).order_by(log.c.seq), dialect)
+# The change log after a position, read on the session's DBAPI cursor (storage/driver.py): through
+# the ORM, its execution cost several times the query in every Sync's writer turn.
+_LOG = ItemChange.__table__
+_AFTER = (_LOG.c.folder_id == bindparam("folder_id")) & (_LOG.c.seq > bindparam("seq"))
+_LOG_ROWS = PerDialect(core_select(_LOG.c.seq, _LOG.c.item_id, _LOG.c.server_id, _LOG.c.kind).where(_AFTER)
+                       .order_by(_LOG.c.seq))
+_LOG_SEQS = PerDialect(core_select(_LOG.c.seq).where(_AFTER).order_by(_LOG.c.seq))
 
 
-_LOG_READS: dict[tuple[str, str, str], _LogReads] = {}
-
-
-def _log_reads(session: Session) -> _LogReads:
-    dialect = session.get_bind().dialect
-    key = (dialect.name, dialect.driver, dialect.paramstyle)
-    reads = _LOG_READS.get(key)
-    if reads is None:
-        reads = _LOG_READS[key] = _LogReads(dialect)
-    return reads
-
-
-def _log_after(session: Session, folder_id: int, seq: int, statement: Prepared) -> Iterator[tuple]:
+def _log_after(session: Session, folder_id: int, seq: int, statement: PerDialect) -> Iterator[tuple]:
     """The folder's log rows after `seq` in order, as `statement` selects them, in the session's
     transaction.  Log rows the session still holds are written first, as the ORM's autoflush
     would; nothing else is (the rest of the turn's changes go in its one flush at commit)."""
     if any(isinstance(obj, ItemChange) for obj in (*session.new, *session.deleted)):
         session.flush()
-    with closing(session.connection().connection.cursor()) as cursor:
-        cursor.execute(statement.sql, statement.params({"folder_id": folder_id, "seq": seq}))
-        yield from cursor
+    return statement.rows(session, {"folder_id": folder_id, "seq": seq})
 
 
 def skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
     """Step over the log rows this device's own commands wrote, up to the first foreign one."""
-    for (seq,) in _log_after(session, folder.id, state.seq, _log_reads(session).seqs):
+    for (seq,) in _log_after(session, folder.id, state.seq, _LOG_SEQS):
         if seq not in own:
             break
         state.seq = seq
