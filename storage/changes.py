@@ -8,7 +8,7 @@ folder_id, seq), so an incremental Sync touches the rows that changed and nothin
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, exists, func, or_
@@ -21,7 +21,7 @@ from easlab.eas.folders import FOLDER_CLASS, conversation_valid, estimate_filter
 from easlab.eas.records import Estimate, ServerChange
 from easlab.eas.status import Common, GetItemEstimateStatus
 
-from .driver import Prepared
+from .driver import PerDialect
 from .items import find_folder, row_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
 from .types import UTCDateTime
@@ -82,24 +82,23 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
     """Collapse the log after state.seq into at most `window` item changes, fewer where `admit`
     refuses one: the position then stops before that item's first row, so it and all after it
     come in the next page."""
-    rows = session.exec(_LOG_AFTER, params={"folder_id": folder.id, "seq": state.seq})
     collapsed: dict[int, list] = {}  # item_id -> [first_kind, last_kind, server_id, position before its first row]
     cut = state.seq
     more = False
-    for row in rows:
-        if row.seq in own:
-            cut = row.seq
+    for seq, item_id, server_id, kind in _log_after(session, folder.id, state.seq, _LOG_ROWS):
+        if seq in own:
+            cut = seq
             continue
-        entry = collapsed.get(row.item_id)
+        entry = collapsed.get(item_id)
         if entry is None:
             if len(collapsed) >= window:
                 more = True
                 break
-            collapsed[row.item_id] = [row.kind, row.kind, row.server_id, cut]
+            collapsed[item_id] = [kind, kind, server_id, cut]
         else:
-            entry[1] = row.kind
-            entry[2] = row.server_id
-        cut = row.seq
+            entry[1] = kind
+            entry[2] = server_id
+        cut = seq
     live_ids = [iid for iid, (_, last, _, _) in collapsed.items() if last != "delete"]
     at = {iid: n for n, iid in enumerate(live_ids)}
     items: dict[int, Item | None] = {}
@@ -109,7 +108,7 @@ def log_page(session: Session, folder: Folder, state: SyncState, window: int, ow
         if iid in at and iid not in items:
             # The next few live items' rows, read only as the window reaches them.
             ahead = live_ids[at[iid]:at[iid] + READ_CHUNK]
-            items.update((i.id, i) for i in session.exec(_items(need_mime).where(Item.id.in_(ahead), Item.folder_id == folder.id)))
+            items.update((i.id, i) for i in session.exec(_ITEMS_AMONG[need_mime], params={"ids": ahead, "folder_id": folder.id}))
             items.update((i, None) for i in ahead if i not in items)
         change = _log_change(cls, first, last, server_id, items.get(iid), start, need_mime)
         if change is None:
@@ -158,11 +157,10 @@ def soft_deletes(session: Session, folder: Folder, state: SyncState, start: date
 # keeping the old start changes nothing: the next Sync's range still holds no item older than the
 # new start, and items that arrive later come with a log row, whose Sync stores the start it used.
 _START = bindparam("start", type_=UTCDateTime)
-_MOVED = core_select(or_(SyncState.window_start > _START, exists().where(
+_MOVED = PerDialect(core_select(or_(SyncState.window_start > _START, exists().where(
     Item.folder_id == bindparam("folder_id"), Item.date_received >= SyncState.window_start,
     Item.date_received < _START, Item.created_seq <= SyncState.seq))).where(
-    SyncState.device_pk == bindparam("device_pk"), SyncState.collection_id == bindparam("cid"))
-_MOVED_BY_DIALECT: dict[tuple[str, str], Prepared] = {}
+    SyncState.device_pk == bindparam("device_pk"), SyncState.collection_id == bindparam("cid")))
 
 
 def windows_unmoved(engine: Engine, device_pk: int, windows: list[tuple[str, int, datetime]]) -> bool:
@@ -170,10 +168,7 @@ def windows_unmoved(engine: Engine, device_pk: int, windows: list[tuple[str, int
     needs storing (see _MOVED); read on the driver, as a quiet Sync reads."""
     if not windows:
         return True
-    dialect = engine.dialect
-    prepared = _MOVED_BY_DIALECT.get((dialect.name, dialect.driver))
-    if prepared is None:
-        prepared = _MOVED_BY_DIALECT[(dialect.name, dialect.driver)] = Prepared(_MOVED, dialect)
+    prepared = _MOVED.on(engine.dialect)
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -190,15 +185,32 @@ def windows_unmoved(engine: Engine, device_pk: int, windows: list[tuple[str, int
 
 
 # Built once (every Sync that hands out or steps over log rows runs them in its writer turn).
-_LOG_AFTER = select(ItemChange).where(ItemChange.folder_id == bindparam("folder_id"),
-                                      ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
-_SEQS_AFTER = select(ItemChange.seq).where(ItemChange.folder_id == bindparam("folder_id"),
-                                           ItemChange.seq > bindparam("seq")).order_by(ItemChange.seq)
+_ITEMS_AMONG = {need_mime: _items(need_mime).where(Item.id.in_(bindparam("ids", expanding=True)),
+                                                   Item.folder_id == bindparam("folder_id"))
+                for need_mime in (False, True)}
+
+
+# The change log after a position, read on the session's DBAPI cursor (storage/driver.py): through
+# the ORM, its execution cost several times the query in every Sync's writer turn.
+_LOG = ItemChange.__table__
+_AFTER = (_LOG.c.folder_id == bindparam("folder_id")) & (_LOG.c.seq > bindparam("seq"))
+_LOG_ROWS = PerDialect(core_select(_LOG.c.seq, _LOG.c.item_id, _LOG.c.server_id, _LOG.c.kind).where(_AFTER)
+                       .order_by(_LOG.c.seq))
+_LOG_SEQS = PerDialect(core_select(_LOG.c.seq).where(_AFTER).order_by(_LOG.c.seq))
+
+
+def _log_after(session: Session, folder_id: int, seq: int, statement: PerDialect) -> Iterator[tuple]:
+    """The folder's log rows after `seq` in order, as `statement` selects them, in the session's
+    transaction.  Log rows the session still holds are written first, as the ORM's autoflush
+    would; nothing else is (the rest of the turn's changes go in its one flush at commit)."""
+    if any(isinstance(obj, ItemChange) for obj in (*session.new, *session.deleted)):
+        session.flush()
+    return statement.rows(session, {"folder_id": folder_id, "seq": seq})
 
 
 def skip_own(session: Session, folder: Folder, state: SyncState, own: set[int]) -> None:
     """Step over the log rows this device's own commands wrote, up to the first foreign one."""
-    for seq in session.exec(_SEQS_AFTER, params={"folder_id": folder.id, "seq": state.seq}):
+    for (seq,) in _log_after(session, folder.id, state.seq, _LOG_SEQS):
         if seq not in own:
             break
         state.seq = seq

@@ -11,11 +11,12 @@ process's SQLite writer turn, BEGIN IMMEDIATE, commit or rollback.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlmodel import Session
 
 from .db import Database
 
@@ -56,6 +57,37 @@ class Prepared:
     def many(self, cursor, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             cursor.executemany(self.sql, [self.params(row) for row in rows])
+
+
+class PerDialect:
+    """`statement` as a `Prepared` for each kind of dialect it is run on, compiled at its first run
+    there (every engine has a dialect object of its own; its kind is what the SQL depends on)."""
+
+    def __init__(self, statement: ClauseElement, keys: Sequence[str] | None = None):
+        self.statement, self.keys = statement, keys
+        self._compiled: dict[tuple[str, str, str], Prepared] = {}
+
+    def on(self, dialect: Dialect) -> Prepared:
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        prepared = self._compiled.get(key)
+        if prepared is None:
+            prepared = self._compiled[key] = Prepared(self.statement, dialect, self.keys)
+        return prepared
+
+    def rows(self, session: Session, values: Mapping[str, Any]) -> Iterator[tuple]:
+        """The statement's rows in `session`'s transaction, on its DBAPI cursor.  Nothing the
+        session holds is written first (no autoflush): the caller flushes what the read must see."""
+        prepared = self.on(session.get_bind().dialect)
+        with closing(session.connection().connection.cursor()) as cursor:
+            cursor.execute(prepared.sql, prepared.params(values))
+            yield from cursor
+
+    def first(self, session: Session, values: Mapping[str, Any]) -> tuple | None:
+        """`rows`' first row, or None."""
+        prepared = self.on(session.get_bind().dialect)
+        with closing(session.connection().connection.cursor()) as cursor:
+            cursor.execute(prepared.sql, prepared.params(values))
+            return cursor.fetchone()
 
 
 @contextmanager

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
     from easlab.eas.commands.sync import CollectionRequest
 
 
+class DeviceKey(NamedTuple):
+    """A device by its row id, all `sync_collection` reads of it: a caller that knows the id
+    (the access gate's) need not load the row."""
+
+    id: int
+
+
 class SyncAnswer(NamedTuple):
     outcome: CollectionOutcome
     replay: bytes | None = None  # the kept answer to a resent previous key, as the caller encoded it
@@ -107,7 +114,7 @@ def apply_client_commands(session: Session, user: User, folder: Folder, request,
 
 
 # -- one collection -----------------------------------------------------------------------------
-def sync_collection(session: Session, user: User, device: Device, request: CollectionRequest, options_type,
+def sync_collection(session: Session, user: User, device: Device | DeviceKey, request: CollectionRequest, options_type,
                     render: Callable[[CollectionOutcome], bytes | list[bytes]], now: datetime, added: set[int],
                     restricted: bool = False, notice_id: int | None = None, drafts=None) -> SyncAnswer:
     """One collection of a Sync request, in the caller's transaction.  `render` makes the answer

@@ -27,8 +27,10 @@ from easlab.eas.wbxml import Element, decode
 from easlab.eas.wbxml.codec import encode_once
 from easlab.storage import changes
 from easlab.storage import sync as queries
+from easlab.storage.driver import PerDialect
 from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_folder_sync, roll_quietly
 from easlab.storage.models import Device, Folder, User
+from easlab.storage.users import lock_mailboxes
 
 from .context import READ_AHEAD, StoreContext
 from .gate_cache import MAX_DEVICES
@@ -99,11 +101,10 @@ class SyncAdapter:
         def work(session):
             added.clear()  # a read-first attempt that turned out to write is done again,
             rewind()  # with the answer's room as it was before the first
-            user, device = self.store.who(session, ctx)
-            if keep is not None and device.cached_sync != keep:
+            user, device, cached, notice = self._sync_rows(session, ctx)
+            if keep is not None and cached != keep:
                 # A Core UPDATE of the one column: no ORM flush of the device (access_watch).
                 session.connection().execute(core_update(Device).where(Device.id == device.id).values(cached_sync=keep))
-            notice = device.quarantine_notice_id if ctx.restricted else None
             return queries.sync_collection(session, user, device, request, SyncOptions, encoded, self.store.clock.now(),
                                            added, restricted=ctx.restricted, notice_id=notice, drafts=drafts)
 
@@ -129,6 +130,24 @@ class SyncAdapter:
         if len(self._paging) >= MAX_DEVICES:
             self._paging.clear()
         self._paging.add(key)
+
+    def _sync_rows(self, session, ctx) -> tuple[User, Device | queries.DeviceKey, bytes | None, int | None]:
+        """(user, device, its kept Sync request, its quarantine notice) for a Sync's transaction.
+        For a device the gate knows, its row is not loaded: the kept request is read by the
+        gate's ids on the session's DBAPI cursor (an ORM load of the row was a tenth of a Sync's
+        writer turn); a restricted device's notice needs the row."""
+        ids = self.store.ids.get((ctx.user, ctx.request.device_id))
+        if ids is not None and not ctx.restricted:
+            if session.info.get("write", True):
+                lock_mailboxes(session, [ctx.user])
+            user = session.get(User, ids[0])
+            # A removed user or device may leave its id to another row: only the same pair counts.
+            row = _KEPT_SYNC.first(session, {"pk": ids[1], "user_id": ids[0], "device_id": ctx.request.device_id}) \
+                if user is not None and user.name == ctx.user else None
+            if row is not None:
+                return user, queries.DeviceKey(ids[1]), None if row[0] is None else bytes(row[0]), None
+        user, device = self.store.who(session, ctx)
+        return user, device, device.cached_sync, device.quarantine_notice_id if ctx.restricted else None
 
     async def quiet_sync(self, ctx, requests, sent):
         ids = self.store.ids.get((ctx.user, ctx.request.device_id))
@@ -329,5 +348,6 @@ class SyncAdapter:
 # The device's cached Sync request, by the ids the gate noted (a reused id names another row: None).
 _CACHED_SYNC = core_select(Device.cached_sync).where(
     Device.id == bindparam("pk"), Device.user_id == bindparam("user_id"), Device.device_id == bindparam("device_id"))
+_KEPT_SYNC = PerDialect(_CACHED_SYNC)
 _CACHED_PING = core_select(Device.ping_heartbeat, Device.ping_folders).where(
     Device.id == bindparam("pk"), Device.user_id == bindparam("user_id"), Device.device_id == bindparam("device_id"))

@@ -143,3 +143,40 @@ async def test_a_sync_handed_changes_goes_to_the_writer_at_once_and_a_quiet_one_
     # Told from one look at the keys and counters on the driver's own connection (issue 16, point
     # 3): no row loaded.
     assert [s for g in groups for s in g if "syncstate" in s] == [], groups
+
+
+async def test_a_sync_with_a_change_and_a_new_mail_stores_its_position_in_one_update(lab, db):
+    """The change log is read on the session's DBAPI cursor (storage/changes.py): the device's own
+    log row is written before it is read, and the position it steps over and the new key go in
+    one UPDATE of the partnership at commit (the ORM's autoflush before the read wrote it twice)."""
+    from easlab.storage.models import Folder, Item, ItemChange, SyncState
+
+    app, dev = lab
+    for n in range(3):
+        await app.state.store.deliver(message(subject=f"old{n}"), ["alice@easlab.test"])
+    sync_key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+    response = await dev.sync(sync_key, "1", E("AirSync:WindowSize", 50))
+    server_id = commands(response)[0][1]
+    sync_key = collection(response).text("AirSync:SyncKey")
+    await app.state.store.deliver(message(subject="new"), ["alice@easlab.test"])
+    seen = Transactions(db)
+    change = E("AirSync:Commands", E("AirSync:Change", E("AirSync:ServerId", server_id),
+                                     E("AirSync:ApplicationData", E("Email:Read", 1))))
+    response = await dev.sync(sync_key, "1", E("AirSync:WindowSize", 50), change)
+    assert [c[2] for c in commands(response)] == ["new"]  # its own change is not echoed
+    [turn] = writing(seen.take())
+    # The device's row is not loaded: its kept request is read by the gate's ids on the cursor.
+    assert not any(s.startswith("SELECT device.") for s in turn), turn
+    assert [s for s in turn if s.startswith("UPDATE syncstate")] == [
+        "UPDATE syncstate SET sync_key=?, prev_key=?, seq=?, last_response=? WHERE syncstate.id = ?"], turn
+    with db.session(write=False) as session:
+        inbox = session.exec(select(Folder).where(Folder.server_id == collection(response).text("AirSync:CollectionId"))).one()
+        state = session.exec(select(SyncState).where(SyncState.collection_id == inbox.server_id)).one()
+        log = session.exec(select(ItemChange.seq, ItemChange.kind, ItemChange.server_id).where(
+            ItemChange.folder_id == inbox.id).order_by(ItemChange.seq)).all()
+        read = session.exec(select(Item.read).where(Item.server_id == server_id)).one()
+    new_id = commands(response)[0][1]
+    assert [(kind, sid) for _, kind, sid in log[-2:]] == [("add", new_id), ("change", server_id)]
+    assert (state.seq, state.snapshot_seq, state.initial_cursor) == (inbox.change_seq, 3, None) == (5, 3, None)
+    assert (state.sync_key, state.prev_key) == (collection(response).text("AirSync:SyncKey"), sync_key)
+    assert read is True

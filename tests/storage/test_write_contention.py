@@ -113,3 +113,62 @@ def test_many_concurrent_read_then_write_transactions(tmp_path):
     for t in threads:
         t.join(WAIT * 3)
     assert errors == []
+
+
+def queue_writers(lock, count: int, order: list) -> list[threading.Thread]:
+    """`count` threads queued on `lock` (held by the caller) one after the other, in ticket order."""
+    def writer(n: int) -> None:
+        with lock:
+            order.append(n)
+
+    threads = []
+    for n in range(count):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        while lock.waiting < n + 1:  # queued (its ticket taken) before the next one asks
+            assert threads[-1].is_alive()
+            threading.Event().wait(0.001)
+    return threads
+
+
+def test_writers_take_their_turns_in_the_order_they_asked():
+    from easlab.storage.db import WriterLock
+
+    lock, order = WriterLock(timeout=WAIT), []
+    with lock:
+        threads = queue_writers(lock, 5, order)
+        assert order == []
+    for t in threads:
+        t.join(WAIT)
+    assert order == [0, 1, 2, 3, 4]
+    assert lock.waiting == 0
+    with lock:  # the last turn was given back
+        assert lock.held()
+    assert not lock.held()
+
+
+def test_a_writer_that_gave_up_waiting_passes_its_turn_on():
+    from easlab.storage.db import WriterLock
+
+    lock = WriterLock(timeout=0)  # a queued writer gives up at once
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def holder():
+        with lock:
+            holding.set()
+            assert release.wait(WAIT)
+        done.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(WAIT)
+    try:
+        with lock:
+            raise AssertionError("the turn was not free")
+    except TimeoutError:
+        pass
+    assert not lock.held()
+    release.set()
+    thread.join(WAIT)
+    with lock:  # the abandoned ticket is skipped: the next writer goes straight in
+        assert lock.held()
