@@ -40,6 +40,7 @@ from easlab.eas.wbxml import DEFAULT_MAX_SIZE, WBXMLError, decode, to_xml
 from easlab.storage import generations
 from easlab.storage.faults import TraceRecord, record_trace, trace_entries, trace_setting
 
+from . import trips
 from .auth import login_name, parse_basic
 from .clock import clock_sleep
 from .faults import CHECKED_KEY, SCOPE_KEY, FaultAction, answer
@@ -52,6 +53,7 @@ REDACTED = ("authorization", "proxy-authorization")
 FIXTURE_VERSION = 1
 AUTHENTICATED = ("POST", "OPTIONS")
 _URL_SPECIAL = frozenset(b"#\t\r\n")
+_COUNTERS = (generations.ACCESS, generations.INSTRUMENT)  # read at the door
 
 
 # -- who is asking ----------------------------------------------------------------------------
@@ -101,7 +103,7 @@ class Instrument:
         if who.line is not None and not _URL_SPECIAL.intersection(scope.get("query_string", b"")):
             scope[LINE_KEY] = who.line  # (the endpoint reads the query through urlsplit, which cuts at these)
         ahead = state.store.read_ahead(who.command) if who.line is not None else None
-        traced, action, read = (await run_in_threadpool(self._lookup, state, scope, who, ahead, state.hub.tick)
+        traced, action, read = (await state.store.trips.run(self._lookup, state, scope, who, ahead, state.hub.tick)
                                 if who.user else (False, None, None))
         if read is not None:
             READ_AHEAD.set(read)  # the command's first read, done on this trip (server/store/context.py)
@@ -131,10 +133,12 @@ class Instrument:
 
     @staticmethod
     def _lookup(state, scope, who: Probe, ahead=None, tick: int = 0) -> tuple[bool, FaultAction | None, object]:
-        """The door, in one worker thread: both counters in one statement, the traces and faults
-        from the snapshot, the login checked (from the logon's memory, mostly) and, for the user
-        it names, what the command reads first (`ahead`, MailStore.read_ahead)."""
-        access, instrument = generations.peek_many(state.db.engine, (generations.ACCESS, generations.INSTRUMENT))
+        """The door, on a worker thread's trip (server/trips.py): both counters in one statement,
+        the traces and faults from the snapshot, the login checked (from the logon's memory,
+        mostly) and, for the user it names, what the command reads first (`ahead`,
+        MailStore.read_ahead)."""
+        # Once per thread trip (server/trips.py): the requests of a trip all arrived before it began.
+        access, instrument = trips.once(_COUNTERS, lambda: generations.peek_many(state.db.engine, _COUNTERS))
         scope[ACCESS_KEY] = access
         authenticator = state.authenticator
         read = None

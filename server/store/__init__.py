@@ -37,6 +37,7 @@ class MailStore:
                  trust_store: str | None = None):
         self.context = StoreContext(db=db, hub=hub, clock=hub.clock, domain=domain.lower(), mailer=mailer,
                                     outbound=outbound, trust_store=trust_store)
+        self.trips = self.context.trips  # the door's reads ride these too (server/traces.py)
         self.sending = sending = Sending(self.context)  # one mail-out service for every adapter that sends
         self.access_port = AccessAdapter(self.context)
         self.sync_port = SyncAdapter(self.context, sending)

@@ -38,7 +38,7 @@ from easlab.storage.models import Device, User
 from easlab.storage.policies import policy_for
 from easlab.storage.users import get_user
 
-from .. import notices
+from .. import notices, trips
 from . import gate_cache
 from .context import READ_AHEAD, Effects, StoreContext
 
@@ -217,8 +217,8 @@ class AccessAdapter:
             gate = self._from_memory(ctx.user, line, command, now, generation) if generation is not None else None
             if gate is None:
                 ahead = self.read_ahead(command.name) if READ_AHEAD.get() is None else None
-                gate, read = await run_in_threadpool(self._quick_ahead, ctx.user, line, command, now, generation,
-                                                     ahead, store.hub.tick)
+                gate, read = await store.trips.run(self._quick_ahead, ctx.user, line, command, now, generation,
+                                                   ahead, store.hub.tick)
                 if read is not None:
                     READ_AHEAD.set(read)
             if gate is not None:
@@ -268,7 +268,7 @@ class AccessAdapter:
         known = self.cache.get(user, line.device_id, generation)
         fresh = known is None
         if fresh:
-            with db.engine.connect() as connection:
+            with trips.reading(db.engine) as connection:  # a storm's devices read on one (server/trips.py)
                 known = gate_cache.read_known(connection, user, line.device_id, _PROBED,
                                               lambda counter: self.cache.shared(db, counter))
             if known is None:

@@ -20,6 +20,8 @@ from easlab.storage.devices import get_device, touch_device
 from easlab.storage.models import Device, User
 from easlab.storage.users import get_user, lock_mailboxes
 
+from ..trips import Trips
+
 if TYPE_CHECKING:
     from easlab.eas.context import CommandContext
 
@@ -57,6 +59,9 @@ class StoreContext:
     # (user name, DeviceId) -> (user id, device row id), as the access gate found them: the
     # command's transactions then load both rows by primary key, not by name again.
     ids: dict = field(default_factory=dict, compare=False, repr=False)
+    # Reads that many requests make at once (a storm's gate and door) go to worker threads
+    # together, a list per trip (server/trips.py).
+    trips: Trips = field(default_factory=Trips, compare=False, repr=False)
 
     def address(self, user: User) -> str:
         return f"{user.name}@{self.domain}"

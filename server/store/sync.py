@@ -32,6 +32,7 @@ from easlab.storage.folders import QuietRoll, folder_sync_with_echoes, quick_fol
 from easlab.storage.models import Device, Folder, User
 from easlab.storage.users import lock_mailboxes
 
+from .. import trips
 from .context import READ_AHEAD, StoreContext
 from .gate_cache import MAX_DEVICES
 from .sending import Sending
@@ -205,7 +206,7 @@ class SyncAdapter:
 
     def _read_kept(self, ids, device_id: str, check: bool):
         """The kept Ping by the gate's ids and, when `check`, the check of the folders it watched."""
-        with self.store.db.engine.connect() as connection:
+        with trips.reading(self.store.db.engine) as connection:  # a storm's Pings read on one (server/trips.py)
             row = connection.execute(_CACHED_PING, {"pk": ids[1], "user_id": ids[0], "device_id": device_id}).first()
             if row is None or not row[0] or not row[1] or not check:
                 return row, None

@@ -14,13 +14,14 @@ from sqlmodel import select
 
 from easlab.eas.wbxml import E, Element
 from easlab.server.admin import SHELL, Admin
+from easlab.server import trips as trips_module
 from easlab.server.config import Settings
 from easlab.server.store.sync import KeptPing
 from easlab.storage import generations
 from easlab.storage.models import Device
 from tests.conftest import until_held
-from tests.server.eas_helpers import collection, message, provisioned_alice
-from tests.server.test_gate_memory import Statements
+from tests.server.eas_helpers import Raw, collection, message, provision, provisioned_alice
+from tests.server.test_gate_memory import Peeks, Statements
 
 pytestmark = pytest.mark.anyio
 P, A = "Ping", "AirSync"
@@ -102,14 +103,22 @@ async def test_a_due_last_seen_time_is_written_alone_not_with_the_gate_reads(lab
 
 class Trips:
     """What the request hands to a worker thread (starlette's run_in_threadpool goes through anyio):
-    each hand-off and its way back cost a Ping more than the statements it runs."""
+    each hand-off and its way back cost a Ping more than the statements it runs.  A trip that
+    takes requests together (server/trips.py) is named by what it ran for each: a lone request's
+    trip carries its work alone."""
 
     def __init__(self, monkeypatch):
         self.seen: list[str] = []
+        self.trips = 0
         original = anyio.to_thread.run_sync
 
         async def counted(func, *args, **kwargs):
-            self.seen.append(getattr(func, "func", func).__qualname__)
+            self.trips += 1
+            inner = getattr(func, "func", func)  # run_in_threadpool hands over a partial
+            if inner is trips_module._run_all:
+                self.seen.extend(fn.__qualname__ for fn, _, _ in func.args[0])
+            else:
+                self.seen.append(inner.__qualname__)
             return await original(func, *args, **kwargs)
 
         monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
@@ -121,7 +130,7 @@ async def test_the_same_ping_again_is_taken_in_on_one_thread_trip(lab, monkeypat
     await held_and_dropped(app, dev)
     # The door's trip reads the counters, checks the login and reads the kept Ping with its
     # folder check; the gate decides from memory and the command takes what the door read.
-    assert trips.seen == ["Instrument._lookup"]
+    assert trips.seen == ["Instrument._lookup"] and trips.trips == 1
 
 
 async def test_a_device_not_in_memory_is_taken_in_on_two_thread_trips(lab, monkeypatch):
@@ -131,10 +140,34 @@ async def test_a_device_not_in_memory_is_taken_in_on_two_thread_trips(lab, monke
     await held_and_dropped(app, dev)
     # The door cannot read ahead for a device it does not know; the gate's trip that finds it
     # reads the kept Ping and the check too.
-    assert trips.seen == ["Instrument._lookup", "AccessAdapter._quick_ahead"]
+    assert trips.seen == ["Instrument._lookup", "AccessAdapter._quick_ahead"] and trips.trips == 2
     trips.seen.clear()
     await held_and_dropped(app, dev)
     assert trips.seen == ["Instrument._lookup"]
+
+
+async def test_pings_arriving_together_are_taken_in_on_one_trip_that_reads_the_counters_once(lab, monkeypatch):
+    """A storm's Pings share the door's trip (server/trips.py): one hand-off to a worker thread
+    and one read of the access and instrument counters for all of them, each still read ahead."""
+    app, dev = lab
+    other = Raw(dev.client, device="dev2")
+    await provision(other)
+    first = asyncio.create_task(other.call("Ping", ping()))  # its usual Ping known, as dev1's
+    await until_held(app, "dev2")
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    while app.state.hub.held:
+        await asyncio.sleep(0)
+    await held_and_dropped(app, dev)  # both in the gate's memory under the counters as they now are
+    trips, peeks = Trips(monkeypatch), Peeks(monkeypatch)
+    held = [asyncio.create_task(d.call("Ping", ping())) for d in (dev, other)]
+    await until_held(app, "dev1")
+    await until_held(app, "dev2")
+    assert trips.seen == ["Instrument._lookup", "Instrument._lookup"] and trips.trips == 1
+    assert peeks.take().count((generations.ACCESS, generations.INSTRUMENT)) == 1
+    for task in held:
+        task.cancel()
+    await asyncio.gather(*held, return_exceptions=True)
 
 
 async def test_a_ping_read_ahead_still_hears_of_mail_delivered_before_it_was_held(lab):
