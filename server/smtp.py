@@ -232,7 +232,7 @@ class _Protocol(SMTP):
             await self.push(body.refusal)
             self._set_post_data_state()
             return
-        content = b"".join(line[1:] if line[:1] == b"." else line for line in body.lines)  # RFC 5321 4.5.2
+        content = body.content()
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
@@ -250,12 +250,13 @@ class _Protocol(SMTP):
 
 
 class _Body:
-    """The lines of DATA as aiosmtpd keeps them (with their CRLF), the bytes counted against the
-    size limit, and the reply that refuses the message (too much data, a line too long)."""
+    """The lines of DATA as aiosmtpd keeps them (with their CRLF), in runs of whole lines, the bytes
+    counted against the size limit, and the reply that refuses the message (too much data, a line
+    too long)."""
 
     def __init__(self, limit: int | None, longest: int):
         self.limit, self.longest = limit, longest
-        self.lines: list[bytes] = []
+        self.lines: list[bytes] = []  # runs of whole lines, each ending with CRLF
         self.fragments: list[bytes] = []  # a line read in pieces (longer than the reader's limit)
         self.size = 0
         self.refusal: str | None = None  # aiosmtpd's answer to the first limit passed (552 is then _REPLACED)
@@ -280,23 +281,46 @@ class _Body:
                     self.lines.append(whole)
             self.fragments.clear()
 
+    def content(self) -> bytes:
+        """The lines less their dot-stuffing (RFC 5321 4.5.2: a line's leading dot dropped): every
+        line starts the content or follows a CRLF, and no two CRLF-dots overlap."""
+        content = b"".join(self.lines)
+        if content[:1] == b".":
+            content = content[1:]
+        return content.replace(b"\r\n.", b"\r\n")
+
+    def _fits(self, run: bytes) -> bool:
+        """Whether adding the whole lines of `run` one by one would pass no limit."""
+        if self.refusal is not None or (self.limit and self.size + len(run) > self.limit):
+            return False
+        return len(run) <= self.longest or max(map(len, run.split(b"\r\n"))) + 2 <= self.longest
+
     async def take_buffered(self, reader: asyncio.StreamReader) -> bool:
         """Take the complete lines the reader holds (up to a line too long, which the caller reads
         as aiosmtpd does); True when they end with the lone dot.  The count is read off the
-        reader's buffer and the bytes taken with readexactly, which has them all: no waiting."""
+        reader's buffer and the bytes taken with readexactly, which has them all: no waiting.
+        Lines that pass no limit are kept as one run; otherwise they go through `add` one by one."""
         buffered: bytearray = reader._buffer  # type: ignore[attr-defined]
         end = buffered.rfind(b"\r\n") + 2
         if end < 2:
             return False
+        chunk = bytes(buffered[:end])
+        dot = 0 if chunk[:3] == b".\r\n" else chunk.find(b"\r\n.\r\n") + 2  # where the lone dot's line starts
+        run = chunk if dot == 1 else chunk[:dot]
+        if run and self._fits(run):
+            await reader.readexactly(len(run) + (0 if dot == 1 else 3))
+            self.size += len(run)
+            self.lines.append(run)
+            return dot != 1
         taken, done, lines = 0, False, []
-        for line in bytes(buffered[:end]).split(b"\r\n")[:-1]:
-            if line == b".":
-                taken, done = taken + 3, True
-                break
+        for line in run.split(b"\r\n")[:-1] if run else ():
             if len(line) + 2 > self.longest:
                 break
             lines.append(line + b"\r\n")
             taken += len(line) + 2
+        else:
+            if dot != 1:
+                taken, done = taken + 3, True
         if taken:
             await reader.readexactly(taken)
         for line in lines:
