@@ -27,6 +27,7 @@ from .faults import Faults, smtp_fault, smtp_reply
 from .store import MailStore
 
 log = logging.getLogger("easlab.smtp")
+_AIOSMTPD_LOG = logging.getLogger("mail.log")  # aiosmtpd's logger (its push logs every reply at debug)
 
 IDENT = "easlab ESMTP"
 _GENERATION = "easlab_instrument"  # the envelope's attribute: the `instrument` counter read at its last RCPT
@@ -52,12 +53,23 @@ def _peer_literal(peer) -> str:
     return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
 
 
+_DATE: list = [None, ""]  # (the second and its offset, its RFC 5322 form): a second's burst formats it once
+
+
+def _rfc5322_date(now: datetime) -> str:
+    """format_datetime(now), which drops the microseconds, remembered for the last second asked."""
+    key = (now.replace(microsecond=0), now.utcoffset())
+    if _DATE[0] != key:
+        _DATE[:] = [key, format_datetime(now)]
+    return _DATE[1]
+
+
 def received_header(session: Session, envelope: Envelope, hostname: str, now: datetime | None = None,
                     newline: bytes = b"\r\n") -> bytes:
     """The trace header a receiving MTA prepends (RFC 5321 4.4), folded over three lines."""
     helo = _clean_helo(session.host_name)
     protocol = "ESMTP" if session.extended_smtp else "SMTP"
-    when = format_datetime(now or datetime.now(timezone.utc))
+    when = _rfc5322_date(now or datetime.now(timezone.utc))
     recipient = ""
     if len(envelope.rcpt_tos) == 1:
         address = re.sub(r"[^\x21-\x7e]", "", envelope.rcpt_tos[0]).strip("<>")
@@ -195,8 +207,20 @@ class _Protocol(SMTP):
             return None, None
         return address, arg[match.end():]
 
-    async def push(self, status: str) -> None:
-        await super().push(_REPLACED.get(status, status))
+    async def push(self, status: str | bytes) -> None:
+        """aiosmtpd's push (the reply encoded as it encodes it, logged at debug, then drained), with
+        the size refusals _REPLACED, and the drain skipped when it would return at once without
+        yielding (the reader holds no error, the transport is open and not paused): two coroutine
+        calls a reply fewer."""
+        status = _REPLACED.get(status, status)
+        response = bytes(status, "utf-8" if self.enable_SMTPUTF8 else "ascii") if isinstance(status, str) else status
+        self._writer.write(response + b"\r\n")
+        if _AIOSMTPD_LOG.isEnabledFor(logging.DEBUG):
+            _AIOSMTPD_LOG.debug("%r << %r", self.session.peer if self.session is not None else None, response)
+        writer = self._writer  # StreamWriter.drain, less its awaits where none would suspend
+        if (self._paused or self._connection_lost or writer.transport.is_closing()
+                or (self._reader is not None and self._reader.exception() is not None)):
+            await writer.drain()
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
