@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -44,11 +45,15 @@ GROUP = 200  # deliveries per transaction at most
 # The thread that stores delivery groups, one at a time as SQLite's one writer takes them: a trip
 # there by run_in_executor costs two thirds of one by anyio's pool (its capacity limiter, cancel
 # scope and task checks), and a group of one or two messages (four SMTP connections) pays a trip.
-_WRITER = ThreadPoolExecutor(1, thread_name_prefix="easlab-delivery")
+# A process forked (easlab serve --workers) starts its own: a forked executor has no thread.
+_WRITER: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_WRITER.clear)
 
 
 async def _in_writer_thread(work, jobs: list[_Job]):
-    return await asyncio.get_running_loop().run_in_executor(_WRITER, contextvars.copy_context().run, work, jobs)
+    if not _WRITER:
+        _WRITER.append(ThreadPoolExecutor(1, thread_name_prefix="easlab-delivery"))
+    return await asyncio.get_running_loop().run_in_executor(_WRITER[0], contextvars.copy_context().run, work, jobs)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
 
 import pytest
@@ -101,3 +102,17 @@ async def test_groups_are_stored_in_the_delivery_thread(counted, monkeypatch):
     results = await asyncio.gather(*(store.deliver(mail(n), ["alice@easlab.test"]) for n in range(3)))
     assert [r.delivered for r in results] == [["alice"]] * 3
     assert seen and all(name.startswith("easlab-delivery") and value == "caller" for name, value in seen)
+
+
+@pytest.mark.anyio
+async def test_a_forked_worker_starts_its_own_delivery_thread(counted):
+    """easlab serve --workers forks: the child must not submit to the parent's executor, whose
+    thread it does not have (the delivery would wait for ever)."""
+    store, _, _ = counted
+    await store.deliver(mail(0), ["alice@easlab.test"])
+    assert delivery._WRITER
+    pid = os.fork()
+    if pid == 0:  # the child: only look, then leave at once
+        os._exit(0 if delivery._WRITER == [] else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert delivery._WRITER  # the parent keeps its own
