@@ -27,6 +27,7 @@ from .faults import Faults, smtp_fault, smtp_reply
 from .store import MailStore
 
 log = logging.getLogger("easlab.smtp")
+_AIOSMTPD_LOG = logging.getLogger("mail.log")  # aiosmtpd's logger (its push logs every reply at debug)
 
 IDENT = "easlab ESMTP"
 _GENERATION = "easlab_instrument"  # the envelope's attribute: the `instrument` counter read at its last RCPT
@@ -52,12 +53,23 @@ def _peer_literal(peer) -> str:
     return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
 
 
+_DATE: list = [None, ""]  # (the second and its offset, its RFC 5322 form): a second's burst formats it once
+
+
+def _rfc5322_date(now: datetime) -> str:
+    """format_datetime(now), which drops the microseconds, remembered for the last second asked."""
+    key = (now.replace(microsecond=0), now.utcoffset())
+    if _DATE[0] != key:
+        _DATE[:] = [key, format_datetime(now)]
+    return _DATE[1]
+
+
 def received_header(session: Session, envelope: Envelope, hostname: str, now: datetime | None = None,
                     newline: bytes = b"\r\n") -> bytes:
     """The trace header a receiving MTA prepends (RFC 5321 4.4), folded over three lines."""
     helo = _clean_helo(session.host_name)
     protocol = "ESMTP" if session.extended_smtp else "SMTP"
-    when = format_datetime(now or datetime.now(timezone.utc))
+    when = _rfc5322_date(now or datetime.now(timezone.utc))
     recipient = ""
     if len(envelope.rcpt_tos) == 1:
         address = re.sub(r"[^\x21-\x7e]", "", envelope.rcpt_tos[0]).strip("<>")
@@ -195,8 +207,20 @@ class _Protocol(SMTP):
             return None, None
         return address, arg[match.end():]
 
-    async def push(self, status: str) -> None:
-        await super().push(_REPLACED.get(status, status))
+    async def push(self, status: str | bytes) -> None:
+        """aiosmtpd's push (the reply encoded as it encodes it, logged at debug, then drained), with
+        the size refusals _REPLACED, and the drain skipped when it would return at once without
+        yielding (the reader holds no error, the transport is open and not paused): two coroutine
+        calls a reply fewer."""
+        status = _REPLACED.get(status, status)
+        response = bytes(status, "utf-8" if self.enable_SMTPUTF8 else "ascii") if isinstance(status, str) else status
+        self._writer.write(response + b"\r\n")
+        if _AIOSMTPD_LOG.isEnabledFor(logging.DEBUG):
+            _AIOSMTPD_LOG.debug("%r << %r", self.session.peer if self.session is not None else None, response)
+        writer = self._writer  # StreamWriter.drain, less its awaits where none would suspend
+        if (self._paused or self._connection_lost or writer.transport.is_closing()
+                or (self._reader is not None and self._reader.exception() is not None)):
+            await writer.drain()
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -232,7 +256,7 @@ class _Protocol(SMTP):
             await self.push(body.refusal)
             self._set_post_data_state()
             return
-        content = b"".join(line[1:] if line[:1] == b"." else line for line in body.lines)  # RFC 5321 4.5.2
+        content = body.content()
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
@@ -250,12 +274,13 @@ class _Protocol(SMTP):
 
 
 class _Body:
-    """The lines of DATA as aiosmtpd keeps them (with their CRLF), the bytes counted against the
-    size limit, and the reply that refuses the message (too much data, a line too long)."""
+    """The lines of DATA as aiosmtpd keeps them (with their CRLF), in runs of whole lines, the bytes
+    counted against the size limit, and the reply that refuses the message (too much data, a line
+    too long)."""
 
     def __init__(self, limit: int | None, longest: int):
         self.limit, self.longest = limit, longest
-        self.lines: list[bytes] = []
+        self.lines: list[bytes] = []  # runs of whole lines, each ending with CRLF
         self.fragments: list[bytes] = []  # a line read in pieces (longer than the reader's limit)
         self.size = 0
         self.refusal: str | None = None  # aiosmtpd's answer to the first limit passed (552 is then _REPLACED)
@@ -280,23 +305,46 @@ class _Body:
                     self.lines.append(whole)
             self.fragments.clear()
 
+    def content(self) -> bytes:
+        """The lines less their dot-stuffing (RFC 5321 4.5.2: a line's leading dot dropped): every
+        line starts the content or follows a CRLF, and no two CRLF-dots overlap."""
+        content = b"".join(self.lines)
+        if content[:1] == b".":
+            content = content[1:]
+        return content.replace(b"\r\n.", b"\r\n")
+
+    def _fits(self, run: bytes) -> bool:
+        """Whether adding the whole lines of `run` one by one would pass no limit."""
+        if self.refusal is not None or (self.limit and self.size + len(run) > self.limit):
+            return False
+        return len(run) <= self.longest or max(map(len, run.split(b"\r\n"))) + 2 <= self.longest
+
     async def take_buffered(self, reader: asyncio.StreamReader) -> bool:
         """Take the complete lines the reader holds (up to a line too long, which the caller reads
         as aiosmtpd does); True when they end with the lone dot.  The count is read off the
-        reader's buffer and the bytes taken with readexactly, which has them all: no waiting."""
+        reader's buffer and the bytes taken with readexactly, which has them all: no waiting.
+        Lines that pass no limit are kept as one run; otherwise they go through `add` one by one."""
         buffered: bytearray = reader._buffer  # type: ignore[attr-defined]
         end = buffered.rfind(b"\r\n") + 2
         if end < 2:
             return False
+        chunk = bytes(buffered[:end])
+        dot = 0 if chunk[:3] == b".\r\n" else chunk.find(b"\r\n.\r\n") + 2  # where the lone dot's line starts
+        run = chunk if dot == 1 else chunk[:dot]
+        if run and self._fits(run):
+            await reader.readexactly(len(run) + (0 if dot == 1 else 3))
+            self.size += len(run)
+            self.lines.append(run)
+            return dot != 1
         taken, done, lines = 0, False, []
-        for line in bytes(buffered[:end]).split(b"\r\n")[:-1]:
-            if line == b".":
-                taken, done = taken + 3, True
-                break
+        for line in run.split(b"\r\n")[:-1] if run else ():
             if len(line) + 2 > self.longest:
                 break
             lines.append(line + b"\r\n")
             taken += len(line) + 2
+        else:
+            if dot != 1:
+                taken, done = taken + 3, True
         if taken:
             await reader.readexactly(taken)
         for line in lines:

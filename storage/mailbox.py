@@ -144,16 +144,33 @@ def _insert_messages(session: Session, folder_id: int, folder_server_id: str, fi
     """The item rows and their change-log adds, numbered from change `first`."""
     connection = session.connection()
     token = uuid.uuid4().hex[:16]  # placeholder ServerIds, unique in the folder until set below
-    rows = [dict(folder_id=folder_id, server_id=f"~{token}:{n}", date_received=when, read=read,
-                 created_seq=first + n, modified_seq=first + n, pim=None, **parsed_columns(mime, parsed, when))
-            for n, (mime, parsed, when, read) in enumerate(entries)]
+    rows = item_rows(folder_id, first, entries, [f"~{token}:{n}" for n in range(len(entries))])
     ids = [row[0] for row in connection.execute(_INSERT_ITEMS, rows)]
     server_ids = [f"{folder_server_id}:{item_id}" for item_id in ids]
     connection.execute(_SET_SERVER_IDS, [{"b_id": i, "b_sid": sid} for i, sid in zip(ids, server_ids)])
-    now = utcnow()
-    connection.execute(_INSERT_CHANGES, [dict(folder_id=folder_id, seq=first + n, item_id=i, server_id=sid, kind="add", at=now)
-                                         for n, (i, sid) in enumerate(zip(ids, server_ids))])
+    connection.execute(_INSERT_CHANGES, change_rows(folder_id, first, ids, server_ids, utcnow()))
     return ids
+
+
+# What a plain message leaves at its column default (bcc, is_draft, uid, ...): every default of the
+# item table is a scalar, so a row can give every column (storage/plain_mail.py's INSERT needs it).
+_ITEM_DEFAULTS = {c.name: c.default.arg for c in _ITEMS.columns if c.default is not None and c.default.is_scalar}
+
+
+def item_rows(folder_id: int, first: int, entries: list[tuple[bytes, ParsedMessage, datetime, bool]],
+              server_ids: list[str]) -> list[dict[str, Any]]:
+    """The item rows of `entries` (mime, parsed, received, read) in a folder, with these ServerIds,
+    numbered from change `first`: every column but the id.  The one home of a stored message's
+    row for the ORM path (_insert_messages) and plain mail's (storage/plain_mail.py)."""
+    return [{**_ITEM_DEFAULTS, "folder_id": folder_id, "server_id": server_id, "date_received": when, "read": read,
+             "created_seq": first + n, "modified_seq": first + n, "pim": None, **parsed_columns(mime, parsed, when)}
+            for n, ((mime, parsed, when, read), server_id) in enumerate(zip(entries, server_ids))]
+
+
+def change_rows(folder_id: int, first: int, ids: list[int], server_ids: list[str], now: datetime) -> list[dict[str, Any]]:
+    """The change-log adds of items `ids` in a folder, numbered from change `first` (item_rows' twin)."""
+    return [dict(folder_id=folder_id, seq=first + n, item_id=item_id, server_id=server_id, kind="add", at=now)
+            for n, (item_id, server_id) in enumerate(zip(ids, server_ids))]
 
 
 def change_item(session: Session, folder: Folder, item: Item) -> None:

@@ -1,8 +1,9 @@
 """Plain mail stored on the DBAPI cursor (storage/driver.py): what SMTP delivery writes for a group
 of messages whose recipients it knows, in a handful of statements whatever the group's size.
 
-The rows are those storage.mailbox.append_messages writes (the same columns, ServerIds, change
-numbers and change-log adds, in the same order), but the item ids are taken before the INSERT, so
+The rows are those storage.mailbox.append_messages writes, built by the same functions
+(storage.mailbox.item_rows and change_rows: the same columns, ServerIds, change numbers and
+change-log adds, in the same order), but the item ids are taken before the INSERT, so
 each ServerId is written with its row instead of by an UPDATE after it: on SQLite the next ids
 after the highest one (what SQLite itself hands out to an INTEGER PRIMARY KEY, under the write
 lock the transaction holds from BEGIN IMMEDIATE), on PostgreSQL from the id column's sequence.
@@ -18,7 +19,7 @@ from easlab.eas.mime import ParsedMessage
 
 from . import generations
 from .driver import Prepared
-from .mailbox import parsed_columns
+from .mailbox import change_rows, item_rows
 from .models import Folder, Item, ItemChange, User, utcnow
 from .models_compose import OofSettings
 from .models_items import ConversationAction
@@ -29,8 +30,6 @@ _ACTIONS, _OOF, _USERS = ConversationAction.__table__, OofSettings.__table__, Us
 _GENERATIONS = generations.Generation.__table__
 _ITEM_KEYS = [c.name for c in _ITEMS.columns]
 _CHANGE_KEYS = [c.name for c in _CHANGES.columns if c.name != "id"]
-# What a plain message leaves at its column default (bcc, is_draft, uid, ...): always scalars.
-_ITEM_DEFAULTS = {c.name: c.default.arg for c in _ITEMS.columns if c.default is not None and c.default.is_scalar}
 
 
 class Statements:
@@ -98,7 +97,7 @@ def write_plain(cursor, statements: Statements, folders: dict[tuple[int, str], l
     the cursor's transaction: one UPDATE a folder, then one INSERT of every item and one of every
     change-log add.  Returns the item ids in order.  LookupError when a folder is gone."""
     folders = {key: entries for key, entries in folders.items() if entries}
-    ids = iter(statements.item_ids(cursor, sum(map(len, folders.values()))))
+    taken = iter(statements.item_ids(cursor, sum(map(len, folders.values()))))
     items: list[dict] = []
     changes: list[dict] = []
     now = utcnow()
@@ -107,14 +106,13 @@ def write_plain(cursor, statements: Statements, folders: dict[tuple[int, str], l
         if last is None:
             raise LookupError(f"folder {folder_id} is gone")
         first = last[0] - len(entries) + 1
-        for n, (mime, parsed, when, read) in enumerate(entries):
-            item_id = next(ids)
-            server_id = f"{folder_server_id}:{item_id}"
-            items.append({**_ITEM_DEFAULTS, "id": item_id, "folder_id": folder_id, "server_id": server_id,
-                          "date_received": when, "read": read, "created_seq": first + n, "modified_seq": first + n,
-                          "pim": None, **parsed_columns(mime, parsed, when)})
-            changes.append({"folder_id": folder_id, "seq": first + n, "item_id": item_id, "server_id": server_id,
-                            "kind": "add", "at": now})
+        ids = [next(taken) for _ in entries]
+        server_ids = [f"{folder_server_id}:{item_id}" for item_id in ids]
+        rows = item_rows(folder_id, first, entries, server_ids)
+        for row, item_id in zip(rows, ids):
+            row["id"] = item_id
+        items += rows
+        changes += change_rows(folder_id, first, ids, server_ids, now)
     statements.items.many(cursor, items)
     statements.changes.many(cursor, changes)
     return [row["id"] for row in items]

@@ -15,13 +15,15 @@ setting are read once per user and group.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
-from starlette.concurrency import run_in_threadpool
 
 from easlab.eas.folders import FolderType
 from easlab.eas.mime import ParsedMessage, parse_message
@@ -40,6 +42,18 @@ from .context import Effects, StoreContext
 from .sending import Sending
 
 GROUP = 200  # deliveries per transaction at most
+# The thread that stores delivery groups, one at a time as SQLite's one writer takes them: a trip
+# there by run_in_executor costs two thirds of one by anyio's pool (its capacity limiter, cancel
+# scope and task checks), and a group of one or two messages (four SMTP connections) pays a trip.
+# A process forked (easlab serve --workers) starts its own: a forked executor has no thread.
+_WRITER: list[ThreadPoolExecutor] = []
+os.register_at_fork(after_in_child=_WRITER.clear)
+
+
+async def _in_writer_thread(work, jobs: list[_Job]):
+    if not _WRITER:
+        _WRITER.append(ThreadPoolExecutor(1, thread_name_prefix="easlab-delivery"))
+    return await asyncio.get_running_loop().run_in_executor(_WRITER[0], contextvars.copy_context().run, work, jobs)
 
 
 @dataclass
@@ -183,7 +197,7 @@ class _PlainGroup:
                 self.moves[user.id] = self.statements.moved(self.cursor, user.id)
             parsed = job.parsed
             folder = self.moves[user.id].get(parsed.conversation_id, (user.inbox_id, user.inbox_server_id))
-            self.pending.setdefault(folder, []).append((job.mime, replace(parsed), clock.now(), False))
+            self.pending.setdefault(folder, []).append((job.mime, parsed, clock.now(), False))  # rows only read it
             effects.touched.append(folder[0])
             result.delivered.append(user.name)
         return result, effects
@@ -261,7 +275,7 @@ class Delivery:
         while self._waiting:
             jobs, self._waiting = self._waiting[:GROUP], self._waiting[GROUP:]
             try:
-                outcomes = await run_in_threadpool(self._store_group, jobs)
+                outcomes = await _in_writer_thread(self._store_group, jobs)
             except Exception as exc:
                 if len(jobs) == 1:
                     self._fail(jobs[0], exc)
@@ -273,7 +287,7 @@ class Delivery:
     async def _one_by_one(self, jobs: list[_Job]) -> None:
         for job in jobs:
             try:
-                outcome = await run_in_threadpool(self._store_group, [job])
+                outcome = await _in_writer_thread(self._store_group, [job])
             except Exception as exc:
                 self._fail(job, exc)
             else:

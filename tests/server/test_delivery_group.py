@@ -4,6 +4,9 @@ delivery that fails in a group fails alone."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
+import threading
 
 import pytest
 from sqlmodel import select
@@ -79,3 +82,37 @@ async def test_a_failing_delivery_fails_alone(counted, db, monkeypatch):
         subjects = s.exec(select(Item.subject).where(Item.folder_id == inbox.id).order_by(Item.id)).all()
         assert subjects == ["m99", "m0", "m1", "m3"] and inbox.change_seq == 4
     assert len(runs) == 1 + 4  # the group, rolled back, then each alone
+
+
+@pytest.mark.anyio
+async def test_groups_are_stored_in_the_delivery_thread(counted, monkeypatch):
+    """A group goes to the one delivery thread (run_in_executor), not anyio's pool, with the
+    caller's context variables; the loop's thread never stores."""
+    store, _, _ = counted
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
+    seen: list[tuple[str, str]] = []
+    real = delivery.Delivery._store_group
+
+    def store_group(self, jobs):
+        seen.append((threading.current_thread().name, marker.get("unset")))
+        return real(self, jobs)
+
+    monkeypatch.setattr(delivery.Delivery, "_store_group", store_group)
+    marker.set("caller")
+    results = await asyncio.gather(*(store.deliver(mail(n), ["alice@easlab.test"]) for n in range(3)))
+    assert [r.delivered for r in results] == [["alice"]] * 3
+    assert seen and all(name.startswith("easlab-delivery") and value == "caller" for name, value in seen)
+
+
+@pytest.mark.anyio
+async def test_a_forked_worker_starts_its_own_delivery_thread(counted):
+    """easlab serve --workers forks: the child must not submit to the parent's executor, whose
+    thread it does not have (the delivery would wait for ever)."""
+    store, _, _ = counted
+    await store.deliver(mail(0), ["alice@easlab.test"])
+    assert delivery._WRITER
+    pid = os.fork()
+    if pid == 0:  # the child: only look, then leave at once
+        os._exit(0 if delivery._WRITER == [] else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert delivery._WRITER  # the parent keeps its own

@@ -5,8 +5,10 @@ import asyncio
 import logging
 import smtplib
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 from aiosmtpd.smtp import Envelope, Session
@@ -239,6 +241,19 @@ def test_received_header_is_safe_and_ipv6_aware():
     assert lines[0] == b"Received: from evilX-Injected:yesx ([IPv6:2001:db8::7])"
     assert lines[1] == b"\tby easlab.test (easlab) with SMTP;"  # no "for": two recipients
     assert lines[2].startswith(b"\t") and lines[3] == b""
+
+
+def test_received_header_dates_the_message_as_format_datetime():
+    """The date is remembered for its second; another second or another offset is formatted anew."""
+    session, envelope = Session(loop=None), Envelope()
+    session.peer, session.host_name = ("192.0.2.1", 25), "c"
+    utc, plus_one = timezone.utc, timezone(timedelta(hours=1))
+    times = [datetime(2026, 12, 7, 12, 0, 0, 1, utc), datetime(2026, 12, 7, 12, 0, 0, 999_999, utc),
+             datetime(2026, 12, 7, 13, 0, 0, 5, plus_one), datetime(2026, 12, 7, 12, 0, 1, tzinfo=utc),
+             datetime(2026, 12, 7, 12, 0, 0, tzinfo=utc)]
+    for when in times:
+        header = received_header(session, envelope, "easlab.test", now=when)
+        assert header.endswith(f"\t{format_datetime(when)}\r\n".encode())
 
 
 @pytest.mark.anyio

@@ -4,6 +4,7 @@ replies, content, dot-unstuffing, size and line-length refusals, whatever way th
 from __future__ import annotations
 
 import asyncio
+import random
 import weakref
 
 import pytest
@@ -74,7 +75,24 @@ CASES = {
     "a line of 5000": [b"ok\r\n" + b"w" * 5000 + b"\r\nafter\r\n.\r\n", b"RSET\r\n"],
     "a long line in pieces": [b"ok\r\n" + b"v" * 700, b"v" * 700, b"v" * 700 + b"\r\n.\r\n"],
     "a long line, then over the size": [b"v" * 1500 + b"\r\n" + b"a\r\n" * 400 + b".\r\n"],
+    "dot-stuffed across runs": [b"..a\r\nb\r\n", b"..\r\n.c\r\n", b"...\r\n", b".\r\n"],
+    "a run over the size": [b"".join(b"%050d\r\n" % n for n in range(20)) + b".\r\n"],
+    "exactly the size": [b"x" * 298 + b"\r\n.\r\n"],
+    "one byte over the size": [b"x" * 299 + b"\r\n.\r\n"],
+    "a run, then a line too long": [b"a\r\n" * 5 + b"u" * 1200 + b"\r\nb\r\n", b".\r\n"],
 }
+
+
+def random_pieces(seed: int) -> list[bytes]:
+    """A message of random lines (dot-stuffed, bare CR and LF, near the length limit) cut at random
+    places: every way the bulk reading can meet a line, a dot or a limit."""
+    rng = random.Random(seed)
+    lines = [rng.choice([b"..", b"", b"a.b", b"\r", b"\n", b".\n", b"x" * rng.randint(0, 40),
+                         b"y" * rng.choice([997, 998, 999, 1000]), b"." + b"z" * rng.randint(0, 60)])
+             for _ in range(rng.randint(0, 40))]
+    data = b"".join(line + b"\r\n" for line in lines) + b".\r\nNOOP\r\n"
+    cuts = sorted(rng.sample(range(1, len(data)), min(rng.randint(0, 6), len(data) - 1)))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
 
 
 @pytest.mark.parametrize("limit", [None, 300, 1000])
@@ -84,6 +102,12 @@ async def test_data_reads_as_aiosmtpd_reads(case, limit):
     theirs = await transcript(Plain, CASES[case], limit)
     assert ours == theirs
     assert ours[0].count(b"\r\n250 stored\r\n") + ours[0].count(b"\r\n552 ") + ours[0].count(b"\r\n500 ") >= 1
+
+
+@pytest.mark.parametrize("seed", range(24))
+async def test_random_messages_read_as_aiosmtpd_reads(seed):
+    pieces, limit = random_pieces(seed), [None, 300, 1000, 3000][seed % 4]
+    assert await transcript(_Protocol, pieces, limit) == await transcript(Plain, pieces, limit)
 
 
 async def test_the_content_is_what_was_sent_less_the_stuffing():

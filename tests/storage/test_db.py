@@ -15,6 +15,20 @@ def test_sqlite_file_in_wal_mode(tmp_path):
     assert (tmp_path / "x.db").exists()
 
 
+def test_sqlite_hands_out_the_connection_returned_last(tmp_path):
+    db = Database(str(tmp_path / "x.db"))
+    try:
+        first, second = db.engine.raw_connection(), db.engine.raw_connection()
+        warm = first.dbapi_connection
+        second.close()
+        first.close()  # returned last: its page cache holds what it just wrote
+        again = db.engine.raw_connection()
+        assert again.dbapi_connection is warm
+        again.close()
+    finally:
+        db.dispose()
+
+
 def test_urls_people_type():
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
