@@ -21,6 +21,7 @@ from __future__ import annotations
 import binascii
 import re
 import time
+from typing import cast
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -38,7 +39,7 @@ def split(data: bytes) -> EmailMessage | None:
     it (less preamble and epilogue), or None where only that parser can tell."""
     if _lone_cr(data):
         return None
-    return _part(data, (), 0)
+    return _part(data, 0, len(data), (), 0)
 
 
 def _lone_cr(data: bytes) -> bool:
@@ -56,20 +57,23 @@ def _lone_cr(data: bytes) -> bool:
     return False
 
 
-def _part(data: bytes, outer: tuple[bytes, ...], depth: int) -> EmailMessage | None:
-    blank = _BLANK_LINE.search(data)
+def _part(data: bytes, start: int, end: int, outer: tuple[bytes, ...], depth: int) -> EmailMessage | None:
+    """The part data[start:end], read where it lies: a 7 MB body cut out of its message (and its
+    multipart's) was a fresh 7 MB block each time, its pages faulted in with the GIL held."""
+    blank = _BLANK_LINE.search(data, start, end)  # (`start` follows a line end: ^ matches there)
     if blank is None or depth > _MAX_DEPTH:
         return None
-    msg = BytesParser(policy=policy.default).parsebytes(data[:blank.end()], headersonly=True)
+    msg = BytesParser(policy=policy.default).parsebytes(data[start:blank.end()], headersonly=True)
     if not isinstance(msg, EmailMessage) or msg.defects or msg.get_payload() != "":
         return None
     msg.__class__ = _Part
-    body = data[blank.end():]
+    body = blank.end()
     maintype = msg.get_content_maintype()
     if maintype == "message" or msg.get_content_type() == "multipart/digest":
         return None
     if maintype != "multipart":
-        msg.set_payload(body.decode("ascii", "surrogateescape"))
+        msg.set_payload(str(memoryview(data)[body:end], "ascii", "surrogateescape"))
+        cast(_Part, msg)._raw = (data, body, end)
         return msg
     boundary = msg.get_boundary()
     if not boundary:
@@ -77,43 +81,44 @@ def _part(data: bytes, outer: tuple[bytes, ...], depth: int) -> EmailMessage | N
     token = boundary.encode("ascii", "surrogateescape")
     if token in outer:
         return None
-    bodies = _bodies(body, token)
+    bodies = _bodies(data, body, end, token)
     if not bodies:
         return None
     msg.set_payload([])  # the parser's multipart holds a list of parts, not the empty string
-    for text in bodies:
-        sub = _part(text, outer + (token,), depth + 1)
+    for begin, stop in bodies:
+        sub = _part(data, begin, stop, outer + (token,), depth + 1)
         if sub is None:
             return None
         msg.attach(sub)
     return msg
 
 
-def _bodies(body: bytes, token: bytes) -> list[bytes] | None:
-    """The texts between a multipart's boundary lines, each less the line end before the next
-    boundary (which belongs to it, RFC 2046 5.1.1); None without a close boundary."""
+def _bodies(data: bytes, lo: int, hi: int, token: bytes) -> list[tuple[int, int]] | None:
+    """Where the texts between the boundary lines of the multipart body data[lo:hi] lie, each
+    less the line end before the next boundary (which belongs to it, RFC 2046 5.1.1); None
+    without a close boundary."""
     marks: list[tuple[int, int]] = []  # (where a boundary line starts, where it ends)
     marker = b"--" + token
-    at = 0 if body.startswith(marker) else body.find(b"\n" + marker)
+    first = data.startswith(marker, lo, hi)
+    at = lo if first else data.find(b"\n" + marker, lo, hi)
     while at >= 0:
-        start = at if at == 0 and body.startswith(marker) else at + 1
-        line = _LINE_END.match(body, start + len(marker))
+        start = at if at == lo and first else at + 1
+        line = _LINE_END.match(data, start + len(marker), hi)
         if line is not None:
             marks.append((start, line.end()))
             if line.group(1):  # the close boundary: what follows is the epilogue
                 break
-        at = body.find(b"\n" + marker, start + 1)
+        at = data.find(b"\n" + marker, start + 1, hi)
     else:
         return None
     if len(marks) < 2:
         return None
     parts = []
     for (_, begin), (end, _) in zip(marks, marks[1:]):
-        text = body[begin:end]
-        text = text[:-2] if text.endswith(b"\r\n") else text[:-1] if text.endswith(b"\n") else text
-        if not text:
+        end -= 2 if data.endswith(b"\r\n", begin, end) else 1 if data.endswith(b"\n", begin, end) else 0
+        if end <= begin:
             return None
-        parts.append(text)
+        parts.append((begin, end))
     return parts
 
 
@@ -126,8 +131,14 @@ class _Part(EmailMessage):
 
     _decoded: bytes | None = None
     _strict: tuple[str, bool] | None | bool = False  # (text, canonical); False: not looked at yet
+    _raw: tuple[bytes, int, int] | None = None  # where a leaf's body lies in the message's bytes
 
     def get_payload(self, i=None, decode=False):
+        payload = self.__dict__.get("_payload")  # (the email package's attribute; typeshed leaves it out)
+        if not decode and i is None and isinstance(payload, str) and payload.isascii():
+            # What the email package returns after its surrogate check, which encodes the string
+            # whole (7 MB for a large attachment, each time a walk over the parts asks).
+            return payload
         if not decode or i is not None or self.is_multipart():
             return super().get_payload(i, decode)
         if self._decoded is None:
@@ -173,18 +184,19 @@ def _strict_base64(part: EmailMessage) -> tuple[str, bool] | None:
     b64encode writes of the result (no bits set past the data in a padded last quantum); built
     in slices.  None for any other part."""
     payload = part.get_payload()  # the string the parser would have set (surrogates: not ASCII)
+    raw = part._raw if isinstance(part, _Part) else None
     if str(part.get("content-transfer-encoding", "")).lower() != "base64" or not isinstance(payload, str) \
-            or not payload.isascii():
+            or not payload.isascii() or raw is None or len(payload) != raw[2] - raw[1]:
         return None
-    raw = payload.encode("ascii")
-    pad = raw.find(b"=")
-    tail = b"" if pad < 0 else raw[pad:].translate(None, b"\r\n")
+    data, lo, hi = raw  # the same characters as bytes, read where they lie in the message
+    pad = data.find(b"=", lo, hi)
+    tail = b"" if pad < 0 else data[pad:hi].translate(None, b"\r\n")
     if tail not in (b"", b"=", b"=="):
         return None  # padding before the end, or too much of it: the email package decides
-    stop = len(raw) if pad < 0 else pad
+    stop = hi if pad < 0 else pad
     pieces: list[str] = []
-    for at in range(0, stop, _SLICE):
-        piece = raw[at:min(at + _SLICE, stop)].translate(None, b"\r\n")
+    for at in range(lo, stop, _SLICE):
+        piece = data[at:min(at + _SLICE, stop)].translate(None, b"\r\n")
         if piece.translate(None, _ALPHABET):
             return None
         pieces.append(piece.decode("ascii"))

@@ -133,3 +133,19 @@ def test_a_lone_cr_is_found_at_a_slice_edge_and_a_crlf_across_one_is_not():
     assert not mime_split._lone_cr(crlf_across)
     assert mime_split._lone_cr(lone_at_end)
     assert mime_split._lone_cr(b"x" * (3 * edge) + b"\r")
+
+
+def test_the_split_trees_text_is_not_encoded_again_to_be_read(monkeypatch):
+    """Reading a leaf's text (as walks over the parts do, several times per attachment read)
+    costs no check that encodes it whole: the split tree's text is ASCII, and says so at once."""
+    import email.utils
+
+    tree = mime_split.split(_mixed("\r\n"))
+    checked = []
+    real = email.utils._has_surrogates
+    monkeypatch.setattr(email.utils, "_has_surrogates", lambda s: checked.append(len(s)) or real(s))
+    texts = [p.get_payload() for p in tree.walk() if not p.is_multipart()]
+    assert [n for n in checked if n > 100_000] == []
+    assert texts == [p.get_payload() for p in BytesParser(policy=policy.default).parsebytes(_mixed("\r\n")).walk()
+                     if not p.is_multipart()]
+    assert [n for n in checked if n > 100_000]  # the parser's tree: its attachment's 400 KB of base64, whole
