@@ -201,10 +201,12 @@ async def attack_one(server: c.Server, sampler: Sampler, name: str, attacks: lis
     await asyncio.sleep(5.0)
     baseline = p99(marks, 0, time.perf_counter())
     start_rss = sampler.reset()
+    cpu = c.proc_cpu_seconds(server.pid)
     t0 = time.perf_counter()
     for attack in attacks:  # one after another: the bystander meets each
         answer = await attack(server)
     t1 = time.perf_counter()
+    cpu = c.proc_cpu_seconds(server.pid) - cpu  # (the bystander's requests meanwhile included)
     await asyncio.sleep(max(0.0, 2.0 - (t1 - t0)))  # a window long enough for the bystander's p99
     end = max(t1, t0 + 2.0)
     during = p99(marks, t0, end)
@@ -213,7 +215,8 @@ async def attack_one(server: c.Server, sampler: Sampler, name: str, attacks: lis
     await task
     times = f" x {len(attacks)}" if len(attacks) > 1 else ""
     print(f"{name}: {answer}{times} in {t1 - t0:.1f} s; peak RSS {sampler.peak / 1024:.0f} MB (from {start_rss / 1024:.0f}); "
-          f"bystander p99 {during:.1f} ms of {count} requests (baseline {baseline:.1f} ms)")
+          f"bystander p99 {during:.1f} ms of {count} requests (baseline {baseline:.1f} ms); "
+          f"server CPU {cpu * 1000 / len(attacks):.0f} ms per attack")
     return {"attack": name + times, "answer": answer, "seconds": t1 - t0, "peak": sampler.peak, "start": start_rss,
             "p99": during, "baseline": baseline}
 
