@@ -292,15 +292,17 @@ def _read_parts(out: ParsedMessage, msg: Message, reader: _Reader) -> None:
             continue
         if is_body:
             continue
-        payload = decoded_payload(part)
         if ctype == "message/rfc822":
-            payload = part.as_bytes()
+            size = len(part.as_bytes())
+        else:  # canonical base64 of the split tree is not decoded for its size (eas/mime_split.py)
+            known = mime_split.decoded_size(part)
+            size = len(decoded_payload(part)) if known is None else known
         cid = reader.header(part, "Content-ID").strip().strip("<>")
         out.attachments.append(Attachment(
             index=index,
             name=_no_nul(filename or "") or ("message.eml" if ctype == "message/rfc822" else f"attachment-{index + 1}"),
             content_type=ctype,
-            size=len(payload),
+            size=size,
             content_id=cid,
             inline=disposition == "inline" and bool(cid),
             method=5 if ctype == "message/rfc822" else 1,
@@ -312,6 +314,16 @@ def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None
     """The `index`-th attachment of a stored message, for ItemOperations/GetAttachment: its
     parse tree from eas.mime_split where that can read it (no line-by-line parse of a large
     attachment, which held the GIL every other request needed), the parser's otherwise."""
+    found = attachment_part(data, index)
+    if found is None:
+        return None
+    meta, part = found
+    return meta, part_content(part)
+
+
+def attachment_part(data: bytes, index: int) -> tuple[Attachment, EmailMessage] | None:
+    """The `index`-th attachment of a stored message and its part, content not yet decoded
+    (part_content decodes it; eas.mime_split.base64_text may carry it without decoding)."""
     msg = mime_split.split(data)
     if msg is None:
         msg = BytesParser(policy=policy.default).parsebytes(data)
@@ -326,7 +338,11 @@ def attachment_bytes(data: bytes, index: int) -> tuple[Attachment, bytes] | None
         if part.get_content_disposition() != "attachment" and not part.get_filename() and ctype in ("text/plain", "text/html"):
             continue
         if n == index:
-            payload = part.as_bytes() if ctype == "message/rfc822" else decoded_payload(part)
-            return parsed.attachments[index], payload
+            return parsed.attachments[index], part
         n += 1
     return None
+
+
+def part_content(part: EmailMessage) -> bytes:
+    """An attachment part's bytes: an attached message as its text, else the decoded content."""
+    return part.as_bytes() if part.get_content_type() == "message/rfc822" else decoded_payload(part)

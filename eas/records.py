@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .documents import DocumentBody
 from .email import BodyOptions
@@ -171,11 +171,29 @@ class FetchRequest:
     max_size: int | None = None
 
 
-@dataclass
 class AttachmentData:
-    name: str
-    content_type: str
-    data: bytes
+    """An attachment read for ItemOperations or GetAttachment: its bytes given, or read from
+    `source` when first asked for.  `base64` is their base64 without line breaks where the
+    stored message already held exactly that (eas.mime_split.base64_text): an answer carrying
+    base64 sends it as it is, and a 5 MB attachment is neither decoded nor encoded again."""
+
+    def __init__(self, name: str, content_type: str, data: bytes | None = None, *, size: int | None = None,
+                 base64: str | None = None, source: Callable[[], bytes] | None = None):
+        if data is None and source is None:
+            raise ValueError("an attachment needs its data or a source of it")
+        self.name, self.content_type, self.base64 = name, content_type, base64
+        self._data, self._source = data, source
+        self.size = len(data) if data is not None else size if size is not None else len(self.data)
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self._source is not None  # one of the two is given (__init__)
+            self._data, self._source = self._source(), None
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"AttachmentData({self.name!r}, {self.content_type!r}, size={self.size})"
 
 
 @dataclass

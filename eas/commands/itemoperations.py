@@ -24,7 +24,7 @@ from ..gal import range_numbers
 from ..context import CommandContext
 from ..email import BodyOptions, wire_datetime
 from ..response import Response
-from ..records import FetchOutcome, FetchRequest
+from ..records import AttachmentData, FetchOutcome, FetchRequest
 from ..status import Common
 from ..wbxml import E, Element
 from . import Command
@@ -262,6 +262,14 @@ class Payload:
         self.inline += len(raw)
         return E(f"{NS}:Data", b64(raw))
 
+    def whole(self, att: AttachmentData) -> Element:
+        """An attachment's Data whole: its stored base64 where the store kept that (the
+        encoding b64 would write, neither decoded nor encoded again), else its bytes."""
+        if self.parts is not None or att.base64 is None:
+            return self.data(att.data)
+        self.inline += att.size
+        return E(f"{NS}:Data", att.base64)
+
 
 # base64 of a large attachment in slices of this many bytes (a multiple of 3: the pieces join into
 # the one encoding), offering the GIL to other users' threads between two rather than holding it
@@ -335,9 +343,13 @@ def item_properties(outcome: FetchOutcome, request: FetchRequest, version: str, 
 def attachment_properties(outcome: FetchOutcome, request: FetchRequest, payload: Payload) -> Element:
     att = outcome.attachment
     assert att is not None  # called only for an attachment's outcome
-    raw, shown = cut(att.data, request.range)
+    if request.range is None:
+        data, shown = payload.whole(att), None
+    else:
+        raw, shown = cut(att.data, request.range)
+        data = payload.data(raw)
     return E(f"{NS}:Properties", E("AirSyncBase:ContentType", att.content_type),
-             E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", len(att.data)), payload.data(raw))
+             E(f"{NS}:Range", shown) if shown else None, E(f"{NS}:Total", att.size), data)
 
 
 def document_properties(outcome: FetchOutcome, request: FetchRequest, payload: Payload) -> Element:
@@ -387,7 +399,7 @@ def _respond(ctx: CommandContext, tree: Element, payload: Payload) -> Response:
 def _content_size(outcome: FetchOutcome, rng: tuple[int, int] | None) -> int:
     """The bytes of an attachment's data a Fetch puts in the answer: no fewer than its share of
     the answer's cap (base64 only adds); 0 for a range past the end, which `cut` refuses."""
-    size = len(outcome.attachment.data) if outcome.attachment is not None else 0
+    size = outcome.attachment.size if outcome.attachment is not None else 0
     if rng is None:
         return size
     return max(0, min(rng[1], size - 1) - rng[0] + 1)
@@ -430,7 +442,7 @@ async def handle(ctx: CommandContext, tree: Element | None) -> Response:
             outcome = await _fetch_once(ctx, op.request, room, fetched) if op.request is not None else None
             mark = payload.mark()
             if outcome is not None and outcome.attachment is not None \
-                    and len(outcome.attachment.data) >= limits.DECODE_IN_THREAD_SIZE:
+                    and outcome.attachment.size >= limits.DECODE_IN_THREAD_SIZE:
                 # base64 of megabytes in one C call: off the event loop, which other users' requests need.
                 answer = await asyncio.to_thread(fetch_element, op, outcome, ctx.version, payload)
             else:

@@ -55,18 +55,25 @@ def _attachment_source(session: Session, user: User, reference: str,
     return 1, row.mime, int(index)
 
 
-def _attachment_data(status: int, mime: bytes | None, index: int) -> tuple[int, AttachmentData | None]:
+def _attachment_data(status: int, mime: bytes | None, index: int, encoded: bool) -> tuple[int, AttachmentData | None]:
     """The attachment read out of its message, after the transaction that loaded it: parsing a
     large message takes seconds, which no transaction (or SQLite's single writer) should wait for."""
-    from easlab.eas.mime import attachment_bytes
+    from easlab.eas.mime import attachment_part, part_content
+    from easlab.eas.mime_split import base64_text, decoded_size
 
     if mime is None:
         return status, None
-    found = attachment_bytes(mime, index)
+    found = attachment_part(mime, index)
     if found is None:
         return 15, None
-    meta, data = found
-    return 1, AttachmentData(meta.name, meta.content_type, data)
+    meta, part = found
+    text = base64_text(part) if encoded else None
+    if text is None:
+        return 1, AttachmentData(meta.name, meta.content_type, part_content(part))
+    # Decoded only if asked for (in the thread that renders the Fetch): an ItemOperations answer
+    # carries the base64 as it was stored.
+    return 1, AttachmentData(meta.name, meta.content_type, size=decoded_size(part), base64=text,
+                             source=lambda: part_content(part))
 
 
 def _hit(item: Item, folder: Folder, ids: LongIds) -> SearchHit:
@@ -120,7 +127,7 @@ class ItemAdapter:
     # -- ItemOperations / GetAttachment ------------------------------------------------------------
     async def fetch(self, ctx, request: FetchRequest) -> FetchOutcome:
         if request.file_reference:
-            status, found = await self._read_attachment(ctx, request.file_reference, request.max_size)
+            status, found = await self._read_attachment(ctx, request.file_reference, request.max_size, encoded=True)
             return FetchOutcome(status, attachment=found)
 
         def work(session):
@@ -144,14 +151,15 @@ class ItemAdapter:
     async def attachment(self, ctx, file_reference: str) -> AttachmentData | None:
         return (await self._read_attachment(ctx, file_reference))[1]
 
-    async def _read_attachment(self, ctx, reference: str,
-                               max_size: int | None = None) -> tuple[int, AttachmentData | None]:
-        """A reading transaction finds the message, then the same worker thread parses it."""
+    async def _read_attachment(self, ctx, reference: str, max_size: int | None = None,
+                               encoded: bool = False) -> tuple[int, AttachmentData | None]:
+        """A reading transaction finds the message, then the same worker thread parses it (and
+        decodes the attachment, unless `encoded`: its stored base64 may serve, AttachmentData)."""
         def source(session):
             user, _device = self.store.who(session, ctx)
             return _attachment_source(session, user, reference, max_size)
 
-        return await run_in_threadpool(lambda: _attachment_data(*self.store.transaction(source, False)))
+        return await run_in_threadpool(lambda: _attachment_data(*self.store.transaction(source, False), encoded))
 
     async def empty_folder(self, ctx, collection_id: str, delete_subfolders: bool) -> int:
         def work(session):

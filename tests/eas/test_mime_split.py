@@ -97,3 +97,55 @@ def test_base64_is_decoded_in_slices_once(monkeypatch):
     part = [p for p in mime_split.split(_mixed()).walk() if p.get_filename() == "big.bin"][0]
     assert mime.decoded_payload(part) == BLOB and mime.decoded_payload(part) == BLOB
     assert len(slices) == 2 and max(slices) <= mime_split._SLICE + 100  # two slices, decoded once
+
+
+def _base64_leaves(data: bytes):
+    return [p for p in mime_split.split(data).walk()
+            if not p.is_multipart() and p.get("content-transfer-encoding", "").lower() == "base64"]
+
+
+@pytest.mark.parametrize("data", [_mixed(), _mixed("\r\n"), _single()], ids=["mixed", "mixed-crlf", "single"])
+def test_canonical_base64_is_kept_as_b64encode_would_write_it(data):
+    parts = _base64_leaves(data)
+    assert parts
+    for part in parts:
+        size = mime_split.decoded_size(part)  # before decoding: from the text's length
+        text = mime_split.base64_text(part)
+        content = part.get_payload(decode=True)
+        assert text == base64.b64encode(content).decode("ascii") and size == len(content)
+
+
+@pytest.mark.parametrize("text,content", [(b"QUJ=", b"AB"), (b"QR==", b"A")], ids=["one-pad", "two-pads"])
+def test_base64_with_bits_past_its_data_is_decoded_not_carried(text, content):
+    data = (b"Subject: x\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+            b"QUJD\n" + text + b"\n")
+    [part] = _base64_leaves(data)
+    full = BytesParser(policy=policy.default).parsebytes(data)
+    assert mime_split.base64_text(part) is None  # encoding again would write another text
+    assert part.get_payload(decode=True) == full.get_payload(decode=True) == b"ABC" + content
+    assert mime_split.decoded_size(part) == 3 + len(content)
+
+
+def test_a_lone_cr_is_found_at_a_slice_edge_and_a_crlf_across_one_is_not():
+    edge = mime_split._SLICE
+    crlf_across = b"x" * (edge - 1) + b"\r\n" + b"y" * 10
+    lone_at_end = b"x" * (edge - 1) + b"\ry" + b"z" * 10
+    assert not mime_split._lone_cr(crlf_across)
+    assert mime_split._lone_cr(lone_at_end)
+    assert mime_split._lone_cr(b"x" * (3 * edge) + b"\r")
+
+
+def test_the_split_trees_text_is_not_encoded_again_to_be_read(monkeypatch):
+    """Reading a leaf's text (as walks over the parts do, several times per attachment read)
+    costs no check that encodes it whole: the split tree's text is ASCII, and says so at once."""
+    import email.utils
+
+    tree = mime_split.split(_mixed("\r\n"))
+    checked = []
+    real = email.utils._has_surrogates
+    monkeypatch.setattr(email.utils, "_has_surrogates", lambda s: checked.append(len(s)) or real(s))
+    texts = [p.get_payload() for p in tree.walk() if not p.is_multipart()]
+    assert [n for n in checked if n > 100_000] == []
+    assert texts == [p.get_payload() for p in BytesParser(policy=policy.default).parsebytes(_mixed("\r\n")).walk()
+                     if not p.is_multipart()]
+    assert [n for n in checked if n > 100_000]  # the parser's tree: its attachment's 400 KB of base64, whole

@@ -46,14 +46,21 @@ def _fetch(ref: str, rng: str | None = None):
                                        options))
 
 
-@pytest.mark.parametrize("rng, first, last", [(None, 0, 299_999), ("0-65535", 0, 65535), ("250000-399999", 250000, 299_999)])
-async def test_a_large_attachment_is_fetched_whole_and_in_ranges(app, client, monkeypatch, rng, first, last):
+def _rendering_threads(monkeypatch) -> list:
+    """The threads that put an attachment's content into an answer (its bytes, or its stored base64)."""
     from easlab.eas.commands import itemoperations
 
+    threads: list = []
+    data, whole = itemoperations.Payload.data, itemoperations.Payload.whole
+    monkeypatch.setattr(itemoperations.Payload, "data", lambda self, raw: threads.append(threading.current_thread()) or data(self, raw))
+    monkeypatch.setattr(itemoperations.Payload, "whole", lambda self, att: threads.append(threading.current_thread()) or whole(self, att))
+    return threads
+
+
+@pytest.mark.parametrize("rng, first, last", [(None, 0, 299_999), ("0-65535", 0, 65535), ("250000-399999", 250000, 299_999)])
+async def test_a_large_attachment_is_fetched_whole_and_in_ranges(app, client, monkeypatch, rng, first, last):
     ref = await _attachment_ref(app, 300_000)
-    threads = []
-    real = itemoperations.Payload.data
-    monkeypatch.setattr(itemoperations.Payload, "data", lambda self, raw: threads.append(threading.current_thread()) or real(self, raw))
+    threads = _rendering_threads(monkeypatch)
     answer = await Raw(client).call("ItemOperations", _fetch(ref, rng))
     props = answer.find(f"{NS}:Response").find(f"{NS}:Fetch").find(f"{NS}:Properties")
     assert base64.b64decode(props.text(f"{NS}:Data")) == bytes(300_000)[first:last + 1]
@@ -63,12 +70,8 @@ async def test_a_large_attachment_is_fetched_whole_and_in_ranges(app, client, mo
 
 
 async def test_a_small_attachment_is_answered_on_the_event_loop(app, client, monkeypatch):
-    from easlab.eas.commands import itemoperations
-
     ref = await _attachment_ref(app, 1000)
-    threads = []
-    real = itemoperations.Payload.data
-    monkeypatch.setattr(itemoperations.Payload, "data", lambda self, raw: threads.append(threading.current_thread()) or real(self, raw))
+    threads = _rendering_threads(monkeypatch)
     answer = await Raw(client).call("ItemOperations", _fetch(ref))
     assert decode(encode(answer)).find(f"{NS}:Response").find(f"{NS}:Fetch").text(f"{NS}:Status") == "1"
     assert threads == [threading.main_thread()]

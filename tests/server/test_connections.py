@@ -174,3 +174,31 @@ async def test_the_lab_sets_its_own_cap_per_address_within_the_connections_in_al
     assert Settings.from_env().max_connections_per_address == 12000
     monkeypatch.delenv("EASLAB_MAX_CONNECTIONS_PER_ADDRESS")
     assert Settings.from_env().max_connections_per_address is None
+
+
+async def test_a_body_reaches_the_app_as_the_pieces_it_came_in():
+    """A chunked body's chunks, several to a read, reach the app one event each, as the parser
+    gave them: not joined into one block (a fresh one past the mmap threshold) and copied out."""
+    events = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            events.append((message["body"], message["more_body"]))
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    config.load()
+    protocol = bounded_protocol(Addresses(2), 30, 1024, 5)(config, ServerState(), {}, _loop=Loop())
+    transport = Transport("10.0.0.1")
+    protocol.connection_made(transport)
+    chunks = [b"a" * 70_000, b"b" * 3, b"c" * 65_536]
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks))
+    protocol.data_received(b"0\r\n\r\n")
+    await asyncio.gather(*list(protocol.tasks))
+    assert transport.written.startswith(b"HTTP/1.1 200 OK")
+    assert events == [(chunks[0], True), (chunks[1], True), (chunks[2], False)]  # (all there before the app ran)

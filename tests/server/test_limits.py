@@ -213,8 +213,8 @@ def reads(monkeypatch):
     import easlab.eas.mime as mime
 
     calls = []
-    real = mime.attachment_bytes
-    monkeypatch.setattr(mime, "attachment_bytes", lambda data, index: calls.append(index) or real(data, index))
+    real = mime.attachment_part
+    monkeypatch.setattr(mime, "attachment_part", lambda data, index: calls.append(index) or real(data, index))
     return calls
 
 
@@ -258,8 +258,9 @@ async def test_an_attachment_read_once_is_not_encoded_again_past_the_room_left(a
     app.state.limits.max_itemoperations_size = 100_000
     ref = await _attachment_ref(app, 60_000)
     encoded = []
-    real = itemoperations.Payload.data
+    real, whole = itemoperations.Payload.data, itemoperations.Payload.whole
     monkeypatch.setattr(itemoperations.Payload, "data", lambda self, raw: encoded.append(len(raw)) or real(self, raw))
+    monkeypatch.setattr(itemoperations.Payload, "whole", lambda self, att: encoded.append(att.size) or whole(self, att))
     answer = await Raw(client).call("ItemOperations", _fetches(ref, 20))
     assert _statuses(answer) == ["1"] + ["11"] * 19
     assert encoded == [60_000]
@@ -289,14 +290,14 @@ async def test_another_users_write_goes_on_while_an_attachment_is_read(app, clie
 
     ref = await _attachment_ref(app, 1000)
     started, gate, released = threading.Event(), threading.Event(), []
-    real = mime.attachment_bytes
+    real = mime.attachment_part
 
     def held(data, index):
         started.set()
         released.append(gate.wait(10))
         return real(data, index)
 
-    monkeypatch.setattr(mime, "attachment_bytes", held)
+    monkeypatch.setattr(mime, "attachment_part", held)
     fetch = asyncio.create_task(Raw(client).call("ItemOperations", _fetches(ref, 1)))
     assert await asyncio.to_thread(started.wait, 10)
     answer = await Raw(client, user="bob", password="hunter2").folder_sync()
@@ -304,3 +305,22 @@ async def test_another_users_write_goes_on_while_an_attachment_is_read(app, clie
     gate.set()
     assert _statuses(await fetch) == ["1"]
     assert released == [True]
+
+
+async def test_a_whole_attachment_is_sent_as_stored_without_decoding(app, client, monkeypatch):
+    """An attachment stored as canonical base64 is fetched whole as that text: the same bytes
+    on the wire as decoding it and encoding it again, with neither done."""
+    import easlab.eas.mime as mime
+    import easlab.eas.mime_split as mime_split
+
+    ref = await _attachment_ref(app, 300_000)
+    decoded = []
+    real = mime.part_content
+    monkeypatch.setattr(mime, "part_content", lambda part: decoded.append(part) or real(part))
+    stored = await Raw(client).post("ItemOperations", _fetches(ref, 1))
+    assert stored.status_code == 200 and decoded == []
+    monkeypatch.setattr(mime_split, "base64_text", lambda part: None)  # the code before: decode, then encode
+    again = await Raw(client).post("ItemOperations", _fetches(ref, 1))
+    assert len(decoded) == 1
+    assert stored.content == again.content
+    assert base64.b64encode(bytes(300_000)).decode() in stored.content.decode("latin-1")
