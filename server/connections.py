@@ -69,92 +69,103 @@ class PiecesCycle(RequestResponseCycle):
         return {"type": "http.request", "body": body, "more_body": bool(self.pieces) or self.more_body}
 
 
+class _BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's protocol with the per-address cap, the header timeout and size and count limits
+    (the values: `bounded_protocol`'s arguments, as class attributes), and the body in pieces."""
+
+    _addresses: Addresses
+    _header_timeout: float
+    _max_request_bytes: int
+    _max_header_count: int
+    _host: str | None = None
+    _header_timer = None
+    _request_bytes = 0
+    _header_count = 0
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        host = self.client[0] if self.client else ""
+        if not self._addresses.admit(host):
+            log.warning("%s: more than %d connections from this address; closed", host, self._addresses.cap)
+            transport.close()
+            return
+        self._host = host
+        self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            connection = cycle.scope.get(Connection.SCOPE_KEY)
+            if connection is not None:
+                connection.lost()  # a request held for the client (server/push.py) ends now
+        if self._host is not None:
+            self._addresses.release(self._host)
+            self._host = None
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self._header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        log.debug("%s: no complete request headers within %s s; closed", self._host, self._header_timeout)
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # httptools holds a header's bytes until the header ends, so the bytes are counted as
+        # they arrive while headers are awaited, not as the parser hands fields over.
+        if self._header_timer is not None and not self.transport.is_closing():
+            self._request_bytes += len(data)
+            if self._request_bytes > self._max_request_bytes:
+                log.warning("%s: request line and headers past %d bytes; refused", self._host, self._max_request_bytes)
+                self._disarm()
+                self.send_400_response("Request header too large.")
+
+    def on_message_begin(self) -> None:
+        self._arm()
+        super().on_message_begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._max_header_count:
+            log.warning("%s: more than %d header fields; refused", self._host, self._max_header_count)
+            raise TooLarge()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._request_bytes = self._header_count = 0
+        self.scope[Connection.SCOPE_KEY] = Connection()  # type: ignore[index]
+        super().on_headers_complete()
+        # Before its task first runs (the next loop turn), so the app's receive is this one.
+        self.cycle.__class__ = PiecesCycle
+        self.cycle.pieces = deque()  # type: ignore[attr-defined]
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if not isinstance(cycle, PiecesCycle):
+            super().on_body(body)
+            return
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.pieces.append(body)  # (httptools gives each piece as bytes of its own)
+        cycle.buffered += len(body)
+        if cycle.buffered > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
+
 def bounded_protocol(addresses: Addresses, header_timeout: float, max_request_bytes: int,
                      max_header_count: int) -> type[HttpToolsProtocol]:
-    class BoundedProtocol(HttpToolsProtocol):
-        _host: str | None = None
-        _header_timer = None
-        _request_bytes = 0
-        _header_count = 0
-
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            host = self.client[0] if self.client else ""
-            if not addresses.admit(host):
-                log.warning("%s: more than %d connections from this address; closed", host, addresses.cap)
-                transport.close()
-                return
-            self._host = host
-            self._arm()
-
-        def connection_lost(self, exc) -> None:
-            self._disarm()
-            cycle = self.cycle
-            if cycle is not None and not cycle.response_complete:
-                connection = cycle.scope.get(Connection.SCOPE_KEY)
-                if connection is not None:
-                    connection.lost()  # a request held for the client (server/push.py) ends now
-            if self._host is not None:
-                addresses.release(self._host)
-                self._host = None
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_late(self) -> None:
-            self._header_timer = None
-            log.debug("%s: no complete request headers within %s s; closed", self._host, header_timeout)
-            self.transport.close()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            # httptools holds a header's bytes until the header ends, so the bytes are counted as
-            # they arrive while headers are awaited, not as the parser hands fields over.
-            if self._header_timer is not None and not self.transport.is_closing():
-                self._request_bytes += len(data)
-                if self._request_bytes > max_request_bytes:
-                    log.warning("%s: request line and headers past %d bytes; refused", self._host, max_request_bytes)
-                    self._disarm()
-                    self.send_400_response("Request header too large.")
-
-        def on_message_begin(self) -> None:
-            self._arm()
-            super().on_message_begin()
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._header_count += 1
-            if self._header_count > max_header_count:
-                log.warning("%s: more than %d header fields; refused", self._host, max_header_count)
-                raise TooLarge()
-            super().on_header(name, value)
-
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            self._request_bytes = self._header_count = 0
-            self.scope[Connection.SCOPE_KEY] = Connection()  # type: ignore[index]
-            super().on_headers_complete()
-            # Before its task first runs (the next loop turn), so the app's receive is this one.
-            self.cycle.__class__ = PiecesCycle
-            self.cycle.pieces = deque()  # type: ignore[attr-defined]
-
-        def on_body(self, body: bytes) -> None:
-            cycle = self.cycle
-            if not isinstance(cycle, PiecesCycle):
-                super().on_body(body)
-                return
-            if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
-                return
-            cycle.pieces.append(body)  # (httptools gives each piece as bytes of its own)
-            cycle.buffered += len(body)
-            if cycle.buffered > HIGH_WATER_LIMIT:
-                self.flow.pause_reading()
-            cycle.message_event.set()
-
-    return BoundedProtocol
+    """The server's HTTP protocol class with these limits."""
+    return type("BoundedProtocol", (_BoundedProtocol,), {
+        "_addresses": addresses, "_header_timeout": header_timeout, "_max_request_bytes": max_request_bytes,
+        "_max_header_count": max_header_count})
