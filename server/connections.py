@@ -2,18 +2,70 @@
 checks added: a connection cap per client address, a deadline for a request's line and headers,
 and their size and count.  Each costs a connection no task and no buffer: a counter, and a timer
 handle that exists only while headers are awaited (a held Ping's are long complete).  A request
-held for its client (server/push.py Connection) ends when the client goes."""
+held for its client (server/push.py Connection) ends when the client goes.  A connection the
+server closes is closed lingering (`Lingering`), so a refused client still reads its answer."""
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from . import limits
 from .push import Connection
 
 log = logging.getLogger("easlab.http")
+
+# A closing connection's input is read and dropped for at most this long and this much, then the
+# socket is closed whatever still arrives (Apache's lingering close reads for 2 s at a time, too).
+LINGER_SECONDS = 2.0
+LINGER_BYTES = limits.MAX_REQUEST_SIZE
+
+
+class Lingering:
+    """A transport whose close, while a request is still arriving, ends the writing side first (FIN
+    after the answer) and reads and drops what still arrives until the client closes too, or
+    LINGER_SECONDS or LINGER_BYTES run out.  Closed at once with input unread, a socket is reset by
+    the kernel: a client still sending the body a
+    413 refused, or the rest of headers a 400 refused, gets a broken pipe or a reset instead of the
+    answer (HTTP/1.1, RFC 9112 9.6: a server closes its half first and reads on for a while)."""
+
+    def __init__(self, transport, loop, unread: Callable[[], bool]):
+        self._transport, self._loop, self._unread = transport, loop, unread
+        self.lingering = False
+        self._left = LINGER_BYTES
+        self._timer = None
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        transport = self._transport
+        if self.lingering or transport.is_closing() or not transport.can_write_eof() or not self._unread():
+            self.close_now()  # (between requests, a client has nothing left to send)
+            return
+        self.lingering = True
+        transport.write_eof()  # sent once what is buffered is written
+        transport.resume_reading()  # flow control may have paused it; the input is dropped now
+        self._timer = self._loop.call_later(LINGER_SECONDS, self.close_now)
+
+    def drop(self, size: int) -> None:
+        """`size` bytes arrived while lingering: dropped, and past LINGER_BYTES the socket closes."""
+        self._left -= size
+        if self._left < 0:
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Closed without lingering: nothing was answered that a client must read."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._transport.close()
 
 
 class TooLarge(Exception):
@@ -81,13 +133,15 @@ class _BoundedProtocol(HttpToolsProtocol):
     _header_timer = None
     _request_bytes = 0
     _header_count = 0
+    _in_message = False  # a request's first bytes came and its last not yet: closing now lingers
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
+        transport = Lingering(transport, self.loop, lambda: self._in_message)
         super().connection_made(transport)
         host = self.client[0] if self.client else ""
         if not self._addresses.admit(host):
             log.warning("%s: more than %d connections from this address; closed", host, self._addresses.cap)
-            transport.close()
+            transport.close_now()
             return
         self._host = host
         self._arm()
@@ -116,9 +170,12 @@ class _BoundedProtocol(HttpToolsProtocol):
     def _headers_late(self) -> None:
         self._header_timer = None
         log.debug("%s: no complete request headers within %s s; closed", self._host, self._header_timeout)
-        self.transport.close()
+        self.transport.close_now()  # type: ignore[attr-defined]  # (a slow client gets no longer)
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.lingering:  # type: ignore[attr-defined]
+            self.transport.drop(len(data))  # type: ignore[attr-defined]
+            return
         super().data_received(data)
         # httptools holds a header's bytes until the header ends, so the bytes are counted as
         # they arrive while headers are awaited, not as the parser hands fields over.
@@ -130,8 +187,13 @@ class _BoundedProtocol(HttpToolsProtocol):
                 self.send_400_response("Request header too large.")
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._arm()
         super().on_message_begin()
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        super().on_message_complete()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1

@@ -3,6 +3,9 @@ idle or slow connection is closed when its headers are late, oversized or too ma
 refused, and one client address holds a bounded number of connections."""
 import asyncio
 import resource
+import socket
+
+import anyio
 
 import pytest
 import uvicorn
@@ -10,6 +13,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from easlab.server import limits
+from easlab.server import connections
 from easlab.server.connections import Addresses, bounded_protocol
 from easlab.server.runner import http_config
 
@@ -54,6 +58,9 @@ class Transport:
 
     def close(self):
         self.closed = True
+
+    def can_write_eof(self):
+        return False  # (closed at once, as a transport that cannot half-close is)
 
     def is_closing(self):
         return self.closed
@@ -202,3 +209,75 @@ async def test_a_body_reaches_the_app_as_the_pieces_it_came_in():
     await asyncio.gather(*list(protocol.tasks))
     assert transport.written.startswith(b"HTTP/1.1 200 OK")
     assert events == [(chunks[0], True), (chunks[1], True), (chunks[2], False)]  # (all there before the app ran)
+
+
+async def _refuse(scope, receive, send):
+    """Answers before reading the body, as the EAS endpoint answers 413 to one past its limit."""
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-length", b"0"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def test_a_refused_client_still_sending_reads_its_answer():
+    """The server closes a connection whose request it answered unread: it ends its half first and
+    reads on, so the client finishes sending (16 MB, far past what the sockets buffer) and reads
+    the 413, where a plain close with input unread resets the connection under its send."""
+    config = uvicorn.Config(_refuse, log_level="warning", lifespan="off")
+    config.load()
+    state, loop = ServerState(), asyncio.get_running_loop()
+    protocol_class = bounded_protocol(Addresses(4), 30, 16384, 100)
+    server = await loop.create_server(lambda: protocol_class(config, state, {}, _loop=loop), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    body = b"x" * (16 << 20)
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+            sock.sendall(body)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            return answer
+
+    try:
+        answer = await anyio.to_thread.run_sync(client)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 413 ") and answer.endswith(b"\r\n\r\n")
+
+
+class HalfClosing(Transport):
+    def __init__(self, host: str):
+        super().__init__(host)
+        self.eof_written = False
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        self.eof_written = True
+
+
+@pytest.mark.parametrize("complete, lingers", [(True, False), (False, True)])
+async def test_only_a_request_still_arriving_makes_the_close_linger(complete, lingers):
+    """Answered with the whole request read, the connection closes at once (between requests the
+    client has nothing left to send: no idle connection outlives its close); answered mid-body, the
+    server half-closes, drops what arrives, and closes when LINGER_BYTES is used up."""
+    config = uvicorn.Config(_refuse, log_level="warning", lifespan="off")
+    config.load()
+    loop = Loop()
+    protocol = bounded_protocol(Addresses(2), 30, 1024, 5)(config, ServerState(), {}, _loop=loop)
+    transport = HalfClosing("10.0.0.1")
+    protocol.connection_made(transport)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n" + (b"abcd" if complete else b"ab"))
+    await asyncio.gather(*list(protocol.tasks))
+    assert transport.written.startswith(b"HTTP/1.1 413 ")
+    assert (transport.eof_written, transport.closed) == (lingers, not lingers)
+    if lingers:
+        assert [t.when() - loop.real.time() > 1 for t in loop.live()] == [True]  # the linger's deadline
+        protocol.data_received(b"GET / HTTP/1.1\r\n\r\n")  # dropped, not parsed as a request
+        assert not transport.closed and transport.written.count(b"HTTP/1.1") == 1
+        protocol.data_received(b"x" * connections.LINGER_BYTES)
+        assert transport.closed and loop.live() == []
