@@ -18,6 +18,14 @@ def request(key: str, window: int):
              E("AirSync:CollectionId", "1"), E("AirSync:WindowSize", window))))
 
 
+async def three_mails_past_key_0(app, dev) -> str:
+    """Three mails in alice's Inbox, her device past FolderSync and Sync 0: the Inbox's key."""
+    for n in range(3):
+        await app.state.store.deliver(message(subject=f"m{n}"), ["alice@easlab.test"])
+    await dev.folder_sync()
+    return collection(await dev.sync("0")).text("AirSync:SyncKey")
+
+
 async def test_each_page_of_an_initial_and_an_incremental_sync_is_built_once(settings, db, monkeypatch):
     built = []
     for name in ("initial_page", "log_page"):
@@ -29,10 +37,7 @@ async def test_each_page_of_an_initial_and_an_incremental_sync_is_built_once(set
 
         monkeypatch.setattr(sync, name, counted)
     async with provisioned_alice(settings, db) as (app, dev):
-        for n in range(3):
-            await app.state.store.deliver(message(subject=f"m{n}"), ["alice@easlab.test"])
-        await dev.folder_sync()
-        key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+        key = await three_mails_past_key_0(app, dev)
         built.clear()
         first = await dev.call("Sync", request(key, 2))
         assert len(commands(first)) == 2
@@ -68,10 +73,7 @@ async def test_a_page_is_looked_at_and_built_on_one_trip_to_a_worker_thread(sett
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     async with provisioned_alice(settings, db) as (app, dev):
-        for n in range(3):
-            await app.state.store.deliver(message(subject=f"m{n}"), ["alice@easlab.test"])
-        await dev.folder_sync()
-        key = collection(await dev.sync("0")).text("AirSync:SyncKey")
+        key = await three_mails_past_key_0(app, dev)
         trips.clear()
         page = await dev.call("Sync", request(key, 2))
         assert len(commands(page)) == 2
