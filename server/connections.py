@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -28,12 +27,15 @@ class Lingering:
     """A transport whose close, while a request is still arriving, ends the writing side first (FIN
     after the answer) and reads and drops what still arrives until the client closes too, or
     LINGER_SECONDS or LINGER_BYTES run out.  Closed at once with input unread, a socket is reset by
-    the kernel: a client still sending the body a
-    413 refused, or the rest of headers a 400 refused, gets a broken pipe or a reset instead of the
-    answer (HTTP/1.1, RFC 9112 9.6: a server closes its half first and reads on for a while)."""
+    the kernel: a client still sending the body a 413 refused, or the rest of the headers a 400
+    refused, gets a broken pipe or a reset instead of the answer (HTTP/1.1, RFC 9112 9.6: a server
+    closes its half first and reads on for a while).  One per connection, held Pings' included,
+    so it keeps no more than it must (slots, the protocol rather than a closure)."""
 
-    def __init__(self, transport, loop, unread: Callable[[], bool]):
-        self._transport, self._loop, self._unread = transport, loop, unread
+    __slots__ = ("_transport", "_loop", "_protocol", "lingering", "_left", "_timer")
+
+    def __init__(self, transport, loop, protocol: _BoundedProtocol):
+        self._transport, self._loop, self._protocol = transport, loop, protocol
         self.lingering = False
         self._left = LINGER_BYTES
         self._timer = None
@@ -46,7 +48,7 @@ class Lingering:
 
     def close(self) -> None:
         transport = self._transport
-        if self.lingering or transport.is_closing() or not transport.can_write_eof() or not self._unread():
+        if self.lingering or transport.is_closing() or not transport.can_write_eof() or not self._protocol._in_message:
             self.close_now()  # (between requests, a client has nothing left to send)
             return
         self.lingering = True
@@ -136,7 +138,7 @@ class _BoundedProtocol(HttpToolsProtocol):
     _in_message = False  # a request's first bytes came and its last not yet: closing now lingers
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        transport = Lingering(transport, self.loop, lambda: self._in_message)
+        transport = Lingering(transport, self.loop, self)
         super().connection_made(transport)
         host = self.client[0] if self.client else ""
         if not self._addresses.admit(host):
