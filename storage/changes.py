@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, exists, func, or_
 from sqlalchemy import select as core_select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
@@ -163,25 +163,15 @@ _MOVED = PerDialect(core_select(or_(SyncState.window_start > _START, exists().wh
     SyncState.device_pk == bindparam("device_pk"), SyncState.collection_id == bindparam("cid")))
 
 
-def windows_unmoved(engine: Engine, device_pk: int, windows: list[tuple[str, int, datetime]]) -> bool:
+def windows_unmoved(cursor, dialect: Dialect, device_pk: int, windows: list[tuple[str, int, datetime]]) -> bool:
     """True when no window of `windows` (collection id, folder id, the start a Sync now would use)
-    needs storing (see _MOVED); read on the driver, as a quiet Sync reads."""
-    if not windows:
-        return True
-    prepared = _MOVED.on(engine.dialect)
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            for cid, folder_id, start in windows:
-                row = prepared.one(cursor, {"device_pk": device_pk, "cid": cid, "folder_id": folder_id, "start": start})
-                if row is None or row[0]:
-                    return False
-            return True
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
+    needs storing (see _MOVED); read on `cursor`, the quiet Sync's look's (quiet_collections)."""
+    prepared = _MOVED.on(dialect)
+    for cid, folder_id, start in windows:
+        row = prepared.one(cursor, {"device_pk": device_pk, "cid": cid, "folder_id": folder_id, "start": start})
+        if row is None or row[0]:
+            return False
+    return True
 
 
 # Built once (every Sync that hands out or steps over log rows runs them in its writer turn).

@@ -9,6 +9,10 @@ a missing row reads as 0.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel
@@ -39,6 +43,20 @@ def current(connection: Connection, name: str) -> int:
     return int(value or 0)
 
 
+@contextmanager
+def pooled_cursor(engine: Engine) -> Iterator[Any]:
+    """A DBAPI cursor on a pooled connection of its own, for the reads a request with nothing to do
+    makes (peek_many, driver_rows, storage/sync.py's quiet look): no SQLAlchemy Connection, transaction
+    events or statement cache, which cost more than such a query.  SQLite reads in autocommit;
+    the pool rolls PostgreSQL's implicit transaction back when the connection is returned."""
+    connection = engine.raw_connection()
+    try:
+        with closing(connection.cursor()) as cursor:
+            yield cursor
+    finally:
+        connection.close()
+
+
 def peek(engine: Engine, name: str) -> int:
     """`current`, on a pooled DBAPI connection of its own, for a reader that asks on every request:
     one SELECT of one row, without a SQLAlchemy Connection, transaction events or statement cache
@@ -50,35 +68,24 @@ def peek(engine: Engine, name: str) -> int:
 def peek_many(engine: Engine, names: tuple[str, ...]) -> tuple[int, ...]:
     """`peek` of several counters in one statement (an EAS request reads `access` and `instrument`
     together), in the order named."""
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(_peek_statement(engine.dialect.paramstyle, len(names)), names)
-            rows = dict(cursor.fetchall())
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
+    with pooled_cursor(engine) as cursor:
+        cursor.execute(_peek_statement(engine.dialect.paramstyle, len(names)), names)
+        rows = dict(cursor.fetchall())
     return tuple(int(rows.get(name) or 0) for name in names)
 
 
-def driver_rows(engine: Engine, statement: str, params: tuple) -> list[tuple]:
-    """The rows of one read, written with `?` marks, on a pooled DBAPI connection as `peek_many`
-    reads: for the statements a request with nothing to do runs (storage/sync.py, storage/folders.py),
-    where SQLAlchemy's cache key and result processing cost several times the query."""
+def driver_rows(engine: Engine, statement: str, params: tuple, cursor=None) -> list[tuple]:
+    """The rows of one read, written with `?` marks, on `cursor` or a pooled DBAPI connection as
+    `peek_many` reads: for the statements a request with nothing to do runs (storage/sync.py,
+    storage/folders.py), where SQLAlchemy's cache key and result processing cost several times
+    the query."""
     if engine.dialect.paramstyle != "qmark":
         statement = statement.replace("?", "%s")
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
+    if cursor is None:
+        with pooled_cursor(engine) as cursor:
+            return driver_rows(engine, statement, params, cursor)
+    cursor.execute(statement, params)
+    return cursor.fetchall()
 
 
 _MARKS = {"qmark": lambda n: "?", "format": lambda n: "%s", "pyformat": lambda n: "%s", "numeric": lambda n: f":{n}"}

@@ -28,7 +28,7 @@ from easlab.eas.status import SyncStatus
 from .changes import has_pending, initial_page, log_page, skip_own, soft_deletes, window_start, windows_unmoved
 from .db import WriteNeeded, probing
 from .drafts import add_draft, change_draft, drafts_over_sync, is_draft_change
-from .generations import driver_rows
+from .generations import driver_rows, pooled_cursor
 from .items import email_item, is_meeting_mail, find_folder, item_in_folder, row_item
 from .mailbox import change_item, delete_item, folder_by_type, move_item
 from .models import Device, Folder, Item, ItemChange, SyncState, User
@@ -182,12 +182,21 @@ def quiet_collections(engine: Engine, user_id: int, device_pk: int, device_id: s
     """The answers to a Sync whose collections all have nothing to say and would store nothing,
     read without loading a row: `sent` (the request as encoded) is the one kept for the device,
     and every collection is at its current key, with its options as kept, its position at the end
-    of its folder's log and no initial download or FilterType window to move on (sync_collection
-    would then write nothing and answer each as unchanged).  None when any collection may say or
-    store something: sync_collection answers the request then."""
+    of its folder's log, no initial download under way and no FilterType window that moved past
+    an item (sync_collection would then write nothing and answer each as unchanged).  None when
+    any collection may say or store something: sync_collection answers the request then.  Its
+    reads share one pooled DBAPI connection."""
     cids = [r.collection_id for r in requests]
-    rows = driver_rows(engine, _QUIET.format(", ".join("?" * len(cids))),
-                       (sent, device_pk, user_id, device_id, user_id, device_pk, *cids))
+    with pooled_cursor(engine) as cursor:
+        rows = driver_rows(engine, _QUIET.format(", ".join("?" * len(cids))),
+                           (sent, device_pk, user_id, device_id, user_id, device_pk, *cids), cursor)
+        return _quiet_outcomes(cursor, engine, device_pk, rows, requests, options_type, now)
+
+
+def _quiet_outcomes(cursor, engine: Engine, device_pk: int, rows: list[tuple], requests: list[CollectionRequest],
+                    options_type, now: datetime) -> list[CollectionOutcome] | None:
+    """quiet_collections' answers from its look's `rows`, the moved windows checked on `cursor`."""
+    cids = [r.collection_id for r in requests]
     if len(rows) != len(cids) or len(set(cids)) != len(cids):
         return None  # a collection without its partnership or its folder, or named twice
     by_id = {row[0]: row for row in rows}
@@ -200,7 +209,7 @@ def quiet_collections(engine: Engine, user_id: int, device_pk: int, device_id: s
         outcomes.append(outcome)
         if start is not None:
             windows.append((outcome.collection_id, outcome.watch[0], start))
-    return outcomes if windows_unmoved(engine, device_pk, windows) else None
+    return outcomes if windows_unmoved(cursor, engine.dialect, device_pk, windows) else None
 
 
 def _quiet(row, request: CollectionRequest, options_type, now: datetime) -> tuple[CollectionOutcome, datetime | None] | None:

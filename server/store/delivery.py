@@ -356,16 +356,9 @@ class Delivery:
         # A bare read on a pooled DBAPI connection (as storage.generations.peek): RCPT never
         # queues behind the writer, and asks no ORM session for one row (most of its cost).
         engine = self.store.db.engine
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(_USER_EXISTS[engine.dialect.paramstyle], (name,))
-                return cursor.fetchone() is not None
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+        with generations.pooled_cursor(engine) as cursor:
+            cursor.execute(_USER_EXISTS[engine.dialect.paramstyle], (name,))
+            return cursor.fetchone() is not None
 
 
 _USER_EXISTS = {"qmark": 'SELECT 1 FROM "user" WHERE name = ?', "format": 'SELECT 1 FROM "user" WHERE name = %s',

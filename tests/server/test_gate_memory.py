@@ -89,9 +89,9 @@ class DriverReads:
     def __init__(self, monkeypatch):
         self.seen: list[str] = []
         for module in (storage_folders, storage_sync):
-            def counted(engine, statement, params, read=module.driver_rows):
+            def counted(engine, statement, params, cursor=None, read=module.driver_rows):
                 self.seen.append(statement)
-                return read(engine, statement, params)
+                return read(engine, statement, params, cursor)
 
             monkeypatch.setattr(module, "driver_rows", counted)
 
